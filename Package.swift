@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Spool", targets: ["Spool"]),
         .library(name: "SpoolTesting", targets: ["SpoolTesting"]),
         .executable(name: "spool", targets: ["SpoolCLI"]),
+        .executable(name: "spool-bench", targets: ["SpoolBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -22,9 +23,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
+        // hiredis headers live in the default include path (/usr/include/hiredis); naming the
+        // pkg-config file would only add -D_FILE_OFFSET_BITS=64, which SwiftPM rejects with a warning.
         .systemLibrary(
             name: "CHiredis",
-            pkgConfig: "hiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(
@@ -58,6 +60,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "SpoolBench",
+            dependencies: [
+                "Spool",
+                "SpoolRedis",
+                "SpoolTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/SpoolBench",
             swiftSettings: swiftSettings
         ),
         .testTarget(

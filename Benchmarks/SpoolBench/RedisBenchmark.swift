@@ -1,0 +1,60 @@
+import ArgumentParser
+import SpoolRedis
+
+/// `spool-bench redis`: XADD throughput of the SpoolRedis client against redis-benchmark.
+struct RedisBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redis",
+        abstract: "XADDs of 60 bytes through SpoolRedis (64 concurrent tasks; batches of 100) against redis-benchmark."
+    )
+
+    @Option(help: "XADDs per measurement.")
+    var requests = 200_000
+
+    @Option(help: "Use this Redis instead of starting a private one (TCP only).")
+    var redis: String?
+
+    func run() async throws {
+        let server = try await BenchServer.start(url: redis)
+        let client = RedisClient(configuration: server.configuration)
+        defer { client.shutdown() }
+        let payload = String(repeating: "x", count: 60)
+        let key = "spool-bench:xadd"
+        let requests = self.requests
+        print("XADD of a 60-byte field, \(requests) per measurement, Redis at \(client.redactedAddress)")
+
+        var table = ResultTable()
+        _ = try await client.send("DEL", key)
+        let ceilingConcurrent = try server.redisBenchmark(
+            requests: requests, clients: 64, pipeline: 1, command: ["XADD", key, "*", "payload", payload])
+        _ = try await client.send("DEL", key)
+        let concurrent = try await measureRate(count: requests) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<64 {
+                    let share = requests / 64 + (task < requests % 64 ? 1 : 0)
+                    group.addTask {
+                        for _ in 0..<share {
+                            _ = try await client.send(RedisCommand("XADD", key, "*", "payload", payload))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        table.add("(a) 64 concurrent tasks vs -c 64 -P 1", spool: concurrent, ceiling: ceilingConcurrent)
+
+        _ = try await client.send("DEL", key)
+        let ceilingBatch = try server.redisBenchmark(
+            requests: requests, clients: 1, pipeline: 100, command: ["XADD", key, "*", "payload", payload])
+        _ = try await client.send("DEL", key)
+        let batch = Array(repeating: RedisCommand("XADD", key, "*", "payload", payload), count: 100)
+        let batched = try await measureRate(count: requests / 100 * 100) {
+            for _ in 0..<(requests / 100) {
+                _ = try await client.pipeline(batch)
+            }
+        }
+        table.add("(b) batches of 100 vs -c 1 -P 100", spool: batched, ceiling: ceilingBatch)
+        _ = try await client.send("DEL", key)
+        await server.shutdown()
+    }
+}

@@ -1,0 +1,94 @@
+/// Where a Redis server listens.
+public enum RedisAddress: Sendable, Hashable, CustomStringConvertible {
+    /// A TCP host and port.
+    case tcp(host: String, port: Int)
+    /// A unix domain socket path.
+    case unix(path: String)
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port):
+            return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix(let path):
+            return path
+        }
+    }
+}
+
+/// How a ``RedisClient`` connects: address, credentials, database, timeouts and pool size.
+public struct RedisConfiguration: Sendable {
+    /// The server address.
+    public var address: RedisAddress
+    /// The ACL user name; `nil` authenticates as `default` (or not at all without a password).
+    public var username: String?
+    /// The password; never printed. `nil` means no AUTH.
+    public var password: String?
+    /// The logical database selected after connecting. Defaults to 0.
+    public var database: Int
+    /// How long a connect may take. Defaults to 2 seconds.
+    public var connectTimeout: Duration
+    /// How long to wait for a reply before the connection is declared broken. Defaults to 5 seconds.
+    public var commandTimeout: Duration
+    /// The name set with CLIENT SETNAME after each connect. Defaults to `spool`.
+    public var clientName: String?
+    /// Shared, auto-pipelined connections (each with its own thread). Defaults to 1.
+    public var poolSize: Int
+    /// Idle dedicated connections kept for blocking commands. Defaults to 4.
+    public var maxIdleDedicatedConnections: Int
+    /// First delay before reconnecting after a failed connect. Defaults to 50 ms.
+    public var reconnectBaseDelay: Duration
+    /// Cap of the exponential reconnect delay. Defaults to 2 seconds.
+    public var reconnectMaxDelay: Duration
+
+    /// Creates a configuration for an address.
+    public init(
+        address: RedisAddress,
+        username: String? = nil,
+        password: String? = nil,
+        database: Int = 0
+    ) {
+        self.address = address
+        self.username = username
+        self.password = password
+        self.database = database
+        self.connectTimeout = .seconds(2)
+        self.commandTimeout = .seconds(5)
+        self.clientName = "spool"
+        self.poolSize = 1
+        self.maxIdleDedicatedConnections = 4
+        self.reconnectBaseDelay = .milliseconds(50)
+        self.reconnectMaxDelay = .seconds(2)
+    }
+
+    /// Parses `redis://[user[:password]@]host[:port][/db]` or `unix:///path.sock[?db=N]`.
+    ///
+    /// - Parameter password: used when the URL carries none (e.g. from `SPOOL_REDIS_PASSWORD`).
+    /// - Throws: ``RedisError`` with code `invalidURL`; the message never repeats the password.
+    public init(url: String, password: String? = nil) throws(RedisError) {
+        let parsed = try RedisURL.parse(url)
+        self.init(
+            address: parsed.address,
+            username: parsed.username,
+            password: parsed.password ?? password,
+            database: parsed.database
+        )
+    }
+
+    /// The address as a URL with the password replaced by `***`, safe to log.
+    public var redactedURL: String {
+        var userinfo = ""
+        if let username {
+            userinfo = RedisURL.percentEncode(username) + (password == nil ? "" : ":***") + "@"
+        } else if password != nil {
+            userinfo = ":***@"
+        }
+        switch address {
+        case .tcp:
+            let db = database == 0 ? "" : "/\(database)"
+            return "redis://\(userinfo)\(address)\(db)"
+        case .unix(let path):
+            let db = database == 0 ? "" : "?db=\(database)"
+            return "unix://\(userinfo)\(path)\(db)"
+        }
+    }
+}

@@ -1,0 +1,178 @@
+/// Parser for Redis URLs; keeps passwords out of every error message.
+package struct RedisURL: Sendable, Equatable {
+    package var address: RedisAddress
+    package var username: String?
+    package var password: String?
+    package var database: Int
+
+    package static func parse(_ url: String) throws(RedisError) -> RedisURL {
+        let shown = redact(url)
+        func fail(_ why: String) -> RedisError {
+            RedisError(
+                code: .invalidURL,
+                message: "\(why) in \"\(shown)\": use redis://[user[:password]@]host[:port][/db] or unix:///path/to.sock[?db=N]"
+            )
+        }
+        guard let schemeEnd = url.firstRange(of: "://") else { throw fail("missing scheme") }
+        let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        var rest = Substring(url[schemeEnd.upperBound...])
+
+        var username: String?
+        var password: String?
+        // userinfo ends at the last '@' before the path
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        if scheme == "redis", let at = rest[..<authorityEnd].lastIndex(of: "@") {
+            try parseUserinfo(rest[..<at], &username, &password, fail)
+            rest = rest[rest.index(after: at)...]
+        } else if scheme == "unix", let at = rest.firstIndex(of: "@"), rest.first != "/" {
+            try parseUserinfo(rest[..<at], &username, &password, fail)
+            rest = rest[rest.index(after: at)...]
+        }
+
+        switch scheme {
+        case "redis":
+            let hostEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            let hostPort = rest[..<hostEnd]
+            var host: Substring
+            var port = 6379
+            if hostPort.first == "[" {
+                guard let close = hostPort.firstIndex(of: "]") else { throw fail("unclosed IPv6 bracket") }
+                host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
+                let after = hostPort[hostPort.index(after: close)...]
+                if after.first == ":" { port = try parsePort(after.dropFirst(), fail) } else if !after.isEmpty {
+                    throw fail("unexpected text after the IPv6 address")
+                }
+            } else if let colon = hostPort.lastIndex(of: ":") {
+                host = hostPort[..<colon]
+                port = try parsePort(hostPort[hostPort.index(after: colon)...], fail)
+            } else {
+                host = hostPort
+            }
+            if host.isEmpty { host = "127.0.0.1" }
+            var database = 0
+            let path = rest[hostEnd...].prefix { $0 != "?" }
+            if path.count > 1 {
+                guard let db = Int(path.dropFirst()), db >= 0 else { throw fail("database must be a number") }
+                database = db
+            }
+            if let query = rest.firstIndex(of: "?").map({ rest[rest.index(after: $0)...] }) {
+                try parseQuery(query, &database, &password, fail)
+            }
+            return RedisURL(address: .tcp(host: String(host), port: port), username: username, password: password, database: database)
+        case "unix":
+            let pathEnd = rest.firstIndex(of: "?") ?? rest.endIndex
+            let path = rest[..<pathEnd]
+            guard path.first == "/" else { throw fail("unix socket path must be absolute") }
+            var database = 0
+            if pathEnd < rest.endIndex {
+                try parseQuery(rest[rest.index(after: pathEnd)...], &database, &password, fail)
+            }
+            return RedisURL(address: .unix(path: String(path)), username: username, password: password, database: database)
+        case "rediss":
+            throw fail("TLS (rediss://) is not supported yet")
+        default:
+            throw fail("unsupported scheme \"\(scheme)\"")
+        }
+    }
+
+    private static func parseUserinfo(
+        _ info: Substring, _ username: inout String?, _ password: inout String?, _ fail: (String) -> RedisError
+    ) throws(RedisError) {
+        if let colon = info.firstIndex(of: ":") {
+            let user = info[..<colon]
+            username = user.isEmpty ? nil : try decode(user, fail)
+            password = try decode(info[info.index(after: colon)...], fail)
+        } else if !info.isEmpty {
+            username = try decode(info, fail)
+        }
+    }
+
+    private static func parsePort(_ text: Substring, _ fail: (String) -> RedisError) throws(RedisError) -> Int {
+        guard let port = Int(text), (1...65535).contains(port) else { throw fail("port must be 1-65535") }
+        return port
+    }
+
+    private static func parseQuery(
+        _ query: Substring, _ database: inout Int, _ password: inout String?, _ fail: (String) -> RedisError
+    ) throws(RedisError) {
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            let value = parts.count > 1 ? parts[1] : ""
+            switch parts.first {
+            case "db":
+                guard let db = Int(value), db >= 0 else { throw fail("db must be a number") }
+                database = db
+            case "password":
+                password = try decode(value, fail)
+            default:
+                throw fail("unknown parameter \"\(parts.first ?? "")\"")
+            }
+        }
+    }
+
+    private static func decode(_ text: Substring, _ fail: (String) -> RedisError) throws(RedisError) -> String {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                    throw fail("bad percent-encoding")
+                }
+                bytes.append(high << 4 | low)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    package static func percentEncode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+                out.unicodeScalars.append(UnicodeScalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 15)]], as: UTF8.self)
+            }
+        }
+        return out
+    }
+
+    /// Replaces the password of any URL-looking text by `***`, so it can be shown in errors and logs.
+    package static func redact(_ url: String) -> String {
+        guard let schemeEnd = url.firstRange(of: "://") else { return url }
+        let rest = url[schemeEnd.upperBound...]
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" }) ?? rest.endIndex
+        var result = String(url[..<schemeEnd.upperBound])
+        if let at = rest[..<authorityEnd].lastIndex(of: "@") {
+            let info = rest[..<at]
+            if let colon = info.firstIndex(of: ":") {
+                result += info[..<colon] + ":***"
+            } else {
+                result += info
+            }
+            result += rest[at...]
+        } else {
+            result += rest
+        }
+        // a password given as a query parameter
+        if let range = result.firstRange(of: "password=") {
+            let tail = result[range.upperBound...]
+            let end = tail.firstIndex(of: "&") ?? tail.endIndex
+            result.replaceSubrange(range.upperBound..<end, with: "***")
+        }
+        return result
+    }
+}

@@ -1,0 +1,161 @@
+import DequeModule
+import Logging
+
+/// The loop run by a connection's thread: take work, (re)connect, write, read, resume.
+struct ConnectionThread: Sendable {
+    let id: Int
+    let configuration: RedisConfiguration
+    let core: ConnectionCore
+    let logger: Logger
+
+    private var address: String { configuration.redactedURL }
+
+    func run() {
+        var context: HiredisContext?
+        var work: Deque<PendingCommand> = []
+        var failedConnects = 0
+        var retryAt: ContinuousClock.Instant?
+        var lastError: RedisError?
+        var socketTimeout = configuration.commandTimeout
+
+        while true {
+            let taken = core.takeWork(into: &work)
+            if taken.shutdown {
+                let error = RedisError(code: .shutdown, message: "the client was shut down", address: address)
+                for pending in work { pending.fail(error) }
+                work.removeAll()
+                break
+            }
+            if taken.cancelled {
+                let error = RedisError(code: .cancelled, message: "the command was cancelled", address: address)
+                for pending in work { pending.fail(error) }
+                work.removeAll()
+                drop(&context)
+                continue
+            }
+            if context == nil {
+                if let retryAt, ContinuousClock.now < retryAt, let lastError {
+                    failAll(&work, with: lastError)
+                    continue
+                }
+                do throws(RedisError) {
+                    context = try connect()
+                    socketTimeout = configuration.commandTimeout
+                    failedConnects = 0
+                    retryAt = nil
+                    lastError = nil
+                } catch {
+                    failedConnects += 1
+                    retryAt = ContinuousClock.now + backoff(failedConnects)
+                    lastError = error
+                    logger.debug("redis connect failed", metadata: ["error": "\(error)"])
+                    failAll(&work, with: error)
+                    continue
+                }
+            }
+            let wanted = max(configuration.commandTimeout, taken.timeout ?? configuration.commandTimeout)
+            if wanted != socketTimeout {
+                context?.setTimeout(wanted)
+                socketTimeout = wanted
+            }
+            if let connected = context, let error = exchange(connected, &work) {
+                let reported = core.consumeInterrupt()
+                    ? RedisError(code: .cancelled, message: "the command was cancelled", address: address)
+                    : error
+                failAll(&work, with: reported)
+                drop(&context)
+                logger.info("redis connection lost", metadata: ["error": "\(error)"])
+            }
+        }
+        drop(&context)
+    }
+
+    /// Writes every queued command, then reads the replies in order, resuming each caller
+    /// as its reply arrives. On an I/O error returns it with the unanswered work left in `work`.
+    private func exchange(_ context: HiredisContext, _ work: inout Deque<PendingCommand>) -> RedisError? {
+        do throws(RedisError) {
+            for pending in work {
+                switch pending {
+                case .single(let command, _): try context.append(command)
+                case .batch(let commands, _): for command in commands { try context.append(command) }
+                }
+            }
+            while let pending = work.first {
+                switch pending {
+                case .single(_, let continuation):
+                    let reply = try context.readReply()
+                    work.removeFirst()
+                    continuation.resume(returning: reply)
+                case .batch(let commands, let continuation):
+                    var replies: [RESPValue] = []
+                    replies.reserveCapacity(commands.count)
+                    for _ in 0..<commands.count { replies.append(try context.readReply()) }
+                    work.removeFirst()
+                    continuation.resume(returning: replies)
+                }
+            }
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    private func failAll(_ work: inout Deque<PendingCommand>, with error: RedisError) {
+        for pending in work { pending.fail(error) }
+        work.removeAll(keepingCapacity: true)
+    }
+
+    private func drop(_ context: inout HiredisContext?) {
+        if context != nil {
+            core.setSocket(-1)
+            context = nil
+        }
+    }
+
+    /// Connects and runs the handshake: AUTH, SELECT, CLIENT SETNAME.
+    private func connect() throws(RedisError) -> HiredisContext {
+        let context = try HiredisContext(
+            address: configuration.address,
+            redacted: address,
+            timeout: configuration.connectTimeout
+        )
+        context.setTimeout(configuration.commandTimeout)
+        core.setSocket(context.fileDescriptor)
+        var handshake: [RedisCommand] = []
+        if let password = configuration.password {
+            if let username = configuration.username {
+                handshake.append(RedisCommand("AUTH", username, password))
+            } else {
+                handshake.append(RedisCommand("AUTH", password))
+            }
+        }
+        if configuration.database != 0 {
+            handshake.append(RedisCommand("SELECT", String(configuration.database)))
+        }
+        if let name = configuration.clientName {
+            handshake.append(RedisCommand("CLIENT", "SETNAME", "\(name)-\(id)"))
+        }
+        do throws(RedisError) {
+            for command in handshake { try context.append(command) }
+            for command in handshake {
+                let reply = try context.readReply()
+                guard case .error(let text) = reply else { continue }
+                let error = RedisError.reply(text, address: address)
+                // A restricted ACL user may lack CLIENT SETNAME; that is not fatal.
+                if command.name == "CLIENT" && error.code == .noPermission { continue }
+                throw error
+            }
+        } catch {
+            core.setSocket(-1)
+            throw error
+        }
+        logger.debug("redis connected")
+        return context
+    }
+
+    private func backoff(_ failures: Int) -> Duration {
+        let exponent = min(failures - 1, 20)
+        let delay = configuration.reconnectBaseDelay * (1 << exponent)
+        return min(delay, configuration.reconnectMaxDelay)
+    }
+}

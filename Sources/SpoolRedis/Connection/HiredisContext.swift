@@ -1,0 +1,112 @@
+import CHiredis
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A hiredis context: one blocking socket. Used only by the thread that owns its connection.
+///
+/// Not `Sendable`: it never leaves its connection thread.
+final class HiredisContext {
+    private let context: UnsafeMutablePointer<redisContext>
+    private let address: String
+
+    /// The socket, for interrupting a blocked read from another thread.
+    var fileDescriptor: Int32 { context.pointee.fd }
+
+    /// Connects; throws `connectionFailed` with hiredis's reason.
+    init(address: RedisAddress, redacted: String, timeout: Duration) throws(RedisError) {
+        var tv = Self.timeval(timeout)
+        let raw: UnsafeMutablePointer<redisContext>?
+        switch address {
+        case .tcp(let host, let port):
+            raw = redisConnectWithTimeout(host, Int32(port), tv)
+        case .unix(let path):
+            raw = redisConnectUnixWithTimeout(path, tv)
+        }
+        guard let raw else {
+            throw RedisError(code: .connectionFailed, message: "out of memory creating a hiredis context", address: redacted)
+        }
+        if raw.pointee.err != 0 {
+            let reason = Self.errorText(raw)
+            redisFree(raw)
+            let hint = reason.contains("refused") ? " (is redis-server running there?)" : ""
+            throw RedisError(code: .connectionFailed, message: reason + hint, address: redacted)
+        }
+        self.context = raw
+        self.address = redacted
+        _ = redisEnableKeepAlive(raw)
+        tv = Self.timeval(timeout)
+        _ = redisSetTimeout(raw, tv)
+    }
+
+    deinit {
+        redisFree(context)
+    }
+
+    /// Sets the socket read/write timeout (the command timeout).
+    func setTimeout(_ timeout: Duration) {
+        _ = redisSetTimeout(context, Self.timeval(timeout))
+    }
+
+    /// Appends one command to the output buffer (binary-safe argv). Nothing is sent yet.
+    func append(_ command: RedisCommand) throws(RedisError) {
+        let count = command.ends.count
+        let status: Int32 = command.storage.withUnsafeBufferPointer { bytes in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { argv in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { lengths in
+                    let base = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+                    var start = 0
+                    for index in 0..<count {
+                        let end = command.ends[index]
+                        argv[index] = (base + start).assumingMemoryBound(to: CChar.self)
+                        lengths[index] = end - start
+                        start = end
+                    }
+                    return redisAppendCommandArgv(context, Int32(count), argv.baseAddress, lengths.baseAddress)
+                }
+            }
+        }
+        if status != REDIS_OK { throw ioError(whileSending: true) }
+    }
+
+    /// Flushes pending output if needed and reads the next reply, converting and freeing it.
+    func readReply() throws(RedisError) -> RESPValue {
+        var reply: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &reply) == REDIS_OK, let reply else {
+            throw ioError(whileSending: false)
+        }
+        defer { freeReplyObject(reply) }
+        return RESPValue(reply.assumingMemoryBound(to: redisReply.self))
+    }
+
+    private func ioError(whileSending: Bool) -> RedisError {
+        let reason = Self.errorText(context)
+        let err = context.pointee.err
+        if err == REDIS_ERR_IO && (reason.contains("temporarily unavailable") || reason.contains("timed out")) {
+            return RedisError(code: .timeout, message: "no reply within the command timeout", address: address)
+        }
+        if err == REDIS_ERR_PROTOCOL {
+            return RedisError(code: .protocolError, message: reason, address: address)
+        }
+        if err == REDIS_ERR_EOF {
+            return RedisError(code: .connectionClosed, message: "server closed the connection", address: address)
+        }
+        return RedisError(code: .connectionClosed, message: reason.isEmpty ? "I/O error" : reason, address: address)
+    }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let length = bytes.firstIndex(of: 0) ?? bytes.count
+            return String(decoding: bytes.prefix(length), as: UTF8.self)
+        }
+    }
+
+    private static func timeval(_ duration: Duration) -> timeval {
+        let (seconds, attoseconds) = duration.components
+        let micros = max(0, attoseconds / 1_000_000_000_000)
+        return Glibc.timeval(tv_sec: Int(max(0, seconds)), tv_usec: Int(micros))
+    }
+}

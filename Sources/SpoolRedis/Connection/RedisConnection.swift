@@ -1,0 +1,83 @@
+import DequeModule
+import Logging
+import Synchronization
+
+/// One Redis connection: a hiredis context owned by a dedicated thread.
+///
+/// Any number of tasks may call ``send(_:timeout:)`` concurrently: the thread drains
+/// everything queued, writes it in one flush and reads the replies in order, so callers
+/// share the connection and are pipelined for free. After an I/O error or timeout every
+/// command in flight fails, and the next command reconnects (with capped exponential
+/// backoff between failed attempts). Commands arriving while a reconnect is backing off
+/// fail at once with the last connection error: no caller ever waits forever.
+public final class RedisConnection: Sendable {
+    /// A number identifying this connection in logs (`redis.connection.id`).
+    public let id: Int
+    private let core: ConnectionCore
+    private let address: String
+    private let thread: Mutex<JoinableThread?>
+
+    init(id: Int, configuration: RedisConfiguration, logger: Logger) {
+        self.id = id
+        let core = ConnectionCore()
+        self.core = core
+        self.address = configuration.redactedURL
+        var logger = logger
+        logger[metadataKey: "redis.connection.id"] = "\(id)"
+        let worker = ConnectionThread(id: id, configuration: configuration, core: core, logger: logger)
+        self.thread = Mutex(JoinableThread { worker.run() })
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Sends one command and returns its reply.
+    ///
+    /// - Parameter timeout: a longer read timeout for this command (e.g. a `BLOCK` read);
+    ///   defaults to the configured command timeout.
+    /// - Throws: ``RedisError``: an error reply (with the server's text), a timeout, or a
+    ///   connection failure.
+    public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RESPValue {
+        let reply = try await withUnsafeThrowingContinuation { continuation in
+            core.enqueue(.single(command, continuation), timeout: timeout, address: address)
+        }
+        if case .error(let text) = reply { throw RedisError.reply(text, address: address) }
+        return reply
+    }
+
+    /// Sends one command; cancelling the calling task interrupts it (the connection reconnects).
+    ///
+    /// Meant for blocking commands on a dedicated connection, where nothing else is in flight.
+    public func sendInterruptible(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RESPValue {
+        try await withTaskCancellationHandler {
+            try await send(command, timeout: timeout)
+        } onCancel: {
+            core.interrupt()
+        }
+    }
+
+    /// Sends the commands in one flush and returns their replies in order.
+    ///
+    /// Error replies come back as ``RESPValue/error(_:)`` in their place; only connection
+    /// failures throw.
+    public func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
+        if commands.isEmpty { return [] }
+        return try await withUnsafeThrowingContinuation { continuation in
+            core.enqueue(.batch(commands, continuation), timeout: nil, address: address)
+        }
+    }
+
+    /// Fails everything queued, stops the thread and waits for it; idempotent.
+    public func close() {
+        core.beginShutdown()
+        let thread = self.thread.withLock { thread in
+            let taken = thread.take()
+            return taken
+        }
+        thread?.join()
+    }
+
+    /// The server's redacted address.
+    public var redactedAddress: String { address }
+}

@@ -1,0 +1,100 @@
+/// An error from the Redis client: a connection failure, a timeout, or an error reply.
+///
+/// Every message names the server by its redacted address and never contains a password.
+public struct RedisError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is; compare with the static members.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        fileprivate enum Base: String, Sendable {
+            case connectionFailed = "connection failed"
+            case connectionClosed = "connection closed"
+            case timeout = "timed out"
+            case authenticationFailed = "authentication failed"
+            case noPermission = "permission denied"
+            case serverError = "server error"
+            case noScript = "script not loaded"
+            case protocolError = "protocol error"
+            case invalidURL = "invalid URL"
+            case shutdown = "client shut down"
+            case cancelled = "cancelled"
+            case outOfMemory = "out of memory"
+            case redirected = "cluster redirection"
+        }
+        fileprivate let base: Base
+        fileprivate init(_ base: Base) { self.base = base }
+
+        /// The server could not be reached (refused, unknown host, connect timeout).
+        public static let connectionFailed = Code(.connectionFailed)
+        /// The connection broke while a command was in flight.
+        public static let connectionClosed = Code(.connectionClosed)
+        /// No reply arrived within the command timeout.
+        public static let timeout = Code(.timeout)
+        /// AUTH was refused (WRONGPASS, NOAUTH).
+        public static let authenticationFailed = Code(.authenticationFailed)
+        /// The ACL user may not run this command or touch this key (NOPERM).
+        public static let noPermission = Code(.noPermission)
+        /// Redis answered with an error reply; ``RedisError/message`` holds its text.
+        public static let serverError = Code(.serverError)
+        /// EVALSHA named a script the server does not have (NOSCRIPT).
+        public static let noScript = Code(.noScript)
+        /// The reply could not be parsed.
+        public static let protocolError = Code(.protocolError)
+        /// The Redis URL could not be parsed.
+        public static let invalidURL = Code(.invalidURL)
+        /// The client was shut down.
+        public static let shutdown = Code(.shutdown)
+        /// The caller cancelled the command.
+        public static let cancelled = Code(.cancelled)
+        /// Redis refused a write because it reached `maxmemory` (OOM).
+        public static let outOfMemory = Code(.outOfMemory)
+        /// A Redis Cluster MOVED or ASK redirection.
+        public static let redirected = Code(.redirected)
+
+        public var description: String { base.rawValue }
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// The detail: the server's error text, or what went wrong locally.
+    public var message: String
+    /// The server's redacted address (`redis://user:***@host:port`), when known.
+    public var address: String?
+
+    /// Creates an error.
+    public init(code: Code, message: String, address: String? = nil) {
+        self.code = code
+        self.message = message
+        self.address = address
+    }
+
+    /// A one-line message, e.g. `Redis at redis://127.0.0.1:6379: timed out: no reply within 2s`.
+    public var description: String {
+        let subject = address.map { "Redis at \($0)" } ?? "Redis"
+        switch code {
+        case .serverError:
+            return "\(subject): \(message)"
+        default:
+            return "\(subject): \(code): \(message)"
+        }
+    }
+
+    /// Builds the error for an error reply, classifying it by its prefix (NOPERM, NOSCRIPT, ...).
+    package static func reply(_ text: String, address: String?) -> RedisError {
+        let prefix = text.prefix { $0 != " " }
+        let code: Code
+        switch prefix {
+        case "NOPERM": code = .noPermission
+        case "WRONGPASS", "NOAUTH": code = .authenticationFailed
+        case "NOSCRIPT": code = .noScript
+        case "OOM": code = .outOfMemory
+        case "MOVED", "ASK": code = .redirected
+        default: code = .serverError
+        }
+        var message = text
+        if code == .authenticationFailed {
+            message += " (check the user name and password, e.g. SPOOL_REDIS_PASSWORD)"
+        } else if code == .noPermission {
+            message += " (the Redis ACL user lacks this command or key pattern; see docs/operations.md)"
+        }
+        return RedisError(code: code, message: message, address: address)
+    }
+}

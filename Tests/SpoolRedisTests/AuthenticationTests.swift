@@ -1,0 +1,68 @@
+import SpoolTesting
+import Testing
+@testable import SpoolRedis
+
+@Suite("AUTH and ACL users")
+struct AuthenticationTests {
+    @Test("an ACL user limited to ~spool:* works on its keys and is refused others")
+    func aclUser() async throws {
+        try await withRedisServer { server in
+            _ = try server.cli("ACL", "SETUSER", "spooler", "on", ">s3cret-canary", "~spool:*", "+@all", "-@dangerous", "+client|setname")
+            let client = RedisClient(configuration: try RedisConfiguration(url: "redis://spooler:s3cret-canary@127.0.0.1:\(server.port)"))
+            defer { client.shutdown() }
+            #expect(try await client.send("SET", "spool:x", "1") == .simpleString("OK"))
+            #expect(try await client.send("CLIENT", "GETNAME").string == "spool-0")
+            #expect(try await client.send("ACL", "WHOAMI").string == "spooler")
+            await #expect {
+                try await client.send("SET", "other:x", "1")
+            } throws: { error in
+                let error = error as! RedisError
+                return error.code == .noPermission && !"\(error)".contains("s3cret-canary")
+            }
+        }
+    }
+
+    @Test("a wrong password gives a clear error that does not contain the password")
+    func wrongPassword() async throws {
+        try await withRedisServer(.init(password: "right-password")) { server in
+            for url in ["redis://:wrong-canary@127.0.0.1:\(server.port)", "redis://default:wrong-canary@127.0.0.1:\(server.port)"] {
+                let client = RedisClient(configuration: try RedisConfiguration(url: url))
+                defer { client.shutdown() }
+                await #expect {
+                    try await client.send("PING")
+                } throws: { error in
+                    let error = error as! RedisError
+                    let text = "\(error)"
+                    return error.code == .authenticationFailed && !text.contains("wrong-canary") && text.contains("***")
+                }
+            }
+            let client = RedisClient(configuration: try RedisConfiguration(url: server.url, password: "right-password"))
+            defer { client.shutdown() }
+            #expect(try await client.send("PING") == .simpleString("PONG"))
+        }
+    }
+
+    @Test("no password against a server that requires one: NOAUTH, clearly")
+    func missingPassword() async throws {
+        try await withRedisServer(.init(password: "pw")) { server in
+            let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
+            defer { client.shutdown() }
+            await #expect {
+                try await client.send("GET", "x")
+            } throws: { error in
+                (error as! RedisError).code == .authenticationFailed
+            }
+        }
+    }
+
+    @Test("SELECT from the URL's database")
+    func selectsDatabase() async throws {
+        try await withRedisServer { server in
+            let client = RedisClient(configuration: try RedisConfiguration(url: server.url + "/5"))
+            defer { client.shutdown() }
+            _ = try await client.send("SET", "in-db-5", "yes")
+            #expect(try server.cli("-n", "5", "GET", "in-db-5") == "yes")
+            #expect(try server.cli("GET", "in-db-5") == "")
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import SpoolTesting
+import Testing
+@testable import SpoolRedis
+
+@Suite("Connection failures and recovery")
+struct ConnectionFailureTests {
+    @Test("server stopped with requests in flight: they fail clearly, and the client recovers after a restart")
+    func serverStopAndRestart() async throws {
+        try await withRedisServer(.init(appendOnly: true)) { server in
+            var configuration = try RedisConfiguration(url: server.url)
+            configuration.commandTimeout = .seconds(2)
+            let client = RedisClient(configuration: configuration)
+            defer { client.shutdown() }
+            _ = try await client.send("SET", "kept", "yes")
+
+            // Requests in flight: blocked reads the server is holding when it goes away.
+            let inFlight = Task {
+                try await client.withDedicatedConnection { connection in
+                    try await connection.send(RedisCommand("BLPOP", "never", "30"), timeout: .seconds(40))
+                }
+            }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while (try await client.send("INFO", "clients").string ?? "").contains("blocked_clients:0") {
+                #expect(ContinuousClock.now < deadline)
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            try await server.stop()
+            await #expect {
+                _ = try await inFlight.value
+            } throws: { error in
+                let error = error as! RedisError
+                return [.connectionClosed, .timeout].contains(error.code) && "\(error)".contains(server.url)
+            }
+            await #expect {
+                try await client.send("PING")
+            } throws: { error in
+                // the first command may still find the old socket (closed) or already reconnect (refused)
+                [.connectionClosed, .connectionFailed].contains((error as! RedisError).code)
+            }
+
+            try await server.restart()
+            let reply = try await eventually(within: .seconds(10)) { try await client.send("GET", "kept") }
+            #expect(reply.string == "yes")
+        }
+    }
+
+    @Test("server paused past the command timeout: the call times out, and recovers after SIGCONT")
+    func serverPaused() async throws {
+        try await withRedisServer { server in
+            var configuration = try RedisConfiguration(url: server.url)
+            configuration.commandTimeout = .milliseconds(500)
+            let client = RedisClient(configuration: configuration)
+            defer { client.shutdown() }
+            #expect(try await client.send("PING") == .simpleString("PONG"))
+            server.pause()
+            await #expect {
+                try await client.send("PING")
+            } throws: { error in
+                let error = error as! RedisError
+                return error.code == .timeout && "\(error)".contains("timed out")
+            }
+            server.resume()
+            let reply = try await eventually(within: .seconds(10)) { try await client.send("PING") }
+            #expect(reply == .simpleString("PONG"))
+        }
+    }
+
+    @Test("unix socket connections")
+    func unixSocket() async throws {
+        try await withRedisServer(.init(unixSocket: true)) { server in
+            let url = try #require(server.unixURL)
+            let client = RedisClient(configuration: try RedisConfiguration(url: url))
+            defer { client.shutdown() }
+            #expect(try await client.send("SET", "over", "unix") == .simpleString("OK"))
+            #expect(try await client.send("GET", "over").string == "unix")
+            let info = try await client.send("CLIENT", "INFO").string ?? ""
+            #expect(info.contains("laddr=\(server.socketPath!)") || info.contains("addr=/") || info.contains("flags=U"))
+        }
+    }
+
+    @Test("connection refused is a clear connectionFailed error naming the address")
+    func refused() async throws {
+        let port = try await withRedisServer { server in server.port }
+        let client = RedisClient(configuration: RedisConfiguration(address: .tcp(host: "127.0.0.1", port: port)))
+        defer { client.shutdown() }
+        await #expect {
+            try await client.send("PING")
+        } throws: { error in
+            let error = error as! RedisError
+            return error.code == .connectionFailed && "\(error)".contains("127.0.0.1:\(port)") && "\(error)".contains("refused")
+        }
+    }
+
+    @Test("calls after shutdown fail with a shutdown error")
+    func afterShutdown() async throws {
+        try await withRedisServer { server in
+            let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
+            #expect(try await client.send("PING") == .simpleString("PONG"))
+            client.shutdown()
+            await #expect {
+                try await client.send("PING")
+            } throws: { error in
+                (error as! RedisError).code == .shutdown
+            }
+        }
+    }
+}
+
+/// Retries `body` until it succeeds or `within` passes, then rethrows the last error.
+func eventually<T>(within limit: Duration, _ body: () async throws -> T) async throws -> T {
+    let deadline = ContinuousClock.now + limit
+    while true {
+        do {
+            return try await body()
+        } catch {
+            if ContinuousClock.now >= deadline { throw error }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}

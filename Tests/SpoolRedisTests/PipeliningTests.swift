@@ -1,0 +1,83 @@
+import Testing
+@testable import SpoolRedis
+
+@Suite("Auto-pipelining and batches")
+struct PipeliningTests {
+    @Test("50 concurrent tasks × 200 commands on one connection each get their own replies")
+    func concurrentCallers() async throws {
+        try await withClient { client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<50 {
+                    group.addTask {
+                        for index in 0..<200 {
+                            let echo = try await client.send("ECHO", "task-\(task)-\(index)")
+                            #expect(echo.string == "task-\(task)-\(index)")
+                            let count = try await client.send("INCR", "counter:\(task)")
+                            #expect(count == .integer(Int64(index + 1)))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let clients = try await client.send("CLIENT", "LIST").string ?? ""
+            #expect(clients.split(separator: "\n").count == 1, "all callers shared one connection")
+        }
+    }
+
+    @Test("a batch of 10,000 commands returns 10,000 replies in order")
+    func largeBatch() async throws {
+        try await withClient { client in
+            let commands = (0..<10_000).map { RedisCommand("RPUSH", "list", "item-\($0)") }
+            let replies = try await client.pipeline(commands)
+            #expect(replies.count == 10_000)
+            #expect(replies == (1...10_000).map { RESPValue.integer(Int64($0)) })
+            let items = try await client.send("LRANGE", "list", "0", "-1").array?.compactMap(\.string)
+            #expect(items == (0..<10_000).map { "item-\($0)" })
+        }
+    }
+
+    @Test("EVALSHA works after SCRIPT FLUSH (NOSCRIPT reloads), alone and in a batch")
+    func scriptReload() async throws {
+        try await withClient { client in
+            let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+            #expect(try await client.evaluate(script, keys: ["n"], arguments: ["2"]) == .integer(2))
+            _ = try await client.send("SCRIPT", "FLUSH")
+            #expect(try await client.send("SCRIPT", "EXISTS", script.sha1) == .array([.integer(0)]))
+            #expect(try await client.evaluate(script, keys: ["n"], arguments: ["3"]) == .integer(5))
+            _ = try await client.send("SCRIPT", "FLUSH")
+            let replies = try await client.pipeline([
+                .evalSHA(script, keys: ["n"], arguments: ["1"]),
+                RedisCommand("GET", "n"),
+                .evalSHA(script, keys: ["n"], arguments: ["10"]),
+            ])
+            #expect(replies[0] == .integer(6))
+            #expect(replies[2] == .integer(16))
+            #expect(try await client.send("GET", "n").string == "16")
+        }
+    }
+
+    @Test("a blocking XREADGROUP on a dedicated connection does not delay the shared one")
+    func blockingReadDoesNotStall() async throws {
+        try await withClient { client in
+            _ = try await client.send("XGROUP", "CREATE", "jobs", "g", "$", "MKSTREAM")
+            async let blocked: RESPValue = client.withDedicatedConnection { connection in
+                try await connection.send(
+                    RedisCommand("XREADGROUP", "GROUP", "g", "c", "BLOCK", "30000", "STREAMS", "jobs", ">"),
+                    timeout: .seconds(40)
+                )
+            }
+            // Wait until the server reports the blocked client, then ping on the shared connection.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while (try await client.send("INFO", "clients").string ?? "").contains("blocked_clients:0") {
+                #expect(ContinuousClock.now < deadline, "the XREADGROUP never blocked")
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(try await client.send("PING") == .simpleString("PONG"))
+            let stillBlocked = try await client.send("INFO", "clients").string ?? ""
+            #expect(stillBlocked.contains("blocked_clients:1"), "PING was answered while the read was still blocked")
+            _ = try await client.send("XADD", "jobs", "*", "f", "v")
+            let reply = try await blocked
+            #expect(reply.array?.count == 1, "the blocked read received the entry")
+        }
+    }
+}

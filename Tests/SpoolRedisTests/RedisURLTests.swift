@@ -1,0 +1,63 @@
+import Testing
+@testable import SpoolRedis
+
+@Suite("Redis URLs")
+struct RedisURLTests {
+    @Test("parses TCP URLs with user, password, port and database")
+    func parsesTCP() throws {
+        let url = try RedisURL.parse("redis://worker:s%40cret@redis.internal:6380/3")
+        #expect(url.address == .tcp(host: "redis.internal", port: 6380))
+        #expect(url.username == "worker")
+        #expect(url.password == "s@cret")
+        #expect(url.database == 3)
+    }
+
+    @Test("defaults: port 6379, database 0, no credentials")
+    func defaults() throws {
+        let url = try RedisURL.parse("redis://localhost")
+        #expect(url.address == .tcp(host: "localhost", port: 6379))
+        #expect(url.username == nil && url.password == nil && url.database == 0)
+    }
+
+    @Test("a password alone, and IPv6 hosts")
+    func passwordOnlyAndIPv6() throws {
+        let url = try RedisURL.parse("redis://:pw@[::1]:7000")
+        #expect(url.address == .tcp(host: "::1", port: 7000))
+        #expect(url.username == nil)
+        #expect(url.password == "pw")
+    }
+
+    @Test("unix socket URLs with a database")
+    func parsesUnix() throws {
+        let url = try RedisURL.parse("unix:///run/redis/redis.sock?db=2")
+        #expect(url.address == .unix(path: "/run/redis/redis.sock"))
+        #expect(url.database == 2)
+    }
+
+    @Test(
+        "bad URLs give a clear error without the password",
+        arguments: [
+            "localhost:6379", "http://u:hunter2@host", "redis://u:hunter2@host:99999", "redis://u:hunter2@host/x",
+            "unix://relative.sock", "redis://u:hunter2@host/0?color=blue", "redis://u:hunter2@[::1",
+        ]
+    )
+    func rejectsBadURLs(_ text: String) {
+        #expect {
+            _ = try RedisURL.parse(text)
+        } throws: { error in
+            let error = error as! RedisError
+            let message = "\(error)"
+            return error.code == .invalidURL && !message.contains("hunter2") && message.contains("use redis://")
+        }
+    }
+
+    @Test("redactedURL never shows the password")
+    func redaction() throws {
+        var configuration = try RedisConfiguration(url: "redis://app:topsecret@h:1/2")
+        #expect(configuration.redactedURL == "redis://app:***@h:1/2")
+        configuration = try RedisConfiguration(url: "redis://h", password: "fromenv")
+        #expect(configuration.password == "fromenv")
+        #expect(configuration.redactedURL == "redis://:***@h:6379")
+        #expect(RedisURL.redact("redis://a:b@c/0?password=d") == "redis://a:***@c/0?password=***")
+    }
+}
