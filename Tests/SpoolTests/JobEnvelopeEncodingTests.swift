@@ -1,0 +1,98 @@
+import Testing
+
+@testable import Spool
+
+@Suite struct JobEnvelopeEncodingTests {
+    static let id = JobID("0190ff3c-5e4a-7b21-9c3d-4e5f60718293")!
+
+    static func text(_ fields: [[UInt8]]) -> [String] {
+        fields.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test func minimalEnvelopeWritesRequiredFieldsInOrder() {
+        let envelope = JobEnvelope(
+            id: Self.id, type: "send_email", payload: Array(#"{"to":"a@b.c"}"#.utf8),
+            enqueuedAt: 1_732_650_000_000
+        )
+        #expect(Self.text(envelope.encodedFields) == [
+            "v", "1", "id", "0190ff3c-5e4a-7b21-9c3d-4e5f60718293", "type", "send_email",
+            "payload", #"{"to":"a@b.c"}"#, "enqueued_at", "1732650000000", "attempt", "1",
+        ])
+    }
+
+    @Test func optionalFieldsHeadersAndExtrasFollow() {
+        var envelope = JobEnvelope(
+            id: Self.id, type: "t", payload: [], enqueuedAt: 5, attempt: 3, maxAttempts: 7,
+            key: "order-1", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            headers: ["tenant": "acme", "lang": "de"]
+        )
+        envelope.extraFields = [.init(name: Array("zz".utf8), value: [0, 1, 2])]
+        var fields: [[UInt8]] = [Array("existing".utf8)]
+        envelope.encodeFields(into: &fields)
+        #expect(Self.text(Array(fields.prefix(13))) == [
+            "existing", "v", "1", "id", "0190ff3c-5e4a-7b21-9c3d-4e5f60718293", "type", "t",
+            "payload", "", "enqueued_at", "5", "attempt", "3",
+        ])
+        #expect(Self.text(Array(fields[13..<23])) == [
+            "max_attempts", "7", "key", "order-1", "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "h:lang", "de",
+            "h:tenant", "acme",
+        ])
+        #expect(fields[23...] == [Array("zz".utf8), [0, 1, 2]])
+    }
+
+    @Test func payloadBytesAreWrittenUnchanged() {
+        let payload: [UInt8] = (0...255).map { UInt8($0) }
+        let envelope = JobEnvelope(id: Self.id, type: "bin", payload: payload, enqueuedAt: 0)
+        #expect(envelope.encodedFields[7] == payload)
+    }
+
+    @Test func roundTripsThroughDecode() throws {
+        var envelope = JobEnvelope(
+            type: "ünïcode", payload: [0xFF, 0x00], attempt: 2, maxAttempts: 9, key: "k",
+            traceparent: "tp", headers: ["a": "1", "": "empty name", "b": ""]
+        )
+        envelope.extraFields = [
+            .init(name: Array("x-future".utf8), value: [0xC0, 0xFF]),
+            .init(name: [0xFE], value: []),
+        ]
+        #expect(try JobEnvelope.decode(fields: envelope.encodedFields) == envelope)
+        let pairs = stride(from: 0, to: envelope.encodedFields.count, by: 2).map {
+            (name: envelope.encodedFields[$0], value: envelope.encodedFields[$0 + 1])
+        }
+        #expect(try JobEnvelope.decode(fields: pairs) == envelope)
+    }
+
+    @Test(arguments: [0, 100, 524_288])
+    func payloadWithinLimitPasses(size: Int) throws {
+        try JobEnvelope.checkPayloadSize(size)
+    }
+
+    @Test func payloadOverLimitSaysWhatToDo() {
+        #expect {
+            try JobEnvelope.checkPayloadSize(524_289)
+        } throws: { error in
+            let error = error as? SpoolError
+            return error?.code == .payloadTooLarge
+                && error?.message == "payload of 524289 bytes exceeds the limit of 524288 bytes: "
+                    + "keep jobs small (ids and minimal context) or raise maxPayloadBytes"
+        }
+        #expect(throws: SpoolError.self) { try JobEnvelope.checkPayloadSize(11, limit: 10) }
+    }
+
+    @Test(arguments: [
+        ("0", 0), ("42", 42), ("-7", -7), ("007", 7),
+        ("9223372036854775807", Int64.max), ("-9223372036854775808", Int64.min),
+    ] as [(String, Int64)])
+    func decimalParserAcceptsIntegers(text: String, value: Int64) {
+        #expect(DecimalParser.int64(Array(text.utf8)) == value)
+    }
+
+    @Test(arguments: [
+        "", "-", "+1", " 1", "1 ", "1.0", "NaN", "0x10", "1e3", "9223372036854775808",
+        "-9223372036854775809", "99999999999999999999999", "--1", "1-",
+    ])
+    func decimalParserRejectsEverythingElse(text: String) {
+        #expect(DecimalParser.int64(Array(text.utf8)) == nil)
+    }
+}
