@@ -1,53 +1,72 @@
+import SpoolRedis
+
+/// Something the envelope's fields can be written into: a list of values, or a Redis
+/// command being built (so XADD gets them with no intermediate arrays).
+public protocol EnvelopeFieldSink {
+    /// Appends one field name or value.
+    mutating func appendField(_ bytes: some Collection<UInt8>)
+    /// Appends one field name or value given as text.
+    mutating func appendField(_ text: String)
+}
+
+extension Array: EnvelopeFieldSink where Element == [UInt8] {
+    public mutating func appendField(_ bytes: some Collection<UInt8>) { self.append([UInt8](bytes)) }
+    public mutating func appendField(_ text: String) { self.append([UInt8](text.utf8)) }
+}
+
+extension RedisCommand: EnvelopeFieldSink {
+    public mutating func appendField(_ bytes: some Collection<UInt8>) { append(bytes) }
+    public mutating func appendField(_ text: String) { append(text) }
+}
+
 extension JobEnvelope {
     /// Appends the stream entry's fields as `name, value, name, value, …`, ready for XADD.
     ///
     /// Order: `v`, `id`, `type`, `payload`, `enqueued_at`, `attempt`, then the optional
     /// `max_attempts`, `key`, `traceparent` (omitted when `nil`), headers as `h:<name>` sorted by
     /// name, and finally ``extraFields`` as read. Values are binary-safe bytes.
-    public func encodeFields(into fields: inout [[UInt8]]) {
-        let optionalCount = (maxAttempts == nil ? 0 : 1) + (key == nil ? 0 : 1)
-            + (traceparent == nil ? 0 : 1)
-        let fieldCount = 6 + optionalCount + headers.count + extraFields.count
-        fields.reserveCapacity(fields.count + 2 * fieldCount)
-
-        append(.version, Self.decimal(version), to: &fields)
-        append(.id, id.utf8Bytes, to: &fields)
-        append(.type, Array(type.utf8), to: &fields)
-        append(.payload, payload, to: &fields)
-        append(.enqueuedAt, Self.decimal(enqueuedAt), to: &fields)
-        append(.attempt, Self.decimal(attempt), to: &fields)
+    public func encodeFields(into sink: inout some EnvelopeFieldSink) {
+        sink.appendField(EnvelopeField.version.name)
+        sink.appendField(String(version))
+        sink.appendField(EnvelopeField.id.name)
+        sink.appendField(id.utf8Bytes)
+        sink.appendField(EnvelopeField.type.name)
+        sink.appendField(type)
+        sink.appendField(EnvelopeField.payload.name)
+        sink.appendField(payload)
+        sink.appendField(EnvelopeField.enqueuedAt.name)
+        sink.appendField(String(enqueuedAt))
+        sink.appendField(EnvelopeField.attempt.name)
+        sink.appendField(String(attempt))
         if let maxAttempts {
-            append(.maxAttempts, Self.decimal(maxAttempts), to: &fields)
+            sink.appendField(EnvelopeField.maxAttempts.name)
+            sink.appendField(String(maxAttempts))
         }
         if let key {
-            append(.key, Array(key.utf8), to: &fields)
+            sink.appendField(EnvelopeField.key.name)
+            sink.appendField(key)
         }
         if let traceparent {
-            append(.traceparent, Array(traceparent.utf8), to: &fields)
+            sink.appendField(EnvelopeField.traceparent.name)
+            sink.appendField(traceparent)
         }
-        for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
-            fields.append(EnvelopeField.headerPrefix + Array(name.utf8))
-            fields.append(Array(value.utf8))
+        if !headers.isEmpty {
+            for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
+                sink.appendField(EnvelopeField.headerPrefix + Array(name.utf8))
+                sink.appendField(value)
+            }
         }
         for field in extraFields {
-            fields.append(field.name)
-            fields.append(field.value)
+            sink.appendField(field.name)
+            sink.appendField(field.value)
         }
     }
 
     /// The stream entry's fields as `name, value, name, value, …` (see ``encodeFields(into:)``).
     public var encodedFields: [[UInt8]] {
         var fields: [[UInt8]] = []
+        fields.reserveCapacity(12 + 2 * (headers.count + extraFields.count) + 6)
         encodeFields(into: &fields)
         return fields
-    }
-
-    private func append(_ field: EnvelopeField, _ value: [UInt8], to fields: inout [[UInt8]]) {
-        fields.append(field.nameBytes)
-        fields.append(value)
-    }
-
-    private static func decimal(_ value: some BinaryInteger) -> [UInt8] {
-        Array(String(value).utf8)
     }
 }

@@ -1,0 +1,50 @@
+/// Options for one push: delay, attempts, dedup key, headers.
+public struct PushOptions: Sendable {
+    /// Run the job no earlier than this long from now. Defaults to `nil` (at once).
+    public var delay: Duration?
+    /// Run the job no earlier than this Unix time in milliseconds; wins over ``delay``.
+    public var runAt: Int64?
+    /// Attempts before the job is dead-lettered; `nil` uses the worker's retry strategy.
+    public var maxAttempts: Int?
+    /// Makes the push idempotent: within ``dedupWindow`` a second push with the same key
+    /// enqueues nothing and returns the first job's id.
+    public var dedupKey: String?
+    /// How long a dedup key is remembered. Defaults to 24 hours.
+    public var dedupWindow: Duration
+    /// Free-form string headers carried with the job (`h:<name>` fields).
+    public var headers: [String: String]
+    /// A W3C trace context to propagate to the handler.
+    public var traceparent: String?
+
+    /// Creates options; every field has a default.
+    public init(
+        delay: Duration? = nil,
+        runAt: Int64? = nil,
+        maxAttempts: Int? = nil,
+        dedupKey: String? = nil,
+        dedupWindow: Duration = .seconds(86_400),
+        headers: [String: String] = [:],
+        traceparent: String? = nil
+    ) {
+        self.delay = delay
+        self.runAt = runAt
+        self.maxAttempts = maxAttempts
+        self.dedupKey = dedupKey
+        self.dedupWindow = dedupWindow
+        self.headers = headers
+        self.traceparent = traceparent
+    }
+
+    /// Options with the defaults.
+    public static var `default`: PushOptions { PushOptions() }
+}
+
+/// What a push did: the job's id, and whether a dedup key made it a duplicate.
+public struct PushResult: Sendable, Hashable, CustomStringConvertible {
+    /// The id of the job: the new one, or for a duplicate the first job's.
+    public var id: JobID
+    /// `true` when a job with the same dedup key was already pushed within the window.
+    public var isDuplicate: Bool
+
+    public var description: String { isDuplicate ? "\(id) (duplicate)" : "\(id)" }
+}

@@ -1,0 +1,172 @@
+import Logging
+import SpoolRedis
+import Synchronization
+
+/// Publishes jobs to queues. Cheap to copy; share one per process.
+///
+/// ```swift
+/// let producer = SpoolProducer(client: client, logger: logger)
+/// let id = try await producer.push(SendEmail(to: "a@example.com"), to: "emails").id
+/// ```
+public struct SpoolProducer: Sendable {
+    /// Producer settings.
+    public struct Configuration: Sendable {
+        /// The key prefix shared with the workers. Defaults to `spool`.
+        public var prefix: String
+        /// Largest payload accepted, in bytes. Defaults to 512 KiB.
+        public var maxPayloadBytes: Int
+
+        /// Creates a configuration; every field has a default.
+        public init(prefix: String = QueueKeys.defaultPrefix, maxPayloadBytes: Int = JobEnvelope.defaultMaxPayloadBytes) {
+            self.prefix = prefix
+            self.maxPayloadBytes = maxPayloadBytes
+        }
+    }
+
+    private let client: RedisClient
+    private let configuration: Configuration
+    private let logger: Logger
+    private let registered: RegisteredQueues
+
+    /// Creates a producer on a client.
+    public init(client: RedisClient, configuration: Configuration = Configuration(), logger: Logger) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+        self.registered = RegisteredQueues()
+    }
+
+    /// Pushes a job; returns after Redis acknowledged it.
+    /// - Throws: ``SpoolError``: payload too large, encoding failed, or Redis failed
+    ///   (code `redis`; a timeout or lost connection leaves the outcome unknown).
+    @discardableResult
+    public func push<J: JobParameters>(_ job: J, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
+        let envelope = try JobEnvelope.make(
+            job, maxAttempts: options.maxAttempts, key: options.dedupKey, traceparent: options.traceparent,
+            headers: options.headers, maxPayloadBytes: configuration.maxPayloadBytes
+        )
+        return try await push(envelope, to: queue, options: options)
+    }
+
+    /// Pushes raw payload bytes with a job type name.
+    @discardableResult
+    public func push(payload: [UInt8], type: String, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
+        try JobEnvelope.checkPayloadSize(payload.count, limit: configuration.maxPayloadBytes)
+        let envelope = JobEnvelope(
+            type: type, payload: payload, maxAttempts: options.maxAttempts, key: options.dedupKey,
+            traceparent: options.traceparent, headers: options.headers
+        )
+        return try await push(envelope, to: queue, options: options)
+    }
+
+    /// Pushes a prepared envelope (its `id` is the job's id).
+    @discardableResult
+    public func push(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
+        try JobEnvelope.checkPayloadSize(envelope.payload.count, limit: configuration.maxPayloadBytes)
+        let keys = try QueueKeys(queue: queue, prefix: configuration.prefix)
+        var commands = registrationCommands(keys)
+        commands.append(command(for: envelope, keys: keys, options: options))
+        let replies = try await send(commands, queue: queue)
+        return try result(replies[replies.count - 1], envelope: envelope, queue: queue)
+    }
+
+    /// Pushes many jobs to one queue in a single round trip; results are in order.
+    @discardableResult
+    public func push<J: JobParameters>(_ jobs: [J], to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> [PushResult] {
+        var envelopes: [JobEnvelope] = []
+        envelopes.reserveCapacity(jobs.count)
+        for job in jobs {
+            envelopes.append(try JobEnvelope.make(
+                job, maxAttempts: options.maxAttempts, traceparent: options.traceparent,
+                headers: options.headers, maxPayloadBytes: configuration.maxPayloadBytes
+            ))
+        }
+        return try await push(envelopes, to: queue, options: options)
+    }
+
+    /// Pushes many envelopes to one queue in a single round trip; results are in order.
+    ///
+    /// A dedup key in `options` applies per envelope (each envelope's own ``JobEnvelope/key``).
+    @discardableResult
+    public func push(_ envelopes: [JobEnvelope], to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> [PushResult] {
+        if envelopes.isEmpty { return [] }
+        let keys = try QueueKeys(queue: queue, prefix: configuration.prefix)
+        var commands = registrationCommands(keys)
+        let offset = commands.count
+        commands.reserveCapacity(offset + envelopes.count)
+        for envelope in envelopes {
+            try JobEnvelope.checkPayloadSize(envelope.payload.count, limit: configuration.maxPayloadBytes)
+            var perJob = options
+            perJob.dedupKey = envelope.key
+            commands.append(command(for: envelope, keys: keys, options: perJob))
+        }
+        let replies = try await send(commands, queue: queue)
+        var results: [PushResult] = []
+        results.reserveCapacity(envelopes.count)
+        for (index, envelope) in envelopes.enumerated() {
+            results.append(try result(replies[offset + index], envelope: envelope, queue: queue))
+        }
+        return results
+    }
+
+    // MARK: - Commands
+
+    private func command(for envelope: JobEnvelope, keys: QueueKeys, options: PushOptions) -> RedisCommand {
+        let runAt = options.runAt ?? options.delay.map { JobID.currentMillis() + $0.milliseconds }
+        if options.dedupKey == nil && runAt == nil {
+            var command = RedisCommand(name: "XADD", reservingBytes: envelope.payload.count + 160, arguments: 16)
+            command.append(keys.stream)
+            command.append("*")
+            envelope.encodeFields(into: &command)
+            return command
+        }
+        var command = RedisCommand(name: "EVALSHA", reservingBytes: envelope.payload.count + 300, arguments: 24)
+        command.append(SpoolScripts.enqueue.sha1)
+        command.append(3)
+        command.append(keys.stream)
+        command.append(keys.delayed)
+        command.append(options.dedupKey.map { keys.dedupKey($0) } ?? keys.stream)
+        command.append(envelope.id.description)
+        command.append(Int64(max(runAt ?? 0, 0)))
+        command.append(options.dedupKey == nil ? 0 : max(options.dedupWindow.milliseconds, 1))
+        envelope.encodeFields(into: &command)
+        command.attach(SpoolScripts.enqueue)
+        return command
+    }
+
+    private func registrationCommands(_ keys: QueueKeys) -> [RedisCommand] {
+        guard registered.insert(keys.registry + "\u{0}" + keys.queue.rawValue) else { return [] }
+        return [RedisCommand("SADD", keys.registry, keys.queue.rawValue)]
+    }
+
+    private func send(_ commands: [RedisCommand], queue: QueueName) async throws(SpoolError) -> [RESPValue] {
+        do {
+            let replies = try await client.pipeline(commands)
+            if let failure = replies.lazy.compactMap(\.errorMessage).first {
+                throw RedisError.reply(failure, address: client.redactedAddress)
+            }
+            return replies
+        } catch {
+            throw SpoolError.redis(error, doing: "push to queue \(queue)")
+        }
+    }
+
+    private func result(_ reply: RESPValue, envelope: JobEnvelope, queue: QueueName) throws(SpoolError) -> PushResult {
+        // XADD answers the stream entry id; the enqueue script answers {1, id} or {0, first id}.
+        guard let pair = reply.array else { return PushResult(id: envelope.id, isDuplicate: false) }
+        guard pair.count == 2, let first = pair[1].string.flatMap(JobID.init) else {
+            throw SpoolError(code: .redis, message: "unexpected reply \(reply) to a push to queue \(queue)")
+        }
+        return PushResult(id: first, isDuplicate: pair[0].int == 0)
+    }
+}
+
+/// Queues this producer already added to the registry set.
+private final class RegisteredQueues: Sendable {
+    private let names = Mutex<Set<String>>([])
+
+    /// Returns `true` the first time a name is seen.
+    func insert(_ name: String) -> Bool {
+        names.withLock { $0.insert(name).inserted }
+    }
+}

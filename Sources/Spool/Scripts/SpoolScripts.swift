@@ -1,0 +1,145 @@
+import SpoolRedis
+
+/// The Lua scripts behind every atomic state change. Each touches keys of one queue only
+/// (all carry the queue's hash tag), so each stays single-slot on Redis Cluster.
+enum SpoolScripts {
+    /// Enqueue with a dedup key and/or a delay.
+    ///
+    /// KEYS: stream, delayed zset, unique key (or the stream again when there is no dedup key).
+    /// ARGV: job id, run-at ms (0 = now), dedup window ms (0 = no dedup), field, value, ...
+    /// Returns `{1, id}` when enqueued, `{0, first id}` for a duplicate.
+    static let enqueue = RedisScript(#"""
+        local window = tonumber(ARGV[3])
+        if window > 0 then
+          local first = redis.call('GET', KEYS[3])
+          if first then return {0, first} end
+          redis.call('SET', KEYS[3], ARGV[1], 'PX', window)
+        end
+        local fields = {}
+        for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+        local runAt = tonumber(ARGV[2])
+        if runAt > 0 then
+          redis.call('ZADD', KEYS[2], runAt, cmsgpack.pack(fields))
+        else
+          redis.call('XADD', KEYS[1], '*', unpack(fields))
+        end
+        return {1, ARGV[1]}
+        """#)
+
+    /// Moves due members of a schedule (delayed jobs or retries) into a stream.
+    ///
+    /// KEYS: zset, stream. ARGV: now ms, limit. Returns the number moved.
+    static let promote = RedisScript(#"""
+        local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+        for _, member in ipairs(due) do
+          local ok, fields = pcall(cmsgpack.unpack, member)
+          if ok and type(fields) == 'table' and #fields >= 2 and #fields % 2 == 0 then
+            redis.call('XADD', KEYS[2], '*', unpack(fields))
+          else
+            redis.call('XADD', KEYS[2], '*', 'malformed', 'unreadable scheduled member')
+          end
+          redis.call('ZREM', KEYS[1], member)
+        end
+        return #due
+        """#)
+
+    /// Acknowledges finished jobs and records them in the dedup set, atomically.
+    ///
+    /// KEYS: main stream, retry stream, done zset.
+    /// ARGV: group, now ms, forget-before ms (0 = dedup off), main count, retry count,
+    /// main entry ids..., retry entry ids..., job ids (one per entry, when dedup is on).
+    static let acknowledge = RedisScript(#"""
+        local group, now, forget = ARGV[1], ARGV[2], tonumber(ARGV[3])
+        local nmain, nretry = tonumber(ARGV[4]), tonumber(ARGV[5])
+        local first = 6
+        if nmain > 0 then redis.call('XACK', KEYS[1], group, unpack(ARGV, first, first + nmain - 1)) end
+        if nretry > 0 then
+          local from, to = first + nmain, first + nmain + nretry - 1
+          redis.call('XACK', KEYS[2], group, unpack(ARGV, from, to))
+          redis.call('XDEL', KEYS[2], unpack(ARGV, from, to))
+        end
+        if forget > 0 then
+          local ids = first + nmain + nretry
+          for i = ids, #ARGV do redis.call('ZADD', KEYS[3], now, ARGV[i]) end
+          redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. forget)
+        end
+        return nmain + nretry
+        """#)
+
+    /// Takes a failed job out of the pending list and either schedules its retry or
+    /// dead-letters it, atomically.
+    ///
+    /// KEYS: source stream, schedule zset, dead-letter stream.
+    /// ARGV: group, entry id, from-retry-stream (0/1), action ('retry'|'dead'), due ms,
+    /// field, value, ... (the job's fields for the retry, or the dead-letter record).
+    static let fail = RedisScript(#"""
+        local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+        if acked == 0 then return 0 end
+        if ARGV[3] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
+        local fields = {}
+        for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+        if ARGV[4] == 'retry' then
+          redis.call('ZADD', KEYS[2], tonumber(ARGV[5]), cmsgpack.pack(fields))
+        else
+          redis.call('XADD', KEYS[3], '*', unpack(fields))
+        end
+        return 1
+        """#)
+
+    /// Claims pending entries: those of a consumer whose heartbeat lapsed (KEYS[2] absent),
+    /// or, with no consumer named, those idle longer than the visibility timeout.
+    ///
+    /// KEYS: stream, heartbeat key of the consumer (or the stream again).
+    /// ARGV: group, claimer, min idle ms, count, consumer ('' = any).
+    /// Returns `{ {id, deliveries, fields}... }` for the claimed entries (fields nil when the
+    /// entry was deleted), and deletes the lapsed consumer once it has nothing pending.
+    static let reclaim = RedisScript(#"""
+        local group, me, minIdle, count, owner = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+        if owner ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return {} end
+        local pending
+        if owner ~= '' then
+          pending = redis.call('XPENDING', KEYS[1], group, 'IDLE', minIdle, '-', '+', count, owner)
+        else
+          pending = redis.call('XPENDING', KEYS[1], group, 'IDLE', minIdle, '-', '+', count)
+        end
+        local out = {}
+        for _, p in ipairs(pending) do
+          if p[2] ~= me then
+            local claimed = redis.call('XCLAIM', KEYS[1], group, me, minIdle, p[1])
+            local entry = claimed[1]
+            if entry then
+              out[#out + 1] = {p[1], p[4] + 1, entry[2]}
+            else
+              -- deleted while pending: XCLAIM dropped it from the PEL
+              out[#out + 1] = {p[1], p[4] + 1, false}
+            end
+          end
+        end
+        if owner ~= '' and #pending < count then
+          local left = redis.call('XPENDING', KEYS[1], group, '-', '+', 1, owner)
+          if #left == 0 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], group, owner) end
+        end
+        return out
+        """#)
+
+    /// Moves one dead letter back to its group's retry stream, so only that group runs it
+    /// again, with its attempt count reset and the dead-letter fields removed.
+    ///
+    /// KEYS: dead-letter stream, retry stream. ARGV: dead-letter entry id.
+    /// Returns the new retry entry id, or false when the dead letter does not exist.
+    static let replay = RedisScript(#"""
+        local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+        if #found == 0 then return false end
+        local raw, fields = found[1][2], {}
+        for i = 1, #raw, 2 do
+          local name = raw[i]
+          if string.sub(name, 1, 5) ~= 'dead_' and string.sub(name, 1, 12) ~= 'spool_first_' then
+            fields[#fields + 1] = name
+            if name == 'attempt' then fields[#fields + 1] = '1' else fields[#fields + 1] = raw[i + 1] end
+          end
+        end
+        local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+        redis.call('XDEL', KEYS[1], ARGV[1])
+        return id
+        """#)
+}

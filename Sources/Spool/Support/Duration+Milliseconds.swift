@@ -1,0 +1,9 @@
+extension Duration {
+    /// The duration in whole milliseconds (rounded down, saturating).
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return product + attoseconds / 1_000_000_000_000_000
+    }
+}
