@@ -1,0 +1,29 @@
+import Logging
+
+/// What a handler knows about the job it runs.
+public struct JobContext: Sendable {
+    /// The job's id (stable across retries and redeliveries).
+    public let id: JobID
+    /// The queue the job came from.
+    public let queue: QueueName
+    /// The group (subscriber) running it.
+    public let group: GroupName
+    /// The job type name.
+    public let type: String
+    /// This attempt's number, from 1; redeliveries after a crash count as attempts.
+    public let attempt: Int
+    /// Attempts allowed before the job is dead-lettered.
+    public let maxAttempts: Int
+    /// When the job was first enqueued, in Unix milliseconds.
+    public let enqueuedAt: Int64
+    /// How often Redis delivered this stream entry (1 unless it was reclaimed).
+    public let deliveryCount: Int
+    /// The job's string headers.
+    public let headers: [String: String]
+    /// The W3C trace context the producer attached, if any.
+    public let traceparent: String?
+    /// The name of the worker (Redis consumer) running the job.
+    public let workerName: String
+    /// A logger with the job's metadata (`spool.queue`, `spool.group`, `spool.job.id`, ...).
+    public var logger: Logger
+}

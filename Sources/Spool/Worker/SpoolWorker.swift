@@ -1,0 +1,138 @@
+import Logging
+import ServiceLifecycle
+import SpoolRedis
+
+/// Runs job handlers for (queue, group) subscriptions: at-least-once delivery through Redis
+/// consumer groups, retries with backoff, dead letters, dedup and crash recovery.
+///
+/// ```swift
+/// var worker = SpoolWorker(client: client, logger: logger)
+/// worker.register(SendEmail.self, queue: "emails") { job, context in
+///     try await mailer.send(to: job.to)
+/// }
+/// try await worker.run()   // a swift-service-lifecycle Service: stops gracefully on SIGTERM
+/// ```
+public struct SpoolWorker: Service, Sendable {
+    /// A handler of raw envelopes.
+    public typealias Handler = @Sendable (JobEnvelope, JobContext) async throws -> Void
+
+    let client: RedisClient
+    let configuration: Configuration
+    let logger: Logger
+    private(set) var subscriptions: [SubscriptionKey: Subscription] = [:]
+    private var order: [SubscriptionKey] = []
+
+    /// Creates a worker with no subscriptions.
+    public init(client: RedisClient, configuration: Configuration = Configuration(), logger: Logger) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Subscribes `group` to `queue` with options (subscribing happens implicitly on register).
+    public mutating func subscribe(queue: QueueName, group: GroupName = .default, options: SubscriptionOptions) {
+        let key = SubscriptionKey(queue: queue, group: group)
+        if subscriptions[key] == nil { order.append(key) }
+        subscriptions[key, default: Subscription(options: options)].options = options
+    }
+
+    /// Registers a handler for a `JobParameters` type on a queue and group.
+    public mutating func register<J: JobParameters>(
+        _ type: J.Type,
+        queue: QueueName,
+        group: GroupName = .default,
+        retry: RetryStrategy? = nil,
+        timeout: Duration? = nil,
+        handler: @escaping @Sendable (J, JobContext) async throws -> Void
+    ) {
+        register(type: J.jobName, queue: queue, group: group, retry: retry, timeout: timeout) { envelope, context in
+            let parameters: J
+            do throws(SpoolError) {
+                parameters = try envelope.decodePayload(as: J.self)
+            } catch {
+                throw NonRetryableError(error, message: error.message)
+            }
+            try await handler(parameters, context)
+        }
+    }
+
+    /// Registers a handler of raw envelopes for a job type name.
+    public mutating func register(
+        type: String,
+        queue: QueueName,
+        group: GroupName = .default,
+        retry: RetryStrategy? = nil,
+        timeout: Duration? = nil,
+        handler: @escaping Handler
+    ) {
+        let key = SubscriptionKey(queue: queue, group: group)
+        if subscriptions[key] == nil { order.append(key) }
+        subscriptions[key, default: Subscription(options: SubscriptionOptions())]
+            .handlers[type] = RegisteredHandler(run: handler, retry: retry, timeout: timeout)
+    }
+
+    /// Registers a handler for every job type without a handler of its own (e.g. the `spool`
+    /// binary's exec and http handlers).
+    public mutating func registerFallback(
+        queue: QueueName,
+        group: GroupName = .default,
+        retry: RetryStrategy? = nil,
+        timeout: Duration? = nil,
+        handler: @escaping Handler
+    ) {
+        let key = SubscriptionKey(queue: queue, group: group)
+        if subscriptions[key] == nil { order.append(key) }
+        subscriptions[key, default: Subscription(options: SubscriptionOptions())]
+            .fallback = RegisteredHandler(run: handler, retry: retry, timeout: timeout)
+    }
+
+    /// The consumer name this worker uses in Redis.
+    public var name: String { configuration.consumerName }
+
+    /// Runs until graceful shutdown (swift-service-lifecycle) or cancellation.
+    ///
+    /// On graceful shutdown it stops fetching, lets running handlers finish within
+    /// ``Configuration/gracePeriod``, leaves unfinished jobs pending for other workers and
+    /// returns. Cancellation stops at once, acknowledging nothing unfinished.
+    public func run() async throws {
+        if order.isEmpty {
+            throw SpoolError(code: .invalidArgument, message: "the worker has no handlers: register one before run()")
+        }
+        let runners = try order.map { key in
+            try SubscriptionRunner(
+                client: client, keys: QueueKeys(queue: key.queue, prefix: configuration.prefix),
+                group: key.group, subscription: subscriptions[key]!, configuration: configuration, logger: logger
+            )
+        }
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for runner in runners {
+                    group.addTask { try await runner.run() }
+                }
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            for runner in runners { runner.beginShutdown() }
+        }
+    }
+}
+
+/// A (queue, group) pair.
+struct SubscriptionKey: Hashable, Sendable {
+    var queue: QueueName
+    var group: GroupName
+}
+
+/// The handlers and options of one (queue, group).
+struct Subscription: Sendable {
+    var options: SpoolWorker.SubscriptionOptions
+    var handlers: [String: RegisteredHandler] = [:]
+    var fallback: RegisteredHandler?
+}
+
+/// One registered handler with its own overrides.
+struct RegisteredHandler: Sendable {
+    let run: SpoolWorker.Handler
+    let retry: RetryStrategy?
+    let timeout: Duration?
+}

@@ -1,0 +1,55 @@
+import SpoolRedis
+
+/// One stream entry delivered to this worker.
+struct StreamEntry: Sendable {
+    /// Which of the group's two streams it came from.
+    enum Source: Sendable {
+        case main
+        case retry
+    }
+
+    /// The Redis stream entry id (`ms-seq`).
+    let id: String
+    let source: Source
+    /// The entry's fields, flat (`name, value, ...`); `nil` when the entry was deleted while pending.
+    let fields: [[UInt8]]?
+    /// How many times Redis delivered it (1 for a fresh read).
+    let deliveries: Int
+
+    /// Parses an XREADGROUP reply for one stream: `[[key, [[id, [f, v, ...]], ...]]]` or nil.
+    static func parseRead(_ reply: RESPValue, source: Source) -> [StreamEntry] {
+        guard let streams = reply.array else { return [] }
+        var entries: [StreamEntry] = []
+        for stream in streams {
+            guard let pair = stream.array, pair.count == 2, let items = pair[1].array else { continue }
+            entries.reserveCapacity(entries.count + items.count)
+            for item in items {
+                guard let parts = item.array, parts.count == 2, let id = parts[0].string else { continue }
+                entries.append(StreamEntry(id: id, source: source, fields: flatten(parts[1]), deliveries: 1))
+            }
+        }
+        return entries
+    }
+
+    /// Parses the reclaim script's reply: `[[id, deliveries, fields | false], ...]`.
+    static func parseReclaimed(_ reply: RESPValue, source: Source) -> [StreamEntry] {
+        guard let items = reply.array else { return [] }
+        return items.compactMap { item in
+            guard let parts = item.array, parts.count == 3, let id = parts[0].string else { return nil }
+            return StreamEntry(id: id, source: source, fields: flatten(parts[2]), deliveries: parts[1].int ?? 1)
+        }
+    }
+
+    private static func flatten(_ value: RESPValue) -> [[UInt8]]? {
+        guard let values = value.array else { return nil }
+        var fields: [[UInt8]] = []
+        fields.reserveCapacity(values.count)
+        for value in values { fields.append(value.bytes ?? []) }
+        return fields
+    }
+
+    /// The entry id's millisecond part: when it was added to the stream.
+    var timestamp: Int64? {
+        Int64(id.prefix { $0 != "-" })
+    }
+}

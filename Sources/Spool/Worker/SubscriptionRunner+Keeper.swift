@@ -1,0 +1,176 @@
+import Logging
+import SpoolRedis
+
+extension SubscriptionRunner {
+    /// Background upkeep until the subscription finishes: heartbeat and lease extension
+    /// every heartbeat interval, promotion of due retries and delayed jobs, safe trimming.
+    func keep() async {
+        let clock = ContinuousClock()
+        var nextBeat = clock.now
+        var nextPromote = clock.now
+        var nextTrim = clock.now + configuration.trimInterval
+        while !state.isFinished {
+            let now = clock.now
+            do {
+                if now >= nextBeat {
+                    nextBeat = now + configuration.heartbeatInterval
+                    try await beatAndExtendLeases(now: now)
+                }
+                if now >= nextPromote {
+                    nextPromote = now + configuration.promoteInterval
+                    try await promote()
+                }
+                if now >= nextTrim {
+                    nextTrim = now + configuration.trimInterval
+                    try await trim()
+                }
+            } catch {
+                logger.debug("upkeep failed; will retry", metadata: ["error": "\(error)"])
+            }
+            let wake = min(nextBeat, nextPromote, nextTrim)
+            if wake > clock.now {
+                _ = await state.stopRequested.wait(timeout: wake - clock.now)
+            }
+        }
+    }
+
+    /// Refreshes the heartbeat and resets the idle time of running jobs (XCLAIM JUSTID to
+    /// ourselves), so a live worker's long job is never taken over.
+    private func beatAndExtendLeases(now: ContinuousClock.Instant) async throws {
+        var commands = [RedisCommand("SET", heartbeat, "1", "PX", String(configuration.heartbeatTTL.milliseconds))]
+        let leases = state.leasesToExtend(now: now)
+        for (stream, ids) in [(keys.stream, leases.main), (retryStream, leases.retry)] where !ids.isEmpty {
+            var claim = RedisCommand("XCLAIM", stream, group.rawValue, consumer, "0")
+            for id in ids { claim.append(id) }
+            claim.append("JUSTID")
+            commands.append(claim)
+        }
+        _ = try await client.pipeline(commands)
+    }
+
+    /// Moves due retries into the group's retry stream and due delayed jobs into the queue.
+    private func promote() async throws {
+        let now = String(JobID.currentMillis())
+        _ = try await client.pipeline([
+            .evalSHA(SpoolScripts.promote, keys: [scheduled, retryStream], arguments: [now, "100"]),
+            .evalSHA(SpoolScripts.promote, keys: [keys.delayed, keys.stream], arguments: [now, "100"]),
+        ])
+    }
+
+    /// Trims entries every group is done with (XTRIM MINID below the oldest entry any group
+    /// still needs); the optional hard cap drops more and counts what it dropped.
+    private func trim() async throws {
+        let groups = try await client.send(RedisCommand("XINFO", "GROUPS", keys.stream)).array ?? []
+        guard !groups.isEmpty else { return }
+        var needed: StreamID?
+        var summaries: [RedisCommand] = []
+        var lastDelivered: [StreamID] = []
+        for groupInfo in groups {
+            let info = Dictionary(pairs: groupInfo)
+            guard let name = info["name"]?.string, let last = info["last-delivered-id"]?.string.flatMap(StreamID.init) else { return }
+            lastDelivered.append(last)
+            summaries.append(RedisCommand("XPENDING", keys.stream, name))
+        }
+        let pending = try await client.pipeline(summaries)
+        for (index, summary) in pending.enumerated() {
+            // every entry after last-delivered is still needed, and the oldest pending one
+            var groupNeeds = lastDelivered[index].next
+            if let parts = summary.array, parts.count >= 2, let oldest = parts[1].string.flatMap(StreamID.init) {
+                groupNeeds = min(groupNeeds, oldest)
+            }
+            needed = needed.map { min($0, groupNeeds) } ?? groupNeeds
+        }
+        if let needed {
+            _ = try await client.send(RedisCommand("XTRIM", keys.stream, "MINID", "~", needed.description))
+        }
+        if let cap = configuration.maxStreamLength {
+            let dropped = try await client.send(RedisCommand("XTRIM", keys.stream, "MAXLEN", "~", String(cap))).int ?? 0
+            if dropped > 0 {
+                _ = try await client.send(RedisCommand("HINCRBY", keys.meta, "dropped_by_cap", String(dropped)))
+                logger.info("stream over its hard cap: dropped entries", metadata: ["spool.dropped": "\(dropped)"])
+            }
+        }
+    }
+
+    /// Acknowledges completed jobs in batches (one script call per batch), then gives their
+    /// slots back. A failed batch is retried; on shutdown it gives up after a few tries and
+    /// the jobs stay pending (they run again elsewhere: at-least-once).
+    func flushAcknowledgements() async {
+        var failures = 0
+        while true {
+            let batch = state.takeCompletions()
+            if batch.isEmpty {
+                if state.isFinished { return }
+                await state.acksReady.wait()
+                continue
+            }
+            do {
+                _ = try await client.send(acknowledgeCommand(batch))
+                failures = 0
+                state.slots.release(batch.count)
+            } catch {
+                failures += 1
+                logger.info("acknowledging jobs failed; retrying", metadata: ["error": "\(error)", "spool.count": "\(batch.count)"])
+                if state.isFinished && failures > 3 {
+                    state.slots.release(batch.count)
+                    continue
+                }
+                state.requeue(batch)
+                try? await Task.sleep(for: min(.milliseconds(50) * (1 << min(failures, 6)), .seconds(2)))
+            }
+        }
+    }
+
+    private func acknowledgeCommand(_ batch: [SubscriptionState.Completion]) -> RedisCommand {
+        let main = batch.filter { $0.source == .main }
+        let retry = batch.filter { $0.source == .retry }
+        var command = RedisCommand(name: "EVALSHA", reservingBytes: 64 + batch.count * 64, arguments: 10 + batch.count * 2)
+        command.append(SpoolScripts.acknowledge.sha1)
+        command.append(3)
+        command.append(keys.stream)
+        command.append(retryStream)
+        command.append(done)
+        command.append(group.rawValue)
+        let now = JobID.currentMillis()
+        command.append(now)
+        command.append(options.dedup ? max(1, now - configuration.dedupWindow.milliseconds) : 0)
+        command.append(main.count)
+        command.append(retry.count)
+        for completion in main { command.append(completion.entryID) }
+        for completion in retry { command.append(completion.entryID) }
+        if options.dedup {
+            for completion in main + retry where !completion.jobID.isEmpty { command.append(completion.jobID) }
+        }
+        command.attach(SpoolScripts.acknowledge)
+        return command
+    }
+}
+
+/// A stream entry id, `ms-seq`, ordered.
+struct StreamID: Comparable, Sendable, CustomStringConvertible {
+    let milliseconds: UInt64
+    let sequence: UInt64
+
+    init(milliseconds: UInt64, sequence: UInt64) {
+        self.milliseconds = milliseconds
+        self.sequence = sequence
+    }
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "-", maxSplits: 1)
+        guard let ms = UInt64(parts[0]) else { return nil }
+        milliseconds = ms
+        sequence = parts.count > 1 ? UInt64(parts[1]) ?? 0 : 0
+    }
+
+    /// The smallest id after this one.
+    var next: StreamID {
+        sequence == .max ? StreamID(milliseconds: milliseconds + 1, sequence: 0) : StreamID(milliseconds: milliseconds, sequence: sequence + 1)
+    }
+
+    var description: String { "\(milliseconds)-\(sequence)" }
+
+    static func < (lhs: StreamID, rhs: StreamID) -> Bool {
+        (lhs.milliseconds, lhs.sequence) < (rhs.milliseconds, rhs.sequence)
+    }
+}

@@ -1,0 +1,184 @@
+import Logging
+import SpoolRedis
+
+extension SubscriptionRunner {
+    /// How a job ended.
+    enum Outcome: Sendable {
+        case succeeded
+        case duplicate
+        case failed(error: String, retryable: Bool)
+        case deadLetter(reason: DeadLetterReason, error: String)
+        case abandoned
+    }
+
+    /// Runs one delivered entry to its end: success, retry, dead letter, or (on shutdown) left pending.
+    func process(_ entry: StreamEntry, isDuplicate: Bool) async {
+        let handlerTimeout = options.handlerTimeout
+        state.started(entry.id, .init(source: entry.source, leaseUntil: .now + handlerTimeout + configuration.heartbeatTTL))
+        defer { state.ended(entry.id) }
+
+        guard let fields = entry.fields else {
+            // deleted while pending: XCLAIM already dropped it from the pending list
+            state.slots.release(1)
+            return
+        }
+        let envelope: JobEnvelope
+        do {
+            envelope = try JobEnvelope.decode(fields: fields)
+            try JobEnvelope.checkPayloadSize(envelope.payload.count, limit: configuration.maxPayloadBytes)
+        } catch {
+            await settle(entry, fields: fields, envelope: nil, attempt: 1,
+                         outcome: .deadLetter(reason: .malformed, error: error.message))
+            return
+        }
+        let handler = subscription.handlers[envelope.type] ?? subscription.fallback
+        let strategy = handler?.retry ?? options.retry
+        let maxAttempts = envelope.maxAttempts ?? strategy.maxAttempts
+        let attempt = envelope.attempt + max(0, entry.deliveries - 1)
+
+        let outcome: Outcome
+        if isDuplicate {
+            outcome = .duplicate
+        } else if let handler {
+            if entry.deliveries > 1 && attempt > maxAttempts {
+                outcome = .deadLetter(
+                    reason: .maxDeliveries,
+                    error: "delivered \(entry.deliveries) times without finishing (its worker may crash on it); "
+                        + "attempt \(attempt) exceeds max attempts \(maxAttempts)"
+                )
+            } else {
+                outcome = await run(handler, envelope, entry: entry, attempt: attempt, maxAttempts: maxAttempts)
+            }
+        } else {
+            outcome = .deadLetter(
+                reason: .noHandler,
+                error: "no handler for job type \"\(envelope.type)\" in group \(group) of queue \(keys.queue): register one, then replay"
+            )
+        }
+        await settle(entry, fields: fields, envelope: envelope, attempt: attempt, outcome: outcome,
+                     strategy: strategy, maxAttempts: maxAttempts)
+    }
+
+    private func run(
+        _ handler: RegisteredHandler, _ envelope: JobEnvelope, entry: StreamEntry, attempt: Int, maxAttempts: Int
+    ) async -> Outcome {
+        var logger = self.logger
+        logger[metadataKey: "spool.job.id"] = "\(envelope.id)"
+        logger[metadataKey: "spool.job.type"] = "\(envelope.type)"
+        logger[metadataKey: "spool.attempt"] = "\(attempt)"
+        let context = JobContext(
+            id: envelope.id, queue: keys.queue, group: group, type: envelope.type, attempt: attempt,
+            maxAttempts: maxAttempts, enqueuedAt: envelope.enqueuedAt, deliveryCount: entry.deliveries,
+            headers: envelope.headers, traceparent: envelope.traceparent, workerName: consumer, logger: logger
+        )
+        let timeout = handler.timeout ?? options.handlerTimeout
+        do {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await handler.run(envelope, context)
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return false
+                }
+                let finished = try await group.next() ?? false
+                group.cancelAll()
+                if !finished {
+                    throw SpoolError(code: .handlerTimeout, message: "handler timed out after \(timeout)")
+                }
+            }
+            return .succeeded
+        } catch {
+            if Task.isCancelled && state.isStopping { return .abandoned }
+            if let error = error as? NonRetryableError {
+                return .deadLetter(reason: .nonRetryable, error: error.message)
+            }
+            let text = (error as? SpoolError)?.message ?? "\(error)"
+            logger.debug("handler failed", metadata: ["error": "\(text)"])
+            return .failed(error: text, retryable: true)
+        }
+    }
+
+    /// Records the outcome in Redis: acknowledge (batched), schedule a retry or dead-letter
+    /// (one atomic script each), or leave the job pending.
+    private func settle(
+        _ entry: StreamEntry, fields: [[UInt8]], envelope: JobEnvelope?, attempt: Int, outcome: Outcome,
+        strategy: RetryStrategy = .none, maxAttempts: Int = 1
+    ) async {
+        switch outcome {
+        case .succeeded, .duplicate:
+            // the flusher acknowledges in batches and gives the slot back
+            state.complete(.init(entryID: entry.id, source: entry.source, jobID: envelope?.id.description ?? ""))
+            return
+        case .abandoned:
+            state.slots.release(1)
+            return
+        case .failed(let error, _) where envelope != nil && attempt < maxAttempts:
+            var retried = envelope!
+            retried.attempt = attempt + 1
+            retried.recordFirstFailure(error)
+            let delay = strategy.delay(afterAttempt: attempt)
+            let due = JobID.currentMillis() + delay.milliseconds
+            var command = failCommand(entry, action: "retry", due: due, extra: 16)
+            retried.encodeFields(into: &command)
+            await runFailScript(command, entry)
+        case .failed(let error, _):
+            await deadLetter(entry, fields: fields, envelope: envelope, attempt: attempt, reason: .retriesExhausted, error: error)
+        case .deadLetter(let reason, let error):
+            await deadLetter(entry, fields: fields, envelope: envelope, attempt: attempt, reason: reason, error: error)
+        }
+        state.slots.release(1)
+    }
+
+    private func deadLetter(
+        _ entry: StreamEntry, fields: [[UInt8]], envelope: JobEnvelope?, attempt: Int, reason: DeadLetterReason, error: String
+    ) async {
+        var command = failCommand(entry, action: "dead", due: 0, extra: 20)
+        let record = DeadLetterRecord(
+            queue: keys.queue, group: group, entryID: entry.id, worker: consumer, attempt: attempt,
+            reason: reason, error: error
+        )
+        record.encode(original: fields, envelope: envelope, into: &command)
+        logger.info("job dead-lettered", metadata: [
+            "spool.job.id": "\(envelope.map { "\($0.id)" } ?? "-")", "spool.reason": "\(reason.rawValue)", "error": "\(error)",
+        ])
+        await runFailScript(command, entry)
+    }
+
+    private func failCommand(_ entry: StreamEntry, action: String, due: Int64, extra: Int) -> RedisCommand {
+        var command = RedisCommand(name: "EVALSHA", reservingBytes: 512, arguments: 32 + extra)
+        command.append(SpoolScripts.fail.sha1)
+        command.append(3)
+        command.append(entry.source == .main ? keys.stream : retryStream)
+        command.append(scheduled)
+        command.append(dead)
+        command.append(group.rawValue)
+        command.append(entry.id)
+        command.append(entry.source == .retry ? "1" : "0")
+        command.append(action)
+        command.append(due)
+        command.attach(SpoolScripts.fail)
+        return command
+    }
+
+    /// Runs a fail command, retrying while Redis is unreachable; gives up only on shutdown
+    /// (the job then stays pending and is reclaimed, so nothing is lost).
+    private func runFailScript(_ command: RedisCommand, _ entry: StreamEntry) async {
+        var failures = 0
+        while true {
+            do {
+                _ = try await client.send(command)
+                return
+            } catch {
+                failures += 1
+                if let redisError = error as? RedisError, redisError.code == .serverError || redisError.code == .noPermission {
+                    logger.info("recording a failed job was refused; it stays pending", metadata: ["error": "\(error)"])
+                    return
+                }
+                if state.isStopping && failures > 3 { return }
+                try? await Task.sleep(for: min(.milliseconds(50) * (1 << min(failures, 6)), .seconds(2)))
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Logging
+import SpoolRedis
+
+/// Runs one (queue, group) subscription: a fetch loop with its handlers, an acknowledgement
+/// flusher and a keeper (heartbeat, leases, promotion, trimming).
+struct SubscriptionRunner: Sendable {
+    let client: RedisClient
+    let keys: QueueKeys
+    let group: GroupName
+    let subscription: Subscription
+    let configuration: SpoolWorker.Configuration
+    let logger: Logger
+    let state: SubscriptionState
+
+    let retryStream: String
+    let scheduled: String
+    let dead: String
+    let done: String
+    let heartbeat: String
+    var consumer: String { configuration.consumerName }
+    var options: SpoolWorker.SubscriptionOptions { subscription.options }
+
+    init(
+        client: RedisClient, keys: QueueKeys, group: GroupName, subscription: Subscription,
+        configuration: SpoolWorker.Configuration, logger: Logger
+    ) {
+        self.client = client
+        self.keys = keys
+        self.group = group
+        self.subscription = subscription
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "spool.queue"] = "\(keys.queue)"
+        logger[metadataKey: "spool.group"] = "\(group)"
+        self.logger = logger
+        self.state = SubscriptionState(concurrency: subscription.options.concurrency)
+        self.retryStream = keys.retry(group)
+        self.scheduled = keys.scheduled(group)
+        self.dead = keys.dead(group)
+        self.done = keys.done(group)
+        self.heartbeat = keys.heartbeat(group, consumer: configuration.consumerName)
+    }
+
+    /// Stops fetching; running handlers get the grace period.
+    func beginShutdown() {
+        state.beginStop()
+    }
+
+    func run() async throws {
+        try await sendHeartbeat()
+        try await createGroups()
+        logger.info("worker subscribed", metadata: ["spool.worker": "\(consumer)", "spool.concurrency": "\(options.concurrency)"])
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await keep() }
+            tasks.addTask { await flushAcknowledgements() }
+            await fetchAndRun()
+            state.finish()
+            await tasks.waitForAll()
+        }
+        _ = try? await client.send("DEL", heartbeat)
+        logger.info("worker stopped", metadata: ["spool.worker": "\(consumer)"])
+    }
+
+    /// Creates the group on the main stream (at `$`, or `0` to start from the beginning)
+    /// and on the group's retry stream; an existing group is kept as it is.
+    func createGroups(mainStart: String? = nil) async throws {
+        let start = mainStart ?? (options.startFromBeginning ? "0" : "$")
+        let replies = try await client.pipeline([
+            RedisCommand("SADD", keys.registry, keys.queue.rawValue),
+            RedisCommand("XGROUP", "CREATE", keys.stream, group.rawValue, start, "MKSTREAM"),
+            RedisCommand("XGROUP", "CREATE", retryStream, group.rawValue, "0", "MKSTREAM"),
+        ])
+        for reply in replies {
+            if let text = reply.errorMessage, !text.hasPrefix("BUSYGROUP") {
+                throw RedisError.reply(text, address: client.redactedAddress)
+            }
+        }
+    }
+
+    /// Recreates a group that vanished (destroyed, or Redis lost its data) at the beginning
+    /// of the stream, never at `$`, so no job is skipped; completed ones are deduplicated.
+    func recreateMissingGroup() async {
+        logger.notice("consumer group was missing; recreating it at the start of the stream so no job is skipped")
+        do {
+            try await createGroups(mainStart: "0")
+        } catch {
+            logger.info("recreating the consumer group failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func sendHeartbeat() async throws {
+        _ = try await client.send(RedisCommand("SET", heartbeat, "1", "PX", String(configuration.heartbeatTTL.milliseconds)))
+    }
+}

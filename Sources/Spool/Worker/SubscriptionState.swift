@@ -1,0 +1,106 @@
+import Synchronization
+
+/// Mutable state shared by one subscription's tasks: the fetch loop, the handlers, the
+/// acknowledgement flusher and the keeper.
+final class SubscriptionState: Sendable {
+    /// A job whose handler runs now, for lease extension.
+    struct Running: Sendable {
+        let source: StreamEntry.Source
+        /// After this instant the lease is no longer extended (the handler overran its timeout).
+        let leaseUntil: ContinuousClock.Instant
+    }
+
+    /// A finished job waiting to be acknowledged.
+    struct Completion: Sendable {
+        let entryID: String
+        let source: StreamEntry.Source
+        let jobID: String
+    }
+
+    private struct State {
+        var stopping = false
+        var finished = false
+        var running: [String: Running] = [:]
+        var completions: [Completion] = []
+    }
+
+    private let state = Mutex(State())
+    /// Free handler slots.
+    let slots: SlotPool
+    /// Rung when completions are waiting, and when the subscription finishes.
+    let acksReady = AsyncSignal()
+    /// Rung when the last running handler ends during shutdown.
+    let drained = AsyncSignal()
+    /// Rung on shutdown, to wake the keeper early.
+    let stopRequested = AsyncSignal()
+
+    init(concurrency: Int) {
+        slots = SlotPool(concurrency)
+    }
+
+    var isStopping: Bool { state.withLock { $0.stopping } }
+    var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// Stops fetching: wakes the fetch loop and the keeper.
+    func beginStop() {
+        let drainedNow = state.withLock { state in
+            state.stopping = true
+            return state.running.isEmpty
+        }
+        slots.close()
+        stopRequested.signal()
+        if drainedNow { drained.signal() }
+    }
+
+    /// Marks the fetch loop and every handler done; the flusher and keeper then finish.
+    func finish() {
+        state.withLock { $0.finished = true }
+        acksReady.signal()
+        stopRequested.signal()
+    }
+
+    func started(_ entryID: String, _ running: Running) {
+        state.withLock { $0.running[entryID] = running }
+    }
+
+    func ended(_ entryID: String) {
+        let drainedNow = state.withLock { state in
+            state.running[entryID] = nil
+            return state.stopping && state.running.isEmpty
+        }
+        if drainedNow { drained.signal() }
+    }
+
+    var runningCount: Int { state.withLock { $0.running.count } }
+
+    /// Entries whose lease should be extended now, by source.
+    func leasesToExtend(now: ContinuousClock.Instant) -> (main: [String], retry: [String]) {
+        state.withLock { state in
+            var main: [String] = []
+            var retry: [String] = []
+            for (id, running) in state.running where running.leaseUntil > now {
+                if running.source == .main { main.append(id) } else { retry.append(id) }
+            }
+            return (main, retry)
+        }
+    }
+
+    /// Queues a completion for the flusher.
+    func complete(_ completion: Completion) {
+        state.withLock { $0.completions.append(completion) }
+        acksReady.signal()
+    }
+
+    /// Takes every queued completion.
+    func takeCompletions() -> [Completion] {
+        state.withLock { state in
+            defer { state.completions.removeAll(keepingCapacity: true) }
+            return state.completions
+        }
+    }
+
+    /// Puts completions back after a failed flush, ahead of newer ones.
+    func requeue(_ completions: [Completion]) {
+        state.withLock { $0.completions.insert(contentsOf: completions, at: 0) }
+    }
+}
