@@ -73,6 +73,17 @@ let package = Package(
             path: "Benchmarks/SpoolBench",
             swiftSettings: swiftSettings
         ),
+        // A worker process the tests start and SIGKILL (crash recovery); not a product.
+        .executableTarget(
+            name: "SpoolTestWorker",
+            dependencies: [
+                "Spool",
+                "SpoolRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SpoolRedisTests",
             dependencies: ["SpoolRedis", "SpoolTesting"],
@@ -80,7 +91,12 @@ let package = Package(
         ),
         .testTarget(
             name: "SpoolTests",
-            dependencies: ["Spool", "SpoolRedis", "SpoolTesting"],
+            dependencies: [
+                "Spool",
+                "SpoolRedis",
+                "SpoolTesting",
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,104 @@
+import SpoolRedis
+
+extension SpoolInspector {
+    /// Dead letters of a group, oldest first, that match `filter` (at most `limit`).
+    public func deadLetters(
+        queue: QueueName, group: GroupName, filter: DeadLetterFilter = DeadLetterFilter(), limit: Int = 100
+    ) async throws(SpoolError) -> [DeadLetter] {
+        var found: [DeadLetter] = []
+        try await scanDeadLetters(queue: queue, group: group) { page in
+            for letter in page where filter.matches(letter) {
+                found.append(letter)
+                if found.count >= limit { return false }
+            }
+            return true
+        }
+        return found
+    }
+
+    /// One dead letter by its entry id or job id.
+    public func deadLetter(queue: QueueName, group: GroupName, id: String) async throws(SpoolError) -> DeadLetter? {
+        try await deadLetters(queue: queue, group: group, filter: DeadLetterFilter(ids: [id]), limit: 1).first
+    }
+
+    /// Moves matching dead letters back to the group's retry stream: only this group runs
+    /// them again, with attempts reset. Safe to interrupt and re-run (each move is atomic).
+    /// - Parameter progress: called with the running count after each batch.
+    /// - Returns: how many were replayed.
+    @discardableResult
+    public func replayDeadLetters(
+        queue: QueueName, group: GroupName, filter: DeadLetterFilter = DeadLetterFilter(),
+        progress: @Sendable (Int) -> Void = { _ in }
+    ) async throws(SpoolError) -> Int {
+        let keys = try keys(queue)
+        return try await forEachMatchingBatch(queue: queue, group: group, filter: filter, progress: progress) { ids throws(SpoolError) in
+            let replies = try await pipeline(
+                ids.map { .evalSHA(SpoolScripts.replay, keys: [keys.dead(group), keys.retry(group)], arguments: [$0]) },
+                doing: "replay dead letters of \(queue)"
+            )
+            return replies.filter { !$0.isNull && $0.string != nil }.count
+        }
+    }
+
+    /// Deletes matching dead letters. Safe to interrupt and re-run.
+    /// - Returns: how many were deleted.
+    @discardableResult
+    public func purgeDeadLetters(
+        queue: QueueName, group: GroupName, filter: DeadLetterFilter = DeadLetterFilter(),
+        progress: @Sendable (Int) -> Void = { _ in }
+    ) async throws(SpoolError) -> Int {
+        let keys = try keys(queue)
+        return try await forEachMatchingBatch(queue: queue, group: group, filter: filter, progress: progress) { ids throws(SpoolError) in
+            try await send(RedisCommand("XDEL", [keys.dead(group)] + ids), doing: "purge dead letters of \(queue)").int ?? 0
+        }
+    }
+
+    /// Collects matching entry ids page by page and applies `body` to each page's matches.
+    private func forEachMatchingBatch(
+        queue: QueueName, group: GroupName, filter: DeadLetterFilter, progress: @Sendable (Int) -> Void,
+        _ body: ([String]) async throws(SpoolError) -> Int
+    ) async throws(SpoolError) -> Int {
+        // collect first, then act: acting while scanning would move the scan's cursor
+        var matching: [String] = []
+        try await scanDeadLetters(queue: queue, group: group) { page in
+            matching += page.filter(filter.matches).map(\.entryID)
+            return true
+        }
+        var done = 0
+        var index = 0
+        while index < matching.count {
+            let batch = Array(matching[index..<min(index + 100, matching.count)])
+            done += try await body(batch)
+            index += batch.count
+            progress(done)
+        }
+        return done
+    }
+
+    /// Reads the dead-letter stream in pages of 100 until `visit` returns false.
+    private func scanDeadLetters(
+        queue: QueueName, group: GroupName, _ visit: ([DeadLetter]) -> Bool
+    ) async throws(SpoolError) {
+        let stream = try keys(queue).dead(group)
+        var start = "-"
+        while true {
+            let reply = try await send(RedisCommand("XRANGE", stream, start, "+", "COUNT", "100"), doing: "read dead letters of \(queue)")
+            let entries = reply.array ?? []
+            if entries.isEmpty { return }
+            var page: [DeadLetter] = []
+            for entry in entries {
+                guard let parts = entry.array, parts.count == 2, let id = parts[0].string else { continue }
+                var fields: [String: String] = [:]
+                let values = parts[1].array ?? []
+                var index = 0
+                while index + 1 < values.count {
+                    fields[values[index].string ?? ""] = values[index + 1].string ?? ""
+                    index += 2
+                }
+                page.append(DeadLetter(entryID: id, fields: fields))
+            }
+            if !visit(page) || entries.count < 100 { return }
+            start = "(" + (page.last?.entryID ?? "+")
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import SpoolRedis
+
+/// Reads queue state and repairs dead letters: what the `spool` CLI is built on.
+public struct SpoolInspector: Sendable {
+    let client: RedisClient
+    let prefix: String
+
+    /// Creates an inspector for the queues under `prefix`.
+    public init(client: RedisClient, prefix: String = QueueKeys.defaultPrefix) {
+        self.client = client
+        self.prefix = prefix
+    }
+
+    func keys(_ queue: QueueName) throws(SpoolError) -> QueueKeys {
+        try QueueKeys(queue: queue, prefix: prefix)
+    }
+
+    /// The known queues (the registry set producers and workers add to), sorted.
+    public func queueNames() async throws(SpoolError) -> [QueueName] {
+        let reply = try await send(RedisCommand("SMEMBERS", QueueKeys.registry(prefix: prefix)), doing: "list queues")
+        return (reply.array ?? []).compactMap { $0.string.flatMap { try? QueueName($0) } }.sorted()
+    }
+
+    /// The status of every known queue.
+    public func queues() async throws(SpoolError) -> [QueueStatus] {
+        var result: [QueueStatus] = []
+        for name in try await queueNames() {
+            result.append(try await status(of: name))
+        }
+        return result
+    }
+
+    /// One queue's status.
+    /// - Throws: ``SpoolError`` `unknownQueue` when the queue has no stream and is not registered.
+    public func status(of queue: QueueName) async throws(SpoolError) -> QueueStatus {
+        let keys = try keys(queue)
+        let head = try await pipeline([
+            RedisCommand("TYPE", keys.stream),
+            RedisCommand("XLEN", keys.stream),
+            RedisCommand("ZCARD", keys.delayed),
+            RedisCommand("HGET", keys.meta, "dropped_by_cap"),
+            RedisCommand("SISMEMBER", keys.registry, queue.rawValue),
+            RedisCommand("XINFO", "GROUPS", keys.stream),
+        ], doing: "read queue \(queue)")
+        let type = head[0].string ?? "none"
+        if type == "none" && head[4].int != 1 {
+            throw SpoolError(code: .unknownQueue, message: "unknown queue \"\(queue)\": no such stream under prefix \"\(prefix)\"; list queues with `spool queues`")
+        }
+        if type != "none" && type != "stream" {
+            throw SpoolError(code: .redis, message: "key \(keys.stream) holds a \(type), not a stream: another application uses Spool's key prefix")
+        }
+        var groups: [GroupStatus] = []
+        for record in head[5].array ?? [] {
+            groups.append(try await groupStatus(keys, info: map(record)))
+        }
+        return QueueStatus(
+            queue: queue.rawValue, length: head[1].int ?? 0, delayed: head[2].int ?? 0,
+            droppedByCap: head[3].int ?? 0, groups: groups.sorted { $0.group < $1.group }
+        )
+    }
+
+    private func groupStatus(_ keys: QueueKeys, info: [String: RESPValue]) async throws(SpoolError) -> GroupStatus {
+        let name = info["name"]?.string ?? ""
+        let lastDelivered = info["last-delivered-id"]?.string ?? "0-0"
+        let group = (try? GroupName(name)) ?? .default
+        let replies = try await pipeline([
+            RedisCommand("XRANGE", keys.stream, "(" + lastDelivered, "+", "COUNT", "1"),
+            RedisCommand("XPENDING", keys.stream, name),
+            RedisCommand("ZCARD", keys.scheduled(group)),
+            RedisCommand("XLEN", keys.retry(group)),
+            RedisCommand("XLEN", keys.dead(group)),
+            RedisCommand("ZCARD", keys.done(group)),
+            RedisCommand("XINFO", "CONSUMERS", keys.stream, name),
+            RedisCommand("XPENDING", keys.retry(group), name),
+        ], doing: "read group \(name) of queue \(keys.queue)")
+        // the oldest unfinished job: the first undelivered entry, or the oldest pending one
+        var oldest = replies[0].array?.first?.array?.first?.string.flatMap(StreamID.init)
+        if let pendingOldest = replies[1].array?.dropFirst().first?.string.flatMap(StreamID.init) {
+            oldest = oldest.map { min($0, pendingOldest) } ?? pendingOldest
+        }
+        let now = JobID.currentMillis()
+        let lagSeconds = oldest.map { max(0, Double(now - Int64($0.milliseconds)) / 1000) } ?? 0
+
+        var consumers: [ConsumerStatus] = []
+        let consumerRecords = (replies[6].array ?? []).map(map)
+        var retryPending: [String: Int] = [:]
+        for pair in replies[7].array?.dropFirst(3).first?.array ?? [] {
+            if let parts = pair.array, parts.count == 2, let owner = parts[0].string { retryPending[owner] = parts[1].int ?? 0 }
+        }
+        if !consumerRecords.isEmpty {
+            let names = consumerRecords.map { $0["name"]?.string ?? "" }
+            let alive = try await pipeline(names.map { RedisCommand("EXISTS", keys.heartbeat(group, consumer: $0)) }, doing: "read workers")
+            for (index, record) in consumerRecords.enumerated() {
+                consumers.append(ConsumerStatus(
+                    name: names[index], pending: (record["pending"]?.int ?? 0) + (retryPending[names[index]] ?? 0),
+                    idleMilliseconds: record["idle"]?.int ?? 0, alive: alive[index].int == 1
+                ))
+            }
+        }
+        return GroupStatus(
+            group: name, pending: (info["pending"]?.int ?? 0) + (replies[7].array?.first?.int ?? 0),
+            lag: info["lag"]?.int, lagSeconds: lagSeconds, scheduledRetries: replies[2].int ?? 0,
+            dueRetries: max(0, (replies[3].int ?? 0) - (replies[7].array?.first?.int ?? 0)),
+            deadLetters: replies[4].int ?? 0, completed: replies[5].int ?? 0, lastDeliveredID: lastDelivered,
+            consumers: consumers
+        )
+    }
+
+    func map(_ reply: RESPValue) -> [String: RESPValue] {
+        Dictionary(pairs: reply)
+    }
+
+    func send(_ command: RedisCommand, doing: String) async throws(SpoolError) -> RESPValue {
+        do {
+            return try await client.send(command)
+        } catch {
+            throw SpoolError.redis(error, doing: doing)
+        }
+    }
+
+    func pipeline(_ commands: [RedisCommand], doing: String) async throws(SpoolError) -> [RESPValue] {
+        do {
+            let replies = try await client.pipeline(commands)
+            if let failure = replies.lazy.compactMap(\.errorMessage).first(where: { !$0.hasPrefix("NOGROUP") && !$0.hasPrefix("ERR no such key") }) {
+                throw RedisError.reply(failure, address: client.redactedAddress)
+            }
+            return replies
+        } catch {
+            throw SpoolError.redis(error, doing: doing)
+        }
+    }
+}

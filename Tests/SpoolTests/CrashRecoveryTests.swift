@@ -1,0 +1,141 @@
+import Foundation
+import Spool
+import SpoolRedis
+import SpoolTesting
+import Testing
+
+@Suite("Worker: crash recovery by liveness")
+struct CrashRecoveryTests {
+    @Test("jobs of a SIGKILLed worker are reclaimed within the heartbeat TTL plus a few seconds")
+    func killedWorkerRecovery() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("crashy")
+            let keys = QueueKeys(queue: queue)
+            let log = try ExecutionLog()
+            let child = try TestWorkerProcess.start(url: fixture.server.url, queue: queue, name: "doomed", mode: "record", log: log, sleepMilliseconds: 60_000)
+            defer { child.kill() }
+            try await waitUntil("the child worker is subscribed") {
+                try await fixture.redis("EXISTS", keys.heartbeat(.default, consumer: "doomed")) == .integer(1)
+            }
+            let pushed = try await fixture.producer.push((0..<5).map { Greeting(name: "\($0)") }, to: queue)
+            try await waitUntil("the child started all five") { log.lines().count == 5 }
+            child.kill()
+            let killedAt = ContinuousClock.now
+
+            let recorder = Recorder()
+            var survivor = fixture.worker(name: "survivor")
+            survivor.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            try await running(survivor) {
+                // heartbeat TTL is 1 s in tests; allow 5 s more
+                try await recorder.waitFor(5, within: .seconds(6))
+            }
+            #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
+            #expect(recorder.executions.allSatisfy { $0.attempt == 2 }, "the crashed delivery counts as an attempt")
+            let recovered = recorder.executions.map(\.at).max()! - killedAt
+            #expect(recovered < .seconds(6), "recovered in \(recovered)")
+            let consumers = try await fixture.redis("XINFO", "CONSUMERS", keys.stream, "default").array ?? []
+            #expect(!consumers.contains { infoMap($0)["name"]?.string == "doomed" }, "the dead consumer was removed")
+        }
+    }
+
+    @Test("a job that kills its worker every time ends in the dead-letter stream after max attempts")
+    func crashLoopDeadLetters() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("poison")
+            let keys = QueueKeys(queue: queue)
+            let log = try ExecutionLog()
+            let job = try await fixture.producer.push(Greeting(name: "poison"), to: queue, options: PushOptions(maxAttempts: 3))
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
+            var generation = 0
+            while try await fixture.redis("XLEN", keys.dead(.default)) != .integer(1) {
+                generation += 1
+                try #require(generation <= 6, "the job was not dead-lettered after \(generation - 1) worker deaths")
+                let child = try TestWorkerProcess.start(url: fixture.server.url, queue: queue, name: "victim-\(generation)", mode: "crash", log: log)
+                defer { child.kill() }
+                try await waitUntil(within: .seconds(15), "worker \(generation) died or dead-lettered the job") {
+                    try await !child.isRunning || fixture.redis("XLEN", keys.dead(.default)) == .integer(1)
+                }
+            }
+            let runs = log.lines()
+            #expect(runs.count == 3, "ran once per allowed attempt: \(runs)")
+            #expect(runs.map { $0.split(separator: " ")[1] } == ["1", "2", "3"])
+            let dead = try await deadLetterFields(fixture, keys)
+            #expect(dead["dead_reason"] == "max_deliveries")
+            #expect(dead["id"] == "\(job.id)")
+        }
+    }
+
+    @Test("a long handler (3× the visibility timeout) in a live worker runs once, with delivery count 1")
+    func longHandlerRunsOnce() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("long")
+            let recorder = Recorder()
+            var workers: [SpoolWorker] = []
+            for name in ["a", "b"] {
+                var worker = fixture.worker(name: name) { $0.visibilityTimeout = .milliseconds(800) }
+                worker.register(Greeting.self, queue: queue) { _, context in
+                    recorder.record(context)
+                    try await Task.sleep(for: .milliseconds(2_400))
+                }
+                workers.append(worker)
+            }
+            let keys = QueueKeys(queue: queue)
+            try await running(workers[0], workers[1]) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                try await fixture.producer.push(Greeting(name: "long"), to: queue)
+                try await recorder.waitFor(1)
+                try await waitUntil("the job completed") { try await fixture.redis("ZCARD", keys.done(.default)) == .integer(1) }
+            }
+            #expect(recorder.count == 1)
+            #expect(recorder.executions.first?.attempt == 1)
+        }
+    }
+}
+
+/// An append-only file the child workers log executions to.
+struct ExecutionLog: Sendable {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("spool-log-\(UUID().uuidString)").path
+        FileManager.default.createFile(atPath: path, contents: nil)
+    }
+
+    func lines() -> [String] {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").map(String.init)
+    }
+}
+
+/// A `spool-test-worker` child process.
+///
+/// `@unchecked Sendable`: `process` is only started in `start`, then read (`isRunning`,
+/// `processIdentifier`) and waited for; Foundation's Process is safe for that across threads.
+final class TestWorkerProcess: @unchecked Sendable {
+    let process: Process
+
+    private init(_ process: Process) { self.process = process }
+
+    static func start(url: String, queue: QueueName, name: String, mode: String, log: ExecutionLog, sleepMilliseconds: Int = 0) throws -> TestWorkerProcess {
+        let directory = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).deletingLastPathComponent()
+        var binary = directory.appendingPathComponent("spool-test-worker")
+        if !FileManager.default.fileExists(atPath: binary.path) {
+            binary = directory.deletingLastPathComponent().appendingPathComponent("spool-test-worker")
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = [url, queue.rawValue, "default", name, mode, log.path, String(sleepMilliseconds)]
+        try process.run()
+        return TestWorkerProcess(process)
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// SIGKILL, then reap.
+    func kill() {
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+    }
+}

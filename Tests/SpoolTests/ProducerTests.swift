@@ -1,0 +1,84 @@
+import Spool
+import SpoolRedis
+import SpoolTesting
+import Testing
+
+@Suite("Producer")
+struct ProducerTests {
+    @Test("push writes one envelope to the stream and registers the queue")
+    func pushWritesEnvelope() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("emails")
+            let result = try await fixture.producer.push(Greeting(name: "Ada"), to: queue)
+            #expect(!result.isDuplicate)
+            let keys = QueueKeys(queue: queue)
+            let entries = try await fixture.redis("XRANGE", keys.stream, "-", "+").array ?? []
+            #expect(entries.count == 1)
+            let fields = entries[0].array?[1].array?.compactMap(\.bytes) ?? []
+            let envelope = try JobEnvelope.decode(fields: fields)
+            #expect(envelope.id == result.id)
+            #expect(envelope.type == "greeting")
+            #expect(String(decoding: envelope.payload, as: UTF8.self) == #"{"name":"Ada"}"#)
+            #expect(try await fixture.redis("SMEMBERS", "spool:queues") == .array([.bulkString(Array("emails".utf8))]))
+        }
+    }
+
+    @Test("batch push: N jobs, one round trip, results in order")
+    func batchPush() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("batch")
+            let results = try await fixture.producer.push((0..<250).map { Greeting(name: "n\($0)") }, to: queue)
+            #expect(results.count == 250)
+            #expect(Set(results.map(\.id)).count == 250)
+            let entries = try await fixture.redis("XRANGE", QueueKeys(queue: queue).stream, "-", "+").array ?? []
+            let ids = try entries.map { try JobEnvelope.decode(fields: $0.array?[1].array?.compactMap(\.bytes) ?? []).id }
+            #expect(ids == results.map(\.id))
+        }
+    }
+
+    @Test("a dedup key makes push idempotent within its window and returns the first id")
+    func dedupKey() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("orders")
+            let options = PushOptions(dedupKey: "order-42", dedupWindow: .seconds(60))
+            let first = try await fixture.producer.push(Greeting(name: "a"), to: queue, options: options)
+            let second = try await fixture.producer.push(Greeting(name: "b"), to: queue, options: options)
+            #expect(!first.isDuplicate)
+            #expect(second.isDuplicate)
+            #expect(second.id == first.id)
+            #expect(try await fixture.redis("XLEN", QueueKeys(queue: queue).stream) == .integer(1))
+            let ttl = try await fixture.redis("PTTL", QueueKeys(queue: queue).dedupKey("order-42")).int ?? 0
+            #expect(ttl > 0 && ttl <= 60_000)
+            let other = try await fixture.producer.push(Greeting(name: "c"), to: queue, options: PushOptions(dedupKey: "order-43"))
+            #expect(!other.isDuplicate && other.id != first.id)
+        }
+    }
+
+    @Test("oversize payloads and bad queue names are refused before anything is sent")
+    func validation() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("big")
+            await #expect {
+                try await fixture.producer.push(payload: Array(repeating: 1, count: 512 * 1024 + 1), type: "x", to: queue)
+            } throws: { error in
+                let error = error as! SpoolError
+                return error.code == .payloadTooLarge && error.message.contains("524289 bytes")
+            }
+            #expect(try await fixture.redis("EXISTS", QueueKeys(queue: queue).stream) == .integer(0))
+            #expect(throws: SpoolError.self) { try QueueName("bad name!") }
+        }
+    }
+
+    @Test("a Redis failure surfaces as a SpoolError with the redacted address")
+    func redisFailure() async throws {
+        try await QueueFixture.with { fixture in
+            try await fixture.server.stop()
+            await #expect {
+                try await fixture.producer.push(Greeting(name: "x"), to: QueueName("q"))
+            } throws: { error in
+                let error = error as! SpoolError
+                return error.code == .redis && error.message.contains(fixture.server.url)
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Logging
+import ServiceLifecycleTestKit
+import Spool
+import SpoolRedis
+import SpoolTesting
+import Synchronization
+import Testing
+
+/// A private Redis, a client, a producer and fast worker settings for one test.
+struct QueueFixture: Sendable {
+    let server: RedisServer
+    let client: RedisClient
+    let producer: SpoolProducer
+    let logger: Logger
+
+    /// Starts a server and runs `body`, tearing everything down afterwards.
+    static func with(_ options: RedisServer.Options = .init(), _ body: (QueueFixture) async throws -> Void) async throws {
+        try await withRedisServer(options) { server in
+            let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
+            defer { client.shutdown() }
+            var logger = Logger(label: "spool.test")
+            logger.logLevel = .critical
+            let fixture = QueueFixture(
+                server: server, client: client, producer: SpoolProducer(client: client, logger: logger), logger: logger
+            )
+            try await body(fixture)
+        }
+    }
+
+    /// Worker settings scaled down so tests finish in seconds.
+    func workerConfiguration(name: String? = nil) -> SpoolWorker.Configuration {
+        var configuration = SpoolWorker.Configuration()
+        if let name { configuration.consumerName = name }
+        configuration.fetchBlockTime = .milliseconds(200)
+        configuration.heartbeatInterval = .milliseconds(200)
+        configuration.heartbeatTTL = .seconds(1)
+        configuration.promoteInterval = .milliseconds(50)
+        configuration.trimInterval = .milliseconds(200)
+        configuration.gracePeriod = .seconds(5)
+        return configuration
+    }
+
+    func worker(name: String? = nil, configure: (inout SpoolWorker.Configuration) -> Void = { _ in }) -> SpoolWorker {
+        var configuration = workerConfiguration(name: name)
+        configure(&configuration)
+        return SpoolWorker(client: client, configuration: configuration, logger: logger)
+    }
+
+    /// Sends a raw command and returns its reply.
+    @discardableResult
+    func redis(_ arguments: String...) async throws -> RESPValue {
+        try await client.send(RedisCommand(arguments[0], Array(arguments.dropFirst())))
+    }
+}
+
+/// Runs `worker` while `body` runs, then shuts it down gracefully and waits for it.
+func running(_ workers: SpoolWorker..., body: () async throws -> Void) async throws {
+    try await testGracefulShutdown { trigger in
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in workers {
+                group.addTask { try await worker.run() }
+            }
+            do {
+                try await body()
+            } catch {
+                trigger.triggerGracefulShutdown()
+                try? await group.waitForAll()
+                throw error
+            }
+            trigger.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+    }
+}
+
+/// Collects what handlers did, for assertions and for awaiting progress.
+final class Recorder: Sendable {
+    struct Execution: Sendable {
+        let job: String
+        let attempt: Int
+        let worker: String
+        let at: ContinuousClock.Instant
+    }
+
+    private let state = Mutex<[Execution]>([])
+
+    func record(_ context: JobContext) {
+        state.withLock { $0.append(Execution(job: "\(context.id)", attempt: context.attempt, worker: context.workerName, at: .now)) }
+    }
+
+    var executions: [Execution] { state.withLock { $0 } }
+    var count: Int { state.withLock { $0.count } }
+
+    /// Waits until at least `count` executions were recorded, failing the test after `limit`.
+    func waitFor(_ count: Int, within limit: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        try await waitUntil(within: limit, "\(count) executions were recorded", sourceLocation: sourceLocation) {
+            self.count >= count
+        }
+    }
+}
+
+/// Polls `condition` until it holds or `limit` passes (for state that lives in Redis).
+func waitUntil(
+    within limit: Duration = .seconds(20), _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + limit
+    while try await !condition() {
+        if ContinuousClock.now >= deadline {
+            Issue.record("timed out after \(limit) waiting until \(what)", sourceLocation: sourceLocation)
+            return
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+struct Greeting: JobParameters {
+    static let jobName = "greeting"
+    let name: String
+}
+
+/// A map from a flat `[name, value, ...]` reply such as one XINFO record.
+func infoMap(_ reply: RESPValue) -> [String: RESPValue] {
+    var map: [String: RESPValue] = [:]
+    let items = reply.array ?? []
+    var index = 0
+    while index + 1 < items.count {
+        map[items[index].string ?? ""] = items[index + 1]
+        index += 2
+    }
+    return map
+}

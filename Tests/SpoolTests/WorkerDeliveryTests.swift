@@ -1,0 +1,179 @@
+import Spool
+import SpoolRedis
+import SpoolTesting
+import Synchronization
+import Testing
+
+@Suite("Worker: delivery, retries, dead letters")
+struct WorkerDeliveryTests {
+    @Test("jobs run once each and are acknowledged and marked done")
+    func runsJobs() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("greetings")
+            let recorder = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { job, context in
+                #expect(job.name.hasPrefix("n"))
+                recorder.record(context)
+            }
+            let keys = QueueKeys(queue: queue)
+            try await running(worker) {
+                try await waitUntil("the group exists") {
+                    (try await fixture.redis("EXISTS", keys.stream)) == .integer(1)
+                }
+                let pushed = try await fixture.producer.push((0..<100).map { Greeting(name: "n\($0)") }, to: queue)
+                try await recorder.waitFor(100)
+                try await waitUntil("everything is acknowledged") {
+                    let summary = try await fixture.redis("XPENDING", keys.stream, "default")
+                    return summary.array?.first == .integer(0)
+                }
+                #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
+                #expect(try await fixture.redis("ZCARD", keys.done(.default)) == .integer(100))
+            }
+            #expect(recorder.count == 100, "no job ran twice")
+        }
+    }
+
+    @Test("a failing job is retried with delays within the strategy's bounds, then dead-lettered with its error")
+    func retriesThenDeadLetter() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("flaky")
+            let recorder = Recorder()
+            var worker = fixture.worker()
+            let strategy = RetryStrategy.exponentialJitter(maxAttempts: 4, baseDelay: .milliseconds(100), maxBackoff: .milliseconds(400))
+            worker.register(Greeting.self, queue: queue, retry: strategy) { _, context in
+                recorder.record(context)
+                throw TestFailure("boom \(context.attempt)")
+            }
+            let keys = QueueKeys(queue: queue)
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                let job = try await fixture.producer.push(Greeting(name: "x"), to: queue)
+                try await recorder.waitFor(4)
+                try await waitUntil("the job is dead-lettered") { try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1) }
+                let runs = recorder.executions
+                #expect(runs.map(\.attempt) == [1, 2, 3, 4])
+                #expect(Set(runs.map(\.job)) == ["\(job.id)"])
+                // attempt n waits at most min(400ms, 100ms * 2^(n-1)), plus promotion and fetch slack
+                for index in 1..<runs.count {
+                    let gap = runs[index].at - runs[index - 1].at
+                    let cap = min(Duration.milliseconds(400), .milliseconds(100 * (1 << (index - 1))))
+                    #expect(gap <= cap + .seconds(1), "retry \(index) waited \(gap), cap \(cap)")
+                }
+                let dead = try await deadLetterFields(fixture, keys)
+                #expect(dead["dead_reason"] == "retries_exhausted")
+                #expect(dead["dead_error"]?.contains("boom 4") == true)
+                #expect(dead["dead_first_error"]?.contains("boom 1") == true)
+                #expect(dead["dead_attempts"] == "4")
+                #expect(dead["id"] == "\(job.id)")
+                #expect(dead["payload"] == #"{"name":"x"}"#)
+                #expect(dead["dead_queue"] == "flaky" && dead["dead_group"] == "default")
+                #expect(dead["spool_first_error"] == nil)
+                #expect(try await fixture.redis("ZCARD", keys.scheduled(.default)) == .integer(0))
+                #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
+            }
+        }
+    }
+
+    @Test("a NonRetryableError dead-letters on the first failure")
+    func nonRetryable() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("strict")
+            let recorder = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, context in
+                recorder.record(context)
+                throw NonRetryableError("invalid address")
+            }
+            let keys = QueueKeys(queue: queue)
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                try await fixture.producer.push(Greeting(name: "x"), to: queue)
+                try await waitUntil("the job is dead-lettered") { try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1) }
+                let dead = try await deadLetterFields(fixture, keys)
+                #expect(dead["dead_reason"] == "non_retryable")
+                #expect(dead["dead_error"] == "invalid address")
+            }
+            #expect(recorder.count == 1)
+        }
+    }
+
+    @Test("a job whose max_attempts is set runs that many times")
+    func perJobMaxAttempts() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("perjob")
+            let recorder = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue, retry: .fixed(maxAttempts: 10, delay: .milliseconds(10))) { _, context in
+                recorder.record(context)
+                throw TestFailure("no")
+            }
+            let keys = QueueKeys(queue: queue)
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                try await fixture.producer.push(Greeting(name: "x"), to: queue, options: PushOptions(maxAttempts: 2))
+                try await waitUntil("the job is dead-lettered") { try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1) }
+            }
+            #expect(recorder.executions.map(\.attempt) == [1, 2])
+        }
+    }
+
+    @Test("malformed entries written with a raw XADD are dead-lettered with the reason, and the worker goes on")
+    func malformedEntries() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("raw")
+            let recorder = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            let keys = QueueKeys(queue: queue)
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                try await fixture.redis("XADD", keys.stream, "*", "hello", "world")
+                try await fixture.redis("XADD", keys.stream, "*", "v", "9", "id", "x", "type", "t", "payload", "p")
+                try await fixture.redis("XADD", keys.stream, "*", "v", "1", "id", "0190f0f0-0000-7000-8000-000000000001",
+                                        "type", "greeting", "payload", "{}", "attempt", "NaN")
+                try await fixture.redis("XADD", keys.stream, "*", "v", "1", "id", "0190f0f0-0000-7000-8000-000000000002",
+                                        "type", "greeting", "payload", "not json")
+                try await fixture.redis("XADD", keys.stream, "*", "v", "1", "id", "0190f0f0-0000-7000-8000-000000000003",
+                                        "type", "unknown.type", "payload", "{}")
+                try await fixture.producer.push(Greeting(name: "fine"), to: queue)
+                try await recorder.waitFor(1)
+                try await waitUntil("all five bad entries are dead-lettered") {
+                    try await fixture.redis("XLEN", keys.dead(.default)) == .integer(5)
+                }
+                let entries = try await fixture.redis("XRANGE", keys.dead(.default), "-", "+").array ?? []
+                let reasons = entries.map { fields(of: $0)["dead_reason"] ?? "" }
+                #expect(reasons == ["malformed", "malformed", "malformed", "non_retryable", "no_handler"])
+                let errors = entries.map { fields(of: $0)["dead_error"] ?? "" }
+                #expect(errors[1].contains("version"))
+                #expect(errors[2].contains("attempt"))
+                #expect(errors[4].contains("unknown.type"))
+                #expect(fields(of: entries[0])["hello"] == "world", "the raw fields are kept")
+            }
+            #expect(recorder.count == 1)
+        }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The fields of a stream entry reply `[id, [f, v, ...]]` as text.
+func fields(of entry: RESPValue) -> [String: String] {
+    let values = entry.array?[1].array ?? []
+    var result: [String: String] = [:]
+    var index = 0
+    while index + 1 < values.count {
+        result[values[index].string ?? ""] = values[index + 1].string ?? ""
+        index += 2
+    }
+    return result
+}
+
+/// The fields of the first dead letter of the default group.
+func deadLetterFields(_ fixture: QueueFixture, _ keys: QueueKeys) async throws -> [String: String] {
+    let entries = try await fixture.redis("XRANGE", keys.dead(.default), "-", "+").array ?? []
+    return entries.first.map(fields(of:)) ?? [:]
+}

@@ -1,0 +1,184 @@
+import Spool
+import SpoolRedis
+import SpoolTesting
+import Synchronization
+import Testing
+
+@Suite("Worker: dedup, fan-out, sharing, delays, shutdown, trimming")
+struct WorkerSemanticsTests {
+    @Test("a redelivered job that already completed is skipped by the dedup set")
+    func dedupSkipsCompleted() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("dedup")
+            let keys = QueueKeys(queue: queue)
+            let recorder = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            let envelope = try JobEnvelope.make(Greeting(name: "once"))
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                try await fixture.producer.push(envelope, to: queue)
+                try await recorder.waitFor(1)
+                // the same job delivered again (e.g. a producer retry after a timeout)
+                try await fixture.producer.push(envelope, to: queue)
+                try await waitUntil("the copy is acknowledged") {
+                    let info = try await fixture.redis("XINFO", "GROUPS", keys.stream)
+                    let group = infoMap(info.array?.first ?? .null)
+                    return group["entries-read"] == .integer(2) && group["pending"] == .integer(0)
+                }
+            }
+            #expect(recorder.count == 1)
+        }
+    }
+
+    @Test("fan-out: two groups each receive every job")
+    func fanOut() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("order.placed")
+            let email = Recorder()
+            let analytics = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue, group: try GroupName("email")) { _, context in email.record(context) }
+            worker.register(Greeting.self, queue: queue, group: try GroupName("analytics")) { _, context in analytics.record(context) }
+            try await running(worker) {
+                try await waitUntil("both groups exist") {
+                    (try await fixture.redis("XINFO", "GROUPS", QueueKeys(queue: queue).stream).array?.count ?? 0) == 2
+                }
+                let pushed = try await fixture.producer.push((0..<50).map { Greeting(name: "\($0)") }, to: queue)
+                try await email.waitFor(50)
+                try await analytics.waitFor(50)
+                let ids = Set(pushed.map { "\($0.id)" })
+                #expect(Set(email.executions.map(\.job)) == ids)
+                #expect(Set(analytics.executions.map(\.job)) == ids)
+            }
+            #expect(email.count == 50 && analytics.count == 50)
+        }
+    }
+
+    @Test("two workers in one group share the jobs, none run by both")
+    func sharing() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("shared")
+            let recorder = Recorder()
+            var first = fixture.worker(name: "worker-a")
+            var second = fixture.worker(name: "worker-b")
+            for index in 0..<2 {
+                let handler: @Sendable (Greeting, JobContext) async throws -> Void = { _, context in
+                    recorder.record(context)
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                if index == 0 {
+                    first.register(Greeting.self, queue: queue, handler: handler)
+                } else {
+                    second.register(Greeting.self, queue: queue, handler: handler)
+                }
+            }
+            try await running(first, second) {
+                try await waitUntil("the group exists") {
+                    try await fixture.redis("EXISTS", QueueKeys(queue: queue).retry(.default)) == .integer(1)
+                }
+                try await fixture.producer.push((0..<400).map { Greeting(name: "\($0)") }, to: queue)
+                try await recorder.waitFor(400)
+            }
+            let runs = recorder.executions
+            #expect(runs.count == 400)
+            #expect(Set(runs.map(\.job)).count == 400, "no job ran twice")
+            #expect(Set(runs.map(\.worker)) == ["worker-a", "worker-b"], "both workers took part")
+        }
+    }
+
+    @Test("a delayed job does not run before its time, and runs after it")
+    func delayedJob() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("later")
+            let recorder = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            try await running(worker) {
+                try await waitUntil("the group exists") {
+                    try await fixture.redis("EXISTS", QueueKeys(queue: queue).retry(.default)) == .integer(1)
+                }
+                let pushedAt = ContinuousClock.now
+                let job = try await fixture.producer.push(Greeting(name: "x"), to: queue, options: PushOptions(delay: .milliseconds(1500)))
+                #expect(try await fixture.redis("ZCARD", QueueKeys(queue: queue).delayed) == .integer(1))
+                try await recorder.waitFor(1)
+                let ran = try #require(recorder.executions.first)
+                #expect(ran.job == "\(job.id)")
+                #expect(ran.at - pushedAt >= .milliseconds(1500), "ran \(ran.at - pushedAt) after the push")
+                #expect(try await fixture.redis("ZCARD", QueueKeys(queue: queue).delayed) == .integer(0))
+            }
+        }
+    }
+
+    @Test("graceful shutdown lets running handlers finish and acknowledges nothing unfinished")
+    func gracefulShutdown() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("shutdown")
+            let keys = QueueKeys(queue: queue)
+            let started = Recorder()
+            let finished = Recorder()
+            var worker = fixture.worker { $0.gracePeriod = .milliseconds(500) }
+            worker.register(Greeting.self, queue: queue) { job, context in
+                started.record(context)
+                if job.name == "slow" {
+                    try await Task.sleep(for: .seconds(30))
+                } else {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                finished.record(context)
+            }
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                try await fixture.producer.push([Greeting(name: "slow"), Greeting(name: "quick")], to: queue)
+                try await started.waitFor(2)
+            }
+            // the quick job finished within the grace period and was acknowledged; the slow
+            // one was cancelled and stays pending for another worker
+            #expect(finished.count == 1)
+            let pending = try await fixture.redis("XPENDING", keys.stream, "default", "-", "+", "10").array ?? []
+            #expect(pending.count == 1)
+            #expect(try await fixture.redis("ZCARD", keys.done(.default)) == .integer(1))
+            #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(0))
+            #expect(try await fixture.redis("ZCARD", keys.scheduled(.default)) == .integer(0))
+        }
+    }
+
+    @Test("trimming removes only entries every group is done with")
+    func safeTrim() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("trim")
+            let keys = QueueKeys(queue: queue)
+            // a second group that reads nothing: everything after its position must stay
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, "slow", "$", "MKSTREAM")
+            let recorder = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                try await fixture.producer.push((0..<300).map { Greeting(name: "\($0)") }, to: queue)
+                try await recorder.waitFor(300)
+                // the slow group still needs all 300: after two more trim passes, nothing is gone
+                let before = try await commandCalls(fixture, "xtrim")
+                try await waitUntil("two more trim passes ran") { try await commandCalls(fixture, "xtrim") >= before + 2 }
+                #expect(try await fixture.redis("XLEN", keys.stream) == .integer(300))
+                // once the slow group has read and acknowledged everything, the stream can shrink
+                let read = try await fixture.redis("XREADGROUP", "GROUP", "slow", "c", "COUNT", "1000", "STREAMS", keys.stream, ">")
+                let ids = read.array?[0].array?[1].array?.compactMap { $0.array?[0].string } ?? []
+                #expect(ids.count == 300)
+                _ = try await fixture.client.send(RedisCommand("XACK", [keys.stream, "slow"] + ids))
+                try await waitUntil("the stream is trimmed") {
+                    (try await fixture.redis("XLEN", keys.stream).int ?? 300) < 300
+                }
+            }
+        }
+    }
+}
+
+/// How often the server has run `command` (INFO commandstats).
+func commandCalls(_ fixture: QueueFixture, _ command: String) async throws -> Int {
+    let info = try await fixture.redis("INFO", "commandstats").string ?? ""
+    guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):") }),
+        let calls = line.split(separator: "=").dropFirst().first?.split(separator: ",").first
+    else { return 0 }
+    return Int(calls) ?? 0
+}
