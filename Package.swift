@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "SpoolTesting", targets: ["SpoolTesting"]),
         .executable(name: "spool", targets: ["SpoolCLI"]),
         .executable(name: "spool-bench", targets: ["SpoolBench"]),
+        // for Spool's own crash-recovery tests
+        .executable(name: "spool-test-worker", targets: ["SpoolTestWorker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -81,6 +83,7 @@ let package = Package(
                 "SpoolRedis",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -7,6 +7,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import UnixSignals
 import Spool
 import SpoolRedis
 

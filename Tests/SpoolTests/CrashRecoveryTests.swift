@@ -53,7 +53,8 @@ struct CrashRecoveryTests {
                 let child = try TestWorkerProcess.start(url: fixture.server.url, queue: queue, name: "victim-\(generation)", mode: "crash", log: log)
                 defer { child.kill() }
                 try await waitUntil(within: .seconds(15), "worker \(generation) died or dead-lettered the job") {
-                    try await !child.isRunning || fixture.redis("XLEN", keys.dead(.default)) == .integer(1)
+                    if !child.isRunning { return true }
+                    return try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1)
                 }
             }
             let runs = log.lines()
@@ -98,7 +99,7 @@ struct ExecutionLog: Sendable {
 
     init() throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("spool-log-\(UUID().uuidString)").path
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
     }
 
     func lines() -> [String] {

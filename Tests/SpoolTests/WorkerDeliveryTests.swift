@@ -128,27 +128,33 @@ struct WorkerDeliveryTests {
             let keys = QueueKeys(queue: queue)
             try await running(worker) {
                 try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
-                try await fixture.redis("XADD", keys.stream, "*", "hello", "world")
-                try await fixture.redis("XADD", keys.stream, "*", "v", "9", "id", "x", "type", "t", "payload", "p")
-                try await fixture.redis("XADD", keys.stream, "*", "v", "1", "id", "0190f0f0-0000-7000-8000-000000000001",
-                                        "type", "greeting", "payload", "{}", "attempt", "NaN")
-                try await fixture.redis("XADD", keys.stream, "*", "v", "1", "id", "0190f0f0-0000-7000-8000-000000000002",
-                                        "type", "greeting", "payload", "not json")
-                try await fixture.redis("XADD", keys.stream, "*", "v", "1", "id", "0190f0f0-0000-7000-8000-000000000003",
-                                        "type", "unknown.type", "payload", "{}")
+                let bad: [(fields: [String], reason: String, error: String)] = [
+                    (["hello", "world"], "malformed", "missing required field \"v\""),
+                    (["v", "9", "id", "x", "type", "t", "payload", "p"], "malformed", "version"),
+                    (["v", "1", "id", "0190f0f0-0000-7000-8000-000000000001", "type", "greeting", "payload", "{}", "attempt", "NaN"],
+                     "malformed", "attempt"),
+                    (["v", "1", "id", "0190f0f0-0000-7000-8000-000000000002", "type", "greeting", "payload", "not json"],
+                     "non_retryable", "does not decode"),
+                    (["v", "1", "id", "0190f0f0-0000-7000-8000-000000000003", "type", "unknown.type", "payload", "{}"],
+                     "no_handler", "unknown.type"),
+                ]
+                var entryIDs: [String] = []
+                for entry in bad {
+                    entryIDs.append(try await fixture.client.send(RedisCommand("XADD", [keys.stream, "*"] + entry.fields)).string ?? "")
+                }
                 try await fixture.producer.push(Greeting(name: "fine"), to: queue)
                 try await recorder.waitFor(1)
                 try await waitUntil("all five bad entries are dead-lettered") {
                     try await fixture.redis("XLEN", keys.dead(.default)) == .integer(5)
                 }
-                let entries = try await fixture.redis("XRANGE", keys.dead(.default), "-", "+").array ?? []
-                let reasons = entries.map { fields(of: $0)["dead_reason"] ?? "" }
-                #expect(reasons == ["malformed", "malformed", "malformed", "non_retryable", "no_handler"])
-                let errors = entries.map { fields(of: $0)["dead_error"] ?? "" }
-                #expect(errors[1].contains("version"))
-                #expect(errors[2].contains("attempt"))
-                #expect(errors[4].contains("unknown.type"))
-                #expect(fields(of: entries[0])["hello"] == "world", "the raw fields are kept")
+                let dead = (try await fixture.redis("XRANGE", keys.dead(.default), "-", "+").array ?? []).map(fields(of:))
+                for (index, entry) in bad.enumerated() {
+                    let letter = try #require(dead.first { $0["dead_entry"] == entryIDs[index] }, "entry \(index) was dead-lettered")
+                    #expect(letter["dead_reason"] == entry.reason, "entry \(index)")
+                    #expect(letter["dead_error"]?.contains(entry.error) == true, "entry \(index): \(letter["dead_error"] ?? "")")
+                }
+                #expect(dead.first { $0["dead_entry"] == entryIDs[0] }?["hello"] == "world", "the raw fields are kept")
+                #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
             }
             #expect(recorder.count == 1)
         }

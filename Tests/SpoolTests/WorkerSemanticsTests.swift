@@ -19,6 +19,9 @@ struct WorkerSemanticsTests {
                 try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
                 try await fixture.producer.push(envelope, to: queue)
                 try await recorder.waitFor(1)
+                try await waitUntil("the job is marked done") {
+                    try await !fixture.redis("ZSCORE", keys.done(.default), "\(envelope.id)").isNull
+                }
                 // the same job delivered again (e.g. a producer retry after a timeout)
                 try await fixture.producer.push(envelope, to: queue)
                 try await waitUntil("the copy is acknowledged") {

@@ -36,7 +36,7 @@ final class HiredisContext {
         }
         self.context = raw
         self.address = redacted
-        _ = redisEnableKeepAlive(raw)
+        if case .tcp = address { _ = redisEnableKeepAlive(raw) }
         tv = Self.timeval(timeout)
         _ = redisSetTimeout(raw, tv)
     }

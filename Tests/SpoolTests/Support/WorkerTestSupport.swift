@@ -100,14 +100,21 @@ final class Recorder: Sendable {
 }
 
 /// Polls `condition` until it holds or `limit` passes (for state that lives in Redis).
+/// An error from `condition` counts as "not yet"; the last one is reported on timeout.
 func waitUntil(
     within limit: Duration = .seconds(20), _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
     _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + limit
-    while try await !condition() {
+    var lastError: (any Error)?
+    while true {
+        do {
+            if try await condition() { return }
+        } catch {
+            lastError = error
+        }
         if ContinuousClock.now >= deadline {
-            Issue.record("timed out after \(limit) waiting until \(what)", sourceLocation: sourceLocation)
+            Issue.record("timed out after \(limit) waiting until \(what)\(lastError.map { "; last error: \($0)" } ?? "")", sourceLocation: sourceLocation)
             return
         }
         try await Task.sleep(for: .milliseconds(20))
