@@ -1,0 +1,87 @@
+extension RedisServer {
+    /// How to configure the private `redis-server`.
+    public struct Options: Sendable {
+        /// Also listen on a unix socket in the data directory. Defaults to `false`
+        /// (TCP on 127.0.0.1 only).
+        public var unixSocket: Bool
+        /// Persist with an append-only file in the data directory. Defaults to `false`
+        /// (no persistence at all).
+        public var appendOnly: Bool
+        /// The `appendfsync` policy when `appendOnly` is on. Defaults to `"always"`.
+        public var appendFsync: String
+        /// The `requirepass` password. Defaults to `nil` (no authentication).
+        ///
+        /// It is written to a private config file, never put on a command line.
+        public var password: String?
+        /// Extra `redis-server` arguments, appended last so they win, e.g.
+        /// `["--maxmemory", "10mb"]`. Defaults to none.
+        public var extraArguments: [String]
+
+        /// Creates options; every default gives a throwaway, in-memory server.
+        public init(
+            unixSocket: Bool = false,
+            appendOnly: Bool = false,
+            appendFsync: String = "always",
+            password: String? = nil,
+            extraArguments: [String] = []
+        ) {
+            self.unixSocket = unixSocket
+            self.appendOnly = appendOnly
+            self.appendFsync = appendFsync
+            self.password = password
+            self.extraArguments = extraArguments
+        }
+    }
+}
+
+/// The files of one server in its data directory, and the command line that uses them.
+struct ServerLayout: Sendable {
+    var directory: String
+    var options: RedisServer.Options
+
+    var configPath: String { directory + "/redis.conf" }
+    var logPath: String { directory + "/redis.log" }
+    var outputPath: String { directory + "/redis.out" }
+    var socketPath: String? { options.unixSocket ? directory + "/redis.sock" : nil }
+
+    /// The config file: only what must stay off the command line (the password).
+    var configFile: String {
+        var text = "# Written by SpoolTesting.RedisServer; settings are on the command line.\n"
+        if let password = options.password {
+            text += "requirepass \(Self.quoted(password))\n"
+        }
+        return text
+    }
+
+    /// The `redis-server` arguments (after the executable) for listening on `port`.
+    func arguments(port: Int) -> [String] {
+        var arguments = [
+            configPath,
+            "--port", String(port),
+            "--bind", "127.0.0.1",
+            "--dir", directory,
+            "--save", "",
+            "--appendonly", options.appendOnly ? "yes" : "no",
+            "--daemonize", "no",
+            "--protected-mode", "no",
+            "--logfile", logPath,
+        ]
+        if options.appendOnly {
+            arguments += ["--appendfsync", options.appendFsync]
+        }
+        if let socketPath {
+            arguments += ["--unixsocket", socketPath, "--unixsocketperm", "700"]
+        }
+        return arguments + options.extraArguments
+    }
+
+    /// A redis.conf double-quoted string with every byte hex-escaped (`"\x70..."`).
+    static func quoted(_ value: String) -> String {
+        let hex = Array("0123456789abcdef")
+        var text = "\""
+        for byte in value.utf8 {
+            text += "\\x" + String(hex[Int(byte >> 4)]) + String(hex[Int(byte & 0xf)])
+        }
+        return text + "\""
+    }
+}
