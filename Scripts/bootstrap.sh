@@ -7,8 +7,16 @@ set -euo pipefail
 packages=(libhiredis-dev redis-server redis-tools pkg-config)
 
 missing=()
+installed() {
+    # `dpkg -s` also succeeds for removed packages whose config files remain: check Status.
+    # (Captured, not piped into `grep -q`, which could make pipefail see a SIGPIPE.)
+    local status
+    status=$(dpkg -s "$1" 2>/dev/null) || return 1
+    [[ $status == *$'\nStatus: install ok installed\n'* ]]
+}
+
 for package in "${packages[@]}"; do
-    if ! dpkg -s "$package" >/dev/null 2>&1; then
+    if ! installed "$package"; then
         missing+=("$package")
     fi
 done
