@@ -48,6 +48,7 @@ public struct RedisServerError: Error, Sendable, CustomStringConvertible {
         /// A command, or `redis-cli`, reported a failure.
         public static let commandFailed = Code(.commandFailed)
 
+        /// The code's name, such as `timedOut`.
         public var description: String { base.rawValue }
     }
 
@@ -62,5 +63,6 @@ public struct RedisServerError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
+    /// The code and the message.
     public var description: String { "RedisServerError(\(code)): \(message)" }
 }

@@ -11,7 +11,11 @@ private let streamType = SOCK_STREAM
 #endif
 
 /// A non-blocking POSIX stream socket whose every operation honours a deadline.
-struct ProbeSocket: ~Copyable {
+///
+/// A class, not a `~Copyable` struct: with Swift 6.3.1, a `~Copyable` struct holding a
+/// `ContinuousClock.Instant` skipped its `deinit` when used from another file (non-WMO
+/// builds), leaking the descriptor.
+final class ProbeSocket {
     private let fd: Int32
     private let deadline: ContinuousClock.Instant
 

@@ -1,0 +1,25 @@
+# Builds the `spool` binary and ships it in a slim Debian image.
+#   docker build -t spool .
+#   docker run --rm spool worker --help
+
+FROM swift:6.1-bookworm AS build
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libhiredis-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Resolve dependencies first so that this layer is cached across source changes.
+COPY Package.swift Package.resolved* ./
+RUN swift package resolve
+COPY . .
+RUN swift build -c release --product spool --static-swift-stdlib \
+    && install -D "$(swift build -c release --show-bin-path)/spool" /out/spool
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libhiredis0.14 ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --no-create-home --shell /usr/sbin/nologin spool
+COPY --from=build /out/spool /usr/local/bin/spool
+USER spool
+ENTRYPOINT ["spool"]
+CMD ["--help"]
