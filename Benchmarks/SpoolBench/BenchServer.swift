@@ -74,6 +74,7 @@ struct ResultTable {
 
     mutating func add(_ shape: String, spool: Double, ceiling: Double) {
         rows.append((shape, spool, ceiling))
-        print(String(format: "  %-44@ %12.0f/s  redis-benchmark %12.0f/s  ratio %5.2f", shape, spool, ceiling, spool / ceiling))
+        let label = shape.padding(toLength: 44, withPad: " ", startingAt: 0)
+        print(String(format: "  %@ %10.0f/s   redis-benchmark %10.0f/s   ratio %5.2f", label, spool, ceiling, spool / ceiling))
     }
 }

@@ -17,6 +17,7 @@ struct ConnectionThread: Sendable {
         var retryAt: ContinuousClock.Instant?
         var lastError: RedisError?
         var socketTimeout = configuration.commandTimeout
+        var output: [UInt8] = []
 
         while true {
             let taken = core.takeWork(into: &work)
@@ -58,7 +59,7 @@ struct ConnectionThread: Sendable {
                 context?.setTimeout(wanted)
                 socketTimeout = wanted
             }
-            if let connected = context, let error = exchange(connected, &work) {
+            if let connected = context, let error = exchange(connected, &work, &output) {
                 let reported = core.consumeInterrupt()
                     ? RedisError(code: .cancelled, message: "the command was cancelled", address: address)
                     : error
@@ -72,14 +73,19 @@ struct ConnectionThread: Sendable {
 
     /// Writes every queued command, then reads the replies in order, resuming each caller
     /// as its reply arrives. On an I/O error returns it with the unanswered work left in `work`.
-    private func exchange(_ context: HiredisContext, _ work: inout Deque<PendingCommand>) -> RedisError? {
+    private func exchange(
+        _ context: HiredisContext, _ work: inout Deque<PendingCommand>, _ output: inout [UInt8]
+    ) -> RedisError? {
         do throws(RedisError) {
+            output.removeAll(keepingCapacity: true)
             for pending in work {
                 switch pending {
-                case .single(let command, _): try context.append(command)
-                case .batch(let commands, _): for command in commands { try context.append(command) }
+                case .single(let command, _): command.encodeRESP(into: &output)
+                case .batch(let commands, _): for command in commands { command.encodeRESP(into: &output) }
                 }
             }
+            try context.appendEncoded(output)
+            if output.count > 1 << 20 { output = [] }
             while let pending = work.first {
                 switch pending {
                 case .single(_, let continuation):
@@ -136,7 +142,9 @@ struct ConnectionThread: Sendable {
             handshake.append(RedisCommand("CLIENT", "SETNAME", "\(name)-\(id)"))
         }
         do throws(RedisError) {
-            for command in handshake { try context.append(command) }
+            var output: [UInt8] = []
+            for command in handshake { command.encodeRESP(into: &output) }
+            try context.appendEncoded(output)
             for command in handshake {
                 let reply = try context.readReply()
                 guard case .error(let text) = reply else { continue }

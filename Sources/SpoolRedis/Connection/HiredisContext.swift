@@ -50,22 +50,11 @@ final class HiredisContext {
         _ = redisSetTimeout(context, Self.timeval(timeout))
     }
 
-    /// Appends one command to the output buffer (binary-safe argv). Nothing is sent yet.
-    func append(_ command: RedisCommand) throws(RedisError) {
-        let count = command.ends.count
-        let status: Int32 = command.storage.withUnsafeBufferPointer { bytes in
-            withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { argv in
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { lengths in
-                    let base = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!)
-                    var start = 0
-                    for index in 0..<count {
-                        let end = command.ends[index]
-                        argv[index] = (base + start).assumingMemoryBound(to: CChar.self)
-                        lengths[index] = end - start
-                        start = end
-                    }
-                    return redisAppendCommandArgv(context, Int32(count), argv.baseAddress, lengths.baseAddress)
-                }
+    /// Appends already RESP-encoded commands to the output buffer. Nothing is sent yet.
+    func appendEncoded(_ bytes: [UInt8]) throws(RedisError) {
+        let status = bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                redisAppendFormattedCommand(context, chars.baseAddress, chars.count)
             }
         }
         if status != REDIS_OK { throw ioError(whileSending: true) }

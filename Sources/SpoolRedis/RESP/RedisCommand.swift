@@ -90,4 +90,49 @@ public struct RedisCommand: Sendable, Hashable {
     public mutating func attach(_ script: RedisScript) {
         self.script = script
     }
+
+    /// Appends the command in RESP form (`*N`, then `$len` and bytes per argument) to `buffer`.
+    ///
+    /// This is what hiredis's `redisFormatCommandArgv` produces, written without its
+    /// per-argument `printf`-style formatting and allocations.
+    package func encodeRESP(into buffer: inout [UInt8]) {
+        buffer.reserveCapacity(buffer.count + storage.count + 16 * ends.count + 16)
+        buffer.append(UInt8(ascii: "*"))
+        Self.appendDecimal(ends.count, to: &buffer)
+        buffer.append(13)
+        buffer.append(10)
+        var start = 0
+        storage.withUnsafeBufferPointer { bytes in
+            for end in ends {
+                buffer.append(UInt8(ascii: "$"))
+                Self.appendDecimal(end - start, to: &buffer)
+                buffer.append(13)
+                buffer.append(10)
+                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<end]))
+                buffer.append(13)
+                buffer.append(10)
+                start = end
+            }
+        }
+    }
+
+    private static func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
+        if value < 10 {
+            buffer.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
+            return
+        }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var remaining = value
+        withUnsafeMutableBytes(of: &digits) { raw in
+            while remaining > 0 {
+                raw[count] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10)
+                remaining /= 10
+                count += 1
+            }
+            for index in stride(from: count - 1, through: 0, by: -1) { buffer.append(raw[index]) }
+        }
+    }
 }
