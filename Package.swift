@@ -71,6 +71,8 @@ let package = Package(
                 "SpoolRedis",
                 "SpoolTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Benchmarks/SpoolBench",
             swiftSettings: swiftSettings
