@@ -1,4 +1,6 @@
+import CoreMetrics
 import Logging
+import Metrics
 import SpoolRedis
 import Synchronization
 
@@ -27,13 +29,20 @@ public struct SpoolProducer: Sendable {
     private let configuration: Configuration
     private let logger: Logger
     private let registered: RegisteredQueues
+    private let metrics: ProducerMetrics
 
     /// Creates a producer on a client.
-    public init(client: RedisClient, configuration: Configuration = Configuration(), logger: Logger) {
+    ///
+    /// - Parameter metricsFactory: where `spool.jobs.enqueued` goes. Defaults to `MetricsSystem.factory`.
+    public init(
+        client: RedisClient, configuration: Configuration = Configuration(), logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.client = client
         self.configuration = configuration
         self.logger = logger
         self.registered = RegisteredQueues()
+        self.metrics = ProducerMetrics(factory: metricsFactory)
     }
 
     /// Pushes a job; returns after Redis acknowledged it.
@@ -67,7 +76,9 @@ public struct SpoolProducer: Sendable {
         var commands = registrationCommands(keys)
         commands.append(command(for: envelope, keys: keys, options: options))
         let replies = try await send(commands, queue: queue)
-        return try result(replies[replies.count - 1], envelope: envelope, queue: queue)
+        let pushed = try result(replies[replies.count - 1], envelope: envelope, queue: queue)
+        if !pushed.isDuplicate { metrics.enqueued(queue, count: 1) }
+        return pushed
     }
 
     /// Pushes many jobs to one queue in a single round trip; results are in order.
@@ -106,6 +117,7 @@ public struct SpoolProducer: Sendable {
         for (index, envelope) in envelopes.enumerated() {
             results.append(try result(replies[offset + index], envelope: envelope, queue: queue))
         }
+        metrics.enqueued(queue, count: results.lazy.filter { !$0.isDuplicate }.count)
         return results
     }
 

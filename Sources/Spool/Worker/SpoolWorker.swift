@@ -1,4 +1,6 @@
+import CoreMetrics
 import Logging
+import Metrics
 import ServiceLifecycle
 import SpoolRedis
 
@@ -19,14 +21,22 @@ public struct SpoolWorker: Service, Sendable {
     let client: RedisClient
     let configuration: Configuration
     let logger: Logger
+    let metricsFactory: any MetricsFactory
     private(set) var subscriptions: [SubscriptionKey: Subscription] = [:]
     private var order: [SubscriptionKey] = []
 
     /// Creates a worker with no subscriptions.
-    public init(client: RedisClient, configuration: Configuration = Configuration(), logger: Logger) {
+    ///
+    /// - Parameter metricsFactory: where counters, timers and gauges go. Defaults to the
+    ///   process-wide `MetricsSystem.factory` (a no-op until the app bootstraps one).
+    public init(
+        client: RedisClient, configuration: Configuration = Configuration(), logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.client = client
         self.configuration = configuration
         self.logger = logger
+        self.metricsFactory = metricsFactory
     }
 
     /// Subscribes `group` to `queue` with options (subscribing happens implicitly on register).
@@ -101,7 +111,8 @@ public struct SpoolWorker: Service, Sendable {
         let runners = try order.map { key in
             try SubscriptionRunner(
                 client: client, keys: QueueKeys(queue: key.queue, prefix: configuration.prefix),
-                group: key.group, subscription: subscriptions[key]!, configuration: configuration, logger: logger
+                group: key.group, subscription: subscriptions[key]!, configuration: configuration, logger: logger,
+                metricsFactory: metricsFactory
             )
         }
         try await withGracefulShutdownHandler {

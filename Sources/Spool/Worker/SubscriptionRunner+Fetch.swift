@@ -1,4 +1,6 @@
+import CoreMetrics
 import Logging
+import Metrics
 import SpoolRedis
 
 extension SubscriptionRunner {
@@ -105,6 +107,7 @@ extension SubscriptionRunner {
                         arguments: [group.rawValue, consumer, "0", String(limit - claimed.count), name]
                     )
                     let entries = StreamEntry.parseReclaimed(reply, source: source)
+                    metrics.reclaimed.increment(by: entries.count)
                     if !entries.isEmpty {
                         logger.info("reclaimed jobs of a worker whose heartbeat lapsed",
                                     metadata: ["spool.dead_worker": "\(name)", "spool.count": "\(entries.count)"])
@@ -119,6 +122,7 @@ extension SubscriptionRunner {
                                 String(limit - claimed.count), ""]
                 )
                 let entries = StreamEntry.parseReclaimed(reply, source: source)
+                metrics.reclaimed.increment(by: entries.count)
                 if !entries.isEmpty {
                     logger.info("reclaimed jobs past the visibility timeout", metadata: ["spool.count": "\(entries.count)"])
                 }

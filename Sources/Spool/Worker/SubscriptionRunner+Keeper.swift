@@ -9,6 +9,7 @@ extension SubscriptionRunner {
         var nextBeat = clock.now
         var nextPromote = clock.now
         var nextTrim = clock.now + configuration.trimInterval
+        var nextGauges = configuration.metricsInterval.map { _ in clock.now }
         while !state.isFinished {
             let now = clock.now
             do {
@@ -24,13 +25,25 @@ extension SubscriptionRunner {
                     nextTrim = now + configuration.trimInterval
                     try await trim()
                 }
+                if let due = nextGauges, let interval = configuration.metricsInterval, now >= due {
+                    nextGauges = now + interval
+                    try await recordGauges()
+                }
             } catch {
                 logger.debug("upkeep failed; will retry", metadata: ["error": "\(error)"])
             }
-            let wake = min(nextBeat, nextPromote, nextTrim)
+            let wake = min(nextBeat, nextPromote, nextTrim, nextGauges ?? nextTrim)
             if wake > clock.now {
                 _ = await state.stopRequested.wait(timeout: wake - clock.now)
             }
+        }
+    }
+
+    /// Reads the queue's state for the gauges (the same figures as `spool queues`).
+    private func recordGauges() async throws {
+        let status = try await SpoolInspector(client: client, prefix: keys.prefix).status(of: keys.queue)
+        if let mine = status.groups.first(where: { $0.group == group.rawValue }) {
+            metrics.record(mine, length: status.length)
         }
     }
 

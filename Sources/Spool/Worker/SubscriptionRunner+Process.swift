@@ -1,4 +1,6 @@
+import CoreMetrics
 import Logging
+import Metrics
 import SpoolRedis
 
 extension SubscriptionRunner {
@@ -15,7 +17,11 @@ extension SubscriptionRunner {
     func process(_ entry: StreamEntry, isDuplicate: Bool) async {
         let handlerTimeout = options.handlerTimeout
         state.started(entry.id, .init(source: entry.source, leaseUntil: .now + handlerTimeout + configuration.heartbeatTTL))
-        defer { state.ended(entry.id) }
+        metrics.inflight.record(state.runningCount)
+        defer {
+            state.ended(entry.id)
+            metrics.inflight.record(state.runningCount)
+        }
 
         guard let fields = entry.fields else {
             // deleted while pending: XCLAIM already dropped it from the pending list
@@ -72,6 +78,10 @@ extension SubscriptionRunner {
             headers: envelope.headers, traceparent: envelope.traceparent, workerName: consumer, logger: logger
         )
         let timeout = handler.timeout ?? options.handlerTimeout
+        let typeMetrics = metrics.type(subscription.handlers[envelope.type] == nil ? nil : envelope.type)
+        typeMetrics.queued.recordMilliseconds(max(0, JobID.currentMillis() - envelope.enqueuedAt))
+        let started = ContinuousClock.now
+        defer { typeMetrics.duration.record(duration: ContinuousClock.now - started) }
         do {
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
@@ -106,6 +116,14 @@ extension SubscriptionRunner {
         _ entry: StreamEntry, fields: [[UInt8]], envelope: JobEnvelope?, attempt: Int, outcome: Outcome,
         strategy: RetryStrategy = .none, maxAttempts: Int = 1
     ) async {
+        let typeMetrics = metrics.type(envelope.flatMap { subscription.handlers[$0.type] == nil ? nil : $0.type })
+        switch outcome {
+        case .succeeded: typeMetrics.succeeded.increment()
+        case .duplicate: typeMetrics.duplicate.increment()
+        case .failed where envelope != nil && attempt < maxAttempts: typeMetrics.retried.increment()
+        case .failed, .deadLetter: typeMetrics.dead.increment()
+        case .abandoned: break
+        }
         switch outcome {
         case .succeeded, .duplicate:
             // the flusher acknowledges in batches and gives the slot back

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import SpoolRedis
 
@@ -11,6 +12,7 @@ struct SubscriptionRunner: Sendable {
     let configuration: SpoolWorker.Configuration
     let logger: Logger
     let state: SubscriptionState
+    let metrics: SubscriptionMetrics
 
     let retryStream: String
     let scheduled: String
@@ -22,7 +24,7 @@ struct SubscriptionRunner: Sendable {
 
     init(
         client: RedisClient, keys: QueueKeys, group: GroupName, subscription: Subscription,
-        configuration: SpoolWorker.Configuration, logger: Logger
+        configuration: SpoolWorker.Configuration, logger: Logger, metricsFactory: any MetricsFactory
     ) {
         self.client = client
         self.keys = keys
@@ -34,6 +36,9 @@ struct SubscriptionRunner: Sendable {
         logger[metadataKey: "spool.group"] = "\(group)"
         self.logger = logger
         self.state = SubscriptionState(concurrency: subscription.options.concurrency)
+        self.metrics = SubscriptionMetrics(
+            queue: keys.queue, group: group, types: Array(subscription.handlers.keys), factory: metricsFactory
+        )
         self.retryStream = keys.retry(group)
         self.scheduled = keys.scheduled(group)
         self.dead = keys.dead(group)

@@ -32,6 +32,9 @@ extension SpoolWorker {
         /// Safety valve: a hard cap on the stream length that drops the oldest entries even if
         /// some group still needs them, counting what it dropped. Defaults to `nil` (off).
         public var maxStreamLength: Int?
+        /// How often queue gauges (length, pending, lag, dead, scheduled) are read from Redis;
+        /// `nil` turns the gauges off. Defaults to 5 seconds.
+        public var metricsInterval: Duration?
         /// Largest payload a worker accepts before dead-lettering the entry. Defaults to 512 KiB.
         public var maxPayloadBytes: Int
 
@@ -48,6 +51,7 @@ extension SpoolWorker {
             self.promoteInterval = .milliseconds(250)
             self.trimInterval = .seconds(10)
             self.maxStreamLength = nil
+            self.metricsInterval = .seconds(5)
             self.maxPayloadBytes = JobEnvelope.defaultMaxPayloadBytes
         }
 

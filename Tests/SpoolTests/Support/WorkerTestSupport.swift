@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import ServiceLifecycleTestKit
 import Spool
@@ -40,10 +41,15 @@ struct QueueFixture: Sendable {
         return configuration
     }
 
-    func worker(name: String? = nil, configure: (inout SpoolWorker.Configuration) -> Void = { _ in }) -> SpoolWorker {
+    func worker(
+        name: String? = nil, metrics: (any MetricsFactory)? = nil,
+        configure: (inout SpoolWorker.Configuration) -> Void = { _ in }
+    ) -> SpoolWorker {
         var configuration = workerConfiguration(name: name)
         configure(&configuration)
-        return SpoolWorker(client: client, configuration: configuration, logger: logger)
+        return SpoolWorker(
+            client: client, configuration: configuration, logger: logger, metricsFactory: metrics ?? NOOPMetricsHandler.instance
+        )
     }
 
     /// Sends a raw command and returns its reply.
