@@ -7,7 +7,14 @@ struct SpoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool",
         abstract: "A Redis-backed job queue for server-side Swift.",
-        subcommands: [PingCommand.self]
+        subcommands: [
+            PingCommand.self,
+            QueuesCommand.self,
+            InspectCommand.self,
+            JobCommand.self,
+            DLQCommand.self,
+            HealthCommand.self,
+        ]
     )
 
     /// Prints errors as one line (never a stack trace, never a password) and exits non-zero.

@@ -44,7 +44,7 @@ public struct SpoolInspector: Sendable {
         ], doing: "read queue \(queue)")
         let type = head[0].string ?? "none"
         if type == "none" && head[4].int != 1 {
-            throw SpoolError(code: .unknownQueue, message: "unknown queue \"\(queue)\": no such stream under prefix \"\(prefix)\"; list queues with `spool queues`")
+            throw SpoolError.unknownQueue(queue, prefix: prefix)
         }
         if type != "none" && type != "stream" {
             throw SpoolError(code: .redis, message: "key \(keys.stream) holds a \(type), not a stream: another application uses Spool's key prefix")

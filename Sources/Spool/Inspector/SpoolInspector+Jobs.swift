@@ -1,0 +1,195 @@
+import SpoolRedis
+
+extension SpoolInspector {
+    /// How many stream entries a job lookup reads at most when the job id's time does not
+    /// find it (ids that are not UUIDv7, delayed jobs, retry and dead-letter streams).
+    public static let maxScannedEntries = 100_000
+
+    /// The newest `count` entries of a queue's main stream, newest first.
+    /// - Throws: ``SpoolError`` `unknownQueue` when the queue does not exist.
+    public func recentEntries(queue: QueueName, count: Int) async throws(SpoolError) -> [QueueEntry] {
+        let keys = try keys(queue)
+        try await requireQueue(keys)
+        guard count > 0 else { return [] }
+        let reply = try await send(RedisCommand("XREVRANGE", keys.stream, "+", "-", "COUNT", String(count)), doing: "read entries of \(queue)")
+        return StreamReply.entries(reply)
+    }
+
+    /// Finds a job by id: its envelope and, for every group, whether it is pending (and with
+    /// whom), waiting for a retry, due in the retry stream, dead-lettered, done, or not there.
+    ///
+    /// A UUIDv7 id encodes its enqueue time, so the main stream is read around that time
+    /// first; other lookups scan at most ``maxScannedEntries`` entries per stream.
+    /// - Throws: ``SpoolError`` `unknownQueue` when the queue does not exist.
+    public func job(queue: QueueName, id: String) async throws(SpoolError) -> JobReport {
+        guard !id.isEmpty else { throw SpoolError(code: .invalidArgument, message: "empty job id") }
+        let keys = try keys(queue)
+        let status = try await status(of: queue)
+        var report = JobReport(queue: queue.rawValue, jobID: id, fields: [:], source: nil, groups: [])
+        if let entry = try await find(id, inStream: keys.stream, around: JobID(id)?.timestamp) {
+            report.entryID = entry.entryID
+            report.fields = entry.fields
+            report.source = .stream
+        } else if let (fields, dueAt) = try await findScheduled(id, in: keys.delayed) {
+            report.delayedUntil = dueAt
+            report.fields = fields
+            report.source = .delayed
+        }
+        for group in status.groups {
+            let state = try await state(of: id, in: group, keys: keys, mainEntry: report.entryID, report: &report)
+            report.groups.append(state)
+        }
+        return report
+    }
+
+    private func state(
+        of id: String, in status: GroupStatus, keys: QueueKeys, mainEntry: String?, report: inout JobReport
+    ) async throws(SpoolError) -> JobGroupState {
+        let name = status.group
+        let group = try GroupName(name)
+        // pending in the main stream
+        if let mainEntry, let pending = try await pendingInfo(keys.stream, group: name, entry: mainEntry) {
+            var state = pending
+            state.entryID = mainEntry
+            return state
+        }
+        // in the retry stream: pending (redelivered) or due
+        if let entry = try await find(id, inStream: keys.retry(group), around: nil) {
+            adopt(entry.fields, source: .retry, into: &report)
+            if var pending = try await pendingInfo(keys.retry(group), group: name, entry: entry.entryID) {
+                pending.entryID = entry.entryID
+                pending.inRetryStream = true
+                return pending
+            }
+            var state = JobGroupState(group: name, state: .retryDue)
+            state.entryID = entry.entryID
+            state.inRetryStream = true
+            return state
+        }
+        if let (fields, dueAt) = try await findScheduled(id, in: keys.scheduled(group)) {
+            adopt(fields, source: .scheduled, into: &report)
+            var state = JobGroupState(group: name, state: .retryScheduled)
+            state.retryAt = dueAt
+            return state
+        }
+        if let letter = try await deadLetters(queue: keys.queue, group: group, filter: DeadLetterFilter(ids: [id]), limit: 1).first {
+            adopt(letter.fields, source: .dead, into: &report)
+            var state = JobGroupState(group: name, state: .deadLettered)
+            state.deadLetter = letter
+            return state
+        }
+        let score = try await send(RedisCommand("ZSCORE", keys.done(group), id), doing: "read the done set of \(name)")
+        if let text = score.string, let millis = Double(text) {
+            var state = JobGroupState(group: name, state: .done)
+            state.doneAt = Int64(millis)
+            return state
+        }
+        if let mainEntry, let entry = StreamID(mainEntry), let last = StreamID(status.lastDeliveredID) {
+            return JobGroupState(group: name, state: entry > last ? .waiting : .acknowledged)
+        }
+        if report.source == .delayed { return JobGroupState(group: name, state: .waiting) }
+        return JobGroupState(group: name, state: .notFound)
+    }
+
+    /// Keeps the first envelope found (the main stream's wins).
+    private func adopt(_ fields: [String: String], source: JobReport.Source, into report: inout JobReport) {
+        guard report.source == nil else { return }
+        report.fields = fields.filter { !$0.key.hasPrefix("dead_") }
+        report.source = source
+    }
+
+    /// The pending-entry record of one entry, as a `pending` state, or `nil`.
+    private func pendingInfo(_ stream: String, group: String, entry: String) async throws(SpoolError) -> JobGroupState? {
+        let reply = try await pipeline([RedisCommand("XPENDING", stream, group, entry, entry, "1")], doing: "read pending jobs of \(group)")
+        guard let record = reply[0].array?.first?.array, record.count >= 4 else { return nil }
+        var state = JobGroupState(group: group, state: .pending)
+        state.consumer = record[1].string
+        state.idleMilliseconds = record[2].int
+        state.deliveries = record[3].int
+        return state
+    }
+
+    /// Finds the entry whose `id` field is `id`: first within a minute of `around` (ms), then
+    /// by scanning at most ``maxScannedEntries`` entries from the start.
+    func find(_ id: String, inStream key: String, around: Int64?) async throws(SpoolError) -> QueueEntry? {
+        if let around {
+            let from = String(max(0, around - 60_000))
+            let to = String(around + 60_000)
+            if let found = try await scan(key, from: from, to: to, limit: Self.maxScannedEntries, where: { $0.jobID == id }) {
+                return found
+            }
+        }
+        return try await scan(key, from: "-", to: "+", limit: Self.maxScannedEntries, where: { $0.jobID == id })
+    }
+
+    private func scan(
+        _ key: String, from: String, to: String, limit: Int, where matches: (QueueEntry) -> Bool
+    ) async throws(SpoolError) -> QueueEntry? {
+        var start = from
+        var read = 0
+        while read < limit {
+            let reply = try await send(RedisCommand("XRANGE", key, start, to, "COUNT", "1000"), doing: "read \(key)")
+            let entries = StreamReply.entries(reply)
+            if let found = entries.first(where: matches) { return found }
+            read += entries.count
+            guard entries.count == 1000, let last = entries.last else { return nil }
+            start = "(" + last.entryID
+        }
+        return nil
+    }
+
+    /// Finds a member of a schedule ZSET (MessagePack field lists) whose `id` field is `id`.
+    func findScheduled(_ id: String, in key: String) async throws(SpoolError) -> ([String: String], Int64)? {
+        let pattern = "*" + Self.globEscaped(id) + "*"
+        var cursor = "0"
+        var rounds = 0
+        repeat {
+            let reply = try await send(RedisCommand("ZSCAN", key, cursor, "MATCH", pattern, "COUNT", "1000"), doing: "scan \(key)")
+            guard let parts = reply.array, parts.count == 2 else { return nil }
+            cursor = parts[0].string ?? "0"
+            let items = parts[1].array ?? []
+            var index = 0
+            while index + 1 < items.count {
+                if let bytes = items[index].bytes, let flat = MessagePackFields.decode(bytes) {
+                    let entry = StreamReply.entry(id: "", flat: flat.map { .bulkString($0) })
+                    if entry.jobID == id {
+                        return (entry.fields, Int64(Double(items[index + 1].string ?? "") ?? 0))
+                    }
+                }
+                index += 2
+            }
+            rounds += 1
+        } while cursor != "0" && rounds < Self.maxScannedEntries / 1000
+        return nil
+    }
+
+    /// Throws `unknownQueue` unless the queue has a stream or is registered.
+    func requireQueue(_ keys: QueueKeys) async throws(SpoolError) {
+        let replies = try await pipeline([
+            RedisCommand("EXISTS", keys.stream),
+            RedisCommand("SISMEMBER", keys.registry, keys.queue.rawValue),
+        ], doing: "read queue \(keys.queue)")
+        if replies[0].int != 1 && replies[1].int != 1 {
+            throw SpoolError.unknownQueue(keys.queue, prefix: prefix)
+        }
+    }
+
+    static func globEscaped(_ text: String) -> String {
+        var result = ""
+        for character in text {
+            if "*?[]\\".contains(character) { result.append("\\") }
+            result.append(character)
+        }
+        return result
+    }
+}
+
+extension SpoolError {
+    /// The error for a queue with no stream that is not registered either.
+    static func unknownQueue(_ queue: QueueName, prefix: String) -> SpoolError {
+        SpoolError(
+            code: .unknownQueue,
+            message: "unknown queue \"\(queue)\": no such stream under prefix \"\(prefix)\"; list queues with `spool queues`"
+        )
+    }
+}

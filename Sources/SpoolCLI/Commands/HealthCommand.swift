@@ -1,0 +1,107 @@
+import ArgumentParser
+import Spool
+import SpoolRedis
+
+/// `spool health`: exit 0 when every checked queue is within its thresholds, 1 otherwise.
+struct HealthCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "health",
+        abstract: "Check lag and dead letters against thresholds; exit 1 when unhealthy (for probes and alerts).",
+        discussion: """
+            Always checks that Redis answers and that its maxmemory-policy is noeviction (queues must \
+            never be evicted); when an ACL refuses CONFIG GET that is a warning, not a failure.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: ArgumentHelp("Unhealthy when a group's oldest unfinished job is older than this (e.g. 30s).", valueName: "duration"))
+    var maxLag: DurationArgument?
+
+    @Option(help: ArgumentHelp("Unhealthy when a group has more dead letters than this.", valueName: "n"))
+    var maxDead: Int?
+
+    @Option(name: .customLong("queue"), help: ArgumentHelp("Check only this queue (repeatable); default: every known queue.", valueName: "queue"))
+    var queues: [String] = []
+
+    @Flag(help: "Print one JSON document (fields in docs/cli.md).")
+    var json = false
+
+    struct Violation {
+        var queue: String?
+        var group: String?
+        var check: String
+        var value: Any
+        var limit: Any
+        var message: String
+    }
+
+    func run() async throws {
+        var warnings: [String] = []
+        var violations: [Violation] = []
+        var policy: String?
+        let statuses = try await withInspector(connection) { inspector in
+            do {
+                policy = try await inspector.evictionPolicy()
+            } catch let error as SpoolError where (error.underlying as? RedisError)?.code == .noPermission {
+                warnings.append("warning: cannot check maxmemory-policy (CONFIG GET refused by the ACL); make sure it is noeviction")
+            }
+            if queues.isEmpty { return try await inspector.queues() }
+            var result: [QueueStatus] = []
+            for queue in queues { result.append(try await inspector.status(of: try QueueName(queue))) }
+            return result
+        }
+        if let policy, policy != "noeviction" {
+            violations.append(Violation(
+                check: "eviction_policy", value: policy, limit: "noeviction",
+                message: "unhealthy: redis maxmemory-policy is \(policy), not noeviction: Redis may evict queue data"
+            ))
+        }
+        for status in statuses {
+            for group in status.groups {
+                if let maxLag, Duration.milliseconds(Int64((group.lagSeconds * 1000).rounded())) > maxLag.duration {
+                    violations.append(Violation(
+                        queue: status.queue, group: group.group, check: "lag", value: (group.lagSeconds * 1000).rounded() / 1000,
+                        limit: Self.seconds(maxLag.duration),
+                        message: "unhealthy: queue \(status.queue) group \(group.group) lag \(Formatting.span(seconds: group.lagSeconds)) > \(maxLag)"
+                    ))
+                }
+                if let maxDead, group.deadLetters > maxDead {
+                    violations.append(Violation(
+                        queue: status.queue, group: group.group, check: "dead_letters", value: group.deadLetters, limit: maxDead,
+                        message: "unhealthy: queue \(status.queue) group \(group.group) dead letters \(group.deadLetters) > \(maxDead)"
+                    ))
+                }
+            }
+        }
+        if json {
+            try JSONOutput.print([
+                "healthy": violations.isEmpty,
+                "eviction_policy": JSONOutput.value(policy),
+                "queues_checked": statuses.count,
+                "groups_checked": statuses.reduce(0) { $0 + $1.groups.count },
+                "warnings": warnings,
+                "violations": violations.map { violation in
+                    [
+                        "queue": JSONOutput.value(violation.queue), "group": JSONOutput.value(violation.group),
+                        "check": violation.check, "value": violation.value, "limit": violation.limit,
+                        "message": violation.message,
+                    ] as [String: Any]
+                },
+            ])
+        } else {
+            for warning in warnings { Terminal.error(warning) }
+            for violation in violations { print(violation.message) }
+            if violations.isEmpty {
+                let groups = statuses.reduce(0) { $0 + $1.groups.count }
+                print("healthy: \(statuses.count) queue\(statuses.count == 1 ? "" : "s"), \(groups) group\(groups == 1 ? "" : "s") checked")
+            }
+        }
+        if !violations.isEmpty { throw ExitCode(1) }
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attos) = duration.components
+        return Double(seconds) + Double(attos) / 1e18
+    }
+}
