@@ -19,6 +19,9 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Option(help: "Use this Redis instead of starting a private one (TCP only).")
     var redis: String?
 
+    @Flag(help: "Only measure processing.")
+    var processOnly = false
+
     struct Tick: JobParameters {
         static let jobName = "tick"
         let n: Int
@@ -33,6 +36,12 @@ struct QueueBenchmark: AsyncParsableCommand {
         let jobs = self.jobs
         print("Spool queue, \(jobs) jobs per measurement, Redis at \(client.redactedAddress)")
 
+        if processOnly {
+            let processRate = try await process(jobs: jobs, client: client, producer: producer, logger: logger)
+            print(line("process, 1 worker, concurrency 32, dedup on", processRate))
+            await server.shutdown()
+            return
+        }
         let queue = try QueueName("bench.push")
         let single = jobs / 5
         var latencies: [Duration] = []

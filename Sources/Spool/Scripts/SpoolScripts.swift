@@ -142,4 +142,54 @@ enum SpoolScripts {
         redis.call('XDEL', KEYS[1], ARGV[1])
         return id
         """#)
+
+    /// The hot path in one round trip: acknowledge finished jobs (and mark them done), then
+    /// read up to `count` new entries — due retries first — flagging those the group already
+    /// completed.
+    ///
+    /// KEYS: main stream, retry stream, done zset.
+    /// ARGV: group, consumer, count, read retries (0/1), dedup (0/1), now ms, forget-before ms,
+    /// main ack count, retry ack count, main entry ids..., retry entry ids..., done job ids...
+    /// Returns `{ {source (1 main, 2 retry), entry id, fields, duplicate (0/1)}... }`.
+    static let fetch = RedisScript(#"""
+        local group, me, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
+        local dedup, now, forget = ARGV[5] == '1', ARGV[6], tonumber(ARGV[7])
+        local nmain, nretry = tonumber(ARGV[8]), tonumber(ARGV[9])
+        local first = 10
+        if nmain > 0 then redis.call('XACK', KEYS[1], group, unpack(ARGV, first, first + nmain - 1)) end
+        if nretry > 0 then
+          local from, to = first + nmain, first + nmain + nretry - 1
+          redis.call('XACK', KEYS[2], group, unpack(ARGV, from, to))
+          redis.call('XDEL', KEYS[2], unpack(ARGV, from, to))
+        end
+        local ids = first + nmain + nretry
+        if forget > 0 and ids <= #ARGV then
+          for i = ids, #ARGV do redis.call('ZADD', KEYS[3], now, ARGV[i]) end
+          redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. forget)
+        end
+        local out = {}
+        local function take(stream, source, n)
+          if n <= 0 then return 0 end
+          local reply = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', n, 'STREAMS', stream, '>')
+          if not reply then return 0 end
+          local entries = reply[1][2]
+          for _, entry in ipairs(entries) do
+            local fields, duplicate = entry[2], 0
+            if dedup and fields then
+              for i = 1, #fields - 1, 2 do
+                if fields[i] == 'id' then
+                  if redis.call('ZSCORE', KEYS[3], fields[i + 1]) then duplicate = 1 end
+                  break
+                end
+              end
+            end
+            out[#out + 1] = {source, entry[1], fields or false, duplicate}
+          end
+          return #entries
+        end
+        local got = 0
+        if ARGV[4] == '1' then got = take(KEYS[2], 2, count) end
+        take(KEYS[1], 1, count - got)
+        return out
+        """#)
 }

@@ -4,8 +4,10 @@ import Metrics
 import SpoolRedis
 
 extension SubscriptionRunner {
-    /// The fetch loop: take free slots, reclaim lost jobs, read retries and new jobs, start
-    /// a handler per job. On shutdown, waits for running handlers within the grace period.
+    /// The fetch loop: take free slots, reclaim lost jobs, then in one script acknowledge what
+    /// finished and read due retries and new jobs; when nothing is there, block on the main
+    /// stream. Starts a handler per job. On shutdown, waits for running handlers within the
+    /// grace period.
     func fetchAndRun() async {
         await withDiscardingTaskGroup { handlers in
             do {
@@ -16,30 +18,38 @@ extension SubscriptionRunner {
                     while !state.isStopping {
                         let slots = await state.slots.acquire(max: options.concurrency)
                         if slots == 0 { break }
-                        var entries: [StreamEntry] = []
+                        var entries: [(entry: StreamEntry, duplicate: Bool)] = []
+                        var completions: [SubscriptionState.Completion] = []
                         do {
                             let now = ContinuousClock.now
                             if now - lastReclaim >= configuration.heartbeatInterval {
                                 lastReclaim = now
-                                entries += try await reclaim(limit: slots)
+                                let reclaimed = try await reclaim(limit: slots)
+                                let duplicates = await completedJobs(reclaimed)
+                                entries += reclaimed.map { ($0, duplicates.contains($0.id)) }
                             }
-                            if entries.count < slots, now - lastRetryRead >= configuration.promoteInterval {
-                                lastRetryRead = now
-                                entries += try await read(count: slots - entries.count, source: .retry, on: nil)
+                            if entries.count < slots && !state.isStopping {
+                                let readRetries = now - lastRetryRead >= configuration.promoteInterval
+                                if readRetries { lastRetryRead = now }
+                                completions = state.takeCompletions()
+                                entries += try await acknowledgeAndRead(
+                                    count: slots - entries.count, readRetries: readRetries, completions: completions
+                                )
+                                completions = []
                             }
-                            if entries.count < slots, !state.isStopping {
-                                entries += try await read(count: slots - entries.count, source: .main, on: connection)
+                            if entries.isEmpty && !state.isStopping {
+                                let fresh = try await blockingRead(count: slots, on: connection)
+                                let duplicates = await completedJobs(fresh)
+                                entries += fresh.map { ($0, duplicates.contains($0.id)) }
                             }
                             failures = 0
                         } catch {
+                            if !completions.isEmpty { state.requeue(completions) }
                             failures += 1
                             await handleFetchError(error, failures: failures)
                         }
                         if entries.count < slots { state.slots.release(slots - entries.count) }
-                        if entries.isEmpty { continue }
-                        let duplicates = await completedJobs(entries)
-                        for entry in entries {
-                            let duplicate = duplicates.contains(entry.id)
+                        for (entry, duplicate) in entries {
                             handlers.addTask { await process(entry, isDuplicate: duplicate) }
                         }
                     }
@@ -59,25 +69,48 @@ extension SubscriptionRunner {
         }
     }
 
-    /// XREADGROUP of up to `count` entries; blocking on the main stream, not on retries.
-    private func read(count: Int, source: StreamEntry.Source, on connection: RedisConnection?) async throws -> [StreamEntry] {
+    /// `XREADGROUP ... BLOCK` on the main stream, on this loop's own connection: used only
+    /// when the fetch script found nothing, so an idle worker wakes the moment a job arrives.
+    private func blockingRead(count: Int, on connection: RedisConnection) async throws -> [StreamEntry] {
+        let block = configuration.fetchBlockTime
         var command = RedisCommand("XREADGROUP", "GROUP", group.rawValue, consumer, "COUNT", String(count))
-        let reply: RESPValue
-        if let connection {
-            let block = configuration.fetchBlockTime
-            command.append("BLOCK")
-            command.append(block.milliseconds)
-            command.append("STREAMS")
-            command.append(keys.stream)
-            command.append(">")
-            reply = try await connection.send(command, timeout: block + client.configuration.commandTimeout)
-        } else {
-            command.append("STREAMS")
-            command.append(retryStream)
-            command.append(">")
-            reply = try await client.send(command)
+        command.append("BLOCK")
+        command.append(block.milliseconds)
+        command.append("STREAMS")
+        command.append(keys.stream)
+        command.append(">")
+        let reply = try await connection.send(command, timeout: block + client.configuration.commandTimeout)
+        return StreamEntry.parseRead(reply, source: .main)
+    }
+
+    /// One round trip: acknowledge `completions`, read up to `count` entries (due retries
+    /// first when `readRetries`), with the dedup verdict for each.
+    private func acknowledgeAndRead(
+        count: Int, readRetries: Bool, completions: [SubscriptionState.Completion]
+    ) async throws -> [(entry: StreamEntry, duplicate: Bool)] {
+        var command = RedisCommand(name: "EVALSHA", reservingBytes: 128 + completions.count * 64, arguments: 16 + completions.count * 2)
+        command.append(SpoolScripts.fetch.sha1)
+        command.append(3)
+        command.append(keys.stream)
+        command.append(retryStream)
+        command.append(done)
+        command.append(group.rawValue)
+        command.append(consumer)
+        command.append(count)
+        command.append(readRetries ? "1" : "0")
+        command.append(options.dedup ? "1" : "0")
+        appendAcknowledgements(completions, to: &command)
+        command.attach(SpoolScripts.fetch)
+        let reply = try await client.send(command)
+        var entries: [(entry: StreamEntry, duplicate: Bool)] = []
+        entries.reserveCapacity(reply.array?.count ?? 0)
+        for item in reply.array ?? [] {
+            guard let parts = item.array, parts.count == 4, let id = parts[1].string else { continue }
+            let source: StreamEntry.Source = parts[0].int == 2 ? .retry : .main
+            let fields = parts[2].array.map { $0.map { $0.bytes ?? [] } }
+            entries.append((StreamEntry(id: id, source: source, fields: fields, deliveries: 1), parts[3].int == 1))
         }
-        return StreamEntry.parseRead(reply, source: source)
+        return entries
     }
 
     /// Claims jobs of workers whose heartbeat lapsed, and (backstop) jobs whose lease was not

@@ -105,57 +105,58 @@ extension SubscriptionRunner {
         }
     }
 
-    /// Acknowledges completed jobs in batches (one script call per batch), then gives their
-    /// slots back. A failed batch is retried; on shutdown it gives up after a few tries and
-    /// the jobs stay pending (they run again elsewhere: at-least-once).
+    /// Acknowledges completed jobs the fetch loop did not take with its next fetch (it does,
+    /// under load): after a 2 ms pause, whatever is left goes in one script call. A failed
+    /// batch is retried; once the subscription finished it gives up after a few tries and the
+    /// jobs stay pending (they run again elsewhere: at-least-once).
     func flushAcknowledgements() async {
         var failures = 0
         while true {
-            let batch = state.takeCompletions()
-            if batch.isEmpty {
-                if state.isFinished { return }
-                await state.acksReady.wait()
-                continue
-            }
-            do {
-                _ = try await client.send(acknowledgeCommand(batch))
-                failures = 0
-                state.slots.release(batch.count)
-            } catch {
-                failures += 1
-                logger.info("acknowledging jobs failed; retrying", metadata: ["error": "\(error)", "spool.count": "\(batch.count)"])
-                if state.isFinished && failures > 3 {
-                    state.slots.release(batch.count)
-                    continue
+            await state.acksReady.wait()
+            if !state.isFinished { try? await Task.sleep(for: .milliseconds(2)) }
+            while true {
+                let batch = state.takeCompletions()
+                if batch.isEmpty { break }
+                do {
+                    var command = RedisCommand(name: "EVALSHA", reservingBytes: 64 + batch.count * 64, arguments: 10 + batch.count * 2)
+                    command.append(SpoolScripts.acknowledge.sha1)
+                    command.append(3)
+                    command.append(keys.stream)
+                    command.append(retryStream)
+                    command.append(done)
+                    command.append(group.rawValue)
+                    appendAcknowledgements(batch, to: &command)
+                    command.attach(SpoolScripts.acknowledge)
+                    _ = try await client.send(command)
+                    failures = 0
+                } catch {
+                    failures += 1
+                    logger.info("acknowledging jobs failed; retrying", metadata: ["error": "\(error)", "spool.count": "\(batch.count)"])
+                    if state.isFinished && failures > 3 { continue }
+                    state.requeue(batch)
+                    try? await Task.sleep(for: min(.milliseconds(50) * (1 << min(failures, 6)), .seconds(2)))
                 }
-                state.requeue(batch)
-                try? await Task.sleep(for: min(.milliseconds(50) * (1 << min(failures, 6)), .seconds(2)))
             }
+            if state.isFinished && state.takeCompletions().isEmpty { return }
         }
     }
 
-    private func acknowledgeCommand(_ batch: [SubscriptionState.Completion]) -> RedisCommand {
-        let main = batch.filter { $0.source == .main }
-        let retry = batch.filter { $0.source == .retry }
-        var command = RedisCommand(name: "EVALSHA", reservingBytes: 64 + batch.count * 64, arguments: 10 + batch.count * 2)
-        command.append(SpoolScripts.acknowledge.sha1)
-        command.append(3)
-        command.append(keys.stream)
-        command.append(retryStream)
-        command.append(done)
-        command.append(group.rawValue)
+    /// Appends `now, forget-before, main count, retry count, main ids, retry ids, job ids` —
+    /// the acknowledgement arguments shared by the fetch and acknowledge scripts.
+    func appendAcknowledgements(_ batch: [SubscriptionState.Completion], to command: inout RedisCommand) {
         let now = JobID.currentMillis()
         command.append(now)
         command.append(options.dedup ? max(1, now - configuration.dedupWindow.milliseconds) : 0)
-        command.append(main.count)
-        command.append(retry.count)
-        for completion in main { command.append(completion.entryID) }
-        for completion in retry { command.append(completion.entryID) }
+        var mainCount = 0
+        for completion in batch where completion.source == .main { mainCount += 1 }
+        command.append(mainCount)
+        command.append(batch.count - mainCount)
+        for completion in batch where completion.source == .main { command.append(completion.entryID) }
+        for completion in batch where completion.source == .retry { command.append(completion.entryID) }
         if options.dedup {
-            for completion in main + retry where !completion.jobID.isEmpty { command.append(completion.jobID) }
+            for completion in batch where completion.source == .main && !completion.jobID.isEmpty { command.append(completion.jobID) }
+            for completion in batch where completion.source == .retry && !completion.jobID.isEmpty { command.append(completion.jobID) }
         }
-        command.attach(SpoolScripts.acknowledge)
-        return command
     }
 }
 

@@ -126,8 +126,9 @@ extension SubscriptionRunner {
         }
         switch outcome {
         case .succeeded, .duplicate:
-            // the flusher acknowledges in batches and gives the slot back
+            // acknowledged in batches: with the next fetch, or by the flusher
             state.complete(.init(entryID: entry.id, source: entry.source, jobID: envelope?.id.description ?? ""))
+            state.slots.release(1)
             return
         case .abandoned:
             state.slots.release(1)
