@@ -185,3 +185,38 @@ func deadLetterFields(_ fixture: QueueFixture, _ keys: QueueKeys) async throws -
     let entries = try await fixture.redis("XRANGE", keys.dead(.default), "-", "+").array ?? []
     return entries.first.map(fields(of:)) ?? [:]
 }
+
+@Suite("Worker: handler timeout")
+struct HandlerTimeoutTests {
+    @Test("a handler past its timeout is cancelled and the attempt counts as failed")
+    func timeout() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("slow")
+            let keys = QueueKeys(queue: queue)
+            let recorder = Recorder()
+            let cancelled = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue, retry: .fixed(maxAttempts: 2, delay: .milliseconds(10)),
+                            timeout: .milliseconds(300)) { _, context in
+                recorder.record(context)
+                do {
+                    try await Task.sleep(for: .seconds(30))
+                } catch {
+                    cancelled.record(context)
+                    throw error
+                }
+            }
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                try await fixture.producer.push(Greeting(name: "x"), to: queue)
+                try await waitUntil("both attempts timed out and the job is dead-lettered") {
+                    try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1)
+                }
+            }
+            #expect(recorder.executions.map(\.attempt) == [1, 2])
+            #expect(cancelled.count == 2, "the handler saw cancellation each time")
+            let dead = try await deadLetterFields(fixture, keys)
+            #expect(dead["dead_error"]?.contains("timed out") == true)
+        }
+    }
+}

@@ -32,7 +32,9 @@ extension SubscriptionRunner {
             } catch {
                 logger.debug("upkeep failed; will retry", metadata: ["error": "\(error)"])
             }
-            let wake = min(nextBeat, nextPromote, nextTrim, nextGauges ?? nextTrim)
+            state.deadlines.fire(now: clock.now)
+            var wake = min(nextBeat, nextPromote, nextTrim, nextGauges ?? nextTrim)
+            if !state.deadlines.isEmpty { wake = min(wake, clock.now + .milliseconds(50)) }
             if wake > clock.now {
                 _ = await state.stopRequested.wait(timeout: wake - clock.now)
             }

@@ -89,8 +89,8 @@ extension SubscriptionRunner {
                     return true
                 }
                 group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return false
+                    // true: the deadline passed; false: cancelled because the handler finished
+                    await !state.deadlines.wait("\(entry.source)/\(entry.id)", until: .now + timeout)
                 }
                 let finished = try await group.next() ?? false
                 group.cancelAll()

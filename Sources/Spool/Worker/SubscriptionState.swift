@@ -33,6 +33,8 @@ final class SubscriptionState: Sendable {
     let drained = AsyncSignal()
     /// Rung on shutdown, to wake the keeper early.
     let stopRequested = AsyncSignal()
+    /// Handler deadlines, fired by the keeper.
+    let deadlines = DeadlineWatch()
 
     init(concurrency: Int) {
         slots = SlotPool(concurrency)
