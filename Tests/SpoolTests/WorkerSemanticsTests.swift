@@ -185,3 +185,31 @@ func commandCalls(_ fixture: QueueFixture, _ command: String) async throws -> In
     else { return 0 }
     return Int(calls) ?? 0
 }
+
+@Suite("Worker: group creation")
+struct GroupCreationTests {
+    @Test("a new group takes new jobs only by default, or everything with startFromBeginning")
+    func startPosition() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("history")
+            let keys = QueueKeys(queue: queue)
+            let old = try await fixture.producer.push((0..<3).map { Greeting(name: "old\($0)") }, to: queue)
+            let fresh = Recorder()
+            let replay = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue, group: try GroupName("fresh")) { _, context in fresh.record(context) }
+            worker.subscribe(queue: queue, group: try GroupName("replay"), options: .init(startFromBeginning: true))
+            worker.register(Greeting.self, queue: queue, group: try GroupName("replay")) { _, context in replay.record(context) }
+            try await running(worker) {
+                try await waitUntil("both groups exist") {
+                    (try await fixture.redis("XINFO", "GROUPS", keys.stream).array?.count ?? 0) == 2
+                }
+                let new = try await fixture.producer.push(Greeting(name: "new"), to: queue)
+                try await replay.waitFor(4)
+                try await fresh.waitFor(1)
+                #expect(Set(replay.executions.map(\.job)) == Set((old + [new]).map { "\($0.id)" }))
+                #expect(fresh.executions.map(\.job) == ["\(new.id)"])
+            }
+        }
+    }
+}
