@@ -14,10 +14,8 @@ import Testing
         #expect(keys.dead(group) == "spool:{emails}:dead:billing")
         #expect(keys.done(group) == "spool:{emails}:done:billing")
         #expect(keys.delayed == "spool:{emails}:delayed")
-        #expect(keys.delayedPayloads == "spool:{emails}:delayed:payloads")
         #expect(keys.dedupKey("order-42") == "spool:{emails}:unique:order-42")
         #expect(keys.meta == "spool:{emails}:meta")
-        #expect(keys.consumers(group) == "spool:{emails}:consumers:billing")
         #expect(keys.heartbeat(group, consumer: "host-1-ab") == "spool:{emails}:hb:billing:host-1-ab")
         #expect(keys.registry == "spool:queues")
         #expect(QueueKeys.registry() == "spool:queues")
@@ -28,8 +26,8 @@ import Testing
         let keys = try QueueKeys(queue: try QueueName("order.placed"), prefix: prefix)
         let perQueue = [
             keys.stream, keys.retry(group), keys.scheduled(group), keys.dead(group),
-            keys.done(group), keys.delayed, keys.delayedPayloads, keys.dedupKey("k{x}"),
-            keys.meta, keys.consumers(group), keys.heartbeat(group, consumer: "c"),
+            keys.done(group), keys.delayed, keys.dedupKey("k{x}"),
+            keys.meta, keys.heartbeat(group, consumer: "c"),
         ]
         for key in perQueue {
             #expect(key.hasPrefix("\(prefix):{order.placed}:"), "\(key)")

@@ -45,11 +45,9 @@ public struct QueueKeys: Sendable, Hashable {
     /// The set of known queue names: `spool:queues` (not hash-tagged; add each queue with SADD).
     public var registry: String { Self.registry(prefix: prefix) }
 
-    /// The ZSET of jobs enqueued to run later, `spool:{Q}:delayed` (member: job id, score: due ms).
+    /// The ZSET of jobs enqueued to run later, `spool:{Q}:delayed` (member: the job's fields
+    /// as a msgpack array, score: due ms).
     public var delayed: String { base + "delayed" }
-
-    /// The hash beside ``delayed``, `spool:{Q}:delayed:payloads`: job id -> encoded envelope.
-    public var delayedPayloads: String { base + "delayed:payloads" }
 
     /// The hash of queue settings and counters, `spool:{Q}:meta`.
     public var meta: String { base + "meta" }
@@ -79,10 +77,6 @@ public struct QueueKeys: Sendable, Hashable {
         base + "done:" + group.rawValue
     }
 
-    /// The group's set of consumers that registered a heartbeat, `spool:{Q}:consumers:G`.
-    public func consumers(_ group: GroupName) -> String {
-        base + "consumers:" + group.rawValue
-    }
 
     /// The heartbeat of one consumer, `spool:{Q}:hb:G:<consumer>` (a key with a short TTL).
     public func heartbeat(_ group: GroupName, consumer: String) -> String {
