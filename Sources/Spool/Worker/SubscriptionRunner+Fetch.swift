@@ -26,7 +26,13 @@ extension SubscriptionRunner {
                                 lastReclaim = now
                                 let reclaimed = try await reclaim(limit: slots)
                                 let duplicates = await completedJobs(reclaimed)
-                                entries += reclaimed.map { ($0, duplicates.contains($0.id)) }
+                                // A job whose worker died twice while running it may be what
+                                // kills workers: run each such job alone, so the jobs that
+                                // happened to run beside it are not charged for its crashes.
+                                for entry in reclaimed where entry.deliveries >= 3 {
+                                    await runIsolated(entry, isDuplicate: duplicates.contains(entry.id))
+                                }
+                                entries += reclaimed.filter { $0.deliveries < 3 }.map { ($0, duplicates.contains($0.id)) }
                             }
                             if entries.count < slots && !state.isStopping {
                                 let readRetries = now - lastRetryRead >= configuration.promoteInterval
@@ -67,6 +73,21 @@ extension SubscriptionRunner {
                 }
             }
         }
+    }
+
+    /// Waits until no handler runs, then runs `entry` alone, in the fetch loop itself.
+    private func runIsolated(_ entry: StreamEntry, isDuplicate: Bool) async {
+        while state.runningCount > 0 && !state.isStopping {
+            await state.idle.wait()
+        }
+        if state.isStopping {
+            // leave it pending for another worker; give its slot back
+            state.slots.release(1)
+            return
+        }
+        logger.info("running a job alone after its workers died twice while running it",
+                    metadata: ["spool.entry": "\(entry.id)", "spool.deliveries": "\(entry.deliveries)"])
+        await process(entry, isDuplicate: isDuplicate)
     }
 
     /// `XREADGROUP ... BLOCK` on the main stream, on this loop's own connection: used only

@@ -33,6 +33,8 @@ final class SubscriptionState: Sendable {
     let drained = AsyncSignal()
     /// Rung on shutdown, to wake the keeper early.
     let stopRequested = AsyncSignal()
+    /// Rung when the last running handler ends.
+    let idle = AsyncSignal()
     /// Handler deadlines, fired by the keeper.
     let deadlines = DeadlineWatch()
 
@@ -51,6 +53,7 @@ final class SubscriptionState: Sendable {
         }
         slots.close()
         stopRequested.signal()
+        idle.signal()
         if drainedNow { drained.signal() }
     }
 
@@ -66,10 +69,11 @@ final class SubscriptionState: Sendable {
     }
 
     func ended(_ entryID: String) {
-        let drainedNow = state.withLock { state in
+        let (empty, drainedNow) = state.withLock { state in
             state.running[entryID] = nil
-            return state.stopping && state.running.isEmpty
+            return (state.running.isEmpty, state.stopping && state.running.isEmpty)
         }
+        if empty { idle.signal() }
         if drainedNow { drained.signal() }
     }
 

@@ -51,6 +51,14 @@ final class ConnectionCore: @unchecked Sendable {
         return (isShutdown, timeout, cancelled)
     }
 
+    /// Removes and returns everything queued, without waiting.
+    func takeQueued() -> Deque<PendingCommand> {
+        lock.withLock {
+            defer { queue.removeAll() }
+            return queue
+        }
+    }
+
     /// Records the connected socket (or -1), so `interrupt()` can reach a blocked read.
     func setSocket(_ fd: Int32) {
         lock.withLock { socket = fd }

@@ -106,9 +106,13 @@ struct ConnectionThread: Sendable {
         }
     }
 
+    /// Fails the work taken and everything queued meanwhile: a caller that queued while a
+    /// connect or an exchange was failing has waited already, and must not wait again for the
+    /// next attempt (so no call takes much longer than one command timeout).
     private func failAll(_ work: inout Deque<PendingCommand>, with error: RedisError) {
         for pending in work { pending.fail(error) }
         work.removeAll(keepingCapacity: true)
+        for pending in core.takeQueued() { pending.fail(error) }
     }
 
     private func drop(_ context: inout HiredisContext?) {
