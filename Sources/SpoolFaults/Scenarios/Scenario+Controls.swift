@@ -8,9 +8,11 @@ extension Scenario {
         summary: "NEGATIVE CONTROL: Redis with persistence off SIGKILLed and restarted empty; the checker must report loss",
         isNegativeControl: true,
         redis: RedisServer.Options(appendOnly: false, extraArguments: ["--maxmemory-policy", "noeviction"]),
+        workerSettings: ["concurrency": "1"],
         drainLimit: .seconds(20)
     ) { run, parameters in
-        try await concurrently(run, parameters, mix: JobMix(sleepMilliseconds: 20...60)) { _ in
+        // 3 workers x 1 slot x 50-100 ms drain far slower than the producer: a backlog builds
+        try await concurrently(run, parameters, mix: JobMix(sleepMilliseconds: 50...100)) { _ in
             try await Task.sleep(for: .milliseconds(2_000))
             try await run.fault("redis-kill") {
                 await run.server.kill()
@@ -41,10 +43,10 @@ extension Scenario {
         summary: "NEGATIVE CONTROL: maxStreamLength 50 with a growing backlog trims pending jobs; the checker must report loss",
         isNegativeControl: true,
         workers: 2,
-        workerSettings: ["cap": "50", "trim-ms": "100", "concurrency": "2"],
+        workerSettings: ["cap": "50", "trim-ms": "100", "concurrency": "1"],
         drainLimit: .seconds(20)
     ) { run, parameters in
-        try await concurrently(run, parameters, mix: JobMix(sleepMilliseconds: 20...40)) { _ in }
+        try await concurrently(run, parameters, mix: JobMix(sleepMilliseconds: 40...80)) { _ in }
         return Outcome()
     }
 
