@@ -145,7 +145,7 @@ public final class FaultRun: Sendable {
 
     /// The history so far.
     public func history() -> History {
-        History.read(enqueueLog: enqueueLog.path, executionLog: executionLogPath, faultLog: faultLog.path)
+        History.read(enqueueLog: enqueueLog.path, executionLog: executionLogPath, faultLog: faultLog.path, effectsDirectory: directory + "/effects")
     }
 
     /// Checks the run now.
@@ -155,13 +155,14 @@ public final class FaultRun: Sendable {
     }
 
     /// Waits until every acked job is handled or dead-lettered, or the queue has drained
-    /// and nothing happened for two seconds, or `limit` passes.
+    /// and nothing happened for two seconds, or no job ran for `limit` (a stall), or ten
+    /// minutes pass.
     public func awaitQuiescence(within limit: Duration) async {
-        let deadline = ContinuousClock.now + limit
+        let hardDeadline = ContinuousClock.now + .seconds(600)
         let inspector = SpoolInspector(client: client)
         var lastSize = -1
         var stableSince = ContinuousClock.now
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < hardDeadline && ContinuousClock.now - stableSince < limit {
             if let report = try? await check(), report.lost == 0, report.deadMismatch == 0 { return }
             let size = (try? FileManager.default.attributesOfItem(atPath: executionLogPath)[.size] as? Int) ?? 0
             if size != lastSize {

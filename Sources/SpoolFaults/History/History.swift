@@ -1,3 +1,5 @@
+import Foundation
+
 /// What happened in one run, read back from its logs.
 ///
 /// Line formats (space separated, times in Unix ms):
@@ -49,9 +51,15 @@ public struct History: Sendable {
     public var guardHits = 0
     public var faults: [Fault] = []
 
-    /// Reads the three logs.
-    public static func read(enqueueLog: String, executionLog: String, faultLog: String) -> History {
+    /// Reads the three logs, and the effect files in `effectsDirectory` if given: a worker
+    /// killed between creating an effect file and logging it still applied the effect.
+    public static func read(enqueueLog: String, executionLog: String, faultLog: String, effectsDirectory: String? = nil) -> History {
         var history = History()
+        defer {
+            if let effectsDirectory {
+                history.addEffectFiles(in: effectsDirectory)
+            }
+        }
         for words in HistoryLog.records(at: enqueueLog) where words.count >= 6 && words[0] == "enq" {
             guard let outcome = Outcome(rawValue: String(words[1])) else { continue }
             history.enqueues[String(words[2])] = Enqueue(
@@ -88,5 +96,17 @@ public struct History: Sendable {
             }
         }
         return history
+    }
+}
+
+extension History {
+    /// Counts effect files that no `effect` line logged, dated by their modification time.
+    mutating func addEffectFiles(in directory: String) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where effects[name] == nil {
+            effects[name] = 1
+            let modified = (try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.modificationDate] as? Date) ?? nil
+            effectTimes[name] = modified.map { Int64($0.timeIntervalSince1970 * 1000) } ?? 0
+        }
     }
 }

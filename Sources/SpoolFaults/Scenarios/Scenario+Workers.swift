@@ -67,7 +67,7 @@ extension Scenario {
         workerSettings: ["grace-ms": "3000"]
     ) { run, parameters in
         let exitMilliseconds = Counter(-1)
-        try await concurrently(run, parameters, mix: JobMix(sleepMilliseconds: 100...800)) { _ in
+        try await concurrently(run, parameters, mix: JobMix(sleepMilliseconds: 50...400)) { _ in
             try await Task.sleep(for: .milliseconds(2_000))
             guard let victim = run.runningWorkers.first else { return }
             let sent = ContinuousClock.now
