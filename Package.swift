@@ -17,6 +17,8 @@ let package = Package(
         .executable(name: "spool-bench", targets: ["SpoolBench"]),
         // for Spool's own crash-recovery tests
         .executable(name: "spool-test-worker", targets: ["SpoolTestWorker"]),
+        .library(name: "SpoolFaults", targets: ["SpoolFaults"]),
+        .executable(name: "spool-faults", targets: ["SpoolFaultsCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -90,6 +92,30 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Fault injection with a history checker (docs/reliability.md).
+        .target(
+            name: "SpoolFaults",
+            dependencies: [
+                "Spool",
+                "SpoolRedis",
+                "SpoolTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "SpoolFaultsCLI",
+            dependencies: [
+                "SpoolFaults",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpoolFaultsTests",
+            dependencies: ["SpoolFaults", "SpoolTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

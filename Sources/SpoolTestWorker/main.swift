@@ -2,8 +2,13 @@
 // "job-id attempt deliveries worker" to a log (O_APPEND, survives SIGKILL), then either
 // sleeps, or kills its own process with SIGKILL (a job that crashes its worker).
 //
-// usage: spool-test-worker URL QUEUE GROUP NAME MODE LOG [SLEEP_MS]
-//   MODE: record | crash
+// usage: spool-test-worker URL QUEUE GROUP NAME MODE LOG [SLEEP_MS] [KEY=VALUE ...]
+//   MODE: record | crash | faults | ack-first
+//   faults: the fault-suite handler (see FaultsHandler.swift); ack-first: a deliberately
+//   broken worker that acknowledges before running the handler (see AckFirstWorker.swift).
+//   KEY=VALUE settings (all optional): effects=DIR, concurrency=N, visibility-ms=N,
+//   heartbeat-ms=N, heartbeat-ttl-ms=N, grace-ms=N, cap=N, trim-ms=N, max-attempts=N,
+//   crash-after=N (ack-first only)
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -13,38 +18,75 @@ import SpoolRedis
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 7 else {
-    FileHandle.standardError.write(Data("usage: spool-test-worker URL QUEUE GROUP NAME MODE LOG [SLEEP_MS]\n".utf8))
+    FileHandle.standardError.write(Data("usage: spool-test-worker URL QUEUE GROUP NAME MODE LOG [SLEEP_MS] [KEY=VALUE ...]\n".utf8))
     exit(64)
 }
 let (url, queueName, groupName, name, mode, logPath) = (arguments[1], arguments[2], arguments[3], arguments[4], arguments[5], arguments[6])
 let sleepMilliseconds = arguments.count > 7 ? Int(arguments[7]) ?? 0 : 0
+let settings: [String: String] = Dictionary(
+    arguments.dropFirst(8).compactMap { argument -> (String, String)? in
+        let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+        return parts.count == 2 ? (parts[0], parts[1]) : nil
+    },
+    uniquingKeysWith: { _, last in last }
+)
+func setting(_ key: String) -> Int? { settings[key].flatMap { Int($0) } }
 
 let log = open(logPath, O_WRONLY | O_APPEND | O_CREAT, 0o644)
 guard log >= 0 else { exit(66) }
 
+/// Appends one line with a single write(2), so lines of concurrent writers never interleave.
+@Sendable func appendLine(_ line: String) {
+    _ = (line + "\n").utf8CString.withUnsafeBufferPointer { write(log, $0.baseAddress, $0.count - 1) }
+}
+
 var logger = Logger(label: "spool.test-worker")
 logger.logLevel = .error
 let client = RedisClient(configuration: try RedisConfiguration(url: url))
+let queue = try QueueName(queueName)
+let group = try GroupName(groupName)
+
+if mode == "ack-first" {
+    try await runAckFirst(
+        client: client, keys: QueueKeys(queue: queue), group: group, name: name, crashAfter: setting("crash-after") ?? 25, sleepMilliseconds: sleepMilliseconds,
+        effects: settings["effects"] ?? (logPath + ".effects"), appendLine: appendLine
+    )
+    exit(0)
+}
+
 var configuration = SpoolWorker.Configuration()
 configuration.consumerName = name
 configuration.fetchBlockTime = .milliseconds(200)
-configuration.heartbeatInterval = .milliseconds(200)
-configuration.heartbeatTTL = .seconds(1)
+configuration.heartbeatInterval = .milliseconds(setting("heartbeat-ms") ?? 200)
+configuration.heartbeatTTL = .milliseconds(setting("heartbeat-ttl-ms") ?? 1_000)
 configuration.promoteInterval = .milliseconds(50)
-configuration.visibilityTimeout = .seconds(60)
+configuration.visibilityTimeout = .milliseconds(setting("visibility-ms") ?? 60_000)
+if let grace = setting("grace-ms") { configuration.gracePeriod = .milliseconds(grace) }
+if let trim = setting("trim-ms") { configuration.trimInterval = .milliseconds(trim) }
+configuration.maxStreamLength = setting("cap")
 var worker = SpoolWorker(client: client, configuration: configuration, logger: logger)
-worker.registerFallback(queue: try QueueName(queueName), group: try GroupName(groupName)) { envelope, context in
-    let line = "\(envelope.id) \(context.attempt) \(context.deliveryCount) \(name)\n"
-    _ = line.utf8CString.withUnsafeBufferPointer { write(log, $0.baseAddress, $0.count - 1) }
-    if mode == "crash" {
-        kill(getpid(), SIGKILL)
+if mode == "faults" {
+    let handler = FaultsHandler(worker: name, effectsDirectory: settings["effects"] ?? (logPath + ".effects"), append: appendLine)
+    worker.subscribe(queue: queue, group: group, options: .init(
+        concurrency: setting("concurrency") ?? 16,
+        retry: .exponentialJitter(maxAttempts: setting("max-attempts") ?? 3, baseDelay: .milliseconds(20), maxBackoff: .milliseconds(100))
+    ))
+    worker.registerFallback(queue: queue, group: group) { envelope, context in
+        try await handler.handle(envelope, context)
     }
-    if sleepMilliseconds > 0 {
-        try await Task.sleep(for: .milliseconds(sleepMilliseconds))
+} else {
+    worker.registerFallback(queue: queue, group: group) { envelope, context in
+        appendLine("\(envelope.id) \(context.attempt) \(context.deliveryCount) \(name)")
+        if mode == "crash" {
+            kill(getpid(), SIGKILL)
+        }
+        if sleepMilliseconds > 0 {
+            try await Task.sleep(for: .milliseconds(sleepMilliseconds))
+        }
     }
 }
-let group = ServiceGroup(
+let services = ServiceGroup(
     configuration: .init(services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 )
-try await group.run()
+try await services.run()
 client.shutdown()

@@ -1,0 +1,60 @@
+import Foundation
+@testable import SpoolFaults
+import Testing
+
+@Suite("Checker on hand-written histories")
+struct CheckerTests {
+    func history(enqueues: String, executions: String, faults: String = "") throws -> History {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("checker-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try enqueues.write(toFile: directory + "/e", atomically: true, encoding: .utf8)
+        try executions.write(toFile: directory + "/x", atomically: true, encoding: .utf8)
+        try faults.write(toFile: directory + "/f", atomically: true, encoding: .utf8)
+        return History.read(enqueueLog: directory + "/e", executionLog: directory + "/x", faultLog: directory + "/f")
+    }
+
+    @Test("acked but never handled is lost; indeterminate never is; unknown executions are unexpected")
+    func classification() throws {
+        let h = try history(
+            enqueues: """
+            enq ok a fault.normal 1 1
+            enq ok b fault.normal 1 1
+            enq indeterminate c fault.normal 1 2000
+            enq failed d fault.normal 1 3
+            enq ok p fault.poison 1 1
+
+            """,
+            executions: """
+            exec a 1 1 w1 10 fault.normal
+            effect a w1 11
+            exec a 1 2 w2 20 fault.normal
+            guard a w2 21
+            exec z 1 1 w1 30 fault.normal
+            effect z w1 31
+            exec p 1 1 w1 10 fault.poison
+            exec p 2 1 w1 10 fault.poison
+            exec b 1 1 w1 40 fault.no-newline
+            """
+        )
+        let report = Checker.check(h, deadLetters: ["p"])
+        #expect(report.acked == 3 && report.failed == 1 && report.indeterminate == 1)
+        #expect(report.lost == 1 && report.lostSample == ["b"])
+        #expect(report.unexpected == 1)
+        #expect(report.duplicateExecutions == 1)
+        #expect(report.guardHits == 1 && report.duplicateEffects == 0)
+        #expect(report.deadExpected == 1 && report.deadActual == 1 && report.deadMismatch == 0)
+        #expect(report.maxDeliveries == 2)
+        #expect(report.maxEnqueueMilliseconds == 2000)
+    }
+
+    @Test("recovery after a kill: until the last job the killed worker held was handled")
+    func killRecovery() throws {
+        let h = try history(
+            enqueues: "enq ok a fault.normal 1 1\nenq ok b fault.normal 1 1\n",
+            executions: "exec a 1 1 w1 100 fault.normal\nexec b 1 1 w2 100 fault.normal\neffect b w2 150\nexec a 2 2 w2 1500 fault.normal\neffect a w2 1600\n",
+            faults: "kill w1 200\n"
+        )
+        #expect(Checker.recovery(h) == 1400)
+    }
+}

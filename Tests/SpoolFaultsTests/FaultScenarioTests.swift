@@ -1,0 +1,38 @@
+import SpoolFaults
+import Testing
+
+/// The short form of every fault scenario (one seed, a few hundred jobs): the pass criteria
+/// of docs/reliability.md. The suite is serialized: each run starts its own redis-server and
+/// worker processes, and the machine has two cores.
+@Suite("Fault scenarios (short form)", .serialized)
+struct FaultScenarioTests {
+    static let names = Scenario.all.map(\.name)
+
+    @Test("scenario passes its criteria", arguments: names)
+    func scenario(_ name: String) async throws {
+        let scenario = try #require(Scenario.named(name))
+        let report = try await ScenarioRunner.run(scenario, .init(seed: 1, jobs: name == "lag" ? 1_000 : 600, full: false))
+        let summary = "\(Report.tableHeader)\n\(report.tableRow)\n" + report.notes.joined(separator: "\n")
+        if scenario.isNegativeControl {
+            #expect(report.lost > 0, "a negative control must be reported as loss\n\(summary)")
+        } else {
+            #expect(report.lost - report.lossAllowed == 0, "lost \(report.lostSample)\n\(summary)")
+            #expect(report.duplicateEffects == 0, "\(summary)")
+            #expect(report.unexpected == 0, "\(summary)")
+            if name == "poison" {
+                // Known bug (docs/reliability.md): jobs fetched in the same batch as a crash-poison
+                // job die with its worker each time and are reclaimed with it, so their delivery
+                // count reaches the limit and they are dead-lettered (max_deliveries) without
+                // ever failing. Whether a bystander is caught depends on timing.
+                withKnownIssue("bystanders of a crash-poison job are dead-lettered", isIntermittent: true) {
+                    #expect(report.deadMismatch == 0, "dead-lettered but not poison: \(report.unexpectedDead)\n\(summary)")
+                }
+            } else {
+                #expect(report.deadMismatch == 0, "\(summary)")
+            }
+            for (check, passed) in report.checks.sorted(by: { $0.key < $1.key }) {
+                #expect(passed, "check \(check) failed\n\(summary)")
+            }
+        }
+    }
+}
