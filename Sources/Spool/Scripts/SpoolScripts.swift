@@ -92,7 +92,8 @@ enum SpoolScripts {
     /// KEYS: stream, heartbeat key of the consumer (or the stream again).
     /// ARGV: group, claimer, min idle ms, count, consumer ('' = any).
     /// Returns `{ {id, deliveries, fields}... }` for the claimed entries (fields nil when the
-    /// entry was deleted), and deletes the lapsed consumer once it has nothing pending.
+    /// entry was deleted), and deletes the lapsed consumer once it has nothing pending. At most
+    /// one entry already delivered twice is claimed per call, so it can run alone.
     static let reclaim = RedisScript(#"""
         local group, me, minIdle, count, owner = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
         if owner ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return {} end
@@ -102,9 +103,13 @@ enum SpoolScripts {
         else
           pending = redis.call('XPENDING', KEYS[1], group, 'IDLE', minIdle, '-', '+', count)
         end
-        local out = {}
+        local out, suspects = {}, 0
         for _, p in ipairs(pending) do
-          if p[2] ~= me then
+          -- delivered twice or more and never finished: maybe what kills workers; claim one
+          -- such entry per call (the worker runs it alone)
+          local skip = p[4] >= 2 and suspects >= 1
+          if p[4] >= 2 then suspects = suspects + 1 end
+          if p[2] ~= me and not skip then
             local claimed = redis.call('XCLAIM', KEYS[1], group, me, minIdle, p[1])
             local entry = claimed[1]
             if entry then
