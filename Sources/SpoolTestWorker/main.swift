@@ -3,7 +3,7 @@
 // sleeps, or kills its own process with SIGKILL (a job that crashes its worker).
 //
 // usage: spool-test-worker URL QUEUE GROUP NAME MODE LOG [SLEEP_MS]
-//   MODE: record | crash
+//   MODE: record | crash | noop (records nothing: for spool-bench)
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -34,6 +34,7 @@ configuration.promoteInterval = .milliseconds(50)
 configuration.visibilityTimeout = .seconds(60)
 var worker = SpoolWorker(client: client, configuration: configuration, logger: logger)
 worker.registerFallback(queue: try QueueName(queueName), group: try GroupName(groupName)) { envelope, context in
+    if mode == "noop" { return }
     let line = "\(envelope.id) \(context.attempt) \(context.deliveryCount) \(name)\n"
     _ = line.utf8CString.withUnsafeBufferPointer { write(log, $0.baseAddress, $0.count - 1) }
     if mode == "crash" {
