@@ -27,7 +27,7 @@ extension BenchContext {
 
     /// One in-process `SpoolWorker` (concurrency 32, dedup on) draining no-op jobs; then
     /// Redis memory per dedup entry, from deleting the dedup set.
-    func measureProcessing(ceilings: Ceilings, into report: inout BenchReport) async throws {
+    func measureProcessing(ceilings: Ceilings?, into report: inout BenchReport) async throws {
         let jobs = sizes.processJobs / 100 * 100
         print("process: \(jobs) no-op jobs, one SpoolWorker, concurrency 32, dedup on")
         try await flush()
@@ -53,9 +53,9 @@ extension BenchContext {
             try await group.waitForAll()
         }
         let rate = Double(jobs) / elapsed.seconds
-        report.add("process, 1 worker (in-process, c=32, dedup)", rate, unit: "jobs/s", ceiling: ceilings.lifecycle,
-                   ceilingSource: ceilings.lifecycleSource, target: .atLeast(60_000))
-        report.add("process, 1 worker ÷ lifecycle ceiling", rate / ceilings.lifecycle, unit: "×",
+        report.add("process, 1 worker (in-process, c=32, dedup)", rate, unit: "jobs/s", ceiling: ceilings?.lifecycle,
+                   ceilingSource: ceilings?.lifecycleSource, target: .atLeast(60_000))
+        report.add("process, 1 worker ÷ lifecycle ceiling", ceilings.map { rate / $0.lifecycle }, unit: "×",
                    target: .atLeast(0.5))
 
         let entries = try await completed(keys)
@@ -69,7 +69,7 @@ extension BenchContext {
 
     /// Two `spool-test-worker` processes (noop mode, 16 handlers each) draining no-op jobs,
     /// and a worker process's RSS idle and under that load.
-    func measureTwoProcesses(binary: String, ceilings: Ceilings, into report: inout BenchReport) async throws {
+    func measureTwoProcesses(binary: String, ceilings: Ceilings?, into report: inout BenchReport) async throws {
         let jobs = sizes.processJobs / 100 * 100
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             print("two worker processes: skipped, \(binary) not built")
@@ -115,8 +115,8 @@ extension BenchContext {
         }
         for worker in workers { await worker.stop() }
         let rate = first.map { Double(jobs - $0.count) / (end - $0.at).seconds } ?? 0
-        report.add("process, 2 worker processes (c=16 each)", rate, unit: "jobs/s", ceiling: ceilings.lifecycle,
-                   ceilingSource: ceilings.lifecycleSource)
+        report.add("process, 2 worker processes (c=16 each)", rate, unit: "jobs/s", ceiling: ceilings?.lifecycle,
+                   ceilingSource: ceilings?.lifecycleSource)
         report.add("worker process RSS, under load", peakRSS, unit: "MB", target: .below(80),
                    note: "peak VmHWM of either worker")
         try await flush()

@@ -4,7 +4,7 @@ import SpoolRedis
 
 extension BenchContext {
     /// Push from one task (rate, latency per push), from 64 tasks, and in batches of 100.
-    func measurePush(ceilings: Ceilings, into report: inout BenchReport) async throws {
+    func measurePush(ceilings: Ceilings?, into report: inout BenchReport) async throws {
         print("push: one task, 64 tasks, batches of 100")
         let producer = SpoolProducer(client: client, logger: logger)
         let queue = try QueueName("bench.push")
@@ -20,13 +20,13 @@ extension BenchContext {
                 _ = latencies.record(UInt64((clock.now - start).nanoseconds))
             }
         }
-        report.add("push, 1 task", singleRate, unit: "jobs/s", ceiling: ceilings.single.rate,
+        report.add("push, 1 task", singleRate, unit: "jobs/s", ceiling: ceilings?.single.rate,
                    ceilingSource: "redis-benchmark XADD -c 1 -P 1")
         report.add("push, 1 task, latency p50", Double(latencies.valueAtPercentile(50)) / 1000, unit: "µs",
-                   ceiling: ceilings.single.p50Milliseconds.map { $0 * 1000 }, ceilingSource: "redis-benchmark -c 1 -P 1 p50",
+                   ceiling: ceilings?.single.p50Milliseconds.map { $0 * 1000 }, ceilingSource: "redis-benchmark -c 1 -P 1 p50",
                    target: .below(100))
         report.add("push, 1 task, latency p99", Double(latencies.valueAtPercentile(99)) / 1000, unit: "µs",
-                   ceiling: ceilings.single.p99Milliseconds.map { $0 * 1000 }, ceilingSource: "redis-benchmark -c 1 -P 1 p99")
+                   ceiling: ceilings?.single.p99Milliseconds.map { $0 * 1000 }, ceilingSource: "redis-benchmark -c 1 -P 1 p99")
         try await flush()
 
         let jobs = sizes.pushJobs
@@ -42,7 +42,7 @@ extension BenchContext {
                 try await group.waitForAll()
             }
         }
-        report.add("push, 64 tasks", concurrentRate, unit: "jobs/s", ceiling: ceilings.concurrent.rate,
+        report.add("push, 64 tasks", concurrentRate, unit: "jobs/s", ceiling: ceilings?.concurrent.rate,
                    ceilingSource: "redis-benchmark XADD -c 50 -P 1", target: .atLeast(150_000))
         try await flush()
 
@@ -51,7 +51,7 @@ extension BenchContext {
                 try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
             }
         }
-        report.add("push, batches of 100", batchRate, unit: "jobs/s", ceiling: ceilings.pipelined.rate,
+        report.add("push, batches of 100", batchRate, unit: "jobs/s", ceiling: ceilings?.pipelined.rate,
                    ceilingSource: "redis-benchmark XADD -c 1 -P 64", target: .atLeast(400_000))
         try await flush()
     }

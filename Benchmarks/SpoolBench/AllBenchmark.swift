@@ -15,6 +15,14 @@ struct AllBenchmark: AsyncParsableCommand {
     @Flag(help: "Smaller counts and a 3-second trickle: finishes in well under a minute.")
     var quick = false
 
+    /// The parts of the run, for `--only` (to profile one measurement with `perf record`).
+    enum Section: String, CaseIterable, ExpressibleByArgument {
+        case ceilings, push, process, processes, pickup, exec, memory
+    }
+
+    @Option(help: "Run only these parts (repeatable): \(Section.allCases.map(\.rawValue).joined(separator: ", ")). Without ceilings, no ratios.")
+    var only: [Section] = []
+
     @Option(help: "Also write the results as JSON to this path.")
     var json: String?
 
@@ -44,14 +52,17 @@ struct AllBenchmark: AsyncParsableCommand {
             )
             print("spool-bench all\(quick ? " --quick" : ""): Redis \(report.redisVersion) at \(client.redactedAddress), \(report.machine)")
 
-            let ceilings = try await context.measureCeilings()
-            try await context.measurePush(ceilings: ceilings, into: &report)
-            try await context.measureProcessing(ceilings: ceilings, into: &report)
-            try await context.measureTwoProcesses(
-                binary: testWorker ?? Self.sibling("spool-test-worker"), ceilings: ceilings, into: &report)
-            try await context.measurePickup(into: &report)
-            context.measureExecHandler(binary: spool ?? Self.sibling("spool"), into: &report)
-            try await context.measureMemory(into: &report)
+            let runs = { (section: Section) in only.isEmpty || only.contains(section) }
+            let ceilings = runs(.ceilings) ? try await context.measureCeilings() : nil
+            if runs(.push) { try await context.measurePush(ceilings: ceilings, into: &report) }
+            if runs(.process) { try await context.measureProcessing(ceilings: ceilings, into: &report) }
+            if runs(.processes) {
+                try await context.measureTwoProcesses(
+                    binary: testWorker ?? Self.sibling("spool-test-worker"), ceilings: ceilings, into: &report)
+            }
+            if runs(.pickup) { try await context.measurePickup(into: &report) }
+            if runs(.exec) { context.measureExecHandler(binary: spool ?? Self.sibling("spool"), into: &report) }
+            if runs(.memory) { try await context.measureMemory(into: &report) }
 
             print("\n" + report.table)
             if let json {

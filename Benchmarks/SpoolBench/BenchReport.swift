@@ -79,7 +79,7 @@ struct BenchReport: Encodable, Sendable {
         target: BenchTarget? = nil, note: String? = nil
     ) {
         let row = BenchRow(
-            name: name, unit: unit, value: value, ceiling: ceiling, ceilingSource: ceilingSource,
+            name: name, unit: unit, value: value, ceiling: ceiling, ceilingSource: ceiling == nil ? nil : ceilingSource,
             target: target?.text, met: value.flatMap { value in target.map { $0.isMet(by: value) } }, note: note
         )
         rows.append(row)
