@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        // benchmarks only: latency percentiles
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // hiredis headers live in the default include path (/usr/include/hiredis); naming the
@@ -78,9 +80,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                "CMallocCounter",
             ],
             path: "Benchmarks/SpoolBench",
             swiftSettings: swiftSettings
+        ),
+        // Counts heap allocations per thread for `spool-bench micro` (see malloc_counter.c).
+        .target(
+            name: "CMallocCounter",
+            path: "Benchmarks/CMallocCounter"
         ),
         // A worker process the tests start and SIGKILL (crash recovery); not a product.
         .executableTarget(

@@ -32,6 +32,18 @@ struct BenchServer {
 
     /// Runs `redis-benchmark` for one command shape and returns requests per second.
     func redisBenchmark(requests: Int, clients: Int, pipeline: Int, command: [String]) throws -> Double {
+        try redisBenchmarkResult(requests: requests, clients: clients, pipeline: pipeline, command: command).rate
+    }
+
+    /// What one `redis-benchmark` run reports: requests per second and latency percentiles.
+    struct RedisBenchmarkResult {
+        var rate: Double
+        var p50Milliseconds: Double?
+        var p99Milliseconds: Double?
+    }
+
+    /// Runs `redis-benchmark` for one command shape and returns its rate and latencies.
+    func redisBenchmarkResult(requests: Int, clients: Int, pipeline: Int, command: [String]) throws -> RedisBenchmarkResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["redis-benchmark", "-h", host, "-p", String(port), "-n", String(requests),
@@ -44,10 +56,18 @@ struct BenchServer {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
-        // CSV: "test","rps",... then one row per test
-        for line in text.split(separator: "\n").dropFirst() {
-            let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
-            if fields.count > 1, let rps = Double(fields[1]) { return rps }
+        // CSV (Redis 7): "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",
+        // "p95_latency_ms","p99_latency_ms","max_latency_ms", then one row per test
+        let lines = text.split(separator: "\n").map { line in
+            line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        }
+        guard let header = lines.first else { throw BenchError("redis-benchmark printed nothing") }
+        for fields in lines.dropFirst() {
+            guard fields.count > 1, let rps = Double(fields[1]) else { continue }
+            func column(_ name: String) -> Double? {
+                header.firstIndex(of: name).flatMap { $0 < fields.count ? Double(fields[$0]) : nil }
+            }
+            return RedisBenchmarkResult(rate: rps, p50Milliseconds: column("p50_latency_ms"), p99Milliseconds: column("p99_latency_ms"))
         }
         throw BenchError("could not read redis-benchmark output: \(text.prefix(200))")
     }

@@ -3,9 +3,10 @@
 // sleeps, or kills its own process with SIGKILL (a job that crashes its worker).
 //
 // usage: spool-test-worker URL QUEUE GROUP NAME MODE LOG [SLEEP_MS] [KEY=VALUE ...]
-//   MODE: record | crash | faults | ack-first
-//   faults: the fault-suite handler (see FaultsHandler.swift); ack-first: a deliberately
-//   broken worker that acknowledges before running the handler (see AckFirstWorker.swift).
+//   MODE: record | crash | noop | faults | ack-first
+//   noop: records nothing (for spool-bench); faults: the fault-suite handler (see
+//   FaultsHandler.swift); ack-first: a deliberately broken worker that acknowledges before
+//   running the handler (see AckFirstWorker.swift).
 //   KEY=VALUE settings (all optional): effects=DIR, concurrency=N, visibility-ms=N,
 //   heartbeat-ms=N, heartbeat-ttl-ms=N, grace-ms=N, cap=N, trim-ms=N, max-attempts=N,
 //   crash-after=N (ack-first only)
@@ -76,6 +77,7 @@ if mode == "faults" {
     }
 } else {
     worker.registerFallback(queue: queue, group: group) { envelope, context in
+        if mode == "noop" { return }
         appendLine("\(envelope.id) \(context.attempt) \(context.deliveryCount) \(name)")
         if mode == "crash" {
             kill(getpid(), SIGKILL)

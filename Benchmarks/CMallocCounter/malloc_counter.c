@@ -1,0 +1,53 @@
+// Counts heap allocations per thread for `spool-bench micro`, without LD_PRELOAD.
+//
+// spool-bench defines malloc and friends itself. The dynamic linker binds every library's
+// malloc (libswiftCore, Foundation, hiredis) to the executable's definition first, so each
+// call lands here; we bump a thread-local counter and forward to glibc's own allocator
+// through its exported __libc_* entry points. free needs no wrapper: the memory is glibc's.
+// The cost is one thread-local increment per allocation, with no sharing between threads.
+#include <errno.h>
+#include <stddef.h>
+#include "CMallocCounter.h"
+
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t count, size_t size);
+extern void *__libc_realloc(void *pointer, size_t size);
+extern void *__libc_memalign(size_t alignment, size_t size);
+
+static __thread unsigned long long allocations;
+
+unsigned long long spool_bench_thread_allocations(void) { return allocations; }
+
+void *malloc(size_t size) {
+    allocations++;
+    return __libc_malloc(size);
+}
+
+void *calloc(size_t count, size_t size) {
+    allocations++;
+    return __libc_calloc(count, size);
+}
+
+void *realloc(void *pointer, size_t size) {
+    allocations++;
+    return __libc_realloc(pointer, size);
+}
+
+void *memalign(size_t alignment, size_t size) {
+    allocations++;
+    return __libc_memalign(alignment, size);
+}
+
+void *aligned_alloc(size_t alignment, size_t size) {
+    allocations++;
+    return __libc_memalign(alignment, size);
+}
+
+int posix_memalign(void **result, size_t alignment, size_t size) {
+    if (alignment % sizeof(void *) != 0 || (alignment & (alignment - 1)) != 0) return EINVAL;
+    allocations++;
+    void *pointer = __libc_memalign(alignment, size);
+    if (pointer == NULL && size != 0) return ENOMEM;
+    *result = pointer;
+    return 0;
+}

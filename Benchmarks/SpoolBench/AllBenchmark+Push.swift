@@ -1,0 +1,65 @@
+import Histogram
+import Spool
+import SpoolRedis
+
+extension BenchContext {
+    /// Push from one task (rate, latency per push), from 64 tasks, and in batches of 100.
+    func measurePush(ceilings: Ceilings?, into report: inout BenchReport) async throws {
+        print("push: one task, 64 tasks, batches of 100")
+        let producer = SpoolProducer(client: client, logger: logger)
+        let queue = try QueueName("bench.push")
+        try await flush()
+
+        let single = sizes.singlePushes
+        var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        let clock = ContinuousClock()
+        let singleRate = try await measureRate(count: single) {
+            for index in 0..<single {
+                let start = clock.now
+                try await producer.push(Tick(n: index), to: queue)
+                _ = latencies.record(UInt64((clock.now - start).nanoseconds))
+            }
+        }
+        report.add("push, 1 task", singleRate, unit: "jobs/s", ceiling: ceilings?.single.rate,
+                   ceilingSource: "redis-benchmark XADD -c 1 -P 1")
+        report.add("push, 1 task, latency p50", Double(latencies.valueAtPercentile(50)) / 1000, unit: "µs",
+                   ceiling: ceilings?.single.p50Milliseconds.map { $0 * 1000 }, ceilingSource: "redis-benchmark -c 1 -P 1 p50",
+                   target: .below(100))
+        report.add("push, 1 task, latency p99", Double(latencies.valueAtPercentile(99)) / 1000, unit: "µs",
+                   ceiling: ceilings?.single.p99Milliseconds.map { $0 * 1000 }, ceilingSource: "redis-benchmark -c 1 -P 1 p99")
+        try await flush()
+
+        let jobs = sizes.pushJobs
+        let concurrentRate = try await measureRate(count: jobs) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<64 {
+                    group.addTask {
+                        for index in stride(from: task, to: jobs, by: 64) {
+                            try await producer.push(Tick(n: index), to: queue)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        report.add("push, 64 tasks", concurrentRate, unit: "jobs/s", ceiling: ceilings?.concurrent.rate,
+                   ceilingSource: "redis-benchmark XADD -c 50 -P 1", target: .atLeast(150_000))
+        try await flush()
+
+        let batchRate = try await measureRate(count: jobs / 100 * 100) {
+            for batch in 0..<(jobs / 100) {
+                try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
+            }
+        }
+        report.add("push, batches of 100", batchRate, unit: "jobs/s", ceiling: ceilings?.pipelined.rate,
+                   ceilingSource: "redis-benchmark XADD -c 1 -P 64", target: .atLeast(400_000))
+        try await flush()
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds.
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import CMallocCounter
+import Foundation
+import Spool
+import SpoolRedis
+
+/// `spool-bench micro`: nanoseconds and heap allocations per operation of the hot paths.
+///
+/// Allocations are counted by the malloc wrappers of the CMallocCounter target, which this
+/// executable links in place of glibc's entry points (no LD_PRELOAD): each bumps a
+/// thread-local counter and calls `__libc_malloc` and friends. Every operation runs
+/// synchronously on one thread, so the counter's delta over a loop, divided by the
+/// iterations, is the allocations per operation.
+struct MicroBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "micro",
+        abstract: "ns and heap allocations per op: envelope encode/decode, RESP encoding, JSON payloads, job ids."
+    )
+
+    @Option(help: "Iterations per round (three rounds; the median is reported).")
+    var iterations = 200_000
+
+    func run() throws {
+        let envelope = JobEnvelope.sample
+        let fields = envelope.encodedFields
+        let keys = QueueKeys(queue: try QueueName("bench.micro"))
+        let xadd = Self.xadd(envelope, stream: keys.stream)
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1024)
+
+        print("micro-benchmarks, \(iterations) iterations × 3 rounds, median (envelope: 9-byte JSON payload, no headers)")
+        print("  " + "operation".padding(toLength: 52, withPad: " ", startingAt: 0) + "      ns/op   allocs/op")
+        measure("JobEnvelope.encodeFields into an XADD RedisCommand") {
+            Self.xadd(envelope, stream: keys.stream).count
+        }
+        measure("JobEnvelope.encodedFields ([[UInt8]])") { envelope.encodedFields.count }
+        measure("JobEnvelope.decode(fields:)") { (try? JobEnvelope.decode(fields: fields))?.attempt ?? 0 }
+        measure("RedisCommand.encodeRESP (XADD, reused buffer)") {
+            buffer.removeAll(keepingCapacity: true)
+            xadd.encodeRESP(into: &buffer)
+            return buffer.count
+        }
+        measure("JobEnvelope.make(Tick) (JSONEncoder, new JobID)") {
+            (try? JobEnvelope.make(Tick(n: 42)))?.payload.count ?? 0
+        }
+        measure("JobEnvelope.decodePayload(as: Tick) (JSONDecoder)") {
+            (try? envelope.decodePayload(as: Tick.self))?.n ?? 0
+        }
+        measure("JobID() + description") { JobID().description.utf8.count }
+    }
+
+    static func xadd(_ envelope: JobEnvelope, stream: String) -> RedisCommand {
+        // as SpoolProducer builds it
+        var command = RedisCommand(name: "XADD", reservingBytes: envelope.payload.count + 160, arguments: 16)
+        command.append(stream)
+        command.append("*")
+        envelope.encodeFields(into: &command)
+        return command
+    }
+
+    private func measure(_ name: String, _ body: () -> Int) {
+        var sink = 0
+        for _ in 0..<min(iterations, 10_000) { sink &+= body() }
+        var rounds: [(nanos: Double, allocations: Double)] = []
+        let clock = ContinuousClock()
+        for _ in 0..<3 {
+            let allocationsBefore = spool_bench_thread_allocations()
+            let start = clock.now
+            for _ in 0..<iterations { sink &+= body() }
+            let elapsed = clock.now - start
+            let allocations = spool_bench_thread_allocations() - allocationsBefore
+            rounds.append((elapsed.seconds * 1e9 / Double(iterations), Double(allocations) / Double(iterations)))
+        }
+        let median = rounds.sorted { $0.nanos < $1.nanos }[1]
+        blackHole(sink)
+        print("  " + name.padding(toLength: 52, withPad: " ", startingAt: 0)
+              + String(format: " %10.1f %11.2f", median.nanos, median.allocations))
+    }
+}
+
+@inline(never)
+func blackHole(_ value: Int) {
+    if value == 0x5eed_5eed { print("") }
+}
+
+extension JobEnvelope {
+    /// A typical small job: `{"n":42}` of type `tick`.
+    static var sample: JobEnvelope {
+        JobEnvelope(type: Tick.jobName, payload: Array(#"{"n":42}"#.utf8))
+    }
+}
