@@ -21,12 +21,15 @@ public struct JobID: Sendable, Hashable, Comparable {
 
     /// Creates a new UUIDv7 from the system clock and random number generator, greater than every
     /// id this process made before.
+    ///
+    /// The random bits come from a fast generator seeded once from the system's (a
+    /// `getrandom` call per id cost more than the rest of a push): ids are unique and
+    /// unpredictable enough to name jobs, not secrets.
     public init() {
-        var random = SystemRandomNumberGenerator()
-        let entropy = (random.next() as UInt64, random.next() as UInt64)
         let now = Self.currentMillis()
         self = Self.generator.withLock { generator in
-            generator.next(nowMillis: now, entropy: entropy)
+            let entropy = (generator.random.next(), generator.random.next())
+            return generator.next(nowMillis: now, entropy: entropy)
         }
     }
 
@@ -67,6 +70,8 @@ struct JobIDGenerator: Sendable {
     private(set) var counter: UInt16 = 0
     /// Whether an id was made yet.
     private var started = false
+    /// Random bits for ids, seeded from the system generator.
+    var random = Xoshiro256()
 
     /// The largest timestamp UUIDv7 can hold (48 bits).
     static let maxMillis: UInt64 = (1 << 48) - 1
@@ -87,5 +92,33 @@ struct JobIDGenerator: Sendable {
         let high = lastMillis << 16 | 0x7000 | UInt64(counter)
         let low = entropy.0 & 0x3FFF_FFFF_FFFF_FFFF | 0x8000_0000_0000_0000
         return JobID(high: high, low: low)
+    }
+}
+
+/// xoshiro256** (Blackman and Vigna), seeded from `SystemRandomNumberGenerator`.
+struct Xoshiro256: RandomNumberGenerator, Sendable {
+    private var state: (UInt64, UInt64, UInt64, UInt64)
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        repeat {
+            state = (system.next(), system.next(), system.next(), system.next())
+        } while state == (0, 0, 0, 0)
+    }
+
+    mutating func next() -> UInt64 {
+        let result = rotate(state.1 &* 5, 7) &* 9
+        let t = state.1 << 17
+        state.2 ^= state.0
+        state.3 ^= state.1
+        state.1 ^= state.2
+        state.0 ^= state.3
+        state.2 ^= t
+        state.3 = rotate(state.3, 45)
+        return result
+    }
+
+    private func rotate(_ x: UInt64, _ k: UInt64) -> UInt64 {
+        (x << k) | (x >> (64 - k))
     }
 }

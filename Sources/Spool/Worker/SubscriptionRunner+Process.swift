@@ -90,7 +90,7 @@ extension SubscriptionRunner {
                 }
                 group.addTask {
                     // true: the deadline passed; false: cancelled because the handler finished
-                    await !state.deadlines.wait("\(entry.source)/\(entry.id)", until: .now + timeout)
+                    await !state.deadlines.wait((entry.source == .main ? "m" : "r") + entry.id, until: .now + timeout)
                 }
                 let finished = try await group.next() ?? false
                 group.cancelAll()
