@@ -40,20 +40,37 @@ extension PrivateRedis {
         } catch {
             throw CLIError("cannot write \(configPath): \(error.localizedDescription)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [configPath]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw CLIError("cannot start \(executable): \(error.localizedDescription)")
+        // posix_spawn + waitpid: Foundation's Process.waitUntilExit can hang in an async command
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] {
+            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
         }
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CLIError("redis-server failed to start (exit \(process.terminationStatus)); see \(logPath)")
+        // the server must not inherit a blocked or ignored SIGTERM, or `spool redis stop` cannot stop it
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(executable), strdup(configPath), nil]
+        defer { argv.forEach { free($0) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard spawned == 0 else {
+            throw CLIError("cannot start \(executable): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        // the daemonizing parent exits 0 once it has forked the server
+        guard status & 0x7f == 0 && (status >> 8) & 0xff == 0 else {
+            throw CLIError("redis-server failed to start; see \(logPath)")
         }
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
@@ -72,7 +89,7 @@ extension PrivateRedis {
             kill(pid, SIGTERM)
             let deadline = ContinuousClock.now + .seconds(15)
             while ContinuousClock.now < deadline {
-                if kill(pid, 0) != 0 && errno == ESRCH {
+                if Self.hasEnded(pid) {
                     unlink(socketPath)
                     return pid
                 }
@@ -80,6 +97,15 @@ extension PrivateRedis {
             }
             throw CLIError("redis-server (pid \(pid)) did not stop within 15s; see \(logPath)")
         }
+    }
+
+    /// Whether `pid` is gone, or a zombie (a daemon's parent may be an init that never reaps).
+    static func hasEnded(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return true }
+        let state = stat[stat.index(after: close)...].drop(while: { $0 == " " }).first
+        return state == "Z" || state == "X"
     }
 
     /// Whether a server on `path` answers `PING` with `+PONG`.

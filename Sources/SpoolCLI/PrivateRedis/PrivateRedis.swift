@@ -62,7 +62,7 @@ struct PrivateRedis {
         guard let text = try? String(contentsOfFile: pidPath, encoding: .utf8),
               let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
         else { return nil }
-        guard kill(pid, 0) == 0 || errno == EPERM else { return nil }
+        guard !Self.hasEnded(pid) else { return nil }
         guard isOurs(pid) else {
             throw CLIError("pid \(pid) in \(pidPath) is not a redis-server started in \(directory); not touching it")
         }
@@ -73,8 +73,11 @@ struct PrivateRedis {
     func isOurs(_ pid: pid_t) -> Bool {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
         let cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
-        let name = (exe as NSString).lastPathComponent
-        return name.hasPrefix("redis-server") && Self.realPath(cwd) == Self.realPath(directory)
+        let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
+        // Debian's /usr/bin/redis-server is a link to redis-check-rdb: compare resolved paths
+        let isRedis = comm.hasPrefix("redis-server")
+            || Self.findExecutable("redis-server").map { Self.realPath($0) == Self.realPath(exe) } == true
+        return isRedis && Self.realPath(cwd) == Self.realPath(directory)
     }
 
     private func createDirectory() throws {
