@@ -173,9 +173,15 @@ enum TempDirectory {
     /// Writes an executable script.
     @discardableResult
     static func script(_ directory: String, _ name: String, _ body: String) throws -> String {
+        // O_CLOEXEC: a child that another test spawns meanwhile must not inherit the write
+        // descriptor, or executing the script fails with ETXTBSY ("Text file busy")
         let path = "\(directory)/\(name)"
-        try body.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw TestFailure("cannot write \(path)") }
+        let bytes = Array(body.utf8)
+        let written = write(fd, bytes, bytes.count)
+        close(fd)
+        guard written == bytes.count else { throw TestFailure("cannot write \(path)") }
         return path
     }
 }
