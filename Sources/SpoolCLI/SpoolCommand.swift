@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Spool
 import SpoolRedis
 
 @main
@@ -7,13 +8,21 @@ struct SpoolCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool",
         abstract: "A Redis-backed job queue for server-side Swift.",
+        discussion: """
+            Exit status: 0 on success; 64 when the command line cannot be parsed (unknown flag, \
+            missing argument, a value of the wrong kind); 1 for every other failure, including \
+            values Spool rejects (queue names, JSON, URLs, payload size, config files) and Redis errors.
+            """,
         subcommands: [
             PingCommand.self,
+            WorkerCommand.self,
+            EnqueueCommand.self,
             QueuesCommand.self,
             InspectCommand.self,
             JobCommand.self,
             DLQCommand.self,
             HealthCommand.self,
+            PrivateRedisCommand.self,
         ]
     )
 
@@ -26,11 +35,54 @@ struct SpoolCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error as RedisError {
-            FileHandle.standardError.write(Data("spool: \(error)\n".utf8))
-            Foundation.exit(1)
         } catch {
-            exit(withError: error)
+            fail(error)
         }
     }
+
+    /// Reports `error` as one `spool: ...` line on stderr and exits with its status.
+    static func fail(_ error: any Error) -> Never {
+        switch error {
+        case let error as ExitCode:
+            Foundation.exit(error.rawValue)
+        case let error as CLIError:
+            printError(error.message)
+            Foundation.exit(error.exitCode)
+        case let error as RedisError:
+            printError("\(error)")
+            Foundation.exit(1)
+        case let error as SpoolError:
+            printError(error.message)
+            Foundation.exit(1)
+        default:
+            let code = exitCode(for: error)
+            if code == .success {
+                exit(withError: error)  // --help, --version: the full text, exit 0
+            }
+            let text = message(for: error)
+                .split(whereSeparator: \.isNewline).first.map(String.init) ?? "\(error)"
+            let line = text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : text
+            printError(RedisURL.redact(line) + " (see `spool help`)")
+            Foundation.exit(code.rawValue)
+        }
+    }
+
+    /// Writes `spool: <message>` on stderr, flattened to one line.
+    static func printError(_ message: String) {
+        let line = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+        FileHandle.standardError.write(Data("spool: \(line)\n".utf8))
+    }
+}
+
+/// A failure of the command itself, reported as one line with an exit status (1 unless said).
+struct CLIError: Error, CustomStringConvertible {
+    var message: String
+    var exitCode: Int32 = 1
+
+    init(_ message: String, exitCode: Int32 = 1) {
+        self.message = message
+        self.exitCode = exitCode
+    }
+
+    var description: String { message }
 }

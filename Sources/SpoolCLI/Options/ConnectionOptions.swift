@@ -6,10 +6,16 @@ import Glibc
 #endif
 
 /// Flags every command that talks to Redis shares.
+///
+/// With neither `--redis` nor `SPOOL_REDIS_URL`, the command starts (or reuses) a private
+/// `redis-server` under `./.spool/` (see ``PrivateRedis``), so a first run needs nothing set up.
 struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "Redis URL: redis://[user[:password]@]host[:port][/db] or unix:///path.sock[?db=N].",
-        discussion: "Defaults to $SPOOL_REDIS_URL. The password may also come from $SPOOL_REDIS_PASSWORD.",
+        discussion: """
+            Defaults to $SPOOL_REDIS_URL; without either, a private redis-server is started (or reused) \
+            under ./.spool/. The password may also come from $SPOOL_REDIS_PASSWORD.
+            """,
         valueName: "url"
     ))
     var redis: String?
@@ -17,19 +23,24 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Timeout for connecting and for each command.", valueName: "duration"))
     var timeout: DurationArgument = DurationArgument(.seconds(5))
 
-    /// The configuration from the flags and the environment.
+    /// The configuration from the flags and the environment, starting the private Redis if
+    /// no URL was given.
     func configuration() throws -> RedisConfiguration {
-        guard let url = redis ?? environment("SPOOL_REDIS_URL") else {
-            throw ValidationError("no Redis URL: pass --redis redis://host:6379 or set SPOOL_REDIS_URL")
+        let url: String
+        if let given = redis ?? Self.environment("SPOOL_REDIS_URL") {
+            url = given
+        } else {
+            url = try PrivateRedis(directory: PrivateRedis.defaultDirectory()).startOrReuse(announce: true)
         }
-        var configuration = try RedisConfiguration(url: url, password: environment("SPOOL_REDIS_PASSWORD"))
+        var configuration = try RedisConfiguration(url: url, password: Self.environment("SPOOL_REDIS_PASSWORD"))
         configuration.connectTimeout = min(timeout.duration, .seconds(5))
         configuration.commandTimeout = timeout.duration
         configuration.clientName = "spool-cli"
         return configuration
     }
 
-    private func environment(_ name: String) -> String? {
+    /// The value of an environment variable, `nil` when unset or empty.
+    static func environment(_ name: String) -> String? {
         guard let value = getenv(name) else { return nil }
         let text = String(cString: value)
         return text.isEmpty ? nil : text

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Spool
+import SpoolRedis
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `spool enqueue QUEUE`: pushes one job (or one per input line with `--lines`) and prints its id.
+struct EnqueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enqueue",
+        abstract: "Enqueue a job and print its id (\"<id> (duplicate)\" when the dedup key was already used).",
+        discussion: """
+            The payload comes from --data (must be valid JSON), --file (sent as is) or standard input \
+            (sent as is; `{}` when standard input is a terminal).
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Argument(help: "The queue, e.g. order.placed (1-100 characters of A-Z a-z 0-9 . _ : -).")
+    var queue: String
+
+    @Option(help: "The job type name. Defaults to the queue name.")
+    var type: String?
+
+    @Option(help: "The payload as JSON text.")
+    var data: String?
+
+    @Option(help: ArgumentHelp("Read the payload from a file.", valueName: "path"))
+    var file: String?
+
+    @Option(help: ArgumentHelp("Run the job no earlier than this from now, e.g. 30s, 5m.", valueName: "duration"))
+    var delay: DurationArgument?
+
+    @Option(name: .customLong("key"), help: ArgumentHelp(
+        "Dedup key: a second enqueue with the same key within 24 hours enqueues nothing.", valueName: "key"
+    ))
+    var dedupKey: String?
+
+    @Option(help: "Attempts before the job is dead-lettered. Defaults to the worker's retry strategy.")
+    var maxAttempts: Int?
+
+    @Option(help: ArgumentHelp("A W3C trace context to pass to the handler.", valueName: "traceparent"))
+    var traceparent: String?
+
+    @Flag(help: "Enqueue one job per non-empty line of the input (JSON Lines); prints one id per line.")
+    var lines = false
+
+    func run() async throws {
+        let queueName = try QueueName(queue)
+        if data != nil && file != nil { throw CLIError("pass either --data or --file, not both") }
+        if let maxAttempts, maxAttempts < 1 { throw CLIError("--max-attempts must be at least 1 (got \(maxAttempts))") }
+        if lines && dedupKey != nil { throw CLIError("--key cannot be combined with --lines (one key would cover every job)") }
+        if type?.isEmpty == true { throw CLIError("--type must not be empty") }
+        let limit = JobEnvelope.defaultMaxPayloadBytes
+        let input = try readInput(limit: lines ? Int.max / 2 : limit)
+        let payloads = lines ? splitLines(input) : [input]
+        for payload in payloads {
+            try JobEnvelope.checkPayloadSize(payload.count, limit: limit)
+        }
+
+        let client = RedisClient(configuration: try connection.configuration())
+        defer { client.shutdown() }
+        let producer = SpoolProducer(client: client, logger: Logger(label: "spool.cli", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let options = PushOptions(delay: delay?.duration, maxAttempts: maxAttempts, dedupKey: dedupKey, traceparent: traceparent)
+        let jobType = type ?? queue
+        if lines {
+            let envelopes = payloads.map {
+                JobEnvelope(type: jobType, payload: $0, maxAttempts: maxAttempts, traceparent: traceparent)
+            }
+            var output = ""
+            for chunk in stride(from: 0, to: envelopes.count, by: 1000) {
+                let results = try await producer.push(Array(envelopes[chunk..<min(chunk + 1000, envelopes.count)]), to: queueName, options: options)
+                for result in results { output += "\(result)\n" }
+            }
+            print(output, terminator: "")
+        } else {
+            let result = try await producer.push(payload: payloads[0], type: jobType, to: queueName, options: options)
+            print(result)
+        }
+    }
+
+    /// The payload bytes from --data, --file or stdin, reading at most `limit + 1` bytes so an
+    /// oversize input is reported without reading it all.
+    private func readInput(limit: Int) throws -> [UInt8] {
+        if let data {
+            let bytes = Array(data.utf8)
+            if !lines {
+                guard (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil else {
+                    throw CLIError("--data is not valid JSON (quote strings, e.g. --data '{\"id\": 42}')")
+                }
+            }
+            return bytes
+        }
+        let fd: Int32
+        if let file {
+            fd = open(file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw CLIError("cannot read \(file): \(String(cString: strerror(errno)))") }
+        } else {
+            if isatty(0) == 1 { return Array("{}".utf8) }
+            fd = 0
+        }
+        defer { if fd != 0 { close(fd) } }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while bytes.count <= limit {
+            let count = read(fd, &buffer, buffer.count)
+            if count == 0 { break }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw CLIError("cannot read \(file ?? "standard input"): \(String(cString: strerror(errno)))")
+            }
+            bytes += buffer[0..<count]
+        }
+        if bytes.count > limit {
+            throw CLIError("payload of more than \(limit) bytes exceeds the limit of \(limit) bytes: "
+                + "keep jobs small (ids and minimal context)")
+        }
+        return bytes
+    }
+
+    private func splitLines(_ input: [UInt8]) -> [[UInt8]] {
+        input.split(separator: UInt8(ascii: "\n")).map { line in
+            Array(line.last == UInt8(ascii: "\r") ? line.dropLast() : line[...])
+        }.filter { !$0.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") } }
+    }
+}

@@ -1,0 +1,194 @@
+import ArgumentParser
+import AsyncHTTPClient
+import NIOCore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Spool
+import SpoolRedis
+
+/// `spool worker`: runs exec or http handlers for (queue, group) subscriptions.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run handlers (a program or an HTTP endpoint) for jobs of one or more queues.",
+        discussion: """
+            spool worker --queue emails --exec ./send-email.sh --fast
+            spool worker --queue hooks --http https://example.com/hooks
+            spool worker --config spool.yml
+
+            --exec takes the rest of the command line as the program and its arguments, so put it last. \
+            The program gets the payload on stdin and SPOOL_JOB_ID, SPOOL_QUEUE, SPOOL_GROUP, SPOOL_JOB_TYPE, \
+            SPOOL_ATTEMPT, SPOOL_ENQUEUED_AT (and TRACEPARENT) in its environment; exit 0 = done, \
+            65 = permanent failure (dead letter), anything else = retry. SIGTERM/SIGINT shut down gracefully; \
+            a second signal exits at once, leaving unfinished jobs pending. See docs/worker.md.
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: ArgumentHelp("A YAML file listing subscriptions and settings (see docs/worker.md).", valueName: "path"))
+    var config: String?
+
+    @Option(help: "The queue to serve (without --config).")
+    var queue: String?
+
+    @Option(help: "The group (subscriber) to serve it as. Defaults to `default`.")
+    var group: String?
+
+    @Option(help: ArgumentHelp("POST each job to this http(s) URL.", valueName: "url"))
+    var http: String?
+
+    @Option(help: "Handlers running at once per subscription. Defaults to 16.")
+    var concurrency: Int?
+
+    @Option(help: "Attempts before a failing job is dead-lettered. Defaults to 5.")
+    var maxAttempts: Int?
+
+    @Option(help: ArgumentHelp("First retry backoff (doubles each attempt, full jitter). Defaults to 1s.", valueName: "duration"))
+    var backoffBase: DurationArgument?
+
+    @Option(help: ArgumentHelp("Longest retry backoff. Defaults to 5m.", valueName: "duration"))
+    var backoffMax: DurationArgument?
+
+    @Option(help: ArgumentHelp("A handler running longer is killed and the attempt fails. Defaults to 5m.", valueName: "duration"))
+    var handlerTimeout: DurationArgument?
+
+    @Option(help: ArgumentHelp("Backstop for a live but hung worker: its job is taken over after this. Defaults to 5m.", valueName: "duration"))
+    var visibilityTimeout: DurationArgument?
+
+    @Option(help: ArgumentHelp("How long a graceful shutdown lets running handlers finish. Defaults to 30s.", valueName: "duration"))
+    var gracePeriod: DurationArgument?
+
+    @Option(help: ArgumentHelp("A worker silent this long is dead and its jobs are reclaimed. Defaults to 5s.", valueName: "duration"))
+    var heartbeatTTL: DurationArgument?
+
+    @Option(help: "Where a new group starts: beginning (every job in the stream) or new (jobs enqueued from now). Defaults to beginning.")
+    var startFrom: StartFrom?
+
+    @Flag(help: "Let the http handler reach loopback, link-local and private addresses.")
+    var allowPrivateNetwork = false
+
+    @Flag(help: "Development mode: same as --allow-private-network.")
+    var dev = false
+
+    @Option(help: "Log format on stderr: text or json.")
+    var logFormat: LogFormat = .text
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    @Option(parsing: .remaining, help: ArgumentHelp("Run this program (and arguments) for each job; must come last.", valueName: "program"))
+    var exec: [String] = []
+
+    enum StartFrom: String, ExpressibleByArgument, CaseIterable {
+        case beginning, new
+    }
+
+    /// The settings from the flags, over the config file when one is given.
+    func settings() throws -> WorkerSettings {
+        let flagTuning = SubscriptionTuning(
+            concurrency: concurrency, maxAttempts: maxAttempts, backoffBase: backoffBase?.duration,
+            backoffMax: backoffMax?.duration, handlerTimeout: handlerTimeout?.duration,
+            startFromBeginning: startFrom.map { $0 == .beginning }
+        )
+        try flagTuning.validate("flags")
+        var settings: WorkerSettings
+        if let config {
+            if queue != nil || group != nil || http != nil || !exec.isEmpty {
+                throw CLIError("--config lists its own subscriptions: drop --queue, --group, --exec and --http")
+            }
+            let file = try WorkerConfigFile.load(path: config)
+            settings = file.settings
+            for index in settings.subscriptions.indices {
+                settings.subscriptions[index].tuning = settings.subscriptions[index].tuning.over(flagTuning.over(file.defaults))
+            }
+        } else {
+            settings = WorkerSettings()
+            guard let queue else {
+                throw CLIError("pass --queue Q with --exec PROGRAM or --http URL, or --config spool.yml")
+            }
+            let handler: HandlerSpec
+            switch (exec.isEmpty, http) {
+            case (false, nil): handler = .exec(exec)
+            case (true, let url?): handler = .http(url)
+            default: throw CLIError("give exactly one handler: --exec PROGRAM [ARG...] or --http URL")
+            }
+            settings.subscriptions = [SubscriptionSpec(
+                queue: try QueueName(queue), group: try group.map { try GroupName($0) } ?? .default,
+                handler: handler, tuning: flagTuning
+            )]
+        }
+        if let visibilityTimeout { settings.visibilityTimeout = visibilityTimeout.duration }
+        if let gracePeriod { settings.gracePeriod = gracePeriod.duration }
+        if let heartbeatTTL { settings.heartbeatTTL = heartbeatTTL.duration }
+        if allowPrivateNetwork || dev { settings.allowPrivateNetwork = true }
+        try settings.validate()
+        return settings
+    }
+
+    func run() async throws {
+        let settings = try settings()
+        let format = logFormat
+        let level = logLevel
+        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, format: format, logLevel: level) }
+        var logger = Logger(label: "spool.worker")
+
+        // Build every handler first: a missing program or a bad URL fails before connecting.
+        let policy = NetworkPolicy(allowPrivateNetwork: settings.allowPrivateNetwork)
+        let needsHTTP = settings.subscriptions.contains { if case .http = $0.handler { true } else { false } }
+        var httpConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        httpConfiguration.timeout = .init(connect: .seconds(10))
+        let httpClient = needsHTTP ? HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration) : nil
+        var handlers: [(SubscriptionSpec, SpoolWorker.Handler, String)] = []
+        do {
+            for spec in settings.subscriptions {
+                switch spec.handler {
+                case .exec(let argv):
+                    let handler = try ExecHandler(argv: argv)
+                    handlers.append((spec, handler.run, "exec \(handler.executable)"))
+                case .http(let text):
+                    let url = try HTTPHandler.parse(text)
+                    let handler = HTTPHandler(
+                        url: url, client: httpClient!, policy: policy,
+                        timeout: spec.tuning.over(.builtIn).handlerTimeout!
+                    )
+                    handlers.append((spec, handler.run, "http \(RedisURL.redact(text))"))
+                }
+            }
+        } catch {
+            try? await httpClient?.shutdown()
+            throw error
+        }
+
+        let redisConfiguration = try connection.configuration()
+        let client = RedisClient(configuration: redisConfiguration)
+        logger[metadataKey: "redis.url"] = "\(client.redactedAddress)"
+        do {
+            _ = try await client.send(RedisCommand("PING"))
+        } catch {
+            client.shutdown()
+            try? await httpClient?.shutdown()
+            throw error
+        }
+
+        var worker = SpoolWorker(client: client, configuration: settings.configuration, logger: logger)
+        for (spec, handler, description) in handlers {
+            worker.subscribe(queue: spec.queue, group: spec.group, options: spec.tuning.options)
+            worker.registerFallback(queue: spec.queue, group: spec.group, handler: handler)
+            logger.info("serving queue", metadata: [
+                "spool.queue": "\(spec.queue)", "spool.group": "\(spec.group)", "spool.handler": "\(description)",
+            ])
+        }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: worker)], logger: logger))
+        do {
+            try await WorkerSignals.run(group, logger: logger)
+        } catch {
+            client.shutdown()
+            try? await httpClient?.shutdown()
+            throw error
+        }
+        client.shutdown()
+        try? await httpClient?.shutdown()
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension PrivateRedis {
+    /// The server's config file: a unix socket only (no TCP port), append-only data with
+    /// `appendfsync everysec`, no RDB snapshots, daemonized with a pid file.
+    var configFile: String {
+        func quoted(_ value: String) -> String {
+            "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        return """
+            # Written by `spool` for its private Redis; `spool redis stop` stops it.
+            port 0
+            unixsocket \(quoted(socketPath))
+            unixsocketperm 700
+            dir \(quoted(directory))
+            pidfile \(quoted(pidPath))
+            logfile \(quoted(logPath))
+            daemonize yes
+            appendonly yes
+            appendfsync everysec
+            save ""
+
+            """
+    }
+
+    /// Starts a daemonized `redis-server` and waits (up to 10 seconds) until it answers PING.
+    func start() throws {
+        guard let executable = Self.findExecutable("redis-server") else {
+            throw CLIError("no Redis URL given and redis-server is not installed: install it "
+                + "(e.g. apt-get install redis-server) or pass --redis / set SPOOL_REDIS_URL")
+        }
+        unlink(socketPath)
+        unlink(pidPath)
+        do {
+            try configFile.write(toFile: configPath, atomically: true, encoding: .utf8)
+        } catch {
+            throw CLIError("cannot write \(configPath): \(error.localizedDescription)")
+        }
+        // posix_spawn + waitpid: Foundation's Process.waitUntilExit can hang in an async command
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd: Int32 in [0, 1, 2] {
+            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
+        // the server must not inherit a blocked or ignored SIGTERM, or `spool redis stop` cannot stop it
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(executable), strdup(configPath), nil]
+        defer { argv.forEach { free($0) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard spawned == 0 else {
+            throw CLIError("cannot start \(executable): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        // the daemonizing parent exits 0 once it has forked the server
+        guard status & 0x7f == 0 && (status >> 8) & 0xff == 0 else {
+            throw CLIError("redis-server failed to start; see \(logPath)")
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if Self.answersPing(socketPath) { return }
+            usleep(20_000)
+        }
+        throw CLIError("the private redis-server did not answer within 10s; see \(logPath)")
+    }
+
+    /// Stops our server with SIGTERM (it finishes writing its data) and waits up to 15 seconds.
+    /// Returns the pid it stopped, or `nil` when none was running.
+    func stop() throws -> pid_t? {
+        guard FileManager.default.fileExists(atPath: directory) else { return nil }
+        return try withLock {
+            guard let pid = try runningPID() else { return nil }
+            kill(pid, SIGTERM)
+            let deadline = ContinuousClock.now + .seconds(15)
+            while ContinuousClock.now < deadline {
+                if Self.hasEnded(pid) {
+                    unlink(socketPath)
+                    return pid
+                }
+                usleep(20_000)
+            }
+            throw CLIError("redis-server (pid \(pid)) did not stop within 15s; see \(logPath)")
+        }
+    }
+
+    /// Whether `pid` is gone, or a zombie (a daemon's parent may be an init that never reaps).
+    static func hasEnded(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return true }
+        let state = stat[stat.index(after: close)...].drop(while: { $0 == " " }).first
+        return state == "Z" || state == "X"
+    }
+
+    /// Whether a server on `path` answers `PING` with `+PONG`.
+    static func answersPing(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard connected == 0 else { return false }
+        let ping = Array("PING\r\n".utf8)
+        guard write(fd, ping, ping.count) == ping.count else { return false }
+        var reply = [UInt8](repeating: 0, count: 64)
+        let count = read(fd, &reply, reply.count)
+        return count > 0 && String(decoding: reply.prefix(count), as: UTF8.self).hasPrefix("+PONG")
+    }
+
+    /// The first executable named `name` on `$PATH`.
+    static func findExecutable(_ name: String) -> String? {
+        let path = ConnectionOptions.environment("PATH") ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+}

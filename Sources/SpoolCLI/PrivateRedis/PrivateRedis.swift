@@ -1,0 +1,114 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The private `redis-server` a command starts when no Redis URL is given: a unix socket,
+/// append-only data, a pid file and a log, all under `./.spool/`.
+///
+/// Several commands may start at once (a worker and an enqueue): a lock file serialises the
+/// start-or-reuse. Only a process whose executable is a `redis-server` and whose working
+/// directory is this `.spool` directory counts as ours.
+struct PrivateRedis {
+    /// The `.spool` directory, absolute.
+    let directory: String
+
+    var socketPath: String { directory + "/redis.sock" }
+    var pidPath: String { directory + "/redis.pid" }
+    var configPath: String { directory + "/redis.conf" }
+    var logPath: String { directory + "/redis.log" }
+    var lockPath: String { directory + "/lock" }
+    var url: String { "unix://" + socketPath }
+
+    /// `./.spool` of the current directory.
+    static func defaultDirectory() -> String {
+        FileManager.default.currentDirectoryPath + "/.spool"
+    }
+
+    private static let announced = Mutex(false)
+
+    /// Starts the server unless ours is already running; returns its URL. With `announce`,
+    /// says once per process on stderr which server is used.
+    func startOrReuse(announce: Bool) throws -> String {
+        // sun_path holds 108 bytes with the terminating NUL
+        guard socketPath.utf8.count < 104 else {
+            throw CLIError("the private Redis socket path \(socketPath) is too long for a unix socket; "
+                + "run spool from a shorter directory or pass --redis")
+        }
+        try createDirectory()
+        try withLock { () throws -> Void in
+            if try runningPID() != nil, Self.answersPing(socketPath) { return }
+            try self.start()
+        }
+        if announce {
+            let first = Self.announced.withLock { done in
+                defer { done = true }
+                return !done
+            }
+            if first {
+                FileHandle.standardError.write(Data(
+                    "spool: using private Redis at \(url) (stop it with `spool redis stop`)\n".utf8
+                ))
+            }
+        }
+        return url
+    }
+
+    /// The pid of our running server, or `nil` when none runs.
+    /// - Throws: when the pid file names a live process that is not our redis-server.
+    func runningPID() throws -> pid_t? {
+        guard let text = try? String(contentsOfFile: pidPath, encoding: .utf8),
+              let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
+        else { return nil }
+        guard !Self.hasEnded(pid) else { return nil }
+        guard isOurs(pid) else {
+            throw CLIError("pid \(pid) in \(pidPath) is not a redis-server started in \(directory); not touching it")
+        }
+        return pid
+    }
+
+    /// Whether `pid` runs a `redis-server` executable with this directory as its working directory.
+    func isOurs(_ pid: pid_t) -> Bool {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
+        let cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
+        let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
+        // Debian's /usr/bin/redis-server is a link to redis-check-rdb: compare resolved paths
+        let isRedis = comm.hasPrefix("redis-server")
+            || Self.findExecutable("redis-server").map { Self.realPath($0) == Self.realPath(exe) } == true
+        return isRedis && Self.realPath(cwd) == Self.realPath(directory)
+    }
+
+    private func createDirectory() throws {
+        do {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
+            )
+        } catch {
+            throw CLIError("cannot create \(directory) for the private Redis: \(error.localizedDescription)")
+        }
+    }
+
+    /// Runs `body` holding an exclusive lock on `.spool/lock`.
+    func withLock<T>(_ body: () throws -> T) throws -> T {
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw CLIError("cannot open \(lockPath): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                throw CLIError("cannot lock \(lockPath): \(String(cString: strerror(errno)))")
+            }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
+    static func realPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}

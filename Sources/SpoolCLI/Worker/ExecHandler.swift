@@ -1,0 +1,143 @@
+import Foundation
+import Spool
+import Subprocess
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `exec` handler: runs a program with its argv — never through a shell — with the
+/// payload on stdin and the job's metadata in `SPOOL_*` environment variables.
+///
+/// Exit status 0 is success, 65 (`EX_DATAERR`) a permanent failure (straight to the dead
+/// letters), anything else (75 `EX_TEMPFAIL` included, or death by a signal) a retryable
+/// failure. The last 2 KiB of its stderr become the error text; its stdout goes to the
+/// worker's stderr.
+///
+/// The program runs in a process group of its own, so that a timeout (or the worker exiting
+/// at once on a second signal) can SIGKILL it together with everything it started.
+/// swift-subprocess supports both (`processGroupID`, a teardown sequence sent to the group).
+struct ExecHandler: Sendable {
+    /// The program, resolved to a path, and its arguments.
+    let executable: String
+    let arguments: [String]
+
+    /// Bytes of stderr kept as the error text.
+    static let stderrTailBytes = 2048
+    /// The exit status that means "this input can never succeed".
+    static let permanentFailureStatus: Int32 = 65
+
+    /// Resolves `argv[0]` (a path, or a name looked up on `$PATH`) to an executable file.
+    init(argv: [String]) throws {
+        guard let program = argv.first, !program.isEmpty else {
+            throw CLIError("--exec needs a program, e.g. --exec ./handle-job.sh")
+        }
+        if program.contains("/") {
+            let path = program.hasPrefix("/") ? program : FileManager.default.currentDirectoryPath + "/" + program
+            guard access(path, X_OK) == 0 else {
+                throw CLIError("exec handler \(program) is not an executable file: \(String(cString: strerror(errno)))")
+            }
+            executable = path
+        } else if let found = PrivateRedis.findExecutable(program) {
+            executable = found
+        } else {
+            throw CLIError("exec handler \(program) was not found on $PATH")
+        }
+        arguments = Array(argv.dropFirst())
+    }
+
+    /// Runs one job.
+    func run(_ envelope: JobEnvelope, _ context: JobContext) async throws {
+        var options = PlatformOptions()
+        options.processGroupID = 0  // a new group led by the child
+        // on cancellation (the handler timeout, or shutdown past the grace period)
+        options.teardownSequence = [
+            .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(200))
+        ]
+        let payload = envelope.payload
+        let result = try await Subprocess.run(
+            .path(FilePath(executable)),
+            arguments: Arguments(arguments),
+            environment: Self.environment(envelope, context),
+            platformOptions: options,
+            input: .inputWriter,
+            output: .currentStandardError,
+            error: .sequence
+        ) { execution in
+            let group = execution.processIdentifier.value
+            RunningChildren.shared.insert(group)
+            defer { RunningChildren.shared.remove(group) }
+            return try await withThrowingTaskGroup(of: [UInt8].self) { tasks in
+                tasks.addTask {
+                    // a program that does not read its stdin closes the pipe: not an error
+                    _ = try? await execution.standardInputWriter.write(payload)
+                    try? await execution.standardInputWriter.finish()
+                    return []
+                }
+                tasks.addTask {
+                    var tail: [UInt8] = []
+                    for try await buffer in execution.standardError {
+                        buffer.withUnsafeBytes { tail.append(contentsOf: $0) }
+                        if tail.count > 2 * Self.stderrTailBytes {
+                            tail.removeFirst(tail.count - Self.stderrTailBytes)
+                        }
+                    }
+                    return Array(tail.suffix(Self.stderrTailBytes))
+                }
+                var tail: [UInt8] = []
+                for try await part in tasks where !part.isEmpty { tail = part }
+                return tail
+            }
+        }
+        let stderrTail = String(decoding: result.closureResult, as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        switch result.terminationStatus {
+        case .exited(0):
+            return
+        case .exited(Self.permanentFailureStatus):
+            throw NonRetryableError(Self.describe("exited with status 65 (permanent failure)", stderrTail))
+        case .exited(let status):
+            throw ExecFailure(message: Self.describe("exited with status \(status)", stderrTail))
+        case .signaled(let signal):
+            throw ExecFailure(message: Self.describe("killed by signal \(signal)", stderrTail))
+        }
+    }
+
+    /// `what`, then as much of the end of stderr as fits in the 2,000 bytes a dead letter
+    /// keeps (the end says most about why a program failed).
+    private static func describe(_ what: String, _ stderrTail: String) -> String {
+        guard !stderrTail.isEmpty else { return what }
+        let room = 1_990 - what.utf8.count - 2
+        var tail = Substring(stderrTail)
+        if tail.utf8.count > room {
+            while tail.utf8.count > room - 3 { tail = tail.dropFirst() }
+            return "\(what): ...\(tail)"
+        }
+        return "\(what): \(tail)"
+    }
+
+    /// The inherited environment without the worker's Redis credentials, plus the job's metadata.
+    static func environment(_ envelope: JobEnvelope, _ context: JobContext) -> Subprocess.Environment {
+        var changes: [Subprocess.Environment.Key: String?] = [:]
+        for name in ProcessInfo.processInfo.environment.keys
+        where name.hasPrefix("SPOOL_") || name == "REDISCLI_AUTH" {
+            changes[Subprocess.Environment.Key(rawValue: name)!] = .some(nil)
+        }
+        changes["SPOOL_JOB_ID"] = "\(context.id)"
+        changes["SPOOL_QUEUE"] = context.queue.rawValue
+        changes["SPOOL_GROUP"] = context.group.rawValue
+        changes["SPOOL_JOB_TYPE"] = context.type
+        changes["SPOOL_ATTEMPT"] = "\(context.attempt)"
+        changes["SPOOL_MAX_ATTEMPTS"] = "\(context.maxAttempts)"
+        changes["SPOOL_ENQUEUED_AT"] = "\(context.enqueuedAt)"
+        changes["TRACEPARENT"] = .some(context.traceparent)
+        return .inherit.updating(changes)
+    }
+}
+
+/// A retryable failure of a handler program.
+struct ExecFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}

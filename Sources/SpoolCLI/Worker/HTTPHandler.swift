@@ -1,0 +1,119 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Spool
+import SpoolRedis
+
+/// The `http` handler: POSTs the payload to a URL with the job's metadata in `Spool-*` headers.
+///
+/// 2xx is success. 408, 429, 5xx, timeouts and connection errors are retryable; other
+/// statuses are permanent failures (the job goes to the dead letters). Redirects are followed
+/// only with 307/308 to the same scheme, host and port (at most 3); any other redirect is a
+/// permanent failure. A `Retry-After` of at most 10 seconds (and shorter than the handler
+/// timeout) is waited out before the attempt fails, so the retry comes no sooner; a longer one
+/// is reported in the error and the retry strategy decides when to try again.
+struct HTTPHandler: Sendable {
+    let url: URL
+    let client: HTTPClient
+    let policy: NetworkPolicy
+    let timeout: Duration
+
+    /// The longest `Retry-After` the handler waits out itself.
+    static let longestRetryAfterWait = 10
+
+    /// Validates `text` as an http(s) URL.
+    static func parse(_ text: String) throws -> URL {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", let host = url.host, !host.isEmpty
+        else {
+            throw CLIError("--http needs an http:// or https:// URL with a host (got \(RedisURL.redact(text)))")
+        }
+        return url
+    }
+
+    func run(_ envelope: JobEnvelope, _ context: JobContext) async throws {
+        var target = url
+        for _ in 0...3 {
+            let shown = RedisURL.redact(target.absoluteString)
+            do {
+                try await policy.check(host: target.host ?? "")
+            } catch let error as DeniedAddress {
+                throw NonRetryableError(error, message: error.message)
+            }
+            var request = HTTPClientRequest(url: target.absoluteString)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: Self.isJSON(envelope.payload) ? "application/json" : "application/octet-stream")
+            request.headers.add(name: "Spool-Job-Id", value: "\(context.id)")
+            request.headers.add(name: "Spool-Queue", value: context.queue.rawValue)
+            request.headers.add(name: "Spool-Group", value: context.group.rawValue)
+            request.headers.add(name: "Spool-Job-Type", value: context.type)
+            request.headers.add(name: "Spool-Attempt", value: "\(context.attempt)")
+            request.headers.add(name: "Spool-Enqueued-At", value: "\(context.enqueuedAt)")
+            if let traceparent = context.traceparent {
+                request.headers.add(name: "traceparent", value: traceparent)
+            }
+            request.body = .bytes(ByteBuffer(bytes: envelope.payload))
+
+            let response: HTTPClientResponse
+            do {
+                response = try await client.execute(request, timeout: .nanoseconds(timeout.nanoseconds + 1_000_000_000))
+            } catch {
+                try Task.checkCancellation()
+                throw HTTPFailure(message: "POST \(shown) failed: \(error)")
+            }
+            let status = Int(response.status.code)
+            let body = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
+            let tail = String(body.suffix(2048)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let what = "POST \(shown) answered \(status)" + (tail.isEmpty ? "" : ": \(tail)")
+            switch status {
+            case 200..<300:
+                return
+            case 307, 308:
+                guard let location = response.headers.first(name: "location"),
+                      let next = URL(string: location, relativeTo: target)?.absoluteURL,
+                      next.scheme == target.scheme, next.host == target.host, next.port == target.port
+                else {
+                    throw NonRetryableError("\(what) (a redirect to another host is not followed)")
+                }
+                target = next
+            case 300..<400:
+                throw NonRetryableError("\(what) (only 307/308 redirects to the same host are followed)")
+            case 408, 429, 500...:
+                let retryAfter = response.headers.first(name: "retry-after").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+                if let seconds = retryAfter, seconds > 0 {
+                    if seconds <= Self.longestRetryAfterWait && Duration.seconds(seconds) < timeout {
+                        try await Task.sleep(for: .seconds(seconds))
+                        throw HTTPFailure(message: "\(what) (waited Retry-After: \(seconds)s)")
+                    }
+                    throw HTTPFailure(message: "\(what) (Retry-After: \(seconds)s is longer than the handler waits; the retry strategy decides)")
+                }
+                throw HTTPFailure(message: what)
+            case 400..<500:
+                throw NonRetryableError(what)
+            default:
+                throw HTTPFailure(message: what)
+            }
+        }
+        throw NonRetryableError("POST \(RedisURL.redact(url.absoluteString)): too many redirects")
+    }
+
+    private static func isJSON(_ payload: [UInt8]) -> Bool {
+        (try? JSONSerialization.jsonObject(with: Data(payload), options: [.fragmentsAllowed])) != nil
+    }
+}
+
+/// A retryable failure of an HTTP request.
+struct HTTPFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds (saturating).
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : scaled &+ attoseconds / 1_000_000_000
+    }
+}

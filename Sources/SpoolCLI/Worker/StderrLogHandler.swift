@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// How `spool worker` writes its logs on stderr.
+enum LogFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// `2024-05-01T12:00:00.123Z info spool.worker: message key=value ...`
+    case text
+    /// One JSON object per line: `ts`, `level`, `label`, `msg`, then the metadata keys.
+    case json
+}
+
+/// A swift-log handler writing one line per message to stderr, as text or JSON.
+struct StderrLogHandler: LogHandler {
+    let label: String
+    let format: LogFormat
+    var logLevel: Logger.Level
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var all = metadata
+        if let extra = event.metadata { all.merge(extra) { _, new in new } }
+        let time = Self.timestamp()
+        var line: String
+        switch format {
+        case .text:
+            line = "\(time) \(event.level) \(label): \(event.message)"
+            for key in all.keys.sorted() {
+                line += " \(key)=\(Self.textValue("\(all[key]!)"))"
+            }
+        case .json:
+            line = "{\"ts\":\(Self.json(time)),\"level\":\(Self.json("\(event.level)")),\"label\":\(Self.json(label)),\"msg\":\(Self.json("\(event.message)"))"
+            for key in all.keys.sorted() {
+                line += ",\(Self.json(key)):\(Self.json("\(all[key]!)"))"
+            }
+            line += "}"
+        }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    private static func timestamp() -> String {
+        Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+
+    private static func textValue(_ value: String) -> String {
+        value.contains(where: { $0 == " " || $0 == "\"" || $0.isNewline }) ? json(value) : value
+    }
+
+    /// `value` as a JSON string literal.
+    static func json(_ value: String) -> String {
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

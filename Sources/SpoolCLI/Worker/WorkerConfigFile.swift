@@ -1,0 +1,131 @@
+import Foundation
+import Spool
+import Yams
+
+/// Reads `spool worker --config spool.yml` (keys documented in docs/worker.md).
+///
+/// Unknown keys are errors, so a typo never silently falls back to a default.
+enum WorkerConfigFile {
+    static let topKeys: Set<String> = [
+        "visibility_timeout", "grace_period", "heartbeat_ttl", "allow_private_network", "defaults", "subscriptions",
+    ]
+    static let tuningKeys: Set<String> = [
+        "concurrency", "max_attempts", "backoff_base", "backoff_max", "handler_timeout", "start_from",
+    ]
+    static let subscriptionKeys = tuningKeys.union(["queue", "group", "exec", "http"])
+
+    /// The file's settings and its `defaults:` tuning.
+    static func load(path: String) throws -> (settings: WorkerSettings, defaults: SubscriptionTuning) {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw CLIError("cannot read config file \(path): \(error.localizedDescription)")
+        }
+        return try parse(text, name: path)
+    }
+
+    static func parse(_ text: String, name: String) throws -> (settings: WorkerSettings, defaults: SubscriptionTuning) {
+        let root: Any?
+        do {
+            root = try Yams.load(yaml: text)
+        } catch {
+            let first = "\(error)".split(whereSeparator: \.isNewline).first.map(String.init) ?? "invalid YAML"
+            throw CLIError("\(name): invalid YAML: \(first)")
+        }
+        let top = try mapping(root, "\(name)")
+        try checkKeys(top, allowed: topKeys, in: name)
+        var settings = WorkerSettings()
+        if let value = top["visibility_timeout"] { settings.visibilityTimeout = try duration(value, "\(name): visibility_timeout") }
+        if let value = top["grace_period"] { settings.gracePeriod = try duration(value, "\(name): grace_period") }
+        if let value = top["heartbeat_ttl"] { settings.heartbeatTTL = try duration(value, "\(name): heartbeat_ttl") }
+        if let value = top["allow_private_network"] { settings.allowPrivateNetwork = try bool(value, "\(name): allow_private_network") }
+        var defaults = SubscriptionTuning()
+        if let value = top["defaults"] {
+            let map = try mapping(value, "\(name): defaults")
+            try checkKeys(map, allowed: tuningKeys, in: "\(name): defaults")
+            defaults = try tuning(map, "\(name): defaults")
+        }
+        guard let list = top["subscriptions"] as? [Any], !list.isEmpty else {
+            throw CLIError("\(name): subscriptions must be a non-empty list of {queue, group, exec | http}")
+        }
+        for (index, item) in list.enumerated() {
+            let where_ = "\(name): subscriptions[\(index)]"
+            let map = try mapping(item, where_)
+            try checkKeys(map, allowed: subscriptionKeys, in: where_)
+            guard let queueText = map["queue"] as? String else { throw CLIError("\(where_): queue is required") }
+            let queue = try QueueName(queueText)
+            let group = try (map["group"]).map { try GroupName(try string($0, "\(where_): group")) } ?? .default
+            let handler: HandlerSpec
+            switch (map["exec"], map["http"]) {
+            case (let exec?, nil):
+                if let argv = exec as? [Any] {
+                    handler = .exec(try argv.map { try string($0, "\(where_): exec") })
+                } else {
+                    handler = .exec([try string(exec, "\(where_): exec")])
+                }
+            case (nil, let http?):
+                handler = .http(try string(http, "\(where_): http"))
+            default:
+                throw CLIError("\(where_): give exactly one of exec (a list: program and arguments) or http (a URL)")
+            }
+            settings.subscriptions.append(SubscriptionSpec(
+                queue: queue, group: group, handler: handler, tuning: try tuning(map, where_)
+            ))
+        }
+        return (settings, defaults)
+    }
+
+    private static func tuning(_ map: [String: Any], _ where_: String) throws -> SubscriptionTuning {
+        var tuning = SubscriptionTuning()
+        if let value = map["concurrency"] { tuning.concurrency = try int(value, "\(where_): concurrency") }
+        if let value = map["max_attempts"] { tuning.maxAttempts = try int(value, "\(where_): max_attempts") }
+        if let value = map["backoff_base"] { tuning.backoffBase = try duration(value, "\(where_): backoff_base") }
+        if let value = map["backoff_max"] { tuning.backoffMax = try duration(value, "\(where_): backoff_max") }
+        if let value = map["handler_timeout"] { tuning.handlerTimeout = try duration(value, "\(where_): handler_timeout") }
+        if let value = map["start_from"] {
+            switch try string(value, "\(where_): start_from") {
+            case "beginning": tuning.startFromBeginning = true
+            case "new": tuning.startFromBeginning = false
+            default: throw CLIError("\(where_): start_from must be beginning or new")
+            }
+        }
+        try tuning.validate(where_)
+        return tuning
+    }
+
+    private static func mapping(_ value: Any?, _ where_: String) throws -> [String: Any] {
+        guard let map = value as? [String: Any] else { throw CLIError("\(where_): expected a mapping of keys to values") }
+        return map
+    }
+
+    private static func checkKeys(_ map: [String: Any], allowed: Set<String>, in where_: String) throws {
+        if let unknown = map.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw CLIError("\(where_): unknown key \"\(unknown)\" (known: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    private static func string(_ value: Any, _ where_: String) throws -> String {
+        if let text = value as? String { return text }
+        if let number = value as? Int { return String(number) }
+        throw CLIError("\(where_): expected a string")
+    }
+
+    private static func int(_ value: Any, _ where_: String) throws -> Int {
+        guard let number = value as? Int else { throw CLIError("\(where_): expected a whole number") }
+        return number
+    }
+
+    private static func bool(_ value: Any, _ where_: String) throws -> Bool {
+        guard let flag = value as? Bool else { throw CLIError("\(where_): expected true or false") }
+        return flag
+    }
+
+    /// A duration written `250ms`, `5s`, `2m`, `1h`, or a number of seconds.
+    private static func duration(_ value: Any, _ where_: String) throws -> Duration {
+        if let number = value as? Int, number >= 0 { return .seconds(number) }
+        if let number = value as? Double, number >= 0, number.isFinite { return .milliseconds(Int64(number * 1000)) }
+        if let text = value as? String, let parsed = DurationArgument(argument: text) { return parsed.duration }
+        throw CLIError("\(where_): expected a duration such as 250ms, 30s, 5m or 1h")
+    }
+}

@@ -1,0 +1,111 @@
+import Spool
+
+/// What a subscription's handler is.
+enum HandlerSpec: Sendable, Equatable {
+    /// Run a program: argv[0] and its arguments.
+    case exec([String])
+    /// POST to a URL.
+    case http(String)
+}
+
+/// Per-subscription tuning; `nil` fields fall back to the level above (subscription, then
+/// flags, then the config file's `defaults`, then the built-in defaults).
+struct SubscriptionTuning: Sendable, Equatable {
+    var concurrency: Int?
+    var maxAttempts: Int?
+    var backoffBase: Duration?
+    var backoffMax: Duration?
+    var handlerTimeout: Duration?
+    var startFromBeginning: Bool?
+
+    /// The built-in defaults: 16 handlers, 5 attempts, backoff 1s doubling up to 5m, a 5 minute
+    /// handler timeout, new groups start at the beginning of the stream.
+    static let builtIn = SubscriptionTuning(
+        concurrency: 16, maxAttempts: 5, backoffBase: .seconds(1), backoffMax: .seconds(300),
+        handlerTimeout: .seconds(300), startFromBeginning: true
+    )
+
+    /// `self` with its unset fields taken from `fallback`.
+    func over(_ fallback: SubscriptionTuning) -> SubscriptionTuning {
+        SubscriptionTuning(
+            concurrency: concurrency ?? fallback.concurrency,
+            maxAttempts: maxAttempts ?? fallback.maxAttempts,
+            backoffBase: backoffBase ?? fallback.backoffBase,
+            backoffMax: backoffMax ?? fallback.backoffMax,
+            handlerTimeout: handlerTimeout ?? fallback.handlerTimeout,
+            startFromBeginning: startFromBeginning ?? fallback.startFromBeginning
+        )
+    }
+
+    /// Checks ranges; `context` names where the values came from.
+    func validate(_ context: String) throws {
+        if let concurrency, concurrency < 1 || concurrency > 10_000 {
+            throw CLIError("\(context): concurrency must be 1...10000 (got \(concurrency))")
+        }
+        if let maxAttempts, maxAttempts < 1 {
+            throw CLIError("\(context): max attempts must be at least 1 (got \(maxAttempts))")
+        }
+        if let handlerTimeout, handlerTimeout <= .zero {
+            throw CLIError("\(context): handler timeout must be positive")
+        }
+    }
+
+    /// The library's options for a fully resolved tuning.
+    var options: SpoolWorker.SubscriptionOptions {
+        let resolved = over(.builtIn)
+        return SpoolWorker.SubscriptionOptions(
+            concurrency: resolved.concurrency!,
+            retry: .exponentialJitter(
+                maxAttempts: resolved.maxAttempts!, baseDelay: resolved.backoffBase!, maxBackoff: resolved.backoffMax!
+            ),
+            handlerTimeout: resolved.handlerTimeout!,
+            startFromBeginning: resolved.startFromBeginning!
+        )
+    }
+}
+
+/// One (queue, group) the worker serves.
+struct SubscriptionSpec: Sendable, Equatable {
+    var queue: QueueName
+    var group: GroupName
+    var handler: HandlerSpec
+    var tuning: SubscriptionTuning
+}
+
+/// Everything `spool worker` runs with, from flags and/or the config file.
+struct WorkerSettings: Sendable, Equatable {
+    var subscriptions: [SubscriptionSpec] = []
+    /// Defaults to 5 minutes.
+    var visibilityTimeout: Duration = .seconds(300)
+    /// Defaults to 30 seconds.
+    var gracePeriod: Duration = .seconds(30)
+    /// Defaults to 5 seconds.
+    var heartbeatTTL: Duration = .seconds(5)
+    /// Defaults to `false`: the http handler refuses private addresses.
+    var allowPrivateNetwork = false
+
+    /// The library's worker configuration.
+    var configuration: SpoolWorker.Configuration {
+        var configuration = SpoolWorker.Configuration()
+        configuration.visibilityTimeout = visibilityTimeout
+        configuration.gracePeriod = gracePeriod
+        configuration.heartbeatTTL = heartbeatTTL
+        configuration.heartbeatInterval = min(.seconds(1), heartbeatTTL / 3)
+        return configuration
+    }
+
+    func validate() throws {
+        guard !subscriptions.isEmpty else {
+            throw CLIError("nothing to run: pass --queue Q with --exec PROGRAM or --http URL, or --config spool.yml")
+        }
+        if heartbeatTTL < .seconds(1) { throw CLIError("heartbeat TTL must be at least 1s") }
+        if visibilityTimeout < heartbeatTTL { throw CLIError("visibility timeout must be at least the heartbeat TTL") }
+        var seen = Set<String>()
+        for subscription in subscriptions {
+            let key = "\(subscription.queue)/\(subscription.group)"
+            guard seen.insert(key).inserted else {
+                throw CLIError("queue \(subscription.queue) group \(subscription.group) is listed twice")
+            }
+        }
+    }
+}

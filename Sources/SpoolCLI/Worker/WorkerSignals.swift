@@ -1,0 +1,34 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Runs the worker's service group: the first SIGTERM or SIGINT starts a graceful shutdown;
+/// a second one kills the running handler programs and exits at once with status 1, leaving
+/// unfinished jobs pending (another worker reclaims them once this one's heartbeat lapses).
+enum WorkerSignals {
+    static func run(_ group: ServiceGroup, logger: Logger) async throws {
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+            }
+            tasks.addTask {
+                var received = 0
+                for await signal in signals {
+                    received += 1
+                    if received == 1 {
+                        logger.info("shutting down gracefully; send the signal again to exit at once", metadata: ["signal": "\(signal)"])
+                        await group.triggerGracefulShutdown()
+                    } else {
+                        RunningChildren.shared.killAll()
+                        SpoolCommand.printError("exiting at once on a second \(signal); unfinished jobs stay pending for other workers")
+                        exit(1)
+                    }
+                }
+            }
+            try await tasks.next()
+            tasks.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import SpoolTesting
+import Testing
+
+/// `spool enqueue` and the one-line errors every command shares.
+@Suite(.timeLimit(.minutes(2)))
+struct EnqueueCommandTests {
+    /// A job id: a UUIDv7 in its 36-character text form.
+    static let idPattern = #"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$"#
+
+    @Test func enqueuePrintsTheJobIDAndAddsOneEntry() async throws {
+        try await withRedisServer { server in
+            let result = try await SpoolProcess.run(["enqueue", "orders", "--redis", server.url, "--data", #"{"id": 42}"#])
+            #expect(result.status == 0, "\(result.stderr)")
+            let id = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(id.range(of: Self.idPattern, options: .regularExpression) != nil, "\(id)")
+            #expect(result.stderr.isEmpty)
+            #expect(try server.cli("XLEN", "spool:{orders}:stream") == "1")
+            let fields = try server.cli("XRANGE", "spool:{orders}:stream", "-", "+")
+            #expect(fields.contains(#"{"id": 42}"#))
+            #expect(fields.contains(id))
+        }
+    }
+
+    @Test func dedupKeyPrintsDuplicateForTheSecondEnqueue() async throws {
+        try await withRedisServer { server in
+            let first = try await SpoolProcess.run(["enqueue", "mail", "--redis", server.url, "--key", "user-7", "--data", "{}"])
+            let second = try await SpoolProcess.run(["enqueue", "mail", "--redis", server.url, "--key", "user-7", "--data", "{}"])
+            #expect(first.status == 0 && second.status == 0, "\(first.stderr) \(second.stderr)")
+            let id = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(second.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "\(id) (duplicate)")
+        }
+    }
+
+    @Test func typeDelayMaxAttemptsAndStdinAreUsed() async throws {
+        try await withRedisServer { server in
+            let result = try await SpoolProcess.run(
+                ["enqueue", "q1", "--redis", server.url, "--type", "send_email", "--max-attempts", "7"],
+                stdin: Array("raw bytes, not JSON".utf8)
+            )
+            #expect(result.status == 0, "\(result.stderr)")
+            let fields = try server.cli("XRANGE", "spool:{q1}:stream", "-", "+")
+            #expect(fields.contains("send_email"))
+            #expect(fields.contains("raw bytes, not JSON"))
+            let delayed = try await SpoolProcess.run(["enqueue", "q1", "--redis", server.url, "--delay", "1h", "--data", "1"])
+            #expect(delayed.status == 0, "\(delayed.stderr)")
+            #expect(try server.cli("ZCARD", "spool:{q1}:delayed") == "1")
+        }
+    }
+
+    @Test func linesEnqueuesOneJobPerLine() async throws {
+        try await withRedisServer { server in
+            let input = (1...50).map { #"{"n": \#($0)}"# }.joined(separator: "\n") + "\n"
+            let result = try await SpoolProcess.run(["enqueue", "bulk", "--redis", server.url, "--lines"], stdin: Array(input.utf8))
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.split(separator: "\n").count == 50)
+            #expect(try server.cli("XLEN", "spool:{bulk}:stream") == "50")
+        }
+    }
+
+    @Test(arguments: [
+        (["enqueue", "q", "--data", "{not json"], "not valid JSON"),
+        (["enqueue", "bad queue!", "--data", "{}"], "queue name"),
+        (["enqueue", "", "--data", "{}"], "queue name"),
+        (["enqueue", "q", "--data", "{}", "--max-attempts", "0"], "max-attempts"),
+    ])
+    func badInputIsOneLineAndExitsOne(arguments: [String], expected: String) async throws {
+        try await withRedisServer { server in
+            let result = try await SpoolProcess.run(arguments + ["--redis", server.url])
+            #expect(result.status == 1)
+            #expect(result.stderrLines.count == 1, "\(result.stderr)")
+            #expect(result.stderr.hasPrefix("spool: "))
+            #expect(result.stderr.contains(expected), "\(result.stderr)")
+            #expect(result.stdout.isEmpty)
+            #expect(try server.cli("EXISTS", "spool:{q}:stream") == "0")
+        }
+    }
+
+    @Test func oversizePayloadIsOneLineAndExitsOne() async throws {
+        try await withRedisServer { server in
+            let directory = try TempDirectory.make()
+            let big = "\"" + String(repeating: "x", count: 600 * 1024) + "\""
+            try big.write(toFile: "\(directory)/big.json", atomically: true, encoding: .utf8)
+            // (--data cannot carry it: Linux limits one argument to 128 KiB)
+            for arguments in [["--file", "big.json"]] {
+                let result = try await SpoolProcess.run(["enqueue", "q", "--redis", server.url] + arguments, in: directory)
+                #expect(result.status == 1)
+                #expect(result.stderrLines.count == 1, "\(result.stderr.prefix(300))")
+                #expect(result.stderr.contains("limit"), "\(result.stderr.prefix(300))")
+            }
+            let piped = try await SpoolProcess.run(["enqueue", "q", "--redis", server.url], stdin: Array(big.utf8))
+            #expect(piped.status == 1)
+            #expect(piped.stderrLines.count == 1)
+            #expect(try server.cli("EXISTS", "spool:{q}:stream") == "0")
+        }
+    }
+
+    @Test(arguments: ["redis://", "http://localhost:6379", "redis://host:notaport", "unix://"])
+    func malformedURLIsOneLineAndExitsOne(url: String) async throws {
+        let result = try await SpoolProcess.run(["enqueue", "q", "--redis", url, "--data", "{}"])
+        #expect(result.status == 1)
+        #expect(result.stderrLines.count == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("spool: "))
+    }
+
+    @Test func unreachableServerIsOneLineAndExitsOneQuickly() async throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try await SpoolProcess.run(
+            ["enqueue", "q", "--redis", "redis://127.0.0.1:1", "--timeout", "2s", "--data", "{}"], timeout: .seconds(20)
+        )
+        #expect(result.status == 1)
+        #expect(result.stderrLines.count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("127.0.0.1:1"))
+        #expect(clock.now - start < .seconds(15))
+    }
+
+    @Test func wrongPasswordNeverAppearsInTheOutput() async throws {
+        try await withRedisServer(.init(password: "right-password-1")) { server in
+            let secret = "wrong-secret-987"
+            let url = "redis://:\(secret)@\(server.host):\(server.port)"
+            for result in [
+                try await SpoolProcess.run(["enqueue", "q", "--redis", url, "--data", "{}"]),
+                try await SpoolProcess.run(["enqueue", "q", "--data", "{}"], environment: [
+                    "SPOOL_REDIS_URL": server.url, "SPOOL_REDIS_PASSWORD": secret,
+                ]),
+                try await SpoolProcess.run(["worker", "--queue", "q", "--redis", url, "--exec", "/bin/true"]),
+            ] {
+                #expect(result.status == 1)
+                #expect(result.stderrLines.count == 1, "\(result.stderr)")
+                #expect(!result.stderr.contains(secret) && !result.stdout.contains(secret))
+                #expect(!result.stderr.contains("right-password-1"))
+            }
+        }
+    }
+
+    @Test func usageErrorsAreOneLineAndExit64() async throws {
+        for arguments in [["enqueue"], ["enqueue", "q", "--no-such-flag"], ["worker", "--concurrency", "many"]] {
+            let result = try await SpoolProcess.run(arguments)
+            #expect(result.status == 64, "\(arguments) \(result.stderr)")
+            #expect(result.stderrLines.count == 1, "\(result.stderr)")
+            #expect(result.stderr.hasPrefix("spool: "))
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import SpoolTesting
+
+/// A temp directory with handler scripts, and helpers to run `spool worker`/`enqueue` in it.
+struct WorkerFixture {
+    let server: RedisServer
+    let directory: String
+
+    init(server: RedisServer) throws {
+        self.server = server
+        self.directory = try TempDirectory.make()
+    }
+
+    func script(_ name: String, _ body: String) throws -> String {
+        try TempDirectory.script(directory, name, "#!/bin/bash\n" + body)
+    }
+
+    /// Starts `spool worker --redis URL --queue Q <flags> --exec <argv>`.
+    func worker(queue: String, _ flags: [String] = [], exec argv: [String]) throws -> SpoolProcess {
+        try SpoolProcess.start(
+            ["worker", "--redis", server.url, "--queue", queue, "--log-level", "debug"] + flags + ["--exec"] + argv,
+            in: directory
+        )
+    }
+
+    /// Enqueues one job and returns its id.
+    func enqueue(_ queue: String, _ flags: [String] = [], data: String = "{}") async throws -> String {
+        let result = try await SpoolProcess.run(["enqueue", queue, "--redis", server.url, "--data", data] + flags, in: directory)
+        guard result.status == 0 else { throw TestFailure("enqueue failed: \(result.stderr)") }
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func read(_ name: String) -> String {
+        (try? String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8)) ?? ""
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import SpoolTesting
+import Testing
+
+/// `spool worker --exec`: argv without a shell, stdin and environment, exit statuses, timeouts.
+@Suite(.timeLimit(.minutes(2)))
+struct WorkerExecTests {
+    @Test func argvReachesTheProgramVerbatimWithPayloadAndEnvironment() async throws {
+        try await withRedisServer(.init(password: "worker-secret-55")) { server in
+            let fixture = try WorkerFixture(server: server)
+            let dump = try fixture.script("dump.sh", """
+                out="$1"; shift
+                printf '%s\\n' "$@" > "$out/argv.tmp"
+                env > "$out/env.tmp"
+                cat > "$out/stdin.tmp"
+                mv "$out/stdin.tmp" "$out/stdin"; mv "$out/env.tmp" "$out/env"; mv "$out/argv.tmp" "$out/argv"
+                """)
+            let tricky = ["$(touch pwned)", ";", "|", "*", "a b", "`touch pwned2`", "&&", ">x", "$HOME", "'quoted'"]
+            let worker = try SpoolProcess.start(
+                ["worker", "--queue", "dump", "--exec", dump, fixture.directory] + tricky,
+                in: fixture.directory,
+                environment: ["SPOOL_REDIS_URL": server.url, "SPOOL_REDIS_PASSWORD": "worker-secret-55"]
+            )
+            defer { worker.kill() }
+            let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let result = try await SpoolProcess.run(
+                ["enqueue", "dump", "--type", "my.type", "--traceparent", traceparent, "--data", #"{"payload": "ünïcode $(x)"}"#],
+                in: fixture.directory,
+                environment: ["SPOOL_REDIS_URL": server.url, "SPOOL_REDIS_PASSWORD": "worker-secret-55"]
+            )
+            #expect(result.status == 0, "\(result.stderr)")
+            let id = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            try await waitUntil("the handler ran") { !fixture.read("argv").isEmpty }
+
+            #expect(fixture.read("argv") == tricky.joined(separator: "\n") + "\n")
+            #expect(fixture.read("stdin") == #"{"payload": "ünïcode $(x)"}"#)
+            let files = try FileManager.default.contentsOfDirectory(atPath: fixture.directory)
+            #expect(!files.contains("pwned") && !files.contains("pwned2") && !files.contains("x"), "\(files)")
+
+            let env = Set(fixture.read("env").split(separator: "\n").map(String.init))
+            #expect(env.contains("SPOOL_JOB_ID=\(id)"))
+            #expect(env.contains("SPOOL_QUEUE=dump"))
+            #expect(env.contains("SPOOL_GROUP=default"))
+            #expect(env.contains("SPOOL_JOB_TYPE=my.type"))
+            #expect(env.contains("SPOOL_ATTEMPT=1"))
+            #expect(env.contains("TRACEPARENT=\(traceparent)"))
+            #expect(env.contains { $0.range(of: #"^SPOOL_ENQUEUED_AT=\d{13}$"#, options: .regularExpression) != nil })
+            #expect(!env.contains { $0.hasPrefix("SPOOL_REDIS") }, "\(env)")
+            #expect(!fixture.read("env").contains("worker-secret-55"))
+            #expect(!worker.stderr.contains("worker-secret-55"))
+        }
+    }
+
+    @Test func exitStatusesDecideDoneRetryAndDeadLetter() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let handler = try fixture.script("handler.sh", """
+                case "$SPOOL_JOB_TYPE" in
+                  ok) exit 0 ;;
+                  temp) echo "temporary trouble on attempt $SPOOL_ATTEMPT" >&2; exit 75 ;;
+                  bad) head -c 5000 /dev/zero | tr '\\0' 'a' >&2; echo >&2; echo "bad input detail" >&2; exit 65 ;;
+                esac
+                exit 3
+                """)
+            let worker = try fixture.worker(
+                queue: "jobs", ["--max-attempts", "3", "--backoff-base", "50ms", "--backoff-max", "100ms"], exec: [handler]
+            )
+            defer { worker.kill() }
+            let ok = try await fixture.enqueue("jobs", ["--type", "ok"])
+            let temp = try await fixture.enqueue("jobs", ["--type", "temp"])
+            let bad = try await fixture.enqueue("jobs", ["--type", "bad"])
+            let probe = QueueProbe(server: server, queue: "jobs")
+            try await waitUntil("two dead letters and one done") {
+                try probe.deadCount() == 2 && probe.doneCount() == 1
+            }
+            #expect(try probe.isDone(ok))
+            let letters = try probe.deadLetters()
+            let tempLetter = try #require(letters.first { $0["id"] == temp })
+            #expect(tempLetter["dead_reason"] == "retries_exhausted")
+            #expect(tempLetter["dead_attempts"] == "3")
+            #expect(tempLetter["dead_error"] == "exited with status 75: temporary trouble on attempt 3", "\(tempLetter)")
+            let badLetter = try #require(letters.first { $0["id"] == bad })
+            #expect(badLetter["dead_reason"] == "non_retryable")
+            #expect(badLetter["dead_attempts"] == "1", "\(badLetter) \(worker.stderr)")
+            let error = badLetter["dead_error"] ?? ""
+            #expect(error.hasPrefix("exited with status 65 (permanent failure): ..."), "\(error.prefix(80))")
+            #expect(error.hasSuffix("bad input detail"), "\(error.suffix(80))")
+            #expect(error.utf8.count <= 2_000)
+        }
+    }
+
+    @Test func aHangingProgramAndItsChildAreKilledAtTheTimeout() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let hang = try fixture.script("hang.sh", """
+                sleep 300 &
+                echo $! > "$1/child.pid"
+                echo $$ > "$1/main.pid"
+                wait
+                """)
+            let worker = try fixture.worker(
+                queue: "slow", ["--handler-timeout", "1s", "--max-attempts", "1"], exec: [hang, fixture.directory]
+            )
+            defer { worker.kill() }
+            let clock = ContinuousClock()
+            let start = clock.now
+            let id = try await fixture.enqueue("slow")
+            let probe = QueueProbe(server: server, queue: "slow")
+            try await waitUntil("the job was dead-lettered") { try probe.deadCount() == 1 }
+            #expect(clock.now - start < .seconds(10))
+            let letter = try #require(try probe.deadLetters().first)
+            #expect(letter["id"] == id)
+            #expect(letter["dead_error"]?.contains("timed out") == true, "\(letter)")
+            let main = try #require(Int32(fixture.read("main.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+            let child = try #require(Int32(fixture.read("child.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+            try await waitUntil("the program and its child are gone", within: .seconds(5)) {
+                processEnded(main) && processEnded(child)
+            }
+            #expect(worker.isRunning)
+        }
+    }
+
+    @Test func aMissingProgramFailsAtStartWithOneLine() async throws {
+        try await withRedisServer { server in
+            let result = try await SpoolProcess.run(["worker", "--redis", server.url, "--queue", "q", "--exec", "./no-such-program"])
+            #expect(result.status == 1)
+            #expect(result.stderrLines.count == 1, "\(result.stderr)")
+            #expect(result.stderr.contains("no-such-program"))
+        }
+    }
+}

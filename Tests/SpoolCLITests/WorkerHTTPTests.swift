@@ -1,0 +1,101 @@
+import Foundation
+import SpoolTesting
+import Testing
+
+/// `spool worker --http`: statuses, Retry-After, headers, the private-network deny-list.
+@Suite(.timeLimit(.minutes(2)))
+struct WorkerHTTPTests {
+    /// Runs `body` with a Redis server, an HTTP server and a worker POSTing to `path`.
+    func withHTTPWorker(
+        path: String, flags: [String] = ["--allow-private-network"],
+        _ body: (WorkerFixture, TestHTTPServer, QueueProbe) async throws -> Void
+    ) async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let http = try await TestHTTPServer.start(in: fixture.directory)
+            defer { http.stop() }
+            let worker = try SpoolProcess.start(
+                ["worker", "--redis", server.url, "--queue", "hooks", "--http", http.url(path),
+                 "--max-attempts", "2", "--backoff-base", "50ms", "--backoff-max", "100ms", "--log-level", "debug"] + flags,
+                in: fixture.directory
+            )
+            defer { worker.kill() }
+            try await body(fixture, http, QueueProbe(server: server, queue: "hooks"))
+        }
+    }
+
+    @Test func success200PostsThePayloadWithSpoolHeaders() async throws {
+        try await withHTTPWorker(path: "/ok") { fixture, http, probe in
+            let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let id = try await fixture.enqueue("hooks", ["--type", "order.placed", "--traceparent", traceparent], data: #"{"order": 7}"#)
+            try await waitUntil("the job is done") { try probe.isDone(id) }
+            let request = try #require(http.requests(to: "/ok").first)
+            #expect(request["body"] as? String == #"{"order": 7}"#)
+            let headers = request["headers"] as? [String: String] ?? [:]
+            #expect(headers["spool-job-id"] == id)
+            #expect(headers["spool-queue"] == "hooks")
+            #expect(headers["spool-group"] == "default")
+            #expect(headers["spool-job-type"] == "order.placed")
+            #expect(headers["spool-attempt"] == "1")
+            #expect(headers["spool-enqueued-at"]?.count == 13)
+            #expect(headers["traceparent"] == traceparent)
+            #expect(headers["content-type"] == "application/json")
+        }
+    }
+
+    @Test func status500IsRetriedThenDeadLettered() async throws {
+        try await withHTTPWorker(path: "/fail") { fixture, http, probe in
+            let id = try await fixture.enqueue("hooks")
+            try await waitUntil("the job is dead-lettered") { try probe.deadCount() == 1 }
+            let letter = try #require(try probe.deadLetters().first)
+            #expect(letter["id"] == id)
+            #expect(letter["dead_reason"] == "retries_exhausted")
+            #expect(letter["dead_attempts"] == "2")
+            #expect(letter["dead_error"]?.contains("answered 500: status 500 for /fail") == true, "\(letter)")
+            #expect(http.requests(to: "/fail").count == 2)
+        }
+    }
+
+    @Test func status404IsDeadLetteredAtOnce() async throws {
+        try await withHTTPWorker(path: "/missing") { fixture, http, probe in
+            _ = try await fixture.enqueue("hooks")
+            try await waitUntil("the job is dead-lettered") { try probe.deadCount() == 1 }
+            let letter = try #require(try probe.deadLetters().first)
+            #expect(letter["dead_reason"] == "non_retryable")
+            #expect(letter["dead_attempts"] == "1")
+            #expect(http.requests(to: "/missing").count == 1)
+        }
+    }
+
+    @Test func retryAfterIsWaitedOutBeforeTheRetry() async throws {
+        try await withHTTPWorker(path: "/retry-after") { fixture, http, probe in
+            let id = try await fixture.enqueue("hooks")
+            try await waitUntil("the job is done") { try probe.isDone(id) }
+            let requests = http.requests(to: "/retry-after")
+            #expect(requests.count == 2)
+            let times = requests.compactMap { $0["time"] as? Double }
+            #expect(times.count == 2 && times[1] - times[0] >= 1.0, "\(times)")
+        }
+    }
+
+    @Test func redirectsToAnotherHostAreNotFollowed() async throws {
+        try await withHTTPWorker(path: "/redirect-away") { fixture, _, probe in
+            _ = try await fixture.enqueue("hooks")
+            try await waitUntil("the job is dead-lettered") { try probe.deadCount() == 1 }
+            let letter = try #require(try probe.deadLetters().first)
+            #expect(letter["dead_reason"] == "non_retryable")
+            #expect(letter["dead_error"]?.contains("not followed") == true, "\(letter)")
+        }
+    }
+
+    @Test func loopbackIsRefusedUnlessAllowed() async throws {
+        try await withHTTPWorker(path: "/ok", flags: []) { fixture, http, probe in
+            _ = try await fixture.enqueue("hooks")
+            try await waitUntil("the job is dead-lettered") { try probe.deadCount() == 1 }
+            let letter = try #require(try probe.deadLetters().first)
+            #expect(letter["dead_reason"] == "non_retryable")
+            #expect(letter["dead_error"]?.contains("127.0.0.1 (loopback)") == true, "\(letter)")
+            #expect(http.requests().isEmpty)
+        }
+    }
+}

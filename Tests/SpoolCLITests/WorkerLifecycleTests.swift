@@ -1,0 +1,150 @@
+import Foundation
+import SpoolTesting
+import Testing
+
+/// Signals, the config file and the private Redis.
+@Suite(.timeLimit(.minutes(2)))
+struct WorkerLifecycleTests {
+    @Test func sigtermLeavesUnfinishedJobsPendingAndASecondWorkerFinishesThem() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let slow = try fixture.script("slow.sh", """
+                echo "$SPOOL_JOB_ID" >> "$1/started"
+                sleep 30
+                """)
+            let fast = try fixture.script("fast.sh", "echo \"$SPOOL_JOB_ID\" >> \"$1/finished\"\n")
+            let first = try fixture.worker(
+                queue: "work", ["--concurrency", "2", "--grace-period", "300ms"], exec: [slow, fixture.directory]
+            )
+            defer { first.kill() }
+            var ids: [String] = []
+            for _ in 0..<5 { ids.append(try await fixture.enqueue("work")) }
+            try await waitUntil("two jobs started") {
+                fixture.read("started").split(separator: "\n").count == 2
+            }
+            first.signal(SIGTERM)
+            let ended = try await first.wait(timeout: .seconds(10))
+            #expect(ended.status == 0, "\(ended.stderr)")
+            let probe = QueueProbe(server: server, queue: "work")
+            #expect(try probe.doneCount() == 0)
+            #expect(try probe.deadCount() == 0)
+            #expect(try probe.pending() == 2)
+
+            let second = try fixture.worker(queue: "work", exec: [fast, fixture.directory])
+            defer { second.kill() }
+            try await waitUntil("every job is done") { try probe.doneCount() == 5 }
+            let finished = Set(fixture.read("finished").split(separator: "\n").map(String.init))
+            #expect(finished == Set(ids))
+            second.signal(SIGTERM)
+            #expect(try await second.wait(timeout: .seconds(10)).status == 0)
+        }
+    }
+
+    @Test func aSecondSignalExitsAtOnceAndKillsRunningPrograms() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let slow = try fixture.script("slow.sh", "echo $$ > \"$1/main.pid\"\nsleep 60\n")
+            let worker = try fixture.worker(queue: "work", ["--grace-period", "60s"], exec: [slow, fixture.directory])
+            defer { worker.kill() }
+            _ = try await fixture.enqueue("work")
+            try await waitUntil("the job started") { !fixture.read("main.pid").isEmpty }
+            let main = try #require(Int32(fixture.read("main.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+            worker.signal(SIGTERM)
+            try await waitUntil("the worker logged the graceful shutdown") { worker.stderr.contains("shutting down gracefully") }
+            worker.signal(SIGINT)
+            let ended = try await worker.wait(timeout: .seconds(5))
+            #expect(ended.status == 1)
+            #expect(ended.stderr.contains("spool: exiting at once"))
+            try await waitUntil("the handler program is gone", within: .seconds(5)) { processEnded(main) }
+            #expect(try QueueProbe(server: server, queue: "work").pending() == 1)
+        }
+    }
+
+    @Test func aConfigFileServesSeveralSubscriptions() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let record = try fixture.script("record.sh", "echo \"$SPOOL_QUEUE $SPOOL_GROUP $2\" >> \"$1/seen\"\n")
+            try """
+                grace_period: 1s
+                heartbeat_ttl: 3s
+                defaults:
+                  max_attempts: 2
+                  backoff_base: 50ms
+                subscriptions:
+                  - queue: emails
+                    exec: [\(record), \(fixture.directory), "from emails"]
+                    concurrency: 2
+                  - queue: orders
+                    group: billing
+                    exec: [\(record), \(fixture.directory), "from billing"]
+                """.write(toFile: "\(fixture.directory)/spool.yml", atomically: true, encoding: .utf8)
+            let worker = try SpoolProcess.start(["worker", "--redis", server.url, "--config", "spool.yml"], in: fixture.directory)
+            defer { worker.kill() }
+            _ = try await fixture.enqueue("emails")
+            _ = try await fixture.enqueue("orders")
+            try await waitUntil("both jobs ran") { fixture.read("seen").split(separator: "\n").count == 2 }
+            let seen = Set(fixture.read("seen").split(separator: "\n").map(String.init))
+            #expect(seen == ["emails default from emails", "orders billing from billing"])
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: .seconds(10)).status == 0)
+        }
+    }
+
+    @Test(arguments: [
+        ("subscriptions:\n  - queue: q\n    exec: [/bin/true]\n    concurency: 3\n", "unknown key \"concurency\""),
+        ("subscriptions: []\n", "non-empty list"),
+        ("subscriptions:\n  - queue: \"bad name\"\n    exec: [/bin/true]\n", "queue name"),
+        ("subscriptions:\n  - queue: q\n", "exactly one of exec"),
+        ("grace_period: soon\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "grace_period"),
+        ("a: [unclosed\n", "invalid YAML"),
+    ])
+    func aBadConfigFileIsOneLineAndExitsOne(yaml: String, expected: String) async throws {
+        let directory = try TempDirectory.make()
+        try yaml.write(toFile: "\(directory)/spool.yml", atomically: true, encoding: .utf8)
+        let result = try await SpoolProcess.run(
+            ["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml"], in: directory
+        )
+        #expect(result.status == 1)
+        #expect(result.stderrLines.count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains(expected), "\(result.stderr)")
+    }
+
+    @Test func thePrivateRedisWorksFromAnEmptyDirectory() async throws {
+        let directory = try TempDirectory.make()
+        defer { _ = try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let first = try await SpoolProcess.run(["enqueue", "hello", "--data", #"{"n": 1}"#], in: directory)
+            #expect(first.status == 0, "\(first.stderr)")
+            #expect(first.stderr == "spool: using private Redis at unix://\(directory)/.spool/redis.sock (stop it with `spool redis stop`)\n")
+            let pid = try #require(Int32((try String(contentsOfFile: "\(directory)/.spool/redis.pid", encoding: .utf8))
+                .trimmingCharacters(in: .whitespacesAndNewlines)))
+            // the second command reuses the same server
+            let second = try await SpoolProcess.run(["enqueue", "hello", "--data", #"{"n": 2}"#], in: directory)
+            #expect(second.status == 0, "\(second.stderr)")
+            #expect(try String(contentsOfFile: "\(directory)/.spool/redis.pid", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines) == "\(pid)")
+            #expect(FileManager.default.fileExists(atPath: "\(directory)/.spool/appendonlydir"))
+
+            let stop = try await SpoolProcess.run(["redis", "stop"], in: directory)
+            #expect(stop.status == 0, "\(stop.stderr)")
+            #expect(stop.stdout.contains("stopped the private Redis (pid \(pid))"))
+            #expect(processEnded(pid))
+            let again = try await SpoolProcess.run(["redis", "stop"], in: directory)
+            #expect(again.status == 0)
+            #expect(again.stdout.contains("no private Redis is running"))
+        } catch {
+            _ = try? await SpoolProcess.run(["redis", "stop"], in: directory)
+            throw error
+        }
+    }
+
+    @Test func aRedisURLTurnsThePrivateRedisOff() async throws {
+        try await withRedisServer { server in
+            let directory = try TempDirectory.make()
+            let result = try await SpoolProcess.run(["enqueue", "q", "--data", "{}"], in: directory, environment: ["SPOOL_REDIS_URL": server.url])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stderr.isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: "\(directory)/.spool"))
+        }
+    }
+}
