@@ -124,7 +124,11 @@ struct WorkerSemanticsTests {
             worker.register(Greeting.self, queue: queue) { job, context in
                 started.record(context)
                 if job.name == "slow" {
-                    try await Task.sleep(for: .seconds(30))
+                    // ignores cancellation and returns normally well after the grace period:
+                    // still unfinished when the worker gave up on it, so it must stay pending
+                    try? await Task.sleep(for: .seconds(30))
+                    await Task.detached { try? await Task.sleep(for: .milliseconds(300)) }.value
+                    return
                 } else {
                     try await Task.sleep(for: .milliseconds(100))
                 }

@@ -4,6 +4,13 @@ import Metrics
 import SpoolRedis
 
 extension SubscriptionRunner {
+    /// Which of a handler and its deadline ended first.
+    enum HandlerRace: Sendable {
+        case finished
+        case timedOut
+        case cancelled
+    }
+
     /// How a job ended.
     enum Outcome: Sendable {
         case succeeded
@@ -83,24 +90,28 @@ extension SubscriptionRunner {
         let started = ContinuousClock.now
         defer { typeMetrics.duration.record(duration: ContinuousClock.now - started) }
         do {
-            try await withThrowingTaskGroup(of: Bool.self) { group in
+            try await withThrowingTaskGroup(of: HandlerRace.self) { group in
                 group.addTask {
                     try await handler.run(envelope, context)
-                    return true
+                    return .finished
                 }
                 group.addTask {
-                    // true: the deadline passed; false: cancelled because the handler finished
-                    await !state.deadlines.wait((entry.source == .main ? "m" : "r") + entry.id, until: .now + timeout)
+                    let expired = await state.deadlines.wait((entry.source == .main ? "m" : "r") + entry.id, until: .now + timeout)
+                    return expired ? .timedOut : .cancelled
                 }
-                let finished = try await group.next() ?? false
+                let first = try await group.next() ?? .cancelled
                 group.cancelAll()
-                if !finished {
-                    throw SpoolError(code: .handlerTimeout, message: "handler timed out after \(timeout)")
+                switch first {
+                case .finished: return
+                case .timedOut: throw SpoolError(code: .handlerTimeout, message: "handler timed out after \(timeout)")
+                case .cancelled: throw CancellationError()
                 }
             }
             return .succeeded
         } catch {
-            if Task.isCancelled && state.isStopping { return .abandoned }
+            // Cancelled from outside (shutdown past its grace period, or the worker's task was
+            // cancelled): the job did not finish, so it is neither acknowledged nor failed.
+            if Task.isCancelled { return .abandoned }
             if let error = error as? NonRetryableError {
                 return .deadLetter(reason: .nonRetryable, error: error.message)
             }
