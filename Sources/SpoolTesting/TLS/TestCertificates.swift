@@ -1,24 +1,31 @@
 import Foundation
-import Testing
 
 /// A throwaway PKI made with the `openssl` CLI in a temp directory: a CA, a server
 /// certificate for 127.0.0.1 and localhost, an expired one, a client certificate, and a
 /// second CA that signed none of them.
-struct TestCertificates: Sendable {
-    let directory: String
+public struct TestCertificates: Sendable {
+    /// The directory holding every file; ``remove()`` deletes it.
+    public let directory: String
 
-    var caFile: String { directory + "/ca.crt" }
-    var otherCAFile: String { directory + "/other-ca.crt" }
-    var serverCertificate: String { directory + "/server.crt" }
-    var serverKey: String { directory + "/server.key" }
-    var expiredCertificate: String { directory + "/expired.crt" }
+    /// The CA that signed the server and client certificates.
+    public var caFile: String { directory + "/ca.crt" }
+    /// A CA that signed nothing here (its key is `other-ca.key` beside it).
+    public var otherCAFile: String { directory + "/other-ca.crt" }
+    /// The server certificate, for IP 127.0.0.1 and DNS localhost.
+    public var serverCertificate: String { directory + "/server.crt" }
+    /// The key of every server certificate here.
+    public var serverKey: String { directory + "/server.key" }
+    /// The server certificate, expired since yesterday.
+    public var expiredCertificate: String { directory + "/expired.crt" }
     /// For `localhost` only: no IP address among its names.
-    var namedCertificate: String { directory + "/named.crt" }
-    var clientCertificate: String { directory + "/client.crt" }
-    var clientKey: String { directory + "/client.key" }
+    public var namedCertificate: String { directory + "/named.crt" }
+    /// A client certificate signed by the CA, for mutual TLS.
+    public var clientCertificate: String { directory + "/client.crt" }
+    /// The client certificate's key.
+    public var clientKey: String { directory + "/client.key" }
 
     /// Generates everything (EC P-256 keys, so it takes well under a second).
-    static func make() throws -> TestCertificates {
+    public static func make() throws -> TestCertificates {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spool-tls-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let certificates = TestCertificates(directory: directory)
@@ -26,7 +33,8 @@ struct TestCertificates: Sendable {
         return certificates
     }
 
-    func remove() {
+    /// Deletes the directory.
+    public func remove() {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -63,6 +71,8 @@ struct TestCertificates: Sendable {
         try process.run()
         process.waitUntilExit()
         let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        try #require(process.terminationStatus == 0, "openssl \(arguments.joined(separator: " ")) failed: \(text)")
+        guard process.terminationStatus == 0 else {
+            throw RedisServerError(code: .launchFailed, message: "openssl \(arguments.joined(separator: " ")) failed: \(text)")
+        }
     }
 }
