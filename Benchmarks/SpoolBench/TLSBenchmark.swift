@@ -38,8 +38,8 @@ struct TLSBenchmark: AsyncParsableCommand {
                 let concurrent = try await measure(client, concurrent: true)
                 let batched = try await measure(client, concurrent: false)
                 print(String(
-                    format: "  round %d %-9@  64 tasks %9.0f/s (%5.2f µs CPU/cmd)   batches of 100 %9.0f/s (%5.2f µs CPU/cmd)",
-                    round, name, concurrent.rate, concurrent.cpuMicros, batched.rate, batched.cpuMicros
+                    format: "  round %d %@  64 tasks %9.0f/s (%5.2f µs CPU/cmd)   batches of 100 %9.0f/s (%5.2f µs CPU/cmd)",
+                    round, name.padding(toLength: 9, withPad: " ", startingAt: 0), concurrent.rate, concurrent.cpuMicros, batched.rate, batched.cpuMicros
                 ))
             }
         }
