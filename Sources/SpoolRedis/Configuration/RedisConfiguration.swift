@@ -39,6 +39,9 @@ public struct RedisConfiguration: Sendable {
     public var reconnectBaseDelay: Duration
     /// Cap of the exponential reconnect delay. Defaults to 2 seconds.
     public var reconnectMaxDelay: Duration
+    /// TLS for a TCP address (`rediss://`). Defaults to `nil` (plaintext). A connection with
+    /// TLS set never falls back to plaintext; TLS over a unix socket is refused.
+    public var tls: TLSOptions?
 
     /// Creates a configuration for an address.
     public init(
@@ -58,9 +61,14 @@ public struct RedisConfiguration: Sendable {
         self.maxIdleDedicatedConnections = 4
         self.reconnectBaseDelay = .milliseconds(50)
         self.reconnectMaxDelay = .seconds(2)
+        self.tls = nil
     }
 
-    /// Parses `redis://[user[:password]@]host[:port][/db]` or `unix:///path.sock[?db=N]`.
+    /// Parses `redis://[user[:password]@]host[:port][/db]`, its TLS form `rediss://...` or
+    /// `unix:///path.sock[?db=N]`.
+    ///
+    /// `rediss://` takes query parameters for ``TLSOptions``: `ca=` (CA file), `cert=` and
+    /// `key=` (client certificate for mutual TLS), `sni=` (server name), `verify=no`.
     ///
     /// - Parameter password: used when the URL carries none (e.g. from `SPOOL_REDIS_PASSWORD`).
     /// - Throws: ``RedisError`` with code `invalidURL`; the message never repeats the password.
@@ -72,6 +80,7 @@ public struct RedisConfiguration: Sendable {
             password: parsed.password ?? password,
             database: parsed.database
         )
+        self.tls = parsed.tls
     }
 
     /// The address as a URL with the password replaced by `***`, safe to log.
@@ -85,7 +94,7 @@ public struct RedisConfiguration: Sendable {
         switch address {
         case .tcp:
             let db = database == 0 ? "" : "/\(database)"
-            return "redis://\(userinfo)\(address)\(db)"
+            return "redis\(tls == nil ? "" : "s")://\(userinfo)\(address)\(db)"
         case .unix(let path):
             let db = database == 0 ? "" : "?db=\(database)"
             return "unix://\(userinfo)\(path)\(db)"

@@ -4,13 +4,15 @@ package struct RedisURL: Sendable, Equatable {
     package var username: String?
     package var password: String?
     package var database: Int
+    /// TLS options for `rediss://`; `nil` for plaintext.
+    package var tls: TLSOptions? = nil
 
     package static func parse(_ url: String) throws(RedisError) -> RedisURL {
         let shown = redact(url)
         func fail(_ why: String) -> RedisError {
             RedisError(
                 code: .invalidURL,
-                message: "\(why) in \"\(shown)\": use redis://[user[:password]@]host[:port][/db] or unix:///path/to.sock[?db=N]"
+                message: "\(why) in \"\(shown)\": use redis://[user[:password]@]host[:port][/db] (rediss:// for TLS) or unix:///path/to.sock[?db=N]"
             )
         }
         guard let schemeEnd = url.firstRange(of: "://") else { throw fail("missing scheme") }
@@ -21,7 +23,7 @@ package struct RedisURL: Sendable, Equatable {
         var password: String?
         // userinfo ends at the last '@' before the path
         let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-        if scheme == "redis", let at = rest[..<authorityEnd].lastIndex(of: "@") {
+        if scheme == "redis" || scheme == "rediss", let at = rest[..<authorityEnd].lastIndex(of: "@") {
             try parseUserinfo(rest[..<at], &username, &password, fail)
             rest = rest[rest.index(after: at)...]
         } else if scheme == "unix", let at = rest.firstIndex(of: "@"), rest.first != "/" {
@@ -30,7 +32,8 @@ package struct RedisURL: Sendable, Equatable {
         }
 
         switch scheme {
-        case "redis":
+        case "redis", "rediss":
+            var tls: TLSOptions? = scheme == "rediss" ? TLSOptions() : nil
             let hostEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
             let hostPort = rest[..<hostEnd]
             var host: Substring
@@ -56,20 +59,19 @@ package struct RedisURL: Sendable, Equatable {
                 database = db
             }
             if let query = rest.firstIndex(of: "?").map({ rest[rest.index(after: $0)...] }) {
-                try parseQuery(query, &database, &password, fail)
+                try parseQuery(query, &database, &password, &tls, fail)
             }
-            return RedisURL(address: .tcp(host: String(host), port: port), username: username, password: password, database: database)
+            return RedisURL(address: .tcp(host: String(host), port: port), username: username, password: password, database: database, tls: tls)
         case "unix":
             let pathEnd = rest.firstIndex(of: "?") ?? rest.endIndex
             let path = rest[..<pathEnd]
             guard path.first == "/" else { throw fail("unix socket path must be absolute") }
             var database = 0
             if pathEnd < rest.endIndex {
-                try parseQuery(rest[rest.index(after: pathEnd)...], &database, &password, fail)
+                var tls: TLSOptions?
+                try parseQuery(rest[rest.index(after: pathEnd)...], &database, &password, &tls, fail)
             }
             return RedisURL(address: .unix(path: String(path)), username: username, password: password, database: database)
-        case "rediss":
-            throw fail("TLS (rediss://) is not supported yet")
         default:
             throw fail("unsupported scheme \"\(scheme)\"")
         }
@@ -93,7 +95,8 @@ package struct RedisURL: Sendable, Equatable {
     }
 
     private static func parseQuery(
-        _ query: Substring, _ database: inout Int, _ password: inout String?, _ fail: (String) -> RedisError
+        _ query: Substring, _ database: inout Int, _ password: inout String?, _ tls: inout TLSOptions?,
+        _ fail: (String) -> RedisError
     ) throws(RedisError) {
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
@@ -104,6 +107,21 @@ package struct RedisURL: Sendable, Equatable {
                 database = db
             case "password":
                 password = try decode(value, fail)
+            case "ca", "cert", "key", "sni", "verify":
+                guard tls != nil else { throw fail("\"\(parts[0])\" needs rediss://") }
+                let decoded = try decode(value, fail)
+                switch parts[0] {
+                case "ca": tls?.caFile = decoded
+                case "cert": tls?.certificateFile = decoded
+                case "key": tls?.keyFile = decoded
+                case "sni": tls?.serverName = decoded
+                default:
+                    switch decoded {
+                    case "yes", "true", "1": tls?.verify = true
+                    case "no", "false", "0": tls?.verify = false
+                    default: throw fail("verify must be yes or no")
+                    }
+                }
             default:
                 throw fail("unknown parameter \"\(parts.first ?? "")\"")
             }

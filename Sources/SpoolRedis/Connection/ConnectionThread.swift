@@ -124,11 +124,21 @@ struct ConnectionThread: Sendable {
 
     /// Connects and runs the handshake: AUTH, SELECT, CLIENT SETNAME.
     private func connect() throws(RedisError) -> HiredisContext {
-        let context = try HiredisContext(
-            address: configuration.address,
-            redacted: address,
-            timeout: configuration.connectTimeout
-        )
+        let context: HiredisContext
+        if let tls = configuration.tls, case .tcp(let host, let port) = configuration.address {
+            let socket = try TLSTunnel.open(
+                host: host, port: port, options: tls, timeout: configuration.connectTimeout, address: address
+            )
+            context = try HiredisContext(connectedSocket: socket, redacted: address, timeout: configuration.connectTimeout)
+        } else if configuration.tls != nil {
+            throw RedisError(code: .connectionFailed, message: "TLS over a unix socket is not supported", address: address)
+        } else {
+            context = try HiredisContext(
+                address: configuration.address,
+                redacted: address,
+                timeout: configuration.connectTimeout
+            )
+        }
         context.setTimeout(configuration.commandTimeout)
         core.setSocket(context.fileDescriptor)
         var handshake: [RedisCommand] = []

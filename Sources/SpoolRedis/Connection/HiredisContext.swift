@@ -41,6 +41,17 @@ final class HiredisContext {
         _ = redisSetTimeout(raw, tv)
     }
 
+    /// Wraps a connected socket (the hiredis end of a TLS tunnel); the context owns and closes it.
+    init(connectedSocket fd: Int32, redacted: String, timeout: Duration) throws(RedisError) {
+        guard let raw = redisConnectFd(fd) else {
+            close(fd)
+            throw RedisError(code: .connectionFailed, message: "out of memory creating a hiredis context", address: redacted)
+        }
+        self.context = raw
+        self.address = redacted
+        _ = redisSetTimeout(raw, Self.timeval(timeout))
+    }
+
     deinit {
         redisFree(context)
     }

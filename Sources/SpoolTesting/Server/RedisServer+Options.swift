@@ -16,6 +16,9 @@ extension RedisServer {
         /// Extra `redis-server` arguments, appended last so they win, e.g.
         /// `["--maxmemory", "10mb"]`. Defaults to none.
         public var extraArguments: [String]
+        /// Also listen for TLS on a second free port (``RedisServer/tlsPort``), with these
+        /// files. Defaults to `nil`. The plaintext port stays open: the readiness probe uses it.
+        public var tls: TLS?
 
         /// Creates options; every default gives a throwaway, in-memory server.
         public init(
@@ -23,13 +26,38 @@ extension RedisServer {
             appendOnly: Bool = false,
             appendFsync: String = "always",
             password: String? = nil,
-            extraArguments: [String] = []
+            extraArguments: [String] = [],
+            tls: TLS? = nil
         ) {
+            self.tls = tls
             self.unixSocket = unixSocket
             self.appendOnly = appendOnly
             self.appendFsync = appendFsync
             self.password = password
             self.extraArguments = extraArguments
+        }
+    }
+}
+
+extension RedisServer.Options {
+    /// The server side of TLS: its certificate and key, and the CA that client certificates
+    /// must chain to.
+    public struct TLS: Sendable {
+        /// The server's PEM certificate (`--tls-cert-file`).
+        public var certificateFile: String
+        /// The server's PEM private key (`--tls-key-file`).
+        public var keyFile: String
+        /// The CA file for client certificates (`--tls-ca-cert-file`).
+        public var caFile: String
+        /// Whether clients must present a certificate (`--tls-auth-clients`). Defaults to `false`.
+        public var requireClientCertificates: Bool
+
+        /// Creates TLS settings.
+        public init(certificateFile: String, keyFile: String, caFile: String, requireClientCertificates: Bool = false) {
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.caFile = caFile
+            self.requireClientCertificates = requireClientCertificates
         }
     }
 }
@@ -54,7 +82,7 @@ struct ServerLayout: Sendable {
     }
 
     /// The `redis-server` arguments (after the executable) for listening on `port`.
-    func arguments(port: Int) -> [String] {
+    func arguments(port: Int, tlsPort: Int?) -> [String] {
         var arguments = [
             configPath,
             "--port", String(port),
@@ -71,6 +99,15 @@ struct ServerLayout: Sendable {
         }
         if let socketPath {
             arguments += ["--unixsocket", socketPath, "--unixsocketperm", "700"]
+        }
+        if let tls = options.tls, let tlsPort {
+            arguments += [
+                "--tls-port", String(tlsPort),
+                "--tls-cert-file", tls.certificateFile,
+                "--tls-key-file", tls.keyFile,
+                "--tls-ca-cert-file", tls.caFile,
+                "--tls-auth-clients", tls.requireClientCertificates ? "yes" : "no",
+            ]
         }
         return arguments + options.extraArguments
     }

@@ -21,6 +21,10 @@ public final class RedisServer: Sendable {
     public var host: String { Self.loopback }
     /// Its TCP port, kept across restarts.
     public let port: Int
+    /// Its TLS port, when ``Options/tls`` is set; kept across restarts.
+    public let tlsPort: Int?
+    /// A `rediss://` URL for its TLS port, when ``Options/tls`` is set.
+    public var tlsURL: String? { tlsPort.map { "rediss://\(host):\($0)" } }
     /// Its unix socket path, when ``Options/unixSocket`` is set.
     public var socketPath: String? { layout.socketPath }
     /// A `redis://` URL for its TCP port.
@@ -46,7 +50,8 @@ public final class RedisServer: Sendable {
         var isShutDown = false
     }
 
-    private init(executable: String, layout: ServerLayout, port: Int, child: ChildProcess) {
+    private init(executable: String, layout: ServerLayout, port: Int, tlsPort: Int?, child: ChildProcess) {
+        self.tlsPort = tlsPort
         self.executable = executable
         self.options = layout.options
         self.layout = layout
@@ -89,9 +94,13 @@ public final class RedisServer: Sendable {
             var attempt = 1
             while true {
                 let port = try ProbeSocket.freeLocalPort()
+                var tlsPort: Int?
+                if options.tls != nil {
+                    repeat { tlsPort = try ProbeSocket.freeLocalPort() } while tlsPort == port
+                }
                 do {
-                    let child = try await ServerLauncher.launch(executable: executable, layout: layout, port: port)
-                    return RedisServer(executable: executable, layout: layout, port: port, child: child)
+                    let child = try await ServerLauncher.launch(executable: executable, layout: layout, port: port, tlsPort: tlsPort)
+                    return RedisServer(executable: executable, layout: layout, port: port, tlsPort: tlsPort, child: child)
                 } catch let error as RedisServerError
                     where attempt < 5 && (error.code == .addressInUse || error.code == .foreignServer)
                 {
@@ -142,7 +151,7 @@ public final class RedisServer: Sendable {
         guard !state.withLock({ $0.isShutDown }) else {
             throw RedisServerError(code: .launchFailed, message: "restart after shutdown()")
         }
-        let child = try await ServerLauncher.launch(executable: executable, layout: layout, port: port)
+        let child = try await ServerLauncher.launch(executable: executable, layout: layout, port: port, tlsPort: tlsPort)
         let accepted = state.withLock { state in
             guard !state.isShutDown, state.child == nil else { return false }
             state.child = child

@@ -1,0 +1,187 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An in-process TLS tunnel for one hiredis connection (hiredis 0.14 has no TLS).
+///
+/// ``open(host:port:options:timeout:address:)`` connects to Redis over TLS with SwiftNIO and
+/// NIOSSL, completes and verifies the handshake, and only then hands back one end of a
+/// `socketpair(2)` whose other end is glued to the TLS channel. hiredis drives that socket
+/// exactly like a TCP one (blocking reads, timeouts, `shutdown` to interrupt). Nothing
+/// listens anywhere, so no other process can reach the tunnel. Closing the socket (by
+/// `redisFree`) closes the TLS connection, and a TLS connection that ends closes the socket.
+enum TLSTunnel {
+    /// Connects, completes the TLS handshake within `timeout`, and returns the socket for hiredis.
+    ///
+    /// Runs on a connection's own thread and blocks it, like hiredis's connect.
+    /// - Throws: ``RedisError`` `connectionFailed` with the TLS reason (certificate not
+    ///   trusted or expired, name mismatch, plaintext server, unreadable certificate files).
+    static func open(
+        host: String, port: Int, options: TLSOptions, timeout: Duration, address: String
+    ) throws(RedisError) -> Int32 {
+        func failure(_ message: String) -> RedisError {
+            RedisError(code: .connectionFailed, message: message, address: address)
+        }
+        let context: NIOSSLContext
+        do {
+            context = try NIOSSLContext(configuration: configuration(options))
+        } catch {
+            throw failure("TLS setup failed: \(describe(error)) (check the CA, certificate and key files)")
+        }
+        let serverName = options.serverName ?? (isIPAddress(host) ? nil : host)
+        let deadline = NIODeadline.now() + TimeAmount.nanoseconds(timeout.nanoseconds)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let eventLoop = group.next()
+        let handshake = eventLoop.makePromise(of: Void.self)
+
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(TimeAmount.nanoseconds(timeout.nanoseconds))
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let tls = try NIOSSLClientHandler(context: context, serverHostname: serverName)
+                    try channel.pipeline.syncOperations.addHandler(tls)
+                    try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(promise: handshake))
+                }
+            }
+        let remote: any Channel
+        do {
+            remote = try bootstrap.connect(host: host, port: port).wait()
+        } catch {
+            handshake.fail(error)
+            throw failure(connectFailure(error))
+        }
+        let timer = eventLoop.scheduleTask(deadline: deadline) {
+            handshake.fail(TunnelTimeout())
+            remote.close(promise: nil)
+        }
+        do {
+            try handshake.futureResult.wait()
+            timer.cancel()
+        } catch {
+            timer.cancel()
+            remote.close(promise: nil)
+            throw failure(handshakeFailure(error, timeout: timeout, name: serverName ?? host))
+        }
+
+        var pair: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, streamType, 0, &pair) == 0 else {
+            remote.close(promise: nil)
+            throw failure("socketpair failed: errno \(errno)")
+        }
+        do {
+            let local = try ClientBootstrap(group: eventLoop).withConnectedSocket(pair[1]).wait()
+            try eventLoop.submit {
+                let (remoteGlue, localGlue) = TunnelGlueHandler.matchedPair()
+                try remote.pipeline.syncOperations.addHandler(remoteGlue)
+                try local.pipeline.syncOperations.addHandler(localGlue)
+                // either side may have ended meanwhile: pass the end on
+                if !remote.isActive { local.close(promise: nil) }
+                if !local.isActive { remote.close(promise: nil) }
+            }.wait()
+        } catch {
+            remote.close(promise: nil)
+            close(pair[0])
+            throw failure("TLS tunnel setup failed: \(describe(error))")
+        }
+        return pair[0]
+    }
+
+    private struct TunnelTimeout: Error {}
+
+    #if canImport(Glibc)
+    private static let streamType = Int32(SOCK_STREAM.rawValue)
+    #else
+    private static let streamType = SOCK_STREAM
+    #endif
+
+    private static func configuration(_ options: TLSOptions) throws -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.certificateVerification = options.verify ? .fullVerification : .none
+        if let caFile = options.caFile {
+            configuration.trustRoots = .file(caFile)
+        }
+        if let certificateFile = options.certificateFile {
+            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+            guard let keyFile = options.keyFile else {
+                throw TLSSetupError(text: "a client certificate needs its key file (key=)")
+            }
+            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+        } else if options.keyFile != nil {
+            throw TLSSetupError(text: "a key file needs its client certificate (cert=)")
+        }
+        return configuration
+    }
+
+    private struct TLSSetupError: Error, CustomStringConvertible {
+        var text: String
+        var description: String { text }
+    }
+
+    private static func connectFailure(_ error: any Error) -> String {
+        if let error = error as? ChannelError, case .connectTimeout = error {
+            return "TCP connect timed out"
+        }
+        let text = describe(error)
+        let hint = text.contains("refused") ? " (is redis-server listening for TLS there?)" : ""
+        return text + hint
+    }
+
+    private static func handshakeFailure(_ error: any Error, timeout: Duration, name: String) -> String {
+        if error is TunnelTimeout {
+            return "TLS handshake did not complete within \(timeout) (is this a TLS port?)"
+        }
+        if let error = error as? ChannelError, case .eof = error {
+            return "the server closed the connection during the TLS handshake (is this a TLS port? does it require a client certificate?)"
+        }
+        if let error = error as? NIOSSLExtraError, error == .failedToValidateHostname {
+            return "TLS handshake failed: the server's certificate does not name \(name) (connect by a name it carries, or set sni=)"
+        }
+        let reason = describe(error)
+        let hint: String
+        switch reason {
+        case "WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST":
+            hint = "the server does not speak TLS: is this the plaintext port?"
+        case "CERTIFICATE_VERIFY_FAILED":
+            hint = "the server's certificate is not trusted: signed by another CA than ca= (or the system's), or expired"
+        case "TLSV1_ALERT_CERTIFICATE_REQUIRED":
+            hint = "the server requires a client certificate: set cert= and key="
+        case "TLSV1_ALERT_UNKNOWN_CA", "TLSV1_ALERT_BAD_CERTIFICATE", "TLSV1_ALERT_CERTIFICATE_EXPIRED":
+            hint = "the server refused the client certificate"
+        default:
+            hint = ""
+        }
+        return "TLS handshake failed: \(reason)" + (hint.isEmpty ? "" : " (\(hint))")
+    }
+
+    /// The BoringSSL reason (e.g. `CERTIFICATE_VERIFY_FAILED`) when there is one, else the error's text.
+    private static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        guard let marker = text.firstRange(of: "OPENSSL_internal:") else { return text }
+        let reason = text[marker.upperBound...].prefix { $0.isUppercase || $0.isNumber || $0 == "_" }
+        return reason.isEmpty ? text : String(reason)
+    }
+
+    private static func isIPAddress(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, saturating.
+    fileprivate var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return product.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
+    }
+}

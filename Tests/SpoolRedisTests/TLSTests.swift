@@ -1,0 +1,168 @@
+import SpoolTesting
+import Testing
+@testable import SpoolRedis
+
+@Suite("TLS (rediss://)")
+struct TLSTests {
+    static let connectTimeout: Duration = .seconds(2)
+
+    /// Runs `body` with fresh certificates and a server listening for TLS with `certificate`.
+    func withTLSServer(
+        certificate: KeyPath<TestCertificates, String> = \.serverCertificate,
+        requireClientCertificates: Bool = false,
+        _ body: (RedisServer, TestCertificates) async throws -> Void
+    ) async throws {
+        let certificates = try TestCertificates.make()
+        defer { certificates.remove() }
+        let tls = RedisServer.Options.TLS(
+            certificateFile: certificates[keyPath: certificate], keyFile: certificates.serverKey,
+            caFile: certificates.caFile, requireClientCertificates: requireClientCertificates
+        )
+        try await withRedisServer(.init(tls: tls)) { server in
+            try await body(server, certificates)
+        }
+    }
+
+    func client(_ url: String) throws -> RedisClient {
+        var configuration = try RedisConfiguration(url: url)
+        configuration.connectTimeout = Self.connectTimeout
+        configuration.reconnectBaseDelay = .milliseconds(1)
+        return RedisClient(configuration: configuration)
+    }
+
+    /// Expects the first command to fail with `connectionFailed` within the connect timeout,
+    /// with every expected fragment in the message.
+    func expectRefused(_ url: String, _ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let client = try client(url)
+        defer { client.shutdown() }
+        let start = ContinuousClock.now
+        let error = await #expect(throws: RedisError.self, sourceLocation: sourceLocation) {
+            try await client.send("PING")
+        }
+        let elapsed = ContinuousClock.now - start; print("REFUSED \(elapsed): \(String(describing: error))")
+        #expect(elapsed < Self.connectTimeout + .milliseconds(500), "failed after \(elapsed)", sourceLocation: sourceLocation)
+        #expect(error?.code == .connectionFailed, "\(String(describing: error))", sourceLocation: sourceLocation)
+        for fragment in fragments {
+            #expect(error?.message.contains(fragment) == true, "\(String(describing: error)) lacks \(fragment)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test("rediss:// URLs: TLS options from the query, redacted as rediss://")
+    func urls() throws {
+        let url = try RedisURL.parse("rediss://u:pw@db.example:6380/2?ca=/etc/ca.pem&cert=/c.pem&key=/k.pem&sni=redis.example&verify=yes")
+        #expect(url.address == .tcp(host: "db.example", port: 6380) && url.database == 2 && url.password == "pw")
+        #expect(url.tls == TLSOptions(caFile: "/etc/ca.pem", certificateFile: "/c.pem", keyFile: "/k.pem", serverName: "redis.example"))
+        #expect(try RedisURL.parse("rediss://localhost").tls == TLSOptions())
+        #expect(try RedisURL.parse("rediss://localhost?verify=no").tls?.verify == false)
+        #expect(try RedisURL.parse("redis://localhost").tls == nil)
+        #expect(throws: RedisError.self) { try RedisURL.parse("redis://localhost?ca=/x.pem") }
+        #expect(throws: RedisError.self) { try RedisURL.parse("rediss://localhost?verify=maybe") }
+        let configuration = try RedisConfiguration(url: "rediss://u:secret@127.0.0.1:7000")
+        #expect(configuration.redactedURL == "rediss://u:***@127.0.0.1:7000")
+    }
+
+    @Test("with the right CA: PING, SET/GET, a pipeline of 1,000 commands, by IP and by name")
+    func rightCA() async throws {
+        try await withTLSServer { server, certificates in
+            let port = try #require(server.tlsPort)
+            for host in ["127.0.0.1", "localhost"] {
+                let client = try client("rediss://\(host):\(port)?ca=\(certificates.caFile)")
+                defer { client.shutdown() }
+                #expect(try await client.send("PING") == .simpleString("PONG"))
+                _ = try await client.send("SET", "tls:\(host)", "secret value")
+                #expect(try await client.send("GET", "tls:\(host)").string == "secret value")
+                let replies = try await client.pipeline((0..<1_000).map { _ in RedisCommand("INCR", "tls:counter:\(host)") })
+                #expect(replies.count == 1_000 && replies.last == .integer(1_000))
+                #expect(try await client.send("CLIENT", "GETNAME").string == "spool-0")
+            }
+            #expect(try server.cli("GET", "tls:counter:localhost") == "1000")
+        }
+    }
+
+    @Test("a blocking read on a dedicated TLS connection is interrupted by cancellation, and the connection recovers")
+    func interruptAndReconnect() async throws {
+        try await withTLSServer { server, certificates in
+            let client = try client("rediss://127.0.0.1:\(try #require(server.tlsPort))?ca=\(certificates.caFile)")
+            defer { client.shutdown() }
+            try await client.withDedicatedConnection { connection in
+                let blocked = Task {
+                    try await connection.sendInterruptible(RedisCommand("BLPOP", "tls:nothing", "10"), timeout: .seconds(15))
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                blocked.cancel()
+                await #expect(throws: RedisError.self) { try await blocked.value }
+                #expect(try await connection.send(RedisCommand("PING")) == .simpleString("PONG"))
+            }
+            // the server drops every client: the next command fails, the one after reconnects
+            _ = try server.cli("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+            _ = try? await client.send("PING")
+            #expect(try await client.send("PING") == .simpleString("PONG"))
+        }
+    }
+
+    @Test("a certificate from another CA fails closed within the connect timeout")
+    func wrongCA() async throws {
+        try await withTLSServer { server, certificates in
+            let url = "rediss://127.0.0.1:\(try #require(server.tlsPort))?ca=\(certificates.otherCAFile)"
+            try await expectRefused(url, ["TLS handshake failed", "not trusted"])
+        }
+    }
+
+    @Test("the system trust store does not trust a private CA")
+    func systemTrust() async throws {
+        try await withTLSServer { server, _ in
+            try await expectRefused("rediss://127.0.0.1:\(try #require(server.tlsPort))", ["TLS handshake failed"])
+        }
+    }
+
+    @Test("an expired server certificate fails closed within the connect timeout")
+    func expired() async throws {
+        try await withTLSServer(certificate: \.expiredCertificate) { server, certificates in
+            let url = "rediss://127.0.0.1:\(try #require(server.tlsPort))?ca=\(certificates.caFile)"
+            try await expectRefused(url, ["TLS handshake failed", "CERTIFICATE_VERIFY_FAILED", "expired"])
+        }
+    }
+
+    @Test("a host the certificate does not name fails closed; its name (or sni=) works")
+    func nameMismatch() async throws {
+        try await withTLSServer(certificate: \.namedCertificate) { server, certificates in
+            let port = try #require(server.tlsPort)
+            // the certificate names localhost only, not 127.0.0.1
+            try await expectRefused("rediss://127.0.0.1:\(port)?ca=\(certificates.caFile)", ["does not name 127.0.0.1"])
+            try await expectRefused("rediss://localhost:\(port)?ca=\(certificates.caFile)&sni=redis.example", ["does not name redis.example"])
+            for url in ["rediss://localhost:\(port)?ca=\(certificates.caFile)", "rediss://127.0.0.1:\(port)?ca=\(certificates.caFile)&sni=localhost"] {
+                let client = try client(url)
+                defer { client.shutdown() }
+                #expect(try await client.send("PING") == .simpleString("PONG"))
+            }
+        }
+    }
+
+    @Test("rediss:// to a plaintext port fails closed within the connect timeout, never falling back")
+    func plaintextPort() async throws {
+        try await withTLSServer { server, certificates in
+            try await expectRefused("rediss://127.0.0.1:\(server.port)?ca=\(certificates.caFile)", ["TLS"])
+            let clients = try server.cli("CLIENT", "LIST")
+            #expect(!clients.contains("name=spool"), "no plaintext session was set up")
+        }
+    }
+
+    @Test("mutual TLS: works with the client certificate, fails closed without it")
+    func mutualTLS() async throws {
+        try await withTLSServer(requireClientCertificates: true) { server, certificates in
+            let base = "rediss://127.0.0.1:\(try #require(server.tlsPort))?ca=\(certificates.caFile)"
+            let client = try client(base + "&cert=\(certificates.clientCertificate)&key=\(certificates.clientKey)")
+            defer { client.shutdown() }
+            #expect(try await client.send("PING") == .simpleString("PONG"))
+            try await expectRefused(base, ["TLS handshake failed", "requires a client certificate"])
+            // a certificate the server's CA did not sign is refused as well
+            try await expectRefused(base + "&cert=\(certificates.otherCAFile)&key=\(certificates.directory)/other-ca.key", ["TLS handshake failed", "refused the client certificate"])
+        }
+    }
+
+    @Test("unreadable TLS files give a clear connectionFailed error")
+    func missingFiles() async throws {
+        try await expectRefused("rediss://127.0.0.1:1?ca=/nonexistent/ca.pem", ["TLS setup failed"])
+        try await expectRefused("rediss://127.0.0.1:1?cert=/nonexistent/c.pem", ["TLS setup failed"])
+    }
+}
