@@ -39,8 +39,10 @@ struct TLSTests {
         let error = await #expect(throws: RedisError.self, sourceLocation: sourceLocation) {
             try await client.send("PING")
         }
-        let elapsed = ContinuousClock.now - start; print("REFUSED \(elapsed): \(String(describing: error))")
-        #expect(elapsed < Self.connectTimeout + .milliseconds(500), "failed after \(elapsed)", sourceLocation: sourceLocation)
+        let elapsed = ContinuousClock.now - start
+        // bounded by the connect timeout, with slack for a loaded machine: it must not hang
+        // (a plaintext port gives no TLS answer at all, so only the timeout ends the attempt)
+        #expect(elapsed < Self.connectTimeout * 2, "failed after \(elapsed)", sourceLocation: sourceLocation)
         #expect(error?.code == .connectionFailed, "\(String(describing: error))", sourceLocation: sourceLocation)
         for fragment in fragments {
             #expect(error?.message.contains(fragment) == true, "\(String(describing: error)) lacks \(fragment)", sourceLocation: sourceLocation)

@@ -20,6 +20,7 @@ extension SubscriptionRunner {
                         if slots == 0 { break }
                         var entries: [(entry: StreamEntry, duplicate: Bool)] = []
                         var completions: [SubscriptionState.Completion] = []
+                        var isolated = 0   // entries run alone in this loop; each used a slot
                         do {
                             let now = ContinuousClock.now
                             if now - lastReclaim >= configuration.heartbeatInterval {
@@ -30,20 +31,21 @@ extension SubscriptionRunner {
                                 // kills workers: run each such job alone, so the jobs that
                                 // happened to run beside it are not charged for its crashes.
                                 for entry in reclaimed where entry.deliveries >= 3 {
+                                    isolated += 1
                                     await runIsolated(entry, isDuplicate: duplicates.contains(entry.id))
                                 }
                                 entries += reclaimed.filter { $0.deliveries < 3 }.map { ($0, duplicates.contains($0.id)) }
                             }
-                            if entries.count < slots && !state.isStopping {
+                            if entries.count + isolated < slots && !state.isStopping {
                                 let readRetries = now - lastRetryRead >= configuration.promoteInterval
                                 if readRetries { lastRetryRead = now }
                                 completions = state.takeCompletions()
                                 entries += try await acknowledgeAndRead(
-                                    count: slots - entries.count, readRetries: readRetries, completions: completions
+                                    count: slots - entries.count - isolated, readRetries: readRetries, completions: completions
                                 )
                                 completions = []
                             }
-                            if entries.isEmpty && !state.isStopping {
+                            if entries.isEmpty && isolated == 0 && !state.isStopping {
                                 let fresh = try await blockingRead(count: slots, on: connection)
                                 let duplicates = await completedJobs(fresh)
                                 entries += fresh.map { ($0, duplicates.contains($0.id)) }
@@ -54,7 +56,9 @@ extension SubscriptionRunner {
                             failures += 1
                             await handleFetchError(error, failures: failures)
                         }
-                        if entries.count < slots { state.slots.release(slots - entries.count) }
+                        // each entry gives its slot back when it is settled; return the unused ones
+                        let used = entries.count + isolated
+                        if used < slots { state.slots.release(slots - used) }
                         for (entry, duplicate) in entries {
                             handlers.addTask { await process(entry, isDuplicate: duplicate) }
                         }
