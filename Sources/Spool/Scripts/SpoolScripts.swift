@@ -43,29 +43,6 @@ enum SpoolScripts {
         return #due
         """#)
 
-    /// Acknowledges finished jobs and records them in the dedup set, atomically.
-    ///
-    /// KEYS: main stream, retry stream, done zset.
-    /// ARGV: group, now ms, forget-before ms (0 = dedup off), main count, retry count,
-    /// main entry ids..., retry entry ids..., job ids (one per entry, when dedup is on).
-    static let acknowledge = RedisScript(#"""
-        local group, now, forget = ARGV[1], ARGV[2], tonumber(ARGV[3])
-        local nmain, nretry = tonumber(ARGV[4]), tonumber(ARGV[5])
-        local first = 6
-        if nmain > 0 then redis.call('XACK', KEYS[1], group, unpack(ARGV, first, first + nmain - 1)) end
-        if nretry > 0 then
-          local from, to = first + nmain, first + nmain + nretry - 1
-          redis.call('XACK', KEYS[2], group, unpack(ARGV, from, to))
-          redis.call('XDEL', KEYS[2], unpack(ARGV, from, to))
-        end
-        if forget > 0 then
-          local ids = first + nmain + nretry
-          for i = ids, #ARGV do redis.call('ZADD', KEYS[3], now, ARGV[i]) end
-          redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. forget)
-        end
-        return nmain + nretry
-        """#)
-
     /// Takes a failed job out of the pending list and either schedules its retry or
     /// dead-letters it, atomically.
     ///
@@ -148,9 +125,9 @@ enum SpoolScripts {
         return id
         """#)
 
-    /// The hot path in one round trip: acknowledge finished jobs (and mark them done), then
-    /// read up to `count` new entries — due retries first — flagging those the group already
-    /// completed.
+    /// The hot path in one round trip: acknowledge finished jobs and record them in the dedup
+    /// set, atomically, then read up to `count` new entries — due retries first — flagging
+    /// those the group already completed. With `count` 0 it only acknowledges.
     ///
     /// KEYS: main stream, retry stream, done zset.
     /// ARGV: group, consumer, count, read retries (0/1), dedup (0/1), now ms, forget-before ms,

@@ -41,9 +41,7 @@ public struct SpoolWorker: Service, Sendable {
 
     /// Subscribes `group` to `queue` with options (subscribing happens implicitly on register).
     public mutating func subscribe(queue: QueueName, group: GroupName = .default, options: SubscriptionOptions) {
-        let key = SubscriptionKey(queue: queue, group: group)
-        if subscriptions[key] == nil { order.append(key) }
-        subscriptions[key, default: Subscription(options: options)].options = options
+        updateSubscription(queue, group) { $0.options = options }
     }
 
     /// Registers a handler for a `JobParameters` type on a queue and group.
@@ -75,10 +73,7 @@ public struct SpoolWorker: Service, Sendable {
         timeout: Duration? = nil,
         handler: @escaping Handler
     ) {
-        let key = SubscriptionKey(queue: queue, group: group)
-        if subscriptions[key] == nil { order.append(key) }
-        subscriptions[key, default: Subscription(options: SubscriptionOptions())]
-            .handlers[type] = RegisteredHandler(run: handler, retry: retry, timeout: timeout)
+        updateSubscription(queue, group) { $0.handlers[type] = RegisteredHandler(run: handler, retry: retry, timeout: timeout) }
     }
 
     /// Registers a handler for every job type without a handler of its own (e.g. the `spool`
@@ -90,10 +85,17 @@ public struct SpoolWorker: Service, Sendable {
         timeout: Duration? = nil,
         handler: @escaping Handler
     ) {
+        updateSubscription(queue, group) { $0.fallback = RegisteredHandler(run: handler, retry: retry, timeout: timeout) }
+    }
+
+    /// Creates the (queue, group) subscription on first use, keeping registration order.
+    private mutating func updateSubscription(_ queue: QueueName, _ group: GroupName, _ change: (inout Subscription) -> Void) {
         let key = SubscriptionKey(queue: queue, group: group)
-        if subscriptions[key] == nil { order.append(key) }
-        subscriptions[key, default: Subscription(options: SubscriptionOptions())]
-            .fallback = RegisteredHandler(run: handler, retry: retry, timeout: timeout)
+        if subscriptions[key] == nil {
+            order.append(key)
+            subscriptions[key] = Subscription(options: SubscriptionOptions())
+        }
+        change(&subscriptions[key]!)
     }
 
     /// The consumer name this worker uses in Redis.

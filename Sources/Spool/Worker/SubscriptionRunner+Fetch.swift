@@ -110,7 +110,7 @@ extension SubscriptionRunner {
 
     /// One round trip: acknowledge `completions`, read up to `count` entries (due retries
     /// first when `readRetries`), with the dedup verdict for each.
-    private func acknowledgeAndRead(
+    func acknowledgeAndRead(
         count: Int, readRetries: Bool, completions: [SubscriptionState.Completion]
     ) async throws -> [(entry: StreamEntry, duplicate: Bool)] {
         var command = RedisCommand(name: "EVALSHA", reservingBytes: 128 + completions.count * 64, arguments: 16 + completions.count * 2)

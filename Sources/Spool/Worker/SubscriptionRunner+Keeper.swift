@@ -120,16 +120,7 @@ extension SubscriptionRunner {
                 let batch = state.takeCompletions()
                 if batch.isEmpty { break }
                 do {
-                    var command = RedisCommand(name: "EVALSHA", reservingBytes: 64 + batch.count * 64, arguments: 10 + batch.count * 2)
-                    command.append(SpoolScripts.acknowledge.sha1)
-                    command.append(3)
-                    command.append(keys.stream)
-                    command.append(retryStream)
-                    command.append(done)
-                    command.append(group.rawValue)
-                    appendAcknowledgements(batch, to: &command)
-                    command.attach(SpoolScripts.acknowledge)
-                    _ = try await client.send(command)
+                    _ = try await acknowledgeAndRead(count: 0, readRetries: false, completions: batch)
                     failures = 0
                 } catch {
                     failures += 1
@@ -144,7 +135,7 @@ extension SubscriptionRunner {
     }
 
     /// Appends `now, forget-before, main count, retry count, main ids, retry ids, job ids` —
-    /// the acknowledgement arguments shared by the fetch and acknowledge scripts.
+    /// the acknowledgement arguments of the fetch script.
     func appendAcknowledgements(_ batch: [SubscriptionState.Completion], to command: inout RedisCommand) {
         let now = JobID.currentMillis()
         command.append(now)
