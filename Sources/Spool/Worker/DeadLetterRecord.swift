@@ -15,6 +15,8 @@ public enum DeadLetterReason: String, Sendable, CaseIterable {
 /// The fields a dead-letter entry adds to the job's own (all prefixed `dead_`).
 struct DeadLetterRecord: Sendable {
     static let maxErrorBytes = 2_000
+    /// Raw fields of an unreadable entry copied into its dead letter; the rest are counted.
+    static let maxRawFields = 100
 
     let queue: QueueName
     let group: GroupName
@@ -39,13 +41,21 @@ struct DeadLetterRecord: Sendable {
             envelope.removeFirstFailure()
             envelope.encodeFields(into: &sink)
         } else {
+            // an unreadable entry keeps its raw fields, up to a bound (a hostile entry may
+            // have 100k of them; Lua could not even pass them on)
             var index = 0
+            var kept = 0
             while index + 1 < original.count {
-                if !original[index].starts(with: "dead_".utf8) {
+                if !original[index].starts(with: "dead_".utf8) && kept < Self.maxRawFields {
                     sink.appendField(original[index])
                     sink.appendField(original[index + 1])
+                    kept += 1
                 }
                 index += 2
+            }
+            if original.count / 2 > kept {
+                sink.appendField("dead_dropped_fields")
+                sink.appendField(String(original.count / 2 - kept))
             }
             if original.count % 2 == 1 {
                 sink.appendField("dead_odd_field")
