@@ -45,13 +45,18 @@ final class SlotPool: Sendable {
         guard count > 0 else { return }
         let wake: (CheckedContinuation<Int, Never>, Int)? = state.withLock { state in
             state.free += count
-            guard let waiter = state.waiter else { return nil }
+            guard let waiter = state.waiter, state.free > 0 else { return nil }
             state.waiter = nil
             let taken = min(state.free, waiter.max)
             state.free -= taken
             return (waiter.continuation, taken)
         }
         if let (continuation, taken) = wake { continuation.resume(returning: taken) }
+    }
+
+    /// Takes `count` slots that are not free (the pool goes below zero until they come back).
+    func overdraw(_ count: Int) {
+        state.withLock { $0.free -= count }
     }
 
     /// Wakes a waiting fetch loop with 0; later acquires return 0 at once.

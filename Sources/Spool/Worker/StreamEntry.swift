@@ -16,12 +16,14 @@ struct StreamEntry: Sendable {
     /// How many times Redis delivered it (1 for a fresh read).
     let deliveries: Int
 
-    /// Parses an XREADGROUP reply for one stream: `[[key, [[id, [f, v, ...]], ...]]]` or nil.
-    static func parseRead(_ reply: RESPValue, source: Source) -> [StreamEntry] {
+    /// Parses an XREADGROUP reply, `[[key, [[id, [f, v, ...]], ...]], ...]` or nil; entries
+    /// of `retryStream` are marked as retries.
+    static func parseRead(_ reply: RESPValue, retryStream: String) -> [StreamEntry] {
         guard let streams = reply.array else { return [] }
         var entries: [StreamEntry] = []
         for stream in streams {
             guard let pair = stream.array, pair.count == 2, let items = pair[1].array else { continue }
+            let source: Source = pair[0].string == retryStream ? .retry : .main
             entries.reserveCapacity(entries.count + items.count)
             for item in items {
                 guard let parts = item.array, parts.count == 2, let id = parts[0].string else { continue }

@@ -59,6 +59,9 @@ extension SubscriptionRunner {
                         // each entry gives its slot back when it is settled; return the unused ones
                         let used = entries.count + isolated
                         if used < slots { state.slots.release(slots - used) }
+                        // a blocking read over both streams can return a few more than asked
+                        // when both had jobs at once: borrow their slots
+                        if used > slots { state.slots.overdraw(used - slots) }
                         for (entry, duplicate) in entries {
                             handlers.addTask { await process(entry, isDuplicate: duplicate) }
                         }
@@ -94,8 +97,9 @@ extension SubscriptionRunner {
         await process(entry, isDuplicate: isDuplicate)
     }
 
-    /// `XREADGROUP ... BLOCK` on the main stream, on this loop's own connection: used only
-    /// when the fetch script found nothing, so an idle worker wakes the moment a job arrives.
+    /// `XREADGROUP ... BLOCK` on the main and the retry stream, on this loop's own connection:
+    /// used only when the fetch script found nothing, so an idle worker wakes the moment a job
+    /// or a due retry arrives.
     private func blockingRead(count: Int, on connection: RedisConnection) async throws -> [StreamEntry] {
         let block = configuration.fetchBlockTime
         var command = RedisCommand("XREADGROUP", "GROUP", group.rawValue, consumer, "COUNT", String(count))
@@ -103,9 +107,11 @@ extension SubscriptionRunner {
         command.append(block.milliseconds)
         command.append("STREAMS")
         command.append(keys.stream)
+        command.append(retryStream)
+        command.append(">")
         command.append(">")
         let reply = try await connection.send(command, timeout: block + client.configuration.commandTimeout)
-        return StreamEntry.parseRead(reply, source: .main)
+        return StreamEntry.parseRead(reply, retryStream: retryStream)
     }
 
     /// One round trip: acknowledge `completions`, read up to `count` entries (due retries
