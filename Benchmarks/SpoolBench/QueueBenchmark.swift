@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import CoreMetrics
 import Logging
+import Prometheus
 import ServiceLifecycle
 import Spool
 import SpoolRedis
@@ -22,6 +24,9 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Flag(help: "Only measure processing.")
     var processOnly = false
 
+    @Flag(help: "Only measure processing, metrics off vs on (a Prometheus registry), alternating, 3 rounds each.")
+    var metrics = false
+
     struct Tick: JobParameters {
         static let jobName = "tick"
         let n: Int
@@ -36,8 +41,13 @@ struct QueueBenchmark: AsyncParsableCommand {
         let jobs = self.jobs
         print("Spool queue, \(jobs) jobs per measurement, Redis at \(client.redactedAddress)")
 
+        if metrics {
+            try await compareMetrics(jobs: jobs, client: client, producer: producer, logger: logger)
+            await server.shutdown()
+            return
+        }
         if processOnly {
-            let processRate = try await process(jobs: jobs, client: client, producer: producer, logger: logger)
+            let processRate = try await process(jobs: jobs, client: client, producer: producer, logger: logger).rate
             print(line("process, 1 worker, concurrency 32, dedup on", processRate))
             await server.shutdown()
             return
@@ -81,14 +91,45 @@ struct QueueBenchmark: AsyncParsableCommand {
         print(line("push, batches of 100", batchRate))
         _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
 
-        let processRate = try await process(jobs: jobs, client: client, producer: producer, logger: logger)
+        let processRate = try await process(jobs: jobs, client: client, producer: producer, logger: logger).rate
         print(line("process, 1 worker, concurrency 32, dedup on", processRate))
         await server.shutdown()
     }
 
+    /// Processing with the no-op metrics factory vs a Prometheus one, alternating rounds so
+    /// both see the same machine state; prints the medians and their ratio.
+    private func compareMetrics(jobs: Int, client: RedisClient, producer: SpoolProducer, logger: Logger) async throws {
+        var off: [(rate: Double, cpuPerJob: Double)] = []
+        var on: [(rate: Double, cpuPerJob: Double)] = []
+        for round in 0..<3 {
+            off.append(try await process(
+                jobs: jobs, client: client, producer: producer, logger: logger,
+                queueName: "bench.metrics-off.\(round)", metricsFactory: NOOPMetricsHandler.instance
+            ))
+            let registry = PrometheusCollectorRegistry()
+            on.append(try await process(
+                jobs: jobs, client: client, producer: producer, logger: logger,
+                queueName: "bench.metrics-on.\(round)", metricsFactory: PrometheusMetricsFactory(registry: registry)
+            ))
+            _ = registry.emitToBuffer()   // a scrape, so the series are really there
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let rateOff = median(off.map(\.rate)), rateOn = median(on.map(\.rate))
+        let cpuOff = median(off.map(\.cpuPerJob)), cpuOn = median(on.map(\.cpuPerJob))
+        func rounds(_ runs: [(rate: Double, cpuPerJob: Double)]) -> String {
+            runs.map { "\(Int($0.rate))/s \(String(format: "%.1f", $0.cpuPerJob)) µs" }.joined(separator: ", ")
+        }
+        print(line("process, metrics off (median of 3)", rateOff, extra: "\(String(format: "%.1f", cpuOff)) µs CPU/job  [\(rounds(off))]"))
+        print(line("process, Prometheus metrics (median of 3)", rateOn, extra: "\(String(format: "%.1f", cpuOn)) µs CPU/job  [\(rounds(on))]"))
+        print("  on/off: throughput \(String(format: "%.3f", rateOn / rateOff)), CPU per job \(String(format: "%.3f", cpuOn / cpuOff))")
+    }
+
     /// Enqueues `jobs`, then times one worker draining them.
-    private func process(jobs: Int, client: RedisClient, producer: SpoolProducer, logger: Logger) async throws -> Double {
-        let queue = try QueueName("bench.process")
+    private func process(
+        jobs: Int, client: RedisClient, producer: SpoolProducer, logger: Logger,
+        queueName: String = "bench.process", metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) async throws -> (rate: Double, cpuPerJob: Double) {
+        let queue = try QueueName(queueName)
         let keys = QueueKeys(queue: queue)
         _ = try await client.send("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
         for batch in 0..<(jobs / 100) {
@@ -97,13 +138,15 @@ struct QueueBenchmark: AsyncParsableCommand {
         let processed = Atomic<Int>(0)
         var configuration = SpoolWorker.Configuration()
         configuration.consumerName = "bench"
-        var worker = SpoolWorker(client: client, configuration: configuration, logger: logger)
+        var worker = SpoolWorker(client: client, configuration: configuration, logger: logger, metricsFactory: metricsFactory)
         worker.subscribe(queue: queue, options: .init(concurrency: 32))
         worker.register(Tick.self, queue: queue) { _, _ in
             processed.add(1, ordering: .relaxed)
         }
         let clock = ContinuousClock()
         let start = clock.now
+        let cpuStart = ProcessStatus.cpuSeconds()
+        var cpu = 0.0
         var elapsed = Duration.zero
         try await withThrowingTaskGroup(of: Void.self) { group in
             let serviceGroup = ServiceGroup(services: [worker], logger: logger)
@@ -115,10 +158,14 @@ struct QueueBenchmark: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(5))
             }
             elapsed = clock.now - start
+            cpu = ProcessStatus.cpuSeconds() - cpuStart
             await serviceGroup.triggerGracefulShutdown()
             try await group.waitForAll()
         }
-        return Double(jobs) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        _ = try await client.send("DEL", keys.stream, keys.done(.default))
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        // this process only (client and worker); Redis's CPU is not counted
+        return (Double(jobs) / seconds, cpu / Double(jobs) * 1e6)
     }
 
     private func line(_ what: String, _ rate: Double, extra: String = "") -> String {
