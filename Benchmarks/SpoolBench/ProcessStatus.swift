@@ -23,6 +23,14 @@ enum ProcessStatus {
         return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 
+    /// User plus system CPU time of this process, in seconds (every thread).
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
     /// The number of online processors.
     static var processorCount: Int { ProcessInfo.processInfo.activeProcessorCount }
 }

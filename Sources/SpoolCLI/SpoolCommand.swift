@@ -18,6 +18,7 @@ struct SpoolCommand: AsyncParsableCommand {
             WorkerCommand.self,
             EnqueueCommand.self,
             QueuesCommand.self,
+            StatsCommand.self,
             InspectCommand.self,
             JobCommand.self,
             DLQCommand.self,

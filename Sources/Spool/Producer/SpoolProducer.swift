@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import SpoolRedis
 import Synchronization
+import Tracing
 
 /// Publishes jobs to queues. Cheap to copy; share one per process.
 ///
@@ -30,14 +31,22 @@ public struct SpoolProducer: Sendable {
     private let logger: Logger
     private let registered: RegisteredQueues
     private let metrics: ProducerMetrics
+    /// `nil` when tracing is off (the no-op tracer).
+    let tracer: (any Tracer)?
 
     /// Creates a producer on a client.
     ///
-    /// - Parameter metricsFactory: where `spool.jobs.enqueued` goes. Defaults to `MetricsSystem.factory`.
+    /// - Parameters:
+    ///   - metricsFactory: where `spool.jobs.enqueued` goes. Defaults to `MetricsSystem.factory`.
+    ///   - tracer: with a tracer, each push runs in a `spool.push <queue>` producer span whose W3C
+    ///     `traceparent` is stored with jobs that carry none. Defaults to `InstrumentationSystem.tracer`
+    ///     (a no-op until the app bootstraps one).
     public init(
         client: RedisClient, configuration: Configuration = Configuration(), logger: Logger,
-        metricsFactory: any MetricsFactory = MetricsSystem.factory
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        tracer: any Tracer = InstrumentationSystem.tracer
     ) {
+        self.tracer = TraceHeaders.active(tracer)
         self.client = client
         self.configuration = configuration
         self.logger = logger
@@ -71,6 +80,15 @@ public struct SpoolProducer: Sendable {
     /// Pushes a prepared envelope (its `id` is the job's id).
     @discardableResult
     public func push(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
+        if tracer != nil && envelope.traceparent == nil {
+            return try await traced([envelope], to: queue) { (stamped) async throws(SpoolError) -> PushResult in
+                try await pushUntraced(stamped[0], to: queue, options: options)
+            }
+        }
+        return try await pushUntraced(envelope, to: queue, options: options)
+    }
+
+    private func pushUntraced(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions) async throws(SpoolError) -> PushResult {
         try JobEnvelope.checkPayloadSize(envelope.payload.count, limit: configuration.maxPayloadBytes)
         let keys = try QueueKeys(queue: queue, prefix: configuration.prefix)
         var commands = registrationCommands(keys)
@@ -101,6 +119,15 @@ public struct SpoolProducer: Sendable {
     @discardableResult
     public func push(_ envelopes: [JobEnvelope], to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> [PushResult] {
         if envelopes.isEmpty { return [] }
+        if tracer != nil {
+            return try await traced(envelopes, to: queue) { (stamped) async throws(SpoolError) -> [PushResult] in
+                try await pushUntraced(stamped, to: queue, options: options)
+            }
+        }
+        return try await pushUntraced(envelopes, to: queue, options: options)
+    }
+
+    private func pushUntraced(_ envelopes: [JobEnvelope], to queue: QueueName, options: PushOptions) async throws(SpoolError) -> [PushResult] {
         let keys = try QueueKeys(queue: queue, prefix: configuration.prefix)
         var commands = registrationCommands(keys)
         let offset = commands.count

@@ -20,7 +20,8 @@ public struct JobContext: Sendable {
     public let deliveryCount: Int
     /// The job's string headers.
     public let headers: [String: String]
-    /// The W3C trace context the producer attached, if any.
+    /// The W3C trace context of the job: with a tracer (``SpoolWorker`` `tracer:`) the handler
+    /// span's own, a child of the one the producer attached; otherwise the producer's, if any.
     public let traceparent: String?
     /// The name of the worker (Redis consumer) running the job.
     public let workerName: String

@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import SpoolRedis
+import Tracing
 
 /// Runs job handlers for (queue, group) subscriptions: at-least-once delivery through Redis
 /// consumer groups, retries with backoff, dead letters, dedup and crash recovery.
@@ -22,17 +23,25 @@ public struct SpoolWorker: Service, Sendable {
     let configuration: Configuration
     let logger: Logger
     let metricsFactory: any MetricsFactory
+    /// `nil` when tracing is off (the no-op tracer).
+    let tracer: (any Tracer)?
     private(set) var subscriptions: [SubscriptionKey: Subscription] = [:]
     private var order: [SubscriptionKey] = []
 
     /// Creates a worker with no subscriptions.
     ///
-    /// - Parameter metricsFactory: where counters, timers and gauges go. Defaults to the
-    ///   process-wide `MetricsSystem.factory` (a no-op until the app bootstraps one).
+    /// - Parameters:
+    ///   - metricsFactory: where counters, timers and gauges go. Defaults to the
+    ///     process-wide `MetricsSystem.factory` (a no-op until the app bootstraps one).
+    ///   - tracer: with a tracer, each handler runs in a `spool.process <type>` consumer span,
+    ///     the child of the job's `traceparent`, and ``JobContext/traceparent`` names that span.
+    ///     Defaults to `InstrumentationSystem.tracer` (a no-op until the app bootstraps one).
     public init(
         client: RedisClient, configuration: Configuration = Configuration(), logger: Logger,
-        metricsFactory: any MetricsFactory = MetricsSystem.factory
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        tracer: any Tracer = InstrumentationSystem.tracer
     ) {
+        self.tracer = TraceHeaders.active(tracer)
         self.client = client
         self.configuration = configuration
         self.logger = logger
@@ -114,7 +123,7 @@ public struct SpoolWorker: Service, Sendable {
             try SubscriptionRunner(
                 client: client, keys: QueueKeys(queue: key.queue, prefix: configuration.prefix),
                 group: key.group, subscription: subscriptions[key]!, configuration: configuration, logger: logger,
-                metricsFactory: metricsFactory
+                metricsFactory: metricsFactory, tracer: tracer
             )
         }
         try await withGracefulShutdownHandler {

@@ -75,6 +75,15 @@ extension SubscriptionRunner {
     private func run(
         _ handler: RegisteredHandler, _ envelope: JobEnvelope, entry: StreamEntry, attempt: Int, maxAttempts: Int
     ) async -> Outcome {
+        await traced(envelope, attempt: attempt) { traceparent in
+            await run(handler, envelope, entry: entry, attempt: attempt, maxAttempts: maxAttempts, traceparent: traceparent)
+        }
+    }
+
+    private func run(
+        _ handler: RegisteredHandler, _ envelope: JobEnvelope, entry: StreamEntry, attempt: Int, maxAttempts: Int,
+        traceparent: String?
+    ) async -> Outcome {
         var logger = self.logger
         logger[metadataKey: "spool.job.id"] = "\(envelope.id)"
         logger[metadataKey: "spool.job.type"] = "\(envelope.type)"
@@ -82,7 +91,7 @@ extension SubscriptionRunner {
         let context = JobContext(
             id: envelope.id, queue: keys.queue, group: group, type: envelope.type, attempt: attempt,
             maxAttempts: maxAttempts, enqueuedAt: envelope.enqueuedAt, deliveryCount: entry.deliveries,
-            headers: envelope.headers, traceparent: envelope.traceparent, workerName: consumer, logger: logger
+            headers: envelope.headers, traceparent: traceparent, workerName: consumer, logger: logger
         )
         let timeout = handler.timeout ?? options.handlerTimeout
         let typeMetrics = metrics.type(subscription.handlers[envelope.type] == nil ? nil : envelope.type)

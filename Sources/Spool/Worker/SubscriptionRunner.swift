@@ -1,6 +1,7 @@
 import CoreMetrics
 import Logging
 import SpoolRedis
+import Tracing
 
 /// Runs one (queue, group) subscription: a fetch loop with its handlers, an acknowledgement
 /// flusher and a keeper (heartbeat, leases, promotion, trimming).
@@ -13,6 +14,7 @@ struct SubscriptionRunner: Sendable {
     let logger: Logger
     let state: SubscriptionState
     let metrics: SubscriptionMetrics
+    let tracer: (any Tracer)?
 
     let retryStream: String
     let scheduled: String
@@ -24,8 +26,10 @@ struct SubscriptionRunner: Sendable {
 
     init(
         client: RedisClient, keys: QueueKeys, group: GroupName, subscription: Subscription,
-        configuration: SpoolWorker.Configuration, logger: Logger, metricsFactory: any MetricsFactory
+        configuration: SpoolWorker.Configuration, logger: Logger, metricsFactory: any MetricsFactory,
+        tracer: (any Tracer)? = nil
     ) {
+        self.tracer = tracer
         self.client = client
         self.keys = keys
         self.group = group

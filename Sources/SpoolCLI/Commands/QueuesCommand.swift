@@ -1,5 +1,8 @@
 import ArgumentParser
+import Foundation
 import Spool
+import SpoolRedis
+import UnixSignals
 
 /// `spool queues`: every known queue with its groups' progress.
 struct QueuesCommand: AsyncParsableCommand {
@@ -13,7 +16,22 @@ struct QueuesCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON document (fields in docs/cli.md).")
     var json = false
 
+    @Flag(help: "Refresh every --interval with rates per second until Ctrl-C (one frame per interval without a terminal).")
+    var watch = false
+
+    @Option(help: ArgumentHelp("How often --watch refreshes. Defaults to 1s.", valueName: "duration"))
+    var interval: DurationArgument = DurationArgument(.seconds(1))
+
+    func validate() throws {
+        if watch && json { throw ValidationError("--watch is a terminal view: use `spool stats --json` for scripts") }
+        if interval.duration <= .zero { throw ValidationError("--interval must be positive") }
+    }
+
     func run() async throws {
+        if watch {
+            try await Self.watch(connection, every: interval)
+            return
+        }
         let queues = try await withInspector(connection) { try await $0.queues() }
         if json {
             try JSONOutput.print(["queues": queues.map(JSONOutput.queue)])
@@ -52,5 +70,33 @@ struct QueuesCommand: AsyncParsableCommand {
             }
         }
         return table
+    }
+
+    /// Redraws the queues with rates until SIGINT or SIGTERM, then returns (exit status 0).
+    static func watch(_ connection: ConnectionOptions, every interval: DurationArgument) async throws {
+        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
+        let redraw = Terminal.stdoutIsTerminal
+        try await withInspectorClient(connection) { inspector, client in
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask {
+                    for await _ in signals { return }
+                }
+                tasks.addTask {
+                    var previous: QueueSample?
+                    while !Task.isCancelled {
+                        let sample = try await QueueSample.take(inspector, client: client)
+                        let frame = WatchFrame.render(
+                            QueueRates(from: previous, to: sample), intervalText: "\(interval)", takenAt: sample.takenAtMillis
+                        )
+                        FileHandle.standardOutput.write(Data(((redraw ? WatchFrame.clearAndHome : "") + frame + (redraw ? "" : "\n")).utf8))
+                        previous = sample
+                        try await Task.sleep(for: interval.duration)
+                    }
+                }
+                // the first to end: a signal (stop quietly) or the loop's error (report it)
+                defer { tasks.cancelAll() }
+                try await tasks.next()
+            }
+        }
     }
 }

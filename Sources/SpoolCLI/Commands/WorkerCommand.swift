@@ -2,7 +2,9 @@ import ArgumentParser
 import AsyncHTTPClient
 import NIOCore
 import Foundation
+import CoreMetrics
 import Logging
+import Prometheus
 import ServiceLifecycle
 import Spool
 import SpoolRedis
@@ -72,6 +74,15 @@ struct WorkerCommand: AsyncParsableCommand {
     @Flag(help: "Development mode: same as --allow-private-network.")
     var dev = false
 
+    @Option(help: ArgumentHelp("Serve /metrics (Prometheus), /healthz and /readyz over HTTP on this port (0: any free port).", valueName: "port"))
+    var metricsPort: Int?
+
+    @Option(help: ArgumentHelp("The address the metrics endpoint binds. Defaults to 127.0.0.1.", valueName: "host"))
+    var metricsHost: String?
+
+    @Option(help: ArgumentHelp("/readyz answers 503 while a subscription lags more than this. Defaults to 60s.", valueName: "duration"))
+    var maxLag: DurationArgument?
+
     @Option(help: "Log format on stderr: text or json.")
     var logFormat: LogFormat = .text
 
@@ -123,6 +134,9 @@ struct WorkerCommand: AsyncParsableCommand {
         if let gracePeriod { settings.gracePeriod = gracePeriod.duration }
         if let heartbeatTTL { settings.heartbeatTTL = heartbeatTTL.duration }
         if allowPrivateNetwork || dev { settings.allowPrivateNetwork = true }
+        if let metricsPort { settings.metricsPort = metricsPort }
+        if let metricsHost { settings.metricsHost = metricsHost }
+        if let maxLag { settings.maxLag = maxLag.duration }
         try settings.validate()
         return settings
     }
@@ -172,7 +186,27 @@ struct WorkerCommand: AsyncParsableCommand {
             throw error
         }
 
-        var worker = SpoolWorker(client: client, configuration: settings.configuration, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var metricsFactory: any MetricsFactory = MetricsSystem.factory
+        var healthClient: RedisClient?
+        if let port = settings.metricsPort {
+            let endpoint: (MetricsServer, any MetricsFactory, RedisClient)
+            do {
+                endpoint = try await Self.metricsEndpoint(settings, port: port, redis: redisConfiguration, logger: logger)
+            } catch {
+                client.shutdown()
+                try? await httpClient?.shutdown()
+                throw error
+            }
+            services.append(.init(service: endpoint.0))
+            metricsFactory = endpoint.1
+            healthClient = endpoint.2
+        }
+        defer { healthClient?.shutdown() }
+
+        var worker = SpoolWorker(
+            client: client, configuration: settings.configuration, logger: logger, metricsFactory: metricsFactory
+        )
         for (spec, handler, description) in handlers {
             worker.subscribe(queue: spec.queue, group: spec.group, options: spec.tuning.options)
             worker.registerFallback(queue: spec.queue, group: spec.group, handler: handler)
@@ -180,7 +214,9 @@ struct WorkerCommand: AsyncParsableCommand {
                 "spool.queue": "\(spec.queue)", "spool.group": "\(spec.group)", "spool.handler": "\(description)",
             ])
         }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: worker)], logger: logger))
+        // services stop in reverse order: the worker drains first, the metrics endpoint answers until then
+        services.append(.init(service: worker))
+        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         do {
             try await WorkerSignals.run(group, logger: logger)
         } catch {
@@ -190,5 +226,35 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         client.shutdown()
         try? await httpClient?.shutdown()
+    }
+
+    /// Binds the metrics endpoint; returns it with the metrics factory the worker records into
+    /// and the client that answers `/healthz` (its own, so a busy pool cannot delay the PING).
+    static func metricsEndpoint(
+        _ settings: WorkerSettings, port: Int, redis: RedisConfiguration, logger: Logger
+    ) async throws -> (MetricsServer, any MetricsFactory, RedisClient) {
+        let registry = PrometheusCollectorRegistry()
+        let lag = LagWatch()
+        let factory = LagWatchingFactory(inner: PrometheusNames.factory(registry: registry), watch: lag)
+        var healthConfiguration = redis
+        healthConfiguration.poolSize = 1
+        healthConfiguration.connectTimeout = .seconds(1)
+        healthConfiguration.commandTimeout = .seconds(1)
+        let healthClient = RedisClient(configuration: healthConfiguration)
+        let routes = MetricsRoutes(
+            registry: registry, lag: lag, subscriptions: settings.subscriptions.map { ($0.queue, $0.group) },
+            maxLag: settings.maxLag, pingRedis: { await MetricsRoutes.ping(healthClient) }
+        )
+        let server: MetricsServer
+        do {
+            server = try await MetricsServer.bind(host: settings.metricsHost, port: port, routes: routes, logger: logger)
+        } catch {
+            healthClient.shutdown()
+            throw CLIError("cannot serve metrics on \(settings.metricsHost):\(port): \(error)")
+        }
+        logger.info("serving /metrics, /healthz and /readyz", metadata: [
+            "spool.metrics.address": "\(settings.metricsHost):\(server.localAddress?.port ?? port)",
+        ])
+        return (server, factory, healthClient)
     }
 }

@@ -22,6 +22,23 @@ func withInspector<T>(_ connection: ConnectionOptions, _ body: (SpoolInspector) 
     }
 }
 
+/// Like ``withInspector(_:_:)``, also handing over the client for commands the inspector
+/// does not send.
+func withInspectorClient<T>(
+    _ connection: ConnectionOptions, _ body: (SpoolInspector, RedisClient) async throws -> T
+) async throws -> T {
+    let configuration = try connection.configuration()
+    let client = RedisClient(configuration: configuration)
+    defer { client.shutdown() }
+    do {
+        return try await body(SpoolInspector(client: client), client)
+    } catch let error as SpoolError {
+        throw Terminal.fail("\(error)")
+    } catch let error as RedisError {
+        throw Terminal.fail("\(error)")
+    }
+}
+
 /// Standard streams and the terminal.
 enum Terminal {
     /// Writes one line to stderr.
@@ -37,6 +54,9 @@ enum Terminal {
 
     /// Whether stdin is a terminal a person can answer on.
     static var isInteractive: Bool { isatty(STDIN_FILENO) == 1 }
+
+    /// Whether stdout is a terminal (`queues --watch` redraws in place there).
+    static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) == 1 }
 
     /// Whether stderr is a terminal (progress rewrites one line there).
     static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }

@@ -8,6 +8,7 @@ import Yams
 enum WorkerConfigFile {
     static let topKeys: Set<String> = [
         "visibility_timeout", "grace_period", "heartbeat_ttl", "allow_private_network", "defaults", "subscriptions",
+        "metrics_port", "metrics_host", "max_lag",
     ]
     static let tuningKeys: Set<String> = [
         "concurrency", "max_attempts", "backoff_base", "backoff_max", "handler_timeout", "start_from",
@@ -40,6 +41,9 @@ enum WorkerConfigFile {
         if let value = top["grace_period"] { settings.gracePeriod = try duration(value, "\(name): grace_period") }
         if let value = top["heartbeat_ttl"] { settings.heartbeatTTL = try duration(value, "\(name): heartbeat_ttl") }
         if let value = top["allow_private_network"] { settings.allowPrivateNetwork = try bool(value, "\(name): allow_private_network") }
+        if let value = top["metrics_port"] { settings.metricsPort = try int(value, "\(name): metrics_port") }
+        if let value = top["metrics_host"] { settings.metricsHost = try string(value, "\(name): metrics_host") }
+        if let value = top["max_lag"] { settings.maxLag = try duration(value, "\(name): max_lag") }
         var defaults = SubscriptionTuning()
         if let value = top["defaults"] {
             let map = try mapping(value, "\(name): defaults")

@@ -83,6 +83,18 @@ struct WorkerSettings: Sendable, Equatable {
     var heartbeatTTL: Duration = .seconds(5)
     /// Defaults to `false`: the http handler refuses private addresses.
     var allowPrivateNetwork = false
+    /// Serve `/metrics`, `/healthz` and `/readyz` on this port. Defaults to `nil` (off); 0 picks a free port.
+    var metricsPort: Int?
+    /// The address the metrics endpoint binds. Defaults to 127.0.0.1 (this host only).
+    var metricsHost = "127.0.0.1"
+    /// `/readyz` answers 503 while a subscription's lag exceeds this. Defaults to 60 seconds.
+    var maxLag: Duration = .seconds(60)
+
+    /// How often the queue gauges are read: often enough that `/readyz` notices `maxLag`
+    /// within about a quarter of it, between 250 ms and the library's 5 seconds.
+    var metricsInterval: Duration {
+        min(max(maxLag / 4, .milliseconds(250)), .seconds(5))
+    }
 
     /// The library's worker configuration.
     var configuration: SpoolWorker.Configuration {
@@ -91,6 +103,7 @@ struct WorkerSettings: Sendable, Equatable {
         configuration.gracePeriod = gracePeriod
         configuration.heartbeatTTL = heartbeatTTL
         configuration.heartbeatInterval = min(.seconds(1), heartbeatTTL / 3)
+        if metricsPort != nil { configuration.metricsInterval = metricsInterval }
         return configuration
     }
 
@@ -99,6 +112,8 @@ struct WorkerSettings: Sendable, Equatable {
             throw CLIError("nothing to run: pass --queue Q with --exec PROGRAM or --http URL, or --config spool.yml")
         }
         if heartbeatTTL < .seconds(1) { throw CLIError("heartbeat TTL must be at least 1s") }
+        if let metricsPort, !(0...65_535).contains(metricsPort) { throw CLIError("metrics port must be 0...65535") }
+        if maxLag <= .zero { throw CLIError("max lag must be positive") }
         if visibilityTimeout < heartbeatTTL { throw CLIError("visibility timeout must be at least the heartbeat TTL") }
         var seen = Set<String>()
         for subscription in subscriptions {

@@ -1,0 +1,179 @@
+import ArgumentParser
+import Foundation
+import CoreMetrics
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Spool
+import SpoolRedis
+import Synchronization
+
+/// `spool-bench queue`: push and process throughput of the queue itself.
+struct QueueBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "Push (one task, 64 tasks, batches of 100) and process (no-op handler, concurrency 32, dedup on) rates."
+    )
+
+    @Option(help: "Jobs per measurement (the single-task push uses a fifth of it).")
+    var jobs = 100_000
+
+    @Option(help: "Use this Redis instead of starting a private one (TCP only).")
+    var redis: String?
+
+    @Flag(help: "Only measure processing.")
+    var processOnly = false
+
+    @Flag(help: "Only measure processing, metrics off vs on (a Prometheus registry), alternating, 3 rounds each.")
+    var metrics = false
+
+    struct Tick: JobParameters {
+        static let jobName = "tick"
+        let n: Int
+    }
+
+    func run() async throws {
+        let server = try await BenchServer.start(url: redis)
+        let client = RedisClient(configuration: server.configuration)
+        defer { client.shutdown() }
+        let logger = Logger(label: "spool.bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        let producer = SpoolProducer(client: client, logger: logger)
+        let jobs = self.jobs
+        print("Spool queue, \(jobs) jobs per measurement, Redis at \(client.redactedAddress)")
+
+        if metrics {
+            try await compareMetrics(jobs: jobs, client: client, producer: producer, logger: logger)
+            await server.shutdown()
+            return
+        }
+        if processOnly {
+            let processRate = try await process(jobs: jobs, client: client, producer: producer, logger: logger).rate
+            print(line("process, 1 worker, concurrency 32, dedup on", processRate))
+            await server.shutdown()
+            return
+        }
+        let queue = try QueueName("bench.push")
+        let single = jobs / 5
+        var latencies: [Duration] = []
+        latencies.reserveCapacity(single)
+        let clock = ContinuousClock()
+        let singleRate = try await measureRate(count: single) {
+            for index in 0..<single {
+                let start = clock.now
+                try await producer.push(Tick(n: index), to: queue)
+                latencies.append(clock.now - start)
+            }
+        }
+        latencies.sort()
+        print(line("push, one task", singleRate, extra: "p50 \(micros(latencies[latencies.count / 2])) µs, p99 \(micros(latencies[latencies.count * 99 / 100])) µs"))
+        _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
+
+        let concurrentRate = try await measureRate(count: jobs) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<64 {
+                    group.addTask {
+                        for index in stride(from: task, to: jobs, by: 64) {
+                            try await producer.push(Tick(n: index), to: queue)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        print(line("push, 64 concurrent tasks", concurrentRate))
+        _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
+
+        let batchRate = try await measureRate(count: jobs / 100 * 100) {
+            for batch in 0..<(jobs / 100) {
+                try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
+            }
+        }
+        print(line("push, batches of 100", batchRate))
+        _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
+
+        let processRate = try await process(jobs: jobs, client: client, producer: producer, logger: logger).rate
+        print(line("process, 1 worker, concurrency 32, dedup on", processRate))
+        await server.shutdown()
+    }
+
+    /// Processing with the no-op metrics factory vs a Prometheus one, alternating rounds so
+    /// both see the same machine state; prints the medians and their ratio.
+    private func compareMetrics(jobs: Int, client: RedisClient, producer: SpoolProducer, logger: Logger) async throws {
+        var off: [(rate: Double, cpuPerJob: Double)] = []
+        var on: [(rate: Double, cpuPerJob: Double)] = []
+        for round in 0..<3 {
+            off.append(try await process(
+                jobs: jobs, client: client, producer: producer, logger: logger,
+                queueName: "bench.metrics-off.\(round)", metricsFactory: NOOPMetricsHandler.instance
+            ))
+            let registry = PrometheusCollectorRegistry()
+            on.append(try await process(
+                jobs: jobs, client: client, producer: producer, logger: logger,
+                queueName: "bench.metrics-on.\(round)", metricsFactory: PrometheusMetricsFactory(registry: registry)
+            ))
+            _ = registry.emitToBuffer()   // a scrape, so the series are really there
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let rateOff = median(off.map(\.rate)), rateOn = median(on.map(\.rate))
+        let cpuOff = median(off.map(\.cpuPerJob)), cpuOn = median(on.map(\.cpuPerJob))
+        func rounds(_ runs: [(rate: Double, cpuPerJob: Double)]) -> String {
+            runs.map { "\(Int($0.rate))/s \(String(format: "%.1f", $0.cpuPerJob)) µs" }.joined(separator: ", ")
+        }
+        print(line("process, metrics off (median of 3)", rateOff, extra: "\(String(format: "%.1f", cpuOff)) µs CPU/job  [\(rounds(off))]"))
+        print(line("process, Prometheus metrics (median of 3)", rateOn, extra: "\(String(format: "%.1f", cpuOn)) µs CPU/job  [\(rounds(on))]"))
+        print("  on/off: throughput \(String(format: "%.3f", rateOn / rateOff)), CPU per job \(String(format: "%.3f", cpuOn / cpuOff))")
+    }
+
+    /// Enqueues `jobs`, then times one worker draining them.
+    private func process(
+        jobs: Int, client: RedisClient, producer: SpoolProducer, logger: Logger,
+        queueName: String = "bench.process", metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) async throws -> (rate: Double, cpuPerJob: Double) {
+        let queue = try QueueName(queueName)
+        let keys = QueueKeys(queue: queue)
+        _ = try await client.send("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
+        for batch in 0..<(jobs / 100) {
+            try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
+        }
+        let processed = Atomic<Int>(0)
+        var configuration = SpoolWorker.Configuration()
+        configuration.consumerName = "bench"
+        var worker = SpoolWorker(client: client, configuration: configuration, logger: logger, metricsFactory: metricsFactory)
+        worker.subscribe(queue: queue, options: .init(concurrency: 32))
+        worker.register(Tick.self, queue: queue) { _, _ in
+            processed.add(1, ordering: .relaxed)
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let cpuStart = ProcessStatus.cpuSeconds()
+        var cpu = 0.0
+        var elapsed = Duration.zero
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let serviceGroup = ServiceGroup(services: [worker], logger: logger)
+            group.addTask { try await serviceGroup.run() }
+            // wait until every job is acknowledged (its completion recorded in Redis)
+            while true {
+                let done = try await client.send("ZCARD", keys.done(.default)).int ?? 0
+                if done >= jobs { break }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            elapsed = clock.now - start
+            cpu = ProcessStatus.cpuSeconds() - cpuStart
+            await serviceGroup.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+        _ = try await client.send("DEL", keys.stream, keys.done(.default))
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        // this process only (client and worker); Redis's CPU is not counted
+        return (Double(jobs) / seconds, cpu / Double(jobs) * 1e6)
+    }
+
+    private func line(_ what: String, _ rate: Double, extra: String = "") -> String {
+        let label = what.padding(toLength: 46, withPad: " ", startingAt: 0)
+        return "  \(label) \(Int(rate.rounded()))/s  \(extra)"
+    }
+
+    private func micros(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)
+    }
+}

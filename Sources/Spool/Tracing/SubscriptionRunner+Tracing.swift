@@ -1,0 +1,32 @@
+import Instrumentation
+import Tracing
+
+extension SubscriptionRunner {
+    /// Runs `body` in a `spool.process <type>` consumer span, the child of the span the job
+    /// was enqueued in (its `traceparent`); `body` gets the handler span's `traceparent`.
+    /// Without a tracer it runs `body` with the job's own `traceparent`.
+    func traced(
+        _ envelope: JobEnvelope, attempt: Int, _ body: (_ traceparent: String?) async -> Outcome
+    ) async -> Outcome {
+        guard let tracer else { return await body(envelope.traceparent) }
+        let parent = TraceHeaders.context(from: envelope.traceparent, tracer: tracer)
+        let span = tracer.startSpan("spool.process \(envelope.type)", context: parent, ofKind: .consumer)
+        defer { span.end() }
+        span.attributes["messaging.system"] = "spool"
+        span.attributes["messaging.operation.type"] = "process"
+        span.attributes["messaging.destination.name"] = keys.queue.rawValue
+        span.attributes["messaging.consumer.group.name"] = group.rawValue
+        span.attributes["messaging.message.id"] = envelope.id.description
+        span.attributes["spool.attempt"] = attempt
+        let outcome = await ServiceContext.$current.withValue(span.context) {
+            await body(TraceHeaders.traceparent(of: span.context, tracer: tracer) ?? envelope.traceparent)
+        }
+        switch outcome {
+        case .succeeded, .duplicate, .abandoned:
+            break
+        case .failed(let error, _), .deadLetter(_, let error):
+            span.setStatus(SpanStatus(code: .error, message: error))
+        }
+        return outcome
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import SpoolTesting
+import Testing
+
+/// `spool worker --metrics-port`: the Prometheus text on /metrics, /healthz and /readyz.
+@Suite(.timeLimit(.minutes(2)))
+struct MetricsEndpointTests {
+    /// Starts a worker with the metrics endpoint on a free port; returns it and the port it logged.
+    static func startWorker(
+        _ fixture: WorkerFixture, queue: String, _ flags: [String], exec: [String]
+    ) async throws -> (SpoolProcess, Int) {
+        let worker = try fixture.worker(queue: queue, ["--metrics-port", "0"] + flags, exec: exec)
+        var port = 0
+        try await waitUntil("the worker logs its metrics address") {
+            if let match = worker.stderr.firstMatch(of: /spool\.metrics\.address=127\.0\.0\.1:(\d+)/) {
+                port = Int(match.1) ?? 0
+            }
+            if !worker.isRunning { throw TestFailure("worker exited: \(worker.stderr)") }
+            return port > 0
+        }
+        return (worker, port)
+    }
+
+    @Test func metricsCountWhatThisWorkerProcessed() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let handler = try fixture.script("handler.sh", """
+                cat > /dev/null
+                [ "$SPOOL_JOB_TYPE" = bad ] && exit 65
+                exit 0
+                """)
+            let (worker, port) = try await Self.startWorker(fixture, queue: "jobs", [], exec: [handler])
+            defer { worker.kill() }
+            #expect(try HTTPGet.get(port: port, "/healthz").status == 200)
+
+            for _ in 0..<5 { _ = try await fixture.enqueue("jobs", ["--type", "ok"]) }
+            for _ in 0..<2 { _ = try await fixture.enqueue("jobs", ["--type", "bad"]) }
+            let probe = QueueProbe(server: server, queue: "jobs")
+            try await waitUntil("5 done and 2 dead letters") { try probe.doneCount() == 5 && probe.deadCount() == 2 }
+
+            let response = try HTTPGet.get(port: port, "/metrics")
+            #expect(response.status == 200)
+            let samples = try PrometheusSample.parse(response.body)
+            let mine = ["queue": "jobs", "group": "default"]
+            // the exec handler is a fallback, so every job type is counted as `other`
+            #expect(samples.value("spool_jobs_processed_total", mine.merging(["type": "other", "status": "succeeded"]) { $1 }) == 5)
+            #expect(samples.value("spool_jobs_processed_total", mine.merging(["status": "dead"]) { $1 }) == 2)
+            #expect(samples.value("spool_jobs_processed_total", mine.merging(["status": "retried"]) { $1 }) == 0)
+            #expect(samples.value("spool_job_duration_seconds_count", mine) == 7)
+            #expect(samples.value("spool_job_queued_duration_seconds_count", mine) == 7)
+            #expect(samples.value("spool_job_duration_seconds_bucket", mine.merging(["le": "+Inf"]) { $1 }) == 7)
+            // the jobs were enqueued by other processes (`spool enqueue`): this one counted none
+            #expect(samples.value("spool_jobs_enqueued_total") == nil)
+            // gauges appear with the first queue reading
+            try await waitUntil("the queue gauges are recorded") {
+                let samples = try PrometheusSample.parse(try HTTPGet.get(port: port, "/metrics").body)
+                return samples.value("spool_queue_dead", mine) == 2 && samples.value("spool_queue_lag_seconds", mine) == 0
+            }
+            #expect(try HTTPGet.get(port: port, "/nothing").status == 404)
+
+            try await server.stop()
+            let unhealthy = try HTTPGet.get(port: port, "/healthz")
+            #expect(unhealthy.status == 503, "\(unhealthy.body)")
+        }
+    }
+
+    @Test func readyzFollowsTheLagOfEverySubscription() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let slow = try fixture.script("slow.sh", "cat > /dev/null; sleep 0.4")
+            let (worker, port) = try await Self.startWorker(
+                fixture, queue: "slow", ["--concurrency", "1", "--max-lag", "1s"], exec: [slow]
+            )
+            defer { worker.kill() }
+            try await waitUntil("ready with an empty queue") { try HTTPGet.get(port: port, "/readyz").status == 200 }
+
+            for _ in 0..<8 { _ = try await fixture.enqueue("slow") }
+            var reason = ""
+            try await waitUntil("not ready while the backlog ages past 1s", within: .seconds(10)) {
+                let response = try HTTPGet.get(port: port, "/readyz")
+                reason = response.body
+                return response.status == 503
+            }
+            #expect(reason.contains("queue slow group default: lag"), "\(reason)")
+            #expect(reason.split(separator: "\n").count == 1)
+
+            let probe = QueueProbe(server: server, queue: "slow")
+            try await waitUntil("drained", within: .seconds(20)) { try probe.doneCount() == 8 }
+            try await waitUntil("ready again once drained", within: .seconds(5)) {
+                try HTTPGet.get(port: port, "/readyz").status == 200
+            }
+            #expect(try HTTPGet.get(port: port, "/healthz").status == 200)
+        }
+    }
+}

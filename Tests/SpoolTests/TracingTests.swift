@@ -1,0 +1,102 @@
+import Instrumentation
+import Spool
+import SpoolRedis
+import SpoolTesting
+import Synchronization
+import Testing
+import Tracing
+
+@Suite("Tracing")
+struct TracingTests {
+    struct Traced: JobParameters {
+        static let jobName = "traced"
+        let n: Int
+    }
+
+    /// Pushes jobs with `producer` and runs them on a worker with `tracer`; returns each
+    /// handler's `JobContext.traceparent` by job number.
+    static func run(
+        _ fixture: QueueFixture, producer: SpoolProducer, tracer: any Tracer, queue: QueueName,
+        push: () async throws -> Void, count: Int
+    ) async throws -> [Int: String?] {
+        let seen = Mutex<[Int: String?]>([:])
+        var worker = SpoolWorker(
+            client: fixture.client, configuration: fixture.workerConfiguration(), logger: fixture.logger, tracer: tracer
+        )
+        worker.subscribe(queue: queue, options: .init(startFromBeginning: true))
+        worker.register(Traced.self, queue: queue) { job, context in
+            seen.withLock { $0[job.n] = context.traceparent }
+        }
+        try await running(worker) {
+            try await push()
+            try await waitUntil("every job ran") { seen.withLock { $0.count } == count }
+        }
+        return seen.withLock { $0 }
+    }
+
+    @Test("the handler span is the child of the enqueue span, and the handler sees its own traceparent")
+    func propagates() async throws {
+        try await QueueFixture.with { fixture in
+            let tracer = TestTracer()
+            let queue = try QueueName("traced")
+            let producer = SpoolProducer(client: fixture.client, logger: fixture.logger, tracer: tracer)
+            let explicit = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let seen = try await Self.run(fixture, producer: producer, tracer: tracer, queue: queue, push: {
+                try await producer.push(Traced(n: 1), to: queue)
+                try await producer.push(Traced(n: 2), to: queue, options: PushOptions(traceparent: explicit))
+            }, count: 2)
+
+            let spans = tracer.spans
+            let pushes = spans.filter { $0.operationName == "spool.push traced" }
+            let processes = spans.filter { $0.operationName == "spool.process traced" }
+            #expect(pushes.count == 1, "an explicit traceparent is kept: no producer span for it")
+            #expect(processes.count == 2)
+            let push = try #require(pushes.first)
+            #expect(push.kind == .producer)
+
+            // job 1: parent = the producer span, same trace; the handler got the handler span's context
+            let handler1 = try #require(processes.first { $0.identity.parentSpanID == push.identity.spanID })
+            #expect(handler1.kind == .consumer)
+            #expect(handler1.identity.traceID == push.identity.traceID)
+            #expect(seen[1] == "00-\(handler1.identity.traceID)-\(handler1.identity.spanID)-01")
+
+            // job 2: the explicit traceparent is the remote parent
+            let handler2 = try #require(processes.first { $0.identity.parentSpanID == "00f067aa0ba902b7" })
+            #expect(handler2.identity.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
+            #expect(seen[2] == "00-\(handler2.identity.traceID)-\(handler2.identity.spanID)-01")
+        }
+    }
+
+    @Test("a batch push stamps every job with the batch's producer span")
+    func batch() async throws {
+        try await QueueFixture.with { fixture in
+            let tracer = TestTracer()
+            let queue = try QueueName("traced-batch")
+            let producer = SpoolProducer(client: fixture.client, logger: fixture.logger, tracer: tracer)
+            _ = try await Self.run(fixture, producer: producer, tracer: tracer, queue: queue, push: {
+                try await producer.push([Traced(n: 1), Traced(n: 2), Traced(n: 3)], to: queue)
+            }, count: 3)
+            let push = try #require(tracer.spans.first { $0.kind == .producer })
+            let children = tracer.spans.filter { $0.kind == .consumer && $0.identity.parentSpanID == push.identity.spanID }
+            #expect(children.count == 3)
+        }
+    }
+
+    @Test("with the default no-op tracer no traceparent is added")
+    func noOpTracer() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("untraced")
+            // the fixture's producer and a worker with the default tracer (nothing bootstrapped)
+            var fields: [String] = []
+            let seen = try await Self.run(fixture, producer: fixture.producer, tracer: InstrumentationSystem.tracer, queue: queue, push: {
+                try await fixture.producer.push(Traced(n: 1), to: queue)
+                // read before the trimmer may remove the finished entry
+                let entries = try await fixture.redis("XRANGE", QueueKeys(queue: queue).stream, "-", "+")
+                fields = entries.array?.first?.array?.last?.array?.compactMap(\.string) ?? []
+            }, count: 1)
+            #expect(seen[1] == .some(nil))
+            #expect(fields.contains("type"), "\(fields)")
+            #expect(!fields.contains("traceparent") && !fields.contains("tp"), "\(fields)")
+        }
+    }
+}
