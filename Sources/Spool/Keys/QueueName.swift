@@ -1,15 +1,13 @@
-/// A validated queue name: 1–100 characters of `[A-Za-z0-9._:-]`, e.g. `order.placed`.
-public struct QueueName: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
-    /// The name as written, e.g. `order.placed`.
-    public let rawValue: String
+/// A name checked against Spool's rule (1–100 characters of `[A-Za-z0-9._:-]`), stored as
+/// written; encoded and decoded as a plain string, ordered by that string.
+public protocol ValidatedName: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
+    /// The name as written.
+    var rawValue: String { get }
+    /// Validates `raw`.
+    init(_ raw: String) throws(SpoolError)
+}
 
-    /// Validates `raw` as a queue name.
-    /// - Throws: ``SpoolError/Code/invalidQueueName`` saying what is wrong and the rule.
-    public init(_ raw: String) throws(SpoolError) {
-        try NameRule.validate(raw, kind: "queue name", code: .invalidQueueName)
-        self.rawValue = raw
-    }
-
+extension ValidatedName {
     /// Decodes a name from a string, failing with a `DecodingError` when it breaks the rule.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
@@ -31,13 +29,26 @@ public struct QueueName: Sendable, Hashable, Comparable, CustomStringConvertible
     public var description: String { rawValue }
 
     /// Orders names by their raw strings.
-    public static func < (lhs: QueueName, rhs: QueueName) -> Bool {
+    public static func < (lhs: Self, rhs: Self) -> Bool {
         lhs.rawValue < rhs.rawValue
     }
 }
 
+/// A validated queue name: 1–100 characters of `[A-Za-z0-9._:-]`, e.g. `order.placed`.
+public struct QueueName: ValidatedName {
+    /// The name as written, e.g. `order.placed`.
+    public let rawValue: String
+
+    /// Validates `raw` as a queue name.
+    /// - Throws: ``SpoolError/Code/invalidQueueName`` saying what is wrong and the rule.
+    public init(_ raw: String) throws(SpoolError) {
+        try NameRule.validate(raw, kind: "queue name", code: .invalidQueueName)
+        self.rawValue = raw
+    }
+}
+
 /// A validated consumer-group name (one subscriber of a queue): same rule as ``QueueName``.
-public struct GroupName: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
+public struct GroupName: ValidatedName {
     /// The name as written, e.g. `default` or `billing`.
     public let rawValue: String
 
@@ -53,30 +64,5 @@ public struct GroupName: Sendable, Hashable, Comparable, CustomStringConvertible
 
     private init(unchecked raw: String) {
         self.rawValue = raw
-    }
-
-    /// Decodes a name from a string, failing with a `DecodingError` when it breaks the rule.
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let raw = try container.decode(String.self)
-        do {
-            try self.init(raw)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.message)
-        }
-    }
-
-    /// Encodes the name as a string.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-
-    /// The name as written.
-    public var description: String { rawValue }
-
-    /// Orders names by their raw strings.
-    public static func < (lhs: GroupName, rhs: GroupName) -> Bool {
-        lhs.rawValue < rhs.rawValue
     }
 }
