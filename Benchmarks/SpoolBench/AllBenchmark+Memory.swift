@@ -35,17 +35,56 @@ extension BenchContext {
         try await flush()
     }
 
-    /// The `spool worker` binary with an exec handler: measured once the CLI has the subcommand.
-    func measureExecHandler(binary: String, into report: inout BenchReport) {
+    /// The `spool worker` binary with an exec handler (`/bin/true`): the cost of one process
+    /// per job. Jobs are queued first; the rate counts from the first completion.
+    func measureExecHandler(binary: String, into report: inout BenchReport) async throws {
         // ArgumentParser answers `spool worker --help` with the root help when `worker` is
         // unknown, so look for it in the list of subcommands instead
         let help = FileManager.default.isExecutableFile(atPath: binary) ? Self.output(of: binary, ["--help"]) : ""
-        let hasWorker = help.split(separator: "\n").contains { $0.hasPrefix("  worker ") }
-        let note = hasWorker
-            ? "skipped: spool worker found, but this benchmark does not drive it yet"
-            : "skipped: spool worker not built"
-        print("process-per-job (spool worker, exec /bin/true): \(note)")
-        report.add("process, spool worker exec /bin/true", nil, unit: "jobs/s", note: note)
+        guard help.split(separator: "\n").contains(where: { $0.hasPrefix("  worker ") }) else {
+            print("process-per-job (spool worker, exec /bin/true): skipped: spool worker not built")
+            report.add("process, spool worker exec /bin/true", nil, unit: "jobs/s", note: "skipped: spool worker not built")
+            return
+        }
+        let jobs = max(100, sizes.processJobs / 50) / 100 * 100
+        print("process-per-job: \(jobs) jobs, spool worker --exec /bin/true, concurrency 8")
+        try await flush()
+        let queue = try QueueName("bench.exec")
+        let keys = QueueKeys(queue: queue)
+        _ = try await client.send("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
+        let producer = SpoolProducer(client: client, logger: logger)
+        for batch in 0..<(jobs / 100) {
+            try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
+        }
+        let worker = Process()
+        worker.executableURL = URL(fileURLWithPath: binary)
+        worker.arguments = [
+            "worker", "--redis", "redis://\(server.host):\(server.port)", "--queue", queue.rawValue,
+            "--concurrency", "8", "--log-level", "error", "--exec", "/bin/true",
+        ]
+        worker.standardOutput = FileHandle.nullDevice
+        worker.standardError = FileHandle.nullDevice
+        try worker.run()
+        defer {
+            if worker.isRunning { kill(worker.processIdentifier, SIGKILL) }
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(300)
+        var first: (count: Int, at: ContinuousClock.Instant)?
+        var done = 0
+        while done < jobs {
+            done = try await completed(keys)
+            if first == nil && done > 0 { first = (done, clock.now) }
+            if clock.now > deadline { throw BenchError("spool worker did not finish \(jobs) exec jobs in 300 s") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let end = clock.now
+        kill(worker.processIdentifier, SIGTERM)
+        while worker.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        let rate = first.map { Double(jobs - $0.count) / (end - $0.at).seconds } ?? 0
+        report.add("process, spool worker exec /bin/true", rate, unit: "jobs/s",
+                   note: "one /bin/true process per job, concurrency 8")
+        try await flush()
     }
 
     private static func output(of binary: String, _ arguments: [String]) -> String {

@@ -61,7 +61,7 @@ struct AllBenchmark: AsyncParsableCommand {
                     binary: testWorker ?? Self.sibling("spool-test-worker"), ceilings: ceilings, into: &report)
             }
             if runs(.pickup) { try await context.measurePickup(into: &report) }
-            if runs(.exec) { context.measureExecHandler(binary: spool ?? Self.sibling("spool"), into: &report) }
+            if runs(.exec) { try await context.measureExecHandler(binary: spool ?? Self.sibling("spool"), into: &report) }
             if runs(.memory) { try await context.measureMemory(into: &report) }
 
             print("\n" + report.table)
