@@ -49,9 +49,4 @@ struct StreamEntry: Sendable {
         for value in values { fields.append(value.bytes ?? []) }
         return fields
     }
-
-    /// The entry id's millisecond part: when it was added to the stream.
-    var timestamp: Int64? {
-        Int64(id.prefix { $0 != "-" })
-    }
 }

@@ -15,7 +15,7 @@ extension SubscriptionRunner {
     enum Outcome: Sendable {
         case succeeded
         case duplicate
-        case failed(error: String, retryable: Bool)
+        case failed(error: String)
         case deadLetter(reason: DeadLetterReason, error: String)
         case abandoned
     }
@@ -94,7 +94,7 @@ extension SubscriptionRunner {
             headers: envelope.headers, traceparent: traceparent, workerName: consumer, logger: logger
         )
         let timeout = handler.timeout ?? options.handlerTimeout
-        let typeMetrics = metrics.type(subscription.handlers[envelope.type] == nil ? nil : envelope.type)
+        let typeMetrics = metrics.type(envelope.type)
         typeMetrics.queued.recordMilliseconds(max(0, JobID.currentMillis() - envelope.enqueuedAt))
         let started = ContinuousClock.now
         defer { typeMetrics.duration.record(duration: ContinuousClock.now - started) }
@@ -126,7 +126,7 @@ extension SubscriptionRunner {
             }
             let text = (error as? SpoolError)?.message ?? "\(error)"
             logger.debug("handler failed", metadata: ["error": "\(text)"])
-            return .failed(error: text, retryable: true)
+            return .failed(error: text)
         }
     }
 
@@ -136,7 +136,7 @@ extension SubscriptionRunner {
         _ entry: StreamEntry, fields: [[UInt8]], envelope: JobEnvelope?, attempt: Int, outcome: Outcome,
         strategy: RetryStrategy = .none, maxAttempts: Int = 1
     ) async {
-        let typeMetrics = metrics.type(envelope.flatMap { subscription.handlers[$0.type] == nil ? nil : $0.type })
+        let typeMetrics = metrics.type(envelope?.type)
         switch outcome {
         case .succeeded: typeMetrics.succeeded.increment()
         case .duplicate: typeMetrics.duplicate.increment()
@@ -153,7 +153,7 @@ extension SubscriptionRunner {
         case .abandoned:
             state.slots.release(1)
             return
-        case .failed(let error, _) where envelope != nil && attempt < maxAttempts:
+        case .failed(let error) where envelope != nil && attempt < maxAttempts:
             var retried = envelope!
             retried.attempt = attempt + 1
             retried.recordFirstFailure(error)
@@ -162,7 +162,7 @@ extension SubscriptionRunner {
             var command = failCommand(entry, action: "retry", due: due, extra: 16)
             retried.encodeFields(into: &command)
             await runFailScript(command, entry)
-        case .failed(let error, _):
+        case .failed(let error):
             await deadLetter(entry, fields: fields, envelope: envelope, attempt: attempt, reason: .retriesExhausted, error: error)
         case .deadLetter(let reason, let error):
             await deadLetter(entry, fields: fields, envelope: envelope, attempt: attempt, reason: reason, error: error)
