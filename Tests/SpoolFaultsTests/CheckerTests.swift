@@ -4,14 +4,20 @@ import Testing
 
 @Suite("Checker on hand-written histories")
 struct CheckerTests {
-    func history(enqueues: String, executions: String, faults: String = "") throws -> History {
+    func history(enqueues: String, executions: String, faults: String = "", effectFiles: [String]? = nil) throws -> History {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("checker-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory + "/effects", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try enqueues.write(toFile: directory + "/e", atomically: true, encoding: .utf8)
         try executions.write(toFile: directory + "/x", atomically: true, encoding: .utf8)
         try faults.write(toFile: directory + "/f", atomically: true, encoding: .utf8)
-        return History.read(enqueueLog: directory + "/e", executionLog: directory + "/x", faultLog: directory + "/f")
+        for name in effectFiles ?? [] {
+            #expect(FileManager.default.createFile(atPath: directory + "/effects/" + name, contents: nil))
+        }
+        return History.read(
+            enqueueLog: directory + "/e", executionLog: directory + "/x", faultLog: directory + "/f",
+            effectsDirectory: effectFiles == nil ? nil : directory + "/effects"
+        )
     }
 
     @Test("acked but never handled is lost; indeterminate never is; unknown executions are unexpected")
@@ -46,6 +52,18 @@ struct CheckerTests {
         #expect(report.deadExpected == 1 && report.deadActual == 1 && report.deadMismatch == 0)
         #expect(report.maxDeliveries == 2)
         #expect(report.maxEnqueueMilliseconds == 2000)
+    }
+
+    @Test("an effect file no line logged (worker killed between creating and logging it) counts as handled")
+    func unloggedEffectFile() throws {
+        let h = try history(
+            enqueues: "enq ok a fault.normal 1 1\nenq ok b fault.normal 1 1\n",
+            executions: "exec a 1 1 w1 10 fault.normal\nexec a 2 2 w2 20 fault.normal\nguard a w2 21\nexec b 1 1 w2 30 fault.normal\neffect b w2 31\n",
+            effectFiles: ["a", "b"]
+        )
+        let report = Checker.check(h, deadLetters: [])
+        #expect(report.handled == 2 && report.lost == 0 && report.duplicateEffects == 0)
+        #expect(h.effects == ["a": 1, "b": 1])
     }
 
     @Test("recovery after a kill: until the last job the killed worker held was handled")

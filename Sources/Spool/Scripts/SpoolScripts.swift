@@ -67,12 +67,17 @@ enum SpoolScripts {
     /// or, with no consumer named, those idle longer than the visibility timeout.
     ///
     /// KEYS: stream, heartbeat key of the consumer (or the stream again).
-    /// ARGV: group, claimer, min idle ms, count, consumer ('' = any).
+    /// ARGV: group, claimer, min idle ms, count, consumer ('' = any), suspects allowed (0/1).
     /// Returns `{ {id, deliveries, fields}... }` for the claimed entries (fields nil when the
-    /// entry was deleted), and deletes the lapsed consumer once it has nothing pending. At most
-    /// one entry already delivered twice is claimed per call, so it can run alone.
+    /// entry was deleted), and deletes the lapsed consumer once it has nothing pending.
+    ///
+    /// An entry already delivered twice and never finished is a suspect: it may be what kills
+    /// workers. A call claims either entries that are not suspects, or (when suspects are
+    /// allowed and it met one before any other entry) one suspect and nothing else, so the
+    /// worker can run a suspect alone and no other job dies with it.
     static let reclaim = RedisScript(#"""
         local group, me, minIdle, count, owner = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+        local suspectsAllowed = ARGV[6] == '1'
         if owner ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return {} end
         local pending
         if owner ~= '' then
@@ -80,24 +85,31 @@ enum SpoolScripts {
         else
           pending = redis.call('XPENDING', KEYS[1], group, 'IDLE', minIdle, '-', '+', count)
         end
-        local out, suspects = {}, 0
+        local out, skipped = {}, 0
+        local function claim(p)
+          local claimed = redis.call('XCLAIM', KEYS[1], group, me, minIdle, p[1])
+          local entry = claimed[1]
+          if entry then
+            out[#out + 1] = {p[1], p[4] + 1, entry[2]}
+          else
+            -- deleted while pending: XCLAIM dropped it from the PEL
+            out[#out + 1] = {p[1], p[4] + 1, false}
+          end
+        end
         for _, p in ipairs(pending) do
-          -- delivered twice or more and never finished: maybe what kills workers; claim one
-          -- such entry per call (the worker runs it alone)
-          local skip = p[4] >= 2 and suspects >= 1
-          if p[4] >= 2 then suspects = suspects + 1 end
-          if p[2] ~= me and not skip then
-            local claimed = redis.call('XCLAIM', KEYS[1], group, me, minIdle, p[1])
-            local entry = claimed[1]
-            if entry then
-              out[#out + 1] = {p[1], p[4] + 1, entry[2]}
+          if p[2] ~= me then
+            if p[4] >= 2 then
+              if suspectsAllowed and #out == 0 and skipped == 0 then
+                claim(p)
+                return out
+              end
+              skipped = skipped + 1
             else
-              -- deleted while pending: XCLAIM dropped it from the PEL
-              out[#out + 1] = {p[1], p[4] + 1, false}
+              claim(p)
             end
           end
         end
-        if owner ~= '' and #pending < count then
+        if owner ~= '' and #pending < count and skipped == 0 then
           local left = redis.call('XPENDING', KEYS[1], group, '-', '+', 1, owner)
           if #left == 0 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], group, owner) end
         end

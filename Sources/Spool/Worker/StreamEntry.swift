@@ -3,9 +3,16 @@ import SpoolRedis
 /// One stream entry delivered to this worker.
 struct StreamEntry: Sendable {
     /// Which of the group's two streams it came from.
-    enum Source: Sendable {
+    enum Source: Sendable, Hashable {
         case main
         case retry
+    }
+
+    /// An entry's identity within the subscription: ids of the main and the retry stream
+    /// are made independently and can be equal.
+    struct Key: Sendable, Hashable {
+        let source: Source
+        let id: String
     }
 
     /// The Redis stream entry id (`ms-seq`).
@@ -15,6 +22,8 @@ struct StreamEntry: Sendable {
     let fields: [[UInt8]]?
     /// How many times Redis delivered it (1 for a fresh read).
     let deliveries: Int
+
+    var key: Key { Key(source: source, id: id) }
 
     /// Parses an XREADGROUP reply, `[[key, [[id, [f, v, ...]], ...]], ...]` or nil; entries
     /// of `retryStream` are marked as retries.

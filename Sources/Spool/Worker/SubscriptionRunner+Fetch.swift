@@ -30,11 +30,11 @@ extension SubscriptionRunner {
                                 // A job whose worker died twice while running it may be what
                                 // kills workers: run each such job alone, so the jobs that
                                 // happened to run beside it are not charged for its crashes.
-                                for entry in reclaimed where entry.deliveries >= 3 {
+                                for entry in reclaimed where entry.deliveries >= Self.suspectDeliveries {
                                     isolated += 1
-                                    await runIsolated(entry, isDuplicate: duplicates.contains(entry.id))
+                                    await runIsolated(entry, isDuplicate: duplicates.contains(entry.key))
                                 }
-                                entries += reclaimed.filter { $0.deliveries < 3 }.map { ($0, duplicates.contains($0.id)) }
+                                entries += reclaimed.filter { $0.deliveries < Self.suspectDeliveries }.map { ($0, duplicates.contains($0.key)) }
                             }
                             if entries.count + isolated < slots && !state.isStopping {
                                 let readRetries = now - lastRetryRead >= configuration.promoteInterval
@@ -48,7 +48,7 @@ extension SubscriptionRunner {
                             if entries.isEmpty && isolated == 0 && !state.isStopping {
                                 let fresh = try await blockingRead(count: slots, on: connection)
                                 let duplicates = await completedJobs(fresh)
-                                entries += fresh.map { ($0, duplicates.contains($0.id)) }
+                                entries += fresh.map { ($0, duplicates.contains($0.key)) }
                             }
                             failures = 0
                         } catch {
@@ -91,6 +91,15 @@ extension SubscriptionRunner {
             // leave it pending for another worker; give its slot back
             state.slots.release(1)
             return
+        }
+        // acknowledge what finished before, so no job dies unacknowledged with this one
+        let completions = state.takeCompletions()
+        if !completions.isEmpty {
+            do {
+                _ = try await acknowledgeAndRead(count: 0, readRetries: false, completions: completions)
+            } catch {
+                state.requeue(completions)
+            }
         }
         logger.info("running a job alone after its workers died twice while running it",
                     metadata: ["spool.entry": "\(entry.id)", "spool.deliveries": "\(entry.deliveries)"])
@@ -168,7 +177,7 @@ extension SubscriptionRunner {
                 for (index, name) in candidates.enumerated() where alive[index].int == 0 && claimed.count < limit {
                     let reply = try await client.evaluate(
                         SpoolScripts.reclaim, keys: [stream, keys.heartbeat(group, consumer: name)],
-                        arguments: [group.rawValue, consumer, "0", String(limit - claimed.count), name]
+                        arguments: [group.rawValue, consumer, "0", String(limit - claimed.count), name, claimed.isEmpty ? "1" : "0"]
                     )
                     let entries = StreamEntry.parseReclaimed(reply, source: source)
                     metrics.reclaimed.increment(by: entries.count)
@@ -177,13 +186,14 @@ extension SubscriptionRunner {
                                     metadata: ["spool.dead_worker": "\(name)", "spool.count": "\(entries.count)"])
                     }
                     claimed += entries
+                    if Self.holdsSuspect(claimed) { return claimed }
                 }
             }
             if claimed.count < limit {
                 let reply = try await client.evaluate(
                     SpoolScripts.reclaim, keys: [stream, stream],
                     arguments: [group.rawValue, consumer, String(configuration.visibilityTimeout.milliseconds),
-                                String(limit - claimed.count), ""]
+                                String(limit - claimed.count), "", claimed.isEmpty ? "1" : "0"]
                 )
                 let entries = StreamEntry.parseReclaimed(reply, source: source)
                 metrics.reclaimed.increment(by: entries.count)
@@ -191,24 +201,34 @@ extension SubscriptionRunner {
                     logger.info("reclaimed jobs past the visibility timeout", metadata: ["spool.count": "\(entries.count)"])
                 }
                 claimed += entries
+                if Self.holdsSuspect(claimed) { return claimed }
             }
         }
         return claimed
     }
 
-    /// The entry ids (of `entries`) whose job this group already completed.
-    private func completedJobs(_ entries: [StreamEntry]) async -> Set<String> {
+    /// Whether `entries` is a suspect claimed alone: delivered twice before and never
+    /// finished (see ``SpoolScripts/reclaim``).
+    static func holdsSuspect(_ entries: [StreamEntry]) -> Bool {
+        entries.contains { $0.deliveries >= suspectDeliveries }
+    }
+
+    /// The delivery count from which a reclaimed entry runs alone.
+    static var suspectDeliveries: Int { 3 }
+
+    /// The entry keys (``StreamEntry/key``) of `entries` whose job this group already completed.
+    private func completedJobs(_ entries: [StreamEntry]) async -> Set<StreamEntry.Key> {
         guard options.dedup else { return [] }
         var command = RedisCommand(name: "ZMSCORE", reservingBytes: 40 * entries.count + done.utf8.count, arguments: entries.count + 1)
         command.append(done)
-        var asked: [String] = []
+        var asked: [StreamEntry.Key] = []
         for entry in entries {
             guard let fields = entry.fields, let jobID = Self.field("id", in: fields) else { continue }
             command.append(jobID)
-            asked.append(entry.id)
+            asked.append(entry.key)
         }
         guard !asked.isEmpty, let scores = try? await client.send(command).array else { return [] }
-        var duplicates = Set<String>()
+        var duplicates = Set<StreamEntry.Key>()
         for (index, score) in scores.enumerated() where !score.isNull && index < asked.count {
             duplicates.insert(asked[index])
         }

@@ -23,10 +23,10 @@ extension SubscriptionRunner {
     /// Runs one delivered entry to its end: success, retry, dead letter, or (on shutdown) left pending.
     func process(_ entry: StreamEntry, isDuplicate: Bool) async {
         let handlerTimeout = options.handlerTimeout
-        state.started(entry.id, .init(source: entry.source, leaseUntil: .now + handlerTimeout + configuration.heartbeatTTL))
+        state.started(entry.key, .init(leaseUntil: .now + handlerTimeout + configuration.heartbeatTTL))
         metrics.inflight.record(state.runningCount)
         defer {
-            state.ended(entry.id)
+            state.ended(entry.key)
             metrics.inflight.record(state.runningCount)
         }
 

@@ -5,7 +5,6 @@ import Synchronization
 final class SubscriptionState: Sendable {
     /// A job whose handler runs now, for lease extension.
     struct Running: Sendable {
-        let source: StreamEntry.Source
         /// After this instant the lease is no longer extended (the handler overran its timeout).
         let leaseUntil: ContinuousClock.Instant
     }
@@ -20,7 +19,7 @@ final class SubscriptionState: Sendable {
     private struct State {
         var stopping = false
         var finished = false
-        var running: [String: Running] = [:]
+        var running: [StreamEntry.Key: Running] = [:]
         var completions: [Completion] = []
     }
 
@@ -64,13 +63,13 @@ final class SubscriptionState: Sendable {
         stopRequested.signal()
     }
 
-    func started(_ entryID: String, _ running: Running) {
-        state.withLock { $0.running[entryID] = running }
+    func started(_ entry: StreamEntry.Key, _ running: Running) {
+        state.withLock { $0.running[entry] = running }
     }
 
-    func ended(_ entryID: String) {
+    func ended(_ entry: StreamEntry.Key) {
         let (empty, drainedNow) = state.withLock { state in
-            state.running[entryID] = nil
+            state.running[entry] = nil
             return (state.running.isEmpty, state.stopping && state.running.isEmpty)
         }
         if empty { idle.signal() }
@@ -84,8 +83,8 @@ final class SubscriptionState: Sendable {
         state.withLock { state in
             var main: [String] = []
             var retry: [String] = []
-            for (id, running) in state.running where running.leaseUntil > now {
-                if running.source == .main { main.append(id) } else { retry.append(id) }
+            for (entry, running) in state.running where running.leaseUntil > now {
+                if entry.source == .main { main.append(entry.id) } else { retry.append(entry.id) }
             }
             return (main, retry)
         }

@@ -55,11 +55,6 @@ public struct History: Sendable {
     /// killed between creating an effect file and logging it still applied the effect.
     public static func read(enqueueLog: String, executionLog: String, faultLog: String, effectsDirectory: String? = nil) -> History {
         var history = History()
-        defer {
-            if let effectsDirectory {
-                history.addEffectFiles(in: effectsDirectory)
-            }
-        }
         for words in HistoryLog.records(at: enqueueLog) where words.count >= 6 && words[0] == "enq" {
             guard let outcome = Outcome(rawValue: String(words[1])) else { continue }
             history.enqueues[String(words[2])] = Enqueue(
@@ -94,6 +89,11 @@ public struct History: Sendable {
             } else if words.first == "kill", words.count >= 3, let at = Int64(words[2]) {
                 history.faults.append(Fault(name: "kill", start: at, end: at, worker: String(words[1])))
             }
+        }
+        // after the effect lines: a file no line logged was created by a worker killed
+        // before it could log it
+        if let effectsDirectory {
+            history.addEffectFiles(in: effectsDirectory)
         }
         return history
     }
