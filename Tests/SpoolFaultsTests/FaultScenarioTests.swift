@@ -19,17 +19,7 @@ struct FaultScenarioTests {
             #expect(report.lost - report.lossAllowed == 0, "lost \(report.lostSample)\n\(summary)")
             #expect(report.duplicateEffects == 0, "\(summary)")
             #expect(report.unexpected == 0, "\(summary)")
-            if name == "poison" {
-                // Known bug (docs/reliability.md): jobs fetched in the same batch as a crash-poison
-                // job die with its worker each time and are reclaimed with it, so their delivery
-                // count reaches the limit and they are dead-lettered (max_deliveries) without
-                // ever failing. Whether a bystander is caught depends on timing.
-                withKnownIssue("bystanders of a crash-poison job are dead-lettered", isIntermittent: true) {
-                    #expect(report.deadMismatch == 0, "dead-lettered but not poison: \(report.unexpectedDead)\n\(summary)")
-                }
-            } else {
-                #expect(report.deadMismatch == 0, "\(summary)")
-            }
+            #expect(report.deadMismatch == 0, "dead letters: unexpected \(report.unexpectedDead), missing \(report.missingDead)\n\(summary)")
             for (check, passed) in report.checks.sorted(by: { $0.key < $1.key }) {
                 #expect(passed, "check \(check) failed\n\(summary)")
             }
