@@ -2,6 +2,7 @@ import Foundation
 import Spool
 import SpoolRedis
 import SpoolTesting
+import Synchronization
 import Testing
 
 @Suite("Worker: crash recovery by liveness")
@@ -63,6 +64,44 @@ struct CrashRecoveryTests {
             let dead = try await deadLetterFields(fixture, keys)
             #expect(dead["dead_reason"] == "max_deliveries")
             #expect(dead["id"] == "\(job.id)")
+        }
+    }
+
+    @Test("entries a dead worker held twice (suspects) run one at a time, each after the previous one was acknowledged")
+    func suspectsRunAloneAfterAcknowledgement() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("suspects")
+            let keys = QueueKeys(queue: queue)
+            let pushed = try await fixture.producer.push((0..<3).map { Greeting(name: "\($0)") }, to: queue, options: PushOptions(maxAttempts: 5))
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
+            // two dead consumers that held them, two and one, each delivered twice (delivery count 2)
+            for (ghost, count) in [("ghost-1", 2), ("ghost-2", 1)] {
+                let read = try await fixture.redis("XREADGROUP", "GROUP", "default", ghost, "COUNT", "\(count)", "STREAMS", keys.stream, ">")
+                let ids = (read.array?.first?.array?[1].array ?? []).compactMap { $0.array?.first?.string }
+                try #require(ids.count == count)
+                _ = try await fixture.client.send(RedisCommand("XCLAIM", [keys.stream, "default", ghost, "0"] + ids))
+            }
+
+            struct Run: Sendable { let job: String; let deliveries: Int; let overlapping: Int; let pendingAtStart: Int }
+            let runs = Mutex<[Run]>([])
+            let active = Atomic<Int>(0)
+            var worker = fixture.worker(name: "heir")
+            worker.register(Greeting.self, queue: queue) { _, context in
+                let overlapping = active.wrappingAdd(1, ordering: .relaxed).oldValue
+                defer { active.wrappingSubtract(1, ordering: .relaxed) }
+                let pending = try await fixture.redis("XPENDING", keys.stream, "default").array?.first?.int ?? -1
+                runs.withLock { $0.append(Run(job: "\(context.id)", deliveries: context.deliveryCount, overlapping: overlapping, pendingAtStart: pending)) }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await running(worker) {
+                try await waitUntil("the three jobs completed") { try await fixture.redis("ZCARD", keys.done(.default)) == .integer(3) }
+            }
+            let seen = runs.withLock { $0 }
+            #expect(Set(seen.map(\.job)) == Set(pushed.map { "\($0.id)" }) && seen.count == 3, "each ran once: \(seen)")
+            #expect(seen.allSatisfy { $0.deliveries == 3 }, "\(seen)")
+            #expect(seen.allSatisfy { $0.overlapping == 0 }, "a suspect ran beside another handler: \(seen)")
+            // the k-th run starts when the k earlier ones are acknowledged: 3 - k still pending
+            #expect(seen.map(\.pendingAtStart) == [3, 2, 1], "\(seen)")
         }
     }
 
