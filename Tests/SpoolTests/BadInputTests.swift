@@ -103,9 +103,10 @@ struct BadInputTests {
                     (try await fixture.redis("XINFO", "GROUPS", keys.stream).array?.count ?? 0) == 1
                 }
                 // clobbered while running: fetches fail with WRONGTYPE and are retried with backoff
+                let wrongTypeErrors = try await errorCount(fixture, "WRONGTYPE")
                 try await fixture.redis("DEL", keys.stream)
                 try await fixture.redis("SET", keys.stream, "oops")
-                try await waitUntil("a fetch met the wrong type") { try await commandCalls(fixture, "xreadgroup") > 0 }
+                try await waitUntil("a fetch met the wrong type") { try await errorCount(fixture, "WRONGTYPE") > wrongTypeErrors }
                 try await fixture.redis("DEL", keys.stream)
                 let job = try await fixture.producer.push(Greeting(name: "recovered"), to: queue)
                 try await recorder.waitFor(1)
@@ -113,4 +114,13 @@ struct BadInputTests {
             }
         }
     }
+}
+
+/// How many error replies starting with `prefix` Redis has sent (`INFO errorstats`).
+func errorCount(_ fixture: QueueFixture, _ prefix: String) async throws -> Int {
+    let info = try await fixture.redis("INFO", "errorstats").string ?? ""
+    guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("errorstat_\(prefix):") }),
+        let count = line.split(separator: "=").dropFirst().first
+    else { return 0 }
+    return Int(String(count.filter(\.isNumber))) ?? 0
 }
