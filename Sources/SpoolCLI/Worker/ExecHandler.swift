@@ -90,6 +90,7 @@ struct ExecHandler: Sendable {
                 return tail
             }
         }
+        await RunningChildren.shared.holdIfExiting()
         let stderrTail = String(decoding: result.closureResult, as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         switch result.terminationStatus {
