@@ -29,7 +29,7 @@ extension JobEnvelope {
     ) throws(SpoolError) -> JobEnvelope {
         let payload: [UInt8]
         do {
-            payload = Array(try JSONEncoder().encode(parameters))
+            payload = Array(try JSONCoders.encoder.encode(parameters))
         } catch {
             throw SpoolError(
                 code: .encodingFailed,
@@ -63,7 +63,7 @@ extension JobEnvelope {
             )
         }
         do {
-            return try JSONDecoder().decode(J.self, from: Data(payload))
+            return try JSONCoders.decoder.decode(J.self, from: Data(payload))
         } catch {
             throw SpoolError(
                 code: .decodingFailed,
@@ -95,4 +95,11 @@ extension JobEnvelope {
             return "\(Swift.type(of: error))"
         }
     }
+}
+
+/// One encoder and one decoder for every job: both are `Sendable`, and never reconfigured
+/// after creation, so sharing them is safe; creating one per job costs allocations.
+enum JSONCoders {
+    static let encoder = JSONEncoder()
+    static let decoder = JSONDecoder()
 }

@@ -1,58 +1,65 @@
 import Synchronization
 
-/// Handler timeouts without a timer per job: each running job waits on a continuation that
-/// `fire(now:)` resumes once its deadline has passed; the keeper calls it at least every
-/// promote interval (250 ms by default) and every 50 ms while deadlines are registered, so a
-/// timeout fires within about 250 ms of its deadline — plenty for handler timeouts of seconds.
+/// Handler timeouts without a timer or a second task per job: a handler runs in its job's
+/// own task, which registers itself with its deadline; `fire(now:)` cancels every registered
+/// task whose deadline has passed. The keeper calls it at least every promote interval
+/// (250 ms by default) and every 50 ms while tasks are registered, so a timeout fires within
+/// about 250 ms of its deadline — plenty for handler timeouts of seconds.
 final class DeadlineWatch: Sendable {
-    private struct Waiter {
+    /// The task a registration cancels.
+    ///
+    /// `@unchecked Sendable`, and sound: an `UnsafeCurrentTask` must not be used after its task
+    /// ended. Here it is used only by `fire(now:)`, under the `registrations` lock, and only
+    /// while its registration is present; the task removes its registration under the same
+    /// lock before `run(_:until:_:)` returns. So `cancel()` is only ever called while the task
+    /// is still inside `run`, that is, alive. `cancel()` itself is thread-safe (it is what
+    /// `Task.cancel()` does).
+    private struct TaskReference: @unchecked Sendable {
+        let task: UnsafeCurrentTask
+    }
+
+    private struct Registration: Sendable {
         let deadline: ContinuousClock.Instant
-        var continuation: CheckedContinuation<Bool, Never>?
-        var cancelled: Bool
+        let task: TaskReference
+        var expired = false
     }
 
-    private let waiters = Mutex<[String: Waiter]>([:])
+    private let registrations = Mutex<[StreamEntry.Key: Registration]>([:])
 
-    /// Waits until `deadline` (returns `true`) or until the calling task is cancelled (`false`).
-    func wait(_ id: String, until deadline: ContinuousClock.Instant) async -> Bool {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let resumeNow: Bool? = waiters.withLock { waiters in
-                    if waiters[id]?.cancelled == true {
-                        waiters[id] = nil
-                        return false
-                    }
-                    waiters[id] = Waiter(deadline: deadline, continuation: continuation, cancelled: false)
-                    return nil
-                }
-                if let resumeNow { continuation.resume(returning: resumeNow) }
-            }
-        } onCancel: {
-            let continuation: CheckedContinuation<Bool, Never>? = waiters.withLock { waiters in
-                guard let waiter = waiters[id] else {
-                    // cancelled before it registered
-                    waiters[id] = Waiter(deadline: .now, continuation: nil, cancelled: true)
-                    return nil
-                }
-                waiters[id] = nil
-                return waiter.continuation
-            }
-            continuation?.resume(returning: false)
+    /// Runs `body` in the calling task. If `deadline` passes first, the task is cancelled
+    /// (`body` should then end soon; it is awaited) and `timedOut` is `true`; the task stays
+    /// cancelled afterwards.
+    func run(
+        _ key: StreamEntry.Key, until deadline: ContinuousClock.Instant, _ body: () async throws -> Void
+    ) async -> (error: (any Error)?, timedOut: Bool) {
+        let registered: Bool = withUnsafeCurrentTask { task in
+            guard let task else { return false }
+            registrations.withLock { $0[key] = Registration(deadline: deadline, task: TaskReference(task: task)) }
+            return true
         }
+        var failure: (any Error)?
+        do {
+            try await body()
+        } catch {
+            failure = error
+        }
+        guard registered else { return (failure, false) }
+        let expired = registrations.withLock { $0.removeValue(forKey: key)?.expired ?? false }
+        return (failure, expired)
     }
 
-    /// Resumes every waiter whose deadline has passed.
+    /// Cancels every registered task whose deadline has passed (once).
+    ///
+    /// Cancellation handlers of those tasks run here, under the lock; none of Spool's touch
+    /// the watch.
     func fire(now: ContinuousClock.Instant) {
-        let due: [CheckedContinuation<Bool, Never>] = waiters.withLock { waiters in
-            var due: [CheckedContinuation<Bool, Never>] = []
-            for (id, waiter) in waiters where waiter.deadline <= now && !waiter.cancelled {
-                if let continuation = waiter.continuation { due.append(continuation) }
-                waiters[id] = nil
+        registrations.withLock { registrations in
+            for (key, registration) in registrations where registration.deadline <= now && !registration.expired {
+                registrations[key]?.expired = true
+                registration.task.task.cancel()
             }
-            return due
         }
-        for continuation in due { continuation.resume(returning: true) }
     }
 
-    var isEmpty: Bool { waiters.withLock { $0.isEmpty } }
+    var isEmpty: Bool { registrations.withLock { $0.isEmpty } }
 }

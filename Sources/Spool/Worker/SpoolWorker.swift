@@ -150,6 +150,12 @@ struct Subscription: Sendable {
     var options: SpoolWorker.SubscriptionOptions
     var handlers: [String: RegisteredHandler] = [:]
     var fallback: RegisteredHandler?
+
+    /// The longest any handler of this subscription may run: how long a running job's lease
+    /// is extended.
+    var longestHandlerTimeout: Duration {
+        (handlers.values.compactMap(\.timeout) + [fallback?.timeout, options.handlerTimeout].compactMap { $0 }).max()!
+    }
 }
 
 /// One registered handler with its own overrides.

@@ -63,6 +63,7 @@ extension SubscriptionRunner {
                         // when both had jobs at once: borrow their slots
                         if used > slots { state.slots.overdraw(used - slots) }
                         for (entry, duplicate) in entries {
+                            markRunning(entry)
                             handlers.addTask { await process(entry, isDuplicate: duplicate) }
                         }
                     }
@@ -71,12 +72,16 @@ extension SubscriptionRunner {
                 logger.info("fetch loop ended", metadata: ["error": "\(error)"])
             }
             state.beginStop()
-            if state.runningCount > 0 {
-                let drained = await state.drained.wait(timeout: configuration.gracePeriod)
-                if !drained {
+            // a ring can be stale (rung while the last fetch's jobs were not counted yet): re-check
+            let graceOver = ContinuousClock.now + configuration.gracePeriod
+            while state.runningCount > 0 {
+                let left = graceOver - .now
+                let rang = left > .zero ? await state.drained.wait(timeout: left) : false
+                if !rang {
                     logger.info("grace period over; unfinished jobs stay pending for other workers",
                                 metadata: ["spool.running": "\(state.runningCount)"])
                     handlers.cancelAll()
+                    break
                 }
             }
         }
@@ -103,6 +108,7 @@ extension SubscriptionRunner {
         }
         logger.info("running a job alone after its workers died twice while running it",
                     metadata: ["spool.entry": "\(entry.id)", "spool.deliveries": "\(entry.deliveries)"])
+        markRunning(entry)
         await process(entry, isDuplicate: isDuplicate)
     }
 

@@ -4,13 +4,6 @@ import Metrics
 import SpoolRedis
 
 extension SubscriptionRunner {
-    /// Which of a handler and its deadline ended first.
-    enum HandlerRace: Sendable {
-        case finished
-        case timedOut
-        case cancelled
-    }
-
     /// How a job ended.
     enum Outcome: Sendable {
         case succeeded
@@ -20,11 +13,17 @@ extension SubscriptionRunner {
         case abandoned
     }
 
-    /// Runs one delivered entry to its end: success, retry, dead letter, or (on shutdown) left pending.
-    func process(_ entry: StreamEntry, isDuplicate: Bool) async {
-        let handlerTimeout = options.handlerTimeout
-        state.started(entry.key, .init(leaseUntil: .now + handlerTimeout + configuration.heartbeatTTL))
+    /// Counts `entry` as running from now on (its lease is extended, shutdown waits for it):
+    /// call it before handing the entry to a task, so a shutdown that begins before the task
+    /// starts still sees the job and can cancel it past the grace period.
+    func markRunning(_ entry: StreamEntry) {
+        state.started(entry.key, .init(leaseUntil: .now + leaseLength))
         metrics.inflight.record(state.runningCount)
+    }
+
+    /// Runs one delivered entry, marked running with ``markRunning(_:)``, to its end:
+    /// success, retry, dead letter, or (on shutdown) left pending.
+    func process(_ entry: StreamEntry, isDuplicate: Bool) async {
         defer {
             state.ended(entry.key)
             metrics.inflight.record(state.runningCount)
@@ -68,8 +67,17 @@ extension SubscriptionRunner {
                 error: "no handler for job type \"\(envelope.type)\" in group \(group) of queue \(keys.queue): register one, then replay"
             )
         }
-        await settle(entry, fields: fields, envelope: envelope, attempt: attempt, outcome: outcome,
-                     strategy: strategy, maxAttempts: maxAttempts)
+        if Task.isCancelled, case .failed = outcome {
+            // a handler that timed out leaves this task cancelled; record the retry from a task
+            // that is not, so the backoff between attempts to reach Redis still waits
+            await Task {
+                await settle(entry, fields: fields, envelope: envelope, attempt: attempt, outcome: outcome,
+                             strategy: strategy, maxAttempts: maxAttempts)
+            }.value
+        } else {
+            await settle(entry, fields: fields, envelope: envelope, attempt: attempt, outcome: outcome,
+                         strategy: strategy, maxAttempts: maxAttempts)
+        }
     }
 
     private func run(
@@ -98,36 +106,23 @@ extension SubscriptionRunner {
         typeMetrics.queued.recordMilliseconds(max(0, JobID.currentMillis() - envelope.enqueuedAt))
         let started = ContinuousClock.now
         defer { typeMetrics.duration.record(duration: ContinuousClock.now - started) }
-        do {
-            try await withThrowingTaskGroup(of: HandlerRace.self) { group in
-                group.addTask {
-                    try await handler.run(envelope, context)
-                    return .finished
-                }
-                group.addTask {
-                    let expired = await state.deadlines.wait((entry.source == .main ? "m" : "r") + entry.id, until: .now + timeout)
-                    return expired ? .timedOut : .cancelled
-                }
-                let first = try await group.next() ?? .cancelled
-                group.cancelAll()
-                switch first {
-                case .finished: return
-                case .timedOut: throw SpoolError(code: .handlerTimeout, message: "handler timed out after \(timeout)")
-                case .cancelled: throw CancellationError()
-                }
-            }
-            return .succeeded
-        } catch {
-            // Cancelled from outside (shutdown past its grace period, or the worker's task was
-            // cancelled): the job did not finish, so it is neither acknowledged nor failed.
-            if Task.isCancelled { return .abandoned }
+        // the handler runs in this task; past its deadline the watch cancels the task
+        let (failure, timedOut) = await state.deadlines.run(entry.key, until: .now + timeout) {
+            try await handler.run(envelope, context)
+        }
+        // Past the deadline the job failed, even if the handler then returned normally.
+        // Cancelled from outside (shutdown past its grace period, or the worker's task was
+        // cancelled): the worker gave up on it, so it is neither acknowledged nor failed.
+        if !timedOut && Task.isCancelled { return .abandoned }
+        if !timedOut {
+            guard let error = failure else { return .succeeded }
             if let error = error as? NonRetryableError {
                 return .deadLetter(reason: .nonRetryable, error: error.message)
             }
-            let text = (error as? SpoolError)?.message ?? "\(error)"
-            logger.debug("handler failed", metadata: ["error": "\(text)"])
-            return .failed(error: text)
         }
+        let text = timedOut ? "handler timed out after \(timeout)" : failure.map { ($0 as? SpoolError)?.message ?? "\($0)" } ?? ""
+        logger.debug("handler failed", metadata: ["error": "\(text)"])
+        return .failed(error: text)
     }
 
     /// Records the outcome in Redis: acknowledge (batched), schedule a retry or dead-letter

@@ -21,6 +21,9 @@ struct SubscriptionRunner: Sendable {
     let dead: String
     let done: String
     let heartbeat: String
+    /// How long a running job's lease is extended: its handler's timeout (the longest of the
+    /// subscription's) plus a heartbeat TTL.
+    let leaseLength: Duration
     var consumer: String { configuration.consumerName }
     var options: SpoolWorker.SubscriptionOptions { subscription.options }
 
@@ -48,6 +51,7 @@ struct SubscriptionRunner: Sendable {
         self.dead = keys.dead(group)
         self.done = keys.done(group)
         self.heartbeat = keys.heartbeat(group, consumer: configuration.consumerName)
+        self.leaseLength = subscription.longestHandlerTimeout + configuration.heartbeatTTL
     }
 
     /// Stops fetching; running handlers get the grace period.
