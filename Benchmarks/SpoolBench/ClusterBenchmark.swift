@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import Spool
+import SpoolRedis
+import SpoolTesting
+
+/// `spool-bench cluster`: process throughput of 3 queues on a 3-master Redis Cluster and on
+/// one Redis, measured alternately in the same run.
+struct ClusterBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster",
+        abstract: "Process rate of 3 queues (one in-process worker, concurrency 32 per queue, dedup on): one Redis vs a 3-master, 3-replica cluster."
+    )
+
+    @Option(help: "Jobs per queue per measurement.")
+    var jobs = 20_000
+
+    @Option(help: "Rounds; each measures one Redis, then the cluster.")
+    var rounds = 2
+
+    @Flag(help: "Persist with appendonly yes, appendfsync always on every server (default: no persistence).")
+    var aof = false
+
+    func run() async throws {
+        let logger = Logger(label: "spool.bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        let server = try await RedisServer.start(.init(appendOnly: aof))
+        let cluster = try await RedisCluster.start(.init(appendOnly: aof))
+        do {
+            let queues = try await spreadQueues(cluster)
+            var masters: [Int] = []
+            for queue in queues { masters.append(try await cluster.master(ofSlot: RedisHashSlot.of(QueueKeys(queue: queue).stream)).port) }
+            print("process: 3 queues × \(jobs) no-op jobs, one SpoolWorker (concurrency 32 per queue, dedup on); persistence \(aof ? "AOF always" : "off")")
+            print("  queues \(queues.map(\.rawValue)) on cluster masters \(masters)")
+            for round in 1...rounds {
+                var rates: [Double] = []
+                for (name, url) in [("one Redis", server.url), ("3-master cluster", cluster.url)] {
+                    let rate = try await measure(url: url, queues: queues, round: round, logger: logger)
+                    rates.append(rate)
+                    print("  round \(round)  \(name.padding(toLength: 17, withPad: " ", startingAt: 0)) \(Int(rate.rounded())) jobs/s")
+                }
+                print("  round \(round)  cluster ÷ one Redis  \(String(format: "%.2f", rates[1] / rates[0]))×")
+            }
+        } catch {
+            await cluster.shutdown()
+            await server.shutdown()
+            throw error
+        }
+        await cluster.shutdown()
+        await server.shutdown()
+    }
+
+    /// Three queue names whose slots are served by three different masters.
+    private func spreadQueues(_ cluster: RedisCluster) async throws -> [QueueName] {
+        var byMaster: [Int: QueueName] = [:]
+        for index in 0..<1000 where byMaster.count < 3 {
+            let queue = try QueueName("bench.cluster.\(index)")
+            let port = try await cluster.master(ofSlot: RedisHashSlot.of(QueueKeys(queue: queue).stream)).port
+            if byMaster[port] == nil { byMaster[port] = queue }
+        }
+        return byMaster.values.sorted { $0.rawValue < $1.rawValue }
+    }
+
+    /// Fills the queues, then times one worker draining all of them; returns jobs per second.
+    private func measure(url: String, queues: [QueueName], round: Int, logger: Logger) async throws -> Double {
+        let client = RedisClient(configuration: try RedisConfiguration(url: url), logger: logger)
+        defer { client.shutdown() }
+        let producer = SpoolProducer(client: client, logger: logger)
+        let jobs = self.jobs
+        for queue in queues {
+            let keys = QueueKeys(queue: queue)
+            _ = try await client.pipeline([
+                RedisCommand("DEL", keys.stream, keys.done(.default), keys.retry(.default)),
+                RedisCommand("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM"),
+            ])
+            for batch in 0..<(jobs / 100) {
+                try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
+            }
+        }
+        var configuration = SpoolWorker.Configuration()
+        configuration.consumerName = "bench-\(round)"
+        var worker = SpoolWorker(client: client, configuration: configuration, logger: logger)
+        for queue in queues {
+            worker.subscribe(queue: queue, options: .init(concurrency: 32))
+            worker.register(Tick.self, queue: queue) { _, _ in }
+        }
+        let total = jobs / 100 * 100 * queues.count
+        let clock = ContinuousClock()
+        let start = clock.now
+        var elapsed = Duration.zero
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let serviceGroup = ServiceGroup(services: [worker], logger: logger)
+            group.addTask { try await serviceGroup.run() }
+            // done when every job is acknowledged (its completion recorded in its dedup set)
+            while true {
+                let counts = try await client.pipeline(queues.map { RedisCommand("ZCARD", QueueKeys(queue: $0).done(.default)) })
+                if counts.reduce(0, { $0 + ($1.int ?? 0) }) >= total { break }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            elapsed = clock.now - start
+            await serviceGroup.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+        return Double(total) / elapsed.seconds
+    }
+}
