@@ -97,4 +97,26 @@ struct ClusterKeysTests {
             return error.code == .invalidURL && !"\(error)".contains("hunter2")
         }
     }
+
+    @Test("an unreachable cluster fails with a clear error after the bounded attempts")
+    func unreachable() async throws {
+        var configuration = try RedisConfiguration(url: "redis-cluster://u:hunter2@127.0.0.1:1")
+        configuration.cluster?.maxAttempts = 3
+        let client = RedisClient(configuration: configuration)
+        defer { client.shutdown() }
+        await #expect {
+            _ = try await client.send("GET", "k")
+        } throws: { error in
+            let error = error as! RedisError
+            return error.code == .connectionFailed && error.message.contains("gave up after 3 attempts")
+                && !"\(error)".contains("hunter2")
+        }
+        #expect(client.clusterStatistics?.retried == 2)
+        client.shutdown()
+        await #expect {
+            _ = try await client.send("GET", "k")
+        } throws: { error in
+            (error as? RedisError)?.code == .shutdown
+        }
+    }
 }

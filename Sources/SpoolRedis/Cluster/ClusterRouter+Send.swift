@@ -23,7 +23,8 @@ extension ClusterRouter {
             var target = asking
             do {
                 if target == nil { target = try await route(slot) }
-            } catch let error as RedisError where isTransient(error) && !isLast {
+            } catch let error as RedisError where isTransient(error) {
+                if isLast { throw error.afterAttempts(attempt) }
                 try await pause(&waits)
                 continue
             }

@@ -74,21 +74,24 @@ final class ClusterRouter: Sendable {
     ///
     /// Unless `force`d, does nothing when another read is running or one finished within the
     /// last 100 ms.
-    /// - Throws: the last node's error when none answered.
+    /// - Throws: the last node's error when none answered; `shutdown` after ``shutdown()``.
     func refresh(force: Bool) async throws {
-        let candidates: [RedisAddress]? = state.withLock { state in
+        let (candidates, isShutdown): ([RedisAddress]?, Bool) = state.withLock { state in
             let now = ContinuousClock.now
-            if state.isShutdown { return nil }
+            if state.isShutdown { return (nil, true) }
             if !state.routes.isEmpty {
-                if state.refreshing && !force { return nil }
-                if !force, let at = state.refreshedAt, now - at < Self.refreshInterval { return nil }
+                if state.refreshing && !force { return (nil, false) }
+                if !force, let at = state.refreshedAt, now - at < Self.refreshInterval { return (nil, false) }
             }
             state.refreshing = true
             var ordered = state.masters
             for address in settings.seeds + Array(state.nodes.keys) where !ordered.contains(address) {
                 ordered.append(address)
             }
-            return ordered
+            return (ordered, false)
+        }
+        if isShutdown {
+            throw RedisError(code: .shutdown, message: "the client was shut down", address: configuration.redactedURL)
         }
         guard let candidates else { return }
         defer { state.withLock { $0.refreshing = false } }
@@ -133,6 +136,15 @@ final class ClusterRouter: Sendable {
         }
         logger.debug("redis cluster MOVED", metadata: ["redis.cluster.slot": "\(slot)", "redis.cluster.node": "\(address)"])
         try? await refresh(force: false)
+    }
+
+    /// Sends `command` to each master of the current map, one after another.
+    func sendToEachMaster(_ command: RedisCommand) async throws -> [RESPValue] {
+        _ = try await route(nil)
+        let masters = state.withLock { state in state.masters.compactMap { state.nodes[$0] } }
+        var replies: [RESPValue] = []
+        for master in masters { replies.append(try await master.sharedConnection.send(command)) }
+        return replies
     }
 
     /// What the router did so far.

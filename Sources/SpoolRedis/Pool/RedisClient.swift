@@ -82,6 +82,16 @@ public final class RedisClient: Sendable {
         }
     }
 
+    /// Sends a keyless command to every master of a cluster (to the one server otherwise) and
+    /// returns their replies, e.g. `CONFIG GET` for a setting that must hold on every node.
+    /// - Throws: ``RedisError``, including an error reply from any node.
+    public func sendToEachMaster(_ command: RedisCommand) async throws -> [RESPValue] {
+        switch backend {
+        case .single(let node): return [try await node.sharedConnection.send(command)]
+        case .cluster(let router): return try await router.sendToEachMaster(command)
+        }
+    }
+
     /// Runs a script with EVALSHA, loading it first if the server does not have it.
     public func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) async throws -> RESPValue {
         try await send(.evalSHA(script, keys: keys, arguments: arguments))
