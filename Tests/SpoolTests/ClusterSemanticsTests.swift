@@ -29,6 +29,14 @@ struct ClusterSemanticsTests {
             #expect(Set(listed) == Set(names))
             let status = try await SpoolInspector(client: fixture.client).status(of: try QueueName("greetings"))
             #expect(status.groups.map(\.group) == ["default"] && status.groups.first?.completed == 100)
+
+            // the eviction check (spool health) reads every master, not just the one keyless commands go to
+            let inspector = SpoolInspector(client: fixture.client)
+            #expect(try await inspector.evictionPolicy() == "noeviction")
+            let first = try #require(fixture.client.clusterMasters.first)
+            let other = try #require(try await cluster.masters().first { RedisAddress.tcp(host: $0.host, port: $0.port) != first })
+            _ = try await cluster.command(other, ["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"])
+            #expect(try await inspector.evictionPolicy() == "allkeys-lru")
         }
     }
 }
