@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Logging
-import ServiceLifecycle
 import Spool
 import SpoolRedis
 import SpoolTesting
@@ -11,7 +10,7 @@ import SpoolTesting
 struct ClusterBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
-        abstract: "Process rate of 3 queues (one in-process worker, concurrency 32 per queue, dedup on): one Redis vs a 3-master, 3-replica cluster."
+        abstract: "Process rate of 3 queues (one in-process worker, concurrency 32 per queue, dedup on): one Redis vs a 3-master cluster (1 replica per master by default)."
     )
 
     @Option(help: "Jobs per queue per measurement.")
@@ -23,15 +22,19 @@ struct ClusterBenchmark: AsyncParsableCommand {
     @Flag(help: "Persist with appendonly yes, appendfsync always on every server (default: no persistence).")
     var aof = false
 
+    @Option(help: "Replicas per cluster master (0 measures routing without replication).")
+    var replicas = 1
+
     func run() async throws {
         let logger = Logger(label: "spool.bench", factory: { _ in SwiftLogNoOpLogHandler() })
         let server = try await RedisServer.start(.init(appendOnly: aof))
-        let cluster = try await RedisCluster.start(.init(appendOnly: aof))
+        let cluster = try await RedisCluster.start(.init(replicasPerMaster: replicas, appendOnly: aof))
         do {
             let queues = try await spreadQueues(cluster)
             var masters: [Int] = []
             for queue in queues { masters.append(try await cluster.master(ofSlot: RedisHashSlot.of(QueueKeys(queue: queue).stream)).port) }
-            print("process: 3 queues × \(jobs) no-op jobs, one SpoolWorker (concurrency 32 per queue, dedup on); persistence \(aof ? "AOF always" : "off")")
+            print("process: 3 queues × \(jobs) no-op jobs, one SpoolWorker (concurrency 32 per queue, dedup on); "
+                + "persistence \(aof ? "AOF always" : "off"); cluster of 3 masters with \(replicas) replica(s) each")
             print("  queues \(queues.map(\.rawValue)) on cluster masters \(masters)")
             for round in 1...rounds {
                 var rates: [Double] = []
@@ -86,21 +89,10 @@ struct ClusterBenchmark: AsyncParsableCommand {
             worker.register(Tick.self, queue: queue) { _, _ in }
         }
         let total = jobs / 100 * 100 * queues.count
-        let clock = ContinuousClock()
-        let start = clock.now
-        var elapsed = Duration.zero
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            let serviceGroup = ServiceGroup(services: [worker], logger: logger)
-            group.addTask { try await serviceGroup.run() }
-            // done when every job is acknowledged (its completion recorded in its dedup set)
-            while true {
-                let counts = try await client.pipeline(queues.map { RedisCommand("ZCARD", QueueKeys(queue: $0).done(.default)) })
-                if counts.reduce(0, { $0 + ($1.int ?? 0) }) >= total { break }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            elapsed = clock.now - start
-            await serviceGroup.triggerGracefulShutdown()
-            try await group.waitForAll()
+        // done when every job is acknowledged (its completion recorded in its dedup set)
+        let elapsed = try await runWorker(worker, logger: logger, polling: .milliseconds(5)) {
+            let counts = try await client.pipeline(queues.map { RedisCommand("ZCARD", QueueKeys(queue: $0).done(.default)) })
+            return counts.reduce(0, { $0 + ($1.int ?? 0) }) >= total
         }
         return Double(total) / elapsed.seconds
     }
