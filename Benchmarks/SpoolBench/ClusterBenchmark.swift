@@ -39,9 +39,12 @@ struct ClusterBenchmark: AsyncParsableCommand {
             for round in 1...rounds {
                 var rates: [Double] = []
                 for (name, url) in [("one Redis", server.url), ("3-master cluster", cluster.url)] {
-                    let rate = try await measure(url: url, queues: queues, round: round, logger: logger)
+                    let (rate, cpu) = try await measure(url: url, queues: queues, round: round, logger: logger)
                     rates.append(rate)
-                    print("  round \(round)  \(name.padding(toLength: 17, withPad: " ", startingAt: 0)) \(Int(rate.rounded())) jobs/s")
+                    print(String(
+                        format: "  round %d  %@ %6.0f jobs/s   %5.1f µs worker CPU per job",
+                        round, name.padding(toLength: 17, withPad: " ", startingAt: 0), rate, cpu
+                    ))
                 }
                 print("  round \(round)  cluster ÷ one Redis  \(String(format: "%.2f", rates[1] / rates[0]))×")
             }
@@ -65,8 +68,9 @@ struct ClusterBenchmark: AsyncParsableCommand {
         return byMaster.values.sorted { $0.rawValue < $1.rawValue }
     }
 
-    /// Fills the queues, then times one worker draining all of them; returns jobs per second.
-    private func measure(url: String, queues: [QueueName], round: Int, logger: Logger) async throws -> Double {
+    /// Fills the queues, then times one worker draining all of them; returns jobs per second
+    /// and this process's CPU per job in µs (worker and client; Redis not counted).
+    private func measure(url: String, queues: [QueueName], round: Int, logger: Logger) async throws -> (rate: Double, cpu: Double) {
         let client = RedisClient(configuration: try RedisConfiguration(url: url), logger: logger)
         defer { client.shutdown() }
         let producer = SpoolProducer(client: client, logger: logger)
@@ -89,11 +93,13 @@ struct ClusterBenchmark: AsyncParsableCommand {
             worker.register(Tick.self, queue: queue) { _, _ in }
         }
         let total = jobs / 100 * 100 * queues.count
+        let cpuStart = ProcessStatus.cpuSeconds()
         // done when every job is acknowledged (its completion recorded in its dedup set)
         let elapsed = try await runWorker(worker, logger: logger, polling: .milliseconds(5)) {
             let counts = try await client.pipeline(queues.map { RedisCommand("ZCARD", QueueKeys(queue: $0).done(.default)) })
             return counts.reduce(0, { $0 + ($1.int ?? 0) }) >= total
         }
-        return Double(total) / elapsed.seconds
+        let cpu = ProcessStatus.cpuSeconds() - cpuStart
+        return (Double(total) / elapsed.seconds, cpu / Double(total) * 1e6)
     }
 }
