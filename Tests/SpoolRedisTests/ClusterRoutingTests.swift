@@ -20,9 +20,7 @@ struct ClusterRoutingTests {
 
     @Test("commands go to their slot's master; a pipeline over every master keeps its order")
     func routesAndSplitsPipelines() async throws {
-        try await withRedisCluster { cluster in
-            let client = RedisClient(configuration: try RedisConfiguration(url: cluster.url))
-            defer { client.shutdown() }
+        try await withClusterClient { cluster, client in
             let keys = (0..<300).map { "key:\($0)" }
             let sets = try await client.pipeline(keys.map { RedisCommand("SET", $0, "value-\($0)") })
             #expect(sets == Array(repeating: .simpleString("OK"), count: keys.count))
@@ -50,9 +48,7 @@ struct ClusterRoutingTests {
 
     @Test("a script is loaded on each node that lacks it; errors stay in their place")
     func scriptsPerNode() async throws {
-        try await withRedisCluster { cluster in
-            let client = RedisClient(configuration: try RedisConfiguration(url: cluster.url))
-            defer { client.shutdown() }
+        try await withClusterClient { cluster, client in
             let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
             let keys = (0..<30).map { "{counter\($0)}:n" }
             let first = try await client.pipeline(keys.map { .evalSHA(script, keys: [$0], arguments: ["2"]) } + [RedisCommand("NOSUCHCOMMAND")])
@@ -68,9 +64,7 @@ struct ClusterRoutingTests {
 
     @Test("during a slot migration the client follows ASK, and MOVED after it")
     func followsAskThenMoved() async throws {
-        try await withRedisCluster { cluster in
-            let client = RedisClient(configuration: try RedisConfiguration(url: cluster.url))
-            defer { client.shutdown() }
+        try await withClusterClient { cluster, client in
             let keys = (0..<20).map { "{migrating}:\($0)" }
             let slot = RedisHashSlot.of(keys[0])
             _ = try await client.pipeline(keys.map { RedisCommand("SET", $0, "v") })
@@ -98,5 +92,14 @@ struct ClusterRoutingTests {
             _ = try await client.pipeline(keys.map { RedisCommand("GET", $0) })
             #expect(client.clusterStatistics?.moved == moved)
         }
+    }
+}
+
+/// Starts a cluster and runs `body` with a client routing over it.
+private func withClusterClient(_ body: (RedisCluster, RedisClient) async throws -> Void) async throws {
+    try await withRedisCluster { cluster in
+        let client = RedisClient(configuration: try RedisConfiguration(url: cluster.url))
+        defer { client.shutdown() }
+        try await body(cluster, client)
     }
 }
