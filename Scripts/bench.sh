@@ -2,7 +2,14 @@
 # Builds the benchmarks in release and runs `spool-bench all`: Spool's push, process, pickup
 # latency and memory beside the raw Redis ceiling, against a private redis-server it starts.
 # Arguments go to `spool-bench all`, e.g. Scripts/bench.sh --quick --json bench.json
+# A first argument naming another mode runs that one instead, e.g.
+# Scripts/bench.sh cluster --jobs 20000 (3 queues: one Redis vs a 3-master cluster), or tls, queue.
 set -euo pipefail
+
+mode=all
+case "${1:-}" in
+    cluster | tls | queue | redis | micro) mode="$1"; shift ;;
+esac
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,5 +23,8 @@ bin="$(swift build -c release --show-bin-path)"
 revision="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if ! git diff --quiet HEAD 2>/dev/null; then revision="$revision+dirty"; fi
 
-printf '\n==> spool-bench all %s\n' "$*"
+printf '\n==> spool-bench %s %s\n' "$mode" "$*"
+if [ "$mode" != all ]; then
+    exec "$bin/spool-bench" "$mode" "$@"
+fi
 exec "$bin/spool-bench" all --revision "$revision" "$@"

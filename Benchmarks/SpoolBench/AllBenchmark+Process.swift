@@ -38,20 +38,8 @@ extension BenchContext {
         var worker = SpoolWorker(client: client, configuration: configuration, logger: logger)
         worker.subscribe(queue: keys.queue, options: .init(concurrency: 32))
         worker.register(Tick.self, queue: keys.queue) { _, _ in }
-        let clock = ContinuousClock()
-        let start = clock.now
-        var elapsed = Duration.zero
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            let serviceGroup = ServiceGroup(services: [worker], logger: logger)
-            group.addTask { try await serviceGroup.run() }
-            // done when every job is acknowledged (its completion recorded in the dedup set)
-            while try await completed(keys) < jobs {
-                try await Task.sleep(for: .milliseconds(2))
-            }
-            elapsed = clock.now - start
-            await serviceGroup.triggerGracefulShutdown()
-            try await group.waitForAll()
-        }
+        // done when every job is acknowledged (its completion recorded in the dedup set)
+        let elapsed = try await runWorker(worker, logger: logger) { try await completed(keys) >= jobs }
         let rate = Double(jobs) / elapsed.seconds
         report.add("process, 1 worker (in-process, c=32, dedup)", rate, unit: "jobs/s", ceiling: ceilings?.lifecycle,
                    ceilingSource: ceilings?.lifecycleSource, target: .atLeast(60_000))

@@ -1,4 +1,7 @@
 import Foundation
+import Logging
+import ServiceLifecycle
+import Spool
 import SpoolRedis
 import SpoolTesting
 
@@ -97,4 +100,25 @@ struct ResultTable {
         let label = shape.padding(toLength: 44, withPad: " ", startingAt: 0)
         print(String(format: "  %@ %10.0f/s   redis-benchmark %10.0f/s   ratio %5.2f", label, spool, ceiling, spool / ceiling))
     }
+}
+
+/// Runs `worker` in a service group until `isDone` holds (polled every `interval`), then shuts
+/// it down gracefully; returns the time from start until `isDone` held.
+func runWorker(
+    _ worker: SpoolWorker, logger: Logger, polling interval: Duration = .milliseconds(2), until isDone: () async throws -> Bool
+) async throws -> Duration {
+    let clock = ContinuousClock()
+    let start = clock.now
+    var elapsed = Duration.zero
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        let serviceGroup = ServiceGroup(services: [worker], logger: logger)
+        group.addTask { try await serviceGroup.run() }
+        while try await !isDone() {
+            try await Task.sleep(for: interval)
+        }
+        elapsed = clock.now - start
+        await serviceGroup.triggerGracefulShutdown()
+        try await group.waitForAll()
+    }
+    return elapsed
 }

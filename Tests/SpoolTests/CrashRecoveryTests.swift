@@ -9,34 +9,37 @@ import Testing
 struct CrashRecoveryTests {
     @Test("jobs of a SIGKILLed worker are reclaimed within the heartbeat TTL plus a few seconds")
     func killedWorkerRecovery() async throws {
-        try await QueueFixture.with { fixture in
-            let queue = try QueueName("crashy")
-            let keys = QueueKeys(queue: queue)
-            let log = try ExecutionLog()
-            let child = try TestWorkerProcess.start(url: fixture.server.url, queue: queue, name: "doomed", mode: "record", log: log, sleepMilliseconds: 60_000)
-            defer { child.kill() }
-            try await waitUntil("the child worker is subscribed") {
-                try await fixture.redis("EXISTS", keys.heartbeat(.default, consumer: "doomed")) == .integer(1)
-            }
-            let pushed = try await fixture.producer.push((0..<5).map { Greeting(name: "\($0)") }, to: queue)
-            try await waitUntil("the child started all five") { log.lines().count == 5 }
-            child.kill()
-            let killedAt = ContinuousClock.now
+        try await QueueFixture.with { try await Self.killedWorkerRecovery($0) }
+    }
 
-            let recorder = Recorder()
-            var survivor = fixture.worker(name: "survivor")
-            survivor.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
-            try await running(survivor) {
-                // heartbeat TTL is 1 s in tests; allow 5 s more
-                try await recorder.waitFor(5, within: .seconds(6))
-            }
-            #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
-            #expect(recorder.executions.allSatisfy { $0.attempt == 2 }, "the crashed delivery counts as an attempt")
-            let recovered = recorder.executions.map(\.at).max()! - killedAt
-            #expect(recovered < .seconds(6), "recovered in \(recovered)")
-            let consumers = try await fixture.redis("XINFO", "CONSUMERS", keys.stream, "default").array ?? []
-            #expect(!consumers.contains { infoMap($0)["name"]?.string == "doomed" }, "the dead consumer was removed")
+    /// The body of ``killedWorkerRecovery()``, also run on a Redis Cluster by `ClusterSemanticsTests`.
+    static func killedWorkerRecovery(_ fixture: QueueFixture) async throws {
+        let queue = try QueueName("crashy")
+        let keys = QueueKeys(queue: queue)
+        let log = try ExecutionLog()
+        let child = try TestWorkerProcess.start(url: fixture.url, queue: queue, name: "doomed", mode: "record", log: log, sleepMilliseconds: 60_000)
+        defer { child.kill() }
+        try await waitUntil("the child worker is subscribed") {
+            try await fixture.redis("EXISTS", keys.heartbeat(.default, consumer: "doomed")) == .integer(1)
         }
+        let pushed = try await fixture.producer.push((0..<5).map { Greeting(name: "\($0)") }, to: queue)
+        try await waitUntil("the child started all five") { log.lines().count == 5 }
+        child.kill()
+        let killedAt = ContinuousClock.now
+
+        let recorder = Recorder()
+        var survivor = fixture.worker(name: "survivor")
+        survivor.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+        try await running(survivor) {
+            // heartbeat TTL is 1 s in tests; allow 5 s more
+            try await recorder.waitFor(5, within: .seconds(6))
+        }
+        #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
+        #expect(recorder.executions.allSatisfy { $0.attempt == 2 }, "the crashed delivery counts as an attempt")
+        let recovered = recorder.executions.map(\.at).max()! - killedAt
+        #expect(recovered < .seconds(6), "recovered in \(recovered)")
+        let consumers = try await fixture.redis("XINFO", "CONSUMERS", keys.stream, "default").array ?? []
+        #expect(!consumers.contains { infoMap($0)["name"]?.string == "doomed" }, "the dead consumer was removed")
     }
 
     @Test("a job that kills its worker every time ends in the dead-letter stream after max attempts")
@@ -51,7 +54,7 @@ struct CrashRecoveryTests {
             while try await fixture.redis("XLEN", keys.dead(.default)) != .integer(1) {
                 generation += 1
                 try #require(generation <= 6, "the job was not dead-lettered after \(generation - 1) worker deaths")
-                let child = try TestWorkerProcess.start(url: fixture.server.url, queue: queue, name: "victim-\(generation)", mode: "crash", log: log)
+                let child = try TestWorkerProcess.start(url: fixture.url, queue: queue, name: "victim-\(generation)", mode: "crash", log: log)
                 defer { child.kill() }
                 try await waitUntil(within: .seconds(15), "worker \(generation) died or dead-lettered the job") {
                     if !child.isRunning { return true }

@@ -8,94 +8,103 @@ import Testing
 struct WorkerDeliveryTests {
     @Test("jobs run once each and are acknowledged and marked done")
     func runsJobs() async throws {
-        try await QueueFixture.with { fixture in
-            let queue = try QueueName("greetings")
-            let recorder = Recorder()
-            var worker = fixture.worker()
-            worker.register(Greeting.self, queue: queue) { job, context in
-                #expect(job.name.hasPrefix("n"))
-                recorder.record(context)
-            }
-            let keys = QueueKeys(queue: queue)
-            try await running(worker) {
-                try await waitUntil("the group exists") {
-                    (try await fixture.redis("EXISTS", keys.stream)) == .integer(1)
-                }
-                let pushed = try await fixture.producer.push((0..<100).map { Greeting(name: "n\($0)") }, to: queue)
-                try await recorder.waitFor(100)
-                try await waitUntil("everything is acknowledged") {
-                    let summary = try await fixture.redis("XPENDING", keys.stream, "default")
-                    return summary.array?.first == .integer(0)
-                }
-                #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
-                #expect(try await fixture.redis("ZCARD", keys.done(.default)) == .integer(100))
-            }
-            #expect(recorder.count == 100, "no job ran twice")
+        try await QueueFixture.with { try await Self.runsJobs($0) }
+    }
+
+    /// The body of ``runsJobs()``, also run on a Redis Cluster by `ClusterSemanticsTests`.
+    static func runsJobs(_ fixture: QueueFixture) async throws {
+        let queue = try QueueName("greetings")
+        let recorder = Recorder()
+        var worker = fixture.worker()
+        worker.register(Greeting.self, queue: queue) { job, context in
+            #expect(job.name.hasPrefix("n"))
+            recorder.record(context)
         }
+        let keys = QueueKeys(queue: queue)
+        try await running(worker) {
+            try await waitUntil("the group exists") {
+                (try await fixture.redis("EXISTS", keys.stream)) == .integer(1)
+            }
+            let pushed = try await fixture.producer.push((0..<100).map { Greeting(name: "n\($0)") }, to: queue)
+            try await recorder.waitFor(100)
+            try await waitUntil("everything is acknowledged") {
+                let summary = try await fixture.redis("XPENDING", keys.stream, "default")
+                return summary.array?.first == .integer(0)
+            }
+            #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
+            #expect(try await fixture.redis("ZCARD", keys.done(.default)) == .integer(100))
+        }
+        #expect(recorder.count == 100, "no job ran twice")
     }
 
     @Test("a failing job is retried with delays within the strategy's bounds, then dead-lettered with its error")
     func retriesThenDeadLetter() async throws {
-        try await QueueFixture.with { fixture in
-            let queue = try QueueName("flaky")
-            let recorder = Recorder()
-            var worker = fixture.worker()
-            let strategy = RetryStrategy.exponentialJitter(maxAttempts: 4, baseDelay: .milliseconds(100), maxBackoff: .milliseconds(400))
-            worker.register(Greeting.self, queue: queue, retry: strategy) { _, context in
-                recorder.record(context)
-                throw TestFailure("boom \(context.attempt)")
+        try await QueueFixture.with { try await Self.retriesThenDeadLetter($0) }
+    }
+
+    /// The body of ``retriesThenDeadLetter()``, also run on a Redis Cluster by `ClusterSemanticsTests`.
+    static func retriesThenDeadLetter(_ fixture: QueueFixture) async throws {
+        let queue = try QueueName("flaky")
+        let recorder = Recorder()
+        var worker = fixture.worker()
+        let strategy = RetryStrategy.exponentialJitter(maxAttempts: 4, baseDelay: .milliseconds(100), maxBackoff: .milliseconds(400))
+        worker.register(Greeting.self, queue: queue, retry: strategy) { _, context in
+            recorder.record(context)
+            throw TestFailure("boom \(context.attempt)")
+        }
+        let keys = QueueKeys(queue: queue)
+        try await running(worker) {
+            try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+            let job = try await fixture.producer.push(Greeting(name: "x"), to: queue)
+            try await recorder.waitFor(4)
+            try await waitUntil("the job is dead-lettered") { try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1) }
+            let runs = recorder.executions
+            #expect(runs.map(\.attempt) == [1, 2, 3, 4])
+            #expect(Set(runs.map(\.job)) == ["\(job.id)"])
+            // attempt n waits at most min(400ms, 100ms * 2^(n-1)), plus promotion, fetch and scheduling slack
+            for index in 1..<runs.count {
+                let gap = runs[index].at - runs[index - 1].at
+                let cap = min(Duration.milliseconds(400), .milliseconds(100 * (1 << (index - 1))))
+                #expect(gap <= cap + .seconds(2), "retry \(index) waited \(gap), cap \(cap)")
             }
-            let keys = QueueKeys(queue: queue)
-            try await running(worker) {
-                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
-                let job = try await fixture.producer.push(Greeting(name: "x"), to: queue)
-                try await recorder.waitFor(4)
-                try await waitUntil("the job is dead-lettered") { try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1) }
-                let runs = recorder.executions
-                #expect(runs.map(\.attempt) == [1, 2, 3, 4])
-                #expect(Set(runs.map(\.job)) == ["\(job.id)"])
-                // attempt n waits at most min(400ms, 100ms * 2^(n-1)), plus promotion, fetch and scheduling slack
-                for index in 1..<runs.count {
-                    let gap = runs[index].at - runs[index - 1].at
-                    let cap = min(Duration.milliseconds(400), .milliseconds(100 * (1 << (index - 1))))
-                    #expect(gap <= cap + .seconds(2), "retry \(index) waited \(gap), cap \(cap)")
-                }
-                let dead = try await deadLetterFields(fixture, keys)
-                #expect(dead["dead_reason"] == "retries_exhausted")
-                #expect(dead["dead_error"]?.contains("boom 4") == true)
-                #expect(dead["dead_first_error"]?.contains("boom 1") == true)
-                #expect(dead["dead_attempts"] == "4")
-                #expect(dead["id"] == "\(job.id)")
-                #expect(dead["payload"] == #"{"name":"x"}"#)
-                #expect(dead["dead_queue"] == "flaky" && dead["dead_group"] == "default")
-                #expect(dead["spool_first_error"] == nil)
-                #expect(try await fixture.redis("ZCARD", keys.scheduled(.default)) == .integer(0))
-                #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
-            }
+            let dead = try await deadLetterFields(fixture, keys)
+            #expect(dead["dead_reason"] == "retries_exhausted")
+            #expect(dead["dead_error"]?.contains("boom 4") == true)
+            #expect(dead["dead_first_error"]?.contains("boom 1") == true)
+            #expect(dead["dead_attempts"] == "4")
+            #expect(dead["id"] == "\(job.id)")
+            #expect(dead["payload"] == #"{"name":"x"}"#)
+            #expect(dead["dead_queue"] == "flaky" && dead["dead_group"] == "default")
+            #expect(dead["spool_first_error"] == nil)
+            #expect(try await fixture.redis("ZCARD", keys.scheduled(.default)) == .integer(0))
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
         }
     }
 
     @Test("a NonRetryableError dead-letters on the first failure")
     func nonRetryable() async throws {
-        try await QueueFixture.with { fixture in
-            let queue = try QueueName("strict")
-            let recorder = Recorder()
-            var worker = fixture.worker()
-            worker.register(Greeting.self, queue: queue) { _, context in
-                recorder.record(context)
-                throw NonRetryableError("invalid address")
-            }
-            let keys = QueueKeys(queue: queue)
-            try await running(worker) {
-                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
-                try await fixture.producer.push(Greeting(name: "x"), to: queue)
-                try await waitUntil("the job is dead-lettered") { try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1) }
-                let dead = try await deadLetterFields(fixture, keys)
-                #expect(dead["dead_reason"] == "non_retryable")
-                #expect(dead["dead_error"] == "invalid address")
-            }
-            #expect(recorder.count == 1)
+        try await QueueFixture.with { try await Self.nonRetryable($0) }
+    }
+
+    /// The body of ``nonRetryable()``, also run on a Redis Cluster by `ClusterSemanticsTests`.
+    static func nonRetryable(_ fixture: QueueFixture) async throws {
+        let queue = try QueueName("strict")
+        let recorder = Recorder()
+        var worker = fixture.worker()
+        worker.register(Greeting.self, queue: queue) { _, context in
+            recorder.record(context)
+            throw NonRetryableError("invalid address")
         }
+        let keys = QueueKeys(queue: queue)
+        try await running(worker) {
+            try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+            try await fixture.producer.push(Greeting(name: "x"), to: queue)
+            try await waitUntil("the job is dead-lettered") { try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1) }
+            let dead = try await deadLetterFields(fixture, keys)
+            #expect(dead["dead_reason"] == "non_retryable")
+            #expect(dead["dead_error"] == "invalid address")
+        }
+        #expect(recorder.count == 1)
     }
 
     @Test("a job whose max_attempts is set runs that many times")

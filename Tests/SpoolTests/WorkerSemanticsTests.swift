@@ -8,54 +8,60 @@ import Testing
 struct WorkerSemanticsTests {
     @Test("a redelivered job that already completed is skipped by the dedup set")
     func dedupSkipsCompleted() async throws {
-        try await QueueFixture.with { fixture in
-            let queue = try QueueName("dedup")
-            let keys = QueueKeys(queue: queue)
-            let recorder = Recorder()
-            var worker = fixture.worker()
-            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
-            let envelope = try JobEnvelope.make(Greeting(name: "once"))
-            try await running(worker) {
-                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
-                try await fixture.producer.push(envelope, to: queue)
-                try await recorder.waitFor(1)
-                try await waitUntil("the job is marked done") {
-                    try await !fixture.redis("ZSCORE", keys.done(.default), "\(envelope.id)").isNull
-                }
-                // the same job delivered again (e.g. a producer retry after a timeout)
-                try await fixture.producer.push(envelope, to: queue)
-                try await waitUntil("the copy is acknowledged") {
-                    let info = try await fixture.redis("XINFO", "GROUPS", keys.stream)
-                    let group = infoMap(info.array?.first ?? .null)
-                    return group["entries-read"] == .integer(2) && group["pending"] == .integer(0)
-                }
+        try await QueueFixture.with { try await Self.dedupSkipsCompleted($0) }
+    }
+
+    /// The body of ``dedupSkipsCompleted()``, also run on a Redis Cluster by `ClusterSemanticsTests`.
+    static func dedupSkipsCompleted(_ fixture: QueueFixture) async throws {
+        let queue = try QueueName("dedup")
+        let keys = QueueKeys(queue: queue)
+        let recorder = Recorder()
+        var worker = fixture.worker()
+        worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+        let envelope = try JobEnvelope.make(Greeting(name: "once"))
+        try await running(worker) {
+            try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+            try await fixture.producer.push(envelope, to: queue)
+            try await recorder.waitFor(1)
+            try await waitUntil("the job is marked done") {
+                try await !fixture.redis("ZSCORE", keys.done(.default), "\(envelope.id)").isNull
             }
-            #expect(recorder.count == 1)
+            // the same job delivered again (e.g. a producer retry after a timeout)
+            try await fixture.producer.push(envelope, to: queue)
+            try await waitUntil("the copy is acknowledged") {
+                let info = try await fixture.redis("XINFO", "GROUPS", keys.stream)
+                let group = infoMap(info.array?.first ?? .null)
+                return group["entries-read"] == .integer(2) && group["pending"] == .integer(0)
+            }
         }
+        #expect(recorder.count == 1)
     }
 
     @Test("fan-out: two groups each receive every job")
     func fanOut() async throws {
-        try await QueueFixture.with { fixture in
-            let queue = try QueueName("order.placed")
-            let email = Recorder()
-            let analytics = Recorder()
-            var worker = fixture.worker()
-            worker.register(Greeting.self, queue: queue, group: try GroupName("email")) { _, context in email.record(context) }
-            worker.register(Greeting.self, queue: queue, group: try GroupName("analytics")) { _, context in analytics.record(context) }
-            try await running(worker) {
-                try await waitUntil("both groups exist") {
-                    (try await fixture.redis("XINFO", "GROUPS", QueueKeys(queue: queue).stream).array?.count ?? 0) == 2
-                }
-                let pushed = try await fixture.producer.push((0..<50).map { Greeting(name: "\($0)") }, to: queue)
-                try await email.waitFor(50)
-                try await analytics.waitFor(50)
-                let ids = Set(pushed.map { "\($0.id)" })
-                #expect(Set(email.executions.map(\.job)) == ids)
-                #expect(Set(analytics.executions.map(\.job)) == ids)
+        try await QueueFixture.with { try await Self.fanOut($0) }
+    }
+
+    /// The body of ``fanOut()``, also run on a Redis Cluster by `ClusterSemanticsTests`.
+    static func fanOut(_ fixture: QueueFixture) async throws {
+        let queue = try QueueName("order.placed")
+        let email = Recorder()
+        let analytics = Recorder()
+        var worker = fixture.worker()
+        worker.register(Greeting.self, queue: queue, group: try GroupName("email")) { _, context in email.record(context) }
+        worker.register(Greeting.self, queue: queue, group: try GroupName("analytics")) { _, context in analytics.record(context) }
+        try await running(worker) {
+            try await waitUntil("both groups exist") {
+                (try await fixture.redis("XINFO", "GROUPS", QueueKeys(queue: queue).stream).array?.count ?? 0) == 2
             }
-            #expect(email.count == 50 && analytics.count == 50)
+            let pushed = try await fixture.producer.push((0..<50).map { Greeting(name: "\($0)") }, to: queue)
+            try await email.waitFor(50)
+            try await analytics.waitFor(50)
+            let ids = Set(pushed.map { "\($0.id)" })
+            #expect(Set(email.executions.map(\.job)) == ids)
+            #expect(Set(analytics.executions.map(\.job)) == ids)
         }
+        #expect(email.count == 50 && analytics.count == 50)
     }
 
     @Test("two workers in one group share the jobs, none run by both")

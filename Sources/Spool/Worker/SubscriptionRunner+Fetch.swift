@@ -10,66 +10,60 @@ extension SubscriptionRunner {
     /// grace period.
     func fetchAndRun() async {
         await withDiscardingTaskGroup { handlers in
-            do {
-                try await client.withDedicatedConnection { connection in
-                    var lastReclaim = ContinuousClock.now - configuration.heartbeatInterval
-                    var lastRetryRead = ContinuousClock.now - .seconds(1)
-                    var failures = 0
-                    while !state.isStopping {
-                        let slots = await state.slots.acquire(max: options.concurrency)
-                        if slots == 0 { break }
-                        var entries: [(entry: StreamEntry, duplicate: Bool)] = []
-                        var completions: [SubscriptionState.Completion] = []
-                        var isolated = 0   // entries run alone in this loop; each used a slot
-                        do {
-                            let now = ContinuousClock.now
-                            if now - lastReclaim >= configuration.heartbeatInterval {
-                                lastReclaim = now
-                                let reclaimed = try await reclaim(limit: slots)
-                                let duplicates = await completedJobs(reclaimed)
-                                // A job whose worker died twice while running it may be what
-                                // kills workers: run each such job alone, so the jobs that
-                                // happened to run beside it are not charged for its crashes.
-                                for entry in reclaimed where entry.deliveries >= Self.suspectDeliveries {
-                                    isolated += 1
-                                    await runIsolated(entry, isDuplicate: duplicates.contains(entry.key))
-                                }
-                                entries += reclaimed.filter { $0.deliveries < Self.suspectDeliveries }.map { ($0, duplicates.contains($0.key)) }
-                            }
-                            if entries.count + isolated < slots && !state.isStopping {
-                                let readRetries = now - lastRetryRead >= configuration.promoteInterval
-                                if readRetries { lastRetryRead = now }
-                                completions = state.takeCompletions()
-                                entries += try await acknowledgeAndRead(
-                                    count: slots - entries.count - isolated, readRetries: readRetries, completions: completions
-                                )
-                                completions = []
-                            }
-                            if entries.isEmpty && isolated == 0 && !state.isStopping {
-                                let fresh = try await blockingRead(count: slots, on: connection)
-                                let duplicates = await completedJobs(fresh)
-                                entries += fresh.map { ($0, duplicates.contains($0.key)) }
-                            }
-                            failures = 0
-                        } catch {
-                            if !completions.isEmpty { state.requeue(completions) }
-                            failures += 1
-                            await handleFetchError(error, failures: failures)
+            var lastReclaim = ContinuousClock.now - configuration.heartbeatInterval
+            var lastRetryRead = ContinuousClock.now - .seconds(1)
+            var failures = 0
+            while !state.isStopping {
+                let slots = await state.slots.acquire(max: options.concurrency)
+                if slots == 0 { break }
+                var entries: [(entry: StreamEntry, duplicate: Bool)] = []
+                var completions: [SubscriptionState.Completion] = []
+                var isolated = 0   // entries run alone in this loop; each used a slot
+                do {
+                    let now = ContinuousClock.now
+                    if now - lastReclaim >= configuration.heartbeatInterval {
+                        lastReclaim = now
+                        let reclaimed = try await reclaim(limit: slots)
+                        let duplicates = await completedJobs(reclaimed)
+                        // A job whose worker died twice while running it may be what
+                        // kills workers: run each such job alone, so the jobs that
+                        // happened to run beside it are not charged for its crashes.
+                        for entry in reclaimed where entry.deliveries >= Self.suspectDeliveries {
+                            isolated += 1
+                            await runIsolated(entry, isDuplicate: duplicates.contains(entry.key))
                         }
-                        // each entry gives its slot back when it is settled; return the unused ones
-                        let used = entries.count + isolated
-                        if used < slots { state.slots.release(slots - used) }
-                        // a blocking read over both streams can return a few more than asked
-                        // when both had jobs at once: borrow their slots
-                        if used > slots { state.slots.overdraw(used - slots) }
-                        for (entry, duplicate) in entries {
-                            markRunning(entry)
-                            handlers.addTask { await process(entry, isDuplicate: duplicate) }
-                        }
+                        entries += reclaimed.filter { $0.deliveries < Self.suspectDeliveries }.map { ($0, duplicates.contains($0.key)) }
                     }
+                    if entries.count + isolated < slots && !state.isStopping {
+                        let readRetries = now - lastRetryRead >= configuration.promoteInterval
+                        if readRetries { lastRetryRead = now }
+                        completions = state.takeCompletions()
+                        entries += try await acknowledgeAndRead(
+                            count: slots - entries.count - isolated, readRetries: readRetries, completions: completions
+                        )
+                        completions = []
+                    }
+                    if entries.isEmpty && isolated == 0 && !state.isStopping {
+                        let fresh = try await blockingRead(count: slots)
+                        let duplicates = await completedJobs(fresh)
+                        entries += fresh.map { ($0, duplicates.contains($0.key)) }
+                    }
+                    failures = 0
+                } catch {
+                    if !completions.isEmpty { state.requeue(completions) }
+                    failures += 1
+                    await handleFetchError(error, failures: failures)
                 }
-            } catch {
-                logger.info("fetch loop ended", metadata: ["error": "\(error)"])
+                // each entry gives its slot back when it is settled; return the unused ones
+                let used = entries.count + isolated
+                if used < slots { state.slots.release(slots - used) }
+                // a blocking read over both streams can return a few more than asked
+                // when both had jobs at once: borrow their slots
+                if used > slots { state.slots.overdraw(used - slots) }
+                for (entry, duplicate) in entries {
+                    markRunning(entry)
+                    handlers.addTask { await process(entry, isDuplicate: duplicate) }
+                }
             }
             state.beginStop()
             // a ring can be stale (rung while the last fetch's jobs were not counted yet): re-check
@@ -112,10 +106,11 @@ extension SubscriptionRunner {
         await process(entry, isDuplicate: isDuplicate)
     }
 
-    /// `XREADGROUP ... BLOCK` on the main and the retry stream, on this loop's own connection:
+    /// `XREADGROUP ... BLOCK` on the main and the retry stream, on a dedicated connection to
+    /// the queue's server (leased per read, so on a cluster it follows the queue's slot):
     /// used only when the fetch script found nothing, so an idle worker wakes the moment a job
     /// or a due retry arrives.
-    private func blockingRead(count: Int, on connection: RedisConnection) async throws -> [StreamEntry] {
+    private func blockingRead(count: Int) async throws -> [StreamEntry] {
         let block = configuration.fetchBlockTime
         var command = RedisCommand("XREADGROUP", "GROUP", group.rawValue, consumer, "COUNT", String(count))
         command.append("BLOCK")
@@ -125,7 +120,9 @@ extension SubscriptionRunner {
         command.append(retryStream)
         command.append(">")
         command.append(">")
-        let reply = try await connection.send(command, timeout: block + client.configuration.commandTimeout)
+        let reply = try await client.withDedicatedConnection(forKey: keys.stream) { connection in
+            try await connection.send(command, timeout: block + client.configuration.commandTimeout)
+        }
         return StreamEntry.parseRead(reply, retryStream: retryStream)
     }
 

@@ -11,7 +11,7 @@ import Glibc
 /// `redis-server` under `./.spool/` (see ``PrivateRedis``), so a first run needs nothing set up.
 struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "Redis URL: redis://[user[:password]@]host[:port][/db] or unix:///path.sock[?db=N].",
+        "Redis URL: redis://[user[:password]@]host[:port][/db], rediss://... (TLS), unix:///path.sock[?db=N], or redis-cluster://host:port[,host:port...] (Redis Cluster).",
         discussion: """
             Defaults to $SPOOL_REDIS_URL; without either, a private redis-server is started (or reused) \
             under ./.spool/. The password may also come from $SPOOL_REDIS_PASSWORD.

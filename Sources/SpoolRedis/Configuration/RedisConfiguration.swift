@@ -42,6 +42,9 @@ public struct RedisConfiguration: Sendable {
     /// TLS for a TCP address (`rediss://`). Defaults to `nil` (plaintext). A connection with
     /// TLS set never falls back to plaintext; TLS over a unix socket is refused.
     public var tls: TLSOptions?
+    /// Redis Cluster mode (`redis-cluster://`): discover the cluster from these seeds and route
+    /// each command by its key's hash slot. Defaults to `nil` (one server at ``address``).
+    public var cluster: Cluster?
 
     /// Creates a configuration for an address.
     public init(
@@ -62,10 +65,12 @@ public struct RedisConfiguration: Sendable {
         self.reconnectBaseDelay = .milliseconds(50)
         self.reconnectMaxDelay = .seconds(2)
         self.tls = nil
+        self.cluster = nil
     }
 
-    /// Parses `redis://[user[:password]@]host[:port][/db]`, its TLS form `rediss://...` or
-    /// `unix:///path.sock[?db=N]`.
+    /// Parses `redis://[user[:password]@]host[:port][/db]`, its TLS form `rediss://...`,
+    /// `unix:///path.sock[?db=N]`, or a cluster's seed nodes
+    /// `redis-cluster://[user[:password]@]host:port[,host:port...]` (`rediss-cluster://` for TLS).
     ///
     /// `rediss://` takes query parameters for ``TLSOptions``: `ca=` (CA file), `cert=` and
     /// `key=` (client certificate for mutual TLS), `sni=` (server name), `verify=no`.
@@ -81,6 +86,7 @@ public struct RedisConfiguration: Sendable {
             database: parsed.database
         )
         self.tls = parsed.tls
+        self.cluster = parsed.clusterSeeds.map { Cluster(seeds: $0) }
     }
 
     /// The address as a URL with the password replaced by `***`, safe to log.
@@ -91,6 +97,10 @@ public struct RedisConfiguration: Sendable {
         } else if password != nil {
             userinfo = ":***@"
         }
+        if let cluster {
+            return "redis\(tls == nil ? "" : "s")-cluster://\(userinfo)"
+                + cluster.seeds.map(\.description).joined(separator: ",")
+        }
         switch address {
         case .tcp:
             let db = database == 0 ? "" : "/\(database)"
@@ -98,6 +108,31 @@ public struct RedisConfiguration: Sendable {
         case .unix(let path):
             let db = database == 0 ? "" : "?db=\(database)"
             return "unix://\(userinfo)\(path)\(db)"
+        }
+    }
+}
+
+extension RedisConfiguration {
+    /// Redis Cluster settings: the seed nodes and how hard to try when the cluster is in flux.
+    public struct Cluster: Sendable {
+        /// Nodes to ask for the slot map (`CLUSTER SLOTS`); any reachable one is enough.
+        public var seeds: [RedisAddress]
+        /// How many times one command is sent before its error is returned: each MOVED, ASK,
+        /// TRYAGAIN, CLUSTERDOWN or lost connection uses one. Defaults to 16.
+        public var maxAttempts: Int
+        /// The first wait after CLUSTERDOWN, TRYAGAIN or a lost connection, doubled on each
+        /// further one. Defaults to 25 ms.
+        public var retryBaseDelay: Duration
+        /// The cap of that wait. Defaults to 500 ms; with the defaults one command keeps
+        /// trying for about 6 seconds, longer than a failover with a small `cluster-node-timeout`.
+        public var retryMaxDelay: Duration
+
+        /// Creates cluster settings for these seed nodes.
+        public init(seeds: [RedisAddress]) {
+            self.seeds = seeds
+            self.maxAttempts = 16
+            self.retryBaseDelay = .milliseconds(25)
+            self.retryMaxDelay = .milliseconds(500)
         }
     }
 }

@@ -6,13 +6,16 @@ package struct RedisURL: Sendable, Equatable {
     package var database: Int
     /// TLS options for `rediss://`; `nil` for plaintext.
     package var tls: TLSOptions? = nil
+    /// The seed nodes of a `redis-cluster://` URL (``address`` is the first); `nil` otherwise.
+    package var clusterSeeds: [RedisAddress]? = nil
 
     package static func parse(_ url: String) throws(RedisError) -> RedisURL {
         let shown = redact(url)
         func fail(_ why: String) -> RedisError {
             RedisError(
                 code: .invalidURL,
-                message: "\(why) in \"\(shown)\": use redis://[user[:password]@]host[:port][/db] (rediss:// for TLS) or unix:///path/to.sock[?db=N]"
+                message: "\(why) in \"\(shown)\": use redis://[user[:password]@]host[:port][/db] (rediss:// for TLS), "
+                    + "redis-cluster://[user[:password]@]host:port[,host:port...] or unix:///path/to.sock[?db=N]"
             )
         }
         guard let schemeEnd = url.firstRange(of: "://") else { throw fail("missing scheme") }
@@ -23,7 +26,8 @@ package struct RedisURL: Sendable, Equatable {
         var password: String?
         // userinfo ends at the last '@' before the path
         let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-        if scheme == "redis" || scheme == "rediss", let at = rest[..<authorityEnd].lastIndex(of: "@") {
+        let isCluster = scheme == "redis-cluster" || scheme == "rediss-cluster"
+        if scheme == "redis" || scheme == "rediss" || isCluster, let at = rest[..<authorityEnd].lastIndex(of: "@") {
             try parseUserinfo(rest[..<at], &username, &password, fail)
             rest = rest[rest.index(after: at)...]
         } else if scheme == "unix", let at = rest.firstIndex(of: "@"), rest.first != "/" {
@@ -32,26 +36,11 @@ package struct RedisURL: Sendable, Equatable {
         }
 
         switch scheme {
-        case "redis", "rediss":
-            var tls: TLSOptions? = scheme == "rediss" ? TLSOptions() : nil
+        case "redis", "rediss", "redis-cluster", "rediss-cluster":
+            var tls: TLSOptions? = scheme.hasPrefix("rediss") ? TLSOptions() : nil
             let hostEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-            let hostPort = rest[..<hostEnd]
-            var host: Substring
-            var port = 6379
-            if hostPort.first == "[" {
-                guard let close = hostPort.firstIndex(of: "]") else { throw fail("unclosed IPv6 bracket") }
-                host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
-                let after = hostPort[hostPort.index(after: close)...]
-                if after.first == ":" { port = try parsePort(after.dropFirst(), fail) } else if !after.isEmpty {
-                    throw fail("unexpected text after the IPv6 address")
-                }
-            } else if let colon = hostPort.lastIndex(of: ":") {
-                host = hostPort[..<colon]
-                port = try parsePort(hostPort[hostPort.index(after: colon)...], fail)
-            } else {
-                host = hostPort
-            }
-            if host.isEmpty { host = "127.0.0.1" }
+            let hosts = isCluster ? rest[..<hostEnd].split(separator: ",", omittingEmptySubsequences: false) : [rest[..<hostEnd]]
+            let addresses = try hosts.map { hostPort throws(RedisError) in try parseHostPort(hostPort, fail) }
             var database = 0
             let path = rest[hostEnd...].prefix { $0 != "?" }
             if path.count > 1 {
@@ -61,7 +50,11 @@ package struct RedisURL: Sendable, Equatable {
             if let query = rest.firstIndex(of: "?").map({ rest[rest.index(after: $0)...] }) {
                 try parseQuery(query, &database, &password, &tls, fail)
             }
-            return RedisURL(address: .tcp(host: String(host), port: port), username: username, password: password, database: database, tls: tls)
+            if isCluster && database != 0 { throw fail("Redis Cluster has only database 0") }
+            return RedisURL(
+                address: addresses[0], username: username, password: password, database: database, tls: tls,
+                clusterSeeds: isCluster ? addresses : nil
+            )
         case "unix":
             let pathEnd = rest.firstIndex(of: "?") ?? rest.endIndex
             let path = rest[..<pathEnd]
@@ -75,6 +68,27 @@ package struct RedisURL: Sendable, Equatable {
         default:
             throw fail("unsupported scheme \"\(scheme)\"")
         }
+    }
+
+    /// `host[:port]` or `[ipv6][:port]`; an empty host is 127.0.0.1, the port defaults to 6379.
+    private static func parseHostPort(_ hostPort: Substring, _ fail: (String) -> RedisError) throws(RedisError) -> RedisAddress {
+        var host: Substring
+        var port = 6379
+        if hostPort.first == "[" {
+            guard let close = hostPort.firstIndex(of: "]") else { throw fail("unclosed IPv6 bracket") }
+            host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
+            let after = hostPort[hostPort.index(after: close)...]
+            if after.first == ":" { port = try parsePort(after.dropFirst(), fail) } else if !after.isEmpty {
+                throw fail("unexpected text after the IPv6 address")
+            }
+        } else if let colon = hostPort.lastIndex(of: ":") {
+            host = hostPort[..<colon]
+            port = try parsePort(hostPort[hostPort.index(after: colon)...], fail)
+        } else {
+            host = hostPort
+        }
+        if host.isEmpty { host = "127.0.0.1" }
+        return .tcp(host: String(host), port: port)
     }
 
     private static func parseUserinfo(

@@ -1,5 +1,4 @@
 import Logging
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,19 +16,18 @@ private let ignoreSIGPIPE: Void = {
 /// defer { client.shutdown() }
 /// let reply = try await client.send(RedisCommand("INCR", "counter"))
 /// ```
+///
+/// With a `redis-cluster://` configuration the same API runs over a Redis Cluster: each
+/// command goes to the master of its key's hash slot, a pipeline is split by node, and
+/// MOVED, ASK, CLUSTERDOWN and failovers are handled inside (see `docs/cluster.md`).
 public final class RedisClient: Sendable {
     /// The configuration the client was created with.
     public let configuration: RedisConfiguration
-    private let logger: Logger
-    private let shared: [RedisConnection]
-    private let nextShared = Atomic<Int>(0)
-    private let nextConnectionID = Atomic<Int>(0)
-    private let dedicated: Mutex<DedicatedState>
+    private let backend: Backend
 
-    private struct DedicatedState {
-        var idle: [RedisConnection] = []
-        var leased: [Int: RedisConnection] = [:]
-        var isShutdown = false
+    private enum Backend: Sendable {
+        case single(NodeConnections)
+        case cluster(ClusterRouter)
     }
 
     /// Creates the client and its connection threads; connections open on first use.
@@ -39,15 +37,11 @@ public final class RedisClient: Sendable {
     public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "spool.redis", factory: { _ in SwiftLogNoOpLogHandler() })) {
         ignoreSIGPIPE
         self.configuration = configuration
-        self.logger = logger
-        let count = max(1, configuration.poolSize)
-        var connections: [RedisConnection] = []
-        for index in 0..<count {
-            connections.append(RedisConnection(id: index, configuration: configuration, logger: logger))
+        if let cluster = configuration.cluster {
+            backend = .cluster(ClusterRouter(configuration: configuration, cluster: cluster, logger: logger))
+        } else {
+            backend = .single(NodeConnections(configuration: configuration, ids: ConnectionIDs(), logger: logger))
         }
-        self.shared = connections
-        self.nextConnectionID.store(count, ordering: .relaxed)
-        self.dedicated = Mutex(DedicatedState())
     }
 
     deinit {
@@ -57,24 +51,15 @@ public final class RedisClient: Sendable {
     /// The server's address with any password replaced by `***`.
     public var redactedAddress: String { configuration.redactedURL }
 
-    private var sharedConnection: RedisConnection {
-        if shared.count == 1 { return shared[0] }
-        let index = nextShared.wrappingAdd(1, ordering: .relaxed).oldValue
-        return shared[index % shared.count]
-    }
-
     /// Sends a command on a shared connection and returns its reply.
     ///
     /// An EVALSHA built with ``RedisCommand/evalSHA(_:keys:arguments:)`` whose script the
     /// server lacks is loaded with SCRIPT LOAD and retried once.
     /// - Throws: ``RedisError``.
     public func send(_ command: RedisCommand) async throws -> RESPValue {
-        let connection = sharedConnection
-        do {
-            return try await connection.send(command)
-        } catch let error as RedisError where error.code == .noScript && command.script != nil {
-            try await load(command.script!, on: connection)
-            return try await connection.send(command)
+        switch backend {
+        case .single(let node): return try await node.sharedConnection.sendLoadingScript(command)
+        case .cluster(let router): return try await router.send(command)
         }
     }
 
@@ -84,27 +69,27 @@ public final class RedisClient: Sendable {
         try await send(RedisCommand(name, arguments))
     }
 
-    /// Sends the commands in one flush on one shared connection; returns replies in order.
+    /// Sends the commands in one flush on one shared connection (one per node on a
+    /// cluster); returns replies in order.
     ///
     /// Error replies are values in their place (``RESPValue/error(_:)``); EVALSHA commands
     /// that met NOSCRIPT are retried after loading their scripts, in their original order.
     /// - Throws: ``RedisError`` only when the connection fails.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        let connection = sharedConnection
-        var replies = try await connection.pipeline(commands)
-        var missing: [Int] = []
-        for index in replies.indices where commands[index].script != nil {
-            if case .error(let text) = replies[index], text.hasPrefix("NOSCRIPT") { missing.append(index) }
+        switch backend {
+        case .single(let node): return try await node.sharedConnection.pipelineLoadingScripts(commands)
+        case .cluster(let router): return try await router.pipeline(commands)
         }
-        if missing.isEmpty { return replies }
-        var loaded = Set<String>()
-        for index in missing {
-            let script = commands[index].script!
-            if loaded.insert(script.sha1).inserted { try await load(script, on: connection) }
+    }
+
+    /// Sends a keyless command to every master of a cluster (to the one server otherwise) and
+    /// returns their replies, e.g. `CONFIG GET` for a setting that must hold on every node.
+    /// - Throws: ``RedisError``, including an error reply from any node.
+    public func sendToEachMaster(_ command: RedisCommand) async throws -> [RESPValue] {
+        switch backend {
+        case .single(let node): return [try await node.sharedConnection.send(command)]
+        case .cluster(let router): return try await router.sendToEachMaster(command)
         }
-        let retried = try await connection.pipeline(missing.map { commands[$0] })
-        for (slot, index) in missing.enumerated() { replies[index] = retried[slot] }
-        return replies
     }
 
     /// Runs a script with EVALSHA, loading it first if the server does not have it.
@@ -112,61 +97,55 @@ public final class RedisClient: Sendable {
         try await send(.evalSHA(script, keys: keys, arguments: arguments))
     }
 
-    private func load(_ script: RedisScript, on connection: RedisConnection) async throws {
-        let reply = try await connection.send(RedisCommand("SCRIPT", "LOAD", script.source))
-        if reply.string != script.sha1 {
-            throw RedisError(
-                code: .protocolError,
-                message: "SCRIPT LOAD returned \(reply) for a script whose SHA-1 is \(script.sha1)",
-                address: redactedAddress
-            )
-        }
-    }
-
     /// Leases a dedicated connection for the duration of `body`, e.g. for a blocking
     /// `XREADGROUP ... BLOCK` loop that must not stall the shared pipeline.
+    ///
+    /// On a cluster the connection goes to any master; use
+    /// ``withDedicatedConnection(forKey:_:)`` for commands on keys.
     public func withDedicatedConnection<T>(_ body: (RedisConnection) async throws -> T) async throws -> T {
-        let connection = try leaseDedicated()
-        defer { returnDedicated(connection) }
-        return try await body(connection)
+        try await withDedicatedConnection(forKey: nil, body)
     }
 
-    private func leaseDedicated() throws(RedisError) -> RedisConnection {
-        let leased: RedisConnection? = dedicated.withLock { state in
-            if state.isShutdown { return nil }
-            let connection = state.idle.popLast()
-                ?? RedisConnection(
-                    id: nextConnectionID.wrappingAdd(1, ordering: .relaxed).oldValue,
-                    configuration: configuration,
-                    logger: logger
-                )
-            state.leased[connection.id] = connection
-            return connection
+    /// Leases a dedicated connection to the server holding `key` (on a cluster, the master
+    /// of its hash slot) for the duration of `body`.
+    ///
+    /// Every key `body` uses must hash to the same slot. A connection goes to one node: after
+    /// a MOVED error or a lost connection the map is updated and the error rethrown, so lease
+    /// again for the next command rather than keeping one lease across many.
+    public func withDedicatedConnection<T>(forKey key: String?, _ body: (RedisConnection) async throws -> T) async throws -> T {
+        switch backend {
+        case .single(let node):
+            let connection = try node.lease()
+            defer { node.giveBack(connection) }
+            return try await body(connection)
+        case .cluster(let router):
+            return try await router.withDedicatedConnection(forKey: key, body)
         }
-        guard let leased else {
-            throw RedisError(code: .shutdown, message: "the client was shut down", address: redactedAddress)
-        }
-        return leased
     }
 
-    private func returnDedicated(_ connection: RedisConnection) {
-        let keep = dedicated.withLock { state in
-            state.leased[connection.id] = nil
-            guard !state.isShutdown, state.idle.count < configuration.maxIdleDedicatedConnections else { return false }
-            state.idle.append(connection)
-            return true
-        }
-        if !keep { connection.close() }
+    /// Whether this client routes over a Redis Cluster.
+    public var isCluster: Bool {
+        if case .cluster = backend { return true }
+        return false
+    }
+
+    /// What the cluster router did so far; `nil` for a single server.
+    package var clusterStatistics: ClusterStatistics? {
+        guard case .cluster(let router) = backend else { return nil }
+        return router.statistics
+    }
+
+    /// The cluster's masters as last read (empty before the first command, or for a single server).
+    package var clusterMasters: [RedisAddress] {
+        guard case .cluster(let router) = backend else { return [] }
+        return router.masters
     }
 
     /// Fails everything in flight, closes every connection and joins its thread; idempotent.
     public func shutdown() {
-        let connections = dedicated.withLock { state in
-            state.isShutdown = true
-            let all = state.idle + Array(state.leased.values)
-            state.idle.removeAll()
-            return all
+        switch backend {
+        case .single(let node): node.shutdown()
+        case .cluster(let router): router.shutdown()
         }
-        for connection in connections + shared { connection.close() }
     }
 }

@@ -19,6 +19,10 @@ extension RedisServer {
         /// Also listen for TLS on a second free port (``RedisServer/tlsPort``), with these
         /// files. Defaults to `nil`. The plaintext port stays open: the readiness probe uses it.
         public var tls: TLS?
+        /// Run as a Redis Cluster node (`cluster-enabled yes`, `nodes.conf` in the data
+        /// directory) with its cluster bus on another free port (``RedisServer/clusterBusPort``).
+        /// Defaults to `false`. ``RedisCluster`` joins such nodes into a cluster.
+        public var clusterEnabled: Bool
 
         /// Creates options; every default gives a throwaway, in-memory server.
         public init(
@@ -27,9 +31,11 @@ extension RedisServer {
             appendFsync: String = "always",
             password: String? = nil,
             extraArguments: [String] = [],
-            tls: TLS? = nil
+            tls: TLS? = nil,
+            clusterEnabled: Bool = false
         ) {
             self.tls = tls
+            self.clusterEnabled = clusterEnabled
             self.unixSocket = unixSocket
             self.appendOnly = appendOnly
             self.appendFsync = appendFsync
@@ -82,7 +88,7 @@ struct ServerLayout: Sendable {
     }
 
     /// The `redis-server` arguments (after the executable) for listening on `port`.
-    func arguments(port: Int, tlsPort: Int?) -> [String] {
+    func arguments(port: Int, tlsPort: Int?, clusterBusPort: Int? = nil) -> [String] {
         var arguments = [
             configPath,
             "--port", String(port),
@@ -108,6 +114,9 @@ struct ServerLayout: Sendable {
                 "--tls-ca-cert-file", tls.caFile,
                 "--tls-auth-clients", tls.requireClientCertificates ? "yes" : "no",
             ]
+        }
+        if options.clusterEnabled, let clusterBusPort {
+            arguments += ["--cluster-enabled", "yes", "--cluster-port", String(clusterBusPort)]
         }
         return arguments + options.extraArguments
     }

@@ -23,6 +23,8 @@ public final class RedisServer: Sendable {
     public let port: Int
     /// Its TLS port, when ``Options/tls`` is set; kept across restarts.
     public let tlsPort: Int?
+    /// Its cluster bus port, when ``Options/clusterEnabled`` is set; kept across restarts.
+    public let clusterBusPort: Int?
     /// A `rediss://` URL for its TLS port, when ``Options/tls`` is set.
     public var tlsURL: String? { tlsPort.map { "rediss://\(host):\($0)" } }
     /// Its unix socket path, when ``Options/unixSocket`` is set.
@@ -50,8 +52,9 @@ public final class RedisServer: Sendable {
         var isShutDown = false
     }
 
-    private init(executable: String, layout: ServerLayout, port: Int, tlsPort: Int?, child: ChildProcess) {
+    private init(executable: String, layout: ServerLayout, port: Int, tlsPort: Int?, clusterBusPort: Int?, child: ChildProcess) {
         self.tlsPort = tlsPort
+        self.clusterBusPort = clusterBusPort
         self.executable = executable
         self.options = layout.options
         self.layout = layout
@@ -98,9 +101,17 @@ public final class RedisServer: Sendable {
                 if options.tls != nil {
                     repeat { tlsPort = try ProbeSocket.freeLocalPort() } while tlsPort == port
                 }
+                var busPort: Int?
+                if options.clusterEnabled {
+                    repeat { busPort = try ProbeSocket.freeLocalPort() } while busPort == port || busPort == tlsPort
+                }
                 do {
-                    let child = try await ServerLauncher.launch(executable: executable, layout: layout, port: port, tlsPort: tlsPort)
-                    return RedisServer(executable: executable, layout: layout, port: port, tlsPort: tlsPort, child: child)
+                    let child = try await ServerLauncher.launch(
+                        executable: executable, layout: layout, port: port, tlsPort: tlsPort, clusterBusPort: busPort
+                    )
+                    return RedisServer(
+                        executable: executable, layout: layout, port: port, tlsPort: tlsPort, clusterBusPort: busPort, child: child
+                    )
                 } catch let error as RedisServerError
                     where attempt < 5 && (error.code == .addressInUse || error.code == .foreignServer)
                 {
@@ -151,7 +162,9 @@ public final class RedisServer: Sendable {
         guard !state.withLock({ $0.isShutDown }) else {
             throw RedisServerError(code: .launchFailed, message: "restart after shutdown()")
         }
-        let child = try await ServerLauncher.launch(executable: executable, layout: layout, port: port, tlsPort: tlsPort)
+        let child = try await ServerLauncher.launch(
+            executable: executable, layout: layout, port: port, tlsPort: tlsPort, clusterBusPort: clusterBusPort
+        )
         let accepted = state.withLock { state in
             guard !state.isShutDown, state.child == nil else { return false }
             state.child = child

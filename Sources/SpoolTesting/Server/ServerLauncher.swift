@@ -13,12 +13,14 @@ enum ServerLauncher {
     /// Starts `redis-server` on `port` and returns it once it answers as itself.
     ///
     /// On any failure (including cancellation) the child is killed and reaped first.
-    static func launch(executable: String, layout: ServerLayout, port: Int, tlsPort: Int? = nil) async throws -> ChildProcess {
+    static func launch(
+        executable: String, layout: ServerLayout, port: Int, tlsPort: Int? = nil, clusterBusPort: Int? = nil
+    ) async throws -> ChildProcess {
         let logOffset = fileSize(layout.logPath)
         let outputOffset = fileSize(layout.outputPath)
         let child = try ChildProcess.spawn(
             executable: executable,
-            arguments: layout.arguments(port: port, tlsPort: tlsPort),
+            arguments: layout.arguments(port: port, tlsPort: tlsPort, clusterBusPort: clusterBusPort),
             environment: ProcessInfo.processInfo.environment,
             outputPath: layout.outputPath
         )

@@ -7,9 +7,14 @@ import SpoolTesting
 import Synchronization
 import Testing
 
-/// A private Redis, a client, a producer and fast worker settings for one test.
+/// A private Redis (or Redis Cluster), a client, a producer and fast worker settings for one test.
 struct QueueFixture: Sendable {
+    /// The server; for a cluster, its first node.
     let server: RedisServer
+    /// The cluster, when the fixture runs on one.
+    var cluster: RedisCluster? = nil
+    /// The URL the client connects to (`redis-cluster://...` on a cluster).
+    let url: String
     let client: RedisClient
     let producer: SpoolProducer
     let logger: Logger
@@ -17,15 +22,29 @@ struct QueueFixture: Sendable {
     /// Starts a server and runs `body`, tearing everything down afterwards.
     static func with(_ options: RedisServer.Options = .init(), _ body: (QueueFixture) async throws -> Void) async throws {
         try await withRedisServer(options) { server in
-            let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
-            defer { client.shutdown() }
-            var logger = Logger(label: "spool.test")
-            logger.logLevel = .critical
-            let fixture = QueueFixture(
-                server: server, client: client, producer: SpoolProducer(client: client, logger: logger), logger: logger
-            )
-            try await body(fixture)
+            try await run(server: server, cluster: nil, url: server.url, body)
         }
+    }
+
+    /// Starts a 3-master, 3-replica Redis Cluster and runs `body` with a cluster client.
+    static func withCluster(_ body: (QueueFixture) async throws -> Void) async throws {
+        try await withRedisCluster { cluster in
+            try await run(server: cluster.nodes[0], cluster: cluster, url: cluster.url, body)
+        }
+    }
+
+    private static func run(
+        server: RedisServer, cluster: RedisCluster?, url: String, _ body: (QueueFixture) async throws -> Void
+    ) async throws {
+        let client = RedisClient(configuration: try RedisConfiguration(url: url))
+        defer { client.shutdown() }
+        var logger = Logger(label: "spool.test")
+        logger.logLevel = .critical
+        let fixture = QueueFixture(
+            server: server, cluster: cluster, url: url, client: client, producer: SpoolProducer(client: client, logger: logger),
+            logger: logger
+        )
+        try await body(fixture)
     }
 
     /// Worker settings scaled down so tests finish in seconds.

@@ -1,0 +1,31 @@
+/// What a cluster-specific error reply asks the client to do.
+package enum ClusterReply: Sendable, Equatable {
+    /// `MOVED slot host:port`: the slot lives elsewhere now; update the map and resend there.
+    case moved(slot: Int, to: RedisAddress)
+    /// `ASK slot host:port`: this key is being migrated; send ASKING then the command there, once.
+    case ask(slot: Int, to: RedisAddress)
+    /// `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`: the cluster is in flux; wait and resend.
+    case retryLater
+
+    /// Classifies an error reply's text; `nil` for an ordinary error.
+    ///
+    /// - Parameter host: the host of the node that replied, for an address without one.
+    package init?(error text: String, host: String) {
+        let prefix = text.prefix { $0 != " " }
+        switch prefix {
+        case "MOVED", "ASK":
+            let parts = text.split(separator: " ")
+            guard parts.count == 3, let slot = Int(parts[1]), (0..<RedisHashSlot.count).contains(slot),
+                  let colon = parts[2].lastIndex(of: ":"), let port = Int(parts[2][parts[2].index(after: colon)...])
+            else { return nil }
+            var target = String(parts[2][..<colon])
+            if target.hasPrefix("[") && target.hasSuffix("]") { target = String(target.dropFirst().dropLast()) }
+            let address = RedisAddress.tcp(host: target.isEmpty ? host : target, port: port)
+            self = prefix == "MOVED" ? .moved(slot: slot, to: address) : .ask(slot: slot, to: address)
+        case "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "LOADING":
+            self = .retryLater
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Logging
+import Synchronization
+
+extension ClusterRouter {
+    /// Sends a command to the master of its key's slot and returns its reply and the node
+    /// that gave it. Follows MOVED and ASK; after CLUSTERDOWN, TRYAGAIN or a lost connection
+    /// waits (capped exponential backoff), rereads the map and sends again, up to
+    /// `maxAttempts` sends in all. Other error replies are returned as values.
+    ///
+    /// A command whose connection broke while it was in flight may have run: it is sent
+    /// again all the same, so a cluster command runs at least once (Spool's job ids and
+    /// dedup set absorb the repeat).
+    /// - Throws: ``RedisError``: the last failure once the attempts are used up, a timeout,
+    ///   or `cancelled`.
+    func exchange(_ command: RedisCommand) async throws -> (reply: RESPValue, node: NodeConnections) {
+        let slot = command.hashSlot
+        var asking: NodeConnections?
+        var waits = 0
+        var attempt = 0
+        while true {
+            attempt += 1
+            let isLast = attempt >= settings.maxAttempts
+            var target = asking
+            do {
+                if target == nil { target = try await route(slot) }
+            } catch let error as RedisError where isTransient(error) {
+                if isLast { throw error.afterAttempts(attempt) }
+                try await pause(&waits)
+                continue
+            }
+            guard let node = target else {
+                let error = RedisError(
+                    code: .serverError, message: "CLUSTERDOWN no node serves hash slot \(slot ?? 0)",
+                    address: configuration.redactedURL
+                )
+                if isLast { throw error }
+                try await pause(&waits)
+                try? await refresh(force: true)
+                continue
+            }
+            let reply: RESPValue
+            do {
+                reply = try await perform(command, on: node, asking: asking != nil)
+            } catch let error as RedisError where isTransient(error) {
+                if isLast { throw error.afterAttempts(attempt) }
+                logger.debug("redis cluster node unreachable; retrying", metadata: ["error": "\(error)"])
+                asking = nil
+                try await pause(&waits)
+                try? await refresh(force: true)
+                continue
+            } catch let error as RedisError where error.code == .timeout {
+                try? await refresh(force: false)
+                throw error
+            }
+            asking = nil
+            guard !isLast, case .error(let text) = reply,
+                  let redirection = ClusterReply(error: text, host: Self.host(of: node))
+            else { return (reply, node) }
+            switch redirection {
+            case .moved(let movedSlot, let address):
+                await moved(movedSlot, to: address)
+            case .ask(_, let address):
+                asking = self.node(at: address)
+                state.withLock { $0.statistics.asked += 1 }
+            case .retryLater:
+                try await pause(&waits)
+                try? await refresh(force: true)
+            }
+        }
+    }
+
+    /// Sends `command` on `node`'s shared connection, after ASKING when `asking`, loading its
+    /// script on NOSCRIPT (scripts are per node).
+    private func perform(_ command: RedisCommand, on node: NodeConnections, asking: Bool) async throws -> RESPValue {
+        let connection = node.sharedConnection
+        guard asking else { return try await connection.pipelineLoadingScripts([command])[0] }
+        var replies = try await connection.pipeline([RedisCommand("ASKING"), command])
+        if let script = command.script, replies[1].errorMessage?.hasPrefix("NOSCRIPT") == true {
+            try await connection.load(script)
+            replies = try await connection.pipeline([RedisCommand("ASKING"), command])
+        }
+        return replies[1]
+    }
+
+    /// Whether `error` means "this node cannot be reached now": the command is worth sending
+    /// again once the map was reread.
+    func isTransient(_ error: RedisError) -> Bool {
+        switch error.code {
+        case .connectionFailed, .connectionClosed: return true
+        // a node closed while this command waited for it; the client itself still runs
+        case .shutdown: return !state.withLock { $0.isShutdown }
+        default: return false
+        }
+    }
+
+    /// Sleeps the next backoff delay and counts the retry.
+    private func pause(_ waits: inout Int) async throws {
+        let delay = min(settings.retryBaseDelay * (1 << min(waits, 20)), settings.retryMaxDelay)
+        waits += 1
+        state.withLock { $0.statistics.retried += 1 }
+        do {
+            try await Task.sleep(for: delay)
+        } catch {
+            throw RedisError(code: .cancelled, message: "the command was cancelled", address: configuration.redactedURL)
+        }
+    }
+
+    /// Sends one command; an error reply throws ``RedisError`` naming the node.
+    func send(_ command: RedisCommand) async throws -> RESPValue {
+        let (reply, node) = try await exchange(command)
+        if case .error(let text) = reply { throw RedisError.reply(text, address: node.configuration.redactedURL) }
+        return reply
+    }
+
+    /// Leases a dedicated connection to the master of `key`'s slot (any master for `nil`).
+    ///
+    /// A MOVED error thrown by `body` updates the map, and a lost connection rereads it, so
+    /// the next lease goes to the right node; the error itself is rethrown.
+    func withDedicatedConnection<T>(forKey key: String?, _ body: (RedisConnection) async throws -> T) async throws -> T {
+        let slot = key.map { RedisHashSlot.of($0) }
+        guard let node = try await route(slot) else {
+            throw RedisError(
+                code: .serverError, message: "CLUSTERDOWN no node serves hash slot \(slot ?? 0)", address: configuration.redactedURL
+            )
+        }
+        let connection = try node.lease()
+        defer { node.giveBack(connection) }
+        do {
+            return try await body(connection)
+        } catch let error as RedisError {
+            switch ClusterReply(error: error.message, host: Self.host(of: node)) {
+            case .moved(let movedSlot, let address):
+                await moved(movedSlot, to: address)
+            case .retryLater:
+                try? await refresh(force: true)
+            case .ask, nil:
+                if isTransient(error) || error.code == .timeout { try? await refresh(force: false) }
+            }
+            throw error
+        }
+    }
+}
+
+extension RedisError {
+    /// The same error, its message noting how many times the command was sent.
+    func afterAttempts(_ attempts: Int) -> RedisError {
+        var error = self
+        error.message += " (gave up after \(attempts) attempts over the cluster)"
+        return error
+    }
+}

@@ -1,0 +1,181 @@
+import Logging
+import Synchronization
+
+/// Routes commands over a Redis Cluster: a slot map from `CLUSTER SLOTS`, the connections of
+/// each node, and the redirections (MOVED, ASK) and retries (CLUSTERDOWN, TRYAGAIN, a lost
+/// connection) that keep commands flowing while slots migrate and masters fail over.
+///
+/// The map is read on first use, after each MOVED (at most every 100 ms; the moved slot is
+/// patched at once) and after each transient failure. Nodes are kept by address until
+/// shutdown, so a failed master that comes back as a replica reuses its connections.
+final class ClusterRouter: Sendable {
+    let configuration: RedisConfiguration
+    let settings: RedisConfiguration.Cluster
+    let logger: Logger
+    private let ids = ConnectionIDs()
+    let state: Mutex<State>
+
+    struct State {
+        var nodes: [RedisAddress: NodeConnections] = [:]
+        /// The node serving each slot; empty until the map was first read.
+        var routes: [NodeConnections?] = []
+        var masters: [RedisAddress] = []
+        var refreshedAt: ContinuousClock.Instant?
+        var refreshing = false
+        var isShutdown = false
+        var statistics = ClusterStatistics()
+    }
+
+    /// The shortest time between two map reads that are not forced by a failure.
+    private static let refreshInterval: Duration = .milliseconds(100)
+
+    init(configuration: RedisConfiguration, cluster: RedisConfiguration.Cluster, logger: Logger) {
+        self.configuration = configuration
+        self.settings = cluster
+        self.logger = logger
+        self.state = Mutex(State())
+    }
+
+    /// The connections to the node at `address`, made on first use.
+    func node(at address: RedisAddress) -> NodeConnections {
+        state.withLock { node(at: address, in: &$0) }
+    }
+
+    private func node(at address: RedisAddress, in state: inout State) -> NodeConnections {
+        if let existing = state.nodes[address] { return existing }
+        var nodeConfiguration = configuration
+        nodeConfiguration.address = address
+        nodeConfiguration.cluster = nil
+        let created = NodeConnections(configuration: nodeConfiguration, ids: ids, logger: logger)
+        state.nodes[address] = created
+        return created
+    }
+
+    /// The node serving `slot` (any master for `nil`), reading the map first if needed;
+    /// `nil` while no node serves the slot.
+    func route(_ slot: Int?) async throws -> NodeConnections? {
+        if let known = lookUp(slot) { return known }
+        try await refresh(force: true)
+        return lookUp(slot) ?? nil
+    }
+
+    /// The route from the current map: `nil` when there is no map yet, `.some(nil)` when no
+    /// node serves the slot.
+    private func lookUp(_ slot: Int?) -> NodeConnections?? {
+        state.withLock { state in
+            if state.routes.isEmpty { return nil }
+            guard let slot else { return .some(state.masters.first.map { state.nodes[$0]! }) }
+            return .some(state.routes[slot])
+        }
+    }
+
+    /// Reads the slot map from the first node that answers `CLUSTER SLOTS`: known masters,
+    /// then the seeds, then any other node seen.
+    ///
+    /// Unless `force`d, does nothing when another read is running or one finished within the
+    /// last 100 ms.
+    /// - Throws: the last node's error when none answered; `shutdown` after ``shutdown()``.
+    func refresh(force: Bool) async throws {
+        let (candidates, isShutdown): ([RedisAddress]?, Bool) = state.withLock { state in
+            let now = ContinuousClock.now
+            if state.isShutdown { return (nil, true) }
+            if !state.routes.isEmpty {
+                if state.refreshing && !force { return (nil, false) }
+                if !force, let at = state.refreshedAt, now - at < Self.refreshInterval { return (nil, false) }
+            }
+            state.refreshing = true
+            var ordered = state.masters
+            for address in settings.seeds + Array(state.nodes.keys) where !ordered.contains(address) {
+                ordered.append(address)
+            }
+            return (ordered, false)
+        }
+        if isShutdown {
+            throw RedisError(code: .shutdown, message: "the client was shut down", address: configuration.redactedURL)
+        }
+        guard let candidates else { return }
+        defer { state.withLock { $0.refreshing = false } }
+        var lastError = RedisError(code: .connectionFailed, message: "no cluster seed node configured", address: configuration.redactedURL)
+        for address in candidates {
+            let node = node(at: address)
+            do {
+                let reply = try await node.sharedConnection.send(RedisCommand("CLUSTER", "SLOTS"))
+                let map = try SlotMap(clusterSlots: reply, host: Self.host(of: node))
+                if map.masters.isEmpty { continue }
+                install(map)
+                return
+            } catch let error as RedisError {
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    private func install(_ map: SlotMap) {
+        state.withLock { state in
+            var byIndex: [NodeConnections] = []
+            for address in map.masters { byIndex.append(node(at: address, in: &state)) }
+            state.routes = (0..<RedisHashSlot.count).map { slot in
+                map.master(of: slot).flatMap { address in byIndex[map.masters.firstIndex(of: address)!] }
+            }
+            state.masters = map.masters
+            state.refreshedAt = .now
+            state.statistics.refreshes += 1
+        }
+        logger.debug("redis cluster slot map read", metadata: ["redis.cluster.masters": "\(map.masters.count)",
+                                                              "redis.cluster.covered": "\(map.coveredSlots)"])
+    }
+
+    /// Points `slot` at `address` after a MOVED reply, then rereads the whole map (a slot
+    /// rarely moves alone).
+    func moved(_ slot: Int, to address: RedisAddress) async {
+        state.withLock { state in
+            if state.routes.isEmpty { return }
+            state.routes[slot] = node(at: address, in: &state)
+            state.statistics.moved += 1
+        }
+        logger.debug("redis cluster MOVED", metadata: ["redis.cluster.slot": "\(slot)", "redis.cluster.node": "\(address)"])
+        try? await refresh(force: false)
+    }
+
+    /// Sends `command` to each master of the current map, one after another.
+    func sendToEachMaster(_ command: RedisCommand) async throws -> [RESPValue] {
+        _ = try await route(nil)
+        let masters = state.withLock { state in state.masters.compactMap { state.nodes[$0] } }
+        var replies: [RESPValue] = []
+        for master in masters { replies.append(try await master.sharedConnection.send(command)) }
+        return replies
+    }
+
+    /// What the router did so far.
+    var statistics: ClusterStatistics { state.withLock { $0.statistics } }
+
+    /// The master addresses of the current map, for tests and diagnostics.
+    var masters: [RedisAddress] { state.withLock { $0.masters } }
+
+    /// Fails everything in flight and closes every node's connections; idempotent.
+    func shutdown() {
+        let nodes = state.withLock { state in
+            state.isShutdown = true
+            return Array(state.nodes.values)
+        }
+        for node in nodes { node.shutdown() }
+    }
+
+    static func host(of node: NodeConnections) -> String {
+        if case .tcp(let host, _) = node.configuration.address { return host }
+        return "127.0.0.1"
+    }
+}
+
+/// Counts of what the cluster router did, for tests and diagnostics.
+package struct ClusterStatistics: Sendable, Equatable {
+    /// MOVED replies followed.
+    package var moved = 0
+    /// ASK replies followed.
+    package var asked = 0
+    /// Commands sent again after CLUSTERDOWN, TRYAGAIN or a lost connection.
+    package var retried = 0
+    /// Slot map reads.
+    package var refreshes = 0
+}

@@ -1,0 +1,105 @@
+import SpoolTesting
+import Testing
+@testable import SpoolRedis
+
+/// Routing against a real 3-master, 3-replica cluster that each test starts.
+@Suite("Cluster: routing, pipelines, scripts, MOVED and ASK", .serialized)
+struct ClusterRoutingTests {
+    @Test("CLUSTER KEYSLOT of a live node agrees with RedisHashSlot")
+    func keySlotsMatchServer() async throws {
+        try await withRedisCluster { cluster in
+            var generator = SystemRandomNumberGenerator()
+            let keys = ["", "a", "foo", "spool:{orders}:stream", "x{}y", "{{a}}", "ünïcode", "{tag}rest"]
+                + (0..<40).map { _ in String(UInt64.random(in: 0...UInt64.max, using: &generator), radix: 36) }
+            for key in keys {
+                let slot = try await cluster.keySlot(key)
+                #expect(slot == RedisHashSlot.of(key), "key \(key)")
+            }
+        }
+    }
+
+    @Test("commands go to their slot's master; a pipeline over every master keeps its order")
+    func routesAndSplitsPipelines() async throws {
+        try await withClusterClient { cluster, client in
+            let keys = (0..<300).map { "key:\($0)" }
+            let sets = try await client.pipeline(keys.map { RedisCommand("SET", $0, "value-\($0)") })
+            #expect(sets == Array(repeating: .simpleString("OK"), count: keys.count))
+            // the keys landed on every master, each where its slot lives
+            let masters = try await cluster.masters()
+            #expect(masters.count == 3)
+            var perMaster: [Int: Int] = [:]
+            for master in masters {
+                let count = try await cluster.command(master, ["DBSIZE"])
+                if case .integer(let keys) = count { perMaster[master.port] = keys }
+            }
+            #expect(perMaster.values.allSatisfy { $0 > 0 } && perMaster.values.reduce(0, +) == keys.count, "\(perMaster)")
+            // interleaved reads and writes over all nodes come back in order
+            let mixed = keys.flatMap { [RedisCommand("GET", $0), RedisCommand("STRLEN", $0)] }
+            let replies = try await client.pipeline(mixed)
+            for (index, key) in keys.enumerated() {
+                #expect(replies[2 * index].string == "value-\(key)")
+                #expect(replies[2 * index + 1] == .integer(Int64("value-\(key)".utf8.count)))
+            }
+            #expect(try await client.send("GET", "key:7").string == "value-key:7")
+            #expect(try await client.send("PING").string == "PONG")
+            #expect(client.clusterMasters.count == 3)
+        }
+    }
+
+    @Test("a script is loaded on each node that lacks it; errors stay in their place")
+    func scriptsPerNode() async throws {
+        try await withClusterClient { cluster, client in
+            let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+            let keys = (0..<30).map { "{counter\($0)}:n" }
+            let first = try await client.pipeline(keys.map { .evalSHA(script, keys: [$0], arguments: ["2"]) } + [RedisCommand("NOSUCHCOMMAND")])
+            #expect(Array(first.prefix(keys.count)) == Array(repeating: .integer(2), count: keys.count))
+            #expect(first.last?.errorMessage?.hasPrefix("ERR unknown command") == true)
+            for master in try await cluster.masters() {
+                let exists = try await cluster.command(master, ["SCRIPT", "EXISTS", script.sha1])
+                #expect(exists == .array([.integer(1)]), "node \(master.port) has the script")
+            }
+            #expect(try await client.evaluate(script, keys: [keys[0]], arguments: ["1"]) == .integer(3))
+        }
+    }
+
+    @Test("during a slot migration the client follows ASK, and MOVED after it")
+    func followsAskThenMoved() async throws {
+        try await withClusterClient { cluster, client in
+            let keys = (0..<20).map { "{migrating}:\($0)" }
+            let slot = RedisHashSlot.of(keys[0])
+            _ = try await client.pipeline(keys.map { RedisCommand("SET", $0, "v") })
+            let source = try await cluster.master(ofSlot: slot)
+            let target = try #require(try await cluster.masters().first { $0.port != source.port })
+
+            try await cluster.beginMigration(slot: slot, from: source, to: target)
+            #expect(try await cluster.migrateKeys(slot: slot, from: source, to: target, limit: 10) == 10)
+            // half the keys moved: reads of those are ASKed to the target, the others answered here
+            let reads = try await client.pipeline(keys.map { RedisCommand("GET", $0) })
+            #expect(reads == Array(repeating: .bulkString(Array("v".utf8)), count: keys.count))
+            // a new key of a migrating slot is created on the target, through ASK
+            #expect(try await client.send("SET", "{migrating}:new", "n").string == "OK")
+            let asked = try #require(client.clusterStatistics).asked
+            #expect(asked >= 10)
+            #expect(client.clusterStatistics?.moved == 0)
+
+            while try await cluster.migrateKeys(slot: slot, from: source, to: target) > 0 {}
+            try await cluster.finishMigration(slot: slot, from: source, to: target)
+            #expect(try await client.send("GET", keys[0]).string == "v")
+            #expect(try await client.send("GET", "{migrating}:new").string == "n")
+            #expect((client.clusterStatistics?.moved ?? 0) >= 1)
+            // once the map was reread, commands go straight to the new owner
+            let moved = client.clusterStatistics?.moved ?? 0
+            _ = try await client.pipeline(keys.map { RedisCommand("GET", $0) })
+            #expect(client.clusterStatistics?.moved == moved)
+        }
+    }
+}
+
+/// Starts a cluster and runs `body` with a client routing over it.
+private func withClusterClient(_ body: (RedisCluster, RedisClient) async throws -> Void) async throws {
+    try await withRedisCluster { cluster in
+        let client = RedisClient(configuration: try RedisConfiguration(url: cluster.url))
+        defer { client.shutdown() }
+        try await body(cluster, client)
+    }
+}
