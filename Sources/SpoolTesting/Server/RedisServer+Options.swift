@@ -19,6 +19,12 @@ extension RedisServer {
         /// Also listen for TLS on a second free port (``RedisServer/tlsPort``), with these
         /// files. Defaults to `nil`. The plaintext port stays open: the readiness probe uses it.
         public var tls: TLS?
+        /// The addresses to listen on; the first is ``RedisServer/host``. Defaults to
+        /// `["127.0.0.1"]`.
+        public var bindAddresses: [String] = ["127.0.0.1"]
+        /// The network namespace to run in (`ip netns exec NAME redis-server …`), e.g. one made
+        /// by ``NetworkNamespace``. Defaults to `nil` (the caller's namespace).
+        public var networkNamespace: String?
 
         /// Creates options; every default gives a throwaway, in-memory server.
         public init(
@@ -86,7 +92,8 @@ struct ServerLayout: Sendable {
         var arguments = [
             configPath,
             "--port", String(port),
-            "--bind", "127.0.0.1",
+            "--bind",
+        ] + options.bindAddresses + [
             "--dir", directory,
             "--save", "",
             "--appendonly", options.appendOnly ? "yes" : "no",
