@@ -3,8 +3,11 @@
 #   docker run --rm spool worker --help
 
 FROM swift:6.1-bookworm AS build
+# redis-server, iproute2 and nftables only for running the tests in this stage
+# (`docker build --target build`, then Scripts/test.sh; partitions need --privileged).
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libhiredis-dev pkg-config \
+        redis-server redis-tools iproute2 nftables \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Resolve dependencies first so that this layer is cached across source changes.

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing Spool needs on Debian/Ubuntu, idempotently:
-# hiredis headers, redis-server and redis-cli (tests start their own servers), pkg-config.
+# hiredis headers, redis-server and redis-cli (tests start their own servers), pkg-config,
+# iproute2 and nftables (the fault suite's network partitions: a namespace, packets dropped).
 # Does not start or stop any system Redis service.
 set -euo pipefail
 
-packages=(libhiredis-dev redis-server redis-tools pkg-config)
+packages=(libhiredis-dev redis-server redis-tools pkg-config iproute2 nftables)
 
 missing=()
 installed() {

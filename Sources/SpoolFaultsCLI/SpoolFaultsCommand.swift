@@ -56,9 +56,17 @@ struct Run: AsyncParsableCommand {
         let seeds = seed.split(separator: ",").compactMap { UInt64($0) }
         print(Report.tableHeader)
         var reports: [Report] = []
+        var notRunnable = 0
         for scenario in selected {
             for seed in seeds {
-                let report = try await ScenarioRunner.run(scenario, .init(seed: seed, jobs: jobs, full: full), keep: keep)
+                let report: Report
+                do {
+                    report = try await ScenarioRunner.run(scenario, .init(seed: seed, jobs: jobs, full: full), keep: keep)
+                } catch let error as ScenarioNotRunnable {
+                    print("| \(scenario.name) | \(seed) | \(error) |")
+                    notRunnable += 1
+                    continue
+                }
                 print(report.tableRow)
                 for note in report.notes { print("  - \(note)") }
                 if !report.lostSample.isEmpty && !report.passed { print("  - lost e.g. \(report.lostSample.joined(separator: " "))") }
@@ -73,6 +81,7 @@ struct Run: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(reports), as: UTF8.self))
         }
-        if reports.contains(where: { !$0.passed }) { throw ExitCode(1) }
+        if notRunnable > 0 { print("\(notRunnable) run(s) not runnable on this machine (see above)") }
+        if notRunnable > 0 || reports.contains(where: { !$0.passed }) { throw ExitCode(1) }
     }
 }

@@ -9,7 +9,7 @@
 //   running the handler (see AckFirstWorker.swift).
 //   KEY=VALUE settings (all optional): effects=DIR, concurrency=N, visibility-ms=N,
 //   heartbeat-ms=N, heartbeat-ttl-ms=N, grace-ms=N, cap=N, trim-ms=N, max-attempts=N,
-//   crash-after=N (ack-first only)
+//   crash-after=N (ack-first only), command-timeout-ms=N, connect-timeout-ms=N, reconnect-max-ms=N
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -43,7 +43,11 @@ guard log >= 0 else { exit(66) }
 
 var logger = Logger(label: "spool.test-worker")
 logger.logLevel = .error
-let client = RedisClient(configuration: try RedisConfiguration(url: url))
+var redisConfiguration = try RedisConfiguration(url: url)
+if let timeout = setting("command-timeout-ms") { redisConfiguration.commandTimeout = .milliseconds(timeout) }
+if let timeout = setting("connect-timeout-ms") { redisConfiguration.connectTimeout = .milliseconds(timeout) }
+if let delay = setting("reconnect-max-ms") { redisConfiguration.reconnectMaxDelay = .milliseconds(delay) }
+let client = RedisClient(configuration: redisConfiguration)
 let queue = try QueueName(queueName)
 let group = try GroupName(groupName)
 

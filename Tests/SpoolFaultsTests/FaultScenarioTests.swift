@@ -1,3 +1,4 @@
+import Foundation
 import SpoolFaults
 import Testing
 
@@ -11,7 +12,19 @@ struct FaultScenarioTests {
     @Test("scenario passes its criteria", arguments: names)
     func scenario(_ name: String) async throws {
         let scenario = try #require(Scenario.named(name))
-        let report = try await ScenarioRunner.run(scenario, .init(seed: 1, jobs: name == "lag" ? 1_000 : 600, full: false))
+        let report: Report
+        do {
+            report = try await ScenarioRunner.run(scenario, .init(seed: 1, jobs: name == "lag" ? 1_000 : 600, full: false))
+        } catch let error as ScenarioNotRunnable {
+            // Network partitions need root (CAP_NET_ADMIN) and nftables. CI runs as root, so
+            // there it is a failure; elsewhere a known issue that the test output lists.
+            if ProcessInfo.processInfo.environment["CI"] != nil {
+                Issue.record("\(name): \(error)")
+            } else {
+                withKnownIssue("\(name): \(error)") { throw error }
+            }
+            return
+        }
         let summary = "\(Report.tableHeader)\n\(report.tableRow)\n" + report.notes.joined(separator: "\n")
         if scenario.isNegativeControl {
             #expect(report.lost > 0, "a negative control must be reported as loss\n\(summary)")

@@ -39,6 +39,11 @@ struct RedisURLTests {
         arguments: [
             "localhost:6379", "http://u:hunter2@host", "redis://u:hunter2@host:99999", "redis://u:hunter2@host/x",
             "unix://relative.sock", "redis://u:hunter2@host/0?color=blue", "redis://u:hunter2@[::1",
+            // found by the password canary test: no scheme, '/' or '?' in the password, other
+            // spellings or repeats of the password parameter
+            "u:hunter2@host:6379", ":hunter2@host", "redis://u:hunter2/x@host", "redis://u:hunter2?x@host",
+            "redis://host/0?PASSWORD=hunter2", "redis://host?password=a&password=hunter2&bogus=1",
+            "unix:///x.sock?password=hunter2&db=x",
         ]
     )
     func rejectsBadURLs(_ text: String) {

@@ -12,6 +12,9 @@ public final class FaultRun: Sendable {
     public let queue: QueueName
     public let keys: QueueKeys
     public let server: RedisServer
+    /// Where each client reaches Redis.
+    public let links: Links
+    let network: RunNetwork
     /// The run's directory: logs, effect files, worker output.
     public let directory: String
     public let client: RedisClient
@@ -28,8 +31,10 @@ public final class FaultRun: Sendable {
     /// While set, producers wait before sending the next job.
     public let producersPaused = Atomic<Bool>(false)
 
-    init(server: RedisServer, seed: UInt64, workerSettings: [String: String], replacementMode: String) throws {
+    init(server: RedisServer, network: RunNetwork, seed: UInt64, workerSettings: [String: String], replacementMode: String) throws {
         self.server = server
+        self.network = network
+        self.links = try network.links(for: server)
         self.queue = try QueueName("faults")
         self.keys = QueueKeys(queue: queue)
         var template = Array("/tmp/spool-faults.XXXXXX".utf8CString)
@@ -37,11 +42,7 @@ public final class FaultRun: Sendable {
         directory = String(cString: made)
         enqueueLog = try HistoryLog(path: directory + "/enqueues.log")
         faultLog = try HistoryLog(path: directory + "/faults.log")
-        var configuration = try RedisConfiguration(url: server.url)
-        configuration.commandTimeout = .seconds(2)
-        configuration.connectTimeout = .seconds(1)
-        configuration.reconnectMaxDelay = .milliseconds(500)
-        client = RedisClient(configuration: configuration)
+        client = RedisClient(configuration: try Self.clientConfiguration(url: links.producer))
         var logger = Logger(label: "spool.faults")
         logger.logLevel = .critical
         producer = SpoolProducer(client: client, logger: logger)
@@ -52,6 +53,16 @@ public final class FaultRun: Sendable {
         random = Mutex(SplitMix64(seed: seed ^ 0x5EED))
     }
 
+    /// The producer's (and the checker's) client settings: command timeout 2 s, connect
+    /// timeout 1 s, reconnect delay capped at 500 ms.
+    public static func clientConfiguration(url: String) throws -> RedisConfiguration {
+        var configuration = try RedisConfiguration(url: url)
+        configuration.commandTimeout = .seconds(2)
+        configuration.connectTimeout = .seconds(1)
+        configuration.reconnectMaxDelay = .milliseconds(500)
+        return configuration
+    }
+
     /// Creates the group at `0` so no job enqueued before the first worker is skipped.
     func createGroup() async throws {
         let reply = try await client.send(RedisCommand("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM"))
@@ -60,12 +71,12 @@ public final class FaultRun: Sendable {
 
     // MARK: - Workers
 
-    /// Starts a worker process; `mode` defaults to `faults`.
+    /// Starts a worker process; `mode` defaults to `faults`, `url` to ``Links/workers``.
     @discardableResult
-    public func startWorker(mode: String = "faults", settings extra: [String: String] = [:]) throws -> WorkerProcess {
+    public func startWorker(mode: String = "faults", settings extra: [String: String] = [:], url: String? = nil) throws -> WorkerProcess {
         let name = "w\(names.wrappingAdd(1, ordering: .relaxed).newValue)"
         let worker = try WorkerProcess(
-            name: name, url: server.url, queue: queue.rawValue, mode: mode, log: executionLogPath,
+            name: name, url: url ?? links.workers, queue: queue.rawValue, mode: mode, log: executionLogPath,
             settings: workerSettings.merging(extra) { _, new in new }, outputDirectory: directory
         )
         workers.withLock { $0.append(worker) }

@@ -47,6 +47,8 @@ public struct History: Sendable {
     public var effects: [String: Int] = [:]
     /// Job id → first effect time.
     public var effectTimes: [String: Int64] = [:]
+    /// Worker name → times of the effects it applied (from `effect` lines).
+    public var effectsByWorker: [String: [Int64]] = [:]
     /// Second runs the effect guard stopped.
     public var guardHits = 0
     public var faults: [Fault] = []
@@ -72,6 +74,7 @@ public struct History: Sendable {
                 let id = String(words[1])
                 history.effects[id, default: 0] += 1
                 if history.effectTimes[id] == nil { history.effectTimes[id] = Int64(words[3]) ?? 0 }
+                history.effectsByWorker[String(words[2]), default: []].append(Int64(words[3]) ?? 0)
             case "guard":
                 history.guardHits += 1
             default:

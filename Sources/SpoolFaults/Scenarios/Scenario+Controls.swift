@@ -55,7 +55,7 @@ extension Scenario {
         workerKill, workerStop, workerTerm,
         redisRestart(kill: false, fsync: "always"), redisRestart(kill: true, fsync: "always"),
         redisRestart(kill: false, fsync: "everysec"), redisRestart(kill: true, fsync: "everysec"),
-        redisPause, redisOOM, poison, longJob, lag,
+        redisPause, redisOOM, partition(seconds: 5), partition(seconds: 30), slowLink, poison, longJob, lag,
         controlVolatileRedis, controlAckFirst, controlStreamCap,
     ]
 

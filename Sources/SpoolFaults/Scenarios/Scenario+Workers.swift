@@ -2,15 +2,16 @@ import Foundation
 import Synchronization
 
 extension Scenario {
-    /// Runs the producer and `faults` side by side; `faults` is told when production ended.
+    /// Runs the producer (`producers` concurrent callers) and `faults` side by side; `faults`
+    /// is told when production ended.
     static func concurrently(
-        _ run: FaultRun, _ parameters: Parameters, mix: JobMix = JobMix(), rate: Double? = nil,
+        _ run: FaultRun, _ parameters: Parameters, mix: JobMix = JobMix(), rate: Double? = nil, producers: Int = 4,
         faults: @escaping @Sendable (_ producing: @Sendable () -> Bool) async throws -> Void
     ) async throws {
         let flag = Flag()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                await run.produce(count: parameters.jobs, rate: rate ?? parameters.rate, mix: mix, seed: parameters.seed)
+                await run.produce(count: parameters.jobs, rate: rate ?? parameters.rate, mix: mix, seed: parameters.seed, concurrency: producers)
                 flag.set()
             }
             group.addTask { try await faults { !flag.isSet } }

@@ -29,6 +29,19 @@ public struct Scenario: Sendable {
     public var isNegativeControl = false
     /// Redis persistence and limits.
     public var redis = RedisServer.Options(appendOnly: true, appendFsync: "always", extraArguments: ["--maxmemory-policy", "noeviction"])
+    /// The network between the clients and Redis.
+    public enum Network: Sendable {
+        /// Everything on 127.0.0.1.
+        case loopback
+        /// Redis in a private network namespace with a link that ``FaultRun/cutLink()`` can cut
+        /// (needs root; see ``SpoolTesting/NetworkNamespace``).
+        case partitionable
+        /// Every client through a ``SpoolTesting/DelayProxy`` adding this one-way delay.
+        case delayed(ClosedRange<Duration>)
+    }
+
+    /// The network between the clients and Redis. Defaults to ``Network/loopback``.
+    public var network: Network = .loopback
     /// Worker processes at the start.
     public var workers = 3
     /// Worker mode at the start (`faults`, or `ack-first` for the broken control).

@@ -8,15 +8,23 @@ public enum ScenarioRunner {
     /// when it passed and kept (its path in the notes) when it failed or `keep` is set.
     public static func run(_ scenario: Scenario, _ parameters: Scenario.Parameters, keep: Bool = false) async throws -> Report {
         let started = ContinuousClock.now
-        let server = try await RedisServer.start(scenario.redis)
+        let network = try RunNetwork(scenario.network)
+        let server: RedisServer
+        do {
+            server = try await RedisServer.start(network.serverOptions(scenario.redis))
+        } catch {
+            network.tearDown()
+            throw error
+        }
         let run: FaultRun
         do {
             run = try FaultRun(
-                server: server, seed: parameters.seed, workerSettings: scenario.workerSettings,
+                server: server, network: network, seed: parameters.seed, workerSettings: scenario.workerSettings,
                 replacementMode: "faults"
             )
         } catch {
             await server.shutdown()
+            network.tearDown()
             throw error
         }
         var report: Report
@@ -50,10 +58,12 @@ public enum ScenarioRunner {
         } catch {
             run.stopAll()
             await server.shutdown()
+            network.tearDown()
             throw error
         }
         run.stopAll()
         await server.shutdown()
+        network.tearDown()
         report.scenario = scenario.name
         report.seed = parameters.seed
         report.isNegativeControl = scenario.isNegativeControl

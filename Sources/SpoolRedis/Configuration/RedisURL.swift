@@ -184,27 +184,24 @@ package struct RedisURL: Sendable, Equatable {
 
     /// Replaces the password of any URL-looking text by `***`, so it can be shown in errors and logs.
     package static func redact(_ url: String) -> String {
-        guard let schemeEnd = url.firstRange(of: "://") else { return url }
-        let rest = url[schemeEnd.upperBound...]
-        let authorityEnd = rest.firstIndex(where: { $0 == "/" }) ?? rest.endIndex
-        var result = String(url[..<schemeEnd.upperBound])
-        if let at = rest[..<authorityEnd].lastIndex(of: "@") {
+        // Err on the side of hiding: the URL may be malformed in any way (no scheme, a '/' or
+        // '?' inside the password), so everything before the last '@' after the scheme is
+        // userinfo, and every query value that is not a known harmless setting is hidden.
+        let schemeEnd = url.firstRange(of: "://")?.upperBound ?? url.startIndex
+        var result = String(url[..<schemeEnd])
+        var rest = url[schemeEnd...]
+        if let at = rest.lastIndex(of: "@") {
             let info = rest[..<at]
-            if let colon = info.firstIndex(of: ":") {
-                result += info[..<colon] + ":***"
-            } else {
-                result += info
-            }
-            result += rest[at...]
-        } else {
-            result += rest
+            result += (info.firstIndex(of: ":").map { info[..<$0] + ":***" } ?? info) + "@"
+            rest = rest[rest.index(after: at)...]
         }
-        // a password given as a query parameter
-        if let range = result.firstRange(of: "password=") {
-            let tail = result[range.upperBound...]
-            let end = tail.firstIndex(of: "&") ?? tail.endIndex
-            result.replaceSubrange(range.upperBound..<end, with: "***")
-        }
+        guard let question = rest.firstIndex(of: "?") else { return result + rest }
+        result += rest[...question]
+        let harmless: Set<Substring> = ["db", "ca", "cert", "key", "sni", "verify"]
+        result += rest[rest.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return parts.count == 2 && !harmless.contains(parts[0]) ? parts[0] + "=***" : String(pair)
+        }.joined(separator: "&")
         return result
     }
 }

@@ -25,7 +25,15 @@ enum Executables {
         return path
     }
 
-    private static func find(_ name: String) -> String? {
+    /// `ip` (iproute2), for network namespaces.
+    static func ip() throws(RedisServerError) -> String {
+        guard let path = find("ip") else {
+            throw RedisServerError(code: .serverNotFound, message: "ip (iproute2) not found: install it with 'apt-get install iproute2'")
+        }
+        return path
+    }
+
+    static func find(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
         let directories = path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
         for directory in directories where !directory.isEmpty {

@@ -23,6 +23,12 @@ extension RedisServer {
         /// directory) with its cluster bus on another free port (``RedisServer/clusterBusPort``).
         /// Defaults to `false`. ``RedisCluster`` joins such nodes into a cluster.
         public var clusterEnabled: Bool
+        /// The addresses to listen on; the first is ``RedisServer/host``. Defaults to
+        /// `["127.0.0.1"]`.
+        public var bindAddresses: [String] = ["127.0.0.1"]
+        /// The network namespace to run in (`ip netns exec NAME redis-server …`), e.g. one made
+        /// by ``NetworkNamespace``. Defaults to `nil` (the caller's namespace).
+        public var networkNamespace: String?
 
         /// Creates options; every default gives a throwaway, in-memory server.
         public init(
@@ -92,7 +98,8 @@ struct ServerLayout: Sendable {
         var arguments = [
             configPath,
             "--port", String(port),
-            "--bind", "127.0.0.1",
+            "--bind",
+        ] + options.bindAddresses + [
             "--dir", directory,
             "--save", "",
             "--appendonly", options.appendOnly ? "yes" : "no",

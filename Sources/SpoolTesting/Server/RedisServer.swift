@@ -13,12 +13,11 @@ import Synchronization
 /// exercise failure handling. It only ever signals the process it spawned, by pid,
 /// and never after reaping it.
 public final class RedisServer: Sendable {
-    static let loopback = "127.0.0.1"
-
     /// The options the server was started with.
     public let options: Options
-    /// The host it listens on: always `"127.0.0.1"`.
-    public var host: String { Self.loopback }
+    /// The host it listens on: the first of ``Options/bindAddresses`` (`"127.0.0.1"` unless
+    /// set).
+    public var host: String { options.bindAddresses.first ?? "127.0.0.1" }
     /// Its TCP port, kept across restarts.
     public let port: Int
     /// Its TLS port, when ``Options/tls`` is set; kept across restarts.

@@ -18,14 +18,19 @@ enum ServerLauncher {
     ) async throws -> ChildProcess {
         let logOffset = fileSize(layout.logPath)
         let outputOffset = fileSize(layout.outputPath)
+        var command = [executable] + layout.arguments(port: port, tlsPort: tlsPort, clusterBusPort: clusterBusPort)
+        if let namespace = layout.options.networkNamespace {
+            // `ip netns exec` execs redis-server itself, so the child's pid stays the server's.
+            command = try [Executables.ip(), "netns", "exec", namespace] + command
+        }
         let child = try ChildProcess.spawn(
-            executable: executable,
-            arguments: layout.arguments(port: port, tlsPort: tlsPort, clusterBusPort: clusterBusPort),
+            executable: command[0],
+            arguments: Array(command.dropFirst()),
             environment: ProcessInfo.processInfo.environment,
             outputPath: layout.outputPath
         )
         let probe = RedisProbe(
-            endpoint: .tcp(host: RedisServer.loopback, port: port),
+            endpoint: .tcp(host: layout.options.bindAddresses.first ?? "127.0.0.1", port: port),
             password: layout.options.password,
             timeout: .seconds(1)
         )
