@@ -13,6 +13,7 @@ extension SubscriptionRunner {
             var lastReclaim = ContinuousClock.now - configuration.heartbeatInterval
             var lastRetryRead = ContinuousClock.now - .seconds(1)
             var failures = 0
+            var clientGone = false
             while !state.isStopping {
                 let slots = await state.slots.acquire(max: options.concurrency)
                 if slots == 0 { break }
@@ -49,6 +50,11 @@ extension SubscriptionRunner {
                         entries += fresh.map { ($0, duplicates.contains($0.id)) }
                     }
                     failures = 0
+                } catch let error as RedisError where error.code == .shutdown {
+                    // the client was shut down: nothing more can be fetched
+                    if !completions.isEmpty { state.requeue(completions) }
+                    logger.info("fetch loop ended", metadata: ["error": "\(error)"])
+                    clientGone = true
                 } catch {
                     if !completions.isEmpty { state.requeue(completions) }
                     failures += 1
@@ -63,6 +69,7 @@ extension SubscriptionRunner {
                 for (entry, duplicate) in entries {
                     handlers.addTask { await process(entry, isDuplicate: duplicate) }
                 }
+                if clientGone { break }
             }
             state.beginStop()
             if state.runningCount > 0 {
