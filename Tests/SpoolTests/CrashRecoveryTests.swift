@@ -19,8 +19,10 @@ struct CrashRecoveryTests {
         let log = try ExecutionLog()
         let child = try TestWorkerProcess.start(url: fixture.url, queue: queue, name: "doomed", mode: "record", log: log, sleepMilliseconds: 60_000)
         defer { child.kill() }
+        // the heartbeat is written before the group is created (at `$`): wait for both, or the
+        // jobs pushed next could land before the group and never be delivered
         try await waitUntil("the child worker is subscribed") {
-            try await fixture.redis("EXISTS", keys.heartbeat(.default, consumer: "doomed")) == .integer(1)
+            try await fixture.redis("EXISTS", keys.heartbeat(.default, consumer: "doomed"), keys.retry(.default)) == .integer(2)
         }
         let pushed = try await fixture.producer.push((0..<5).map { Greeting(name: "\($0)") }, to: queue)
         try await waitUntil("the child started all five") { log.lines().count == 5 }

@@ -185,6 +185,24 @@ struct WorkerSemanticsTests {
             }
         }
     }
+
+    @Test("a worker whose Redis client is shut down stops fetching and returns", .timeLimit(.minutes(1)))
+    func clientShutdownEndsWorker() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("orphaned")
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, _ in }
+            let subscribed = worker
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try? await subscribed.run() }
+                try await waitUntil("the group exists") {
+                    try await fixture.redis("EXISTS", QueueKeys(queue: queue).retry(.default)) == .integer(1)
+                }
+                fixture.client.shutdown()
+                try await group.waitForAll()
+            }
+        }
+    }
 }
 
 /// How often the server has run `command` (INFO commandstats).

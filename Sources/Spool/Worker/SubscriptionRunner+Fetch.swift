@@ -13,6 +13,7 @@ extension SubscriptionRunner {
             var lastReclaim = ContinuousClock.now - configuration.heartbeatInterval
             var lastRetryRead = ContinuousClock.now - .seconds(1)
             var failures = 0
+            var clientGone = false
             while !state.isStopping {
                 let slots = await state.slots.acquire(max: options.concurrency)
                 if slots == 0 { break }
@@ -49,6 +50,11 @@ extension SubscriptionRunner {
                         entries += fresh.map { ($0, duplicates.contains($0.key)) }
                     }
                     failures = 0
+                } catch let error as RedisError where error.code == .shutdown {
+                    // the client was shut down: nothing more can be fetched
+                    if !completions.isEmpty { state.requeue(completions) }
+                    logger.info("fetch loop ended", metadata: ["error": "\(error)"])
+                    clientGone = true
                 } catch {
                     if !completions.isEmpty { state.requeue(completions) }
                     failures += 1
@@ -64,6 +70,7 @@ extension SubscriptionRunner {
                     markRunning(entry)
                     handlers.addTask { await process(entry, isDuplicate: duplicate) }
                 }
+                if clientGone { break }
             }
             state.beginStop()
             // a ring can be stale (rung while the last fetch's jobs were not counted yet): re-check
