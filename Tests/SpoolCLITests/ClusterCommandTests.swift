@@ -21,12 +21,12 @@ struct ClusterCommandTests {
                 let result = try await SpoolProcess.run(["enqueue", name, "--redis", cluster.url, "--data", #"{"n": 1}"#])
                 #expect(result.status == 0, "\(result.stderr)")
             }
-            let run = try spool("queues", "--json", "--redis", cluster.url)
+            let run = try await spool("queues", "--json", "--redis", cluster.url)
             #expect(run.status == 0, "\(run.stderr)")
             let queues = try #require(try run.json()["queues"] as? [[String: Any]])
             #expect(Set(queues.compactMap { $0["queue"] as? String }) == Set(names))
             #expect(queues.allSatisfy { $0["length"] as? Int == 1 })
-            let inspect = try spool("inspect", names[0], "--json", "--redis", cluster.url)
+            let inspect = try await spool("inspect", names[0], "--json", "--redis", cluster.url)
             #expect(inspect.status == 0, "\(inspect.stderr)")
         }
     }

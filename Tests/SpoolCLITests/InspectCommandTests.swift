@@ -8,7 +8,7 @@ struct InspectCommandTests {
     func queues() async throws {
         try await withRedisServer { server in
             try Seed.emails(server)
-            let table = try spool("queues", "--redis", server.url)
+            let table = try await spool("queues", "--redis", server.url)
             #expect(table.status == 0, "\(table.stderr)")
             let lines = table.stdout.split(separator: "\n")
             #expect(lines.first?.hasPrefix("QUEUE") == true)
@@ -16,7 +16,7 @@ struct InspectCommandTests {
             #expect(lines.allSatisfy { $0.count <= 100 })
             #expect(table.stdout.contains("emails") && table.stdout.contains("3 (") && table.stdout.contains("2 ("))
 
-            let run = try spool("queues", "--json", "--redis", server.url)
+            let run = try await spool("queues", "--json", "--redis", server.url)
             #expect(run.status == 0)
             let queues = try #require(try run.json()["queues"] as? [[String: Any]])
             let emails = try #require(queues.first)
@@ -38,12 +38,12 @@ struct InspectCommandTests {
     func inspect() async throws {
         try await withRedisServer { server in
             try Seed.emails(server)
-            let text = try spool("inspect", "emails", "--redis", server.url)
+            let text = try await spool("inspect", "emails", "--redis", server.url)
             #expect(text.status == 0, "\(text.stderr)")
             #expect(text.stdout.contains("group default: pending 1, lag 2"))
             #expect(text.stdout.contains("c1") && text.stdout.contains(Seed.jobs[2]))
 
-            let run = try spool("inspect", "emails", "--count", "1", "--json", "--redis", server.url)
+            let run = try await spool("inspect", "emails", "--count", "1", "--json", "--redis", server.url)
             let document = try run.json()
             #expect(document["queue"] as? String == "emails" && document["groups"] is [Any])
             let entries = try #require(document["entries"] as? [[String: Any]])
@@ -57,12 +57,12 @@ struct InspectCommandTests {
     func job() async throws {
         try await withRedisServer { server in
             try Seed.emails(server)
-            let text = try spool("job", "emails", Seed.jobs[0], "--redis", server.url)
+            let text = try await spool("job", "emails", Seed.jobs[0], "--redis", server.url)
             #expect(text.status == 0, "\(text.stderr)")
             #expect(text.stdout.contains("group default: pending on c1"))
             #expect(text.stdout.contains("group audit: waiting"))
 
-            let document = try spool("job", "emails", Seed.deadJob, "--json", "--redis", server.url).json()
+            let document = try await spool("job", "emails", Seed.deadJob, "--json", "--redis", server.url).json()
             #expect(document["found"] as? Bool == true && document["job_id"] as? String == Seed.deadJob)
             for key in ["queue", "entry_id", "delayed_until", "source", "envelope"] { #expect(document[key] != nil, "\(key)") }
             let groups = try #require(document["groups"] as? [[String: Any]])
@@ -70,7 +70,7 @@ struct InspectCommandTests {
             let letter = try #require(groups[1]["dead_letter"] as? [String: Any])
             #expect(letter["reason"] as? String == "retries_exhausted" && letter["error"] as? String == "SMTP 550 mailbox unavailable")
 
-            let missing = try spool("job", "emails", "0190ff3c-0000-7000-8000-000000000000", "--redis", server.url)
+            let missing = try await spool("job", "emails", "0190ff3c-0000-7000-8000-000000000000", "--redis", server.url)
             #expect(missing.status == 1 && missing.stderrLines.count == 1 && missing.stderr.hasPrefix("spool: job "))
         }
     }
@@ -79,25 +79,25 @@ struct InspectCommandTests {
     func dlqListShow() async throws {
         try await withRedisServer { server in
             try Seed.emails(server)
-            let list = try spool("dlq", "list", "emails", "--redis", server.url)
+            let list = try await spool("dlq", "list", "emails", "--redis", server.url)
             #expect(list.status == 0, "\(list.stderr)")
             #expect(list.stdout.contains(Seed.deadJob) && list.stdout.contains("retries_exhausted"))
 
-            let document = try spool("dlq", "list", "emails", "--group", "default", "--type", "send_email", "--since", "1h", "--json", "--redis", server.url).json()
+            let document = try await spool("dlq", "list", "emails", "--group", "default", "--type", "send_email", "--since", "1h", "--json", "--redis", server.url).json()
             #expect(document["count"] as? Int == 1 && document["group"] as? String == "default")
             let letter = try #require((document["dead_letters"] as? [[String: Any]])?.first)
             for key in ["entry_id", "job_id", "type", "payload", "attempts", "reason", "error", "first_error", "failed_at", "first_failed_at", "worker", "original_entry_id", "fields"] {
                 #expect(letter[key] != nil, "\(key)")
             }
-            let none = try spool("dlq", "list", "emails", "--type", "sms", "--json", "--redis", server.url).json()
+            let none = try await spool("dlq", "list", "emails", "--type", "sms", "--json", "--redis", server.url).json()
             #expect(none["count"] as? Int == 0)
 
-            let show = try spool("dlq", "show", "emails", Seed.deadJob, "--redis", server.url)
+            let show = try await spool("dlq", "show", "emails", Seed.deadJob, "--redis", server.url)
             #expect(show.status == 0 && show.stdout.contains("SMTP 421 try later"))
-            let shown = try spool("dlq", "show", "emails", "--id", Seed.deadJob, "--json", "--redis", server.url).json()
+            let shown = try await spool("dlq", "show", "emails", "--id", Seed.deadJob, "--json", "--redis", server.url).json()
             #expect((shown["dead_letters"] as? [Any])?.count == 1)
 
-            let unknownGroup = try spool("dlq", "list", "emails", "--group", "nope", "--redis", server.url)
+            let unknownGroup = try await spool("dlq", "list", "emails", "--group", "nope", "--redis", server.url)
             #expect(unknownGroup.status == 1 && unknownGroup.stderrLines.count == 1 && unknownGroup.stderr.hasPrefix("spool: unknown group \"nope\""))
         }
     }
@@ -106,19 +106,19 @@ struct InspectCommandTests {
     func dlqReplay() async throws {
         try await withRedisServer { server in
             try Seed.emails(server)
-            let refused = try spool("dlq", "replay", "emails", "--all", "--redis", server.url)
+            let refused = try await spool("dlq", "replay", "emails", "--all", "--redis", server.url)
             #expect(refused.status == 1)
             #expect(refused.stderrLines.count == 1 && refused.stderr.hasPrefix("spool: refusing to replay 1 dead letters"))
             #expect(try server.cli("XLEN", "spool:{emails}:dead:default") == "1")
 
-            let unfiltered = try spool("dlq", "replay", "emails", "--yes", "--redis", server.url)
+            let unfiltered = try await spool("dlq", "replay", "emails", "--yes", "--redis", server.url)
             #expect(unfiltered.status != 0, "replay without a filter needs --all")
 
-            let dry = try spool("dlq", "replay", "emails", "--id", Seed.deadJob, "--dry-run", "--redis", server.url)
+            let dry = try await spool("dlq", "replay", "emails", "--id", Seed.deadJob, "--dry-run", "--redis", server.url)
             #expect(dry.status == 0 && dry.stdout.contains(Seed.deadJob) && dry.stdout.contains("dry run"))
             #expect(try server.cli("XLEN", "spool:{emails}:dead:default") == "1")
 
-            let replayed = try spool("dlq", "replay", "emails", "--id", Seed.deadJob, "--yes", "--redis", server.url)
+            let replayed = try await spool("dlq", "replay", "emails", "--id", Seed.deadJob, "--yes", "--redis", server.url)
             #expect(replayed.status == 0, "\(replayed.stderr)")
             #expect(replayed.stdout.contains("replayed 1 dead letter"))
             #expect(try server.cli("XLEN", "spool:{emails}:dead:default") == "0")
@@ -126,7 +126,7 @@ struct InspectCommandTests {
             #expect(try server.cli("EXISTS", "spool:{emails}:retry:audit") == "0", "only the failed group")
 
             // re-running is safe: nothing left to do
-            let again = try spool("dlq", "replay", "emails", "--id", Seed.deadJob, "--yes", "--redis", server.url)
+            let again = try await spool("dlq", "replay", "emails", "--id", Seed.deadJob, "--yes", "--redis", server.url)
             #expect(again.status == 0 && again.stdout.contains("no dead letters match"))
         }
     }
@@ -136,11 +136,11 @@ struct InspectCommandTests {
         try await withRedisServer { server in
             try Seed.emails(server)
             _ = try server.cli("XADD", "spool:{emails}:dead:default", "*", "id", "other", "type", "sms", "dead_reason", "non_retryable", "dead_error", "no")
-            let purged = try spool("dlq", "purge", "emails", "--type", "sms", "--yes", "--redis", server.url)
+            let purged = try await spool("dlq", "purge", "emails", "--type", "sms", "--yes", "--redis", server.url)
             #expect(purged.status == 0, "\(purged.stderr)")
             #expect(purged.stdout.contains("purged 1 dead letter"))
             #expect(try server.cli("XLEN", "spool:{emails}:dead:default") == "1")
-            let left = try spool("dlq", "list", "emails", "--json", "--redis", server.url).json()
+            let left = try await spool("dlq", "list", "emails", "--json", "--redis", server.url).json()
             #expect((left["dead_letters"] as? [[String: Any]])?.first?["job_id"] as? String == Seed.deadJob)
         }
     }
@@ -149,20 +149,20 @@ struct InspectCommandTests {
     func health() async throws {
         try await withRedisServer { server in
             try Seed.emails(server)
-            let healthy = try spool("health", "--max-dead", "5", "--max-lag", "1h", "--redis", server.url)
+            let healthy = try await spool("health", "--max-dead", "5", "--max-lag", "1h", "--redis", server.url)
             #expect(healthy.status == 0, "\(healthy.stdout)\(healthy.stderr)")
             #expect(healthy.stdout.hasPrefix("healthy"))
 
-            let unhealthy = try spool("health", "--max-dead", "0", "--queue", "emails", "--redis", server.url)
+            let unhealthy = try await spool("health", "--max-dead", "0", "--queue", "emails", "--redis", server.url)
             #expect(unhealthy.status == 1)
             #expect(unhealthy.stdout == "unhealthy: queue emails group default dead letters 1 > 0\n")
 
-            let lagging = try spool("health", "--max-lag", "0s", "--redis", server.url)
+            let lagging = try await spool("health", "--max-lag", "0s", "--redis", server.url)
             #expect(lagging.status == 1)
             #expect(lagging.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix("unhealthy: queue emails group ") && $0.contains(" lag ") && $0.hasSuffix(" > 0s") }, "\(lagging.stdout)")
 
             _ = try server.cli("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
-            let evicting = try spool("health", "--json", "--redis", server.url)
+            let evicting = try await spool("health", "--json", "--redis", server.url)
             #expect(evicting.status == 1)
             let document = try evicting.json()
             #expect(document["healthy"] as? Bool == false && document["eviction_policy"] as? String == "allkeys-lru")
@@ -179,7 +179,7 @@ struct InspectCommandTests {
             try Seed.emails(server)
             _ = try server.cli("ACL", "SETUSER", "probe", "on", ">s3cret-pw", "~*", "+@all", "-config")
             let url = "redis://probe:s3cret-pw@127.0.0.1:\(server.port)"
-            let run = try spool("health", "--redis", url)
+            let run = try await spool("health", "--redis", url)
             #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
             #expect(run.stderr.hasPrefix("warning: cannot check maxmemory-policy"))
             #expect(!(run.stdout + run.stderr).contains("s3cret-pw"))
@@ -191,13 +191,13 @@ struct InspectCommandTests {
         try await withRedisServer { server in
             try Seed.emails(server)
             for command in [["inspect", "nope"], ["job", "nope", Seed.jobs[0]], ["dlq", "list", "nope"], ["health", "--queue", "nope"]] {
-                let run = try spool(arguments: command + ["--redis", server.url])
+                let run = try await spool(arguments: command + ["--redis", server.url])
                 #expect(run.status == 1, "\(command)")
                 #expect(run.stderrLines.count == 1 && run.stderr.hasPrefix("spool: unknown queue \"nope\": "), "\(command): \(run.stderr)")
                 #expect(run.stdout.isEmpty)
             }
         }
-        let unreachable = try spool(arguments: ["queues", "--redis", "redis://user:hunter2@127.0.0.1:1", "--timeout", "2s"])
+        let unreachable = try await spool(arguments: ["queues", "--redis", "redis://user:hunter2@127.0.0.1:1", "--timeout", "2s"])
         #expect(unreachable.status != 0)
         #expect(unreachable.stderrLines.count == 1 && unreachable.stderr.hasPrefix("spool: "), "\(unreachable.stderr)")
         #expect(!unreachable.stderr.contains("hunter2"))

@@ -3,7 +3,7 @@ import SpoolTesting
 import Testing
 
 /// The result of one run of the built `spool` binary.
-struct SpoolRun {
+struct SpoolRun: Sendable {
     var status: Int32
     var stdout: String
     var stderr: String
@@ -18,12 +18,17 @@ struct SpoolRun {
 }
 
 /// Runs the `spool` binary built next to the test bundle, stdin from /dev/null (not a TTY).
-func spool(_ arguments: String...) throws -> SpoolRun {
-    try spool(arguments: arguments)
+func spool(_ arguments: String...) async throws -> SpoolRun {
+    try await spool(arguments: arguments)
 }
 
-/// Runs the `spool` binary with `arguments`.
-func spool(arguments: [String], environment extra: [String: String] = [:]) throws -> SpoolRun {
+/// Runs the `spool` binary with `arguments`, waiting for it on a thread of its own (see
+/// `runOffThePool`).
+func spool(arguments: [String], environment extra: [String: String] = [:]) async throws -> SpoolRun {
+    try await runOffThePool { try runSpoolBlocking(arguments: arguments, environment: extra) }
+}
+
+private func runSpoolBlocking(arguments: [String], environment extra: [String: String]) throws -> SpoolRun {
     let directory = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).deletingLastPathComponent()
     var binary = directory.appendingPathComponent("spool")
     if !FileManager.default.isExecutableFile(atPath: binary.path) {

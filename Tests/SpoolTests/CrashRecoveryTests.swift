@@ -176,11 +176,11 @@ final class TestWorkerProcess: @unchecked Sendable {
 
     var isRunning: Bool { process.isRunning }
 
-    /// SIGKILL, then reap.
+    /// SIGKILL. Not waited for: a killed process runs no more code, Foundation reaps it, and
+    /// `waitUntilExit` would hold a thread of the cooperative pool (see `runOffThePool`).
     func kill() {
         if process.isRunning {
             Foundation.kill(process.processIdentifier, SIGKILL)
         }
-        process.waitUntilExit()
     }
 }

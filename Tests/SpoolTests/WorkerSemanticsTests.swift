@@ -203,6 +203,33 @@ struct WorkerSemanticsTests {
             }
         }
     }
+
+    @Test("cancelling a worker's task ends it, leaving the unfinished job pending", .timeLimit(.minutes(1)))
+    func cancellationEndsWorker() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("cancelled")
+            let keys = QueueKeys(queue: queue)
+            let started = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, context in
+                started.record(context)
+                try await Task.sleep(for: .seconds(30))
+            }
+            let subscribed = worker
+            let ended = Atomic<Bool>(false)
+            let task = Task {
+                try? await subscribed.run()
+                ended.store(true, ordering: .relaxed)
+            }
+            try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+            try await fixture.producer.push(Greeting(name: "x"), to: queue)
+            try await started.waitFor(1)
+            task.cancel()
+            try await waitUntil(within: .seconds(10), "the cancelled worker returned") { ended.load(ordering: .relaxed) }
+            let pending = try await fixture.redis("XPENDING", keys.stream, "default", "-", "+", "10").array ?? []
+            #expect(pending.count == 1, "the job it was running stays pending for another worker")
+        }
+    }
 }
 
 /// How often the server has run `command` (INFO commandstats).

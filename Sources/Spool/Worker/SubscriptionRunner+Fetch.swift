@@ -14,7 +14,9 @@ extension SubscriptionRunner {
             var lastRetryRead = ContinuousClock.now - .seconds(1)
             var failures = 0
             var clientGone = false
-            while !state.isStopping {
+            // a cancelled worker task stops like a shutdown (its sleeps no longer wait, so
+            // looping on would spin)
+            while !state.isStopping && !Task.isCancelled {
                 let slots = await state.slots.acquire(max: options.concurrency)
                 if slots == 0 { break }
                 var entries: [(entry: StreamEntry, duplicate: Bool)] = []

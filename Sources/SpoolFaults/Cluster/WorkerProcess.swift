@@ -40,14 +40,15 @@ public final class WorkerProcess: @unchecked Sendable {
         if !reaped && process.isRunning { kill(process.processIdentifier, signal) }
     }
 
-    /// SIGKILL, then waits until it is reaped.
+    /// SIGKILL (after SIGCONT, for a stopped worker). Not waited for: a killed process runs no
+    /// more code, Foundation reaps it (`isRunning` turns false), and `waitUntilExit` would hold
+    /// a thread of the cooperative pool (see `runOffThePool` in SpoolTesting).
     public func kill9() {
         send(SIGCONT)
         send(SIGKILL)
-        waitForExit()
     }
 
-    /// Waits until it exits (it must have been told to).
+    /// Waits until it exits; call it only once `isRunning` is false (it then returns at once).
     public func waitForExit() {
         process.waitUntilExit()
         lock.lock()
