@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The full fault-injection run: every scenario of `spool-faults list`, 3 seeds, 50k jobs
 # (the lag scenario caps itself at 6k). Prints one Markdown table row per scenario and seed;
-# exits non-zero if any run failed its criteria. See docs/reliability.md.
+# exits non-zero if any run failed its criteria, or could not run here (partition-* need root:
+# a network namespace and nftables; they print "not runnable here: <reason>"). One seed takes
+# about 40 minutes on a 2-core machine. See docs/reliability.md.
 #
 #   Scripts/faults.sh                     # the full form
 #   JOBS=5000 SEEDS=1 Scripts/faults.sh   # a reduced run

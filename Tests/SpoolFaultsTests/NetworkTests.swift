@@ -19,7 +19,34 @@ struct NetworkTests {
         var options = RedisServer.Options()
         options.networkNamespace = namespace.name
         options.bindAddresses = [link.namespaceAddress]
-        let server = try await RedisServer.start(options)
+        let server: RedisServer
+        do {
+            server = try await RedisServer.start(options)
+        } catch {
+            namespace.destroy()
+            throw error
+        }
+        do {
+            try await cutAndRestore(namespace, server)
+        } catch {
+            // a failure must not leave the server or the namespace behind
+            await server.shutdown()
+            namespace.destroy()
+            throw error
+        }
+        await server.shutdown()
+        namespace.destroy()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline && FileManager.default.fileExists(atPath: "/sys/class/net/\(link.hostInterface)") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(link.hostInterface)"), "the veth pair is gone")
+        #expect(!FileManager.default.fileExists(atPath: "/var/run/netns/\(namespace.name)"), "the namespace is gone")
+    }
+
+    /// PING works, hangs for its whole timeout while the link is cut, works again after.
+    private func cutAndRestore(_ namespace: NetworkNamespace, _ server: RedisServer) async throws {
+        let link = namespace.links[0]
         let probe = RedisProbe(endpoint: .tcp(host: link.namespaceAddress, port: server.port), timeout: .seconds(1))
         #expect(try await probe.command("PING").string == "PONG")
 
@@ -31,15 +58,6 @@ struct NetworkTests {
 
         try namespace.restore(0)
         #expect(try await probe.command("PING").string == "PONG")
-
-        await server.shutdown()
-        namespace.destroy()
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline && FileManager.default.fileExists(atPath: "/sys/class/net/\(link.hostInterface)") {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(link.hostInterface)"), "the veth pair is gone")
-        #expect(!FileManager.default.fileExists(atPath: "/var/run/netns/\(namespace.name)"), "the namespace is gone")
     }
 
     @Test("the delay proxy adds its delay each way and keeps replies in order")

@@ -14,7 +14,8 @@ import Synchronization
 /// pulled); ``restore(_:)`` removes the rule.
 ///
 /// ``destroy()`` deletes the namespace, which takes its veth ends and nftables rules with it.
-/// Namespaces left by a process that died are removed by the next ``create(links:)``. Needs
+/// Namespaces left by a process that died are removed by the next ``create(links:)``, with
+/// the processes still running in them (servers that process started there). Needs
 /// root (CAP_NET_ADMIN), `ip` (iproute2) and `nft` (nftables); ``unavailableReason`` says
 /// why not when it cannot work here.
 public final class NetworkNamespace: Sendable {
@@ -135,13 +136,19 @@ public final class NetworkNamespace: Sendable {
         }
     }
 
-    /// Removes `spoolnet-<pid>-*` namespaces whose process is gone (it crashed or was killed).
+    /// Removes `spoolnet-<pid>-*` namespaces whose creating process is gone (it crashed or was
+    /// killed), after killing what still runs inside (a redis-server this helper's caller
+    /// started there): a namespace with processes in it would outlive its deletion.
     private static func removeStale() {
         guard let output = try? run(["netns", "list"]) else { return }
         for line in output.split(separator: "\n") {
             let name = String(line.split(separator: " ").first ?? "")
             guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count).split(separator: "-").first ?? "") else { continue }
             if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
+                let inside = (try? run(["netns", "pids", name])) ?? ""
+                for orphan in inside.split(separator: "\n").compactMap({ Int32($0) }) where orphan > 1 {
+                    _ = kill(orphan, SIGKILL)
+                }
                 _ = try? run(["netns", "delete", name])
             }
         }
