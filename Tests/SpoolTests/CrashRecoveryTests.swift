@@ -110,6 +110,32 @@ struct CrashRecoveryTests {
         }
     }
 
+    @Test("a handler whose own timeout is longer than its subscription's keeps its lease: runs once")
+    func handlerTimeoutLongerThanSubscriptionsKeepsLease() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("patient")
+            let recorder = Recorder()
+            var workers: [SpoolWorker] = []
+            for name in ["a", "b"] {
+                var worker = fixture.worker(name: name) { $0.visibilityTimeout = .milliseconds(800) }
+                worker.subscribe(queue: queue, options: .init(handlerTimeout: .milliseconds(200)))
+                worker.register(Greeting.self, queue: queue, timeout: .seconds(10)) { _, context in
+                    recorder.record(context)
+                    try await Task.sleep(for: .milliseconds(2_400))
+                }
+                workers.append(worker)
+            }
+            let keys = QueueKeys(queue: queue)
+            try await running(workers[0], workers[1]) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                try await fixture.producer.push(Greeting(name: "patient"), to: queue)
+                try await recorder.waitFor(1)
+                try await waitUntil("the job completed") { try await fixture.redis("ZCARD", keys.done(.default)) == .integer(1) }
+            }
+            #expect(recorder.count == 1, "the lease lapsed after the subscription's 200 ms timeout: \(recorder.executions.map(\.worker))")
+        }
+    }
+
     @Test("a long handler (3× the visibility timeout) in a live worker runs once, with delivery count 1")
     func longHandlerRunsOnce() async throws {
         try await QueueFixture.with { fixture in

@@ -154,7 +154,11 @@ struct Subscription: Sendable {
     /// The longest any handler of this subscription may run: how long a running job's lease
     /// is extended.
     var longestHandlerTimeout: Duration {
-        (handlers.values.compactMap(\.timeout) + [fallback?.timeout, options.handlerTimeout].compactMap { $0 }).max()!
+        var longest = options.handlerTimeout
+        for timeout in handlers.values.compactMap(\.timeout) + [fallback?.timeout].compactMap({ $0 }) {
+            longest = max(longest, timeout)
+        }
+        return longest
     }
 }
 
