@@ -54,6 +54,14 @@ struct ConnectionThread: Sendable {
                     continue
                 }
             }
+            // an interrupt that came while connecting (no socket to shut down yet) cancels
+            // this work now, before a blocking command is sent
+            if core.consumeInterrupt() {
+                let error = RedisError(code: .cancelled, message: "the command was cancelled", address: address)
+                for pending in work { pending.fail(error) }
+                work.removeAll()
+                continue
+            }
             let wanted = max(configuration.commandTimeout, taken.timeout ?? configuration.commandTimeout)
             if wanted != socketTimeout {
                 context?.setTimeout(wanted)

@@ -182,22 +182,32 @@ public final class NetworkNamespace: Sendable {
             throw NetworkNamespaceError(error.message, unavailable: true)
         }
         process.arguments = arguments
-        let output = Pipe()
+        // Files, not pipes: a child another test spawns at the same moment inherits open pipe
+        // ends, and reading a pipe to its end then waits for that child to exit (it hung once).
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("spool-ip-\(UUID().uuidString)")
+        defer {
+            try? FileManager.default.removeItem(atPath: scratch.path + ".out")
+            try? FileManager.default.removeItem(atPath: scratch.path + ".in")
+        }
+        _ = FileManager.default.createFile(atPath: scratch.path + ".out", contents: nil)
+        _ = FileManager.default.createFile(atPath: scratch.path + ".in", contents: Data((input ?? "").utf8))
+        guard let output = FileHandle(forWritingAtPath: scratch.path + ".out"),
+              let stdin = FileHandle(forReadingAtPath: scratch.path + ".in")
+        else { throw NetworkNamespaceError("ip \(arguments.joined(separator: " ")): cannot create its scratch files") }
+        defer {
+            try? output.close()
+            try? stdin.close()
+        }
         process.standardOutput = output
         process.standardError = output
-        let stdin = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+        process.standardInput = stdin
         do {
             try process.run()
         } catch {
             throw NetworkNamespaceError("ip \(arguments.joined(separator: " ")): \(error)")
         }
-        if let input {
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try? stdin.fileHandleForWriting.close()
-        }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        let data = FileManager.default.contents(atPath: scratch.path + ".out") ?? Data()
         let text = String(decoding: data, as: UTF8.self)
         guard process.terminationStatus == 0 else {
             throw NetworkNamespaceError("ip \(arguments.joined(separator: " ")) exited with \(process.terminationStatus): \(text)")

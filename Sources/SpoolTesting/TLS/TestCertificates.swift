@@ -65,12 +65,17 @@ public struct TestCertificates: Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let errors = Pipe()
+        // a file, not a pipe: a child another test spawns meanwhile would inherit the pipe's
+        // write end, and reading to its end would wait for that child (see NetworkNamespace.run)
+        let errorsPath = directory + "/openssl.err"
+        _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
+        let errors = FileHandle(forWritingAtPath: errorsPath)
+        defer { try? errors?.close() }
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let text = String(decoding: FileManager.default.contents(atPath: errorsPath) ?? Data(), as: UTF8.self)
         guard process.terminationStatus == 0 else {
             throw RedisServerError(code: .launchFailed, message: "openssl \(arguments.joined(separator: " ")) failed: \(text)")
         }
