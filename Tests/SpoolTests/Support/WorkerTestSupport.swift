@@ -53,7 +53,10 @@ struct QueueFixture: Sendable {
         if let name { configuration.consumerName = name }
         configuration.fetchBlockTime = .milliseconds(200)
         configuration.heartbeatInterval = .milliseconds(200)
-        configuration.heartbeatTTL = .seconds(1)
+        // A live in-process worker keeps its jobs unless its upkeep stalls 2.8 s; on a loaded
+        // CI machine 1 s was not enough. Tests that need a heartbeat to lapse fast kill a child
+        // worker (`SpoolTestWorker`, TTL 1 s) or use a consumer that never beat at all.
+        configuration.heartbeatTTL = .seconds(3)
         configuration.promoteInterval = .milliseconds(50)
         configuration.trimInterval = .milliseconds(200)
         configuration.gracePeriod = .seconds(5)
