@@ -67,7 +67,10 @@ struct MetricsEndpointTests {
     @Test func readyzFollowsTheLagOfEverySubscription() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
-            let slow = try fixture.script("slow.sh", "cat > /dev/null; sleep 0.4")
+            // each job waits for the gate file: the backlog behind the first one ages for as
+            // long as the test keeps the gate shut, however slow the machine
+            let gate = fixture.directory + "/gate"
+            let slow = try fixture.script("slow.sh", "cat > /dev/null; while [ ! -e '\(gate)' ]; do sleep 0.05; done")
             let (worker, port) = try await Self.startWorker(
                 fixture, queue: "slow", ["--concurrency", "1", "--max-lag", "1s"], exec: [slow]
             )
@@ -76,7 +79,7 @@ struct MetricsEndpointTests {
 
             for _ in 0..<8 { _ = try await fixture.enqueue("slow") }
             var reason = ""
-            try await waitUntil("not ready while the backlog ages past 1s", within: .seconds(10)) {
+            try await waitUntil("not ready while the backlog ages past 1s", within: .seconds(30)) {
                 let response = try HTTPGet.get(port: port, "/readyz")
                 reason = response.body
                 return response.status == 503
@@ -84,9 +87,10 @@ struct MetricsEndpointTests {
             #expect(reason.contains("queue slow group default: lag"), "\(reason)")
             #expect(reason.split(separator: "\n").count == 1)
 
+            #expect(FileManager.default.createFile(atPath: gate, contents: nil))
             let probe = QueueProbe(server: server, queue: "slow")
-            try await waitUntil("drained", within: .seconds(20)) { try probe.doneCount() == 8 }
-            try await waitUntil("ready again once drained", within: .seconds(5)) {
+            try await waitUntil("drained", within: .seconds(30)) { try probe.doneCount() == 8 }
+            try await waitUntil("ready again once drained", within: .seconds(10)) {
                 try HTTPGet.get(port: port, "/readyz").status == 200
             }
             #expect(try HTTPGet.get(port: port, "/healthz").status == 200)
