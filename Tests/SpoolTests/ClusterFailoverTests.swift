@@ -6,7 +6,7 @@ import Testing
 /// A queue's slot migrates, or its master fails over, while jobs flow.
 @Suite("Cluster: slot migration and failover while jobs flow", .serialized)
 struct ClusterFailoverTests {
-    @Test("a queue's slot migrates while jobs flow: nothing is lost, the client follows ASK then MOVED")
+    @Test("a queue's slot migrates while jobs flow: nothing is lost, the client follows ASK, then reaches the new master")
     func migration() async throws {
         try await flowing(queue: "migrating") { fixture, cluster, slot in
             let source = try await cluster.master(ofSlot: slot)
@@ -18,8 +18,15 @@ struct ClusterFailoverTests {
             }
             try await waitUntil("the client followed an ASK") { (fixture.client.clusterStatistics?.asked ?? 0) > 0 }
             #expect(fixture.client.clusterStatistics?.moved == 0)
+            let refreshes = fixture.client.clusterStatistics?.refreshes ?? 0
             try await cluster.finishMigration(slot: slot, from: source, to: target)
-            try await waitUntil("the client followed a MOVED") { (fixture.client.clusterStatistics?.moved ?? 0) > 0 }
+            // Usually a MOVED; but a TRYAGAIN met just before the last key moved makes the
+            // client reread the map after a pause, and that read may already show the new
+            // owner. (ClusterRoutingTests shows MOVED on its own, without jobs in flight.)
+            try await waitUntil("the client followed a MOVED or reread the map") {
+                let statistics = fixture.client.clusterStatistics
+                return (statistics?.moved ?? 0) > 0 || (statistics?.refreshes ?? 0) > refreshes
+            }
             #expect(try await cluster.master(ofSlot: slot).port == target.port)
         }
     }

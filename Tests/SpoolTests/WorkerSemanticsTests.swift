@@ -96,6 +96,35 @@ struct WorkerSemanticsTests {
         }
     }
 
+    @Test("a busy queue never runs more handlers at once than the concurrency, and uses all of it")
+    func concurrencyBound() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("bounded")
+            let recorder = Recorder()
+            let active = Atomic<Int>(0)
+            let most = Atomic<Int>(0)
+            var worker = fixture.worker()
+            worker.subscribe(queue: queue, options: .init(concurrency: 4))
+            worker.register(Greeting.self, queue: queue) { _, context in
+                let now = active.wrappingAdd(1, ordering: .relaxed).newValue
+                defer { active.wrappingSubtract(1, ordering: .relaxed) }
+                most.max(now, ordering: .relaxed)
+                recorder.record(context)
+                try await Task.sleep(for: .milliseconds(3))
+            }
+            // queued before the worker starts: every read finds a full batch, so reads go
+            // ahead of the handlers (the loop's busy mode) from the first one on
+            let pushed = try await fixture.producer.push((0..<300).map { Greeting(name: "\($0)") }, to: queue)
+            try await fixture.redis("XGROUP", "CREATE", QueueKeys(queue: queue).stream, "default", "0", "MKSTREAM")
+            try await running(worker) {
+                try await recorder.waitFor(300)
+            }
+            #expect(most.load(ordering: .relaxed) == 4, "at most, and at some point exactly, 4 at once")
+            #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
+            #expect(recorder.count == 300, "none ran twice")
+        }
+    }
+
     @Test("a delayed job does not run before its time, and runs after it")
     func delayedJob() async throws {
         try await QueueFixture.with { fixture in

@@ -158,7 +158,16 @@ enum SpoolScripts {
         end
         local ids = first + nmain + nretry
         if forget > 0 and ids <= #ARGV then
-          for i = ids, #ARGV do redis.call('ZADD', KEYS[3], now, ARGV[i]) end
+          -- one ZADD per 500 members (unpack's stack stays small)
+          local members = {}
+          for i = ids, #ARGV do
+            members[#members + 1] = now
+            members[#members + 1] = ARGV[i]
+            if #members == 1000 or i == #ARGV then
+              redis.call('ZADD', KEYS[3], unpack(members))
+              members = {}
+            end
+          end
           redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. forget)
         end
         local out = {}
@@ -167,17 +176,26 @@ enum SpoolScripts {
           local reply = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', n, 'STREAMS', stream, '>')
           if not reply then return 0 end
           local entries = reply[1][2]
-          for _, entry in ipairs(entries) do
-            local fields, duplicate = entry[2], 0
-            if dedup and fields then
-              for i = 1, #fields - 1, 2 do
-                if fields[i] == 'id' then
-                  if redis.call('ZSCORE', KEYS[3], fields[i + 1]) then duplicate = 1 end
-                  break
+          -- the dedup verdicts of the whole read in one ZMSCORE: ids[k] is entry k's job id,
+          -- or '' (no id: never a duplicate, as no member is empty)
+          local scores = {}
+          if dedup then
+            local ids = {}
+            for k, entry in ipairs(entries) do
+              local fields, id = entry[2], ''
+              if fields then
+                for i = 1, #fields - 1, 2 do
+                  if fields[i] == 'id' then id = fields[i + 1]; break end
                 end
               end
+              ids[k] = id
             end
-            out[#out + 1] = {source, entry[1], fields or false, duplicate}
+            if #ids > 0 then scores = redis.call('ZMSCORE', KEYS[3], unpack(ids)) end
+          end
+          for k, entry in ipairs(entries) do
+            local duplicate = 0
+            if scores[k] then duplicate = 1 end
+            out[#out + 1] = {source, entry[1], entry[2] or false, duplicate}
           end
           return #entries
         end

@@ -14,15 +14,40 @@ extension SubscriptionRunner {
             var lastRetryRead = ContinuousClock.now - .seconds(1)
             var failures = 0
             var clientGone = false
+            // the next batch, asked for while the handlers of this one start (see `readAhead`)
+            var ahead: ReadAhead?
             // a cancelled worker task stops like a shutdown (its sleeps no longer wait, so
             // looping on would spin)
-            while !state.isStopping && !Task.isCancelled {
-                let slots = await state.slots.acquire(max: options.concurrency)
-                if slots == 0 { break }
+            while !state.isStopping && !Task.isCancelled || ahead != nil {
+                var slots: Int
                 var entries: [(entry: StreamEntry, duplicate: Bool)] = []
                 var completions: [SubscriptionState.Completion] = []
                 var isolated = 0   // entries run alone in this loop; each used a slot
-                do {
+                var busy = false   // a read got every entry it asked for: more may be waiting
+                let readAhead = ahead != nil
+                if let taken = ahead {
+                    ahead = nil
+                    slots = taken.slots
+                    switch await taken.read.result {
+                    case .success(let read) where Task.isCancelled:
+                        // not started: they stay pending, and are reclaimed once this worker's
+                        // heartbeat is gone
+                        _ = read
+                    case .success(let read):
+                        entries = read
+                        busy = read.count == slots
+                        failures = 0
+                    case .failure(let error):
+                        state.requeue(taken.completions)
+                        if let error = error as? RedisError, error.code == .shutdown { clientGone = true }
+                        failures += 1
+                        await handleFetchError(error, failures: failures)
+                    }
+                } else {
+                    slots = await state.slots.acquire(max: options.concurrency)
+                    if slots == 0 { break }
+                }
+                if !readAhead { do {
                     let now = ContinuousClock.now
                     if now - lastReclaim >= configuration.heartbeatInterval {
                         lastReclaim = now
@@ -41,10 +66,11 @@ extension SubscriptionRunner {
                         let readRetries = now - lastRetryRead >= configuration.promoteInterval
                         if readRetries { lastRetryRead = now }
                         completions = state.takeCompletions()
-                        entries += try await acknowledgeAndRead(
-                            count: slots - entries.count - isolated, readRetries: readRetries, completions: completions
-                        )
+                        let asked = slots - entries.count - isolated
+                        let read = try await acknowledgeAndRead(count: asked, readRetries: readRetries, completions: completions)
                         completions = []
+                        busy = read.count == asked && isolated == 0
+                        entries += read
                     }
                     if entries.isEmpty && isolated == 0 && !state.isStopping {
                         let fresh = try await blockingRead(count: slots)
@@ -61,18 +87,27 @@ extension SubscriptionRunner {
                     if !completions.isEmpty { state.requeue(completions) }
                     failures += 1
                     await handleFetchError(error, failures: failures)
-                }
+                } }
                 // each entry gives its slot back when it is settled; return the unused ones
                 let used = entries.count + isolated
                 if used < slots { state.slots.release(slots - used) }
                 // a blocking read over both streams can return a few more than asked
                 // when both had jobs at once: borrow their slots
                 if used > slots { state.slots.overdraw(used - slots) }
+                // While the queue is busy, ask for the next batch before these handlers start,
+                // with the slots already free, so Redis works on it while they run.
+                let now = ContinuousClock.now
+                if busy && !clientGone && !state.isStopping && !Task.isCancelled
+                    && now - lastReclaim < configuration.heartbeatInterval {
+                    let readRetries = now - lastRetryRead >= configuration.promoteInterval
+                    ahead = self.readAhead(readRetries: readRetries)
+                    if readRetries && ahead != nil { lastRetryRead = now }
+                }
                 for (entry, duplicate) in entries {
                     markRunning(entry)
                     handlers.addTask { await process(entry, isDuplicate: duplicate) }
                 }
-                if clientGone { break }
+                if clientGone && ahead == nil { break }
             }
             state.beginStop()
             // a ring can be stale (rung while the last fetch's jobs were not counted yet): re-check
@@ -88,6 +123,30 @@ extension SubscriptionRunner {
                 }
             }
         }
+    }
+
+    /// A read sent ahead of the handlers of the batch before it.
+    struct ReadAhead {
+        let slots: Int
+        let completions: [SubscriptionState.Completion]
+        let read: Task<[(entry: StreamEntry, duplicate: Bool)], any Error>
+    }
+
+    /// Sends the next acknowledge-and-read with the slots free now (none: `nil`), as a task
+    /// the fetch loop awaits on its next turn. It never asks for more than the free slots
+    /// (no prefetch), and it carries the completions queued so far.
+    ///
+    /// Why: the loop used to wait for each read's reply before it started that batch's
+    /// handlers and asked again, so the worker and Redis took turns. With the read in flight
+    /// while the handlers run, both work at once.
+    private func readAhead(readRetries: Bool) -> ReadAhead? {
+        let slots = state.slots.tryAcquire(max: options.concurrency)
+        guard slots > 0 else { return nil }
+        let completions = state.takeCompletions()
+        let read = Task {
+            try await acknowledgeAndRead(count: slots, readRetries: readRetries, completions: completions)
+        }
+        return ReadAhead(slots: slots, completions: completions, read: read)
     }
 
     /// Waits until no handler runs, then runs `entry` alone, in the fetch loop itself.
