@@ -1,3 +1,4 @@
+import Logging
 import Spool
 import SpoolRedis
 import SpoolTesting
@@ -35,6 +36,34 @@ struct WorkerDeliveryTests {
             #expect(try await fixture.redis("ZCARD", keys.done(.default)) == .integer(100))
         }
         #expect(recorder.count == 100, "no job ran twice")
+    }
+
+    @Test("a handler's logger carries the job's metadata: queue, group, job id, type and attempt")
+    func handlerLoggerMetadata() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("logged")
+            let seen = Mutex<[String: String]>([:])
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, context in
+                var metadata: [String: String] = [:]
+                for key in ["spool.queue", "spool.group", "spool.job.id", "spool.job.type", "spool.attempt"] {
+                    metadata[key] = context.logger[metadataKey: key]?.description
+                }
+                seen.withLock { $0 = metadata }
+            }
+            let keys = QueueKeys(queue: queue)
+            var pushed: PushResult?
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                pushed = try await fixture.producer.push(Greeting(name: "log me"), to: queue)
+                try await waitUntil("the job completed") { try await fixture.redis("ZCARD", keys.done(.default)) == .integer(1) }
+            }
+            let id = try #require(pushed?.id)
+            #expect(seen.withLock { $0 } == [
+                "spool.queue": "logged", "spool.group": "default", "spool.job.id": "\(id)",
+                "spool.job.type": Greeting.jobName, "spool.attempt": "1",
+            ])
+        }
     }
 
     @Test("a failing job is retried with delays within the strategy's bounds, then dead-lettered with its error")

@@ -48,7 +48,7 @@ extension JobEnvelope {
 /// Collects the raw fields of one stream entry, then validates them all at once, the version
 /// first (a newer version may mean other fields differently).
 struct EnvelopeDecoder {
-    private var known: [EnvelopeField: [UInt8]] = [:]
+    private var known = KnownFields()
     private var headers: [(name: [UInt8], value: [UInt8])] = []
     private var headerNames: Set<[UInt8]> = []
     private var extras: [JobEnvelope.ExtraField] = []
@@ -58,7 +58,8 @@ struct EnvelopeDecoder {
     mutating func add(name: [UInt8], value: [UInt8]) throws(SpoolError) {
         let isNew: Bool
         if let field = EnvelopeField(name: name) {
-            isNew = known.updateValue(value, forKey: field) == nil
+            isNew = known[field] == nil
+            known[field] = value
         } else if name.starts(with: EnvelopeField.headerPrefix) {
             let headerName = Array(name.dropFirst(EnvelopeField.headerPrefix.count))
             isNew = headerNames.insert(headerName).inserted
@@ -152,5 +153,48 @@ struct EnvelopeDecoder {
             throw JobEnvelope.malformed("field \"\(field.name)\" is \(value), which is out of range")
         }
         return result
+    }
+}
+
+/// The values of the known fields, one stored property each: no hashing and no allocation
+/// per entry, as a dictionary keyed by ``EnvelopeField`` would need.
+private struct KnownFields {
+    private var version: [UInt8]?
+    private var id: [UInt8]?
+    private var type: [UInt8]?
+    private var payload: [UInt8]?
+    private var enqueuedAt: [UInt8]?
+    private var attempt: [UInt8]?
+    private var maxAttempts: [UInt8]?
+    private var key: [UInt8]?
+    private var traceparent: [UInt8]?
+
+    subscript(field: EnvelopeField) -> [UInt8]? {
+        get {
+            switch field {
+            case .version: version
+            case .id: id
+            case .type: type
+            case .payload: payload
+            case .enqueuedAt: enqueuedAt
+            case .attempt: attempt
+            case .maxAttempts: maxAttempts
+            case .key: key
+            case .traceparent: traceparent
+            }
+        }
+        set {
+            switch field {
+            case .version: version = newValue
+            case .id: id = newValue
+            case .type: type = newValue
+            case .payload: payload = newValue
+            case .enqueuedAt: enqueuedAt = newValue
+            case .attempt: attempt = newValue
+            case .maxAttempts: maxAttempts = newValue
+            case .key: key = newValue
+            case .traceparent: traceparent = newValue
+            }
+        }
     }
 }

@@ -93,9 +93,10 @@ extension SubscriptionRunner {
         traceparent: String?
     ) async -> Outcome {
         var logger = self.logger
-        logger[metadataKey: "spool.job.id"] = "\(envelope.id)"
-        logger[metadataKey: "spool.job.type"] = "\(envelope.type)"
-        logger[metadataKey: "spool.attempt"] = "\(attempt)"
+        // values, not interpolated strings: rendered only if something is logged
+        logger[metadataKey: "spool.job.id"] = .stringConvertible(envelope.id)
+        logger[metadataKey: "spool.job.type"] = .string(envelope.type)
+        logger[metadataKey: "spool.attempt"] = .stringConvertible(attempt)
         let context = JobContext(
             id: envelope.id, queue: keys.queue, group: group, type: envelope.type, attempt: attempt,
             maxAttempts: maxAttempts, enqueuedAt: envelope.enqueuedAt, deliveryCount: entry.deliveries,
