@@ -72,7 +72,7 @@ struct ClusterKeysTests {
         #expect(ClusterReply(error: "MOVED 3999 127.0.0.1:6381", host: "x") == .moved(slot: 3999, to: .tcp(host: "127.0.0.1", port: 6381)))
         #expect(ClusterReply(error: "ASK 3999 :6381", host: "10.1.1.1") == .ask(slot: 3999, to: .tcp(host: "10.1.1.1", port: 6381)))
         #expect(ClusterReply(error: "CLUSTERDOWN The cluster is down", host: "x") == .retryLater)
-        #expect(ClusterReply(error: "TRYAGAIN Multiple keys request during rehashing of slot", host: "x") == .retryLater)
+        #expect(ClusterReply(error: "TRYAGAIN Multiple keys request during rehashing of slot", host: "x") == .tryAgain)
         #expect(ClusterReply(error: "ERR wrong number of arguments", host: "x") == nil)
         #expect(ClusterReply(error: "MOVED nonsense", host: "x") == nil)
         #expect(RedisError.reply("MOVED 1 h:1", address: nil).code == .redirected)

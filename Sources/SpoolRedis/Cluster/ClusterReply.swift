@@ -4,7 +4,12 @@ package enum ClusterReply: Sendable, Equatable {
     case moved(slot: Int, to: RedisAddress)
     /// `ASK slot host:port`: this key is being migrated; send ASKING then the command there, once.
     case ask(slot: Int, to: RedisAddress)
-    /// `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`: the cluster is in flux; wait and resend.
+    /// `TRYAGAIN`: a multi-key command met keys that an ongoing migration has split between
+    /// two nodes. The slot's owner has not changed: wait and resend, without rereading the
+    /// map (the migration's end is announced by a MOVED).
+    case tryAgain
+    /// `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`: the cluster is in flux; wait, reread the map
+    /// and resend.
     case retryLater
 
     /// Classifies an error reply's text; `nil` for an ordinary error.
@@ -22,7 +27,9 @@ package enum ClusterReply: Sendable, Equatable {
             if target.hasPrefix("[") && target.hasSuffix("]") { target = String(target.dropFirst().dropLast()) }
             let address = RedisAddress.tcp(host: target.isEmpty ? host : target, port: port)
             self = prefix == "MOVED" ? .moved(slot: slot, to: address) : .ask(slot: slot, to: address)
-        case "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "LOADING":
+        case "TRYAGAIN":
+            self = .tryAgain
+        case "CLUSTERDOWN", "MASTERDOWN", "LOADING":
             self = .retryLater
         default:
             return nil

@@ -62,6 +62,8 @@ extension ClusterRouter {
             case .ask(_, let address):
                 asking = self.node(at: address)
                 state.withLock { $0.statistics.asked += 1 }
+            case .tryAgain:
+                try await pause(&waits)
             case .retryLater:
                 try await pause(&waits)
                 try? await refresh(force: true)
@@ -133,7 +135,7 @@ extension ClusterRouter {
                 await moved(movedSlot, to: address)
             case .retryLater:
                 try? await refresh(force: true)
-            case .ask, nil:
+            case .tryAgain, .ask, nil:
                 if isTransient(error) || error.code == .timeout { try? await refresh(force: false) }
             }
             throw error

@@ -8,6 +8,8 @@ final class JobFlow: Sendable {
         var acknowledged: [String] = []
         var failures = 0
         var isStopped = false
+        var isPaused = false
+        var isPushing = false
     }
 
     private let state = Mutex(State())
@@ -21,6 +23,15 @@ final class JobFlow: Sendable {
     func run(_ producer: SpoolProducer, to queue: QueueName) async {
         var next = 0
         while !state.withLock({ $0.isStopped }) {
+            let paused = state.withLock { state in
+                state.isPushing = !state.isPaused
+                return state.isPaused
+            }
+            if paused {
+                try? await Task.sleep(for: .milliseconds(5))
+                continue
+            }
+            defer { state.withLock { $0.isPushing = false } }
             do {
                 let pushed = try await producer.push((next..<next + 5).map { Greeting(name: "flow\($0)") }, to: queue)
                 state.withLock { $0.acknowledged += pushed.map { "\($0.id)" } }
@@ -31,6 +42,19 @@ final class JobFlow: Sendable {
             next += 5
             try? await Task.sleep(for: .milliseconds(5))
         }
+    }
+
+    /// Holds pushes until ``resume()``; returns once no push is in flight.
+    func pause() async throws {
+        state.withLock { $0.isPaused = true }
+        while state.withLock({ $0.isPushing }) {
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// Lets pushes go on after ``pause()``.
+    func resume() {
+        state.withLock { $0.isPaused = false }
     }
 
     /// Ends ``run(_:to:)`` after its current push.
