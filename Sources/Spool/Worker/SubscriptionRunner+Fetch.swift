@@ -37,9 +37,12 @@ extension SubscriptionRunner {
                         entries = read
                         busy = read.count == slots
                         failures = 0
+                    case .failure(let error as RedisError) where error.code == .shutdown:
+                        state.requeue(taken.completions)
+                        logger.info("fetch loop ended", metadata: ["error": "\(error)"])
+                        clientGone = true
                     case .failure(let error):
                         state.requeue(taken.completions)
-                        if let error = error as? RedisError, error.code == .shutdown { clientGone = true }
                         failures += 1
                         await handleFetchError(error, failures: failures)
                     }
