@@ -65,6 +65,33 @@ struct ConnectionFailureTests {
         }
     }
 
+    @Test("a blocking read cancelled during the connection's handshake fails as cancelled, and the next command works")
+    func cancelledDuringHandshake() async throws {
+        try await withRedisServer { server in
+            // each crossing of the proxy takes 300 ms: the TCP connect to the proxy is at once,
+            // the handshake's replies (CLIENT SETNAME) take 600 ms or more
+            let proxy = try DelayProxy(targetHost: server.host, targetPort: server.port, delay: .milliseconds(300) ... .milliseconds(300))
+            defer { proxy.stop() }
+            var configuration = try RedisConfiguration(url: "redis://127.0.0.1:\(proxy.port)")
+            configuration.commandTimeout = .seconds(10)
+            configuration.connectTimeout = .seconds(10)
+            let client = RedisClient(configuration: configuration)
+            defer { client.shutdown() }
+            try await client.withDedicatedConnection { connection in
+                let blocked = Task {
+                    try await connection.sendInterruptible(RedisCommand("BLPOP", "nothing", "10"), timeout: .seconds(15))
+                }
+                try await Task.sleep(for: .milliseconds(150))   // inside the handshake
+                blocked.cancel()
+                let error = await #expect(throws: RedisError.self) { try await blocked.value }
+                #expect(error?.code == .cancelled, "\(String(describing: error))")
+                // the interrupt was used up by the handshake it broke, so it cancels nothing more,
+                // and no reconnect backoff holds this command back
+                #expect(try await connection.send(RedisCommand("PING")) == .simpleString("PONG"))
+            }
+        }
+    }
+
     @Test("unix socket connections")
     func unixSocket() async throws {
         try await withRedisServer(.init(unixSocket: true)) { server in

@@ -46,6 +46,15 @@ struct ConnectionThread: Sendable {
                     retryAt = nil
                     lastError = nil
                 } catch {
+                    // an interrupt during the handshake broke it: the caller cancelled, the
+                    // server did not fail, so no backoff, and the interrupt is used up here
+                    // (left set, it would cancel the next command instead)
+                    if core.consumeInterrupt() {
+                        let cancelled = RedisError(code: .cancelled, message: "the command was cancelled", address: address)
+                        for pending in work { pending.fail(cancelled) }
+                        work.removeAll()
+                        continue
+                    }
                     failedConnects += 1
                     retryAt = ContinuousClock.now + backoff(failedConnects)
                     lastError = error
