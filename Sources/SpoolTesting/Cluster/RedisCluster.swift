@@ -19,13 +19,21 @@ public final class RedisCluster: Sendable {
         public var nodeTimeout: Duration
         /// Persistence: append-only with `appendfsync always` when `true` (the default).
         public var appendOnly: Bool
+        /// TLS on every node's second port (``RedisServer/tlsPort``), with the cluster bus and
+        /// replication over TLS too (`tls-cluster yes`, `tls-replication yes`), so the nodes
+        /// announce their TLS ports. Defaults to `nil`: plaintext only.
+        public var tls: RedisServer.Options.TLS?
 
         /// Creates options; the defaults give 3 masters, 3 replicas, AOF with fsync always.
-        public init(masters: Int = 3, replicasPerMaster: Int = 1, nodeTimeout: Duration = .seconds(1), appendOnly: Bool = true) {
+        public init(
+            masters: Int = 3, replicasPerMaster: Int = 1, nodeTimeout: Duration = .seconds(1), appendOnly: Bool = true,
+            tls: RedisServer.Options.TLS? = nil
+        ) {
             self.masters = masters
             self.replicasPerMaster = replicasPerMaster
             self.nodeTimeout = nodeTimeout
             self.appendOnly = appendOnly
+            self.tls = tls
         }
     }
 
@@ -39,6 +47,14 @@ public final class RedisCluster: Sendable {
     /// A `redis-cluster://` URL listing every node as a seed.
     public var url: String {
         "redis-cluster://" + nodes.map { "\($0.host):\($0.port)" }.joined(separator: ",")
+    }
+
+    /// A `rediss-cluster://` URL listing every node's TLS port as a seed, trusting `caFile`;
+    /// `nil` without ``Options/tls``.
+    public func tlsURL(caFile: String) -> String? {
+        guard options.tls != nil else { return nil }
+        let seeds = nodes.compactMap { node in node.tlsPort.map { "\(node.host):\($0)" } }
+        return "rediss-cluster://" + seeds.joined(separator: ",") + "?ca=" + caFile
     }
 
     private init(nodes: [RedisServer], options: Options) {
@@ -63,7 +79,8 @@ public final class RedisCluster: Sendable {
                 "--cluster-replica-validity-factor", "0",
                 // replicas sync at once instead of waiting 5 s for more replicas
                 "--repl-diskless-sync-delay", "0",
-            ],
+            ] + (options.tls == nil ? [] : ["--tls-cluster", "yes", "--tls-replication", "yes"]),
+            tls: options.tls,
             clusterEnabled: true
         )
         var nodes: [RedisServer] = []

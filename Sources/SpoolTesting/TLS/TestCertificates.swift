@@ -11,7 +11,7 @@ public struct TestCertificates: Sendable {
     public var caFile: String { directory + "/ca.crt" }
     /// A CA that signed nothing here (its key is `other-ca.key` beside it).
     public var otherCAFile: String { directory + "/other-ca.crt" }
-    /// The server certificate, for IP 127.0.0.1 and DNS localhost.
+    /// The server certificate, for IP 127.0.0.1 and DNS localhost (also good as a client certificate, for the TLS cluster bus).
     public var serverCertificate: String { directory + "/server.crt" }
     /// The key of every server certificate here.
     public var serverKey: String { directory + "/server.key" }
@@ -43,7 +43,9 @@ public struct TestCertificates: Sendable {
         for ca in ["ca", "other-ca"] {
             try openssl(["req", "-x509", "-new"] + ec + ["-keyout", "\(ca).key", "-out", "\(ca).crt", "-days", "2", "-subj", "/CN=Spool test \(ca)"])
         }
-        try write("server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        // clientAuth too: the nodes of a TLS cluster present it to each other on the cluster
+        // bus, where Redis always asks for a client certificate
+        try write("server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n")
         try write("named.ext", "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n")
         try write("client.ext", "extendedKeyUsage=clientAuth\n")
         try openssl(["req", "-new"] + ec + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"])
