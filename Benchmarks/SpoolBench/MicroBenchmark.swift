@@ -40,11 +40,25 @@ struct MicroBenchmark: ParsableCommand {
             xadd.encodeRESP(into: &buffer)
             return buffer.count
         }
-        measure("JobEnvelope.make(Tick) (JSONEncoder, new JobID)") {
+        measure("JobEnvelope.make(Tick) (new JobID)") {
             (try? JobEnvelope.make(Tick(n: 42)))?.payload.count ?? 0
         }
-        measure("JobEnvelope.decodePayload(as: Tick) (JSONDecoder)") {
+        measure("JobEnvelope.decodePayload(as: Tick)") {
             (try? envelope.decodePayload(as: Tick.self))?.n ?? 0
+        }
+        let order = Order.sample
+        let orderEnvelope = try JobEnvelope.make(order)
+        let encoder = JSONEncoder()
+        let decoder = JSONDecoder()
+        measure("JobEnvelope.make(Order) (\(orderEnvelope.payload.count) B, new JobID)") {
+            (try? JobEnvelope.make(order))?.payload.count ?? 0
+        }
+        measure("  for comparison: JSONEncoder().encode(Order)") { (try? encoder.encode(order))?.count ?? 0 }
+        measure("JobEnvelope.decodePayload(as: Order)") {
+            (try? orderEnvelope.decodePayload(as: Order.self))?.lines.count ?? 0
+        }
+        measure("  for comparison: JSONDecoder().decode(Order)") {
+            (try? decoder.decode(Order.self, from: Data(orderEnvelope.payload)))?.lines.count ?? 0
         }
         measure("JobID() + description") { JobID().description.utf8.count }
     }
@@ -81,6 +95,29 @@ struct MicroBenchmark: ParsableCommand {
 @inline(never)
 func blackHole(_ value: Int) {
     if value == 0x5eed_5eed { print("") }
+}
+
+/// A larger payload: eight fields of strings, integers, a flag, an optional and a nested array.
+struct Order: JobParameters {
+    static let jobName = "order"
+    struct Line: Codable {
+        let sku: String
+        let quantity: Int
+    }
+    let id: Int64
+    let customer: String
+    let email: String
+    let total: Double
+    let express: Bool
+    let note: String?
+    let tags: [String]
+    let lines: [Line]
+
+    static let sample = Order(
+        id: 9_007_199_254, customer: "Ada Lovelace", email: "ada@example.com", total: 129.95, express: true,
+        note: nil, tags: ["gift", "priority"],
+        lines: [Line(sku: "A-100", quantity: 2), Line(sku: "B-7", quantity: 1), Line(sku: "C-42", quantity: 12)]
+    )
 }
 
 extension JobEnvelope {

@@ -29,7 +29,8 @@ extension JobEnvelope {
     ) throws(SpoolError) -> JobEnvelope {
         let payload: [UInt8]
         do {
-            payload = Array(try JSONCoders.encoder.encode(parameters))
+            // the fast encoder, or Foundation's for whatever it cannot be sure to match
+            payload = try (try? PayloadJSON.encode(parameters)) ?? Array(JSONCoders.encoder.encode(parameters))
         } catch {
             throw SpoolError(
                 code: .encodingFailed,
@@ -62,6 +63,9 @@ extension JobEnvelope {
                     + "\(SpoolError.quoted(J.jobName)): register the handler under the job's type"
             )
         }
+        // The fast decoder, or Foundation's for whatever it cannot be sure to match and for
+        // every error, so that errors read as Foundation words them.
+        if let parameters = try? PayloadJSON.decode(J.self, from: payload) { return parameters }
         do {
             return try JSONCoders.decoder.decode(J.self, from: Data(payload))
         } catch {
