@@ -261,6 +261,45 @@ struct WorkerSemanticsTests {
     }
 }
 
+extension WorkerSemanticsTests {
+    @Test("a cancelled worker stops its upkeep at once, even while a handler ignores the cancellation", .timeLimit(.minutes(1)))
+    func cancelledWorkerStopsUpkeep() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("stubborn")
+            let keys = QueueKeys(queue: queue)
+            let started = Recorder()
+            let release = AsyncGate()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, context in
+                started.record(context)
+                // a handler that does not stop when cancelled
+                await Task.detached { await release.wait() }.value
+            }
+            let subscribed = worker
+            let ended = Atomic<Bool>(false)
+            let task = Task {
+                try? await subscribed.run()
+                ended.store(true, ordering: .relaxed)
+            }
+            try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+            try await fixture.producer.push(Greeting(name: "x"), to: queue)
+            try await started.waitFor(1)
+            let heartbeat = keys.heartbeat(.default, consumer: subscribed.name)
+            try await waitUntil("the worker beats") { try await fixture.redis("PTTL", heartbeat).int ?? -2 > 0 }
+            task.cancel()
+            // The heartbeat is refreshed every 200 ms for 3 s; a worker that went on with its
+            // upkeep would keep the key alive. Stopped, the key expires.
+            try await waitUntil(within: .seconds(10), "the heartbeat lapsed") {
+                try await fixture.redis("EXISTS", heartbeat) == .integer(0)
+            }
+            let endedEarly = ended.load(ordering: .relaxed)
+            #expect(!endedEarly, "run() waits for its running handler")
+            release.open()
+            try await waitUntil(within: .seconds(10), "the cancelled worker returned") { ended.load(ordering: .relaxed) }
+        }
+    }
+}
+
 /// How often the server has run `command` (INFO commandstats).
 func commandCalls(_ fixture: QueueFixture, _ command: String) async throws -> Int {
     let info = try await fixture.redis("INFO", "commandstats").string ?? ""

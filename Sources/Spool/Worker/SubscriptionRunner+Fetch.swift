@@ -154,10 +154,11 @@ extension SubscriptionRunner {
 
     /// Waits until no handler runs, then runs `entry` alone, in the fetch loop itself.
     private func runIsolated(_ entry: StreamEntry, isDuplicate: Bool) async {
-        while state.runningCount > 0 && !state.isStopping {
+        // (a cancelled task's waits return at once: stop rather than spin)
+        while state.runningCount > 0 && !state.isStopping && !Task.isCancelled {
             await state.idle.wait()
         }
-        if state.isStopping {
+        if state.isStopping || Task.isCancelled {
             // leave it pending for another worker; give its slot back
             state.slots.release(1)
             return

@@ -4,13 +4,17 @@ import SpoolRedis
 extension SubscriptionRunner {
     /// Background upkeep until the subscription finishes: heartbeat and lease extension
     /// every heartbeat interval, promotion of due retries and delayed jobs, safe trimming.
+    ///
+    /// A cancelled worker stops at once: its waits would no longer wait, so looping on until
+    /// its handlers end (one may ignore cancellation) would spin. Its heartbeat then lapses,
+    /// and other workers take over what it leaves.
     func keep() async {
         let clock = ContinuousClock()
         var nextBeat = clock.now
         var nextPromote = clock.now
         var nextTrim = clock.now + configuration.trimInterval
         var nextGauges = configuration.metricsInterval.map { _ in clock.now }
-        while !state.isFinished {
+        while !state.isFinished && !Task.isCancelled {
             let now = clock.now
             do {
                 if now >= nextBeat {
@@ -111,11 +115,15 @@ extension SubscriptionRunner {
     /// under load): after a 2 ms pause, whatever is left goes in one script call. A failed
     /// batch is retried; once the subscription finished it gives up after a few tries and the
     /// jobs stay pending (they run again elsewhere: at-least-once).
+    ///
+    /// A cancelled worker gets one last try for what finished, then the flusher returns (its
+    /// waits would no longer wait, so it would spin).
     func flushAcknowledgements() async {
         var failures = 0
         while true {
             await state.acksReady.wait()
-            if !state.isFinished { try? await Task.sleep(for: .milliseconds(2)) }
+            let cancelled = Task.isCancelled
+            if !state.isFinished && !cancelled { try? await Task.sleep(for: .milliseconds(2)) }
             while true {
                 let batch = state.takeCompletions()
                 if batch.isEmpty { break }
@@ -125,12 +133,12 @@ extension SubscriptionRunner {
                 } catch {
                     failures += 1
                     logger.info("acknowledging jobs failed; retrying", metadata: ["error": "\(error)", "spool.count": "\(batch.count)"])
-                    if state.isFinished && failures > 3 { continue }
+                    if cancelled || (state.isFinished && failures > 3) { continue }
                     state.requeue(batch)
                     try? await Task.sleep(for: min(.milliseconds(50) * (1 << min(failures, 6)), .seconds(2)))
                 }
             }
-            if state.isFinished && state.takeCompletions().isEmpty { return }
+            if cancelled || (state.isFinished && state.takeCompletions().isEmpty) { return }
         }
     }
 

@@ -165,3 +165,33 @@ func infoMap(_ reply: RESPValue) -> [String: RESPValue] {
     }
     return map
 }
+
+/// A one-shot gate: `wait()` returns once `open()` was called (and at once after that).
+/// Waiting ignores cancellation, on purpose: it stands for code that does not stop.
+final class AsyncGate: Sendable {
+    private struct State {
+        var isOpen = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state in
+                if state.isOpen { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.isOpen = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
