@@ -269,6 +269,7 @@ extension WorkerSemanticsTests {
             let keys = QueueKeys(queue: queue)
             let started = Recorder()
             let release = AsyncGate()
+            defer { release.open() }   // never leave the handler (and the worker) hanging
             var worker = fixture.worker()
             worker.register(Greeting.self, queue: queue) { _, context in
                 started.record(context)

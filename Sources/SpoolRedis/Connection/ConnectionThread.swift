@@ -63,12 +63,14 @@ struct ConnectionThread: Sendable {
                     continue
                 }
             }
-            // an interrupt that came while connecting (no socket to shut down yet) cancels
-            // this work now, before a blocking command is sent
+            // an interrupt that came while connecting cancels this work now, before a blocking
+            // command is sent; if it came once the socket was set, it also shut the socket
+            // down, so the connection is dropped (the next command reconnects)
             if core.consumeInterrupt() {
                 let error = RedisError(code: .cancelled, message: "the command was cancelled", address: address)
                 for pending in work { pending.fail(error) }
                 work.removeAll()
+                drop(&context)
                 continue
             }
             let wanted = max(configuration.commandTimeout, taken.timeout ?? configuration.commandTimeout)
@@ -77,11 +79,17 @@ struct ConnectionThread: Sendable {
                 socketTimeout = wanted
             }
             if let connected = context, let error = exchange(connected, &work, &output) {
-                let reported = core.consumeInterrupt()
-                    ? RedisError(code: .cancelled, message: "the command was cancelled", address: address)
-                    : error
-                failAll(&work, with: reported)
                 drop(&context)
+                if core.consumeInterrupt() {
+                    // the interrupted commands fail as cancelled; commands queued meanwhile
+                    // (a caller may send its next one the moment it hears of the cancel) did
+                    // not wait on a failing server and go out on a new connection
+                    let cancelled = RedisError(code: .cancelled, message: "the command was cancelled", address: address)
+                    for pending in work { pending.fail(cancelled) }
+                    work.removeAll(keepingCapacity: true)
+                    continue
+                }
+                failAll(&work, with: error)
                 logger.info("redis connection lost", metadata: ["error": "\(error)"])
             }
         }
