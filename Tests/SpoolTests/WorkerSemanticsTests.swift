@@ -236,68 +236,78 @@ struct WorkerSemanticsTests {
     @Test("cancelling a worker's task ends it, leaving the unfinished job pending", .timeLimit(.minutes(1)))
     func cancellationEndsWorker() async throws {
         try await QueueFixture.with { fixture in
-            let queue = try QueueName("cancelled")
-            let keys = QueueKeys(queue: queue)
-            let started = Recorder()
-            var worker = fixture.worker()
-            worker.register(Greeting.self, queue: queue) { _, context in
-                started.record(context)
+            let keys = QueueKeys(queue: try QueueName("cancelled"))
+            let worker = try await WorkerTask.start(fixture, queue: keys.queue) {
                 try await Task.sleep(for: .seconds(30))
             }
-            let subscribed = worker
-            let ended = Atomic<Bool>(false)
-            let task = Task {
-                try? await subscribed.run()
-                ended.store(true, ordering: .relaxed)
-            }
-            try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
-            try await fixture.producer.push(Greeting(name: "x"), to: queue)
-            try await started.waitFor(1)
-            task.cancel()
-            try await waitUntil(within: .seconds(10), "the cancelled worker returned") { ended.load(ordering: .relaxed) }
+            worker.task.cancel()
+            try await waitUntil(within: .seconds(10), "the cancelled worker returned") { worker.hasEnded }
             let pending = try await fixture.redis("XPENDING", keys.stream, "default", "-", "+", "10").array ?? []
             #expect(pending.count == 1, "the job it was running stays pending for another worker")
         }
     }
-}
 
-extension WorkerSemanticsTests {
     @Test("a cancelled worker stops its upkeep at once, even while a handler ignores the cancellation", .timeLimit(.minutes(1)))
     func cancelledWorkerStopsUpkeep() async throws {
         try await QueueFixture.with { fixture in
-            let queue = try QueueName("stubborn")
-            let keys = QueueKeys(queue: queue)
-            let started = Recorder()
+            let keys = QueueKeys(queue: try QueueName("stubborn"))
             let release = AsyncGate()
             defer { release.open() }   // never leave the handler (and the worker) hanging
-            var worker = fixture.worker()
-            worker.register(Greeting.self, queue: queue) { _, context in
-                started.record(context)
+            let worker = try await WorkerTask.start(fixture, queue: keys.queue) {
                 // a handler that does not stop when cancelled
                 await Task.detached { await release.wait() }.value
             }
-            let subscribed = worker
-            let ended = Atomic<Bool>(false)
-            let task = Task {
-                try? await subscribed.run()
-                ended.store(true, ordering: .relaxed)
-            }
-            try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
-            try await fixture.producer.push(Greeting(name: "x"), to: queue)
-            try await started.waitFor(1)
-            let heartbeat = keys.heartbeat(.default, consumer: subscribed.name)
+            let heartbeat = keys.heartbeat(.default, consumer: worker.name)
             try await waitUntil("the worker beats") { try await fixture.redis("PTTL", heartbeat).int ?? -2 > 0 }
-            task.cancel()
+            worker.task.cancel()
             // The heartbeat is refreshed every 200 ms for 3 s; a worker that went on with its
             // upkeep would keep the key alive. Stopped, the key expires.
             try await waitUntil(within: .seconds(10), "the heartbeat lapsed") {
                 try await fixture.redis("EXISTS", heartbeat) == .integer(0)
             }
-            let endedEarly = ended.load(ordering: .relaxed)
-            #expect(!endedEarly, "run() waits for its running handler")
+            #expect(!worker.hasEnded, "run() waits for its running handler")
             release.open()
-            try await waitUntil(within: .seconds(10), "the cancelled worker returned") { ended.load(ordering: .relaxed) }
+            try await waitUntil(within: .seconds(10), "the cancelled worker returned") { worker.hasEnded }
         }
+    }
+}
+
+/// A worker running in a task of its own (so a test can cancel it), with one job pushed and
+/// its handler started.
+private struct WorkerTask: Sendable {
+    private final class EndFlag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    let name: String
+    let task: Task<Void, Never>
+    private let ended: EndFlag
+
+    /// Whether `run()` returned.
+    var hasEnded: Bool { ended.value.load(ordering: .relaxed) }
+
+    /// Starts a worker on `queue` whose handler runs `body`, pushes one job, and returns once
+    /// the handler started.
+    static func start(
+        _ fixture: QueueFixture, queue: QueueName, body: @escaping @Sendable () async throws -> Void
+    ) async throws -> WorkerTask {
+        let started = Recorder()
+        var worker = fixture.worker()
+        worker.register(Greeting.self, queue: queue) { _, context in
+            started.record(context)
+            try await body()
+        }
+        let subscribed = worker
+        let ended = EndFlag()
+        let task = Task {
+            try? await subscribed.run()
+            ended.value.store(true, ordering: .relaxed)
+        }
+        let keys = QueueKeys(queue: queue)
+        try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+        try await fixture.producer.push(Greeting(name: "x"), to: queue)
+        try await started.waitFor(1)
+        return WorkerTask(name: subscribed.name, task: task, ended: ended)
     }
 }
 

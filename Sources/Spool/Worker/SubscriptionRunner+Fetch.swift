@@ -29,10 +29,10 @@ extension SubscriptionRunner {
                     ahead = nil
                     slots = taken.slots
                     switch await taken.read.result {
-                    case .success(let read) where Task.isCancelled:
+                    case .success where Task.isCancelled:
                         // not started: they stay pending, and are reclaimed once this worker's
                         // heartbeat is gone
-                        _ = read
+                        break
                     case .success(let read):
                         entries = read
                         busy = read.count == slots
@@ -50,47 +50,49 @@ extension SubscriptionRunner {
                     slots = await state.slots.acquire(max: options.concurrency)
                     if slots == 0 { break }
                 }
-                if !readAhead { do {
-                    let now = ContinuousClock.now
-                    if now - lastReclaim >= configuration.heartbeatInterval {
-                        lastReclaim = now
-                        let reclaimed = try await reclaim(limit: slots)
-                        let duplicates = await completedJobs(reclaimed)
-                        // A job whose worker died twice while running it may be what
-                        // kills workers: run each such job alone, so the jobs that
-                        // happened to run beside it are not charged for its crashes.
-                        for entry in reclaimed where entry.deliveries >= Self.suspectDeliveries {
-                            isolated += 1
-                            await runIsolated(entry, isDuplicate: duplicates.contains(entry.key))
+                if !readAhead {
+                    do {
+                        let now = ContinuousClock.now
+                        if now - lastReclaim >= configuration.heartbeatInterval {
+                            lastReclaim = now
+                            let reclaimed = try await reclaim(limit: slots)
+                            let duplicates = await completedJobs(reclaimed)
+                            // A job whose worker died twice while running it may be what
+                            // kills workers: run each such job alone, so the jobs that
+                            // happened to run beside it are not charged for its crashes.
+                            for entry in reclaimed where entry.deliveries >= Self.suspectDeliveries {
+                                isolated += 1
+                                await runIsolated(entry, isDuplicate: duplicates.contains(entry.key))
+                            }
+                            entries += reclaimed.filter { $0.deliveries < Self.suspectDeliveries }.map { ($0, duplicates.contains($0.key)) }
                         }
-                        entries += reclaimed.filter { $0.deliveries < Self.suspectDeliveries }.map { ($0, duplicates.contains($0.key)) }
+                        if entries.count + isolated < slots && !state.isStopping {
+                            let readRetries = now - lastRetryRead >= configuration.promoteInterval
+                            if readRetries { lastRetryRead = now }
+                            completions = state.takeCompletions()
+                            let asked = slots - entries.count - isolated
+                            let read = try await acknowledgeAndRead(count: asked, readRetries: readRetries, completions: completions)
+                            completions = []
+                            busy = read.count == asked && isolated == 0
+                            entries += read
+                        }
+                        if entries.isEmpty && isolated == 0 && !state.isStopping {
+                            let fresh = try await blockingRead(count: slots)
+                            let duplicates = await completedJobs(fresh)
+                            entries += fresh.map { ($0, duplicates.contains($0.key)) }
+                        }
+                        failures = 0
+                    } catch let error as RedisError where error.code == .shutdown {
+                        // the client was shut down: nothing more can be fetched
+                        if !completions.isEmpty { state.requeue(completions) }
+                        logger.info("fetch loop ended", metadata: ["error": "\(error)"])
+                        clientGone = true
+                    } catch {
+                        if !completions.isEmpty { state.requeue(completions) }
+                        failures += 1
+                        await handleFetchError(error, failures: failures)
                     }
-                    if entries.count + isolated < slots && !state.isStopping {
-                        let readRetries = now - lastRetryRead >= configuration.promoteInterval
-                        if readRetries { lastRetryRead = now }
-                        completions = state.takeCompletions()
-                        let asked = slots - entries.count - isolated
-                        let read = try await acknowledgeAndRead(count: asked, readRetries: readRetries, completions: completions)
-                        completions = []
-                        busy = read.count == asked && isolated == 0
-                        entries += read
-                    }
-                    if entries.isEmpty && isolated == 0 && !state.isStopping {
-                        let fresh = try await blockingRead(count: slots)
-                        let duplicates = await completedJobs(fresh)
-                        entries += fresh.map { ($0, duplicates.contains($0.key)) }
-                    }
-                    failures = 0
-                } catch let error as RedisError where error.code == .shutdown {
-                    // the client was shut down: nothing more can be fetched
-                    if !completions.isEmpty { state.requeue(completions) }
-                    logger.info("fetch loop ended", metadata: ["error": "\(error)"])
-                    clientGone = true
-                } catch {
-                    if !completions.isEmpty { state.requeue(completions) }
-                    failures += 1
-                    await handleFetchError(error, failures: failures)
-                } }
+                }
                 // each entry gives its slot back when it is settled; return the unused ones
                 let used = entries.count + isolated
                 if used < slots { state.slots.release(slots - used) }
