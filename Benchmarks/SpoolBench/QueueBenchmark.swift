@@ -12,7 +12,7 @@ import Synchronization
 struct QueueBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "queue",
-        abstract: "Push (one task, 64 tasks, batches of 100) and process (no-op handler, concurrency 32, dedup on) rates."
+        abstract: "Push (one task, 64 tasks, batches of 100) and process (no-op handler, concurrency 32 unless --concurrency, dedup on) rates."
     )
 
     @Option(help: "Jobs per measurement (the single-task push uses a fifth of it).")
@@ -20,6 +20,9 @@ struct QueueBenchmark: AsyncParsableCommand {
 
     @Option(help: "Use this Redis instead of starting a private one (TCP only).")
     var redis: String?
+
+    @Option(help: "Handler slots of the worker that processes (1 or more).")
+    var concurrency = 32
 
     @Flag(help: "Only measure processing.")
     var processOnly = false
@@ -30,6 +33,10 @@ struct QueueBenchmark: AsyncParsableCommand {
     struct Tick: JobParameters {
         static let jobName = "tick"
         let n: Int
+    }
+
+    func validate() throws {
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
     }
 
     func run() async throws {
@@ -48,7 +55,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         }
         if processOnly {
             let processRate = try await process(jobs: jobs, client: client, producer: producer, logger: logger).rate
-            print(line("process, 1 worker, concurrency 32, dedup on", processRate))
+            print(line("process, 1 worker, concurrency \(concurrency), dedup on", processRate))
             await server.shutdown()
             return
         }
@@ -92,7 +99,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
 
         let processRate = try await process(jobs: jobs, client: client, producer: producer, logger: logger).rate
-        print(line("process, 1 worker, concurrency 32, dedup on", processRate))
+        print(line("process, 1 worker, concurrency \(concurrency), dedup on", processRate))
         await server.shutdown()
     }
 
@@ -139,7 +146,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         var configuration = SpoolWorker.Configuration()
         configuration.consumerName = "bench"
         var worker = SpoolWorker(client: client, configuration: configuration, logger: logger, metricsFactory: metricsFactory)
-        worker.subscribe(queue: queue, options: .init(concurrency: 32))
+        worker.subscribe(queue: queue, options: .init(concurrency: concurrency))
         worker.register(Tick.self, queue: queue) { _, _ in
             processed.add(1, ordering: .relaxed)
         }

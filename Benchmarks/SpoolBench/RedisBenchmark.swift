@@ -1,11 +1,13 @@
 import ArgumentParser
+import Foundation
+import Histogram
 import SpoolRedis
 
 /// `spool-bench redis`: XADD throughput of the SpoolRedis client against redis-benchmark.
 struct RedisBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "redis",
-        abstract: "XADDs of 60 bytes through SpoolRedis (64 concurrent tasks; batches of 100) against redis-benchmark."
+        abstract: "XADDs of 60 bytes through SpoolRedis (64 concurrent tasks; batches of 100; one task) against redis-benchmark."
     )
 
     @Option(help: "XADDs per measurement.")
@@ -54,6 +56,27 @@ struct RedisBenchmark: AsyncParsableCommand {
             }
         }
         table.add("(b) batches of 100 vs -c 1 -P 100", spool: batched, ceiling: ceilingBatch)
+
+        // one task, one command at a time: the client's own cost per round trip
+        _ = try await client.send("DEL", key)
+        let single = requests / 10
+        let ceilingSingle = try server.redisBenchmarkResult(
+            requests: single, clients: 1, pipeline: 1, command: ["XADD", key, "*", "payload", payload])
+        _ = try await client.send("DEL", key)
+        var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+        let clock = ContinuousClock()
+        let command = RedisCommand("XADD", key, "*", "payload", payload)
+        let one = try await measureRate(count: single) {
+            for _ in 0..<single {
+                let start = clock.now
+                _ = try await client.send(command)
+                _ = latencies.record(UInt64((clock.now - start).nanoseconds))
+            }
+        }
+        table.add("(c) one task vs -c 1 -P 1", spool: one, ceiling: ceilingSingle.rate)
+        let p50 = Double(latencies.valueAtPercentile(50)) / 1000
+        let ceilingP50 = (ceilingSingle.p50Milliseconds ?? .nan) * 1000
+        print(String(format: "      latency p50 %.1f µs vs redis-benchmark %.1f µs", p50, ceilingP50))
         _ = try await client.send("DEL", key)
         await server.shutdown()
     }

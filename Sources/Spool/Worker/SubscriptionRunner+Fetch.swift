@@ -69,7 +69,7 @@ extension SubscriptionRunner {
                         if entries.count + isolated < slots && !state.isStopping {
                             let readRetries = now - lastRetryRead >= configuration.promoteInterval
                             if readRetries { lastRetryRead = now }
-                            completions = state.takeCompletions()
+                            completions = state.takeCompletions(forRead: true)
                             let asked = slots - entries.count - isolated
                             let read = try await acknowledgeAndRead(count: asked, readRetries: readRetries, completions: completions)
                             completions = []
@@ -147,7 +147,7 @@ extension SubscriptionRunner {
     private func readAhead(readRetries: Bool) -> ReadAhead? {
         let slots = state.slots.tryAcquire(max: options.concurrency)
         guard slots > 0 else { return nil }
-        let completions = state.takeCompletions()
+        let completions = state.takeCompletions(forRead: true)
         let read = Task {
             try await acknowledgeAndRead(count: slots, readRetries: readRetries, completions: completions)
         }

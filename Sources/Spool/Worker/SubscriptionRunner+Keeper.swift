@@ -112,9 +112,11 @@ extension SubscriptionRunner {
     }
 
     /// Acknowledges completed jobs the fetch loop did not take with its next fetch (it does,
-    /// under load): after a 2 ms pause, whatever is left goes in one script call. A failed
-    /// batch is retried; once the subscription finished it gives up after a few tries and the
-    /// jobs stay pending (they run again elsewhere: at-least-once).
+    /// under load): after a 2 ms pause, whatever is left goes in one script call, unless the
+    /// fetch loop read meanwhile (then its next read takes them, and the flusher waits again,
+    /// so a busy worker makes one script call per read, not two). A failed batch is retried;
+    /// once the subscription finished it gives up after a few tries and the jobs stay pending
+    /// (they run again elsewhere: at-least-once).
     ///
     /// A cancelled worker gets one last try for what finished, then the flusher returns (its
     /// waits would no longer wait, so it would spin).
@@ -123,7 +125,13 @@ extension SubscriptionRunner {
         while true {
             await state.acksReady.wait()
             let cancelled = Task.isCancelled
-            if !state.isFinished && !cancelled { try? await Task.sleep(for: .milliseconds(2)) }
+            if !state.isFinished && !cancelled {
+                let reads = state.readsCarryingAcks
+                try? await Task.sleep(for: .milliseconds(2))
+                // a read since then took every completion queued before it; later ones rang
+                // `acksReady` again, so this loop comes back for them
+                if state.readsCarryingAcks != reads && !state.isFinished && !Task.isCancelled { continue }
+            }
             while true {
                 let batch = state.takeCompletions()
                 if batch.isEmpty { break }

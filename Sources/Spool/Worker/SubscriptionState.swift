@@ -21,6 +21,8 @@ final class SubscriptionState: Sendable {
         var finished = false
         var running: [StreamEntry.Key: Running] = [:]
         var completions: [Completion] = []
+        /// How many times the fetch loop took completions to send with a read.
+        var readsCarryingAcks = 0
     }
 
     private let state = Mutex(State())
@@ -96,16 +98,23 @@ final class SubscriptionState: Sendable {
         acksReady.signal()
     }
 
-    /// Takes every queued completion.
-    func takeCompletions() -> [Completion] {
+    /// Takes every queued completion; `forRead` when the fetch loop sends them with a read
+    /// (counted in ``readsCarryingAcks``).
+    func takeCompletions(forRead: Bool = false) -> [Completion] {
         state.withLock { state in
+            if forRead { state.readsCarryingAcks &+= 1 }
             defer { state.completions.removeAll(keepingCapacity: true) }
             return state.completions
         }
     }
 
-    /// Puts completions back after a failed flush, ahead of newer ones.
+    /// How many reads of the fetch loop took completions so far: the flusher leaves
+    /// completions to the fetch loop while this grows.
+    var readsCarryingAcks: Int { state.withLock { $0.readsCarryingAcks } }
+
+    /// Puts completions back after a failed flush, ahead of newer ones, and wakes the flusher.
     func requeue(_ completions: [Completion]) {
         state.withLock { $0.completions.insert(contentsOf: completions, at: 0) }
+        acksReady.signal()
     }
 }
