@@ -30,6 +30,9 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Flag(help: "Only measure processing, metrics off vs on (a Prometheus registry), alternating, 3 rounds each.")
     var metrics = false
 
+    @Flag(help: "Only measure what a push adds to a raw XADD of the same bytes: one task alternates the two, p50 of each.")
+    var pushOverhead = false
+
     struct Tick: JobParameters {
         static let jobName = "tick"
         let n: Int
@@ -50,6 +53,11 @@ struct QueueBenchmark: AsyncParsableCommand {
 
         if metrics {
             try await compareMetrics(jobs: jobs, client: client, producer: producer, logger: logger)
+            await server.shutdown()
+            return
+        }
+        if pushOverhead {
+            try await measurePushOverhead(client: client, producer: producer)
             await server.shutdown()
             return
         }
@@ -129,6 +137,41 @@ struct QueueBenchmark: AsyncParsableCommand {
         print(line("process, metrics off (median of 3)", rateOff, extra: "\(String(format: "%.1f", cpuOff)) µs CPU/job  [\(rounds(off))]"))
         print(line("process, Prometheus metrics (median of 3)", rateOn, extra: "\(String(format: "%.1f", cpuOn)) µs CPU/job  [\(rounds(on))]"))
         print("  on/off: throughput \(String(format: "%.3f", rateOn / rateOff)), CPU per job \(String(format: "%.3f", cpuOn / cpuOff))")
+    }
+
+    /// One task alternates a raw `client.send` of a prepared XADD (the same envelope bytes)
+    /// and `producer.push(Tick)`, so both see the same machine state; prints each p50 and
+    /// the difference, Spool's own cost on a push's critical path.
+    private func measurePushOverhead(client: RedisClient, producer: SpoolProducer) async throws {
+        let queue = try QueueName("bench.push")
+        let keys = QueueKeys(queue: queue)
+        var raw = RedisCommand("XADD", keys.stream, "*")
+        try JobEnvelope.make(Tick(n: 1)).encodeFields(into: &raw)
+        let rounds = max(1, jobs / 5)
+        var rawTimes: [Duration] = []
+        var pushTimes: [Duration] = []
+        rawTimes.reserveCapacity(rounds)
+        pushTimes.reserveCapacity(rounds)
+        let clock = ContinuousClock()
+        for index in 0..<(rounds + rounds / 20) {
+            let start = clock.now
+            _ = try await client.send(raw)
+            let middle = clock.now
+            try await producer.push(Tick(n: index), to: queue)
+            let end = clock.now
+            // the first twentieth warms up
+            if index >= rounds / 20 {
+                rawTimes.append(middle - start)
+                pushTimes.append(end - middle)
+            }
+        }
+        rawTimes.sort()
+        pushTimes.sort()
+        let rawP50 = micros(rawTimes[rawTimes.count / 2])
+        let pushP50 = micros(pushTimes[pushTimes.count / 2])
+        print("  raw XADD of the same bytes, one task            p50 \(rawP50) µs")
+        print("  producer.push(Tick), one task, alternated       p50 \(pushP50) µs  (+\(pushP50 - rawP50) µs)")
+        _ = try await client.send("DEL", keys.stream)
     }
 
     /// Enqueues `jobs`, then times one worker draining them.

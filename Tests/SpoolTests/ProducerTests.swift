@@ -1,3 +1,4 @@
+import Logging
 import Spool
 import SpoolRedis
 import SpoolTesting
@@ -20,6 +21,23 @@ struct ProducerTests {
             #expect(envelope.type == "greeting")
             #expect(String(decoding: envelope.payload, as: UTF8.self) == #"{"name":"Ada"}"#)
             #expect(try await fixture.redis("SMEMBERS", "spool:queues") == .array([.bulkString(Array("emails".utf8))]))
+        }
+    }
+
+    @Test("a queue whose first push failed (Redis down) is registered by the next push that succeeds")
+    func registrationAfterFailedFirstPush() async throws {
+        try await withRedisServer { server in
+            let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
+            defer { client.shutdown() }
+            let producer = SpoolProducer(client: client, logger: Logger(label: "spool.test"))
+            let queue = try QueueName("late")
+            try await server.stop()
+            await #expect(throws: SpoolError.self) { try await producer.push(Greeting(name: "refused"), to: queue) }
+            try await server.restart()
+            // the client may still be in its reconnect backoff: push again until one goes through
+            try await waitUntil("a push succeeds") { (try? await producer.push(Greeting(name: "kept"), to: queue)) != nil }
+            #expect(try server.cli("SMEMBERS", "spool:queues") == "late")
+            #expect(try server.cli("XLEN", QueueKeys(queue: queue).stream) == "1")
         }
     }
 

@@ -29,7 +29,7 @@ extension JobEnvelope {
         sink.appendField(EnvelopeField.version.name)
         sink.appendField(String(version))
         sink.appendField(EnvelopeField.id.name)
-        sink.appendField(id.utf8Bytes)
+        id.withUTF8 { sink.appendField($0) }
         sink.appendField(EnvelopeField.type.name)
         sink.appendField(type)
         sink.appendField(EnvelopeField.payload.name)

@@ -13,6 +13,14 @@ extension JobID: CustomStringConvertible, LosslessStringConvertible {
         }
     }
 
+    /// Calls `body` with the canonical form as UTF-8 bytes in a temporary buffer (no array made).
+    func withUTF8<Result>(_ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 36) { buffer in
+            let count = render(into: buffer)
+            return try body(UnsafeBufferPointer(rebasing: buffer[..<count]))
+        }
+    }
+
     /// Writes the 36-byte canonical form into `buffer` (which holds at least 36 bytes).
     private func render(into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
         var index = 0

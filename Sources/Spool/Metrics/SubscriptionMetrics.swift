@@ -1,6 +1,5 @@
 import CoreMetrics
 import Metrics
-import Synchronization
 
 /// The metric objects of one (queue, group), created once. Dimensions are queue, group, type
 /// and status only — never a job id. Job types without a handler share the type `other`, so
@@ -68,25 +67,5 @@ final class SubscriptionMetrics: Sendable {
         lagSeconds.record(status.lagSeconds)
         deadLetters.record(status.deadLetters)
         scheduled.record(status.scheduledRetries)
-    }
-}
-
-/// `spool.jobs.enqueued` per queue, created on first use of a queue and then reused.
-final class ProducerMetrics: Sendable {
-    private let factory: any MetricsFactory
-    private let counters = Mutex<[String: Counter]>([:])
-
-    init(factory: any MetricsFactory) {
-        self.factory = factory
-    }
-
-    func enqueued(_ queue: QueueName, count: Int) {
-        let counter = counters.withLock { counters in
-            if let counter = counters[queue.rawValue] { return counter }
-            let counter = Counter(label: "spool.jobs.enqueued", dimensions: [("queue", queue.rawValue)], factory: factory)
-            counters[queue.rawValue] = counter
-            return counter
-        }
-        counter.increment(by: count)
     }
 }

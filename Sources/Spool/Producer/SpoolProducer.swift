@@ -30,7 +30,6 @@ public struct SpoolProducer: Sendable {
     private let configuration: Configuration
     private let logger: Logger
     private let registered: RegisteredQueues
-    private let metrics: ProducerMetrics
     /// `nil` when tracing is off (the no-op tracer).
     let tracer: (any Tracer)?
 
@@ -50,8 +49,7 @@ public struct SpoolProducer: Sendable {
         self.client = client
         self.configuration = configuration
         self.logger = logger
-        self.registered = RegisteredQueues()
-        self.metrics = ProducerMetrics(factory: metricsFactory)
+        self.registered = RegisteredQueues(metricsFactory: metricsFactory)
     }
 
     /// Pushes a job; returns after Redis acknowledged it.
@@ -90,12 +88,21 @@ public struct SpoolProducer: Sendable {
 
     private func pushUntraced(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions) async throws(SpoolError) -> PushResult {
         try JobEnvelope.checkPayloadSize(envelope.payload.count, limit: configuration.maxPayloadBytes)
-        let keys = try QueueKeys(queue: queue, prefix: configuration.prefix)
-        var commands = registrationCommands(keys)
-        commands.append(command(for: envelope, keys: keys, options: options))
-        let replies = try await send(commands, queue: queue)
-        let pushed = try result(replies[replies.count - 1], envelope: envelope, queue: queue)
-        if !pushed.isDuplicate { metrics.enqueued(queue, count: 1) }
+        let reply: RESPValue
+        let known: RegisteredQueues.Queue
+        if let queue = registered[queue] {
+            // the common case, a queue this producer already registered: one command, no
+            // arrays around it
+            reply = try await send(command(for: envelope, keys: queue.keys, options: options), queue: queue.keys.queue)
+            known = queue
+        } else {
+            let keys = try QueueKeys(queue: queue, prefix: configuration.prefix)
+            let replies = try await send([registration(keys), command(for: envelope, keys: keys, options: options)], queue: queue)
+            known = registered.insert(keys)
+            reply = replies[1]
+        }
+        let pushed = try result(reply, envelope: envelope, queue: queue)
+        if !pushed.isDuplicate { known.enqueued.increment() }
         return pushed
     }
 
@@ -128,8 +135,10 @@ public struct SpoolProducer: Sendable {
     }
 
     private func pushUntraced(_ envelopes: [JobEnvelope], to queue: QueueName, options: PushOptions) async throws(SpoolError) -> [PushResult] {
-        let keys = try QueueKeys(queue: queue, prefix: configuration.prefix)
-        var commands = registrationCommands(keys)
+        let cached = registered[queue]
+        let keys: QueueKeys
+        if let cached { keys = cached.keys } else { keys = try QueueKeys(queue: queue, prefix: configuration.prefix) }
+        var commands = cached == nil ? [registration(keys)] : []
         let offset = commands.count
         commands.reserveCapacity(offset + envelopes.count)
         for envelope in envelopes {
@@ -139,12 +148,13 @@ public struct SpoolProducer: Sendable {
             commands.append(command(for: envelope, keys: keys, options: perJob))
         }
         let replies = try await send(commands, queue: queue)
+        let known = cached ?? registered.insert(keys)
         var results: [PushResult] = []
         results.reserveCapacity(envelopes.count)
         for (index, envelope) in envelopes.enumerated() {
             results.append(try result(replies[offset + index], envelope: envelope, queue: queue))
         }
-        metrics.enqueued(queue, count: results.lazy.filter { !$0.isDuplicate }.count)
+        known.enqueued.increment(by: results.lazy.filter { !$0.isDuplicate }.count)
         return results
     }
 
@@ -173,9 +183,17 @@ public struct SpoolProducer: Sendable {
         return command
     }
 
-    private func registrationCommands(_ keys: QueueKeys) -> [RedisCommand] {
-        guard registered.insert(keys.registry + "\u{0}" + keys.queue.rawValue) else { return [] }
-        return [RedisCommand("SADD", keys.registry, keys.queue.rawValue)]
+    /// Adds the queue to the registry set, so the CLI lists it; sent with a queue's first push.
+    private func registration(_ keys: QueueKeys) -> RedisCommand {
+        RedisCommand("SADD", keys.registry, keys.queue.rawValue)
+    }
+
+    private func send(_ command: RedisCommand, queue: QueueName) async throws(SpoolError) -> RESPValue {
+        do {
+            return try await client.send(command)
+        } catch {
+            throw SpoolError.redis(error, doing: "push to queue \(queue)")
+        }
     }
 
     private func send(_ commands: [RedisCommand], queue: QueueName) async throws(SpoolError) -> [RESPValue] {
@@ -200,12 +218,38 @@ public struct SpoolProducer: Sendable {
     }
 }
 
-/// Queues this producer already added to the registry set.
+/// The queues this producer added to the registry set (after a push that succeeded, so a
+/// queue whose first push failed is registered by the next one), with their keys and their
+/// `spool.jobs.enqueued` counter. The prefix is the producer's own, so the queue name alone
+/// is the key.
 private final class RegisteredQueues: Sendable {
-    private let names = Mutex<Set<String>>([])
+    struct Queue: Sendable {
+        let keys: QueueKeys
+        let enqueued: Counter
+    }
 
-    /// Returns `true` the first time a name is seen.
-    func insert(_ name: String) -> Bool {
-        names.withLock { $0.insert(name).inserted }
+    private let metricsFactory: any MetricsFactory
+    private let queues = Mutex<[String: Queue]>([:])
+
+    init(metricsFactory: any MetricsFactory) {
+        self.metricsFactory = metricsFactory
+    }
+
+    /// A registered queue; `nil` until a push to it succeeded.
+    subscript(queue: QueueName) -> Queue? {
+        queues.withLock { $0[queue.rawValue] }
+    }
+
+    /// Records a queue as registered (after its first successful push) and returns it.
+    func insert(_ keys: QueueKeys) -> Queue {
+        queues.withLock { queues in
+            if let known = queues[keys.queue.rawValue] { return known }
+            let queue = Queue(
+                keys: keys,
+                enqueued: Counter(label: "spool.jobs.enqueued", dimensions: [("queue", keys.queue.rawValue)], factory: metricsFactory)
+            )
+            queues[keys.queue.rawValue] = queue
+            return queue
+        }
     }
 }
