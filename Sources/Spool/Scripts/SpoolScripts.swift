@@ -137,6 +137,49 @@ enum SpoolScripts {
         return id
         """#)
 
+    /// The dedup verdicts of what a blocking `XREADGROUP` just delivered, sent in the same flush
+    /// right behind it on the same connection, so Redis runs it the moment the read is served:
+    /// no second round trip before the handlers start.
+    ///
+    /// The script cannot see the read's reply, so it checks the entries pending for this
+    /// consumer after the highest id the worker saw from each stream; the worker takes a
+    /// verdict only for an entry the script names, and asks `ZMSCORE` for any other.
+    ///
+    /// KEYS: main stream, retry stream, done zset.
+    /// ARGV: group, consumer, main after-id, retry after-id, limit per stream.
+    /// Returns `{main entry ids, main flags (0/1), retry entry ids, retry flags}`.
+    static let blockedReadVerdicts = RedisScript(#"""
+        local group, me, limit = ARGV[1], ARGV[2], tonumber(ARGV[5])
+        local function check(stream, after)
+          local pending = redis.call('XPENDING', stream, group, '(' .. after, '+', limit, me)
+          local entries, jobs = {}, {}
+          for _, p in ipairs(pending) do
+            local found = redis.call('XRANGE', stream, p[1], p[1])
+            local fields = found[1] and found[1][2]
+            if fields then
+              for i = 1, #fields - 1, 2 do
+                if fields[i] == 'id' then
+                  entries[#entries + 1] = p[1]
+                  jobs[#jobs + 1] = fields[i + 1]
+                  break
+                end
+              end
+            end
+          end
+          local flags = {}
+          if #jobs > 0 then
+            local scores = redis.call('ZMSCORE', KEYS[3], unpack(jobs))
+            for k = 1, #jobs do
+              if scores[k] then flags[k] = 1 else flags[k] = 0 end
+            end
+          end
+          return entries, flags
+        end
+        local mainEntries, mainFlags = check(KEYS[1], ARGV[3])
+        local retryEntries, retryFlags = check(KEYS[2], ARGV[4])
+        return {mainEntries, mainFlags, retryEntries, retryFlags}
+        """#)
+
     /// The hot path in one round trip: acknowledge finished jobs and record them in the dedup
     /// set, atomically, then read up to `count` new entries — due retries first — flagging
     /// those the group already completed. With `count` 0 it only acknowledges.

@@ -16,6 +16,8 @@ extension SubscriptionRunner {
             var clientGone = false
             // the next batch, asked for while the handlers of this one start (see `readAhead`)
             var ahead: ReadAhead?
+            // the highest entry ids read so far, for the blocking read's verdicts
+            var delivered = DeliveredIDs()
             // a cancelled worker task stops like a shutdown (its sleeps no longer wait, so
             // looping on would spin)
             while !state.isStopping && !Task.isCancelled || ahead != nil {
@@ -35,6 +37,7 @@ extension SubscriptionRunner {
                         break
                     case .success(let read):
                         entries = read
+                        delivered.note(read.lazy.map(\.entry))
                         busy = read.count == slots
                         failures = 0
                     case .failure(let error as RedisError) where error.code == .shutdown:
@@ -56,6 +59,7 @@ extension SubscriptionRunner {
                         if now - lastReclaim >= configuration.heartbeatInterval {
                             lastReclaim = now
                             let reclaimed = try await reclaim(limit: slots)
+                            delivered.note(reclaimed)
                             let duplicates = await completedJobs(reclaimed)
                             // A job whose worker died twice while running it may be what
                             // kills workers: run each such job alone, so the jobs that
@@ -74,12 +78,13 @@ extension SubscriptionRunner {
                             let read = try await acknowledgeAndRead(count: asked, readRetries: readRetries, completions: completions)
                             completions = []
                             busy = read.count == asked && isolated == 0
+                            delivered.note(read.lazy.map(\.entry))
                             entries += read
                         }
                         if entries.isEmpty && isolated == 0 && !state.isStopping {
-                            let fresh = try await blockingRead(count: slots)
-                            let duplicates = await completedJobs(fresh)
-                            entries += fresh.map { ($0, duplicates.contains($0.key)) }
+                            let fresh = try await blockingRead(count: slots, after: delivered)
+                            delivered.note(fresh.lazy.map(\.entry))
+                            entries += fresh
                         }
                         failures = 0
                     } catch let error as RedisError where error.code == .shutdown {
@@ -184,20 +189,73 @@ extension SubscriptionRunner {
     /// the queue's server (leased per read, so on a cluster it follows the queue's slot):
     /// used only when the fetch script found nothing, so an idle worker wakes the moment a job
     /// or a due retry arrives.
-    private func blockingRead(count: Int) async throws -> [StreamEntry] {
+    ///
+    /// With dedup on, the verdicts script goes in the same flush right behind the read
+    /// (``SpoolScripts/blockedReadVerdicts``), so Redis answers both as soon as a job arrives;
+    /// an entry the script did not name gets its verdict from `ZMSCORE` afterwards.
+    private func blockingRead(count: Int, after delivered: DeliveredIDs) async throws -> [(entry: StreamEntry, duplicate: Bool)] {
         let block = configuration.fetchBlockTime
-        var command = RedisCommand("XREADGROUP", "GROUP", group.rawValue, consumer, "COUNT", String(count))
-        command.append("BLOCK")
-        command.append(block.milliseconds)
-        command.append("STREAMS")
+        var read = RedisCommand("XREADGROUP", "GROUP", group.rawValue, consumer, "COUNT", String(count))
+        read.append("BLOCK")
+        read.append(block.milliseconds)
+        read.append("STREAMS")
+        read.append(keys.stream)
+        read.append(retryStream)
+        read.append(">")
+        read.append(">")
+        var commands = [read]
+        if options.dedup {
+            var verdicts = streamScript(SpoolScripts.blockedReadVerdicts, reservingBytes: 256, arguments: 10)
+            verdicts.append(delivered.main.description)
+            verdicts.append(delivered.retry.description)
+            // room for what this read delivers, plus a few older entries it may meet
+            verdicts.append(count + 8)
+            commands.append(verdicts)
+        }
+        let replies = try await client.withDedicatedConnection(forKey: keys.stream) { connection in
+            let replies = try await connection.pipeline(commands, timeout: block + client.configuration.commandTimeout)
+            if case .error(let text) = replies[0] { throw RedisError.reply(text, address: connection.redactedAddress) }
+            if replies.count > 1, case .error(let text) = replies[1], text.hasPrefix("NOSCRIPT") {
+                // loaded for the next read; this one's verdicts come from ZMSCORE
+                _ = try? await connection.send(RedisCommand("SCRIPT", "LOAD", SpoolScripts.blockedReadVerdicts.source))
+            }
+            return replies
+        }
+        let fresh = StreamEntry.parseRead(replies[0], retryStream: retryStream)
+        guard options.dedup, !fresh.isEmpty else { return fresh.map { ($0, false) } }
+        let verdicts = Self.parseVerdicts(replies[1])
+        let unchecked = fresh.filter { verdicts[$0.key] == nil }
+        let duplicates = unchecked.isEmpty ? [] : await completedJobs(unchecked)
+        return fresh.map { ($0, verdicts[$0.key] ?? duplicates.contains($0.key)) }
+    }
+
+    /// `EVALSHA` of a script over this subscription's streams: keys main stream, retry stream,
+    /// done set; first arguments group and consumer. The rest is the caller's.
+    private func streamScript(_ script: RedisScript, reservingBytes: Int, arguments: Int) -> RedisCommand {
+        var command = RedisCommand(name: "EVALSHA", reservingBytes: reservingBytes, arguments: arguments)
+        command.append(script.sha1)
+        command.append(3)
         command.append(keys.stream)
         command.append(retryStream)
-        command.append(">")
-        command.append(">")
-        let reply = try await client.withDedicatedConnection(forKey: keys.stream) { connection in
-            try await connection.send(command, timeout: block + client.configuration.commandTimeout)
+        command.append(done)
+        command.append(group.rawValue)
+        command.append(consumer)
+        command.attach(script)
+        return command
+    }
+
+    /// The verdicts script's reply as entry → duplicate; empty for an error reply.
+    static func parseVerdicts(_ reply: RESPValue) -> [StreamEntry.Key: Bool] {
+        guard let parts = reply.array, parts.count == 4 else { return [:] }
+        var verdicts: [StreamEntry.Key: Bool] = [:]
+        for (source, index) in [(StreamEntry.Source.main, 0), (.retry, 2)] {
+            guard let ids = parts[index].array, let flags = parts[index + 1].array, ids.count == flags.count else { continue }
+            for (id, flag) in zip(ids, flags) {
+                guard let id = id.string else { continue }
+                verdicts[StreamEntry.Key(source: source, id: id)] = flag.int == 1
+            }
         }
-        return StreamEntry.parseRead(reply, retryStream: retryStream)
+        return verdicts
     }
 
     /// One round trip: acknowledge `completions`, read up to `count` entries (due retries
@@ -205,19 +263,11 @@ extension SubscriptionRunner {
     func acknowledgeAndRead(
         count: Int, readRetries: Bool, completions: [SubscriptionState.Completion]
     ) async throws -> [(entry: StreamEntry, duplicate: Bool)] {
-        var command = RedisCommand(name: "EVALSHA", reservingBytes: 128 + completions.count * 64, arguments: 16 + completions.count * 2)
-        command.append(SpoolScripts.fetch.sha1)
-        command.append(3)
-        command.append(keys.stream)
-        command.append(retryStream)
-        command.append(done)
-        command.append(group.rawValue)
-        command.append(consumer)
+        var command = streamScript(SpoolScripts.fetch, reservingBytes: 128 + completions.count * 64, arguments: 16 + completions.count * 2)
         command.append(count)
         command.append(readRetries ? "1" : "0")
         command.append(options.dedup ? "1" : "0")
         appendAcknowledgements(completions, to: &command)
-        command.attach(SpoolScripts.fetch)
         let reply = try await client.send(command)
         var entries: [(entry: StreamEntry, duplicate: Bool)] = []
         entries.reserveCapacity(reply.array?.count ?? 0)
@@ -343,5 +393,25 @@ extension Dictionary where Key == String, Value == RESPValue {
             if let name = items[index].string { self[name] = items[index + 1] }
             index += 2
         }
+    }
+}
+
+/// The highest entry id this consumer was given from each stream: everything pending for it
+/// above these came from a read whose reply it has not seen yet.
+struct DeliveredIDs {
+    private(set) var main = StreamID(milliseconds: 0, sequence: 0)
+    private(set) var retry = StreamID(milliseconds: 0, sequence: 0)
+
+    /// Notes a read's entries. Each read lists a stream's entries in ascending order (the
+    /// fetch script, `XREADGROUP`, and the reclaim script's `XPENDING` order), so only the
+    /// last one per stream is parsed.
+    mutating func note(_ entries: some Sequence<StreamEntry>) {
+        var lastMain: String?
+        var lastRetry: String?
+        for entry in entries {
+            if entry.source == .main { lastMain = entry.id } else { lastRetry = entry.id }
+        }
+        if let lastMain, let id = StreamID(lastMain) { main = max(main, id) }
+        if let lastRetry, let id = StreamID(lastRetry) { retry = max(retry, id) }
     }
 }

@@ -61,10 +61,12 @@ public final class RedisConnection: Sendable {
     ///
     /// Error replies come back as ``RESPValue/error(_:)`` in their place; only connection
     /// failures throw.
-    public func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
+    /// - Parameter timeout: a longer read timeout for these commands (e.g. a `BLOCK` read
+    ///   with more behind it); defaults to the configured command timeout.
+    public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
         return try await withUnsafeThrowingContinuation { continuation in
-            core.enqueue(.batch(commands, continuation), timeout: nil, address: address)
+            core.enqueue(.batch(commands, continuation), timeout: timeout, address: address)
         }
     }
 
