@@ -104,18 +104,21 @@ extension SubscriptionRunner {
                 // a blocking read over both streams can return a few more than asked
                 // when both had jobs at once: borrow their slots
                 if used > slots { state.slots.overdraw(used - slots) }
-                // While the queue is busy, ask for the next batch before these handlers start,
-                // with the slots already free, so Redis works on it while they run.
+                for (entry, duplicate) in entries {
+                    markRunning(entry)
+                    handlers.addTask { await process(entry, isDuplicate: duplicate) }
+                }
+                // While the queue is busy, ask for the next batch now, with the slots free, so
+                // Redis works on it while these handlers run. Yielding first lets the handlers
+                // just started run up to their first suspension (or to their end): short jobs
+                // give their slots back before the read asks, so it asks for more.
+                if busy { await Task.yield() }
                 let now = ContinuousClock.now
                 if busy && !clientGone && !state.isStopping && !Task.isCancelled
                     && now - lastReclaim < configuration.heartbeatInterval {
                     let readRetries = now - lastRetryRead >= configuration.promoteInterval
                     ahead = self.readAhead(readRetries: readRetries)
                     if readRetries && ahead != nil { lastRetryRead = now }
-                }
-                for (entry, duplicate) in entries {
-                    markRunning(entry)
-                    handlers.addTask { await process(entry, isDuplicate: duplicate) }
                 }
                 if clientGone && ahead == nil { break }
             }
