@@ -24,7 +24,7 @@ import Testing
         let id = JobID(high: 0x0190_FF3C_5E4A_7B21, low: 0x9C3D_4E5F_6071_8293)
         #expect(id.description == "0190ff3c-5e4a-7b21-9c3d-4e5f60718293")
         #expect(id.timestamp == 0x0190_FF3C_5E4A)
-        #expect(id.utf8Bytes == Array(id.description.utf8))
+        #expect(id.withUTF8 { Array($0) } == Array(id.description.utf8))
     }
 
     @Test(arguments: [

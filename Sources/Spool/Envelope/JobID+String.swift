@@ -6,14 +6,8 @@ extension JobID: CustomStringConvertible, LosslessStringConvertible {
         }
     }
 
-    /// The canonical form as UTF-8 bytes, as written into a stream entry.
-    var utf8Bytes: [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: 36) { buffer, count in
-            count = render(into: buffer)
-        }
-    }
-
-    /// Calls `body` with the canonical form as UTF-8 bytes in a temporary buffer (no array made).
+    /// Calls `body` with the canonical form as UTF-8 bytes, as written into a stream entry, in a
+    /// temporary buffer (no array made).
     func withUTF8<Result>(_ body: (UnsafeBufferPointer<UInt8>) throws -> Result) rethrows -> Result {
         try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 36) { buffer in
             let count = render(into: buffer)
