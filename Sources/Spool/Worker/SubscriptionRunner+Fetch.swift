@@ -14,7 +14,7 @@ extension SubscriptionRunner {
             var lastRetryRead = ContinuousClock.now - .seconds(1)
             var failures = 0
             var clientGone = false
-            // the next batch, asked for while the handlers of this one start (see `readAhead`)
+            // the next batch, asked for once the handlers of this one have started (see `readAhead`)
             var ahead: ReadAhead?
             // the highest entry ids read so far, for the blocking read's verdicts
             var delivered = DeliveredIDs()
@@ -138,7 +138,7 @@ extension SubscriptionRunner {
         }
     }
 
-    /// A read sent ahead of the handlers of the batch before it.
+    /// A read sent while the handlers of the batch before it run.
     struct ReadAhead {
         let slots: Int
         let completions: [SubscriptionState.Completion]
