@@ -61,16 +61,23 @@ extension RedisCluster {
         return server
     }
 
-    /// A live replica of `master`.
-    public func replica(of master: RedisServer) async throws -> RedisServer {
-        let all = try await topology()
-        guard let masterID = all.first(where: { $0.port == master.port })?.id,
-              let info = all.first(where: { $0.masterID == masterID && !$0.isFailing }),
-              let server = node(port: info.port), !isKilled(server)
-        else {
-            throw RedisServerError(code: .commandFailed, message: "master on port \(master.port) has no live replica")
+    /// A live replica of `master`, waiting up to `limit` for one: on a loaded machine a node
+    /// may flag a healthy replica `fail?` for a moment (its 1 s node timeout passed without a
+    /// pong), and one such look is no reason to fail.
+    /// - Throws: `RedisServerError` `.timedOut` when no live replica showed within `limit`.
+    public func replica(of master: RedisServer, within limit: Duration = .seconds(10)) async throws -> RedisServer {
+        var found: RedisServer?
+        try await poll(within: limit, "master on port \(master.port) has a live replica") {
+            let all = try await topology()
+            guard let masterID = all.first(where: { $0.port == master.port })?.id else { return "the master is not in CLUSTER NODES" }
+            found = all.lazy
+                .filter { $0.masterID == masterID && !$0.isFailing }
+                .compactMap { self.node(port: $0.port) }
+                .first { !self.isKilled($0) }
+            return found == nil ? "no replica of it is up" : nil
         }
-        return server
+        guard let found else { throw RedisServerError(code: .commandFailed, message: "master on port \(master.port) has no live replica") }
+        return found
     }
 
     /// The hash slot of `key`, from `CLUSTER KEYSLOT`.
