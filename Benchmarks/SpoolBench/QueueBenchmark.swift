@@ -62,8 +62,9 @@ struct QueueBenchmark: AsyncParsableCommand {
             return
         }
         if processOnly {
-            let processRate = try await process(jobs: jobs, client: client, producer: producer, logger: logger).rate
-            print(line("process, 1 worker, concurrency \(concurrency), dedup on", processRate))
+            let run = try await process(jobs: jobs, client: client, producer: producer, logger: logger)
+            print(line("process, 1 worker, concurrency \(concurrency), dedup on", run.rate,
+                       extra: "CPU/job: worker \(String(format: "%.1f", run.cpuPerJob)) µs, Redis \(String(format: "%.1f", run.redisCPUPerJob)) µs"))
             await server.shutdown()
             return
         }
@@ -114,8 +115,8 @@ struct QueueBenchmark: AsyncParsableCommand {
     /// Processing with the no-op metrics factory vs a Prometheus one, alternating rounds so
     /// both see the same machine state; prints the medians and their ratio.
     private func compareMetrics(jobs: Int, client: RedisClient, producer: SpoolProducer, logger: Logger) async throws {
-        var off: [(rate: Double, cpuPerJob: Double)] = []
-        var on: [(rate: Double, cpuPerJob: Double)] = []
+        var off: [(rate: Double, cpuPerJob: Double, redisCPUPerJob: Double)] = []
+        var on: [(rate: Double, cpuPerJob: Double, redisCPUPerJob: Double)] = []
         for round in 0..<3 {
             off.append(try await process(
                 jobs: jobs, client: client, producer: producer, logger: logger,
@@ -131,7 +132,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         let rateOff = median(off.map(\.rate)), rateOn = median(on.map(\.rate))
         let cpuOff = median(off.map(\.cpuPerJob)), cpuOn = median(on.map(\.cpuPerJob))
-        func rounds(_ runs: [(rate: Double, cpuPerJob: Double)]) -> String {
+        func rounds(_ runs: [(rate: Double, cpuPerJob: Double, redisCPUPerJob: Double)]) -> String {
             runs.map { "\(Int($0.rate))/s \(String(format: "%.1f", $0.cpuPerJob)) µs" }.joined(separator: ", ")
         }
         print(line("process, metrics off (median of 3)", rateOff, extra: "\(String(format: "%.1f", cpuOff)) µs CPU/job  [\(rounds(off))]"))
@@ -178,7 +179,7 @@ struct QueueBenchmark: AsyncParsableCommand {
     private func process(
         jobs: Int, client: RedisClient, producer: SpoolProducer, logger: Logger,
         queueName: String = "bench.process", metricsFactory: any MetricsFactory = MetricsSystem.factory
-    ) async throws -> (rate: Double, cpuPerJob: Double) {
+    ) async throws -> (rate: Double, cpuPerJob: Double, redisCPUPerJob: Double) {
         let queue = try QueueName(queueName)
         let keys = QueueKeys(queue: queue)
         _ = try await client.send("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
@@ -196,7 +197,9 @@ struct QueueBenchmark: AsyncParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         let cpuStart = ProcessStatus.cpuSeconds()
+        let redisCPUStart = try await redisCPUSeconds(client)
         var cpu = 0.0
+        var redisCPU = 0.0
         var elapsed = Duration.zero
         try await withThrowingTaskGroup(of: Void.self) { group in
             let serviceGroup = ServiceGroup(services: [worker], logger: logger)
@@ -209,13 +212,27 @@ struct QueueBenchmark: AsyncParsableCommand {
             }
             elapsed = clock.now - start
             cpu = ProcessStatus.cpuSeconds() - cpuStart
+            redisCPU = try await redisCPUSeconds(client) - redisCPUStart
             await serviceGroup.triggerGracefulShutdown()
             try await group.waitForAll()
         }
         _ = try await client.send("DEL", keys.stream, keys.done(.default))
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        // this process only (client and worker); Redis's CPU is not counted
-        return (Double(jobs) / seconds, cpu / Double(jobs) * 1e6)
+        // this process (client and worker) and Redis apart; the ZCARD polls count in both
+        return (Double(jobs) / seconds, cpu / Double(jobs) * 1e6, redisCPU / Double(jobs) * 1e6)
+    }
+
+    /// Redis's own CPU time so far (user + system, from `INFO cpu`).
+    private func redisCPUSeconds(_ client: RedisClient) async throws -> Double {
+        let info = try await client.send("INFO", "cpu").string ?? ""
+        var total = 0.0
+        for line in info.split(whereSeparator: \.isNewline) {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2, parts[0] == "used_cpu_user" || parts[0] == "used_cpu_sys" {
+                total += Double(parts[1].trimmingCharacters(in: .whitespaces)) ?? 0
+            }
+        }
+        return total
     }
 
     private func line(_ what: String, _ rate: Double, extra: String = "") -> String {

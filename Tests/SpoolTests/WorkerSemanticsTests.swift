@@ -125,6 +125,38 @@ struct WorkerSemanticsTests {
         }
     }
 
+    @Test("a busy queue of short jobs at concurrency 32 never runs more than 32 at once, and each job once")
+    func concurrencyBoundWithPipelinedReads() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("bounded-pipelined")
+            let recorder = Recorder()
+            let active = Atomic<Int>(0)
+            let most = Atomic<Int>(0)
+            var worker = fixture.worker()
+            worker.subscribe(queue: queue, options: .init(concurrency: 32))
+            worker.register(Greeting.self, queue: queue) { _, context in
+                let now = active.wrappingAdd(1, ordering: .relaxed).newValue
+                defer { active.wrappingSubtract(1, ordering: .relaxed) }
+                most.max(now, ordering: .relaxed)
+                recorder.record(context)
+                await Task.yield()
+            }
+            // the load under which the fetch loop keeps two reads in flight (their sizes are
+            // unit-tested in ReadAheadSizesTests): short jobs free their slots at once
+            var pushed: [PushResult] = []
+            for batch in 0..<20 {
+                pushed += try await fixture.producer.push((0..<100).map { Greeting(name: "\(batch)-\($0)") }, to: queue)
+            }
+            try await fixture.redis("XGROUP", "CREATE", QueueKeys(queue: queue).stream, "default", "0", "MKSTREAM")
+            try await running(worker) {
+                try await recorder.waitFor(2000)
+            }
+            #expect(most.load(ordering: .relaxed) <= 32)
+            #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
+            #expect(recorder.count == 2000, "none ran twice")
+        }
+    }
+
     @Test("a delayed job does not run before its time, and runs after it")
     func delayedJob() async throws {
         try await QueueFixture.with { fixture in
