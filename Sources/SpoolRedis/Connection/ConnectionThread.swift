@@ -109,7 +109,7 @@ struct ConnectionThread: Sendable {
                 case .batch(let commands, _): for command in commands { command.encodeRESP(into: &output) }
                 }
             }
-            try context.appendEncoded(output)
+            try context.write(output)
             if output.count > 1 << 20 { output = [] }
             while let pending = work.first {
                 switch pending {
@@ -183,7 +183,7 @@ struct ConnectionThread: Sendable {
         do throws(RedisError) {
             var output: [UInt8] = []
             for command in handshake { command.encodeRESP(into: &output) }
-            try context.appendEncoded(output)
+            try context.write(output)
             for command in handshake {
                 let reply = try context.readReply()
                 guard case .error(let text) = reply else { continue }
