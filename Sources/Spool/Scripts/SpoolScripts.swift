@@ -187,7 +187,10 @@ enum SpoolScripts {
     /// KEYS: main stream, retry stream, done zset.
     /// ARGV: group, consumer, count, read retries (0/1), dedup (0/1), now ms, forget-before ms,
     /// main ack count, retry ack count, main entry ids..., retry entry ids..., done job ids...
-    /// Returns `{ {source (1 main, 2 retry), entry id, fields, duplicate (0/1)}... }`.
+    /// Returns `{main entries, main flags, retry entries, retry flags}`: the entries as
+    /// `XREADGROUP` gives them (`{id, fields}`), passed through untouched, and one duplicate
+    /// flag (0/1) per entry, in the same order. (One table per read rather than one per entry:
+    /// Redis spends less per entry, and the worker parses two replies fewer per entry.)
     static let fetch = RedisScript(#"""
         local group, me, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
         local dedup, now, forget = ARGV[5] == '1', ARGV[6], tonumber(ARGV[7])
@@ -213,8 +216,8 @@ enum SpoolScripts {
           end
           redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. forget)
         end
-        local out = {}
-        local function take(stream, source, n)
+        local out = {{}, {}, {}, {}}
+        local function take(stream, at, n)
           if n <= 0 then return 0 end
           local reply = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', n, 'STREAMS', stream, '>')
           if not reply then return 0 end
@@ -235,15 +238,15 @@ enum SpoolScripts {
             end
             if #ids > 0 then scores = redis.call('ZMSCORE', KEYS[3], unpack(ids)) end
           end
-          for k, entry in ipairs(entries) do
-            local duplicate = 0
-            if scores[k] then duplicate = 1 end
-            out[#out + 1] = {source, entry[1], entry[2] or false, duplicate}
+          local flags = {}
+          for k = 1, #entries do
+            if scores[k] then flags[k] = 1 else flags[k] = 0 end
           end
+          out[at], out[at + 1] = entries, flags
           return #entries
         end
         local got = 0
-        if ARGV[4] == '1' then got = take(KEYS[2], 2, count) end
+        if ARGV[4] == '1' then got = take(KEYS[2], 3, count) end
         take(KEYS[1], 1, count - got)
         return out
         """#)

@@ -35,8 +35,7 @@ struct StreamEntry: Sendable {
             let source: Source = pair[0].string == retryStream ? .retry : .main
             entries.reserveCapacity(entries.count + items.count)
             for item in items {
-                guard let parts = item.array, parts.count == 2, let id = parts[0].string else { continue }
-                entries.append(StreamEntry(id: id, source: source, fields: flatten(parts[1]), deliveries: 1))
+                if let entry = StreamEntry(readItem: item, source: source) { entries.append(entry) }
             }
         }
         return entries
@@ -51,11 +50,20 @@ struct StreamEntry: Sendable {
         }
     }
 
-    private static func flatten(_ value: RESPValue) -> [[UInt8]]? {
+    fileprivate static func flatten(_ value: RESPValue) -> [[UInt8]]? {
         guard let values = value.array else { return nil }
         var fields: [[UInt8]] = []
         fields.reserveCapacity(values.count)
         for value in values { fields.append(value.bytes ?? []) }
         return fields
+    }
+}
+
+extension StreamEntry {
+    /// One entry of a read, `[id, fields]`, delivered for the first time (fields `nil` when
+    /// Redis gives none: a deleted entry); `nil` if it has no id.
+    init?(readItem item: RESPValue, source: Source) {
+        guard let parts = item.array, (1...2).contains(parts.count), let id = parts[0].string else { return nil }
+        self.init(id: id, source: source, fields: parts.count == 2 ? Self.flatten(parts[1]) : nil, deliveries: 1)
     }
 }

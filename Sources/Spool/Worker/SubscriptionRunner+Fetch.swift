@@ -307,14 +307,22 @@ extension SubscriptionRunner {
         command.append(readRetries ? "1" : "0")
         command.append(options.dedup ? "1" : "0")
         appendAcknowledgements(completions, to: &command)
-        let reply = try await client.send(command)
+        return Self.parseFetchReply(try await client.send(command))
+    }
+
+    /// The fetch script's reply as entries with their dedup verdicts: due retries first, as
+    /// they were read.
+    static func parseFetchReply(_ reply: RESPValue) -> [(entry: StreamEntry, duplicate: Bool)] {
+        guard let parts = reply.array, parts.count == 4 else { return [] }
         var entries: [(entry: StreamEntry, duplicate: Bool)] = []
-        entries.reserveCapacity(reply.array?.count ?? 0)
-        for item in reply.array ?? [] {
-            guard let parts = item.array, parts.count == 4, let id = parts[1].string else { continue }
-            let source: StreamEntry.Source = parts[0].int == 2 ? .retry : .main
-            let fields = parts[2].array.map { $0.map { $0.bytes ?? [] } }
-            entries.append((StreamEntry(id: id, source: source, fields: fields, deliveries: 1), parts[3].int == 1))
+        entries.reserveCapacity((parts[0].array?.count ?? 0) + (parts[2].array?.count ?? 0))
+        for (source, at) in [(StreamEntry.Source.retry, 2), (.main, 0)] {
+            guard let read = parts[at].array, !read.isEmpty else { continue }
+            let flags = parts[at + 1].array ?? []
+            for (index, item) in read.enumerated() {
+                guard let entry = StreamEntry(readItem: item, source: source) else { continue }
+                entries.append((entry, index < flags.count && flags[index].int == 1))
+            }
         }
         return entries
     }
