@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Worker: the dedup verdicts sent behind a blocking read")
 struct BlockedReadVerdictsTests {
-    @Test("the script names what a read just gave the consumer, flags completed jobs, and leaves out older and other consumers' entries")
+    @Test("the script names the entries after the worker's highest id, flags completed jobs, and stops at its limit")
     func verdicts() async throws {
         try await QueueFixture.with { fixture in
             let keys = QueueKeys(queue: try QueueName("verdicts"))
@@ -39,12 +39,20 @@ struct BlockedReadVerdictsTests {
 
             // after the highest id the consumer saw (entry 2): exactly the new ones
             #expect(try await verdicts(after: entries[2], limit: 10) == [main(3): false, main(4): true])
-            // after an older id it also names the consumer's earlier entries, never `other`'s
-            #expect(try await verdicts(after: "0-0", limit: 10) == [main(1): false, main(2): false, main(3): false, main(4): true])
+            // after an older id it names every entry after it, whichever consumer took it (a
+            // verdict depends on the job alone; the worker uses those of the entries it got)
+            #expect(try await verdicts(after: "0-0", limit: 10) == [main(0): false, main(1): false, main(2): false, main(3): false, main(4): true])
             // a limit too small leaves the newest out: the worker asks ZMSCORE for those
-            #expect(try await verdicts(after: "0-0", limit: 2) == [main(1): false, main(2): false])
-            // an after-id above what was delivered (e.g. the group was recreated) names nothing
+            #expect(try await verdicts(after: "0-0", limit: 2) == [main(0): false, main(1): false])
+            // an after-id above every entry (e.g. the group was recreated) names nothing
             #expect(try await verdicts(after: entries[4], limit: 10).isEmpty)
+            // retry entries are named and flagged the same way
+            let retried = try await fixture.redis("XADD", retry, "*", "id", jobs[4], "type", "t", "payload", "{}").string ?? ""
+            let reply = try await fixture.client.evaluate(
+                SpoolScripts.blockedReadVerdicts, keys: [keys.stream, retry, done],
+                arguments: ["default", "me", entries[4], "0-0", "10"]
+            )
+            #expect(SubscriptionRunner.parseVerdicts(reply) == [StreamEntry.Key(source: .retry, id: retried): true])
         }
     }
 }

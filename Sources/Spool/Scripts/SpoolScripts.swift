@@ -141,28 +141,28 @@ enum SpoolScripts {
     /// right behind it on the same connection, so Redis runs it the moment the read is served:
     /// no second round trip before the handlers start.
     ///
-    /// The script cannot see the read's reply, so it checks the entries pending for this
-    /// consumer after the highest id the worker saw from each stream; the worker takes a
-    /// verdict only for an entry the script names, and asks `ZMSCORE` for any other.
+    /// The script cannot see the read's reply, so it checks the entries after the highest id
+    /// the worker saw from each stream (`XRANGE`, up to the limit); the worker takes a verdict
+    /// only for an entry it was given and the script names, and asks `ZMSCORE` for any other.
+    /// A verdict depends on the job id alone, so naming entries other consumers took is
+    /// harmless. (It used to narrow the range to this consumer's entries with `XPENDING`: one
+    /// command more per stream, and about a fifth more Redis time per call on an idle server.)
     ///
     /// KEYS: main stream, retry stream, done zset.
-    /// ARGV: group, consumer, main after-id, retry after-id, limit per stream.
+    /// ARGV: group, consumer (both unused), main after-id, retry after-id, limit per stream.
     /// Returns `{main entry ids, main flags (0/1), retry entry ids, retry flags}`.
     static let blockedReadVerdicts = RedisScript(#"""
-        local group, me, limit = ARGV[1], ARGV[2], tonumber(ARGV[5])
+        local limit = tonumber(ARGV[5])
         local function check(stream, after)
-          local pending = redis.call('XPENDING', stream, group, '(' .. after, '+', limit, me)
+          local found = redis.call('XRANGE', stream, '(' .. after, '+', 'COUNT', limit)
           local entries, jobs = {}, {}
-          for _, p in ipairs(pending) do
-            local found = redis.call('XRANGE', stream, p[1], p[1])
-            local fields = found[1] and found[1][2]
-            if fields then
-              for i = 1, #fields - 1, 2 do
-                if fields[i] == 'id' then
-                  entries[#entries + 1] = p[1]
-                  jobs[#jobs + 1] = fields[i + 1]
-                  break
-                end
+          for _, entry in ipairs(found) do
+            local fields = entry[2]
+            for i = 1, #fields - 1, 2 do
+              if fields[i] == 'id' then
+                entries[#entries + 1] = entry[1]
+                jobs[#jobs + 1] = fields[i + 1]
+                break
               end
             end
           end

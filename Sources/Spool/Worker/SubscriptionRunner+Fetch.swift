@@ -247,7 +247,7 @@ extension SubscriptionRunner {
             var verdicts = streamScript(SpoolScripts.blockedReadVerdicts, reservingBytes: 256, arguments: 10)
             verdicts.append(delivered.main.description)
             verdicts.append(delivered.retry.description)
-            // room for what this read delivers, plus a few older entries it may meet
+            // room for what this read delivers, plus a few entries other workers took meanwhile
             verdicts.append(count + 8)
             commands.append(verdicts)
         }
@@ -443,8 +443,8 @@ extension Dictionary where Key == String, Value == RESPValue {
     }
 }
 
-/// The highest entry id this consumer was given from each stream: everything pending for it
-/// above these came from a read whose reply it has not seen yet.
+/// The highest entry id this consumer was given from each stream: what a read gives it next
+/// lies above these.
 struct DeliveredIDs {
     private(set) var main = StreamID(milliseconds: 0, sequence: 0)
     private(set) var retry = StreamID(milliseconds: 0, sequence: 0)
