@@ -24,7 +24,7 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Option(help: "Handler slots of the worker that processes (1 or more).")
     var concurrency = 32
 
-    @Flag(help: "Only measure processing.")
+    @Flag(help: "Only measure processing; also prints the CPU time per job of this process (the worker) and of Redis.")
     var processOnly = false
 
     @Flag(help: "Only measure processing, metrics off vs on (a Prometheus registry), alternating, 3 rounds each.")
