@@ -98,63 +98,58 @@ struct WorkerSemanticsTests {
 
     @Test("a busy queue never runs more handlers at once than the concurrency, and uses all of it")
     func concurrencyBound() async throws {
-        try await QueueFixture.with { fixture in
-            let queue = try QueueName("bounded")
-            let recorder = Recorder()
-            let active = Atomic<Int>(0)
-            let most = Atomic<Int>(0)
-            var worker = fixture.worker()
-            worker.subscribe(queue: queue, options: .init(concurrency: 4))
-            worker.register(Greeting.self, queue: queue) { _, context in
-                let now = active.wrappingAdd(1, ordering: .relaxed).newValue
-                defer { active.wrappingSubtract(1, ordering: .relaxed) }
-                most.max(now, ordering: .relaxed)
-                recorder.record(context)
-                try await Task.sleep(for: .milliseconds(3))
-            }
-            // queued before the worker starts: every read finds a full batch, so reads go
-            // ahead of the handlers (the loop's busy mode) from the first one on
-            let pushed = try await fixture.producer.push((0..<300).map { Greeting(name: "\($0)") }, to: queue)
-            try await fixture.redis("XGROUP", "CREATE", QueueKeys(queue: queue).stream, "default", "0", "MKSTREAM")
-            try await running(worker) {
-                try await recorder.waitFor(300)
-            }
-            #expect(most.load(ordering: .relaxed) == 4, "at most, and at some point exactly, 4 at once")
-            #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
-            #expect(recorder.count == 300, "none ran twice")
+        // queued before the worker starts: every read finds a full batch, so reads go ahead of
+        // the handlers (the loop's busy mode) from the first one on
+        let most = try await mostAtOnce(queue: "bounded", concurrency: 4, jobs: 300) {
+            try await Task.sleep(for: .milliseconds(3))
         }
+        #expect(most == 4, "at most, and at some point exactly, 4 at once")
     }
 
     @Test("a busy queue of short jobs at concurrency 32 never runs more than 32 at once, and each job once")
     func concurrencyBoundWithPipelinedReads() async throws {
+        // the load under which the fetch loop keeps two reads in flight (their sizes are
+        // unit-tested in ReadAheadSizesTests): short jobs free their slots at once
+        let most = try await mostAtOnce(queue: "bounded-pipelined", concurrency: 32, jobs: 2000) {
+            await Task.yield()
+        }
+        #expect(most <= 32)
+    }
+
+    /// Queues `jobs` jobs, then runs them on one worker with `concurrency` slots, each handler
+    /// doing `work`; checks that every job ran exactly once and returns the most handlers that
+    /// ran at once.
+    private func mostAtOnce(
+        queue name: String, concurrency: Int, jobs: Int, work: @escaping @Sendable () async throws -> Void
+    ) async throws -> Int {
+        var result = 0
         try await QueueFixture.with { fixture in
-            let queue = try QueueName("bounded-pipelined")
+            let queue = try QueueName(name)
             let recorder = Recorder()
             let active = Atomic<Int>(0)
             let most = Atomic<Int>(0)
             var worker = fixture.worker()
-            worker.subscribe(queue: queue, options: .init(concurrency: 32))
+            worker.subscribe(queue: queue, options: .init(concurrency: concurrency))
             worker.register(Greeting.self, queue: queue) { _, context in
                 let now = active.wrappingAdd(1, ordering: .relaxed).newValue
                 defer { active.wrappingSubtract(1, ordering: .relaxed) }
                 most.max(now, ordering: .relaxed)
                 recorder.record(context)
-                await Task.yield()
+                try await work()
             }
-            // the load under which the fetch loop keeps two reads in flight (their sizes are
-            // unit-tested in ReadAheadSizesTests): short jobs free their slots at once
             var pushed: [PushResult] = []
-            for batch in 0..<20 {
-                pushed += try await fixture.producer.push((0..<100).map { Greeting(name: "\(batch)-\($0)") }, to: queue)
+            for batch in stride(from: 0, to: jobs, by: 100) {
+                pushed += try await fixture.producer.push((batch..<min(jobs, batch + 100)).map { Greeting(name: "\($0)") }, to: queue)
             }
             try await fixture.redis("XGROUP", "CREATE", QueueKeys(queue: queue).stream, "default", "0", "MKSTREAM")
             try await running(worker) {
-                try await recorder.waitFor(2000)
+                try await recorder.waitFor(jobs)
             }
-            #expect(most.load(ordering: .relaxed) <= 32)
             #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
-            #expect(recorder.count == 2000, "none ran twice")
+            #expect(recorder.count == jobs, "none ran twice")
+            result = most.load(ordering: .relaxed)
         }
+        return result
     }
 
     @Test("a delayed job does not run before its time, and runs after it")
