@@ -122,15 +122,21 @@ final class PayloadJSONEncoder: Encoder {
         var pushedKey: Bool
     }
 
-    var bytes: [UInt8] = []
-    var frames: [Frame] = []
+    // `@exclusivity(unchecked)`: Swift checked every access to these properties at run time
+    // (begin/end access, a thread-local access set): 12% of `make(Order)`'s samples in `perf`.
+    // No access can overlap another. User code runs only in `value.encode(to: self)` and
+    // `key.stringValue`, and each is called outside any access to them; every access is a
+    // read or a mutation that calls nothing but the standard library. The encoder is used
+    // by one call on one thread. `spool-bench micro`: `make(Order)` 8.1-8.7 -> 4.5 µs.
+    @exclusivity(unchecked) var bytes: [UInt8] = []
+    @exclusivity(unchecked) var frames: [Frame] = []
     /// The keys written by the open keyed containers, to catch a key written twice.
-    var keys: [String] = []
-    var path: [any CodingKey] = []
-    var failed = false
+    @exclusivity(unchecked) var keys: [String] = []
+    @exclusivity(unchecked) var path: [any CodingKey] = []
+    @exclusivity(unchecked) var failed = false
     /// The frame index the value being encoded opens its container at.
-    private var valueLevel = 0
-    private var nextID = 0
+    @exclusivity(unchecked) private var valueLevel = 0
+    @exclusivity(unchecked) private var nextID = 0
 
     init() {
         bytes.reserveCapacity(128)
@@ -843,9 +849,11 @@ struct PayloadJSONParser {
 final class PayloadJSONDecoder: Decoder {
     let bytes: [UInt8]
     let nodes: [PayloadJSONNode]
-    var current = 0
-    var path: [any CodingKey] = []
-    var failed = false
+    // `@exclusivity(unchecked)`, as in ``PayloadJSONEncoder``: user code runs only in
+    // `T(from: self)`, called outside any access to these properties.
+    @exclusivity(unchecked) var current = 0
+    @exclusivity(unchecked) var path: [any CodingKey] = []
+    @exclusivity(unchecked) var failed = false
 
     init(bytes: [UInt8], nodes: [PayloadJSONNode]) {
         self.bytes = bytes
