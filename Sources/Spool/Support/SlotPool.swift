@@ -31,9 +31,6 @@ final class SlotPool: Sendable {
         }
     }
 
-    /// How many slots are free now.
-    var free: Int { state.withLock { $0.free } }
-
     /// Takes up to `max` free slots without waiting.
     func tryAcquire(max: Int) -> Int {
         state.withLock { state in

@@ -173,15 +173,12 @@ extension SubscriptionRunner {
     /// while the handlers run, both work at once; with two, Redis serves one while the
     /// worker takes in the other's reply and starts its handlers.
     private func sendReadAheads(_ aheads: inout [ReadAhead], readRetries: Bool) -> Bool {
-        let sizes = Self.readAheadSizes(free: state.slots.free, inFlight: aheads.count)
+        let free = state.slots.tryAcquire(max: options.concurrency)
+        let sizes = Self.readAheadSizes(free: free, inFlight: aheads.count)
         let total = sizes.reduce(0, +)
+        // what the reads do not ask for goes back (no one waits on the pool: only this loop takes)
+        if total < free { state.slots.release(free - total) }
         guard total > 0 else { return false }
-        // only this loop takes slots, so what was free is still free (or more is)
-        let taken = state.slots.tryAcquire(max: total)
-        guard taken == total else {
-            state.slots.release(taken)
-            return false
-        }
         for (index, size) in sizes.enumerated() {
             aheads.append(readAhead(slots: size, readRetries: readRetries && index == 0))
         }
