@@ -27,6 +27,9 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Flag(help: "Only measure processing; also prints the CPU time per job of this process (the worker) and of Redis.")
     var processOnly = false
 
+    @Flag(help: "Only measure the batch push (batches of 100); also prints the CPU time per job of this process (the producer) and of Redis.")
+    var batchOnly = false
+
     @Flag(help: "Only measure processing, metrics off vs on (a Prometheus registry), alternating, 3 rounds each.")
     var metrics = false
 
@@ -58,6 +61,23 @@ struct QueueBenchmark: AsyncParsableCommand {
         }
         if pushOverhead {
             try await measurePushOverhead(client: client, producer: producer)
+            await server.shutdown()
+            return
+        }
+        if batchOnly {
+            let queue = try QueueName("bench.push")
+            let cpuStart = ProcessStatus.cpuSeconds()
+            let redisCPUStart = try await redisCPUSeconds(client)
+            let rate = try await measureRate(count: jobs / 100 * 100) {
+                for batch in 0..<(jobs / 100) {
+                    try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
+                }
+            }
+            let cpu = (ProcessStatus.cpuSeconds() - cpuStart) / Double(jobs / 100 * 100) * 1e6
+            let redisCPU = (try await redisCPUSeconds(client) - redisCPUStart) / Double(jobs / 100 * 100) * 1e6
+            print(line("push, batches of 100", rate,
+                       extra: "CPU/job: producer \(String(format: "%.2f", cpu)) µs, Redis \(String(format: "%.2f", redisCPU)) µs"))
+            _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
             await server.shutdown()
             return
         }
