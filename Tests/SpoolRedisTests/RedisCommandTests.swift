@@ -32,4 +32,29 @@ struct RedisCommandTests {
         #expect(Array(command.argument(1)) == Array("s".utf8))
         #expect(Array(command.argument(4)) == Array("v".utf8))
     }
+
+    @Test("integers, buffers and slices encode like their text; arguments read back as appended")
+    func mixedArguments() {
+        var command = RedisCommand("EVALSHA")
+        command.append(-1_234)
+        command.append(Int64.min)
+        command.append(0)
+        command.append([13, 10] as [UInt8])
+        command.append(Array("$5\r\n".utf8)[1...])
+        let bytes: [UInt8] = Array(repeating: 36, count: 12)
+        bytes.withUnsafeBufferPointer { command.append($0) }
+        command.append("")
+        var buffer: [UInt8] = []
+        command.encodeRESP(into: &buffer)
+        let expected = "*8\r\n$7\r\nEVALSHA\r\n$5\r\n-1234\r\n$20\r\n-9223372036854775808\r\n$1\r\n0\r\n"
+            + "$2\r\n\r\n\r\n$3\r\n5\r\n\r\n$12\r\n$$$$$$$$$$$$\r\n$0\r\n\r\n"
+        #expect(buffer == Array(expected.utf8))
+        #expect(command.count == 8)
+        #expect(command.name == "EVALSHA")
+        #expect(Array(command.argument(2)) == Array("-9223372036854775808".utf8))
+        #expect(Array(command.argument(4)) == [13, 10])
+        #expect(Array(command.argument(5)) == Array("5\r\n".utf8))
+        #expect(Array(command.argument(6)) == bytes)
+        #expect(command.argument(7).isEmpty)
+    }
 }

@@ -7,6 +7,19 @@ public protocol EnvelopeFieldSink {
     mutating func appendField(_ bytes: some Collection<UInt8>)
     /// Appends one field name or value given as text.
     mutating func appendField(_ text: String)
+    /// Appends one field name or value (the usual shapes, so a sink can take them without
+    /// generic dispatch; by default the same as the generic form).
+    mutating func appendField(_ bytes: [UInt8])
+    /// Appends one field name or value from a buffer (see ``appendField(_:)-([UInt8])``).
+    mutating func appendField(_ bytes: UnsafeBufferPointer<UInt8>)
+    /// Appends a decimal field value (by default, its text).
+    mutating func appendField(_ value: Int64)
+}
+
+extension EnvelopeFieldSink {
+    public mutating func appendField(_ bytes: [UInt8]) { appendField(bytes[...]) }
+    public mutating func appendField(_ bytes: UnsafeBufferPointer<UInt8>) { appendField(bytes[...]) }
+    public mutating func appendField(_ value: Int64) { appendField(String(value)) }
 }
 
 extension Array: EnvelopeFieldSink where Element == [UInt8] {
@@ -16,6 +29,9 @@ extension Array: EnvelopeFieldSink where Element == [UInt8] {
 
 extension RedisCommand: EnvelopeFieldSink {
     public mutating func appendField(_ bytes: some Collection<UInt8>) { append(bytes) }
+    public mutating func appendField(_ bytes: [UInt8]) { append(bytes) }
+    public mutating func appendField(_ bytes: UnsafeBufferPointer<UInt8>) { append(bytes) }
+    public mutating func appendField(_ value: Int64) { append(value) }
     public mutating func appendField(_ text: String) { append(text) }
 }
 
@@ -27,7 +43,7 @@ extension JobEnvelope {
     /// name, and finally ``extraFields`` as read. Values are binary-safe bytes.
     public func encodeFields(into sink: inout some EnvelopeFieldSink) {
         sink.appendField(EnvelopeField.version.name)
-        sink.appendField(String(version))
+        sink.appendField(Int64(version))
         sink.appendField(EnvelopeField.id.name)
         id.withUTF8 { sink.appendField($0) }
         sink.appendField(EnvelopeField.type.name)
@@ -35,12 +51,12 @@ extension JobEnvelope {
         sink.appendField(EnvelopeField.payload.name)
         sink.appendField(payload)
         sink.appendField(EnvelopeField.enqueuedAt.name)
-        sink.appendField(String(enqueuedAt))
+        sink.appendField(enqueuedAt)
         sink.appendField(EnvelopeField.attempt.name)
-        sink.appendField(String(attempt))
+        sink.appendField(Int64(attempt))
         if let maxAttempts {
             sink.appendField(EnvelopeField.maxAttempts.name)
-            sink.appendField(String(maxAttempts))
+            sink.appendField(Int64(maxAttempts))
         }
         if let key {
             sink.appendField(EnvelopeField.key.name)

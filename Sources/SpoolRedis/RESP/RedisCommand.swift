@@ -1,11 +1,12 @@
-/// One Redis command: its arguments, stored flat in a single byte buffer.
+/// One Redis command: its arguments, stored flat in a single byte buffer already in RESP form.
 ///
 /// Arguments are binary-safe. Build with the variadic initialiser for text arguments and
-/// ``append(_:)-(some Collection<UInt8>)`` for bytes; the whole command is two allocations.
+/// ``append(_:)-(some Collection<UInt8>)`` for bytes; the whole command is two allocations,
+/// and sending it copies its bytes once, behind a `*N` header.
 public struct RedisCommand: Sendable, Hashable {
-    /// All argument bytes, back to back.
+    /// Every argument as a RESP bulk string (`$len\r\n`, the bytes, `\r\n`), back to back.
     package private(set) var storage: [UInt8]
-    /// The end offset of each argument in ``storage``.
+    /// The end offset of each argument's bytes in ``storage`` (before its `\r\n`).
     package private(set) var ends: [Int]
     /// The script behind an EVALSHA, so a NOSCRIPT reply can load it and retry.
     package private(set) var script: RedisScript?
@@ -19,7 +20,7 @@ public struct RedisCommand: Sendable, Hashable {
     public init(_ name: String, _ arguments: [String]) {
         storage = []
         ends = []
-        storage.reserveCapacity(name.utf8.count + arguments.reduce(0) { $0 + $1.utf8.count })
+        storage.reserveCapacity(name.utf8.count + arguments.reduce(0) { $0 + $1.utf8.count } + 16 * (arguments.count + 1))
         ends.reserveCapacity(arguments.count + 1)
         append(name)
         for argument in arguments { append(argument) }
@@ -29,31 +30,97 @@ public struct RedisCommand: Sendable, Hashable {
     public init(name: String, reservingBytes capacity: Int, arguments: Int) {
         storage = []
         ends = []
-        storage.reserveCapacity(name.utf8.count + capacity)
+        storage.reserveCapacity(name.utf8.count + capacity + 16 * (arguments + 1))
         ends.reserveCapacity(arguments + 1)
         append(name)
     }
 
     /// Appends a text argument.
     public mutating func append(_ argument: String) {
-        storage.append(contentsOf: argument.utf8)
-        ends.append(storage.count)
+        var argument = argument
+        argument.withUTF8 { append($0) }
     }
 
     /// Appends a binary argument.
-    public mutating func append(_ argument: some Collection<UInt8>) {
+    public mutating func append(_ argument: [UInt8]) {
+        argument.withUnsafeBufferPointer { append($0) }
+    }
+
+    /// Appends a binary argument.
+    public mutating func append(_ argument: UnsafeBufferPointer<UInt8>) {
+        if argument.count <= Self.fusedArgumentLimit {
+            // header, bytes and `\r\n` in one append: most arguments are short
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.fusedArgumentLimit + 24) { scratch in
+                let start = Self.writeHeader(length: argument.count, endingAt: 22, in: scratch)
+                var end = 22
+                if let source = argument.baseAddress {
+                    (scratch.baseAddress! + end).update(from: source, count: argument.count)
+                    end += argument.count
+                }
+                scratch[end] = 13
+                scratch[end + 1] = 10
+                storage.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[start..<(end + 2)]))
+                ends.append(storage.count - 2)
+            }
+            return
+        }
+        beginArgument(length: argument.count)
         storage.append(contentsOf: argument)
-        ends.append(storage.count)
+        endArgument()
+    }
+
+    /// Arguments up to this many bytes are appended in one piece with their header.
+    private static let fusedArgumentLimit = 64
+
+    /// Appends a binary argument.
+    public mutating func append(_ argument: some Collection<UInt8>) {
+        beginArgument(length: argument.count)
+        storage.append(contentsOf: argument)
+        endArgument()
     }
 
     /// Appends an integer argument in decimal.
     public mutating func append(_ argument: Int) {
-        append(String(argument))
+        append(Int64(argument))
     }
 
     /// Appends an integer argument in decimal.
     public mutating func append(_ argument: Int64) {
-        append(String(argument))
+        let magnitude = argument.magnitude
+        beginArgument(length: Self.decimalDigits(magnitude) + (argument < 0 ? 1 : 0))
+        if argument < 0 { storage.append(UInt8(ascii: "-")) }
+        Self.appendDecimal(magnitude, to: &storage)
+        endArgument()
+    }
+
+    /// Appends an argument's header, `$len\r\n`, in one append.
+    private mutating func beginArgument(length: Int) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { header in
+            let start = Self.writeHeader(length: length, endingAt: 24, in: header)
+            storage.append(contentsOf: UnsafeBufferPointer(rebasing: header[start..<24]))
+        }
+    }
+
+    /// Writes `$len\r\n` so that it ends just before `end` (at most 23 bytes); returns its start.
+    private static func writeHeader(length: Int, endingAt end: Int, in buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var start = end - 2
+        buffer[start] = 13
+        buffer[start + 1] = 10
+        var remaining = UInt64(length)
+        repeat {
+            start -= 1
+            buffer[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10)
+            remaining /= 10
+        } while remaining > 0
+        start -= 1
+        buffer[start] = UInt8(ascii: "$")
+        return start
+    }
+
+    private mutating func endArgument() {
+        ends.append(storage.count)
+        storage.append(13)
+        storage.append(10)
     }
 
     /// How many arguments the command has, its name included.
@@ -61,14 +128,16 @@ public struct RedisCommand: Sendable, Hashable {
 
     /// The name of the command (its first argument), upper-cased.
     public var name: String {
-        guard let end = ends.first else { return "" }
-        return String(decoding: storage[0..<end], as: UTF8.self).uppercased()
+        guard !ends.isEmpty else { return "" }
+        return String(decoding: argument(0), as: UTF8.self).uppercased()
     }
 
     /// The bytes of argument `index`.
     public func argument(_ index: Int) -> ArraySlice<UInt8> {
-        let start = index == 0 ? 0 : ends[index - 1]
-        return storage[start..<ends[index]]
+        // the argument's header, `$len\r\n`, starts after the previous argument's `\r\n`
+        var position = (index == 0 ? 0 : ends[index - 1] + 2) + 1
+        while storage[position] != 13 { position += 1 }
+        return storage[(position + 2)..<ends[index]]
     }
 
     /// `EVALSHA sha numkeys keys... args...` for a script; reloaded transparently on NOSCRIPT.
@@ -93,30 +162,29 @@ public struct RedisCommand: Sendable, Hashable {
 
     /// Appends the command in RESP form (`*N`, then `$len` and bytes per argument) to `buffer`.
     ///
-    /// This is what hiredis's `redisFormatCommandArgv` produces, written without its
-    /// per-argument `printf`-style formatting and allocations.
+    /// This is what hiredis's `redisFormatCommandArgv` produces: the arguments are stored in
+    /// that form as they are appended, so this writes the `*N` header and copies them.
     package func encodeRESP(into buffer: inout [UInt8]) {
-        buffer.reserveCapacity(buffer.count + storage.count + 16 * ends.count + 16)
+        buffer.reserveCapacity(buffer.count + storage.count + 24)
         buffer.append(UInt8(ascii: "*"))
-        Self.appendDecimal(ends.count, to: &buffer)
+        Self.appendDecimal(UInt64(ends.count), to: &buffer)
         buffer.append(13)
         buffer.append(10)
-        var start = 0
-        storage.withUnsafeBufferPointer { bytes in
-            for end in ends {
-                buffer.append(UInt8(ascii: "$"))
-                Self.appendDecimal(end - start, to: &buffer)
-                buffer.append(13)
-                buffer.append(10)
-                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<end]))
-                buffer.append(13)
-                buffer.append(10)
-                start = end
-            }
-        }
+        buffer.append(contentsOf: storage)
     }
 
-    private static func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
+    /// How many decimal digits `value` has.
+    private static func decimalDigits(_ value: UInt64) -> Int {
+        var count = 1
+        var remaining = value
+        while remaining >= 10 {
+            remaining /= 10
+            count += 1
+        }
+        return count
+    }
+
+    private static func appendDecimal(_ value: UInt64, to buffer: inout [UInt8]) {
         if value < 10 {
             buffer.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
             return
