@@ -17,18 +17,29 @@ extension JobID: CustomStringConvertible, LosslessStringConvertible {
 
     /// Writes the 36-byte canonical form into `buffer` (which holds at least 36 bytes).
     private func render(into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        var index = 0
-        for nibble in 0..<32 {
-            if nibble == 8 || nibble == 12 || nibble == 16 || nibble == 20 {
-                buffer[index] = UInt8(ascii: "-")
-                index += 1
-            }
-            let word = nibble < 16 ? high : low
-            let shift = UInt64(60 - 4 * (nibble % 16))
-            buffer[index] = Self.hexDigit(UInt8(truncatingIfNeeded: word >> shift) & 0xF)
-            index += 1
+        precondition(buffer.count >= 36, "a JobID needs 36 bytes")
+        let base = buffer.baseAddress!
+        // 8-4-4-4-12: the groups' first nibbles, counting from the most significant
+        Self.writeHex(high, from: 0, count: 8, to: base)
+        base[8] = UInt8(ascii: "-")
+        Self.writeHex(high, from: 8, count: 4, to: base + 9)
+        base[13] = UInt8(ascii: "-")
+        Self.writeHex(high, from: 12, count: 4, to: base + 14)
+        base[18] = UInt8(ascii: "-")
+        Self.writeHex(low, from: 0, count: 4, to: base + 19)
+        base[23] = UInt8(ascii: "-")
+        Self.writeHex(low, from: 4, count: 12, to: base + 24)
+        return 36
+    }
+
+    /// Writes `count` lowercase hex digits of `word`, starting at nibble `from` (0 is the most
+    /// significant), to `target`.
+    @inline(__always)
+    private static func writeHex(_ word: UInt64, from: Int, count: Int, to target: UnsafeMutablePointer<UInt8>) {
+        for offset in 0..<count {
+            let nibble = UInt8(truncatingIfNeeded: word &>> UInt64(60 &- 4 &* (from &+ offset))) & 0xF
+            target[offset] = hexDigit(nibble)
         }
-        return index
     }
 
     /// Parses the canonical 8-4-4-4-12 form, in either case; `nil` for anything else.
@@ -60,8 +71,12 @@ extension JobID: CustomStringConvertible, LosslessStringConvertible {
         self.init(high: words.0, low: words.1)
     }
 
+    /// The lowercase hex digit of `value` (0–15), without a branch: digits above 9 move 39
+    /// places further, from `:` to `a`.
+    @inline(__always)
     private static func hexDigit(_ value: UInt8) -> UInt8 {
-        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+        let above9 = UInt8(truncatingIfNeeded: (Int8(9) &- Int8(truncatingIfNeeded: value)) &>> 7)
+        return UInt8(ascii: "0") &+ value &+ (above9 & 39)
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
