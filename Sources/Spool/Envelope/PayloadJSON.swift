@@ -261,7 +261,7 @@ final class PayloadJSONEncoder: Encoder {
             return
         }
         if T.self == Int.self, let int = value as? Int {
-            writeInteger(int)
+            writeInteger(Int64(int))
             return
         }
         if T.self == Bool.self, let bool = value as? Bool {
@@ -319,15 +319,31 @@ final class PayloadJSONEncoder: Encoder {
     }
 
     /// Writes an integer in decimal, without going through a `String`.
-    func writeInteger<T: FixedWidthInteger>(_ value: T) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = UInt64(value.magnitude)
-        let start = bytes.count
-        repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        bytes[start...].reverse()
+    func writeInteger(_ value: Int64) {
+        writeInteger(negative: value < 0, magnitude: value.magnitude)
+    }
+
+    /// Writes an integer in decimal, without going through a `String`.
+    func writeInteger(_ value: UInt64) {
+        writeInteger(negative: false, magnitude: value)
+    }
+
+    private func writeInteger(negative: Bool, magnitude: UInt64) {
+        // at most 20 digits and a sign, written backwards into scratch space, appended at once
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { scratch in
+            var start = 24
+            var remaining = magnitude
+            repeat {
+                start -= 1
+                scratch[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10)
+                remaining /= 10
+            } while remaining > 0
+            if negative {
+                start -= 1
+                scratch[start] = UInt8(ascii: "-")
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[start..<24]))
+        }
     }
 
     /// Writes the shortest representation that reads back as `value`; non-finite values are
@@ -397,18 +413,25 @@ struct PayloadJSONKeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol 
         try encoder.writeFloat(value)
     }
 
-    mutating func encode(_ value: Int, forKey key: Key) throws { try integer(value, key) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { try integer(value, key) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { try integer(value, key) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { try integer(value, key) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { try integer(value, key) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { try integer(value, key) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { try integer(value, key) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { try integer(value, key) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { try integer(value, key) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { try integer(value, key) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { try integer(Int64(value), key) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { try integer(Int64(value), key) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { try integer(Int64(value), key) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { try integer(Int64(value), key) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { try integer(Int64(value), key) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { try integer(UInt64(value), key) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { try integer(UInt64(value), key) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { try integer(UInt64(value), key) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { try integer(UInt64(value), key) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { try integer(UInt64(value), key) }
 
-    private func integer(_ value: some FixedWidthInteger, _ key: Key) throws {
+    // concrete integer types: the containers are generic over their key, so a generic
+    // integer here would do its arithmetic through witness tables
+    private func integer(_ value: Int64, _ key: Key) throws {
+        try encoder.beginMember(frame, key)
+        encoder.writeInteger(value)
+    }
+
+    private func integer(_ value: UInt64, _ key: Key) throws {
         try encoder.beginMember(frame, key)
         encoder.writeInteger(value)
     }
@@ -482,18 +505,23 @@ struct PayloadJSONUnkeyedEncoding: UnkeyedEncodingContainer {
         try encoder.writeFloat(value)
     }
 
-    mutating func encode(_ value: Int) throws { try integer(value) }
-    mutating func encode(_ value: Int8) throws { try integer(value) }
-    mutating func encode(_ value: Int16) throws { try integer(value) }
-    mutating func encode(_ value: Int32) throws { try integer(value) }
-    mutating func encode(_ value: Int64) throws { try integer(value) }
-    mutating func encode(_ value: UInt) throws { try integer(value) }
-    mutating func encode(_ value: UInt8) throws { try integer(value) }
-    mutating func encode(_ value: UInt16) throws { try integer(value) }
-    mutating func encode(_ value: UInt32) throws { try integer(value) }
-    mutating func encode(_ value: UInt64) throws { try integer(value) }
+    mutating func encode(_ value: Int) throws { try integer(Int64(value)) }
+    mutating func encode(_ value: Int8) throws { try integer(Int64(value)) }
+    mutating func encode(_ value: Int16) throws { try integer(Int64(value)) }
+    mutating func encode(_ value: Int32) throws { try integer(Int64(value)) }
+    mutating func encode(_ value: Int64) throws { try integer(Int64(value)) }
+    mutating func encode(_ value: UInt) throws { try integer(UInt64(value)) }
+    mutating func encode(_ value: UInt8) throws { try integer(UInt64(value)) }
+    mutating func encode(_ value: UInt16) throws { try integer(UInt64(value)) }
+    mutating func encode(_ value: UInt32) throws { try integer(UInt64(value)) }
+    mutating func encode(_ value: UInt64) throws { try integer(UInt64(value)) }
 
-    private func integer(_ value: some FixedWidthInteger) throws {
+    private func integer(_ value: Int64) throws {
+        _ = try encoder.beginElement(frame)
+        encoder.writeInteger(value)
+    }
+
+    private func integer(_ value: UInt64) throws {
         _ = try encoder.beginElement(frame)
         encoder.writeInteger(value)
     }
@@ -555,18 +583,23 @@ struct PayloadJSONSingleValueEncoding: SingleValueEncodingContainer {
         try encoder.writeFloat(value)
     }
 
-    mutating func encode(_ value: Int) throws { try integer(value) }
-    mutating func encode(_ value: Int8) throws { try integer(value) }
-    mutating func encode(_ value: Int16) throws { try integer(value) }
-    mutating func encode(_ value: Int32) throws { try integer(value) }
-    mutating func encode(_ value: Int64) throws { try integer(value) }
-    mutating func encode(_ value: UInt) throws { try integer(value) }
-    mutating func encode(_ value: UInt8) throws { try integer(value) }
-    mutating func encode(_ value: UInt16) throws { try integer(value) }
-    mutating func encode(_ value: UInt32) throws { try integer(value) }
-    mutating func encode(_ value: UInt64) throws { try integer(value) }
+    mutating func encode(_ value: Int) throws { try integer(Int64(value)) }
+    mutating func encode(_ value: Int8) throws { try integer(Int64(value)) }
+    mutating func encode(_ value: Int16) throws { try integer(Int64(value)) }
+    mutating func encode(_ value: Int32) throws { try integer(Int64(value)) }
+    mutating func encode(_ value: Int64) throws { try integer(Int64(value)) }
+    mutating func encode(_ value: UInt) throws { try integer(UInt64(value)) }
+    mutating func encode(_ value: UInt8) throws { try integer(UInt64(value)) }
+    mutating func encode(_ value: UInt16) throws { try integer(UInt64(value)) }
+    mutating func encode(_ value: UInt32) throws { try integer(UInt64(value)) }
+    mutating func encode(_ value: UInt64) throws { try integer(UInt64(value)) }
 
-    private func integer(_ value: some FixedWidthInteger) throws {
+    private func integer(_ value: Int64) throws {
+        try encoder.beginSingle(frame)
+        encoder.writeInteger(value)
+    }
+
+    private func integer(_ value: UInt64) throws {
         try encoder.beginSingle(frame)
         encoder.writeInteger(value)
     }
@@ -1123,20 +1156,16 @@ struct PayloadJSONKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol 
     func decode(_: String.Type, forKey key: Key) throws -> String { try decoder.string(at: try value(key)) }
     func decode(_: Double.Type, forKey key: Key) throws -> Double { try decoder.float(Double.self, at: try value(key)) }
     func decode(_: Float.Type, forKey key: Key) throws -> Float { try decoder.float(Float.self, at: try value(key)) }
-    func decode(_: Int.Type, forKey key: Key) throws -> Int { try integer(key) }
-    func decode(_: Int8.Type, forKey key: Key) throws -> Int8 { try integer(key) }
-    func decode(_: Int16.Type, forKey key: Key) throws -> Int16 { try integer(key) }
-    func decode(_: Int32.Type, forKey key: Key) throws -> Int32 { try integer(key) }
-    func decode(_: Int64.Type, forKey key: Key) throws -> Int64 { try integer(key) }
-    func decode(_: UInt.Type, forKey key: Key) throws -> UInt { try integer(key) }
-    func decode(_: UInt8.Type, forKey key: Key) throws -> UInt8 { try integer(key) }
-    func decode(_: UInt16.Type, forKey key: Key) throws -> UInt16 { try integer(key) }
-    func decode(_: UInt32.Type, forKey key: Key) throws -> UInt32 { try integer(key) }
-    func decode(_: UInt64.Type, forKey key: Key) throws -> UInt64 { try integer(key) }
-
-    private func integer<T: FixedWidthInteger>(_ key: Key) throws -> T {
-        try decoder.integer(T.self, at: try value(key))
-    }
+    func decode(_: Int.Type, forKey key: Key) throws -> Int { try decoder.integer(Int.self, at: try value(key)) }
+    func decode(_: Int8.Type, forKey key: Key) throws -> Int8 { try decoder.integer(Int8.self, at: try value(key)) }
+    func decode(_: Int16.Type, forKey key: Key) throws -> Int16 { try decoder.integer(Int16.self, at: try value(key)) }
+    func decode(_: Int32.Type, forKey key: Key) throws -> Int32 { try decoder.integer(Int32.self, at: try value(key)) }
+    func decode(_: Int64.Type, forKey key: Key) throws -> Int64 { try decoder.integer(Int64.self, at: try value(key)) }
+    func decode(_: UInt.Type, forKey key: Key) throws -> UInt { try decoder.integer(UInt.self, at: try value(key)) }
+    func decode(_: UInt8.Type, forKey key: Key) throws -> UInt8 { try decoder.integer(UInt8.self, at: try value(key)) }
+    func decode(_: UInt16.Type, forKey key: Key) throws -> UInt16 { try decoder.integer(UInt16.self, at: try value(key)) }
+    func decode(_: UInt32.Type, forKey key: Key) throws -> UInt32 { try decoder.integer(UInt32.self, at: try value(key)) }
+    func decode(_: UInt64.Type, forKey key: Key) throws -> UInt64 { try decoder.integer(UInt64.self, at: try value(key)) }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         try decoder.decodeValue(type, at: try value(key), base: base, key: key)
@@ -1195,20 +1224,16 @@ struct PayloadJSONUnkeyedDecoding: UnkeyedDecodingContainer {
     mutating func decode(_: String.Type) throws -> String { try decoder.string(at: try next()) }
     mutating func decode(_: Double.Type) throws -> Double { try decoder.float(Double.self, at: try next()) }
     mutating func decode(_: Float.Type) throws -> Float { try decoder.float(Float.self, at: try next()) }
-    mutating func decode(_: Int.Type) throws -> Int { try integer() }
-    mutating func decode(_: Int8.Type) throws -> Int8 { try integer() }
-    mutating func decode(_: Int16.Type) throws -> Int16 { try integer() }
-    mutating func decode(_: Int32.Type) throws -> Int32 { try integer() }
-    mutating func decode(_: Int64.Type) throws -> Int64 { try integer() }
-    mutating func decode(_: UInt.Type) throws -> UInt { try integer() }
-    mutating func decode(_: UInt8.Type) throws -> UInt8 { try integer() }
-    mutating func decode(_: UInt16.Type) throws -> UInt16 { try integer() }
-    mutating func decode(_: UInt32.Type) throws -> UInt32 { try integer() }
-    mutating func decode(_: UInt64.Type) throws -> UInt64 { try integer() }
-
-    private mutating func integer<T: FixedWidthInteger>() throws -> T {
-        try decoder.integer(T.self, at: try next())
-    }
+    mutating func decode(_: Int.Type) throws -> Int { try decoder.integer(Int.self, at: try next()) }
+    mutating func decode(_: Int8.Type) throws -> Int8 { try decoder.integer(Int8.self, at: try next()) }
+    mutating func decode(_: Int16.Type) throws -> Int16 { try decoder.integer(Int16.self, at: try next()) }
+    mutating func decode(_: Int32.Type) throws -> Int32 { try decoder.integer(Int32.self, at: try next()) }
+    mutating func decode(_: Int64.Type) throws -> Int64 { try decoder.integer(Int64.self, at: try next()) }
+    mutating func decode(_: UInt.Type) throws -> UInt { try decoder.integer(UInt.self, at: try next()) }
+    mutating func decode(_: UInt8.Type) throws -> UInt8 { try decoder.integer(UInt8.self, at: try next()) }
+    mutating func decode(_: UInt16.Type) throws -> UInt16 { try decoder.integer(UInt16.self, at: try next()) }
+    mutating func decode(_: UInt32.Type) throws -> UInt32 { try decoder.integer(UInt32.self, at: try next()) }
+    mutating func decode(_: UInt64.Type) throws -> UInt64 { try decoder.integer(UInt64.self, at: try next()) }
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
         let key = PayloadJSONIndexKey(intValue: currentIndex)
