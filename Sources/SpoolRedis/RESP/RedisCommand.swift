@@ -86,11 +86,21 @@ public struct RedisCommand: Sendable, Hashable {
 
     /// Appends an integer argument in decimal.
     public mutating func append(_ argument: Int64) {
-        let magnitude = argument.magnitude
-        beginArgument(length: Self.decimalDigits(magnitude) + (argument < 0 ? 1 : 0))
-        if argument < 0 { storage.append(UInt8(ascii: "-")) }
-        Self.appendDecimal(magnitude, to: &storage)
-        endArgument()
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { scratch in
+            // at most 19 digits and a sign, written backwards
+            var start = 20
+            var remaining = argument.magnitude
+            repeat {
+                start -= 1
+                scratch[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10)
+                remaining /= 10
+            } while remaining > 0
+            if argument < 0 {
+                start -= 1
+                scratch[start] = UInt8(ascii: "-")
+            }
+            append(UnsafeBufferPointer(rebasing: scratch[start..<20]))
+        }
     }
 
     /// Appends an argument's header, `$len\r\n`, in one append.
@@ -102,6 +112,7 @@ public struct RedisCommand: Sendable, Hashable {
     }
 
     /// Writes `$len\r\n` so that it ends just before `end` (at most 23 bytes); returns its start.
+    /// (The array header `*N\r\n` is the same with its first byte replaced.)
     private static func writeHeader(length: Int, endingAt end: Int, in buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
         var start = end - 2
         buffer[start] = 13
@@ -165,42 +176,12 @@ public struct RedisCommand: Sendable, Hashable {
     /// This is what hiredis's `redisFormatCommandArgv` produces: the arguments are stored in
     /// that form as they are appended, so this writes the `*N` header and copies them.
     package func encodeRESP(into buffer: inout [UInt8]) {
-        buffer.reserveCapacity(buffer.count + storage.count + 24)
-        buffer.append(UInt8(ascii: "*"))
-        Self.appendDecimal(UInt64(ends.count), to: &buffer)
-        buffer.append(13)
-        buffer.append(10)
+        // no reserveCapacity: it would grow `buffer` exactly, command after command
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { header in
+            let start = Self.writeHeader(length: ends.count, endingAt: 24, in: header)
+            header[start] = UInt8(ascii: "*")
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: header[start..<24]))
+        }
         buffer.append(contentsOf: storage)
-    }
-
-    /// How many decimal digits `value` has.
-    private static func decimalDigits(_ value: UInt64) -> Int {
-        var count = 1
-        var remaining = value
-        while remaining >= 10 {
-            remaining /= 10
-            count += 1
-        }
-        return count
-    }
-
-    private static func appendDecimal(_ value: UInt64, to buffer: inout [UInt8]) {
-        if value < 10 {
-            buffer.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
-            return
-        }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        var remaining = value
-        withUnsafeMutableBytes(of: &digits) { raw in
-            while remaining > 0 {
-                raw[count] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10)
-                remaining /= 10
-                count += 1
-            }
-            for index in stride(from: count - 1, through: 0, by: -1) { buffer.append(raw[index]) }
-        }
     }
 }
