@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMallocCounter
 import Foundation
 import CoreMetrics
 import Logging
@@ -24,10 +25,10 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Option(help: "Handler slots of the worker that processes (1 or more).")
     var concurrency = 32
 
-    @Flag(help: "Only measure processing; also prints the CPU time per job of this process (the worker) and of Redis.")
+    @Flag(help: "Only measure processing; also prints the CPU time per job of this process (the worker) and of Redis, and this process's heap allocations per job.")
     var processOnly = false
 
-    @Flag(help: "Only measure the batch push (batches of 100); also prints the CPU time per job of this process (the producer) and of Redis.")
+    @Flag(help: "Only measure the batch push (batches of 100); also prints the CPU time per job of this process (the producer) and of Redis, and this process's heap allocations per job.")
     var batchOnly = false
 
     @Flag(help: "Only measure processing, metrics off vs on (a Prometheus registry), alternating, 3 rounds each.")
@@ -68,15 +69,17 @@ struct QueueBenchmark: AsyncParsableCommand {
             let queue = try QueueName("bench.push")
             let cpuStart = ProcessStatus.cpuSeconds()
             let redisCPUStart = try await redisCPUSeconds(client)
+            let allocationsStart = spool_bench_process_allocations()
             let rate = try await measureRate(count: jobs / 100 * 100) {
                 for batch in 0..<(jobs / 100) {
                     try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
                 }
             }
+            let allocations = Double(spool_bench_process_allocations() - allocationsStart) / Double(jobs / 100 * 100)
             let cpu = (ProcessStatus.cpuSeconds() - cpuStart) / Double(jobs / 100 * 100) * 1e6
             let redisCPU = (try await redisCPUSeconds(client) - redisCPUStart) / Double(jobs / 100 * 100) * 1e6
             print(line("push, batches of 100", rate,
-                       extra: "CPU/job: producer \(String(format: "%.2f", cpu)) µs, Redis \(String(format: "%.2f", redisCPU)) µs"))
+                       extra: "CPU/job: producer \(String(format: "%.2f", cpu)) µs, Redis \(String(format: "%.2f", redisCPU)) µs; allocations/job \(String(format: "%.1f", allocations))"))
             _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
             await server.shutdown()
             return
@@ -84,7 +87,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         if processOnly {
             let run = try await process(jobs: jobs, client: client, producer: producer, logger: logger)
             print(line("process, 1 worker, concurrency \(concurrency), dedup on", run.rate,
-                       extra: "CPU/job: worker \(String(format: "%.1f", run.cpuPerJob)) µs, Redis \(String(format: "%.1f", run.redisCPUPerJob)) µs"))
+                       extra: "CPU/job: worker \(String(format: "%.1f", run.cpuPerJob)) µs, Redis \(String(format: "%.1f", run.redisCPUPerJob)) µs; allocations/job \(String(format: "%.1f", run.allocationsPerJob))"))
             await server.shutdown()
             return
         }
@@ -135,8 +138,8 @@ struct QueueBenchmark: AsyncParsableCommand {
     /// Processing with the no-op metrics factory vs a Prometheus one, alternating rounds so
     /// both see the same machine state; prints the medians and their ratio.
     private func compareMetrics(jobs: Int, client: RedisClient, producer: SpoolProducer, logger: Logger) async throws {
-        var off: [(rate: Double, cpuPerJob: Double, redisCPUPerJob: Double)] = []
-        var on: [(rate: Double, cpuPerJob: Double, redisCPUPerJob: Double)] = []
+        var off: [(rate: Double, cpuPerJob: Double, redisCPUPerJob: Double, allocationsPerJob: Double)] = []
+        var on: [(rate: Double, cpuPerJob: Double, redisCPUPerJob: Double, allocationsPerJob: Double)] = []
         for round in 0..<3 {
             off.append(try await process(
                 jobs: jobs, client: client, producer: producer, logger: logger,
@@ -152,7 +155,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         let rateOff = median(off.map(\.rate)), rateOn = median(on.map(\.rate))
         let cpuOff = median(off.map(\.cpuPerJob)), cpuOn = median(on.map(\.cpuPerJob))
-        func rounds(_ runs: [(rate: Double, cpuPerJob: Double, redisCPUPerJob: Double)]) -> String {
+        func rounds(_ runs: [(rate: Double, cpuPerJob: Double, redisCPUPerJob: Double, allocationsPerJob: Double)]) -> String {
             runs.map { "\(Int($0.rate))/s \(String(format: "%.1f", $0.cpuPerJob)) µs" }.joined(separator: ", ")
         }
         print(line("process, metrics off (median of 3)", rateOff, extra: "\(String(format: "%.1f", cpuOff)) µs CPU/job  [\(rounds(off))]"))
@@ -199,7 +202,7 @@ struct QueueBenchmark: AsyncParsableCommand {
     private func process(
         jobs: Int, client: RedisClient, producer: SpoolProducer, logger: Logger,
         queueName: String = "bench.process", metricsFactory: any MetricsFactory = MetricsSystem.factory
-    ) async throws -> (rate: Double, cpuPerJob: Double, redisCPUPerJob: Double) {
+    ) async throws -> (rate: Double, cpuPerJob: Double, redisCPUPerJob: Double, allocationsPerJob: Double) {
         let queue = try QueueName(queueName)
         let keys = QueueKeys(queue: queue)
         _ = try await client.send("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
@@ -218,6 +221,8 @@ struct QueueBenchmark: AsyncParsableCommand {
         let start = clock.now
         let cpuStart = ProcessStatus.cpuSeconds()
         let redisCPUStart = try await redisCPUSeconds(client)
+        let allocationsStart = spool_bench_process_allocations()
+        var allocations: UInt64 = 0
         var cpu = 0.0
         var redisCPU = 0.0
         var elapsed = Duration.zero
@@ -232,6 +237,7 @@ struct QueueBenchmark: AsyncParsableCommand {
             }
             elapsed = clock.now - start
             cpu = ProcessStatus.cpuSeconds() - cpuStart
+            allocations = spool_bench_process_allocations() - allocationsStart
             redisCPU = try await redisCPUSeconds(client) - redisCPUStart
             await serviceGroup.triggerGracefulShutdown()
             try await group.waitForAll()
@@ -239,7 +245,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         _ = try await client.send("DEL", keys.stream, keys.done(.default))
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         // this process (client and worker) and Redis apart; the ZCARD polls count in both
-        return (Double(jobs) / seconds, cpu / Double(jobs) * 1e6, redisCPU / Double(jobs) * 1e6)
+        return (Double(jobs) / seconds, cpu / Double(jobs) * 1e6, redisCPU / Double(jobs) * 1e6, Double(allocations) / Double(jobs))
     }
 
     /// Redis's own CPU time so far (user + system, from `INFO cpu`).

@@ -5,4 +5,7 @@
 /// made so far by the calling thread, counted by the wrappers in malloc_counter.c.
 unsigned long long spool_bench_thread_allocations(void);
 
+/// Heap allocations made so far by every thread of the process.
+unsigned long long spool_bench_process_allocations(void);
+
 #endif
