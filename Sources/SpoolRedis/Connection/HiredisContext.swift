@@ -11,6 +11,8 @@ import Darwin
 final class HiredisContext {
     private let context: UnsafeMutablePointer<redisContext>
     private let address: String
+    /// Receives the values hiredis's reader parses (installed on it right after connecting).
+    private let replies = ReplyBuilder()
 
     /// The socket, for interrupting a blocked read from another thread.
     var fileDescriptor: Int32 { context.pointee.fd }
@@ -36,6 +38,7 @@ final class HiredisContext {
         }
         self.context = raw
         self.address = redacted
+        replies.install(on: raw)
         if case .tcp = address { _ = redisEnableKeepAlive(raw) }
         tv = Self.timeval(timeout)
         _ = redisSetTimeout(raw, tv)
@@ -49,6 +52,7 @@ final class HiredisContext {
         }
         self.context = raw
         self.address = redacted
+        replies.install(on: raw)
         _ = redisSetTimeout(raw, Self.timeval(timeout))
     }
 
@@ -91,14 +95,13 @@ final class HiredisContext {
         }
     }
 
-    /// Reads the next reply, converting and freeing it.
+    /// Reads the next reply (built by ``ReplyBuilder`` as hiredis parses it).
     func readReply() throws(RedisError) -> RESPValue {
         var reply: UnsafeMutableRawPointer?
-        guard redisGetReply(context, &reply) == REDIS_OK, let reply else {
+        guard redisGetReply(context, &reply) == REDIS_OK, reply != nil, let value = replies.take() else {
             throw ioError()
         }
-        defer { freeReplyObject(reply) }
-        return RESPValue(reply.assumingMemoryBound(to: redisReply.self))
+        return value
     }
 
     private func ioError() -> RedisError {

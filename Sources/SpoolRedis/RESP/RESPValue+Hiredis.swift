@@ -1,40 +1,115 @@
 import CHiredis
 
-extension RESPValue {
-    /// Converts a hiredis reply tree into a value; the caller frees the reply.
-    init(_ reply: UnsafePointer<redisReply>) {
-        let node = reply.pointee
-        switch node.type {
-        case REDIS_REPLY_STRING:
-            self = .bulkString(Self.bytes(node.str, node.len))
-        case REDIS_REPLY_STATUS:
-            self = .simpleString(String(decoding: Self.bytes(node.str, node.len), as: UTF8.self))
-        case REDIS_REPLY_ERROR:
-            self = .error(String(decoding: Self.bytes(node.str, node.len), as: UTF8.self))
-        case REDIS_REPLY_INTEGER:
-            self = .integer(Int64(node.integer))
-        case REDIS_REPLY_NIL:
-            self = .null
-        case REDIS_REPLY_ARRAY:
-            var elements: [RESPValue] = []
-            elements.reserveCapacity(Int(node.elements))
-            if let children = node.element {
-                for index in 0..<Int(node.elements) {
-                    if let child = children[index] {
-                        elements.append(RESPValue(UnsafePointer(child)))
-                    } else {
-                        elements.append(.null)
-                    }
-                }
-            }
-            self = .array(elements)
-        default:
-            self = .error("ERR unknown hiredis reply type \(node.type)")
-        }
+/// Builds each reply as a ``RESPValue`` straight from hiredis's reader.
+///
+/// hiredis parses RESP and hands every value to a table of reply object functions. Its own
+/// table allocates a `redisReply` (and a copy of each string) per value, which the caller
+/// then converts and frees: for a read of 32 stream entries, about 900 `malloc`s and as many
+/// `free`s, a large share of a busy worker's allocator time. ``ReplyBuilder/functions``
+/// appends each value to the reply being built instead, so hiredis allocates nothing.
+///
+/// hiredis calls the functions in the order the values arrive: an array first, then its
+/// elements (depth first). That order is all the builder needs, so it keeps a stack of the
+/// arrays still filling.
+///
+/// Not `Sendable`: it belongs to one ``HiredisContext`` and so to one connection thread.
+final class ReplyBuilder {
+    private struct Frame {
+        var elements: [RESPValue]
+        let expected: Int
     }
 
-    private static func bytes(_ pointer: UnsafeMutablePointer<CChar>?, _ length: Int) -> [UInt8] {
-        guard let pointer, length > 0 else { return [] }
-        return pointer.withMemoryRebound(to: UInt8.self, capacity: length) { Array(UnsafeBufferPointer(start: $0, count: length)) }
+    // `@exclusivity(unchecked)`: no two accesses to these can overlap. Each one is inside
+    // `add`, `beginArray` or `take`, which call nothing that reaches the builder again, and
+    // only the connection's thread calls them (hiredis, from `redisGetReply` in `readReply`,
+    // or `readReply` itself).
+
+    /// The arrays being filled, outermost first.
+    @exclusivity(unchecked) private var frames: [Frame] = []
+    /// The finished reply, until ``take()``.
+    @exclusivity(unchecked) private var finished: RESPValue?
+
+    /// Installs the builder on a context's reader. The context must not outlive the builder.
+    func install(on context: UnsafeMutablePointer<redisContext>) {
+        guard let reader = context.pointee.reader else { return }
+        reader.pointee.fn = Self.functions
+        reader.pointee.privdata = Unmanaged.passUnretained(self).toOpaque()
     }
+
+    /// The reply hiredis just completed; `nil` if none was completed.
+    func take() -> RESPValue? {
+        defer { finished = nil }
+        return finished
+    }
+
+    private func add(_ value: RESPValue) {
+        var value = value
+        while !frames.isEmpty {
+            let top = frames.count - 1
+            frames[top].elements.append(value)
+            if frames[top].elements.count < frames[top].expected { return }
+            value = .array(frames.removeLast().elements)
+        }
+        finished = value
+    }
+
+    private func beginArray(count: Int) {
+        if count <= 0 {
+            add(.array([]))
+            return
+        }
+        var elements: [RESPValue] = []
+        elements.reserveCapacity(count)
+        frames.append(Frame(elements: elements, expected: count))
+    }
+
+    /// The builder a reader task belongs to: its reader's `privdata`, which hiredis copies into
+    /// the first task of each reply (and, depending on the version, into nested ones).
+    private static func builder(_ task: UnsafePointer<redisReadTask>?) -> ReplyBuilder {
+        var current = task!
+        while current.pointee.privdata == nil, let parent = current.pointee.parent {
+            current = UnsafePointer(parent)
+        }
+        return Unmanaged<ReplyBuilder>.fromOpaque(current.pointee.privdata!).takeUnretainedValue()
+    }
+
+    /// What the functions return for every value: hiredis only checks it is not `NULL` (its
+    /// out-of-memory signal) and passes it back, unused, as the finished reply.
+    private static var token: UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: 0x1)! }
+
+    /// The reply object functions. hiredis reads this table, never writes it.
+    ///
+    /// `nonisolated(unsafe)`: the pointer and the table are written once, when this global is
+    /// initialised (which Swift does exactly once, thread-safely), and only read afterwards, by
+    /// any connection thread.
+    nonisolated(unsafe) static let functions: UnsafeMutablePointer<redisReplyObjectFunctions> = {
+        let table = UnsafeMutablePointer<redisReplyObjectFunctions>.allocate(capacity: 1)
+        // field by field on a zeroed table, so newer hiredis's extra (RESP3) members stay NULL
+        table.initialize(to: redisReplyObjectFunctions())
+        table.pointee.createString = { task, bytes, length in
+            let builder = ReplyBuilder.builder(task)
+            let buffer = UnsafeRawBufferPointer(start: bytes, count: Int(length))
+            switch task!.pointee.type {
+            case REDIS_REPLY_STATUS: builder.add(.simpleString(String(decoding: buffer, as: UTF8.self)))
+            case REDIS_REPLY_ERROR: builder.add(.error(String(decoding: buffer, as: UTF8.self)))
+            default: builder.add(.bulkString(length == 0 ? [] : Array(buffer)))
+            }
+            return ReplyBuilder.token
+        }
+        table.pointee.createArray = { task, count in
+            ReplyBuilder.builder(task).beginArray(count: Int(count))
+            return ReplyBuilder.token
+        }
+        table.pointee.createInteger = { task, value in
+            ReplyBuilder.builder(task).add(.integer(Int64(value)))
+            return ReplyBuilder.token
+        }
+        table.pointee.createNil = { task in
+            ReplyBuilder.builder(task).add(.null)
+            return ReplyBuilder.token
+        }
+        // the values live in the builder: nothing of hiredis's to free
+        table.pointee.freeObject = { _ in }
+        return table
+    }()
 }
