@@ -33,6 +33,29 @@ struct RESPTests {
         }
     }
 
+    @Test("short strings repeated across replies (shared by the reply builder) read back exactly")
+    func repeatedShortStrings() async throws {
+        try await withClient { client in
+            // 600 short values over 1-16 bytes, many the same length (so some share a slot of
+            // the builder's table), with repeats; read three times, in one reply and singly
+            let values: [[UInt8]] = (0..<600).map { index in
+                Array(Array((String(repeating: "k", count: index % 16) + String(index % 250, radix: 36)).utf8).prefix(16))
+            }
+            for chunk in stride(from: 0, to: values.count, by: 100) {
+                var push = RedisCommand("RPUSH", "list")
+                for value in values[chunk..<(chunk + 100)] { push.append(value) }
+                _ = try await client.send(push)
+            }
+            for _ in 0..<3 {
+                let all = try await client.send("LRANGE", "list", "0", "-1")
+                #expect(all == .array(values.map { .bulkString($0) }))
+            }
+            for index in stride(from: 0, to: values.count, by: 7) {
+                #expect(try await client.send("LINDEX", "list", String(index)) == .bulkString(values[index]))
+            }
+        }
+    }
+
     @Test("nested arrays and nil elements")
     func nestedArrays() async throws {
         try await withClient { client in

@@ -1,4 +1,9 @@
 import CHiredis
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Builds each reply as a ``RESPValue`` straight from hiredis's reader.
 ///
@@ -40,6 +45,29 @@ final class ReplyBuilder {
     func take() -> RESPValue? {
         defer { finished = nil }
         return finished
+    }
+
+    /// Short strings seen lately, by a hash of their bytes: stream entries repeat their field
+    /// names (and often values such as a job type) in every entry, so a copy is shared rather
+    /// than allocated again.
+    @exclusivity(unchecked) private var recent = [[UInt8]](repeating: [], count: ReplyBuilder.recentCount)
+    private static let recentCount = 64
+    private static let recentMaxLength = 16
+
+    /// The bytes as an array: a shared one from ``recent`` when the same short string came lately.
+    private func bytes(_ buffer: UnsafeRawBufferPointer) -> [UInt8] {
+        guard !buffer.isEmpty else { return [] }
+        guard buffer.count <= Self.recentMaxLength else { return Array(buffer) }
+        var hash = UInt32(truncatingIfNeeded: buffer.count)
+        for byte in buffer { hash = (hash &* 31) &+ UInt32(byte) }
+        let slot = Int(hash % UInt32(Self.recentCount))
+        let known = recent[slot]
+        if known.count == buffer.count, known.withUnsafeBytes({ memcmp($0.baseAddress!, buffer.baseAddress!, buffer.count) == 0 }) {
+            return known
+        }
+        let fresh = Array(buffer)
+        recent[slot] = fresh
+        return fresh
     }
 
     private func add(_ value: RESPValue) {
@@ -92,7 +120,7 @@ final class ReplyBuilder {
             switch task!.pointee.type {
             case REDIS_REPLY_STATUS: builder.add(.simpleString(String(decoding: buffer, as: UTF8.self)))
             case REDIS_REPLY_ERROR: builder.add(.error(String(decoding: buffer, as: UTF8.self)))
-            default: builder.add(.bulkString(length == 0 ? [] : Array(buffer)))
+            default: builder.add(.bulkString(builder.bytes(buffer)))
             }
             return ReplyBuilder.token
         }
