@@ -7,7 +7,7 @@
 # break `swift build`): each is one module compiled with swiftc -sanitize=fuzzer,address from
 # its harness in Fuzz/<Target>/ and the few Spool sources it exercises:
 #   envelope: JobEnvelope.decode(fields:) and encodeFields (Sources/Spool/Envelope, Errors)
-#   resp:     hiredis's reader + the redisReply -> RESPValue conversion (Sources/SpoolRedis/RESP)
+#   resp:     hiredis's reader with Spool's reply builder, against hiredis's own reply tree (Sources/SpoolRedis/RESP)
 # Seeds: Fuzz/Corpus/<target>/ (read only); the growing corpus and any crash go to
 # .build/fuzz/. Prints libFuzzer's final stats (executions, coverage) for each target and
 # exits non-zero if a target crashed.

@@ -1,7 +1,9 @@
-// libFuzzer target: RESP bytes through hiredis's reader (redisReaderFeed/GetReply), each
-// reply converted to RESPValue (RESPValue+Hiredis.swift) exactly as a connection does, then
-// read through every accessor. Checks beside "never traps": the conversion keeps bulk
-// strings byte-exact and array lengths.
+// libFuzzer target: RESP bytes through two hiredis readers (redisReaderFeed/GetReply), one
+// with hiredis's own reply objects (the reference) and one with Spool's ReplyBuilder
+// (RESPValue+Hiredis.swift), exactly as a connection reads. Checks beside "never traps": both
+// readers complete replies at the same points and fail on the same inputs, and each built
+// RESPValue mirrors hiredis's tree (bulk strings byte-exact, array lengths, integers), then
+// reads through every accessor.
 // Built by Scripts/fuzz.sh together with the RESP sources of the SpoolRedis module.
 import CHiredis
 
@@ -12,29 +14,40 @@ public func fuzzRESP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // maxelements. Skip such headers so the fuzzer keeps looking for other problems
     // (docs/reliability.md, fuzzing).
     if hasHugeMultiBulkCount(UnsafeBufferPointer(start: data, count: size)) { return 0 }
+    guard let reference = redisReaderCreate() else { return 0 }
+    defer { redisReaderFree(reference) }
     guard let reader = redisReaderCreate() else { return 0 }
     defer { redisReaderFree(reader) }
+    let builder = ReplyBuilder()
+    builder.install(on: reader)
     // feed in two pieces, as replies arrive split across reads
     let split = size / 2
     for (start, count) in [(0, split), (split, size - split)] where count > 0 {
-        let status = data.advanced(by: start).withMemoryRebound(to: CChar.self, capacity: count) {
-            redisReaderFeed(reader, $0, count)
+        let fed = data.advanced(by: start).withMemoryRebound(to: CChar.self, capacity: count) {
+            (redisReaderFeed(reference, $0, count), redisReaderFeed(reader, $0, count))
         }
-        guard status == REDIS_OK else { return 0 }
+        precondition(fed.0 == fed.1, "the readers disagree on feeding")
+        guard fed.0 == REDIS_OK else { return 0 }
         while true {
             var raw: UnsafeMutableRawPointer?
-            guard redisReaderGetReply(reader, &raw) == REDIS_OK, let raw else { break }
-            let reply = raw.assumingMemoryBound(to: redisReply.self)
-            let value = RESPValue(UnsafePointer(reply))
-            check(value, against: UnsafePointer(reply))
+            var token: UnsafeMutableRawPointer?
+            let status = redisReaderGetReply(reference, &raw)
+            let builtStatus = redisReaderGetReply(reader, &token)
+            precondition(status == builtStatus, "the readers disagree on an error")
+            guard status == REDIS_OK, let raw else {
+                precondition(token == nil, "the builder completed a reply hiredis did not")
+                break
+            }
+            defer { freeReplyObject(raw) }
+            guard token != nil, let value = builder.take() else { preconditionFailure("the builder missed a reply") }
+            check(value, against: UnsafePointer(raw.assumingMemoryBound(to: redisReply.self)))
             _ = (value.string, value.bytes, value.int, value.array, value.isNull, value.errorMessage, value.description)
-            freeReplyObject(raw)
         }
     }
     return 0
 }
 
-/// The converted value mirrors the hiredis tree.
+/// The built value mirrors hiredis's tree.
 private func check(_ value: RESPValue, against reply: UnsafePointer<redisReply>) {
     let node = reply.pointee
     switch (node.type, value) {
@@ -46,11 +59,17 @@ private func check(_ value: RESPValue, against reply: UnsafePointer<redisReply>)
     case (REDIS_REPLY_ARRAY, .array(let elements)):
         precondition(elements.count == node.elements, "array length changed")
         for index in 0..<elements.count {
-            if let child = node.element[index] { check(elements[index], against: UnsafePointer(child)) }
+            if let child = node.element[index] {
+                check(elements[index], against: UnsafePointer(child))
+            } else {
+                precondition(elements[index] == .null, "a missing element became \(elements[index])")
+            }
         }
     case (REDIS_REPLY_INTEGER, .integer(let number)):
         precondition(number == node.integer, "integer changed")
-    case (REDIS_REPLY_STATUS, .simpleString), (REDIS_REPLY_ERROR, .error), (REDIS_REPLY_NIL, .null):
+    case (REDIS_REPLY_STATUS, .simpleString(let text)), (REDIS_REPLY_ERROR, .error(let text)):
+        precondition(text == String(decoding: UnsafeRawBufferPointer(start: node.str, count: node.len), as: UTF8.self), "status or error text changed")
+    case (REDIS_REPLY_NIL, .null):
         break
     default:
         preconditionFailure("reply type \(node.type) converted to \(value)")

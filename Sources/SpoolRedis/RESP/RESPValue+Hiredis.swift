@@ -37,6 +37,11 @@ final class ReplyBuilder {
     /// Installs the builder on a context's reader. The context must not outlive the builder.
     func install(on context: UnsafeMutablePointer<redisContext>) {
         guard let reader = context.pointee.reader else { return }
+        install(on: reader)
+    }
+
+    /// Installs the builder on a reader. The reader must not outlive the builder.
+    func install(on reader: UnsafeMutablePointer<redisReader>) {
         reader.pointee.fn = Self.functions
         reader.pointee.privdata = Unmanaged.passUnretained(self).toOpaque()
     }
