@@ -417,12 +417,12 @@ struct PayloadJSONKeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol 
     mutating func encode(_ value: Int8, forKey key: Key) throws { try integer(Int64(value), key) }
     mutating func encode(_ value: Int16, forKey key: Key) throws { try integer(Int64(value), key) }
     mutating func encode(_ value: Int32, forKey key: Key) throws { try integer(Int64(value), key) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { try integer(Int64(value), key) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { try integer(value, key) }
     mutating func encode(_ value: UInt, forKey key: Key) throws { try integer(UInt64(value), key) }
     mutating func encode(_ value: UInt8, forKey key: Key) throws { try integer(UInt64(value), key) }
     mutating func encode(_ value: UInt16, forKey key: Key) throws { try integer(UInt64(value), key) }
     mutating func encode(_ value: UInt32, forKey key: Key) throws { try integer(UInt64(value), key) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { try integer(UInt64(value), key) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { try integer(value, key) }
 
     // concrete integer types: the containers are generic over their key, so a generic
     // integer here would do its arithmetic through witness tables
@@ -509,12 +509,12 @@ struct PayloadJSONUnkeyedEncoding: UnkeyedEncodingContainer {
     mutating func encode(_ value: Int8) throws { try integer(Int64(value)) }
     mutating func encode(_ value: Int16) throws { try integer(Int64(value)) }
     mutating func encode(_ value: Int32) throws { try integer(Int64(value)) }
-    mutating func encode(_ value: Int64) throws { try integer(Int64(value)) }
+    mutating func encode(_ value: Int64) throws { try integer(value) }
     mutating func encode(_ value: UInt) throws { try integer(UInt64(value)) }
     mutating func encode(_ value: UInt8) throws { try integer(UInt64(value)) }
     mutating func encode(_ value: UInt16) throws { try integer(UInt64(value)) }
     mutating func encode(_ value: UInt32) throws { try integer(UInt64(value)) }
-    mutating func encode(_ value: UInt64) throws { try integer(UInt64(value)) }
+    mutating func encode(_ value: UInt64) throws { try integer(value) }
 
     private func integer(_ value: Int64) throws {
         _ = try encoder.beginElement(frame)
@@ -587,12 +587,12 @@ struct PayloadJSONSingleValueEncoding: SingleValueEncodingContainer {
     mutating func encode(_ value: Int8) throws { try integer(Int64(value)) }
     mutating func encode(_ value: Int16) throws { try integer(Int64(value)) }
     mutating func encode(_ value: Int32) throws { try integer(Int64(value)) }
-    mutating func encode(_ value: Int64) throws { try integer(Int64(value)) }
+    mutating func encode(_ value: Int64) throws { try integer(value) }
     mutating func encode(_ value: UInt) throws { try integer(UInt64(value)) }
     mutating func encode(_ value: UInt8) throws { try integer(UInt64(value)) }
     mutating func encode(_ value: UInt16) throws { try integer(UInt64(value)) }
     mutating func encode(_ value: UInt32) throws { try integer(UInt64(value)) }
-    mutating func encode(_ value: UInt64) throws { try integer(UInt64(value)) }
+    mutating func encode(_ value: UInt64) throws { try integer(value) }
 
     private func integer(_ value: Int64) throws {
         try encoder.beginSingle(frame)
