@@ -163,8 +163,8 @@ extension SubscriptionRunner {
         for completion in batch where completion.source == .main { command.append(completion.entryID) }
         for completion in batch where completion.source == .retry { command.append(completion.entryID) }
         if options.dedup {
-            for completion in batch where completion.source == .main && !completion.jobID.isEmpty { command.append(completion.jobID) }
-            for completion in batch where completion.source == .retry && !completion.jobID.isEmpty { command.append(completion.jobID) }
+            for completion in batch where completion.source == .main { completion.jobID?.withUTF8 { command.append($0) } }
+            for completion in batch where completion.source == .retry { completion.jobID?.withUTF8 { command.append($0) } }
         }
     }
 }

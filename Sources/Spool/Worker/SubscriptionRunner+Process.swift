@@ -143,7 +143,7 @@ extension SubscriptionRunner {
         switch outcome {
         case .succeeded, .duplicate:
             // acknowledged in batches: with the next fetch, or by the flusher
-            state.complete(.init(entryID: entry.id, source: entry.source, jobID: envelope?.id.description ?? ""))
+            state.complete(.init(entryID: entry.id, source: entry.source, jobID: envelope?.id))
             state.slots.release(1)
             return
         case .abandoned:

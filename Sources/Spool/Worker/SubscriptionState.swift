@@ -13,7 +13,9 @@ final class SubscriptionState: Sendable {
     struct Completion: Sendable {
         let entryID: String
         let source: StreamEntry.Source
-        let jobID: String
+        /// `nil` when the entry did not decode (nothing to record in the dedup set); rendered
+        /// only into the acknowledging command, so no `String` is made per job.
+        let jobID: JobID?
     }
 
     private struct State {
