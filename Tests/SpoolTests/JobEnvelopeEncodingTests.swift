@@ -16,8 +16,25 @@ import Testing
         )
         #expect(Self.text(envelope.encodedFields) == [
             "v", "1", "id", "0190ff3c-5e4a-7b21-9c3d-4e5f60718293", "type", "send_email",
-            "payload", #"{"to":"a@b.c"}"#, "enqueued_at", "1732650000000", "attempt", "1",
+            "payload", #"{"to":"a@b.c"}"#, "enqueued_at", "1732650000000",
         ])
+    }
+
+    @Test("enqueued_at equal to the id's time and attempt 1 are left out, and decode restores them")
+    func defaultsAreLeftOut() throws {
+        let envelope = JobEnvelope(id: Self.id, type: "t", payload: [1])
+        #expect(envelope.enqueuedAt == Self.id.timestamp)
+        #expect(Self.text(envelope.encodedFields) == [
+            "v", "1", "id", "0190ff3c-5e4a-7b21-9c3d-4e5f60718293", "type", "t", "payload", "\u{01}",
+        ])
+        #expect(try JobEnvelope.decode(fields: envelope.encodedFields) == envelope)
+        // either one away from its default is written, and only that one
+        let later = JobEnvelope(id: Self.id, type: "t", payload: [], enqueuedAt: Self.id.timestamp + 1)
+        #expect(Self.text(Array(later.encodedFields.suffix(2))) == ["enqueued_at", String(Self.id.timestamp + 1)])
+        let second = JobEnvelope(id: Self.id, type: "t", payload: [], attempt: 2)
+        #expect(Self.text(Array(second.encodedFields.suffix(2))) == ["attempt", "2"])
+        #expect(try JobEnvelope.decode(fields: later.encodedFields) == later)
+        #expect(try JobEnvelope.decode(fields: second.encodedFields) == second)
     }
 
     @Test func optionalFieldsHeadersAndExtrasFollow() {

@@ -38,9 +38,10 @@ extension RedisCommand: EnvelopeFieldSink {
 extension JobEnvelope {
     /// Appends the stream entry's fields as `name, value, name, value, …`, ready for XADD.
     ///
-    /// Order: `v`, `id`, `type`, `payload`, `enqueued_at`, `attempt`, then the optional
-    /// `max_attempts`, `key`, `traceparent` (omitted when `nil`), headers as `h:<name>` sorted by
-    /// name, and finally ``extraFields`` as read. Values are binary-safe bytes.
+    /// Order: `v`, `id`, `type`, `payload`, `enqueued_at` (omitted when it is the id's
+    /// timestamp), `attempt` (omitted when 1), then the optional `max_attempts`, `key`,
+    /// `traceparent` (omitted when `nil`), headers as `h:<name>` sorted by name, and finally
+    /// ``extraFields`` as read. Values are binary-safe bytes.
     public func encodeFields(into sink: inout some EnvelopeFieldSink) {
         sink.appendField(EnvelopeField.version.name)
         sink.appendField(Int64(version))
@@ -50,10 +51,16 @@ extension JobEnvelope {
         sink.appendField(type)
         sink.appendField(EnvelopeField.payload.name)
         sink.appendField(payload)
-        sink.appendField(EnvelopeField.enqueuedAt.name)
-        sink.appendField(enqueuedAt)
-        sink.appendField(EnvelopeField.attempt.name)
-        sink.appendField(Int64(attempt))
+        // left out when they hold the wire format's defaults (the id's time, the first attempt):
+        // fewer fields for Redis to store and for every read to carry, through Lua too
+        if enqueuedAt != id.timestamp {
+            sink.appendField(EnvelopeField.enqueuedAt.name)
+            sink.appendField(enqueuedAt)
+        }
+        if attempt != 1 {
+            sink.appendField(EnvelopeField.attempt.name)
+            sink.appendField(Int64(attempt))
+        }
         if let maxAttempts {
             sink.appendField(EnvelopeField.maxAttempts.name)
             sink.appendField(Int64(maxAttempts))

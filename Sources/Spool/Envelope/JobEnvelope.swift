@@ -49,11 +49,14 @@ public struct JobEnvelope: Sendable, Hashable {
     public internal(set) var extraFields: [ExtraField]
 
     /// Creates an envelope for a new job (version ``currentVersion``, attempt 1 by default).
+    ///
+    /// `enqueuedAt` defaults to the id's timestamp, the wire format's default, so the stream
+    /// entry can leave it out.
     public init(
         id: JobID = JobID(),
         type: String,
         payload: [UInt8],
-        enqueuedAt: Int64 = JobID.currentMillis(),
+        enqueuedAt: Int64? = nil,
         attempt: Int = 1,
         maxAttempts: Int? = nil,
         key: String? = nil,
@@ -64,7 +67,7 @@ public struct JobEnvelope: Sendable, Hashable {
         self.id = id
         self.type = type
         self.payload = payload
-        self.enqueuedAt = enqueuedAt
+        self.enqueuedAt = enqueuedAt ?? id.timestamp
         self.attempt = attempt
         self.maxAttempts = maxAttempts
         self.key = key

@@ -20,7 +20,7 @@ extension JobEnvelope {
     public static func make<J: JobParameters>(
         _ parameters: J,
         id: JobID = JobID(),
-        enqueuedAt: Int64 = JobID.currentMillis(),
+        enqueuedAt: Int64? = nil,
         maxAttempts: Int? = nil,
         key: String? = nil,
         traceparent: String? = nil,

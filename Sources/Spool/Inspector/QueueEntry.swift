@@ -6,9 +6,10 @@ public struct QueueEntry: Sendable, Hashable {
     public var jobID: String?
     /// The job type name (`type` field), when present.
     public var type: String?
-    /// When the job was first enqueued, Unix milliseconds (`enqueued_at`), when present.
+    /// When the job was first enqueued, Unix milliseconds: `enqueued_at`, or when the entry
+    /// leaves it out (as Spool does when they agree), the timestamp in its job id.
     public var enqueuedAt: Int64?
-    /// The attempt the next delivery is (`attempt`), when present.
+    /// The attempt the next delivery is: `attempt`, or 1 for a job entry without it.
     public var attempt: Int?
     /// The payload's size in bytes.
     public var payloadBytes: Int
@@ -21,8 +22,10 @@ public struct QueueEntry: Sendable, Hashable {
         self.payloadBytes = payloadBytes
         jobID = fields["id"]
         type = fields["type"]
-        enqueuedAt = fields["enqueued_at"].flatMap { Int64($0) }
-        attempt = fields["attempt"].flatMap { Int($0) }
+        // the wire format's defaults (docs/wire-format.md), for entries with a job id
+        let id = fields["id"].flatMap(JobID.init)
+        enqueuedAt = fields["enqueued_at"].flatMap { Int64($0) } ?? id?.timestamp
+        attempt = fields["attempt"].flatMap { Int($0) } ?? (id == nil ? nil : 1)
     }
 
     /// The time part of the entry id: when Redis added the entry, Unix milliseconds.

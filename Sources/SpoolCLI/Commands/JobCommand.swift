@@ -39,8 +39,10 @@ struct JobCommand: AsyncParsableCommand {
         let fields = report.fields
         print("job \(report.jobID) in queue \(report.queue)")
         print("  type:        \(fields["type"] ?? "-")")
-        print("  enqueued at: \(Formatting.relative(fields["enqueued_at"].flatMap { Int64($0) }))")
-        print("  attempt:     \(fields["attempt"] ?? "-")" + (fields["max_attempts"].map { " of \($0)" } ?? ""))
+        // an entry leaves out enqueued_at and attempt when they hold their defaults (docs/wire-format.md)
+        let enqueuedAt = fields["enqueued_at"].flatMap { Int64($0) } ?? JobID(report.jobID)?.timestamp
+        print("  enqueued at: \(Formatting.relative(enqueuedAt))")
+        print("  attempt:     \(fields["attempt"] ?? "1")" + (fields["max_attempts"].map { " of \($0)" } ?? ""))
         if let key = fields["key"] { print("  dedup key:   \(key)") }
         print("  entry:       " + (report.entryID ?? "not in the stream") + (report.source.map { " (envelope read from \($0.rawValue))" } ?? ""))
         if let due = report.delayedUntil { print("  delayed until \(Formatting.relative(due))") }
