@@ -37,6 +37,17 @@ import Testing
         #expect(try JobEnvelope.decode(fields: second.encodedFields) == second)
     }
 
+    @Test("an id that is not a UUIDv7 carries no time: enqueuedAt defaults to now and is written")
+    func otherVersionsKeepTheirTime() throws {
+        let v4 = JobID("9b2f6c1e-3d4a-4f5b-8c6d-7e8f90a1b2c3")!
+        #expect(v4.version == 4)
+        let before = JobID.currentMillis()
+        let envelope = JobEnvelope(id: v4, type: "t", payload: [])
+        #expect(envelope.enqueuedAt >= before && envelope.enqueuedAt <= JobID.currentMillis())
+        #expect(Self.text(Array(envelope.encodedFields.suffix(2))) == ["enqueued_at", String(envelope.enqueuedAt)])
+        #expect(try JobEnvelope.decode(fields: envelope.encodedFields) == envelope)
+    }
+
     @Test func optionalFieldsHeadersAndExtrasFollow() {
         var envelope = JobEnvelope(
             id: Self.id, type: "t", payload: [], enqueuedAt: 5, attempt: 3, maxAttempts: 7,

@@ -50,8 +50,8 @@ public struct JobEnvelope: Sendable, Hashable {
 
     /// Creates an envelope for a new job (version ``currentVersion``, attempt 1 by default).
     ///
-    /// `enqueuedAt` defaults to the id's timestamp, the wire format's default, so the stream
-    /// entry can leave it out.
+    /// `enqueuedAt` defaults to the id's timestamp for a UUIDv7 id (the wire format's default, so
+    /// the stream entry can leave it out), and to the current time for other ids.
     public init(
         id: JobID = JobID(),
         type: String,
@@ -67,7 +67,8 @@ public struct JobEnvelope: Sendable, Hashable {
         self.id = id
         self.type = type
         self.payload = payload
-        self.enqueuedAt = enqueuedAt ?? id.timestamp
+        // a UUIDv7's time is when it was made; other versions carry no time
+        self.enqueuedAt = enqueuedAt ?? (id.version == 7 ? id.timestamp : JobID.currentMillis())
         self.attempt = attempt
         self.maxAttempts = maxAttempts
         self.key = key
