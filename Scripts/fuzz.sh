@@ -31,7 +31,8 @@ build() {
         rm -rf "$out/src/envelope" && mkdir -p "$out/src/envelope"
         for file in Sources/Spool/Envelope/*.swift Sources/Spool/Errors/SpoolError.swift \
             Sources/Spool/Errors/SpoolError+Text.swift Sources/Spool/Errors/NonRetryableError.swift \
-            Sources/SpoolRedis/RESP/RedisCommand.swift Sources/SpoolRedis/Scripts/*.swift; do
+            Sources/SpoolRedis/RESP/RedisCommand.swift Sources/SpoolRedis/Scripts/RedisScript.swift \
+            Sources/SpoolRedis/Scripts/SHA1.swift; do
             sed '/^import SpoolRedis$/d' "$file" >"$out/src/envelope/$(basename "$file")"
         done
         swiftc "${flags[@]}" -module-name EnvelopeFuzz -o "$out/fuzz-envelope" \
