@@ -40,7 +40,7 @@ build() {
         ;;
     resp)
         swiftc "${flags[@]}" -module-name RESPFuzz -I Sources/CHiredis -o "$out/fuzz-resp" \
-            Fuzz/RESP/*.swift Sources/SpoolRedis/RESP/RESPValue.swift Sources/SpoolRedis/RESP/RESPValue+Hiredis.swift
+            Fuzz/RESP/*.swift Sources/SpoolRedis/RESP/RESPValue.swift Sources/SpoolRedis/RESP/ReplyBuilder.swift
         ;;
     *) echo "unknown fuzz target $target (envelope, resp)" >&2; exit 64 ;;
     esac

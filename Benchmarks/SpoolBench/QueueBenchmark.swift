@@ -71,9 +71,7 @@ struct QueueBenchmark: AsyncParsableCommand {
             let redisCPUStart = try await redisCPUSeconds(client)
             let allocationsStart = spool_bench_process_allocations()
             let rate = try await measureRate(count: jobs / 100 * 100) {
-                for batch in 0..<(jobs / 100) {
-                    try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
-                }
+                try await pushInBatches(jobs: jobs, producer: producer, queue: queue)
             }
             let allocations = Double(spool_bench_process_allocations() - allocationsStart) / Double(jobs / 100 * 100)
             let cpu = (ProcessStatus.cpuSeconds() - cpuStart) / Double(jobs / 100 * 100) * 1e6
@@ -123,9 +121,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
 
         let batchRate = try await measureRate(count: jobs / 100 * 100) {
-            for batch in 0..<(jobs / 100) {
-                try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
-            }
+            try await pushInBatches(jobs: jobs, producer: producer, queue: queue)
         }
         print(line("push, batches of 100", batchRate))
         _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
@@ -206,9 +202,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         let queue = try QueueName(queueName)
         let keys = QueueKeys(queue: queue)
         _ = try await client.send("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
-        for batch in 0..<(jobs / 100) {
-            try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
-        }
+        try await pushInBatches(jobs: jobs, producer: producer, queue: queue)
         let processed = Atomic<Int>(0)
         var configuration = SpoolWorker.Configuration()
         configuration.consumerName = "bench"
@@ -246,6 +240,13 @@ struct QueueBenchmark: AsyncParsableCommand {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         // this process (client and worker) and Redis apart; the ZCARD polls count in both
         return (Double(jobs) / seconds, cpu / Double(jobs) * 1e6, redisCPU / Double(jobs) * 1e6, Double(allocations) / Double(jobs))
+    }
+
+    /// Pushes `jobs` ticks (rounded down to a hundred) in batches of 100.
+    private func pushInBatches(jobs: Int, producer: SpoolProducer, queue: QueueName) async throws {
+        for batch in 0..<(jobs / 100) {
+            try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
+        }
     }
 
     /// Redis's own CPU time so far (user + system, from `INFO cpu`).

@@ -1,6 +1,6 @@
 // libFuzzer target: RESP bytes through two hiredis readers (redisReaderFeed/GetReply), one
 // with hiredis's own reply objects (the reference) and one with Spool's ReplyBuilder
-// (RESPValue+Hiredis.swift), exactly as a connection reads. Checks beside "never traps": both
+// (ReplyBuilder.swift), exactly as a connection reads. Checks beside "never traps": both
 // readers complete replies at the same points and fail on the same inputs, and each built
 // RESPValue mirrors hiredis's tree (bulk strings byte-exact, array lengths, integers), then
 // reads through every accessor.
