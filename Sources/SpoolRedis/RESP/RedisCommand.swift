@@ -1,13 +1,13 @@
 /// One Redis command: its arguments, stored flat in a single byte buffer already in RESP form.
 ///
 /// Arguments are binary-safe. Build with the variadic initialiser for text arguments and
-/// ``append(_:)-(some Collection<UInt8>)`` for bytes; the whole command is two allocations,
+/// ``append(_:)-(some Collection<UInt8>)`` for bytes; the whole command is one allocation,
 /// and sending it copies its bytes once, behind a `*N` header.
 public struct RedisCommand: Sendable, Hashable {
     /// Every argument as a RESP bulk string (`$len\r\n`, the bytes, `\r\n`), back to back.
     package private(set) var storage: [UInt8]
-    /// The end offset of each argument's bytes in ``storage`` (before its `\r\n`).
-    package private(set) var ends: [Int]
+    /// How many arguments the command has, its name included.
+    public private(set) var count: Int
     /// The script behind an EVALSHA, so a NOSCRIPT reply can load it and retry.
     package private(set) var script: RedisScript?
 
@@ -19,9 +19,8 @@ public struct RedisCommand: Sendable, Hashable {
     /// Creates a command from a name and a list of text arguments.
     public init(_ name: String, _ arguments: [String]) {
         storage = []
-        ends = []
+        count = 0
         storage.reserveCapacity(name.utf8.count + arguments.reduce(0) { $0 + $1.utf8.count } + 16 * (arguments.count + 1))
-        ends.reserveCapacity(arguments.count + 1)
         append(name)
         for argument in arguments { append(argument) }
     }
@@ -29,9 +28,8 @@ public struct RedisCommand: Sendable, Hashable {
     /// Creates a command with room for `capacity` bytes in `arguments` arguments.
     public init(name: String, reservingBytes capacity: Int, arguments: Int) {
         storage = []
-        ends = []
+        count = 0
         storage.reserveCapacity(name.utf8.count + capacity + 16 * (arguments + 1))
-        ends.reserveCapacity(arguments + 1)
         append(name)
     }
 
@@ -60,7 +58,7 @@ public struct RedisCommand: Sendable, Hashable {
                 scratch[end] = 13
                 scratch[end + 1] = 10
                 storage.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[start..<(end + 2)]))
-                ends.append(storage.count - 2)
+                count += 1
             }
             return
         }
@@ -129,26 +127,36 @@ public struct RedisCommand: Sendable, Hashable {
     }
 
     private mutating func endArgument() {
-        ends.append(storage.count)
+        count += 1
         storage.append(13)
         storage.append(10)
     }
 
-    /// How many arguments the command has, its name included.
-    public var count: Int { ends.count }
-
     /// The name of the command (its first argument), upper-cased.
     public var name: String {
-        guard !ends.isEmpty else { return "" }
+        guard count > 0 else { return "" }
         return String(decoding: argument(0), as: UTF8.self).uppercased()
     }
 
-    /// The bytes of argument `index`.
+    /// The bytes of argument `index` (found by walking the headers before it: arguments are
+    /// read back only to route a command, at the front of short commands).
     public func argument(_ index: Int) -> ArraySlice<UInt8> {
-        // the argument's header, `$len\r\n`, starts after the previous argument's `\r\n`
-        var position = (index == 0 ? 0 : ends[index - 1] + 2) + 1
-        while storage[position] != 13 { position += 1 }
-        return storage[(position + 2)..<ends[index]]
+        precondition(index >= 0 && index < count, "argument \(index) of a command with \(count)")
+        var position = 0
+        var argument = 0
+        while true {
+            // `$len\r\n`, then len bytes, then `\r\n`
+            var length = 0
+            position += 1
+            while storage[position] != 13 {
+                length = length * 10 + Int(storage[position] &- UInt8(ascii: "0"))
+                position += 1
+            }
+            let start = position + 2
+            if argument == index { return storage[start..<(start + length)] }
+            position = start + length + 2
+            argument += 1
+        }
     }
 
     /// `EVALSHA sha numkeys keys... args...` for a script; reloaded transparently on NOSCRIPT.
@@ -178,7 +186,7 @@ public struct RedisCommand: Sendable, Hashable {
     package func encodeRESP(into buffer: inout [UInt8]) {
         // no reserveCapacity: it would grow `buffer` exactly, command after command
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { header in
-            let start = Self.writeHeader(length: ends.count, endingAt: 24, in: header)
+            let start = Self.writeHeader(length: count, endingAt: 24, in: header)
             header[start] = UInt8(ascii: "*")
             buffer.append(contentsOf: UnsafeBufferPointer(rebasing: header[start..<24]))
         }
