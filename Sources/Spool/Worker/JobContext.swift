@@ -25,6 +25,45 @@ public struct JobContext: Sendable {
     public let traceparent: String?
     /// The name of the worker (Redis consumer) running the job.
     public let workerName: String
-    /// A logger with the job's metadata (`spool.queue`, `spool.group`, `spool.job.id`, ...).
-    public var logger: Logger
+    /// A logger with the job's metadata (`spool.queue`, `spool.group`, `spool.job.id`,
+    /// `spool.job.type`, `spool.attempt`).
+    ///
+    /// Made each time it is read (unless set): a handler that does not log pays nothing for
+    /// it. One that logs often can keep it in a local.
+    public var logger: Logger {
+        get {
+            if let assigned { return assigned }
+            var logger = workerLogger
+            // values, not interpolated strings: rendered only if something is logged
+            logger[metadataKey: "spool.job.id"] = .stringConvertible(id)
+            logger[metadataKey: "spool.job.type"] = .string(type)
+            logger[metadataKey: "spool.attempt"] = .stringConvertible(attempt)
+            return logger
+        }
+        set { assigned = newValue }
+    }
+
+    /// The worker's logger, with the subscription's metadata (`spool.queue`, `spool.group`).
+    private let workerLogger: Logger
+    /// A logger the handler set.
+    private var assigned: Logger?
+
+    init(
+        id: JobID, queue: QueueName, group: GroupName, type: String, attempt: Int, maxAttempts: Int,
+        enqueuedAt: Int64, deliveryCount: Int, headers: [String: String], traceparent: String?,
+        workerName: String, workerLogger: Logger
+    ) {
+        self.id = id
+        self.queue = queue
+        self.group = group
+        self.type = type
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.enqueuedAt = enqueuedAt
+        self.deliveryCount = deliveryCount
+        self.headers = headers
+        self.traceparent = traceparent
+        self.workerName = workerName
+        self.workerLogger = workerLogger
+    }
 }

@@ -92,15 +92,10 @@ extension SubscriptionRunner {
         _ handler: RegisteredHandler, _ envelope: JobEnvelope, entry: StreamEntry, attempt: Int, maxAttempts: Int,
         traceparent: String?
     ) async -> Outcome {
-        var logger = self.logger
-        // values, not interpolated strings: rendered only if something is logged
-        logger[metadataKey: "spool.job.id"] = .stringConvertible(envelope.id)
-        logger[metadataKey: "spool.job.type"] = .string(envelope.type)
-        logger[metadataKey: "spool.attempt"] = .stringConvertible(attempt)
         let context = JobContext(
             id: envelope.id, queue: keys.queue, group: group, type: envelope.type, attempt: attempt,
             maxAttempts: maxAttempts, enqueuedAt: envelope.enqueuedAt, deliveryCount: entry.deliveries,
-            headers: envelope.headers, traceparent: traceparent, workerName: consumer, logger: logger
+            headers: envelope.headers, traceparent: traceparent, workerName: consumer, workerLogger: logger
         )
         let timeout = handler.timeout ?? options.handlerTimeout
         let typeMetrics = metrics.type(envelope.type)
@@ -122,7 +117,7 @@ extension SubscriptionRunner {
             }
         }
         let text = timedOut ? "handler timed out after \(timeout)" : failure.map { ($0 as? SpoolError)?.message ?? "\($0)" } ?? ""
-        logger.debug("handler failed", metadata: ["error": "\(text)"])
+        context.logger.debug("handler failed", metadata: ["error": "\(text)"])
         return .failed(error: text)
     }
 
