@@ -170,6 +170,69 @@ import Testing
         #expect(try envelope.decodePayload(as: Strict.self) == Strict(count: 7, name: "x\"y"))
     }
 
+    // MARK: the encoder kept per thread
+
+    /// Where ``Keeper`` leaves its container.
+    final class KeptContainer: @unchecked Sendable {
+        // @unchecked: written and read by one test, on its own task
+        var container: KeyedEncodingContainer<AnyKey>?
+    }
+
+    /// A payload type that keeps its container past `encode(to:)`.
+    struct Keeper: Encodable {
+        let box: KeptContainer
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: AnyKey.self)
+            try container.encode(1, forKey: AnyKey(stringValue: "kept"))
+            box.container = container
+        }
+    }
+
+    /// A payload type that encodes another payload inside its own `encode(to:)`.
+    struct Wrapper: Encodable {
+        let inner: Inner
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: AnyKey.self)
+            let json = try PayloadJSON.encode(inner)
+            try container.encode(String(decoding: json, as: UTF8.self), forKey: AnyKey(stringValue: "json"))
+            try container.encode(inner.name, forKey: AnyKey(stringValue: "name"))
+        }
+    }
+
+    @Test func keptEncodersStartEachPayloadClean() throws {
+        let inner = Inner(name: "n", tags: ["a", "b"])
+        let expected = Array(#"{"name":"n","tags":["a","b"]}"#.utf8)
+        // a fast-path failure part-way (a Date goes to Foundation) leaves nothing behind
+        struct Dated: Encodable { let n = 1; let at = Date(timeIntervalSince1970: 0) }
+        #expect(throws: PayloadJSON.Unsupported.self) { try PayloadJSON.encode(Dated()) }
+        #expect(try PayloadJSON.encode(inner) == expected)
+        // a container kept past `encode(to:)` keeps its encoder from being reused, so a late
+        // write to it never reaches another payload
+        let box = KeptContainer()
+        #expect(try PayloadJSON.encode(Keeper(box: box)) == Array(#"{"kept":1}"#.utf8))
+        #expect(try PayloadJSON.encode(inner) == expected)
+        try? box.container?.encode(2, forKey: AnyKey(stringValue: "late"))
+        #expect(try PayloadJSON.encode(inner) == expected)
+        // an encode inside an encode
+        #expect(try PayloadJSON.encode(Wrapper(inner: inner)) == Array(#"{"json":"{\"name\":\"n\",\"tags\":[\"a\",\"b\"]}","name":"n"}"#.utf8))
+        #expect(try PayloadJSON.encode(inner) == expected)
+    }
+
+    @Test func encodesConcurrently() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    for index in 0..<500 {
+                        let inner = Inner(name: "\(task)-\(index)", tags: Array(repeating: "t", count: index % 7))
+                        let fast = try PayloadJSON.encode(inner)
+                        #expect(fast == Array(try JSONEncoder().encode(inner)))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     // MARK: fuzz
 
     /// A mirror of any JSON document as a Codable type.

@@ -20,14 +20,15 @@ enum PayloadJSON {
 
     /// Encodes `value` as JSON bytes.
     static func encode<T: Encodable>(_ value: T) throws(Unsupported) -> [UInt8] {
-        let encoder = PayloadJSONEncoder()
+        var encoder: PayloadJSONEncoder? = PayloadJSONEncoder.takeCached() ?? PayloadJSONEncoder()
+        var encoded: [UInt8]?
         do {
-            try encoder.encodeValue(value)
-        } catch {
-            throw Unsupported()
-        }
-        guard !encoder.failed, encoder.frames.isEmpty else { throw Unsupported() }
-        return encoder.bytes
+            try encoder!.encodeValue(value)
+            if !encoder!.failed && encoder!.frames.isEmpty { encoded = encoder!.takeBytes() }
+        } catch {}
+        PayloadJSONEncoder.cache(&encoder)
+        guard let encoded else { throw Unsupported() }
+        return encoded
     }
 
     /// Decodes `T` from JSON bytes.
@@ -139,9 +140,61 @@ final class PayloadJSONEncoder: Encoder {
     @exclusivity(unchecked) private var nextID = 0
 
     init() {
-        bytes.reserveCapacity(128)
+        bytes.reserveCapacity(Self.initialCapacity)
         frames.reserveCapacity(8)
     }
+
+    private static let initialCapacity = 128
+
+    /// The encoded bytes; the encoder starts a new buffer for its next use.
+    func takeBytes() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &bytes)
+        return taken
+    }
+
+    // MARK: - One encoder kept per thread
+    //
+    // An encoder is three allocations besides the bytes it returns (itself, its frames, its
+    // keys). Encoding runs without suspending, so it begins and ends on one thread: each thread
+    // keeps its last encoder for the next payload, emptied. A nested encode (a payload type's
+    // `encode(to:)` encoding another payload) finds the slot empty and makes its own.
+
+    /// This thread's kept encoder, taken out of its slot, or `nil`.
+    static func takeCached() -> PayloadJSONEncoder? {
+        guard let raw = pthread_getspecific(cacheKey) else { return nil }
+        pthread_setspecific(cacheKey, nil)
+        return Unmanaged<PayloadJSONEncoder>.fromOpaque(raw).takeRetainedValue()
+    }
+
+    /// Keeps `encoder` for this thread's next encode (and sets `encoder` to `nil`), unless
+    /// something else still holds it (a container a payload type kept: it must never write
+    /// into another payload), it grew large, or the slot is taken.
+    static func cache(_ encoder: inout PayloadJSONEncoder?) {
+        guard isKnownUniquelyReferenced(&encoder), let kept = encoder else { return }
+        encoder = nil
+        guard kept.frames.capacity <= 64, kept.keys.capacity <= 256, kept.path.capacity <= 64,
+              pthread_getspecific(cacheKey) == nil else { return }
+        kept.frames.removeAll(keepingCapacity: true)
+        kept.keys.removeAll(keepingCapacity: true)
+        kept.path.removeAll(keepingCapacity: true)
+        kept.failed = false
+        kept.valueLevel = 0
+        // `nextID` keeps counting: a frame reference from an earlier payload never matches
+        kept.bytes = []
+        kept.bytes.reserveCapacity(initialCapacity)
+        pthread_setspecific(cacheKey, Unmanaged.passRetained(kept).toOpaque())
+    }
+
+    /// The thread-specific slot; a thread's kept encoder is released when the thread ends.
+    private static let cacheKey: pthread_key_t = {
+        var key = pthread_key_t()
+        let status = pthread_key_create(&key) { raw in
+            if let raw { Unmanaged<PayloadJSONEncoder>.fromOpaque(raw).release() }
+        }
+        precondition(status == 0, "pthread_key_create failed: \(status)")
+        return key
+    }()
 
     var codingPath: [any CodingKey] { path }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
