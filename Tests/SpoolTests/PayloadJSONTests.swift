@@ -218,14 +218,61 @@ import Testing
         #expect(try PayloadJSON.encode(inner) == expected)
     }
 
-    @Test func encodesConcurrently() async throws {
+    /// A payload type that keeps its decoder past `init(from:)`.
+    final class KeptDecoder: @unchecked Sendable {
+        // @unchecked: written and read by one test, on its own task
+        var decoder: (any Decoder)?
+    }
+
+    struct DecoderKeeper: Decodable {
+        let n: Int
+        init(from decoder: any Decoder) throws {
+            n = try decoder.container(keyedBy: AnyKey.self).decode(Int.self, forKey: AnyKey(stringValue: "n"))
+            Self.box.decoder = decoder
+        }
+        nonisolated(unsafe) static var box = KeptDecoder()
+    }
+
+    /// A payload type that decodes another payload inside its own `init(from:)`.
+    struct Unwrapper: Decodable {
+        let inner: Inner
+        init(from decoder: any Decoder) throws {
+            let json = try decoder.container(keyedBy: AnyKey.self).decode(String.self, forKey: AnyKey(stringValue: "json"))
+            inner = try PayloadJSON.decode(Inner.self, from: Array(json.utf8))
+        }
+    }
+
+    @Test func keptDecodersStartEachPayloadClean() throws {
+        let inner = Inner(name: "n", tags: ["a", "b"])
+        let json = Array(#"{"name":"n","tags":["a","b"]}"#.utf8)
+        // a failure part-way (a missing key) leaves nothing behind
+        #expect(throws: PayloadJSON.Unsupported.self) { try PayloadJSON.decode(Inner.self, from: Array(#"{"name":"n"}"#.utf8)) }
+        #expect(try PayloadJSON.decode(Inner.self, from: json) == inner)
+        // a decoder kept past `init(from:)` is not reused: it still reads its own payload
+        #expect(try PayloadJSON.decode(DecoderKeeper.self, from: Array(#"{"n":7}"#.utf8)).n == 7)
+        #expect(try PayloadJSON.decode(Inner.self, from: json) == inner)
+        let kept = try DecoderKeeper.box.decoder?.container(keyedBy: AnyKey.self).decode(Int.self, forKey: AnyKey(stringValue: "n"))
+        #expect(kept == 7)
+        DecoderKeeper.box.decoder = nil
+        // a decode inside a decode, then a longer payload than any before on this thread
+        #expect(try PayloadJSON.decode(Unwrapper.self, from: Array(#"{"json":"{\"name\":\"n\",\"tags\":[\"a\",\"b\"]}"}"#.utf8)).inner == inner)
+        let long = Inner(name: String(repeating: "x", count: 3000), tags: (0..<500).map { "\($0)" })
+        #expect(try PayloadJSON.decode(Inner.self, from: Array(try JSONEncoder().encode(long))) == long)
+        #expect(try PayloadJSON.decode(Inner.self, from: json) == inner)
+    }
+
+    @Test func encodesAndDecodesConcurrently() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<8 {
                 group.addTask {
                     for index in 0..<500 {
                         let inner = Inner(name: "\(task)-\(index)", tags: Array(repeating: "t", count: index % 7))
                         let fast = try PayloadJSON.encode(inner)
-                        #expect(fast == Array(try JSONEncoder().encode(inner)))
+                        let tags = inner.tags.map { "\"\($0)\"" }.joined(separator: ",")
+                        #expect(fast == Array("{\"name\":\"\(inner.name)\",\"tags\":[\(tags)]}".utf8))
+                        // Foundation writes keys in no fixed order: compare what it reads back
+                        #expect(try JSONDecoder().decode(Inner.self, from: Data(fast)) == inner)
+                        #expect(try PayloadJSON.decode(Inner.self, from: fast) == inner)
                     }
                 }
             }

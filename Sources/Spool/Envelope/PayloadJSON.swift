@@ -20,7 +20,7 @@ enum PayloadJSON {
 
     /// Encodes `value` as JSON bytes.
     static func encode<T: Encodable>(_ value: T) throws(Unsupported) -> [UInt8] {
-        var encoder: PayloadJSONEncoder? = PayloadJSONEncoder.takeCached() ?? PayloadJSONEncoder()
+        var encoder: PayloadJSONEncoder? = PayloadJSONEncoder.slot.take() ?? PayloadJSONEncoder()
         var encoded: [UInt8]?
         do {
             try encoder!.encodeValue(value)
@@ -33,15 +33,15 @@ enum PayloadJSON {
 
     /// Decodes `T` from JSON bytes.
     static func decode<T: Decodable>(_: T.Type, from bytes: [UInt8]) throws(Unsupported) -> T {
-        let nodes = try PayloadJSONParser.parse(bytes)
-        let decoder = PayloadJSONDecoder(bytes: bytes, nodes: nodes)
-        let value: T
+        var decoder: PayloadJSONDecoder? = PayloadJSONDecoder.slot.take() ?? PayloadJSONDecoder()
+        var value: T?
         do {
-            value = try decoder.decodeValue(T.self, at: 0, key: nil)
-        } catch {
-            throw Unsupported()
-        }
-        guard !decoder.failed else { throw Unsupported() }
+            try decoder!.start(bytes)
+            let decoded = try decoder!.decodeValue(T.self, at: 0, key: nil)
+            if !decoder!.failed { value = decoded }
+        } catch {}
+        PayloadJSONDecoder.cache(&decoder)
+        guard let value else { throw Unsupported() }
         return value
     }
 
@@ -160,12 +160,8 @@ final class PayloadJSONEncoder: Encoder {
     // keeps its last encoder for the next payload, emptied. A nested encode (a payload type's
     // `encode(to:)` encoding another payload) finds the slot empty and makes its own.
 
-    /// This thread's kept encoder, taken out of its slot, or `nil`.
-    static func takeCached() -> PayloadJSONEncoder? {
-        guard let raw = pthread_getspecific(cacheKey) else { return nil }
-        pthread_setspecific(cacheKey, nil)
-        return Unmanaged<PayloadJSONEncoder>.fromOpaque(raw).takeRetainedValue()
-    }
+    /// This thread's kept encoder.
+    static let slot = ThreadSlot<PayloadJSONEncoder>()
 
     /// Keeps `encoder` for this thread's next encode (and sets `encoder` to `nil`), unless
     /// something else still holds it (a container a payload type kept: it must never write
@@ -174,7 +170,7 @@ final class PayloadJSONEncoder: Encoder {
         guard isKnownUniquelyReferenced(&encoder), let kept = encoder else { return }
         encoder = nil
         guard kept.frames.capacity <= 64, kept.keys.capacity <= 256, kept.path.capacity <= 64,
-              pthread_getspecific(cacheKey) == nil else { return }
+              Self.slot.isEmpty else { return }
         kept.frames.removeAll(keepingCapacity: true)
         kept.keys.removeAll(keepingCapacity: true)
         kept.path.removeAll(keepingCapacity: true)
@@ -183,18 +179,8 @@ final class PayloadJSONEncoder: Encoder {
         // `nextID` keeps counting: a frame reference from an earlier payload never matches
         kept.bytes = []
         kept.bytes.reserveCapacity(initialCapacity)
-        pthread_setspecific(cacheKey, Unmanaged.passRetained(kept).toOpaque())
+        Self.slot.put(kept)
     }
-
-    /// The thread-specific slot; a thread's kept encoder is released when the thread ends.
-    private static let cacheKey: pthread_key_t = {
-        var key = pthread_key_t()
-        let status = pthread_key_create(&key) { raw in
-            if let raw { Unmanaged<PayloadJSONEncoder>.fromOpaque(raw).release() }
-        }
-        precondition(status == 0, "pthread_key_create failed: \(status)")
-        return key
-    }()
 
     var codingPath: [any CodingKey] { path }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
@@ -695,24 +681,28 @@ struct PayloadJSONParser {
     var index = 0
     var nodes: [PayloadJSONNode] = []
 
-    static func parse(_ bytes: [UInt8]) throws(PayloadJSON.Unsupported) -> [PayloadJSONNode] {
+    /// Parses `bytes` into `nodes`, emptied first (its capacity is reused).
+    static func parse(_ bytes: [UInt8], into nodes: inout [PayloadJSONNode]) throws(PayloadJSON.Unsupported) {
+        nodes.removeAll(keepingCapacity: true)
         // Outside strings valid JSON is ASCII; inside, the bytes must be valid UTF-8.
         if bytes.contains(where: { $0 >= 0x80 }) {
             guard String(validating: bytes, as: UTF8.self) != nil else { throw PayloadJSON.Unsupported() }
         }
-        let result: Result<[PayloadJSONNode], PayloadJSON.Unsupported> = bytes.withUnsafeBufferPointer { buffer in
+        let failure: PayloadJSON.Unsupported? = bytes.withUnsafeBufferPointer { buffer in
             var parser = PayloadJSONParser(bytes: buffer)
+            swap(&parser.nodes, &nodes)
+            defer { swap(&parser.nodes, &nodes) }
             parser.nodes.reserveCapacity(buffer.count / 3 + 2)
             do throws(PayloadJSON.Unsupported) {
                 try parser.value(depth: 0)
                 parser.skipWhitespace()
                 guard parser.index == buffer.count else { throw PayloadJSON.Unsupported() }
-                return .success(parser.nodes)
+                return nil
             } catch {
-                return .failure(error)
+                return error
             }
         }
-        return try result.get()
+        if let failure { throw failure }
     }
 
     private mutating func skipWhitespace() {
@@ -933,17 +923,40 @@ struct PayloadJSONParser {
 /// throws too (wrong kind of value, missing key, null, end of array) are plain; wherever
 /// Foundation might succeed, ``unsure()`` also sets ``failed``, which discards the result.
 final class PayloadJSONDecoder: Decoder {
-    let bytes: [UInt8]
-    let nodes: [PayloadJSONNode]
     // `@exclusivity(unchecked)`, as in ``PayloadJSONEncoder``: user code runs only in
     // `T(from: self)`, called outside any access to these properties.
+    @exclusivity(unchecked) private(set) var bytes: [UInt8] = []
+    @exclusivity(unchecked) private(set) var nodes: [PayloadJSONNode] = []
     @exclusivity(unchecked) var current = 0
     @exclusivity(unchecked) var path: [any CodingKey] = []
     @exclusivity(unchecked) var failed = false
 
-    init(bytes: [UInt8], nodes: [PayloadJSONNode]) {
+    init() {}
+
+    /// Parses `bytes` for decoding from its first node.
+    func start(_ bytes: [UInt8]) throws(PayloadJSON.Unsupported) {
         self.bytes = bytes
-        self.nodes = nodes
+        try PayloadJSONParser.parse(bytes, into: &nodes)
+    }
+
+    // MARK: - One decoder kept per thread (as ``PayloadJSONEncoder``'s)
+
+    /// This thread's kept decoder.
+    static let slot = ThreadSlot<PayloadJSONDecoder>()
+
+    /// Keeps `decoder`, emptied, for this thread's next payload (and sets `decoder` to `nil`),
+    /// unless something else still holds it (a container a payload type kept), its node list
+    /// grew large, or the slot is taken.
+    static func cache(_ decoder: inout PayloadJSONDecoder?) {
+        guard isKnownUniquelyReferenced(&decoder), let kept = decoder else { return }
+        decoder = nil
+        guard kept.nodes.capacity <= 1024, kept.path.capacity <= 64, Self.slot.isEmpty else { return }
+        kept.bytes = []
+        kept.nodes.removeAll(keepingCapacity: true)
+        kept.path.removeAll(keepingCapacity: true)
+        kept.current = 0
+        kept.failed = false
+        Self.slot.put(kept)
     }
 
     var codingPath: [any CodingKey] { path }
