@@ -6,7 +6,8 @@
 # The targets are not SwiftPM products (a libFuzzer binary has no main of its own, which would
 # break `swift build`): each is one module compiled with swiftc -sanitize=fuzzer,address from
 # its harness in Fuzz/<Target>/ and the few Spool sources it exercises:
-#   envelope: JobEnvelope.decode(fields:) and encodeFields (Sources/Spool/Envelope, Errors)
+#   envelope: JobEnvelope.decode(fields:) and encodeFields (Sources/Spool/Envelope, Errors,
+#             Support/ThreadSlot.swift)
 #   resp:     hiredis's reader with Spool's reply builder, against hiredis's own reply tree (Sources/SpoolRedis/RESP)
 # Seeds: Fuzz/Corpus/<target>/ (read only); the growing corpus and any crash go to
 # .build/fuzz/. Prints libFuzzer's final stats (executions, coverage) for each target and
@@ -32,7 +33,7 @@ build() {
         for file in Sources/Spool/Envelope/*.swift Sources/Spool/Errors/SpoolError.swift \
             Sources/Spool/Errors/SpoolError+Text.swift Sources/Spool/Errors/NonRetryableError.swift \
             Sources/SpoolRedis/RESP/RedisCommand.swift Sources/SpoolRedis/Scripts/RedisScript.swift \
-            Sources/SpoolRedis/Scripts/SHA1.swift; do
+            Sources/SpoolRedis/Scripts/SHA1.swift Sources/Spool/Support/ThreadSlot.swift; do
             sed '/^import SpoolRedis$/d' "$file" >"$out/src/envelope/$(basename "$file")"
         done
         swiftc "${flags[@]}" -module-name EnvelopeFuzz -o "$out/fuzz-envelope" \
