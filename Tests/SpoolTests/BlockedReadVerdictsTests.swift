@@ -35,7 +35,7 @@ struct BlockedReadVerdictsTests {
                 )
                 return SubscriptionRunner.parseVerdicts(reply)
             }
-            func main(_ index: Int) -> StreamEntry.Key { StreamEntry.Key(source: .main, id: entries[index]) }
+            func main(_ index: Int) -> StreamEntry.Key { StreamEntry.Key(source: .main, id: StreamID(entries[index])!) }
 
             // after the highest id the consumer saw (entry 2): exactly the new ones
             #expect(try await verdicts(after: entries[2], limit: 10) == [main(3): false, main(4): true])
@@ -52,7 +52,7 @@ struct BlockedReadVerdictsTests {
                 SpoolScripts.blockedReadVerdicts, keys: [keys.stream, retry, done],
                 arguments: ["default", "me", entries[4], "0-0", "10"]
             )
-            #expect(SubscriptionRunner.parseVerdicts(reply) == [StreamEntry.Key(source: .retry, id: retried): true])
+            #expect(SubscriptionRunner.parseVerdicts(reply) == [StreamEntry.Key(source: .retry, id: try #require(StreamID(retried))): true])
         }
     }
 }

@@ -12,11 +12,11 @@ struct StreamEntry: Sendable {
     /// are made independently and can be equal.
     struct Key: Sendable, Hashable {
         let source: Source
-        let id: String
+        let id: StreamID
     }
 
-    /// The Redis stream entry id (`ms-seq`).
-    let id: String
+    /// The Redis stream entry id.
+    let id: StreamID
     let source: Source
     /// The entry's fields, flat (`name, value, ...`); `nil` when the entry was deleted while pending.
     let fields: [[UInt8]]?
@@ -45,7 +45,7 @@ struct StreamEntry: Sendable {
     static func parseReclaimed(_ reply: RESPValue, source: Source) -> [StreamEntry] {
         guard let items = reply.array else { return [] }
         return items.compactMap { item in
-            guard let parts = item.array, parts.count == 3, let id = parts[0].string else { return nil }
+            guard let parts = item.array, parts.count == 3, let id = StreamID(parts[0]) else { return nil }
             return StreamEntry(id: id, source: source, fields: flatten(parts[2]), deliveries: parts[1].int ?? 1)
         }
     }
@@ -63,7 +63,7 @@ extension StreamEntry {
     /// One entry of a read, `[id, fields]`, delivered for the first time (fields `nil` when
     /// Redis gives none: a deleted entry); `nil` if it has no id.
     init?(readItem item: RESPValue, source: Source) {
-        guard let parts = item.array, (1...2).contains(parts.count), let id = parts[0].string else { return nil }
+        guard let parts = item.array, (1...2).contains(parts.count), let id = StreamID(parts[0]) else { return nil }
         self.init(id: id, source: source, fields: parts.count == 2 ? Self.flatten(parts[1]) : nil, deliveries: 1)
     }
 }

@@ -287,7 +287,7 @@ extension SubscriptionRunner {
         for (source, index) in [(StreamEntry.Source.main, 0), (.retry, 2)] {
             guard let ids = parts[index].array, let flags = parts[index + 1].array, ids.count == flags.count else { continue }
             for (id, flag) in zip(ids, flags) {
-                guard let id = id.string else { continue }
+                guard let id = StreamID(id) else { continue }
                 verdicts[StreamEntry.Key(source: source, id: id)] = flag.int == 1
             }
         }
@@ -446,16 +446,10 @@ struct DeliveredIDs {
     private(set) var main = StreamID(milliseconds: 0, sequence: 0)
     private(set) var retry = StreamID(milliseconds: 0, sequence: 0)
 
-    /// Notes a read's entries. Each read lists a stream's entries in ascending order (the
-    /// fetch script, `XREADGROUP`, and the reclaim script's `XPENDING` order), so only the
-    /// last one per stream is parsed.
+    /// Notes a read's entries.
     mutating func note(_ entries: some Sequence<StreamEntry>) {
-        var lastMain: String?
-        var lastRetry: String?
         for entry in entries {
-            if entry.source == .main { lastMain = entry.id } else { lastRetry = entry.id }
+            if entry.source == .main { main = max(main, entry.id) } else { retry = max(retry, entry.id) }
         }
-        if let lastMain, let id = StreamID(lastMain) { main = max(main, id) }
-        if let lastRetry, let id = StreamID(lastRetry) { retry = max(retry, id) }
     }
 }

@@ -168,32 +168,3 @@ extension SubscriptionRunner {
         }
     }
 }
-
-/// A stream entry id, `ms-seq`, ordered.
-struct StreamID: Comparable, Sendable, CustomStringConvertible {
-    let milliseconds: UInt64
-    let sequence: UInt64
-
-    init(milliseconds: UInt64, sequence: UInt64) {
-        self.milliseconds = milliseconds
-        self.sequence = sequence
-    }
-
-    init?(_ text: String) {
-        let parts = text.split(separator: "-", maxSplits: 1)
-        guard let ms = UInt64(parts[0]) else { return nil }
-        milliseconds = ms
-        sequence = parts.count > 1 ? UInt64(parts[1]) ?? 0 : 0
-    }
-
-    /// The smallest id after this one.
-    var next: StreamID {
-        sequence == .max ? StreamID(milliseconds: milliseconds + 1, sequence: 0) : StreamID(milliseconds: milliseconds, sequence: sequence + 1)
-    }
-
-    var description: String { "\(milliseconds)-\(sequence)" }
-
-    static func < (lhs: StreamID, rhs: StreamID) -> Bool {
-        (lhs.milliseconds, lhs.sequence) < (rhs.milliseconds, rhs.sequence)
-    }
-}

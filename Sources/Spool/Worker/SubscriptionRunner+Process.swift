@@ -166,7 +166,7 @@ extension SubscriptionRunner {
     ) async {
         var command = failCommand(entry, action: "dead", due: 0, extra: 20)
         let record = DeadLetterRecord(
-            queue: keys.queue, group: group, entryID: entry.id, worker: consumer, attempt: attempt,
+            queue: keys.queue, group: group, entryID: entry.id.description, worker: consumer, attempt: attempt,
             reason: reason, error: error
         )
         record.encode(original: fields, envelope: envelope, into: &command)

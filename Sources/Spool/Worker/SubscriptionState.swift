@@ -11,7 +11,7 @@ final class SubscriptionState: Sendable {
 
     /// A finished job waiting to be acknowledged.
     struct Completion: Sendable {
-        let entryID: String
+        let entryID: StreamID
         let source: StreamEntry.Source
         /// `nil` when the entry did not decode (nothing to record in the dedup set); rendered
         /// only into the acknowledging command, so no `String` is made per job.
@@ -83,10 +83,10 @@ final class SubscriptionState: Sendable {
     var runningCount: Int { state.withLock { $0.running.count } }
 
     /// Entries whose lease should be extended now, by source.
-    func leasesToExtend(now: ContinuousClock.Instant) -> (main: [String], retry: [String]) {
+    func leasesToExtend(now: ContinuousClock.Instant) -> (main: [StreamID], retry: [StreamID]) {
         state.withLock { state in
-            var main: [String] = []
-            var retry: [String] = []
+            var main: [StreamID] = []
+            var retry: [StreamID] = []
             for (entry, running) in state.running where running.leaseUntil > now {
                 if entry.source == .main { main.append(entry.id) } else { retry.append(entry.id) }
             }
