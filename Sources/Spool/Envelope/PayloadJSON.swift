@@ -1,4 +1,5 @@
 import Foundation
+import SpoolRedis
 
 /// A fast JSON encoder and decoder for job payloads, in front of Foundation's.
 ///
@@ -370,13 +371,7 @@ final class PayloadJSONEncoder: Encoder {
     private func writeInteger(negative: Bool, magnitude: UInt64) {
         // at most 20 digits and a sign, written backwards into scratch space, appended at once
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { scratch in
-            var start = 24
-            var remaining = magnitude
-            repeat {
-                start -= 1
-                scratch[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10)
-                remaining /= 10
-            } while remaining > 0
+            var start = DecimalText.write(magnitude, endingAt: 24, in: scratch)
             if negative {
                 start -= 1
                 scratch[start] = UInt8(ascii: "-")

@@ -79,19 +79,9 @@ extension RedisCommand {
     mutating func append(_ id: StreamID) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 41) { scratch in
             // two numbers of at most 20 digits and the dash, written backwards
-            var start = 41
-            func write(_ number: UInt64) {
-                var remaining = number
-                repeat {
-                    start -= 1
-                    scratch[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10)
-                    remaining /= 10
-                } while remaining > 0
-            }
-            write(id.sequence)
-            start -= 1
+            var start = DecimalText.write(id.sequence, endingAt: 41, in: scratch) - 1
             scratch[start] = UInt8(ascii: "-")
-            write(id.milliseconds)
+            start = DecimalText.write(id.milliseconds, endingAt: start, in: scratch)
             append(UnsafeBufferPointer(rebasing: scratch[start..<41]))
         }
     }

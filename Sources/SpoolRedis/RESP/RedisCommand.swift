@@ -86,13 +86,7 @@ public struct RedisCommand: Sendable, Hashable {
     public mutating func append(_ argument: Int64) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { scratch in
             // at most 19 digits and a sign, written backwards
-            var start = 20
-            var remaining = argument.magnitude
-            repeat {
-                start -= 1
-                scratch[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10)
-                remaining /= 10
-            } while remaining > 0
+            var start = DecimalText.write(argument.magnitude, endingAt: 20, in: scratch)
             if argument < 0 {
                 start -= 1
                 scratch[start] = UInt8(ascii: "-")
@@ -112,15 +106,9 @@ public struct RedisCommand: Sendable, Hashable {
     /// Writes `$len\r\n` so that it ends just before `end` (at most 23 bytes); returns its start.
     /// (The array header `*N\r\n` is the same with its first byte replaced.)
     private static func writeHeader(length: Int, endingAt end: Int, in buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        var start = end - 2
-        buffer[start] = 13
-        buffer[start + 1] = 10
-        var remaining = UInt64(length)
-        repeat {
-            start -= 1
-            buffer[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10)
-            remaining /= 10
-        } while remaining > 0
+        buffer[end - 2] = 13
+        buffer[end - 1] = 10
+        var start = DecimalText.write(UInt64(length), endingAt: end - 2, in: buffer)
         start -= 1
         buffer[start] = UInt8(ascii: "$")
         return start
@@ -191,5 +179,23 @@ public struct RedisCommand: Sendable, Hashable {
             buffer.append(contentsOf: UnsafeBufferPointer(rebasing: header[start..<24]))
         }
         buffer.append(contentsOf: storage)
+    }
+}
+
+/// Decimal numbers written without a `String`: digits go backwards into scratch space, which
+/// the caller then appends in one piece.
+package enum DecimalText {
+    /// Writes the digits of `value` so that they end just before `end` (at most 20 of them);
+    /// returns where they start.
+    @inline(__always)
+    package static func write(_ value: UInt64, endingAt end: Int, in buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var start = end
+        var remaining = value
+        repeat {
+            start -= 1
+            buffer[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: remaining % 10)
+            remaining /= 10
+        } while remaining > 0
+        return start
     }
 }
