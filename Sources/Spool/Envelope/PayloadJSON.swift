@@ -945,7 +945,8 @@ final class PayloadJSONDecoder: Decoder {
     static func cache(_ decoder: inout PayloadJSONDecoder?) {
         guard isKnownUniquelyReferenced(&decoder), let kept = decoder else { return }
         decoder = nil
-        guard kept.nodes.capacity <= 1024, kept.path.capacity <= 64, Self.slot.isEmpty else { return }
+        // 512 nodes (40 bytes each, 20 KB a thread at most) serve payloads up to about 1.5 KB
+        guard kept.nodes.capacity <= 512, kept.path.capacity <= 64, Self.slot.isEmpty else { return }
         kept.bytes = []
         kept.nodes.removeAll(keepingCapacity: true)
         kept.path.removeAll(keepingCapacity: true)
