@@ -49,6 +49,13 @@ struct WorkerDeliveryTests {
                 for key in ["spool.queue", "spool.group", "spool.job.id", "spool.job.type", "spool.attempt"] {
                     metadata[key] = context.logger[metadataKey: key]?.description
                 }
+                // a logger the handler sets is the one it reads back
+                var own = context
+                var custom = Logger(label: "custom")
+                custom[metadataKey: "mine"] = "1"
+                own.logger = custom
+                metadata["set"] = own.logger[metadataKey: "mine"]?.description
+                metadata["set has job id"] = own.logger[metadataKey: "spool.job.id"] == nil ? "no" : "yes"
                 seen.withLock { $0 = metadata }
             }
             let keys = QueueKeys(queue: queue)
@@ -61,7 +68,7 @@ struct WorkerDeliveryTests {
             let id = try #require(pushed?.id)
             #expect(seen.withLock { $0 } == [
                 "spool.queue": "logged", "spool.group": "default", "spool.job.id": "\(id)",
-                "spool.job.type": Greeting.jobName, "spool.attempt": "1",
+                "spool.job.type": Greeting.jobName, "spool.attempt": "1", "set": "1", "set has job id": "no",
             ])
         }
     }

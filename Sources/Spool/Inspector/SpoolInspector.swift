@@ -74,8 +74,8 @@ public struct SpoolInspector: Sendable {
             RedisCommand("XPENDING", keys.retry(group), name),
         ], doing: "read group \(name) of queue \(keys.queue)")
         // the oldest unfinished job: the first undelivered entry, or the oldest pending one
-        var oldest = replies[0].array?.first?.array?.first?.string.flatMap(StreamID.init)
-        if let pendingOldest = replies[1].array?.dropFirst().first?.string.flatMap(StreamID.init) {
+        var oldest = replies[0].array?.first?.array?.first.flatMap(StreamID.init)
+        if let pendingOldest = replies[1].array?.dropFirst().first.flatMap(StreamID.init) {
             oldest = oldest.map { min($0, pendingOldest) } ?? pendingOldest
         }
         let now = JobID.currentMillis()

@@ -86,7 +86,7 @@ extension SubscriptionRunner {
         var lastDelivered: [StreamID] = []
         for groupInfo in groups {
             let info = Dictionary(pairs: groupInfo)
-            guard let name = info["name"]?.string, let last = info["last-delivered-id"]?.string.flatMap(StreamID.init) else { return }
+            guard let name = info["name"]?.string, let last = info["last-delivered-id"].flatMap(StreamID.init) else { return }
             lastDelivered.append(last)
             summaries.append(RedisCommand("XPENDING", keys.stream, name))
         }
@@ -94,7 +94,7 @@ extension SubscriptionRunner {
         for (index, summary) in pending.enumerated() {
             // every entry after last-delivered is still needed, and the oldest pending one
             var groupNeeds = lastDelivered[index].next
-            if let parts = summary.array, parts.count >= 2, let oldest = parts[1].string.flatMap(StreamID.init) {
+            if let parts = summary.array, parts.count >= 2, let oldest = StreamID(parts[1]) {
                 groupNeeds = min(groupNeeds, oldest)
             }
             needed = needed.map { min($0, groupNeeds) } ?? groupNeeds
