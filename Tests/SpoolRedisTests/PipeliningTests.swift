@@ -37,6 +37,40 @@ struct PipeliningTests {
         }
     }
 
+    @Test("a follow-up made from a batch's replies goes out on the connection's thread; its reply comes last")
+    func followUp() async throws {
+        try await withClient { client in
+            _ = try await client.send("RPUSH", "names", "alpha", "beta")
+            // the follow-up reads the batch's reply and asks for what it named
+            let replies = try await client.pipeline([RedisCommand("SET", "alpha", "1"), RedisCommand("LINDEX", "names", "0")]) { replies in
+                guard let name = replies[1].string else { return nil }
+                return RedisCommand("GET", name)
+            }
+            #expect(replies == [.simpleString("OK"), .bulkString(Array("alpha".utf8)), .bulkString(Array("1".utf8))])
+            // no follow-up: the batch's replies alone
+            let alone = try await client.pipeline([RedisCommand("LLEN", "names")]) { _ in nil }
+            #expect(alone == [.integer(2)])
+            // callers sending meanwhile on the same connection get their own replies, and each
+            // follow-up gets its batch's
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<20 {
+                    group.addTask {
+                        for index in 0..<50 {
+                            let key = "key-\(task)-\(index)"
+                            let replies = try await client.pipeline([RedisCommand("SET", key, "\(index)"), RedisCommand("ECHO", key)]) { replies in
+                                replies[1].string.map { RedisCommand("GET", $0) }
+                            }
+                            #expect(replies.count == 3)
+                            #expect(replies[2].string == "\(index)")
+                            #expect(try await client.send("ECHO", key).string == key)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     @Test("EVALSHA works after SCRIPT FLUSH (NOSCRIPT reloads), alone and in a batch")
     func scriptReload() async throws {
         try await withClient { client in

@@ -106,7 +106,10 @@ struct ConnectionThread: Sendable {
             for pending in work {
                 switch pending {
                 case .single(let command, _): command.encodeRESP(into: &output)
-                case .batch(let commands, _): for command in commands { command.encodeRESP(into: &output) }
+                case .batch(let commands, _), .chained(let commands, _, _):
+                    for command in commands { command.encodeRESP(into: &output) }
+                case .followUp:
+                    break // written when its batch's replies were read
                 }
             }
             try context.write(output)
@@ -121,6 +124,25 @@ struct ConnectionThread: Sendable {
                     var replies: [RESPValue] = []
                     replies.reserveCapacity(commands.count)
                     for _ in 0..<commands.count { replies.append(try context.readReply()) }
+                    work.removeFirst()
+                    continuation.resume(returning: replies)
+                case .chained(let commands, let followUp, let continuation):
+                    var replies: [RESPValue] = []
+                    replies.reserveCapacity(commands.count + 1)
+                    for _ in 0..<commands.count { replies.append(try context.readReply()) }
+                    work.removeFirst()
+                    guard let next = followUp(replies) else {
+                        continuation.resume(returning: replies)
+                        continue
+                    }
+                    // written now, so its reply comes after those of everything written before
+                    // it, which is all of `work`: it waits at the end
+                    output.removeAll(keepingCapacity: true)
+                    next.encodeRESP(into: &output)
+                    try context.write(output)
+                    work.append(.followUp(replies, continuation))
+                case .followUp(var replies, let continuation):
+                    replies.append(try context.readReply())
                     work.removeFirst()
                     continuation.resume(returning: replies)
                 }

@@ -2,18 +2,22 @@
 enum PendingCommand: Sendable {
     case single(RedisCommand, UnsafeContinuation<RESPValue, any Error>)
     case batch([RedisCommand], UnsafeContinuation<[RESPValue], any Error>)
-
-    var commandCount: Int {
-        switch self {
-        case .single: return 1
-        case .batch(let commands, _): return commands.count
-        }
-    }
+    /// A batch whose replies may call for one more command, written by the connection thread
+    /// the moment they are read (``RedisConnection/pipeline(_:then:timeout:)``).
+    case chained([RedisCommand], RedisFollowUp, UnsafeContinuation<[RESPValue], any Error>)
+    /// The replies of a chained batch, waiting for its follow-up's reply (already written).
+    case followUp([RESPValue], UnsafeContinuation<[RESPValue], any Error>)
 
     func fail(_ error: RedisError) {
         switch self {
         case .single(_, let continuation): continuation.resume(throwing: error)
         case .batch(_, let continuation): continuation.resume(throwing: error)
+        case .chained(_, _, let continuation): continuation.resume(throwing: error)
+        case .followUp(_, let continuation): continuation.resume(throwing: error)
         }
     }
 }
+
+/// Makes the command that follows a batch from the batch's replies, or `nil` for none. It
+/// runs on the connection's thread, between reading replies: keep it short, and do not block.
+public typealias RedisFollowUp = @Sendable ([RESPValue]) -> RedisCommand?

@@ -70,6 +70,22 @@ public final class RedisConnection: Sendable {
         }
     }
 
+    /// Sends the commands in one flush; when their replies are read, `followUp` may name one
+    /// more command, which the connection's thread writes at once (no task is woken for it).
+    /// Returns the commands' replies, then the follow-up's reply if there was one.
+    ///
+    /// For a second step that depends on the first one's replies, e.g. dedup verdicts for the
+    /// jobs a read delivered, at the cost of a round trip but not of a wake-up of the caller.
+    /// Error replies are values in their place; only connection failures throw.
+    public func pipeline(
+        _ commands: [RedisCommand], then followUp: @escaping RedisFollowUp, timeout: Duration? = nil
+    ) async throws -> [RESPValue] {
+        if commands.isEmpty { return [] }
+        return try await withUnsafeThrowingContinuation { continuation in
+            core.enqueue(.chained(commands, followUp, continuation), timeout: timeout, address: address)
+        }
+    }
+
     /// Fails everything queued, stops the thread and waits for it; idempotent.
     public func close() {
         core.beginShutdown()

@@ -82,6 +82,27 @@ public final class RedisClient: Sendable {
         }
     }
 
+    /// Sends the commands in one flush on one shared connection; when their replies are read,
+    /// `followUp` may name one more command, written at once by the connection's thread (see
+    /// ``RedisConnection/pipeline(_:then:timeout:)``). Returns the commands' replies, then the
+    /// follow-up's reply if there was one. Every command and the follow-up must go to the same
+    /// server: on a cluster, keys of one hash slot (there the follow-up goes as a second
+    /// pipeline, after the replies came back to the caller).
+    ///
+    /// Error replies are values in their place; EVALSHA commands among `commands` that met
+    /// NOSCRIPT are sent again after loading their scripts.
+    /// - Throws: ``RedisError`` only when the connection fails.
+    public func pipeline(_ commands: [RedisCommand], then followUp: @escaping RedisFollowUp) async throws -> [RESPValue] {
+        switch backend {
+        case .single(let node):
+            return try await node.sharedConnection.pipelineLoadingScripts(commands, then: followUp)
+        case .cluster(let router):
+            var replies = try await router.pipeline(commands)
+            if let next = followUp(replies) { replies += try await router.pipeline([next]) }
+            return replies
+        }
+    }
+
     /// Sends a keyless command to every master of a cluster (to the one server otherwise) and
     /// returns their replies, e.g. `CONFIG GET` for a setting that must hold on every node.
     /// - Throws: ``RedisError``, including an error reply from any node.

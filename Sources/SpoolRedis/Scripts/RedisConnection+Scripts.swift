@@ -13,9 +13,21 @@ extension RedisConnection {
     /// Sends the commands in one flush; EVALSHA commands that met NOSCRIPT are sent again,
     /// in their original order, after loading their scripts. Error replies are values.
     func pipelineLoadingScripts(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        var replies = try await pipeline(commands)
+        try await reloadingScripts(commands, replies: pipeline(commands))
+    }
+
+    /// ``pipeline(_:then:timeout:)``, with EVALSHA commands among `commands` that met NOSCRIPT
+    /// sent again (alone, after the follow-up) as in ``pipelineLoadingScripts(_:)``.
+    func pipelineLoadingScripts(_ commands: [RedisCommand], then followUp: @escaping RedisFollowUp) async throws -> [RESPValue] {
+        try await reloadingScripts(commands, replies: pipeline(commands, then: followUp))
+    }
+
+    /// Sends again, after loading their scripts, the EVALSHA commands whose replies in
+    /// `replies` (the first `commands.count` of them) are NOSCRIPT errors.
+    private func reloadingScripts(_ commands: [RedisCommand], replies: [RESPValue]) async throws -> [RESPValue] {
+        var replies = replies
         var missing: [Int] = []
-        for index in replies.indices where commands[index].script != nil {
+        for index in commands.indices where commands[index].script != nil {
             if case .error(let text) = replies[index], text.hasPrefix("NOSCRIPT") { missing.append(index) }
         }
         if missing.isEmpty { return replies }
