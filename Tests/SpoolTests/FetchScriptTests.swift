@@ -1,4 +1,5 @@
 @testable import Spool
+import CoreMetrics
 import SpoolRedis
 import SpoolTesting
 import Testing
@@ -8,14 +9,11 @@ struct FetchScriptTests {
     @Test("it acknowledges and records completions, reads due retries first, and flags jobs already completed")
     func acknowledgeAndRead() async throws {
         try await QueueFixture.with { fixture in
-            let keys = QueueKeys(queue: try QueueName("fetch-script"))
+            let keys = try await Self.createGroups(fixture, queue: "fetch-script")
             let retry = keys.retry(.default)
             let done = keys.done(.default)
-            for stream in [keys.stream, retry] {
-                _ = try await fixture.redis("XGROUP", "CREATE", stream, "default", "0", "MKSTREAM")
-            }
             func add(_ stream: String, job: String) async throws -> String {
-                try await fixture.redis("XADD", stream, "*", "v", "1", "id", job, "type", "t", "payload", "{}").string ?? ""
+                try await Self.add(fixture, stream, job: job)
             }
             let jobs = (0..<4).map { _ in JobID().description }
             let first = try await add(keys.stream, job: jobs[0])
@@ -48,5 +46,82 @@ struct FetchScriptTests {
             // with nothing left, a read returns nothing
             #expect(try await fetch(count: 10, readRetries: true, acks: []).isEmpty)
         }
+    }
+
+    @Test("the read without Lua acknowledges in a transaction, records completions, and flags jobs already completed")
+    func acknowledgeThenRead() async throws {
+        try await QueueFixture.with { fixture in
+            let keys = try await Self.createGroups(fixture, queue: "plain-read")
+            let retry = keys.retry(.default)
+            let done = keys.done(.default)
+            func add(_ stream: String, job: String) async throws -> String {
+                try await Self.add(fixture, stream, job: job)
+            }
+            var configuration = SpoolWorker.Configuration()
+            configuration.consumerName = "me"
+            let runner = SubscriptionRunner(
+                client: fixture.client, keys: keys, group: .default, subscription: Subscription(options: .init()),
+                configuration: configuration, logger: fixture.logger, metricsFactory: NOOPMetricsHandler.instance
+            )
+            func read(count: Int, acks: [SubscriptionState.Completion]) async throws -> [String] {
+                try await runner.acknowledgeAndRead(count: count, readRetries: false, completions: acks).map {
+                    "\($0.entry.source == .retry ? "retry" : "main") \($0.entry.id) \($0.duplicate)"
+                }
+            }
+            func completion(_ entry: String, _ source: StreamEntry.Source, _ job: String) throws -> SubscriptionState.Completion {
+                SubscriptionState.Completion(entryID: try #require(StreamID(entry)), source: source, jobID: JobID(job))
+            }
+            let jobs = (0..<4).map { _ in JobID().description }
+            let first = try await add(keys.stream, job: jobs[0])
+            let second = try await add(keys.stream, job: jobs[1])
+            let again = try await add(keys.stream, job: jobs[0])   // the first job, pushed twice
+            // completed just now (the transaction forgets what is older than the dedup window)
+            _ = try await fixture.redis("ZADD", done, String(JobID.currentMillis()), jobs[3])
+            let finished = try await add(keys.stream, job: jobs[3])   // completed before
+            // a retry this consumer holds, to be acknowledged (and deleted) with a completion
+            let retried = try await add(retry, job: jobs[2])
+            _ = try await fixture.redis("XREADGROUP", "GROUP", "default", "me", "STREAMS", retry, ">")
+
+            // new jobs only (no retries on this path), up to the count
+            #expect(try await read(count: 2, acks: []) == ["main \(first) false", "main \(second) false"])
+            // completing the first job records it: its second copy is a duplicate, and so is
+            // the job completed before
+            let next = try await read(count: 10, acks: [try completion(first, .main, jobs[0]), try completion(retried, .retry, jobs[2])])
+            #expect(next == ["main \(again) true", "main \(finished) true"])
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(3), "the first entry was acknowledged")
+            #expect(try await fixture.redis("XLEN", retry) == .integer(0), "the finished retry was acknowledged and deleted")
+            #expect(try await fixture.redis("XPENDING", retry, "default").array?.first == .integer(0))
+            #expect(try await fixture.redis("ZSCORE", done, jobs[0]) != .null)
+            #expect(try await fixture.redis("ZSCORE", done, jobs[2]) != .null)
+            // with nothing left, a read returns nothing
+            #expect(try await read(count: 10, acks: []).isEmpty)
+
+            // acknowledging fails (the done set is not a set) but reading works: the job is
+            // returned (not a duplicate: no verdict could be had), and the completion waits
+            // for the next call
+            _ = try await fixture.redis("DEL", done)
+            _ = try await fixture.redis("SET", done, "not a sorted set")
+            let late = try await add(keys.stream, job: jobs[1])
+            #expect(try await read(count: 10, acks: [try completion(second, .main, jobs[1])]) == ["main \(late) false"])
+            let waiting = runner.state.takeCompletions()
+            #expect(waiting.map(\.entryID) == [try #require(StreamID(second))])
+            // Redis does not roll a transaction back: the XACK before the failed ZADD took
+            // effect (sending it again is harmless), the dedup record did not
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(3))
+        }
+    }
+
+    /// The queue's keys, with group `default` created at `0` on its main and retry streams.
+    private static func createGroups(_ fixture: QueueFixture, queue: String) async throws -> QueueKeys {
+        let keys = QueueKeys(queue: try QueueName(queue))
+        for stream in [keys.stream, keys.retry(.default)] {
+            _ = try await fixture.redis("XGROUP", "CREATE", stream, "default", "0", "MKSTREAM")
+        }
+        return keys
+    }
+
+    /// Adds a job entry with Spool's fields; returns its entry id.
+    private static func add(_ fixture: QueueFixture, _ stream: String, job: String) async throws -> String {
+        try await fixture.redis("XADD", stream, "*", "v", "1", "id", job, "type", "t", "payload", "{}").string ?? ""
     }
 }
