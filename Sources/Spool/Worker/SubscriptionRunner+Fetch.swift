@@ -4,10 +4,10 @@ import Metrics
 import SpoolRedis
 
 extension SubscriptionRunner {
-    /// The fetch loop: take free slots, reclaim lost jobs, then in one script acknowledge what
-    /// finished and read due retries and new jobs; when nothing is there, block on the main
-    /// stream. Starts a handler per job. On shutdown, waits for running handlers within the
-    /// grace period.
+    /// The fetch loop: take free slots, reclaim lost jobs, then acknowledge what finished and
+    /// read due retries and new jobs (``acknowledgeAndRead(count:readRetries:completions:)``);
+    /// when nothing is there, block on the main stream. Starts a handler per job. On shutdown,
+    /// waits for running handlers within the grace period.
     func fetchAndRun() async {
         await withDiscardingTaskGroup { handlers in
             var lastReclaim = ContinuousClock.now - configuration.heartbeatInterval
@@ -223,7 +223,7 @@ extension SubscriptionRunner {
 
     /// `XREADGROUP ... BLOCK` on the main and the retry stream, on a dedicated connection to
     /// the queue's server (leased per read, so on a cluster it follows the queue's slot):
-    /// used only when the fetch script found nothing, so an idle worker wakes the moment a job
+    /// used only when a read found nothing, so an idle worker wakes the moment a job
     /// or a due retry arrives.
     ///
     /// With dedup on, the verdicts script goes in the same flush right behind the read

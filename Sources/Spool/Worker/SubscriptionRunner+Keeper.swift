@@ -114,7 +114,7 @@ extension SubscriptionRunner {
     /// Acknowledges completed jobs the fetch loop did not take with its next fetch (it does,
     /// under load): after a 2 ms pause, whatever is left goes in one script call, unless the
     /// fetch loop read meanwhile (then its next read takes them, and the flusher waits again,
-    /// so a busy worker makes one script call per read, not two). A failed batch is retried;
+    /// so a busy worker acknowledges once per read, not twice). A failed batch is retried;
     /// once the subscription finished it gives up after a few tries and the jobs stay pending
     /// (they run again elsewhere: at-least-once).
     ///
