@@ -1,11 +1,12 @@
 @testable import Spool
+import CoreMetrics
 import SpoolRedis
 import SpoolTesting
 import Testing
 
-@Suite("Worker: the dedup verdicts sent behind a blocking read")
+@Suite("Worker: the dedup verdicts of a blocking read")
 struct BlockedReadVerdictsTests {
-    @Test("the script names the entries after the worker's highest id, flags completed jobs, and stops at its limit")
+    @Test("a blocking read over both streams gets a verdict for every entry, also for a job that arrives while it waits")
     func verdicts() async throws {
         try await QueueFixture.with { fixture in
             let keys = QueueKeys(queue: try QueueName("verdicts"))
@@ -14,45 +15,49 @@ struct BlockedReadVerdictsTests {
             for stream in [keys.stream, retry] {
                 _ = try await fixture.redis("XGROUP", "CREATE", stream, "default", "0", "MKSTREAM")
             }
+            func runner(blockingFor block: Duration) -> SubscriptionRunner {
+                var configuration = SpoolWorker.Configuration()
+                configuration.consumerName = "me"
+                configuration.fetchBlockTime = block
+                return SubscriptionRunner(
+                    client: fixture.client, keys: keys, group: .default, subscription: Subscription(options: .init()),
+                    configuration: configuration, logger: fixture.logger, metricsFactory: NOOPMetricsHandler.instance
+                )
+            }
+            let brief = runner(blockingFor: .milliseconds(100))
+            // long enough to be seen blocked, and woken by the job well before it ends
+            let patient = runner(blockingFor: .seconds(30))
+            func summary(_ read: [(entry: StreamEntry, duplicate: Bool)]) -> [String] {
+                read.map { "\($0.entry.source == .retry ? "retry" : "main") \($0.entry.id) \($0.duplicate)" }
+            }
+
+            // nothing there: the read waits out its block time and returns nothing
+            #expect(try await brief.blockingRead(count: 10).isEmpty)
+
+            let jobs = (0..<3).map { _ in JobID().description }
+            _ = try await fixture.redis("ZADD", done, String(JobID.currentMillis()), jobs[0])
             var entries: [String] = []
-            var jobs: [String] = []
-            for _ in 0..<5 {
-                let job = JobID().description
-                jobs.append(job)
+            for job in [jobs[0], jobs[1]] {
                 entries.append(try await fixture.redis("XADD", keys.stream, "*", "v", "1", "id", job, "type", "t", "payload", "{}").string ?? "")
             }
-            _ = try await fixture.redis("XREADGROUP", "GROUP", "default", "other", "COUNT", "1", "STREAMS", keys.stream, ">")
-            _ = try await fixture.redis("XREADGROUP", "GROUP", "default", "me", "COUNT", "2", "STREAMS", keys.stream, ">")
-            // the last job completed before: this copy of it is a duplicate
-            _ = try await fixture.redis("ZADD", done, "1", jobs[4])
-            // the read the script follows: entries 3 and 4
-            _ = try await fixture.redis("XREADGROUP", "GROUP", "default", "me", "COUNT", "2", "STREAMS", keys.stream, ">")
+            // an entry without a job id is never a duplicate
+            entries.append(try await fixture.redis("XADD", keys.stream, "*", "malformed", "x").string ?? "")
+            let retried = try await fixture.redis("XADD", retry, "*", "v", "1", "id", jobs[0], "type", "t", "payload", "{}").string ?? ""
+            let read = try await brief.blockingRead(count: 10)
+            #expect(summary(read) == [
+                "main \(entries[0]) true", "main \(entries[1]) false", "main \(entries[2]) false", "retry \(retried) true",
+            ])
 
-            func verdicts(after: String, limit: Int) async throws -> [StreamEntry.Key: Bool] {
-                let reply = try await fixture.client.evaluate(
-                    SpoolScripts.blockedReadVerdicts, keys: [keys.stream, retry, done],
-                    arguments: ["default", "me", after, "0-0", String(limit)]
-                )
-                return SubscriptionRunner.parseVerdicts(reply)
+            // a job that arrives while the read waits gets its verdict too
+            async let waiting = patient.blockingRead(count: 10)
+            try await waitUntil("the read is blocked") {
+                (try await fixture.redis("CLIENT", "LIST").string ?? "").split(separator: "\n").contains {
+                    $0.contains(" flags=b ") && $0.contains(" cmd=xreadgroup")
+                }
             }
-            func main(_ index: Int) -> StreamEntry.Key { StreamEntry.Key(source: .main, id: StreamID(entries[index])!) }
-
-            // after the highest id the consumer saw (entry 2): exactly the new ones
-            #expect(try await verdicts(after: entries[2], limit: 10) == [main(3): false, main(4): true])
-            // after an older id it names every entry after it, whichever consumer took it (a
-            // verdict depends on the job alone; the worker uses those of the entries it got)
-            #expect(try await verdicts(after: "0-0", limit: 10) == [main(0): false, main(1): false, main(2): false, main(3): false, main(4): true])
-            // a limit too small leaves the newest out: the worker asks ZMSCORE for those
-            #expect(try await verdicts(after: "0-0", limit: 2) == [main(0): false, main(1): false])
-            // an after-id above every entry (e.g. the group was recreated) names nothing
-            #expect(try await verdicts(after: entries[4], limit: 10).isEmpty)
-            // retry entries are named and flagged the same way
-            let retried = try await fixture.redis("XADD", retry, "*", "id", jobs[4], "type", "t", "payload", "{}").string ?? ""
-            let reply = try await fixture.client.evaluate(
-                SpoolScripts.blockedReadVerdicts, keys: [keys.stream, retry, done],
-                arguments: ["default", "me", entries[4], "0-0", "10"]
-            )
-            #expect(SubscriptionRunner.parseVerdicts(reply) == [StreamEntry.Key(source: .retry, id: try #require(StreamID(retried))): true])
+            _ = try await fixture.redis("ZADD", done, String(JobID.currentMillis()), jobs[2])
+            let late = try await fixture.redis("XADD", keys.stream, "*", "v", "1", "id", jobs[2], "type", "t", "payload", "{}").string ?? ""
+            #expect(summary(try await waiting) == ["main \(late) true"])
         }
     }
 }

@@ -137,52 +137,11 @@ enum SpoolScripts {
         return id
         """#)
 
-    /// The dedup verdicts of what a blocking `XREADGROUP` just delivered, sent in the same flush
-    /// right behind it on the same connection, so Redis runs it the moment the read is served:
-    /// no second round trip before the handlers start.
-    ///
-    /// The script cannot see the read's reply, so it checks the entries after the highest id
-    /// the worker saw from each stream (`XRANGE`, up to the limit); the worker takes a verdict
-    /// only for an entry it was given and the script names, and asks `ZMSCORE` for any other.
-    /// A verdict depends on the job id alone, so naming entries other consumers took is
-    /// harmless. (It used to narrow the range to this consumer's entries with `XPENDING`: one
-    /// command more per stream, and about a fifth more Redis time per call on an idle server.)
-    ///
-    /// KEYS: main stream, retry stream, done zset.
-    /// ARGV: group, consumer (both unused), main after-id, retry after-id, limit per stream.
-    /// Returns `{main entry ids, main flags (0/1), retry entry ids, retry flags}`.
-    static let blockedReadVerdicts = RedisScript(#"""
-        local limit = tonumber(ARGV[5])
-        local function check(stream, after)
-          local found = redis.call('XRANGE', stream, '(' .. after, '+', 'COUNT', limit)
-          local entries, jobs = {}, {}
-          for _, entry in ipairs(found) do
-            local fields = entry[2]
-            for i = 1, #fields - 1, 2 do
-              if fields[i] == 'id' then
-                entries[#entries + 1] = entry[1]
-                jobs[#jobs + 1] = fields[i + 1]
-                break
-              end
-            end
-          end
-          local flags = {}
-          if #jobs > 0 then
-            local scores = redis.call('ZMSCORE', KEYS[3], unpack(jobs))
-            for k = 1, #jobs do
-              if scores[k] then flags[k] = 1 else flags[k] = 0 end
-            end
-          end
-          return entries, flags
-        end
-        local mainEntries, mainFlags = check(KEYS[1], ARGV[3])
-        local retryEntries, retryFlags = check(KEYS[2], ARGV[4])
-        return {mainEntries, mainFlags, retryEntries, retryFlags}
-        """#)
-
-    /// The hot path in one round trip: acknowledge finished jobs and record them in the dedup
-    /// set, atomically, then read up to `count` new entries — due retries first — flagging
-    /// those the group already completed. With `count` 0 it only acknowledges.
+    /// In one round trip: acknowledge finished jobs and record them in the dedup set,
+    /// atomically, then read up to `count` new entries — due retries first — flagging those
+    /// the group already completed. With `count` 0 it only acknowledges. Used for reads with
+    /// due retries, for acknowledging alone, and on a cluster; a busy worker's other reads go
+    /// without Lua (`SubscriptionRunner.acknowledgeThenRead`).
     ///
     /// KEYS: main stream, retry stream, done zset.
     /// ARGV: group, consumer, count, read retries (0/1), dedup (0/1), now ms, forget-before ms,

@@ -17,8 +17,6 @@ extension SubscriptionRunner {
             // the next batches, asked for once the handlers of this one have started (see
             // `sendReadAheads`): at most two reads in flight, awaited in the order they went out
             var aheads: [ReadAhead] = []
-            // the highest entry ids read so far, for the blocking read's verdicts
-            var delivered = DeliveredIDs()
             // a cancelled worker task stops like a shutdown (its sleeps no longer wait, so
             // looping on would spin)
             while !state.isStopping && !Task.isCancelled || !aheads.isEmpty {
@@ -38,7 +36,6 @@ extension SubscriptionRunner {
                         break
                     case .success(let read):
                         entries = read
-                        delivered.note(read.lazy.map(\.entry))
                         busy = read.count == slots
                         failures = 0
                     case .failure(let error as RedisError) where error.code == .shutdown:
@@ -60,7 +57,6 @@ extension SubscriptionRunner {
                         if now - lastReclaim >= configuration.heartbeatInterval {
                             lastReclaim = now
                             let reclaimed = try await reclaim(limit: slots)
-                            delivered.note(reclaimed)
                             let duplicates = await completedJobs(reclaimed)
                             // A job whose worker died twice while running it may be what
                             // kills workers: run each such job alone, so the jobs that
@@ -79,13 +75,10 @@ extension SubscriptionRunner {
                             let read = try await acknowledgeAndRead(count: asked, readRetries: readRetries, completions: completions)
                             completions = []
                             busy = read.count == asked && isolated == 0
-                            delivered.note(read.lazy.map(\.entry))
                             entries += read
                         }
                         if entries.isEmpty && isolated == 0 && !state.isStopping {
-                            let fresh = try await blockingRead(count: slots, after: delivered)
-                            delivered.note(fresh.lazy.map(\.entry))
-                            entries += fresh
+                            entries += try await blockingRead(count: slots)
                         }
                         failures = 0
                     } catch let error as RedisError where error.code == .shutdown {
@@ -223,13 +216,13 @@ extension SubscriptionRunner {
 
     /// `XREADGROUP ... BLOCK` on the main and the retry stream, on a dedicated connection to
     /// the queue's server (leased per read, so on a cluster it follows the queue's slot):
-    /// used only when a read found nothing, so an idle worker wakes the moment a job
-    /// or a due retry arrives.
+    /// used only when a read found nothing, so an idle worker wakes the moment a job or a due
+    /// retry arrives.
     ///
-    /// With dedup on, the verdicts script goes in the same flush right behind the read
-    /// (``SpoolScripts/blockedReadVerdicts``), so Redis answers both as soon as a job arrives;
-    /// an entry the script did not name gets its verdict from `ZMSCORE` afterwards.
-    private func blockingRead(count: Int, after delivered: DeliveredIDs) async throws -> [(entry: StreamEntry, duplicate: Bool)] {
+    /// With dedup on, the connection's thread sends `ZMSCORE` for the delivered job ids the
+    /// moment the read's reply is in (``verdictsCommand(for:done:)``), and the fetch loop is
+    /// woken once, with both.
+    func blockingRead(count: Int) async throws -> [(entry: StreamEntry, duplicate: Bool)] {
         let block = configuration.fetchBlockTime
         var read = RedisCommand("XREADGROUP", "GROUP", group.rawValue, consumer, "COUNT", String(count))
         read.append("BLOCK")
@@ -239,30 +232,15 @@ extension SubscriptionRunner {
         read.append(retryStream)
         read.append(">")
         read.append(">")
-        var commands = [read]
-        if options.dedup {
-            var verdicts = streamScript(SpoolScripts.blockedReadVerdicts, reservingBytes: 256, arguments: 10)
-            verdicts.append(delivered.main.description)
-            verdicts.append(delivered.retry.description)
-            // room for what this read delivers, plus a few entries other workers took meanwhile
-            verdicts.append(count + 8)
-            commands.append(verdicts)
-        }
+        let timeout = block + client.configuration.commandTimeout
+        let done = options.dedup ? self.done : nil
         let replies = try await client.withDedicatedConnection(forKey: keys.stream) { connection in
-            let replies = try await connection.pipeline(commands, timeout: block + client.configuration.commandTimeout)
-            if case .error(let text) = replies[0] { throw RedisError.reply(text, address: connection.redactedAddress) }
-            if replies.count > 1, case .error(let text) = replies[1], text.hasPrefix("NOSCRIPT") {
-                // loaded for the next read; this one's verdicts come from ZMSCORE
-                _ = try? await connection.send(RedisCommand("SCRIPT", "LOAD", SpoolScripts.blockedReadVerdicts.source))
-            }
-            return replies
+            try await connection.pipeline([read], then: { replies in
+                done.flatMap { Self.verdictsCommand(for: replies[0], done: $0) }
+            }, timeout: timeout)
         }
-        let fresh = StreamEntry.parseRead(replies[0], retryStream: retryStream)
-        guard options.dedup, !fresh.isEmpty else { return fresh.map { ($0, false) } }
-        let verdicts = Self.parseVerdicts(replies[1])
-        let unchecked = fresh.filter { verdicts[$0.key] == nil }
-        let duplicates = unchecked.isEmpty ? [] : await completedJobs(unchecked)
-        return fresh.map { ($0, verdicts[$0.key] ?? duplicates.contains($0.key)) }
+        if case .error(let text) = replies[0] { throw RedisError.reply(text, address: client.redactedAddress) }
+        return await withVerdicts(read: replies[0], verdicts: replies.count > 1 ? replies[1] : nil)
     }
 
     /// `EVALSHA` of a script over this subscription's streams: keys main stream, retry stream,
@@ -278,20 +256,6 @@ extension SubscriptionRunner {
         command.append(consumer)
         command.attach(script)
         return command
-    }
-
-    /// The verdicts script's reply as entry → duplicate; empty for an error reply.
-    static func parseVerdicts(_ reply: RESPValue) -> [StreamEntry.Key: Bool] {
-        guard let parts = reply.array, parts.count == 4 else { return [:] }
-        var verdicts: [StreamEntry.Key: Bool] = [:]
-        for (source, index) in [(StreamEntry.Source.main, 0), (.retry, 2)] {
-            guard let ids = parts[index].array, let flags = parts[index + 1].array, ids.count == flags.count else { continue }
-            for (id, flag) in zip(ids, flags) {
-                guard let id = StreamID(id) else { continue }
-                verdicts[StreamEntry.Key(source: source, id: id)] = flag.int == 1
-            }
-        }
-        return verdicts
     }
 
     /// Acknowledges `completions` and reads up to `count` entries (due retries first when
@@ -361,44 +325,50 @@ extension SubscriptionRunner {
             logger.info("acknowledging finished jobs failed; they go with the next call", metadata: ["error": "\(failure)"])
             state.requeue(completions)
         }
-        let items = Self.readItems(replies[readAt])
+        return await withVerdicts(read: replies[readAt], verdicts: readAt + 1 < replies.count ? replies[readAt + 1] : nil)
+    }
+
+    /// The entries of an `XREADGROUP` reply (`[[stream, [[id, fields], ...]], ...]`, or nil)
+    /// with their dedup verdicts: `verdicts` holds one score or nil per item, in the reply's
+    /// order (``verdictsCommand(for:done:)``). Without verdicts (dedup off gives none; an error
+    /// reply or a count that does not match) they come from `ZMSCORE` afterwards.
+    func withVerdicts(read reply: RESPValue, verdicts: RESPValue?) async -> [(entry: StreamEntry, duplicate: Bool)] {
+        guard case .array(let streams) = reply else { return [] }
+        var scores: [RESPValue]? = nil
+        if case .array(let values)? = verdicts { scores = values }
         var entries: [(entry: StreamEntry, duplicate: Bool)] = []
-        entries.reserveCapacity(items.count)
-        guard options.dedup, !items.isEmpty else {
-            for item in items { if let entry = StreamEntry(readItem: item, source: .main) { entries.append((entry, false)) } }
-            return entries
-        }
-        // one score (or nil) per item, in the read's order
-        if readAt + 1 < replies.count, case .array(let scores) = replies[readAt + 1], scores.count == items.count {
-            for (item, score) in zip(items, scores) {
-                if let entry = StreamEntry(readItem: item, source: .main) { entries.append((entry, !score.isNull)) }
+        var position = 0
+        for stream in streams {
+            guard case .array(let pair) = stream, pair.count == 2, case .array(let items) = pair[1] else { continue }
+            let source: StreamEntry.Source = pair[0].string == retryStream ? .retry : .main
+            entries.reserveCapacity(entries.count + items.count)
+            for item in items {
+                defer { position += 1 }
+                guard let entry = StreamEntry(readItem: item, source: source) else { continue }
+                entries.append((entry, scores.map { position < $0.count && !$0[position].isNull } ?? false))
             }
-            return entries
         }
-        // no verdicts (an error reply): ask again, as for the blocking read
-        let unchecked = items.compactMap { StreamEntry(readItem: $0, source: .main) }
+        guard options.dedup, !entries.isEmpty, scores?.count != position else { return entries }
+        let unchecked = entries.map(\.entry)
         let duplicates = await completedJobs(unchecked)
         return unchecked.map { ($0, duplicates.contains($0.key)) }
     }
 
-    /// The items (`[id, fields]`) of a one-stream `XREADGROUP` reply; none for nil or an error.
-    static func readItems(_ reply: RESPValue) -> [RESPValue] {
-        guard case .array(let streams) = reply, streams.count == 1,
-              case .array(let pair) = streams[0], pair.count == 2,
-              case .array(let items) = pair[1] else { return [] }
-        return items
-    }
-
-    /// `ZMSCORE` on the done set with the job id of each item of a one-stream `XREADGROUP`
-    /// reply, in order (`""`, never a member, for an item without one); `nil` when the read
+    /// `ZMSCORE` on the done set with the job id of each item of an `XREADGROUP` reply, in the
+    /// reply's order (`""`, never a member, for an item without one); `nil` when the read
     /// delivered nothing. Runs on the connection's thread.
     static func verdictsCommand(for reply: RESPValue, done: String) -> RedisCommand? {
-        let items = readItems(reply)
-        if items.isEmpty { return nil }
-        var command = RedisCommand(name: "ZMSCORE", reservingBytes: 48 * items.count + done.utf8.count + 16, arguments: items.count + 1)
+        guard case .array(let streams) = reply else { return nil }
+        var count = 0
+        for stream in streams {
+            if case .array(let pair) = stream, pair.count == 2, case .array(let items) = pair[1] { count += items.count }
+        }
+        if count == 0 { return nil }
+        var command = RedisCommand(name: "ZMSCORE", reservingBytes: 48 * count + done.utf8.count + 16, arguments: count + 1)
         command.append(done)
-        for item in items {
-            command.append(jobID(ofReadItem: item) ?? [])
+        for stream in streams {
+            guard case .array(let pair) = stream, pair.count == 2, case .array(let items) = pair[1] else { continue }
+            for item in items { command.append(jobID(ofReadItem: item) ?? []) }
         }
         return command
     }
@@ -560,20 +530,6 @@ extension Dictionary where Key == String, Value == RESPValue {
         while index + 1 < items.count {
             if let name = items[index].string { self[name] = items[index + 1] }
             index += 2
-        }
-    }
-}
-
-/// The highest entry id this consumer was given from each stream: what a read gives it next
-/// lies above these.
-struct DeliveredIDs {
-    private(set) var main = StreamID(milliseconds: 0, sequence: 0)
-    private(set) var retry = StreamID(milliseconds: 0, sequence: 0)
-
-    /// Notes a read's entries.
-    mutating func note(_ entries: some Sequence<StreamEntry>) {
-        for entry in entries {
-            if entry.source == .main { main = max(main, entry.id) } else { retry = max(retry, entry.id) }
         }
     }
 }
