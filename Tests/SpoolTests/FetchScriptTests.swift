@@ -111,6 +111,45 @@ struct FetchScriptTests {
         }
     }
 
+    @Test("with dedup off, reads flag nothing and acknowledging records nothing in the done set")
+    func dedupOff() async throws {
+        try await QueueFixture.with { fixture in
+            let keys = try await Self.createGroups(fixture, queue: "no-dedup")
+            let done = keys.done(.default)
+            var configuration = SpoolWorker.Configuration()
+            configuration.consumerName = "me"
+            configuration.fetchBlockTime = .milliseconds(100)
+            let runner = SubscriptionRunner(
+                client: fixture.client, keys: keys, group: .default, subscription: Subscription(options: .init(dedup: false)),
+                configuration: configuration, logger: fixture.logger, metricsFactory: NOOPMetricsHandler.instance
+            )
+            func flags(_ read: [(entry: StreamEntry, duplicate: Bool)]) -> [Bool] { read.map(\.duplicate) }
+            let jobs = (0..<2).map { _ in JobID().description }
+            // completed just now: with dedup on, its copies would be flagged
+            _ = try await fixture.redis("ZADD", done, String(JobID.currentMillis()), jobs[0])
+            let first = try await Self.add(fixture, keys.stream, job: jobs[0])
+            _ = try await Self.add(fixture, keys.stream, job: jobs[0])
+            // the busy worker's read (no Lua)
+            #expect(flags(try await runner.acknowledgeAndRead(count: 10, readRetries: false, completions: [])) == [false, false])
+            // the script's read, acknowledging
+            let completion = SubscriptionState.Completion(entryID: try #require(StreamID(first)), source: .main, jobID: JobID(jobs[0]))
+            _ = try await Self.add(fixture, keys.stream, job: jobs[0])
+            #expect(flags(try await runner.acknowledgeAndRead(count: 10, readRetries: true, completions: [completion])) == [false])
+            // the blocking read
+            _ = try await Self.add(fixture, keys.stream, job: jobs[0])
+            #expect(flags(try await runner.blockingRead(count: 10)) == [false])
+            // a transaction's acknowledgement records nothing either
+            let second = try await Self.add(fixture, keys.stream, job: jobs[1])
+            let read = try await runner.acknowledgeAndRead(count: 10, readRetries: false, completions: [])
+            #expect(read.map(\.entry.id) == [try #require(StreamID(second))])
+            let finished = SubscriptionState.Completion(entryID: try #require(StreamID(second)), source: .main, jobID: JobID(jobs[1]))
+            #expect(try await runner.acknowledgeAndRead(count: 10, readRetries: false, completions: [finished]).isEmpty)
+            #expect(try await fixture.redis("ZSCORE", done, jobs[1]) == .null)
+            #expect(try await fixture.redis("ZCARD", done) == .integer(1), "only the entry the test put there")
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(3), "first and second acknowledged")
+        }
+    }
+
     /// The queue's keys, with group `default` created at `0` on its main and retry streams.
     private static func createGroups(_ fixture: QueueFixture, queue: String) async throws -> QueueKeys {
         let keys = QueueKeys(queue: try QueueName(queue))
