@@ -71,6 +71,20 @@ struct PipeliningTests {
         }
     }
 
+    @Test("a connection failing while the follow-up is out still returns the batch's replies")
+    func followUpFails() async throws {
+        try await withClient(configure: { $0.commandTimeout = .milliseconds(300) }) { client in
+            // the follow-up blocks longer than the command timeout: the read times out, the
+            // connection drops, and the batch (which ran) still gets its replies
+            let replies = try await client.pipeline([RedisCommand("SET", "ran", "1")]) { _ in
+                RedisCommand("BLPOP", "never", "5")
+            }
+            #expect(replies == [.simpleString("OK")])
+            // the next command reconnects
+            #expect(try await client.send("GET", "ran").string == "1")
+        }
+    }
+
     @Test("EVALSHA works after SCRIPT FLUSH (NOSCRIPT reloads), alone and in a batch")
     func scriptReload() async throws {
         try await withClient { client in

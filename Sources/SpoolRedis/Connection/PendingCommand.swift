@@ -8,12 +8,15 @@ enum PendingCommand: Sendable {
     /// The replies of a chained batch, waiting for its follow-up's reply (already written).
     case followUp([RESPValue], UnsafeContinuation<[RESPValue], any Error>)
 
+    /// Ends the work with `error`; a follow-up's batch ends with the replies it has instead
+    /// (its commands ran: their replies must reach the caller, see
+    /// ``RedisConnection/pipeline(_:then:timeout:)``).
     func fail(_ error: RedisError) {
         switch self {
         case .single(_, let continuation): continuation.resume(throwing: error)
         case .batch(_, let continuation): continuation.resume(throwing: error)
         case .chained(_, _, let continuation): continuation.resume(throwing: error)
-        case .followUp(_, let continuation): continuation.resume(throwing: error)
+        case .followUp(let replies, let continuation): continuation.resume(returning: replies)
         }
     }
 }

@@ -76,7 +76,10 @@ public final class RedisConnection: Sendable {
     ///
     /// For a second step that depends on the first one's replies, e.g. dedup verdicts for the
     /// jobs a read delivered, at the cost of a round trip but not of a wake-up of the caller.
-    /// Error replies are values in their place; only connection failures throw.
+    /// Error replies are values in their place; connection failures throw, except one after
+    /// the commands' replies were read: then the call returns those replies without the
+    /// follow-up's, because what the commands did (say, a read that moved entries to the
+    /// caller's pending list) must not be lost with the follow-up.
     public func pipeline(
         _ commands: [RedisCommand], then followUp: @escaping RedisFollowUp, timeout: Duration? = nil
     ) async throws -> [RESPValue] {

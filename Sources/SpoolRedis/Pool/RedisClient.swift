@@ -90,15 +90,16 @@ public final class RedisClient: Sendable {
     /// pipeline, after the replies came back to the caller).
     ///
     /// Error replies are values in their place; EVALSHA commands among `commands` that met
-    /// NOSCRIPT are sent again after loading their scripts.
-    /// - Throws: ``RedisError`` only when the connection fails.
+    /// NOSCRIPT are sent again after loading their scripts. If the connection fails once the
+    /// commands' replies are in, the result lacks only the follow-up's reply.
+    /// - Throws: ``RedisError`` only when the connection fails before the commands' replies are in.
     public func pipeline(_ commands: [RedisCommand], then followUp: @escaping RedisFollowUp) async throws -> [RESPValue] {
         switch backend {
         case .single(let node):
             return try await node.sharedConnection.pipelineLoadingScripts(commands, then: followUp)
         case .cluster(let router):
             var replies = try await router.pipeline(commands)
-            if let next = followUp(replies) { replies += try await router.pipeline([next]) }
+            if let next = followUp(replies), let reply = try? await router.pipeline([next]) { replies += reply }
             return replies
         }
     }
