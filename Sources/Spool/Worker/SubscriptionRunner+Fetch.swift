@@ -14,6 +14,11 @@ extension SubscriptionRunner {
             var lastRetryRead = ContinuousClock.now - .seconds(1)
             var failures = 0
             var clientGone = false
+            // the last blocking read got fewer jobs than it asked for: the streams were
+            // drained then, so the next read blocks at once (it returns at once if jobs came
+            // meanwhile) rather than asking first without blocking, which would take a round
+            // trip just as the handlers start (docs/performance.md, "Stop 16")
+            var drained = false
             // the next batches, asked for once the handlers of this one have started (see
             // `sendReadAheads`): at most two reads in flight, awaited in the order they went out
             var aheads: [ReadAhead] = []
@@ -67,7 +72,7 @@ extension SubscriptionRunner {
                             }
                             entries += reclaimed.filter { $0.deliveries < Self.suspectDeliveries }.map { ($0, duplicates.contains($0.key)) }
                         }
-                        if entries.count + isolated < slots && !state.isStopping {
+                        if entries.count + isolated < slots && !state.isStopping && !drained {
                             let readRetries = now - lastRetryRead >= configuration.promoteInterval
                             if readRetries { lastRetryRead = now }
                             completions = state.takeCompletions(forRead: true)
@@ -79,6 +84,9 @@ extension SubscriptionRunner {
                         }
                         if entries.isEmpty && isolated == 0 && !state.isStopping {
                             entries += try await blockingRead(count: slots)
+                            drained = entries.count < slots
+                        } else {
+                            drained = false
                         }
                         failures = 0
                     } catch let error as RedisError where error.code == .shutdown {
