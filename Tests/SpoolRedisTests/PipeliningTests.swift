@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 @testable import SpoolRedis
 
@@ -82,6 +83,33 @@ struct PipeliningTests {
             #expect(replies == [.simpleString("OK")])
             // the next command reconnects
             #expect(try await client.send("GET", "ran").string == "1")
+        }
+    }
+
+    @Test("a follow-up that cannot be written (the server closed the connection) still returns the batch's replies")
+    func followUpUnwritable() async throws {
+        try await withClient { client in
+            // QUIT: the server answers, then closes; 16 MB cannot all go out to a closed socket
+            let big = RedisCommand("ECHO", String(repeating: "x", count: 16 << 20))
+            let outcome = Mutex<Result<[RESPValue], any Error>?>(nil)
+            // in a task of its own, so that a lost reply fails this test instead of hanging it
+            Task {
+                let result: Result<[RESPValue], any Error>
+                do {
+                    result = .success(try await client.pipeline([RedisCommand("SET", "ran", "1"), RedisCommand("QUIT")]) { _ in big })
+                } catch {
+                    result = .failure(error)
+                }
+                outcome.withLock { $0 = result }
+            }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while outcome.withLock({ $0 == nil }) && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let replies = try #require(outcome.withLock { $0 }, "the call did not return within 20 s").get()
+            #expect(replies == [.simpleString("OK"), .simpleString("OK")])
+            let after = try await client.send("GET", "ran")
+            #expect(after.string == "1")
         }
     }
 

@@ -136,11 +136,13 @@ struct ConnectionThread: Sendable {
                         continue
                     }
                     // written now, so its reply comes after those of everything written before
-                    // it, which is all of `work`: it waits at the end
+                    // it, which is all of `work`: it waits at the end. Queued before the write,
+                    // so a failed write still hands the replies back (`PendingCommand.fail`):
+                    // out of `work`, the caller would wait forever.
+                    work.append(.followUp(replies, continuation))
                     output.removeAll(keepingCapacity: true)
                     next.encodeRESP(into: &output)
                     try context.write(output)
-                    work.append(.followUp(replies, continuation))
                 case .followUp(var replies, let continuation):
                     replies.append(try context.readReply())
                     work.removeFirst()
@@ -156,10 +158,15 @@ struct ConnectionThread: Sendable {
     /// Fails the work taken and everything queued meanwhile: a caller that queued while a
     /// connect or an exchange was failing has waited already, and must not wait again for the
     /// next attempt (so no call takes much longer than one command timeout).
+    ///
+    /// The queue is taken before any caller is resumed: a resumed caller may send its next
+    /// command at once, and that one did not wait on the failure, so it goes out on a new
+    /// connection.
     private func failAll(_ work: inout Deque<PendingCommand>, with error: RedisError) {
+        let queued = core.takeQueued()
         for pending in work { pending.fail(error) }
         work.removeAll(keepingCapacity: true)
-        for pending in core.takeQueued() { pending.fail(error) }
+        for pending in queued { pending.fail(error) }
     }
 
     private func drop(_ context: inout HiredisContext?) {
