@@ -46,6 +46,18 @@ struct ClusterRoutingTests {
         }
     }
 
+    @Test("pipeline(_:then:) on a cluster: the follow-up made from the replies goes to its slot's master")
+    func followUp() async throws {
+        try await withClusterClient { _, client in
+            let replies = try await client.pipeline([RedisCommand("SET", "{q}:name", "{q}:value"), RedisCommand("GET", "{q}:name")]) { replies in
+                replies[1].string.map { RedisCommand("EXISTS", $0) }
+            }
+            #expect(replies == [.simpleString("OK"), .bulkString(Array("{q}:value".utf8)), .integer(0)])
+            let alone = try await client.pipeline([RedisCommand("GET", "{q}:name")]) { _ in nil }
+            #expect(alone == [.bulkString(Array("{q}:value".utf8))])
+        }
+    }
+
     @Test("a script is loaded on each node that lacks it; errors stay in their place")
     func scriptsPerNode() async throws {
         try await withClusterClient { cluster, client in

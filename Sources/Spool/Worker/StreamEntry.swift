@@ -25,20 +25,15 @@ struct StreamEntry: Sendable {
 
     var key: Key { Key(source: source, id: id) }
 
-    /// Parses an XREADGROUP reply, `[[key, [[id, [f, v, ...]], ...]], ...]` or nil; entries
-    /// of `retryStream` are marked as retries.
-    static func parseRead(_ reply: RESPValue, retryStream: String) -> [StreamEntry] {
-        guard let streams = reply.array else { return [] }
-        var entries: [StreamEntry] = []
-        for stream in streams {
-            guard let pair = stream.array, pair.count == 2, let items = pair[1].array else { continue }
-            let source: Source = pair[0].string == retryStream ? .retry : .main
-            entries.reserveCapacity(entries.count + items.count)
-            for item in items {
-                if let entry = StreamEntry(readItem: item, source: source) { entries.append(entry) }
-            }
+    /// The streams of an XREADGROUP reply, `[[key, [[id, [f, v, ...]], ...]], ...]` (none for
+    /// nil or an error), each as its key and its items in order; malformed parts are skipped.
+    static func readStreams(_ reply: RESPValue) -> some Sequence<(key: RESPValue, items: [RESPValue])> {
+        let streams: [RESPValue]
+        if case .array(let values) = reply { streams = values } else { streams = [] }
+        return streams.lazy.compactMap { stream -> (key: RESPValue, items: [RESPValue])? in
+            guard case .array(let pair) = stream, pair.count == 2, case .array(let items) = pair[1] else { return nil }
+            return (pair[0], items)
         }
-        return entries
     }
 
     /// Parses the reclaim script's reply: `[[id, deliveries, fields | false], ...]`.

@@ -341,14 +341,12 @@ extension SubscriptionRunner {
     /// order (``verdictsCommand(for:done:)``). Without verdicts (dedup off gives none; an error
     /// reply or a count that does not match) they come from `ZMSCORE` afterwards.
     func withVerdicts(read reply: RESPValue, verdicts: RESPValue?) async -> [(entry: StreamEntry, duplicate: Bool)] {
-        guard case .array(let streams) = reply else { return [] }
         var scores: [RESPValue]? = nil
         if case .array(let values)? = verdicts { scores = values }
         var entries: [(entry: StreamEntry, duplicate: Bool)] = []
         var position = 0
-        for stream in streams {
-            guard case .array(let pair) = stream, pair.count == 2, case .array(let items) = pair[1] else { continue }
-            let source: StreamEntry.Source = pair[0].string == retryStream ? .retry : .main
+        for (key, items) in StreamEntry.readStreams(reply) {
+            let source: StreamEntry.Source = key.string == retryStream ? .retry : .main
             entries.reserveCapacity(entries.count + items.count)
             for item in items {
                 defer { position += 1 }
@@ -366,16 +364,12 @@ extension SubscriptionRunner {
     /// reply's order (`""`, never a member, for an item without one); `nil` when the read
     /// delivered nothing. Runs on the connection's thread.
     static func verdictsCommand(for reply: RESPValue, done: String) -> RedisCommand? {
-        guard case .array(let streams) = reply else { return nil }
-        var count = 0
-        for stream in streams {
-            if case .array(let pair) = stream, pair.count == 2, case .array(let items) = pair[1] { count += items.count }
-        }
+        let streams = StreamEntry.readStreams(reply)
+        let count = streams.reduce(0) { $0 + $1.items.count }
         if count == 0 { return nil }
         var command = RedisCommand(name: "ZMSCORE", reservingBytes: 48 * count + done.utf8.count + 16, arguments: count + 1)
         command.append(done)
-        for stream in streams {
-            guard case .array(let pair) = stream, pair.count == 2, case .array(let items) = pair[1] else { continue }
+        for (_, items) in streams {
             for item in items { command.append(jobID(ofReadItem: item) ?? []) }
         }
         return command
