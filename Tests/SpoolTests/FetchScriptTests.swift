@@ -64,7 +64,7 @@ struct FetchScriptTests {
                 configuration: configuration, logger: fixture.logger, metricsFactory: NOOPMetricsHandler.instance
             )
             func read(count: Int, acks: [SubscriptionState.Completion]) async throws -> [String] {
-                try await runner.acknowledgeAndRead(count: count, readRetries: false, completions: acks).map {
+                try await runner.acknowledgeAndRead(count: count, readRetries: false, completions: acks).entries.map {
                     "\($0.entry.source == .retry ? "retry" : "main") \($0.entry.id) \($0.duplicate)"
                 }
             }
@@ -102,9 +102,12 @@ struct FetchScriptTests {
             _ = try await fixture.redis("DEL", done)
             _ = try await fixture.redis("SET", done, "not a sorted set")
             let late = try await add(keys.stream, job: jobs[1])
-            #expect(try await read(count: 10, acks: [try completion(second, .main, jobs[1])]) == ["main \(late) false"])
+            runner.state.complete(try completion(second, .main, jobs[1]))
+            let batch = runner.state.takeCompletions(forRead: true)
+            let read = try await runner.acknowledgeAndRead(count: 10, readRetries: false, batch: batch)
+            #expect(read.map { "\($0.entry.id) \($0.duplicate)" } == ["\(late) false"])
             let waiting = runner.state.takeCompletions()
-            #expect(waiting.map(\.entryID) == [try #require(StreamID(second))])
+            #expect(waiting.completions.map(\.entryID) == [try #require(StreamID(second))])
             // Redis does not roll a transaction back: the XACK before the failed ZADD took
             // effect (sending it again is harmless), the dedup record did not
             #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(3))
@@ -130,20 +133,20 @@ struct FetchScriptTests {
             let first = try await Self.add(fixture, keys.stream, job: jobs[0])
             _ = try await Self.add(fixture, keys.stream, job: jobs[0])
             // the busy worker's read (no Lua)
-            #expect(flags(try await runner.acknowledgeAndRead(count: 10, readRetries: false, completions: [])) == [false, false])
+            #expect(flags(try await runner.acknowledgeAndRead(count: 10, readRetries: false, completions: []).entries) == [false, false])
             // the script's read, acknowledging
             let completion = SubscriptionState.Completion(entryID: try #require(StreamID(first)), source: .main, jobID: JobID(jobs[0]))
             _ = try await Self.add(fixture, keys.stream, job: jobs[0])
-            #expect(flags(try await runner.acknowledgeAndRead(count: 10, readRetries: true, completions: [completion])) == [false])
+            #expect(flags(try await runner.acknowledgeAndRead(count: 10, readRetries: true, completions: [completion]).entries) == [false])
             // the blocking read
             _ = try await Self.add(fixture, keys.stream, job: jobs[0])
             #expect(flags(try await runner.blockingRead(count: 10)) == [false])
             // a transaction's acknowledgement records nothing either
             let second = try await Self.add(fixture, keys.stream, job: jobs[1])
-            let read = try await runner.acknowledgeAndRead(count: 10, readRetries: false, completions: [])
+            let read = try await runner.acknowledgeAndRead(count: 10, readRetries: false, completions: []).entries
             #expect(read.map(\.entry.id) == [try #require(StreamID(second))])
             let finished = SubscriptionState.Completion(entryID: try #require(StreamID(second)), source: .main, jobID: JobID(jobs[1]))
-            #expect(try await runner.acknowledgeAndRead(count: 10, readRetries: false, completions: [finished]).isEmpty)
+            #expect(try await runner.acknowledgeAndRead(count: 10, readRetries: false, completions: [finished]).entries.isEmpty)
             #expect(try await fixture.redis("ZSCORE", done, jobs[1]) == .null)
             #expect(try await fixture.redis("ZCARD", done) == .integer(1), "only the entry the test put there")
             #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(3), "first and second acknowledged")

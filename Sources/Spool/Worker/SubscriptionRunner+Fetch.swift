@@ -4,10 +4,12 @@ import Metrics
 import SpoolRedis
 
 extension SubscriptionRunner {
-    /// The fetch loop: take free slots, reclaim lost jobs, then acknowledge what finished and
-    /// read due retries and new jobs (``acknowledgeAndRead(count:readRetries:completions:)``);
-    /// when nothing is there, block on the main stream. Starts a handler per job. On shutdown,
-    /// waits for running handlers within the grace period.
+    /// The fetch loop: take free slots, after a failed read run what it may have delivered
+    /// unseen (``recoverUnseenEntries(limit:)``), reclaim lost jobs, then acknowledge what
+    /// finished and read due retries and new jobs
+    /// (``acknowledgeAndRead(count:readRetries:completions:)``); when nothing is there, block
+    /// on the main stream. Starts a handler per job. On shutdown, waits for running handlers
+    /// within the grace period.
     func fetchAndRun() async {
         await withDiscardingTaskGroup { handlers in
             var lastReclaim = ContinuousClock.now - configuration.heartbeatInterval
@@ -19,6 +21,9 @@ extension SubscriptionRunner {
             // meanwhile) rather than asking first without blocking, which would take a round
             // trip just as the handlers start (docs/performance.md, "Stop 16")
             var drained = false
+            // a read or a reclaim failed: it may have been carried out without its reply
+            // reaching this worker, delivering entries it never saw (``recoverUnseenEntries``)
+            var unseen = false
             // the next batches, asked for once the handlers of this one have started (see
             // `sendReadAheads`): at most two reads in flight, awaited in the order they went out
             var aheads: [ReadAhead] = []
@@ -27,7 +32,6 @@ extension SubscriptionRunner {
             while !state.isStopping && !Task.isCancelled || !aheads.isEmpty {
                 var slots: Int
                 var entries: [(entry: StreamEntry, duplicate: Bool)] = []
-                var completions: [SubscriptionState.Completion] = []
                 var isolated = 0   // entries run alone in this loop; each used a slot
                 var busy = false   // a read got every entry it asked for: more may be waiting
                 let readAhead = !aheads.isEmpty
@@ -44,11 +48,10 @@ extension SubscriptionRunner {
                         busy = read.count == slots
                         failures = 0
                     case .failure(let error as RedisError) where error.code == .shutdown:
-                        state.requeue(taken.completions)
                         logger.info("fetch loop ended", metadata: ["error": "\(error)"])
                         clientGone = true
                     case .failure(let error):
-                        state.requeue(taken.completions)
+                        unseen = true
                         failures += 1
                         await handleFetchError(error, failures: failures)
                     }
@@ -58,10 +61,15 @@ extension SubscriptionRunner {
                 }
                 if !readAhead {
                     do {
+                        if unseen && !state.isStopping {
+                            let recovered = try await recoverUnseenEntries(limit: slots)
+                            unseen = recovered.more
+                            entries += recovered.entries
+                        }
                         let now = ContinuousClock.now
-                        if now - lastReclaim >= configuration.heartbeatInterval {
+                        if now - lastReclaim >= configuration.heartbeatInterval && entries.count < slots {
                             lastReclaim = now
-                            let reclaimed = try await reclaim(limit: slots)
+                            let reclaimed = try await reclaim(limit: slots - entries.count)
                             let duplicates = await completedJobs(reclaimed)
                             // A job whose worker died twice while running it may be what
                             // kills workers: run each such job alone, so the jobs that
@@ -75,10 +83,9 @@ extension SubscriptionRunner {
                         if entries.count + isolated < slots && !state.isStopping && !drained {
                             let readRetries = now - lastRetryRead >= configuration.promoteInterval
                             if readRetries { lastRetryRead = now }
-                            completions = state.takeCompletions(forRead: true)
+                            let batch = state.takeCompletions(forRead: true)
                             let asked = slots - entries.count - isolated
-                            let read = try await acknowledgeAndRead(count: asked, readRetries: readRetries, completions: completions)
-                            completions = []
+                            let read = try await acknowledgeAndRead(count: asked, readRetries: readRetries, batch: batch)
                             busy = read.count == asked && isolated == 0
                             entries += read
                         }
@@ -91,11 +98,10 @@ extension SubscriptionRunner {
                         failures = 0
                     } catch let error as RedisError where error.code == .shutdown {
                         // the client was shut down: nothing more can be fetched
-                        if !completions.isEmpty { state.requeue(completions) }
                         logger.info("fetch loop ended", metadata: ["error": "\(error)"])
                         clientGone = true
                     } catch {
-                        if !completions.isEmpty { state.requeue(completions) }
+                        unseen = true
                         failures += 1
                         await handleFetchError(error, failures: failures)
                     }
@@ -142,7 +148,6 @@ extension SubscriptionRunner {
     /// A read sent while the handlers of the batch before it run.
     struct ReadAhead {
         let slots: Int
-        let completions: [SubscriptionState.Completion]
         let read: Task<[(entry: StreamEntry, duplicate: Bool)], any Error>
     }
 
@@ -189,11 +194,11 @@ extension SubscriptionRunner {
     /// One acknowledge-and-read of up to `slots` entries (taken from the pool by the caller),
     /// carrying the completions queued so far.
     private func readAhead(slots: Int, readRetries: Bool) -> ReadAhead {
-        let completions = state.takeCompletions(forRead: true)
+        let batch = state.takeCompletions(forRead: true)
         let read = Task {
-            try await acknowledgeAndRead(count: slots, readRetries: readRetries, completions: completions)
+            try await acknowledgeAndRead(count: slots, readRetries: readRetries, batch: batch)
         }
-        return ReadAhead(slots: slots, completions: completions, read: read)
+        return ReadAhead(slots: slots, read: read)
     }
 
     /// Waits until no handler runs, then runs `entry` alone, in the fetch loop itself.
@@ -208,13 +213,9 @@ extension SubscriptionRunner {
             return
         }
         // acknowledge what finished before, so no job dies unacknowledged with this one
-        let completions = state.takeCompletions()
-        if !completions.isEmpty {
-            do {
-                _ = try await acknowledgeAndRead(count: 0, readRetries: false, completions: completions)
-            } catch {
-                state.requeue(completions)
-            }
+        let batch = state.takeCompletions()
+        if !batch.isEmpty {
+            _ = try? await acknowledgeAndRead(count: 0, readRetries: false, batch: batch)
         }
         logger.info("running a job alone after its workers died twice while running it",
                     metadata: ["spool.entry": "\(entry.id)", "spool.deliveries": "\(entry.deliveries)"])
@@ -251,6 +252,69 @@ extension SubscriptionRunner {
         return await withVerdicts(read: replies[0], verdicts: replies.count > 1 ? replies[1] : nil)
     }
 
+    /// Up to `limit` entries Redis delivered to this consumer that it does not hold
+    /// (``SubscriptionState/knownEntries()``), with their dedup verdicts; `more` when there
+    /// are more. Entries deleted meanwhile are queued to be acknowledged instead.
+    ///
+    /// Why: a read (or a reclaim) can be carried out while its reply never reaches the worker.
+    /// Redis runs a graceful `SHUTDOWN` from its timer, after the commands of that turn were
+    /// carried out and before their replies went out; a killed Redis may have written the read
+    /// to its AOF. The entries are then pending for a worker that lives on and extends no lease
+    /// for them. Other workers reclaim them only past the visibility timeout, and a worker
+    /// never reclaims its own: alone, it would never run them (docs/reliability.md, finding 8).
+    ///
+    /// The fetch loop calls this after a failed read, with no read of its own in flight. What
+    /// the worker holds is taken before the history is read: an entry pending then and not
+    /// held is one no reply brought (every entry of an answered read is marked running before
+    /// the next read), and one acknowledged meanwhile is no longer pending.
+    func recoverUnseenEntries(limit: Int) async throws -> (entries: [(entry: StreamEntry, duplicate: Bool)], more: Bool) {
+        let known = state.knownEntries()
+        var unseen: [StreamEntry] = []
+        var more = false
+        let page = 256
+        scan: for (stream, source) in [(keys.stream, StreamEntry.Source.main), (retryStream, .retry)] {
+            var after = "0"
+            while true {
+                // the history form: this consumer's pending entries after `after`; it does not
+                // count a delivery
+                let reply = try await client.send(RedisCommand(
+                    "XREADGROUP", "GROUP", group.rawValue, consumer, "COUNT", String(page), "STREAMS", stream, after
+                ))
+                var read = 0
+                var last: StreamID?
+                for (_, items) in StreamEntry.readStreams(reply) {
+                    for item in items {
+                        guard let entry = StreamEntry(readItem: item, source: source) else { continue }
+                        read += 1
+                        last = entry.id
+                        if known.contains(entry.key) { continue }
+                        if unseen.count == limit {
+                            more = true
+                            break scan
+                        }
+                        unseen.append(entry)
+                    }
+                }
+                guard read == page, let last else { break }
+                after = last.description
+            }
+        }
+        guard !unseen.isEmpty else { return ([], more) }
+        logger.notice("running jobs delivered to this worker whose read was never answered",
+                      metadata: ["spool.count": "\(unseen.count)"])
+        var runnable: [StreamEntry] = []
+        for entry in unseen {
+            if entry.fields == nil {
+                // deleted while pending: nothing to run, only the pending entry to clear
+                state.complete(.init(entryID: entry.id, source: entry.source, jobID: nil))
+            } else {
+                runnable.append(entry)
+            }
+        }
+        let duplicates = await completedJobs(runnable)
+        return (runnable.map { ($0, duplicates.contains($0.key)) }, more)
+    }
+
     /// `EVALSHA` of a script over this subscription's streams: keys main stream, retry stream,
     /// done set; first arguments group and consumer. The rest is the caller's.
     private func streamScript(_ script: RedisScript, reservingBytes: Int, arguments: Int) -> RedisCommand {
@@ -266,15 +330,31 @@ extension SubscriptionRunner {
         return command
     }
 
+    /// ``acknowledgeAndRead(count:readRetries:completions:)`` of a batch taken from the state,
+    /// settled when the call ends: put back unless Redis acknowledged it.
+    func acknowledgeAndRead(
+        count: Int, readRetries: Bool, batch: SubscriptionState.Acknowledgements
+    ) async throws -> [(entry: StreamEntry, duplicate: Bool)] {
+        do {
+            let read = try await acknowledgeAndRead(count: count, readRetries: readRetries, completions: batch.completions)
+            state.settle(batch, acknowledged: read.acknowledged)
+            return read.entries
+        } catch {
+            state.settle(batch, acknowledged: false)
+            throw error
+        }
+    }
+
     /// Acknowledges `completions` and reads up to `count` entries (due retries first when
-    /// `readRetries`), with the dedup verdict for each.
+    /// `readRetries`), with the dedup verdict for each; `acknowledged` is false when the
+    /// acknowledgements failed and the read did not.
     ///
     /// Reading new jobs of a single server goes through ``acknowledgeThenRead(count:completions:)``
     /// (no Lua); the rest (due retries, acknowledging alone, a cluster) through the `fetch`
     /// script, in one round trip.
     func acknowledgeAndRead(
         count: Int, readRetries: Bool, completions: [SubscriptionState.Completion]
-    ) async throws -> [(entry: StreamEntry, duplicate: Bool)] {
+    ) async throws -> (entries: [(entry: StreamEntry, duplicate: Bool)], acknowledged: Bool) {
         if count > 0 && !readRetries && !client.isCluster {
             return try await acknowledgeThenRead(count: count, completions: completions)
         }
@@ -283,7 +363,7 @@ extension SubscriptionRunner {
         command.append(readRetries ? "1" : "0")
         command.append(options.dedup ? "1" : "0")
         appendAcknowledgements(completions, to: &command)
-        return Self.parseFetchReply(try await client.send(command))
+        return (Self.parseFetchReply(try await client.send(command)), true)
     }
 
     /// Reads new jobs without Lua: in one flush a transaction acknowledging `completions`
@@ -296,12 +376,11 @@ extension SubscriptionRunner {
     /// second round trip costs the worker less than that saves Redis (docs/performance.md,
     /// "Stop 16").
     ///
-    /// If the acknowledgements fail and the read does not, the entries are returned and the
-    /// completions queued again for the next call; if the read fails, this throws (and the
-    /// caller queues the completions again).
+    /// If the acknowledgements fail and the read does not, the entries are returned with
+    /// `acknowledged` false; if the read fails, this throws.
     private func acknowledgeThenRead(
         count: Int, completions: [SubscriptionState.Completion]
-    ) async throws -> [(entry: StreamEntry, duplicate: Bool)] {
+    ) async throws -> (entries: [(entry: StreamEntry, duplicate: Bool)], acknowledged: Bool) {
         var commands: [RedisCommand] = []
         commands.reserveCapacity(completions.isEmpty ? 1 : 8)
         if !completions.isEmpty { appendAcknowledgements(completions, to: &commands) }
@@ -329,11 +408,12 @@ extension SubscriptionRunner {
         }
         let readAt = commands.count - 1
         if case .error(let text) = replies[readAt] { throw RedisError.reply(text, address: client.redactedAddress) }
-        if let failure = Self.transactionFailure(replies[..<readAt]) {
+        let failure = Self.transactionFailure(replies[..<readAt])
+        if let failure {
             logger.info("acknowledging finished jobs failed; they go with the next call", metadata: ["error": "\(failure)"])
-            state.requeue(completions)
         }
-        return await withVerdicts(read: replies[readAt], verdicts: readAt + 1 < replies.count ? replies[readAt + 1] : nil)
+        let entries = await withVerdicts(read: replies[readAt], verdicts: readAt + 1 < replies.count ? replies[readAt + 1] : nil)
+        return (entries, failure == nil)
     }
 
     /// The entries of an `XREADGROUP` reply (`[[stream, [[id, fields], ...]], ...]`, or nil)

@@ -136,13 +136,15 @@ extension SubscriptionRunner {
                 let batch = state.takeCompletions()
                 if batch.isEmpty { break }
                 do {
-                    _ = try await acknowledgeAndRead(count: 0, readRetries: false, completions: batch)
+                    // (acknowledging alone goes through the script: it acknowledges or throws)
+                    _ = try await acknowledgeAndRead(count: 0, readRetries: false, completions: batch.completions)
+                    state.settle(batch, acknowledged: true)
                     failures = 0
                 } catch {
                     failures += 1
-                    logger.info("acknowledging jobs failed; retrying", metadata: ["error": "\(error)", "spool.count": "\(batch.count)"])
-                    if cancelled || (state.isFinished && failures > 3) { continue }
-                    state.requeue(batch)
+                    logger.info("acknowledging jobs failed; retrying", metadata: ["error": "\(error)", "spool.count": "\(batch.completions.count)"])
+                    if cancelled || (state.isFinished && failures > 3) { state.abandon(batch); continue }
+                    state.settle(batch, acknowledged: false)
                     try? await Task.sleep(for: min(.milliseconds(50) * (1 << min(failures, 6)), .seconds(2)))
                 }
             }

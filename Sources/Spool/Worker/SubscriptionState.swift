@@ -18,11 +18,25 @@ final class SubscriptionState: Sendable {
         let jobID: JobID?
     }
 
+    /// Completions taken for one acknowledging call. The state still counts them among the
+    /// entries it knows (``knownEntries()``) until the call ends (``settle(_:acknowledged:)``):
+    /// until then Redis may not have acknowledged them.
+    struct Acknowledgements: Sendable {
+        /// Identifies the batch in the state; 0 for an empty batch, which is not kept.
+        fileprivate let token: Int
+        let completions: [Completion]
+
+        var isEmpty: Bool { completions.isEmpty }
+    }
+
     private struct State {
         var stopping = false
         var finished = false
         var running: [StreamEntry.Key: Running] = [:]
         var completions: [Completion] = []
+        /// Batches taken and not settled yet, by token.
+        var sending: [Int: [Completion]] = [:]
+        var lastToken = 0
         /// How many times the fetch loop took completions to send with a read.
         var readsCarryingAcks = 0
     }
@@ -100,23 +114,53 @@ final class SubscriptionState: Sendable {
         acksReady.signal()
     }
 
-    /// Takes every queued completion; `forRead` when the fetch loop sends them with a read
-    /// (counted in ``readsCarryingAcks``).
-    func takeCompletions(forRead: Bool = false) -> [Completion] {
+    /// Takes every queued completion, as a batch to settle with ``settle(_:acknowledged:)``;
+    /// `forRead` when the fetch loop sends them with a read (counted in ``readsCarryingAcks``).
+    func takeCompletions(forRead: Bool = false) -> Acknowledgements {
         state.withLock { state in
             if forRead { state.readsCarryingAcks &+= 1 }
-            defer { state.completions.removeAll(keepingCapacity: true) }
-            return state.completions
+            guard !state.completions.isEmpty else { return Acknowledgements(token: 0, completions: []) }
+            state.lastToken &+= 1
+            let batch = Acknowledgements(token: state.lastToken, completions: state.completions)
+            state.sending[batch.token] = batch.completions
+            state.completions.removeAll(keepingCapacity: true)
+            return batch
+        }
+    }
+
+    /// Ends a batch's call: `acknowledged` when Redis acknowledged it; otherwise its
+    /// completions go back ahead of newer ones and the flusher is woken. Settling a batch
+    /// twice does nothing.
+    func settle(_ batch: Acknowledgements, acknowledged: Bool) {
+        guard batch.token != 0 else { return }
+        let requeued = state.withLock { state in
+            guard state.sending.removeValue(forKey: batch.token) != nil else { return false }
+            if !acknowledged { state.completions.insert(contentsOf: batch.completions, at: 0) }
+            return !acknowledged
+        }
+        if requeued { acksReady.signal() }
+    }
+
+    /// Drops a batch that could not be acknowledged when no more tries will be made (the
+    /// subscription finished): its entries stay pending in Redis, and run again elsewhere.
+    func abandon(_ batch: Acknowledgements) {
+        _ = state.withLock { $0.sending.removeValue(forKey: batch.token) }
+    }
+
+    /// Every entry this worker holds: running, or finished and not known to be acknowledged
+    /// (queued, or in a call not settled yet).
+    func knownEntries() -> Set<StreamEntry.Key> {
+        state.withLock { state in
+            var known = Set(state.running.keys)
+            for completion in state.completions { known.insert(StreamEntry.Key(source: completion.source, id: completion.entryID)) }
+            for batch in state.sending.values {
+                for completion in batch { known.insert(StreamEntry.Key(source: completion.source, id: completion.entryID)) }
+            }
+            return known
         }
     }
 
     /// How many reads of the fetch loop took completions so far: the flusher leaves
     /// completions to the fetch loop while this grows.
     var readsCarryingAcks: Int { state.withLock { $0.readsCarryingAcks } }
-
-    /// Puts completions back after a failed flush, ahead of newer ones, and wakes the flusher.
-    func requeue(_ completions: [Completion]) {
-        state.withLock { $0.completions.insert(contentsOf: completions, at: 0) }
-        acksReady.signal()
-    }
 }

@@ -1,0 +1,90 @@
+import Spool
+import SpoolRedis
+import SpoolTesting
+import Synchronization
+import Testing
+
+@Suite("Worker: a read carried out whose reply never came")
+struct UnansweredReadTests {
+    @Test("after its read fails, a worker runs the entries Redis delivered to it unanswered, and not the ones it holds")
+    func unansweredReadIsRecovered() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("unanswered")
+            let keys = QueueKeys(queue: queue)
+            let recorder = Recorder()
+            let gate = AsyncGate()
+            let holder = Mutex<String?>(nil)
+            var worker = fixture.worker(name: "survivor") { configuration in
+                // long enough that only the fix can run the entries within the test's wait
+                configuration.visibilityTimeout = .seconds(600)
+                // a blocking read found in its first second has three more to go: ample time to
+                // kill it while it waits (a graceful shutdown waits for the last one)
+                configuration.fetchBlockTime = .seconds(4)
+            }
+            worker.subscribe(queue: queue, options: .init(concurrency: 4))
+            worker.register(Greeting.self, queue: queue) { greeting, context in
+                recorder.record(context)
+                // the first job holds its slot until the end: it runs while the worker recovers
+                if greeting.name == "holder" { await gate.wait() }
+            }
+            try await running(worker) {
+                try await waitUntil("the worker is subscribed") {
+                    try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1)
+                }
+                let held = try await fixture.producer.push(Greeting(name: "holder"), to: queue)
+                holder.withLock { $0 = "\(held.id)" }
+                try await recorder.waitFor(1)
+
+                // three jobs' fields, as a producer writes them
+                let staging = try QueueName("staging")
+                let staged = try await fixture.producer.push((0..<3).map { Greeting(name: "lost \($0)") }, to: staging)
+                let fields = (try await fixture.redis("XRANGE", QueueKeys(queue: staging).stream, "-", "+").array ?? []).map { item in
+                    (item.array?.last?.array ?? []).map { $0.string ?? "" }
+                }
+                try #require(fields.count == 3)
+
+                // the worker waits in a blocking read with its three free slots
+                let blocked = try await blockedRead(fixture)
+                // Added and read for the worker's consumer in one transaction, so the blocked
+                // read (served after EXEC) finds nothing: as if a read of the worker had been
+                // carried out and its reply lost.
+                var commands = [RedisCommand("MULTI")]
+                for entry in fields { commands.append(RedisCommand("XADD", [keys.stream, "*"] + entry)) }
+                commands.append(RedisCommand("XREADGROUP", "GROUP", "default", "survivor", "COUNT", "10", "STREAMS", keys.stream, ">"))
+                commands.append(RedisCommand("EXEC"))
+                let replies = try await fixture.client.pipeline(commands)
+                let delivered = deliveredCount(replies.last?.array?.last)
+                try #require(delivered == 3, "the transaction delivered \(delivered) entries to the worker's consumer")
+                // the worker's read fails
+                try await fixture.redis("CLIENT", "KILL", "ID", blocked)
+
+                try await recorder.waitFor(4)
+                gate.open()
+                try await waitUntil("every job is acknowledged") {
+                    try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0)
+                }
+                let runs = recorder.executions.map(\.job)
+                #expect(runs.sorted() == ([holder.withLock { $0 } ?? ""] + staged.map { "\($0.id)" }).sorted(),
+                        "each job ran once, the held one too")
+            }
+        }
+    }
+
+    /// The client id of the one connection waiting in `XREADGROUP … BLOCK`, sent less than a
+    /// second ago.
+    private func blockedRead(_ fixture: QueueFixture) async throws -> String {
+        var id: String?
+        try await waitUntil("the worker waits in a blocking read sent less than a second ago") {
+            let clients = (try await fixture.redis("CLIENT", "LIST").string ?? "").split(separator: "\n")
+            let line = clients.first { $0.contains(" idle=0 ") && $0.contains(" flags=b ") && $0.contains(" cmd=xreadgroup") }
+            id = line.flatMap { $0.split(separator: " ").first { $0.hasPrefix("id=") } }.map { String($0.dropFirst(3)) }
+            return id != nil
+        }
+        return try #require(id)
+    }
+}
+
+/// The number of entries in an `XREADGROUP` reply.
+private func deliveredCount(_ reply: RESPValue?) -> Int {
+    (reply?.array ?? []).reduce(0) { $0 + ($1.array?.last?.array?.count ?? 0) }
+}
