@@ -105,6 +105,24 @@ struct ConnectionFailureTests {
         }
     }
 
+    @Test("a connection the server closed while it sat idle is replaced before the next command, which succeeds")
+    func closedWhileIdle() async throws {
+        try await withRedisServer { server in
+            let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
+            defer { client.shutdown() }
+            let admin = RedisClient(configuration: try RedisConfiguration(url: server.url))
+            defer { admin.shutdown() }
+            let first = try #require(try await client.send("CLIENT", "ID").int)
+            let used = ContinuousClock.now
+            // as a restart, the server's `timeout` setting or an operator would
+            #expect(try await admin.send("CLIENT", "KILL", "ID", String(first)) == .integer(1))
+            // idle long enough to be checked before the next command
+            try await Task.sleep(until: used + ConnectionThread.idleCheckAfter + .milliseconds(20))
+            #expect(try await client.send("PING") == .simpleString("PONG"))
+            #expect(try await client.send("CLIENT", "ID").int != first, "a new connection served it")
+        }
+    }
+
     @Test("connection refused is a clear connectionFailed error naming the address")
     func refused() async throws {
         let port = try await withRedisServer { server in server.port }

@@ -18,6 +18,7 @@ struct ConnectionThread: Sendable {
         var lastError: RedisError?
         var socketTimeout = configuration.commandTimeout
         var output: [UInt8] = []
+        var lastExchange = ContinuousClock.now
 
         while true {
             let taken = core.takeWork(into: &work)
@@ -33,6 +34,14 @@ struct ConnectionThread: Sendable {
                 work.removeAll()
                 drop(&context)
                 continue
+            }
+            // A connection the server closed while it sat idle would fail the next command
+            // with "connection closed", though the command was never sent: check before using
+            // one idle for a while, and connect again instead (a poll, no round trip).
+            if let connected = context, ContinuousClock.now - lastExchange >= Self.idleCheckAfter,
+               connected.isReadableWhileIdle {
+                logger.debug("redis connection closed while idle; reconnecting")
+                drop(&context)
             }
             if context == nil {
                 if let retryAt, ContinuousClock.now < retryAt, let lastError {
@@ -78,6 +87,7 @@ struct ConnectionThread: Sendable {
                 context?.setTimeout(wanted)
                 socketTimeout = wanted
             }
+            defer { lastExchange = .now }
             if let connected = context, let error = exchange(connected, &work, &output) {
                 drop(&context)
                 if core.consumeInterrupt() {
@@ -228,6 +238,10 @@ struct ConnectionThread: Sendable {
         logger.debug("redis connected")
         return context
     }
+
+    /// How long a connection sits unused before it is checked for a close by the server.
+    /// Shorter idle spells are not checked: a command then saves the system call.
+    static var idleCheckAfter: Duration { .milliseconds(100) }
 
     private func backoff(_ failures: Int) -> Duration {
         let exponent = min(failures - 1, 20)

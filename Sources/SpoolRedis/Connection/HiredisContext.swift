@@ -95,6 +95,14 @@ final class HiredisContext {
         }
     }
 
+    /// Whether the socket has something to read, an end of stream or an error pending, without
+    /// waiting: on a connection with no command outstanding, that means the server closed it
+    /// (a restart, its `timeout` setting, `CLIENT KILL`), or it is broken.
+    var isReadableWhileIdle: Bool {
+        var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) > 0 && descriptor.revents != 0
+    }
+
     /// Reads the next reply (built by ``ReplyBuilder`` as hiredis parses it).
     func readReply() throws(RedisError) -> RESPValue {
         var reply: UnsafeMutableRawPointer?
