@@ -75,4 +75,27 @@ struct CheckerTests {
         )
         #expect(Checker.recovery(h) == 1400)
     }
+
+    @Test("recovery after a Redis fault: until the first effect after it; 0 when every job had taken effect already")
+    func serverFaultRecovery() throws {
+        let faults = "fault redis-restart start 200\nfault redis-restart end 300\n"
+        let waiting = try history(
+            enqueues: "enq ok a fault.normal 1 1\nenq ok b fault.normal 1 1\n",
+            executions: "exec a 1 1 w1 100 fault.normal\neffect a w1 150\nexec b 1 1 w1 700 fault.normal\neffect b w1 750\n",
+            faults: faults
+        )
+        #expect(Checker.recovery(waiting) == 450)
+        let stuck = try history(
+            enqueues: "enq ok a fault.normal 1 1\nenq ok b fault.normal 1 1\n",
+            executions: "exec a 1 1 w1 100 fault.normal\neffect a w1 150\n",
+            faults: faults
+        )
+        #expect(Checker.recovery(stuck) == nil, "b never took effect: no recovery")
+        let done = try history(
+            enqueues: "enq ok a fault.normal 1 1\nenq failed b fault.normal 1 1\n",
+            executions: "exec a 1 1 w1 100 fault.normal\neffect a w1 150\n",
+            faults: faults
+        )
+        #expect(Checker.recovery(done) == 0, "nothing was left to do")
+    }
 }

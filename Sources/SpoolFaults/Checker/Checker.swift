@@ -72,11 +72,22 @@ public enum Checker {
                 if times.count == held.count { recovered = times.max()! - end }
             } else if let next = effectTimes.first(where: { $0 > end }) {
                 recovered = next - end
+            } else if !Self.workWaiting(history, at: end) {
+                // every job had taken effect when the fault ended (a short run): nothing to
+                // recover, which is not a failure to recover
+                recovered = 0
             }
             if let recovered {
                 worst = max(worst ?? 0, recovered)
             }
         }
         return worst
+    }
+
+    /// Whether a job acknowledged to its producer (poison jobs aside) had not taken effect by `instant`.
+    static func workWaiting(_ history: History, at instant: Int64) -> Bool {
+        history.enqueues.contains { id, enqueue in
+            enqueue.outcome == .ok && !poisonTypes.contains(enqueue.type) && (history.effectTimes[id] ?? .max) > instant
+        }
     }
 }
