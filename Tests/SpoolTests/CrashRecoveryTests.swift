@@ -44,8 +44,11 @@ struct CrashRecoveryTests {
         #expect(!consumers.contains { infoMap($0)["name"]?.string == "doomed" }, "the dead consumer was removed")
     }
 
-    @Test("a job that kills its worker every time ends in the dead-letter stream after max attempts")
-    func crashLoopDeadLetters() async throws {
+    /// With one name for every restart (a fixed `consumerName`), each run finds the job
+    /// pending under its own name: it must still count a delivery each time.
+    @Test("a job that kills its worker every time ends in the dead-letter stream after max attempts",
+          arguments: ["named apart", "restarted under one name"])
+    func crashLoopDeadLetters(_ naming: String) async throws {
         try await QueueFixture.with { fixture in
             let queue = try QueueName("poison")
             let keys = QueueKeys(queue: queue)
@@ -56,7 +59,8 @@ struct CrashRecoveryTests {
             while try await fixture.redis("XLEN", keys.dead(.default)) != .integer(1) {
                 generation += 1
                 try #require(generation <= 6, "the job was not dead-lettered after \(generation - 1) worker deaths")
-                let child = try TestWorkerProcess.start(url: fixture.url, queue: queue, name: "victim-\(generation)", mode: "crash", log: log)
+                let name = naming == "named apart" ? "victim-\(generation)" : "victim"
+                let child = try TestWorkerProcess.start(url: fixture.url, queue: queue, name: name, mode: "crash", log: log)
                 defer { child.kill() }
                 try await waitUntil(within: .seconds(15), "worker \(generation) died or dead-lettered the job") {
                     if !child.isRunning { return true }
@@ -69,6 +73,35 @@ struct CrashRecoveryTests {
             let dead = try await deadLetterFields(fixture, keys)
             #expect(dead["dead_reason"] == "max_deliveries")
             #expect(dead["id"] == "\(job.id)")
+        }
+    }
+
+    @Test("a worker restarted under its consumer name runs what its earlier run left pending, as a new delivery")
+    func restartUnderSameName() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("renamed")
+            let keys = QueueKeys(queue: queue)
+            let pushed = try await fixture.producer.push((0..<2).map { Greeting(name: "\($0)") }, to: queue)
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
+            // the earlier run under the name read both, then died
+            let read = try await fixture.redis("XREADGROUP", "GROUP", "default", "fixed", "COUNT", "10", "STREAMS", keys.stream, ">")
+            try #require(read.array?.first?.array?[1].array?.count == 2)
+
+            let recorder = Recorder()
+            var worker = fixture.worker(name: "fixed") { configuration in
+                // only the hand-over can bring them back within the test's wait
+                configuration.visibilityTimeout = .seconds(600)
+            }
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            try await running(worker) {
+                try await recorder.waitFor(2)
+                try await waitUntil("the earlier run's consumer is gone") {
+                    let consumers = try await fixture.redis("XINFO", "CONSUMERS", keys.stream, "default").array ?? []
+                    return !consumers.contains { infoMap($0)["name"]?.string == "fixed~previous" }
+                }
+            }
+            #expect(recorder.executions.map(\.job).sorted() == pushed.map { "\($0.id)" }.sorted(), "each ran once")
+            #expect(recorder.executions.allSatisfy { $0.attempt == 2 }, "the earlier run's delivery counts as an attempt")
         }
     }
 

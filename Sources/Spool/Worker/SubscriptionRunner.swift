@@ -62,6 +62,7 @@ struct SubscriptionRunner: Sendable {
     func run() async throws {
         try await sendHeartbeat()
         try await createGroups()
+        try await handOverPreviousRun()
         logger.info("worker subscribed", metadata: ["spool.worker": "\(consumer)", "spool.concurrency": "\(options.concurrency)"])
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await keep() }
@@ -86,6 +87,37 @@ struct SubscriptionRunner: Sendable {
         for reply in replies {
             if let text = reply.errorMessage, !text.hasPrefix("BUSYGROUP") {
                 throw RedisError.reply(text, address: client.redactedAddress)
+            }
+        }
+    }
+
+    /// Moves what an earlier run under this consumer name left pending (a worker restarted
+    /// with a fixed ``SpoolWorker/Configuration/consumerName``) to the consumer
+    /// `<name>~previous`, which never has a heartbeat, so the fetch loop's first reclaim takes
+    /// it back like a dead worker's jobs.
+    ///
+    /// Why not run them at once: a worker never reclaims its own entries (a live worker's own
+    /// are running), so left under its name they would wait for another worker's
+    /// visibility-timeout backstop, or forever with no other worker. Reclaimed, each counts a
+    /// delivery (`XCLAIM … JUSTID` here does not), so a job that crashes its worker is run
+    /// alone and dead-lettered past its attempts rather than crashing every restart.
+    func handOverPreviousRun() async throws {
+        let previous = consumer + "~previous"
+        let page = 1000
+        for stream in [keys.stream, retryStream] {
+            while true {
+                let pending = try await client.send(
+                    RedisCommand("XPENDING", stream, group.rawValue, "-", "+", String(page), consumer)
+                ).array ?? []
+                let ids = pending.compactMap { $0.array?.first?.string }
+                if ids.isEmpty { break }
+                var claim = RedisCommand("XCLAIM", stream, group.rawValue, previous, "0")
+                for id in ids { claim.append(id) }
+                claim.append("JUSTID")
+                _ = try await client.send(claim)
+                logger.notice("jobs an earlier run under this worker's name left pending are reclaimed like a dead worker's",
+                              metadata: ["spool.worker": "\(consumer)", "spool.count": "\(ids.count)"])
+                if ids.count < page { break }
             }
         }
     }

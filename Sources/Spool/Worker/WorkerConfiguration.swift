@@ -9,9 +9,8 @@ extension SpoolWorker {
         public var prefix: String
         /// This worker's Redis consumer name. Defaults to `host-pid-random`.
         ///
-        /// It must be unique among live workers. Avoid reusing it across restarts: a worker
-        /// never reclaims entries pending under its own name, so what a previous run under the
-        /// same name left pending waits for other workers' visibility-timeout backstop.
+        /// It must be unique among live workers. A fixed name may be reused across restarts:
+        /// what the previous run left pending is reclaimed at start, like a dead worker's jobs.
         public var consumerName: String
         /// How long one blocking read waits for new jobs; also bounds how long a graceful
         /// shutdown waits for the fetch loop. Defaults to 1 second.
