@@ -114,10 +114,11 @@ struct SubscriptionRunner: Sendable {
                 var claim = RedisCommand("XCLAIM", stream, group.rawValue, previous, "0")
                 for id in ids { claim.append(id) }
                 claim.append("JUSTID")
-                _ = try await client.send(claim)
+                let moved = try await client.send(claim).array?.count ?? 0
                 logger.notice("jobs an earlier run under this worker's name left pending are reclaimed like a dead worker's",
-                              metadata: ["spool.worker": "\(consumer)", "spool.count": "\(ids.count)"])
-                if ids.count < page { break }
+                              metadata: ["spool.worker": "\(consumer)", "spool.count": "\(moved)"])
+                // (an entry deleted meanwhile is dropped from the pending list, not moved)
+                if ids.count < page || moved == 0 { break }
             }
         }
     }
