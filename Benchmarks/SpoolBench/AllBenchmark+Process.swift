@@ -25,27 +25,37 @@ extension BenchContext {
         try await client.send("ZCARD", keys.done(.default)).int ?? 0
     }
 
-    /// One in-process `SpoolWorker` (concurrency 32, dedup on) draining no-op jobs; then
-    /// Redis memory per dedup entry, from deleting the dedup set.
+    /// One in-process `SpoolWorker` (concurrency 32, dedup on) draining no-op jobs, on the
+    /// shared pool and then on a thread of its own; then Redis memory per dedup entry, from
+    /// deleting the dedup set.
     func measureProcessing(ceilings: Ceilings?, into report: inout BenchReport) async throws {
         let jobs = sizes.processJobs / 100 * 100
-        print("process: \(jobs) no-op jobs, one SpoolWorker, concurrency 32, dedup on")
-        try await flush()
-        let keys = try await enqueueForProcessing(jobs)
+        for dedicatedThread in [false, true] {
+            let how = dedicatedThread ? "its own thread" : "the shared pool"
+            print("process: \(jobs) no-op jobs, one SpoolWorker on \(how), concurrency 32, dedup on")
+            try await flush()
+            let keys = try await enqueueForProcessing(jobs)
+            var configuration = SpoolWorker.Configuration()
+            configuration.consumerName = "bench"
+            configuration.dedicatedThread = dedicatedThread
+            var worker = SpoolWorker(client: client, configuration: configuration, logger: logger)
+            worker.subscribe(queue: keys.queue, options: .init(concurrency: 32))
+            worker.register(Tick.self, queue: keys.queue) { _, _ in }
+            // done when every job is acknowledged (its completion recorded in the dedup set)
+            let elapsed = try await runWorker(worker, logger: logger) { try await completed(keys) >= jobs }
+            let rate = Double(jobs) / elapsed.seconds
+            let label = dedicatedThread ? "process, 1 worker, own thread" : "process, 1 worker"
+            report.add(dedicatedThread ? "\(label) (c=32, dedup)" : "\(label) (in-process, c=32, dedup)", rate, unit: "jobs/s",
+                       ceiling: ceilings?.lifecycle, ceilingSource: ceilings?.lifecycleSource, target: .atLeast(60_000))
+            report.add(dedicatedThread ? "process, own thread ÷ lifecycle ceiling" : "process, 1 worker ÷ lifecycle ceiling",
+                       ceilings.map { rate / $0.lifecycle }, unit: "×", target: .atLeast(0.5))
+            // the dedup set of the last run
+            if dedicatedThread { try await measureDedupEntry(keys, into: &report) }
+        }
+    }
 
-        var configuration = SpoolWorker.Configuration()
-        configuration.consumerName = "bench"
-        var worker = SpoolWorker(client: client, configuration: configuration, logger: logger)
-        worker.subscribe(queue: keys.queue, options: .init(concurrency: 32))
-        worker.register(Tick.self, queue: keys.queue) { _, _ in }
-        // done when every job is acknowledged (its completion recorded in the dedup set)
-        let elapsed = try await runWorker(worker, logger: logger) { try await completed(keys) >= jobs }
-        let rate = Double(jobs) / elapsed.seconds
-        report.add("process, 1 worker (in-process, c=32, dedup)", rate, unit: "jobs/s", ceiling: ceilings?.lifecycle,
-                   ceilingSource: ceilings?.lifecycleSource, target: .atLeast(60_000))
-        report.add("process, 1 worker ÷ lifecycle ceiling", ceilings.map { rate / $0.lifecycle }, unit: "×",
-                   target: .atLeast(0.5))
-
+    /// Redis memory per dedup entry: the `used_memory` drop on deleting a group's done set.
+    private func measureDedupEntry(_ keys: QueueKeys, into report: inout BenchReport) async throws {
         let entries = try await completed(keys)
         let before = try await usedMemory()
         _ = try await client.send("DEL", keys.done(.default))

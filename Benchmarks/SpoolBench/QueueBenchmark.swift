@@ -28,6 +28,9 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Flag(help: "Only measure processing; also prints the CPU time per job of this process (the worker) and of Redis, and this process's heap allocations per job.")
     var processOnly = false
 
+    @Flag(help: "Run the processing worker on a thread of its own (SpoolWorker.Configuration.dedicatedThread).")
+    var dedicatedThread = false
+
     @Flag(help: "Only measure the batch push (batches of 100); also prints the CPU time per job of this process (the producer) and of Redis, and this process's heap allocations per job.")
     var batchOnly = false
 
@@ -84,7 +87,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         }
         if processOnly {
             let run = try await process(jobs: jobs, client: client, producer: producer, logger: logger)
-            print(line("process, 1 worker, concurrency \(concurrency), dedup on", run.rate,
+            print(line("process, 1 worker\(dedicatedThread ? " (own thread)" : ""), concurrency \(concurrency), dedup on", run.rate,
                        extra: "CPU/job: worker \(String(format: "%.1f", run.cpuPerJob)) µs, Redis \(String(format: "%.1f", run.redisCPUPerJob)) µs; allocations/job \(String(format: "%.1f", run.allocationsPerJob))"))
             await server.shutdown()
             return
@@ -206,6 +209,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         let processed = Atomic<Int>(0)
         var configuration = SpoolWorker.Configuration()
         configuration.consumerName = "bench"
+        configuration.dedicatedThread = dedicatedThread
         var worker = SpoolWorker(client: client, configuration: configuration, logger: logger, metricsFactory: metricsFactory)
         worker.subscribe(queue: queue, options: .init(concurrency: concurrency))
         worker.register(Tick.self, queue: queue) { _, _ in

@@ -177,39 +177,43 @@ struct WorkerSemanticsTests {
 
     @Test("graceful shutdown lets running handlers finish and acknowledges nothing unfinished")
     func gracefulShutdown() async throws {
-        try await QueueFixture.with { fixture in
-            let queue = try QueueName("shutdown")
-            let keys = QueueKeys(queue: queue)
-            let started = Recorder()
-            let finished = Recorder()
-            var worker = fixture.worker { $0.gracePeriod = .milliseconds(500) }
-            worker.register(Greeting.self, queue: queue) { job, context in
-                started.record(context)
-                if job.name == "slow" {
-                    // ignores cancellation and returns normally well after the grace period:
-                    // still unfinished when the worker gave up on it, so it must stay pending
-                    try? await Task.sleep(for: .seconds(30))
-                    await Task.detached { try? await Task.sleep(for: .milliseconds(300)) }.value
-                    return
-                } else {
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                finished.record(context)
+        try await QueueFixture.with { try await Self.gracefulShutdown($0) }
+    }
+
+    /// The body of ``gracefulShutdown()``, also run on a worker with a thread of its own by
+    /// `DedicatedThreadTests`.
+    static func gracefulShutdown(_ fixture: QueueFixture) async throws {
+        let queue = try QueueName("shutdown")
+        let keys = QueueKeys(queue: queue)
+        let started = Recorder()
+        let finished = Recorder()
+        var worker = fixture.worker { $0.gracePeriod = .milliseconds(500) }
+        worker.register(Greeting.self, queue: queue) { job, context in
+            started.record(context)
+            if job.name == "slow" {
+                // ignores cancellation and returns normally well after the grace period:
+                // still unfinished when the worker gave up on it, so it must stay pending
+                try? await Task.sleep(for: .seconds(30))
+                await Task.detached { try? await Task.sleep(for: .milliseconds(300)) }.value
+                return
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
             }
-            try await running(worker) {
-                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
-                try await fixture.producer.push([Greeting(name: "slow"), Greeting(name: "quick")], to: queue)
-                try await started.waitFor(2)
-            }
-            // the quick job finished within the grace period and was acknowledged; the slow
-            // one was cancelled and stays pending for another worker
-            #expect(finished.count == 1)
-            let pending = try await fixture.redis("XPENDING", keys.stream, "default", "-", "+", "10").array ?? []
-            #expect(pending.count == 1)
-            #expect(try await fixture.redis("ZCARD", keys.done(.default)) == .integer(1))
-            #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(0))
-            #expect(try await fixture.redis("ZCARD", keys.scheduled(.default)) == .integer(0))
+            finished.record(context)
         }
+        try await running(worker) {
+            try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+            try await fixture.producer.push([Greeting(name: "slow"), Greeting(name: "quick")], to: queue)
+            try await started.waitFor(2)
+        }
+        // the quick job finished within the grace period and was acknowledged; the slow
+        // one was cancelled and stays pending for another worker
+        #expect(finished.count == 1)
+        let pending = try await fixture.redis("XPENDING", keys.stream, "default", "-", "+", "10").array ?? []
+        #expect(pending.count == 1)
+        #expect(try await fixture.redis("ZCARD", keys.done(.default)) == .integer(1))
+        #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(0))
+        #expect(try await fixture.redis("ZCARD", keys.scheduled(.default)) == .integer(0))
     }
 
     @Test("trimming removes only entries every group is done with")

@@ -119,17 +119,21 @@ public struct SpoolWorker: Service, Sendable {
         if order.isEmpty {
             throw SpoolError(code: .invalidArgument, message: "the worker has no handlers: register one before run()")
         }
+        let executor = configuration.dedicatedThread ? WorkerThreadExecutor() : nil
+        // every task that prefers it has ended when the group returns
+        defer { executor?.shutdown() }
         let runners = try order.map { key in
             try SubscriptionRunner(
                 client: client, keys: QueueKeys(queue: key.queue, prefix: configuration.prefix),
                 group: key.group, subscription: subscriptions[key]!, configuration: configuration, logger: logger,
-                metricsFactory: metricsFactory, tracer: tracer
+                metricsFactory: metricsFactory, tracer: tracer, executor: executor
             )
         }
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for runner in runners {
-                    group.addTask { try await runner.run() }
+                    // its child tasks (handlers, upkeep) inherit the preference
+                    group.addTask(executorPreference: executor) { try await runner.run() }
                 }
                 try await group.waitForAll()
             }

@@ -195,7 +195,7 @@ extension SubscriptionRunner {
     /// carrying the completions queued so far.
     private func readAhead(slots: Int, readRetries: Bool) -> ReadAhead {
         let batch = state.takeCompletions(forRead: true)
-        let read = Task {
+        let read = Task(executorPreference: executor) {
             try await acknowledgeAndRead(count: slots, readRetries: readRetries, batch: batch)
         }
         return ReadAhead(slots: slots, read: read)

@@ -70,7 +70,7 @@ extension SubscriptionRunner {
         if Task.isCancelled, case .failed = outcome {
             // a handler that timed out leaves this task cancelled; record the retry from a task
             // that is not, so the backoff between attempts to reach Redis still waits
-            await Task {
+            await Task(executorPreference: executor) {
                 await settle(entry, fields: fields, envelope: envelope, attempt: attempt, outcome: outcome,
                              strategy: strategy, maxAttempts: maxAttempts)
             }.value

@@ -15,6 +15,9 @@ struct SubscriptionRunner: Sendable {
     let state: SubscriptionState
     let metrics: SubscriptionMetrics
     let tracer: (any Tracer)?
+    /// Where the subscription's tasks run (``SpoolWorker/Configuration/dedicatedThread``);
+    /// `nil` for the shared pool. Child tasks inherit it; unstructured ones are given it.
+    let executor: (any TaskExecutor)?
 
     let retryStream: String
     let scheduled: String
@@ -30,9 +33,10 @@ struct SubscriptionRunner: Sendable {
     init(
         client: RedisClient, keys: QueueKeys, group: GroupName, subscription: Subscription,
         configuration: SpoolWorker.Configuration, logger: Logger, metricsFactory: any MetricsFactory,
-        tracer: (any Tracer)? = nil
+        tracer: (any Tracer)? = nil, executor: (any TaskExecutor)? = nil
     ) {
         self.tracer = tracer
+        self.executor = executor
         self.client = client
         self.keys = keys
         self.group = group

@@ -8,11 +8,11 @@ import Darwin
 ///
 /// `@unchecked Sendable`: the mutex and condition live at stable heap addresses that are
 /// created in `init` and destroyed in `deinit` only; pthread functions are thread-safe.
-final class ConditionLock: @unchecked Sendable {
+package final class ConditionLock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init() {
+    package init() {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
     }
@@ -24,16 +24,16 @@ final class ConditionLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
+    package func lock() { pthread_mutex_lock(mutex) }
+    package func unlock() { pthread_mutex_unlock(mutex) }
     /// Waits for a signal; call with the lock held.
-    func wait() { pthread_cond_wait(condition, mutex) }
+    package func wait() { pthread_cond_wait(condition, mutex) }
     /// Wakes the waiting thread.
-    func signal() { pthread_cond_signal(condition) }
+    package func signal() { pthread_cond_signal(condition) }
 
     /// Runs `body` with the lock held.
     @inline(__always)
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    package func withLock<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
@@ -41,11 +41,11 @@ final class ConditionLock: @unchecked Sendable {
 }
 
 /// A joinable OS thread.
-struct JoinableThread: ~Copyable {
+package struct JoinableThread: ~Copyable {
     private let handle: pthread_t
 
     /// Starts `body` on a new thread.
-    init(_ body: @escaping @Sendable () -> Void) {
+    package init(_ body: @escaping @Sendable () -> Void) {
         final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var handle = pthread_t()
@@ -59,7 +59,7 @@ struct JoinableThread: ~Copyable {
     }
 
     /// Waits for the thread to finish.
-    consuming func join() {
+    package consuming func join() {
         pthread_join(handle, nil)
     }
 }

@@ -18,6 +18,9 @@ struct QueueFixture: Sendable {
     let client: RedisClient
     let producer: SpoolProducer
     let logger: Logger
+    /// Whether the workers it makes run on a thread of their own
+    /// (``SpoolWorker/Configuration/dedicatedThread``).
+    var dedicatedThread = false
 
     /// Starts a server and runs `body`, tearing everything down afterwards.
     static func with(_ options: RedisServer.Options = .init(), _ body: (QueueFixture) async throws -> Void) async throws {
@@ -60,6 +63,7 @@ struct QueueFixture: Sendable {
         configuration.promoteInterval = .milliseconds(50)
         configuration.trimInterval = .milliseconds(200)
         configuration.gracePeriod = .seconds(5)
+        configuration.dedicatedThread = dedicatedThread
         return configuration
     }
 
