@@ -10,6 +10,8 @@
 //   KEY=VALUE settings (all optional): effects=DIR, concurrency=N, visibility-ms=N,
 //   heartbeat-ms=N, heartbeat-ttl-ms=N, grace-ms=N, cap=N, trim-ms=N, max-attempts=N,
 //   crash-after=N (ack-first only), command-timeout-ms=N, connect-timeout-ms=N, reconnect-max-ms=N
+// SPOOL_TEST_DEDICATED_THREAD=1 in the environment runs the worker on a thread of its own
+// (SpoolWorker.Configuration.dedicatedThread).
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -69,6 +71,8 @@ configuration.visibilityTimeout = .milliseconds(setting("visibility-ms") ?? 60_0
 if let grace = setting("grace-ms") { configuration.gracePeriod = .milliseconds(grace) }
 if let trim = setting("trim-ms") { configuration.trimInterval = .milliseconds(trim) }
 configuration.maxStreamLength = setting("cap")
+// the fault suite can run its workers on a thread of their own (docs/reliability.md)
+configuration.dedicatedThread = ProcessInfo.processInfo.environment["SPOOL_TEST_DEDICATED_THREAD"] == "1"
 var worker = SpoolWorker(client: client, configuration: configuration, logger: logger)
 if mode == "faults" {
     let handler = FaultsHandler(worker: name, effectsDirectory: settings["effects"] ?? (logPath + ".effects"), append: appendLine)
