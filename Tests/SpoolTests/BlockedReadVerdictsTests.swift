@@ -50,11 +50,7 @@ struct BlockedReadVerdictsTests {
 
             // a job that arrives while the read waits gets its verdict too
             async let waiting = patient.blockingRead(count: 10)
-            try await waitUntil("the read is blocked") {
-                (try await fixture.redis("CLIENT", "LIST").string ?? "").split(separator: "\n").contains {
-                    $0.contains(" flags=b ") && $0.contains(" cmd=xreadgroup")
-                }
-            }
+            try await waitUntil("the read is blocked") { try await blockedReadClient(fixture) != nil }
             _ = try await fixture.redis("ZADD", done, String(JobID.currentMillis()), jobs[2])
             let late = try await fixture.redis("XADD", keys.stream, "*", "v", "1", "id", jobs[2], "type", "t", "payload", "{}").string ?? ""
             #expect(summary(try await waiting) == ["main \(late) true"])

@@ -29,38 +29,17 @@ struct DedicatedThreadTests {
         try await QueueFixture.with { fixture in
             var fixture = fixture
             fixture.dedicatedThread = true
-            let queue = try QueueName("own-thread")
-            let jobs = 2000
-            let recorder = Recorder()
             let threads = Mutex<Set<UInt>>([])
-            let active = Atomic<Int>(0)
-            let most = Atomic<Int>(0)
-            var worker = fixture.worker()
-            worker.subscribe(queue: queue, options: .init(concurrency: 32))
-            worker.register(Greeting.self, queue: queue) { _, context in
-                let now = active.wrappingAdd(1, ordering: .relaxed).newValue
-                defer { active.wrappingSubtract(1, ordering: .relaxed) }
-                most.max(now, ordering: .relaxed)
+            // queued before the worker starts, so the fetch loop keeps reads in flight
+            let most = try await WorkerSemanticsTests.mostAtOnce(fixture, queue: "own-thread", concurrency: 32, jobs: 2000) {
                 threads.withLock { _ = $0.insert(UInt(pthread_self())) }
-                recorder.record(context)
                 // a suspension: the handler resumes on the worker's thread too
                 await Task.yield()
                 threads.withLock { _ = $0.insert(UInt(pthread_self())) }
             }
-            // queued before the worker starts, so the fetch loop keeps reads in flight
-            var pushed: [PushResult] = []
-            for batch in stride(from: 0, to: jobs, by: 100) {
-                pushed += try await fixture.producer.push((batch..<batch + 100).map { Greeting(name: "\($0)") }, to: queue)
-            }
-            try await fixture.redis("XGROUP", "CREATE", QueueKeys(queue: queue).stream, "default", "0", "MKSTREAM")
-            try await running(worker) {
-                try await recorder.waitFor(jobs)
-            }
             #expect(threads.withLock { $0.count } == 1, "handlers ran on \(threads.withLock { $0.count }) threads")
             #expect(threads.withLock { $0.contains(UInt(pthread_self())) } == false, "not on the test's thread")
-            #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
-            #expect(recorder.count == jobs, "none ran twice")
-            #expect(most.load(ordering: .relaxed) <= 32)
+            #expect(most <= 32)
         }
     }
 }

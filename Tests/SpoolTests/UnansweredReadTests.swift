@@ -75,8 +75,7 @@ struct UnansweredReadTests {
     private func blockedRead(_ fixture: QueueFixture) async throws -> String {
         var id: String?
         try await waitUntil("the worker waits in a blocking read sent less than a second ago") {
-            let clients = (try await fixture.redis("CLIENT", "LIST").string ?? "").split(separator: "\n")
-            let line = clients.first { $0.contains(" idle=0 ") && $0.contains(" flags=b ") && $0.contains(" cmd=xreadgroup") }
+            let line = try await blockedReadClient(fixture, withinASecond: true)
             id = line.flatMap { $0.split(separator: " ").first { $0.hasPrefix("id=") } }.map { String($0.dropFirst(3)) }
             return id != nil
         }

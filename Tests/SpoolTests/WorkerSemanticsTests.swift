@@ -124,32 +124,40 @@ struct WorkerSemanticsTests {
     ) async throws -> Int {
         var result = 0
         try await QueueFixture.with { fixture in
-            let queue = try QueueName(name)
-            let recorder = Recorder()
-            let active = Atomic<Int>(0)
-            let most = Atomic<Int>(0)
-            var worker = fixture.worker()
-            worker.subscribe(queue: queue, options: .init(concurrency: concurrency))
-            worker.register(Greeting.self, queue: queue) { _, context in
-                let now = active.wrappingAdd(1, ordering: .relaxed).newValue
-                defer { active.wrappingSubtract(1, ordering: .relaxed) }
-                most.max(now, ordering: .relaxed)
-                recorder.record(context)
-                try await work()
-            }
-            var pushed: [PushResult] = []
-            for batch in stride(from: 0, to: jobs, by: 100) {
-                pushed += try await fixture.producer.push((batch..<min(jobs, batch + 100)).map { Greeting(name: "\($0)") }, to: queue)
-            }
-            try await fixture.redis("XGROUP", "CREATE", QueueKeys(queue: queue).stream, "default", "0", "MKSTREAM")
-            try await running(worker) {
-                try await recorder.waitFor(jobs)
-            }
-            #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
-            #expect(recorder.count == jobs, "none ran twice")
-            result = most.load(ordering: .relaxed)
+            result = try await Self.mostAtOnce(fixture, queue: name, concurrency: concurrency, jobs: jobs, work: work)
         }
         return result
+    }
+
+    /// The body of ``mostAtOnce(queue:concurrency:jobs:work:)`` on `fixture`, also run on a
+    /// worker with a thread of its own by `DedicatedThreadTests`.
+    static func mostAtOnce(
+        _ fixture: QueueFixture, queue name: String, concurrency: Int, jobs: Int, work: @escaping @Sendable () async throws -> Void
+    ) async throws -> Int {
+        let queue = try QueueName(name)
+        let recorder = Recorder()
+        let active = Atomic<Int>(0)
+        let most = Atomic<Int>(0)
+        var worker = fixture.worker()
+        worker.subscribe(queue: queue, options: .init(concurrency: concurrency))
+        worker.register(Greeting.self, queue: queue) { _, context in
+            let now = active.wrappingAdd(1, ordering: .relaxed).newValue
+            defer { active.wrappingSubtract(1, ordering: .relaxed) }
+            most.max(now, ordering: .relaxed)
+            recorder.record(context)
+            try await work()
+        }
+        var pushed: [PushResult] = []
+        for batch in stride(from: 0, to: jobs, by: 100) {
+            pushed += try await fixture.producer.push((batch..<min(jobs, batch + 100)).map { Greeting(name: "\($0)") }, to: queue)
+        }
+        try await fixture.redis("XGROUP", "CREATE", QueueKeys(queue: queue).stream, "default", "0", "MKSTREAM")
+        try await running(worker) {
+            try await recorder.waitFor(jobs)
+        }
+        #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
+        #expect(recorder.count == jobs, "none ran twice")
+        return most.load(ordering: .relaxed)
     }
 
     @Test("a delayed job does not run before its time, and runs after it")

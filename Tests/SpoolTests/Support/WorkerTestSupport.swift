@@ -153,6 +153,15 @@ func waitUntil(
     }
 }
 
+/// The `CLIENT LIST` line of a connection waiting in `XREADGROUP … BLOCK`, if there is one;
+/// with `withinASecond`, only one whose read was sent less than a second ago.
+func blockedReadClient(_ fixture: QueueFixture, withinASecond: Bool = false) async throws -> Substring? {
+    let clients = (try await fixture.redis("CLIENT", "LIST").string ?? "").split(separator: "\n")
+    return clients.first {
+        $0.contains(" flags=b ") && $0.contains(" cmd=xreadgroup") && (!withinASecond || $0.contains(" idle=0 "))
+    }
+}
+
 struct Greeting: JobParameters {
     static let jobName = "greeting"
     let name: String
