@@ -31,6 +31,9 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Flag(help: "Run the processing worker on a thread of its own (SpoolWorker.Configuration.dedicatedThread).")
     var dedicatedThread = false
 
+    @Flag(help: "Each processed job's handler makes one tiny Redis write (INCR), as in the peers' comparison, instead of nothing.")
+    var handlerWrites = false
+
     @Flag(help: "Only measure the batch push (batches of 100); also prints the CPU time per job of this process (the producer) and of Redis, and this process's heap allocations per job.")
     var batchOnly = false
 
@@ -87,7 +90,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         }
         if processOnly {
             let run = try await process(jobs: jobs, client: client, producer: producer, logger: logger)
-            print(line("process, 1 worker\(dedicatedThread ? " (own thread)" : ""), concurrency \(concurrency), dedup on", run.rate,
+            print(line("process, 1 worker\(dedicatedThread ? " (own thread)" : ""), concurrency \(concurrency), dedup on\(handlerWrites ? ", INCR per job" : "")", run.rate,
                        extra: "CPU/job: worker \(String(format: "%.1f", run.cpuPerJob)) µs, Redis \(String(format: "%.1f", run.redisCPUPerJob)) µs; allocations/job \(String(format: "%.1f", run.allocationsPerJob))"))
             await server.shutdown()
             return
@@ -212,7 +215,9 @@ struct QueueBenchmark: AsyncParsableCommand {
         configuration.dedicatedThread = dedicatedThread
         var worker = SpoolWorker(client: client, configuration: configuration, logger: logger, metricsFactory: metricsFactory)
         worker.subscribe(queue: queue, options: .init(concurrency: concurrency))
+        let writes = handlerWrites
         worker.register(Tick.self, queue: queue) { _, _ in
+            if writes { _ = try await client.send("INCR", "bench.handler.writes") }
             processed.add(1, ordering: .relaxed)
         }
         let clock = ContinuousClock()
