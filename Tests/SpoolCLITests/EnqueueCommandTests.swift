@@ -79,6 +79,7 @@ struct EnqueueCommandTests {
     @Test func oversizePayloadIsOneLineAndExitsOne() async throws {
         try await withRedisServer { server in
             let directory = try TempDirectory.make()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
             let big = "\"" + String(repeating: "x", count: 600 * 1024) + "\""
             try big.write(toFile: "\(directory)/big.json", atomically: true, encoding: .utf8)
             // (--data cannot carry it: Linux limits one argument to 128 KiB)

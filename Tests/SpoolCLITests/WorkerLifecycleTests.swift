@@ -100,6 +100,7 @@ struct WorkerLifecycleTests {
     ])
     func aBadConfigFileIsOneLineAndExitsOne(yaml: String, expected: String) async throws {
         let directory = try TempDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         try yaml.write(toFile: "\(directory)/spool.yml", atomically: true, encoding: .utf8)
         let result = try await SpoolProcess.run(
             ["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml"], in: directory
@@ -141,6 +142,7 @@ struct WorkerLifecycleTests {
     @Test func aRedisURLTurnsThePrivateRedisOff() async throws {
         try await withRedisServer { server in
             let directory = try TempDirectory.make()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
             let result = try await SpoolProcess.run(["enqueue", "q", "--data", "{}"], in: directory, environment: ["SPOOL_REDIS_URL": server.url])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stderr.isEmpty)

@@ -73,12 +73,19 @@ final class SpoolProcess: Sendable {
     let arguments: [String]
     let stdoutPath: String
     let stderrPath: String
+    /// The temp directory made for this process (none was given), removed with it.
+    private let ownedDirectory: String?
 
-    private init(child: ChildProgram, arguments: [String], stdoutPath: String, stderrPath: String) {
+    private init(child: ChildProgram, arguments: [String], stdoutPath: String, stderrPath: String, ownedDirectory: String?) {
         self.child = child
         self.arguments = arguments
         self.stdoutPath = stdoutPath
         self.stderrPath = stderrPath
+        self.ownedDirectory = ownedDirectory
+    }
+
+    deinit {
+        if let ownedDirectory { try? FileManager.default.removeItem(atPath: ownedDirectory) }
     }
 
     /// The built `spool` executable: beside the test bundle, or up to two directories up.
@@ -98,7 +105,8 @@ final class SpoolProcess: Sendable {
     static func start(
         _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:], stdin: [UInt8]? = nil
     ) throws -> SpoolProcess {
-        let directory = try directory ?? TempDirectory.make()
+        let owned = directory == nil ? try TempDirectory.make() : nil
+        let directory = directory ?? owned!
         let id = UUID().uuidString.prefix(8)
         let stdoutPath = "\(directory)/spool-\(id).out"
         let stderrPath = "\(directory)/spool-\(id).err"
@@ -113,7 +121,7 @@ final class SpoolProcess: Sendable {
             executable: try binary(), arguments: arguments, directory: directory, environment: env,
             stdinPath: stdinPath, stdoutPath: stdoutPath, stderrPath: stderrPath
         )
-        return SpoolProcess(child: child, arguments: arguments, stdoutPath: stdoutPath, stderrPath: stderrPath)
+        return SpoolProcess(child: child, arguments: arguments, stdoutPath: stdoutPath, stderrPath: stderrPath, ownedDirectory: owned)
     }
 
     /// Runs `spool arguments` to its end (SIGKILLed and failed after `timeout`).

@@ -2,13 +2,18 @@ import Foundation
 import SpoolTesting
 
 /// A temp directory with handler scripts, and helpers to run `spool worker`/`enqueue` in it.
-struct WorkerFixture {
+/// The directory is removed when the fixture goes away.
+final class WorkerFixture: Sendable {
     let server: RedisServer
     let directory: String
 
     init(server: RedisServer) throws {
         self.server = server
         self.directory = try TempDirectory.make()
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     func script(_ name: String, _ body: String) throws -> String {
