@@ -199,13 +199,17 @@ struct CrashRecoveryTests {
     }
 }
 
-/// An append-only file the child workers log executions to.
-struct ExecutionLog: Sendable {
+/// An append-only file the child workers log executions to, removed when the log goes away.
+final class ExecutionLog: Sendable {
     let path: String
 
     init() throws {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("spool-log-\(UUID().uuidString)").path
         _ = FileManager.default.createFile(atPath: path, contents: nil)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
     }
 
     func lines() -> [String] {
