@@ -37,6 +37,9 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Flag(help: "Only measure the batch push (batches of 100); also prints the CPU time per job of this process (the producer) and of Redis, and this process's heap allocations per job.")
     var batchOnly = false
 
+    @Option(help: "Shared connections of the client that pushes and processes (RedisConfiguration.poolSize).")
+    var poolSize = 1
+
     @Flag(help: "Only measure processing, metrics off vs on (a Prometheus registry), alternating, 3 rounds each.")
     var metrics = false
 
@@ -50,11 +53,14 @@ struct QueueBenchmark: AsyncParsableCommand {
 
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
     }
 
     func run() async throws {
         let server = try await BenchServer.start(url: redis)
-        let client = RedisClient(configuration: server.configuration)
+        var configuration = server.configuration
+        configuration.poolSize = poolSize
+        let client = RedisClient(configuration: configuration)
         defer { client.shutdown() }
         let logger = Logger(label: "spool.bench", factory: { _ in SwiftLogNoOpLogHandler() })
         let producer = SpoolProducer(client: client, logger: logger)
