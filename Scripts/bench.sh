@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in release and runs `spool-bench all`: Spool's push, process, pickup
 # latency and memory beside the raw Redis ceiling, against a private redis-server it starts.
-# Arguments go to `spool-bench all`, e.g. Scripts/bench.sh --quick --json bench.json
+# Arguments go to `spool-bench all`, e.g. Scripts/bench.sh --quick --json bench.json, or
+# Scripts/bench.sh --rounds 3 (each figure the median of three rounds, as the targets are).
 # A first argument naming another mode runs that one instead, e.g.
 # Scripts/bench.sh cluster --jobs 20000 (3 queues: one Redis vs a 3-master cluster), or tls, queue.
 set -euo pipefail

@@ -23,6 +23,9 @@ struct AllBenchmark: AsyncParsableCommand {
     @Option(help: "Run only these parts (repeatable): \(Section.allCases.map(\.rawValue).joined(separator: ", ")). Without ceilings, no ratios.")
     var only: [Section] = []
 
+    @Option(help: "Run everything this many times; the table then gives each figure's median (the targets are medians) and each round's value.")
+    var rounds = 1
+
     @Option(help: "Also write the results as JSON to this path.")
     var json: String?
 
@@ -35,6 +38,10 @@ struct AllBenchmark: AsyncParsableCommand {
     @Option(help: "The spool binary for the process-per-job measurement. Defaults to the one beside spool-bench.")
     var spool: String?
 
+    func validate() throws {
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+    }
+
     func run() async throws {
         let sizes = Sizes(quick: quick)
         let server = try await BenchServer.start(url: nil)
@@ -43,26 +50,23 @@ struct AllBenchmark: AsyncParsableCommand {
         let context = BenchContext(server: server, client: client, logger: logger, sizes: sizes)
         do {
             let info = try await client.send("INFO", "server").string ?? ""
-            var report = BenchReport(
+            let blank = BenchReport(
                 date: ISO8601DateFormatter().string(from: Date()),
                 revision: revision,
                 quick: quick,
                 machine: "\(ProcessStatus.processorCount) cores, \(Self.cpuModel())",
                 redisVersion: Self.infoField("redis_version", in: info) ?? "?"
             )
-            print("spool-bench all\(quick ? " --quick" : ""): Redis \(report.redisVersion) at \(client.redactedAddress), \(report.machine)")
+            print("spool-bench all\(quick ? " --quick" : ""): Redis \(blank.redisVersion) at \(client.redactedAddress), \(blank.machine)")
 
-            let runs = { (section: Section) in only.isEmpty || only.contains(section) }
-            let ceilings = runs(.ceilings) ? try await context.measureCeilings() : nil
-            if runs(.push) { try await context.measurePush(ceilings: ceilings, into: &report) }
-            if runs(.process) { try await context.measureProcessing(ceilings: ceilings, into: &report) }
-            if runs(.processes) {
-                try await context.measureTwoProcesses(
-                    binary: testWorker ?? Self.sibling("spool-test-worker"), ceilings: ceilings, into: &report)
+            var reports: [BenchReport] = []
+            for round in 1...rounds {
+                if rounds > 1 { print("\n==> round \(round) of \(rounds)") }
+                var report = blank
+                try await measure(context, into: &report)
+                reports.append(report)
             }
-            if runs(.pickup) { try await context.measurePickup(into: &report) }
-            if runs(.exec) { try await context.measureExecHandler(binary: spool ?? Self.sibling("spool"), into: &report) }
-            if runs(.memory) { try await context.measureMemory(into: &report) }
+            let report = BenchReport.medians(of: reports)
 
             print("\n" + report.table)
             if let json {
@@ -76,6 +80,22 @@ struct AllBenchmark: AsyncParsableCommand {
         }
         client.shutdown()
         await server.shutdown()
+    }
+
+    /// One round: every part `--only` selects, each Spool figure beside the ceiling measured
+    /// in the same round.
+    private func measure(_ context: BenchContext, into report: inout BenchReport) async throws {
+        let runs = { (section: Section) in only.isEmpty || only.contains(section) }
+        let ceilings = runs(.ceilings) ? try await context.measureCeilings() : nil
+        if runs(.push) { try await context.measurePush(ceilings: ceilings, into: &report) }
+        if runs(.process) { try await context.measureProcessing(ceilings: ceilings, into: &report) }
+        if runs(.processes) {
+            try await context.measureTwoProcesses(
+                binary: testWorker ?? Self.sibling("spool-test-worker"), ceilings: ceilings, into: &report)
+        }
+        if runs(.pickup) { try await context.measurePickup(into: &report) }
+        if runs(.exec) { try await context.measureExecHandler(binary: spool ?? Self.sibling("spool"), into: &report) }
+        if runs(.memory) { try await context.measureMemory(into: &report) }
     }
 
     /// A binary in the same directory as this one (SwiftPM puts all products of a build there).

@@ -23,9 +23,14 @@ struct BenchRow: Encodable, Sendable {
     var met: Bool?
     /// Why the row has no value, or what else to know.
     var note: String?
+    /// With more than one round (`--rounds`): each round's value, in order; `value` and
+    /// `ceiling` are then the medians of the rounds.
+    var rounds: [Double]?
+    /// The target itself, to judge a median against (`target` is its text).
+    var bound: BenchTarget?
 
     enum CodingKeys: String, CodingKey {
-        case name, unit, value, ceiling, ceilingSource, ratio, target, met, note
+        case name, unit, value, ceiling, ceilingSource, ratio, target, met, note, rounds
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -39,11 +44,12 @@ struct BenchRow: Encodable, Sendable {
         try container.encodeIfPresent(target, forKey: .target)
         try container.encodeIfPresent(met, forKey: .met)
         try container.encodeIfPresent(note, forKey: .note)
+        try container.encodeIfPresent(rounds, forKey: .rounds)
     }
 }
 
 /// A target a row must meet.
-enum BenchTarget {
+enum BenchTarget: Sendable {
     case atLeast(Double)
     case below(Double)
     case atMost(Double)
@@ -72,6 +78,8 @@ struct BenchReport: Encodable, Sendable {
     var quick: Bool
     var machine: String
     var redisVersion: String
+    /// How many rounds the figures are the medians of (`--rounds`).
+    var rounds = 1
     var rows: [BenchRow] = []
 
     mutating func add(
@@ -80,16 +88,46 @@ struct BenchReport: Encodable, Sendable {
     ) {
         let row = BenchRow(
             name: name, unit: unit, value: value, ceiling: ceiling, ceilingSource: ceiling == nil ? nil : ceilingSource,
-            target: target?.text, met: value.flatMap { value in target.map { $0.isMet(by: value) } }, note: note
+            target: target?.text, met: value.flatMap { value in target.map { $0.isMet(by: value) } }, note: note,
+            bound: target
         )
         rows.append(row)
         print("  measured: \(Self.line(row))")
     }
 
+    /// The rounds of one run (`--rounds`) as one report: each row's value and ceiling are the
+    /// medians of its rounds (the targets are medians), judged again against the target, and
+    /// the rounds' values are kept in `rounds`. Rows are matched by name; a row some round
+    /// lacks keeps the rounds that have it.
+    static func medians(of reports: [BenchReport]) -> BenchReport {
+        guard var merged = reports.first, reports.count > 1 else { return reports.first! }
+        merged.rounds = reports.count
+        merged.rows = merged.rows.map { first in
+            let same = reports.compactMap { report in report.rows.first { $0.name == first.name } }
+            var row = first
+            let values = same.compactMap(\.value)
+            row.value = median(values)
+            row.ceiling = median(same.compactMap(\.ceiling))
+            row.rounds = values
+            row.met = row.value.flatMap { value in row.bound.map { $0.isMet(by: value) } }
+            return row
+        }
+        return merged
+    }
+
+    /// The median: the middle value, or the mean of the two middle ones; `nil` for none.
+    static func median(_ values: [Double]) -> Double? {
+        if values.isEmpty { return nil }
+        let sorted = values.sorted()
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
     /// The whole table, one row per line, after a header.
     var table: String {
         var lines = [
-            "Spool \(revision ?? "") — \(machine), Redis \(redisVersion) on loopback, \(quick ? "--quick" : "full") run, \(date)",
+            "Spool \(revision ?? "") — \(machine), Redis \(redisVersion) on loopback, \(quick ? "--quick" : "full") run, "
+                + (rounds > 1 ? "medians of \(rounds) rounds, " : "") + date,
             Self.pad("measurement", 44) + Self.pad("spool", 14, right: true) + "  " + Self.pad("ceiling", 14, right: true)
                 + "  " + Self.pad("ratio", 6, right: true) + "  " + Self.pad("target", 12) + " met  ceiling source",
         ]
@@ -107,6 +145,7 @@ struct BenchReport: Encodable, Sendable {
             + pad(ratio, 6, right: true) + "  " + pad(row.target ?? "", 12) + " " + met
         if let source = row.ceilingSource { text += "  " + source }
         if let note = row.note { text += "  (\(note))" }
+        if let rounds = row.rounds { text += "  [rounds: " + rounds.map(format).joined(separator: " · ") + "]" }
         return text
     }
 
