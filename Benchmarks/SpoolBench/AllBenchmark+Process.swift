@@ -26,13 +26,14 @@ extension BenchContext {
     }
 
     /// One in-process `SpoolWorker` (concurrency 32, dedup on) draining no-op jobs, on the
-    /// shared pool and then on a thread of its own; then Redis memory per dedup entry, from
-    /// deleting the dedup set.
+    /// shared pool and then on a thread of its own; then the same on the shared pool with a
+    /// handler that makes one tiny Redis write (`INCR`), the workload of the peers' figures
+    /// in #8; then Redis memory per dedup entry, from deleting the dedup set.
     func measureProcessing(ceilings: Ceilings?, into report: inout BenchReport) async throws {
         let jobs = sizes.processJobs / 100 * 100
-        for dedicatedThread in [false, true] {
+        for (dedicatedThread, writes) in [(false, false), (true, false), (false, true)] {
             let how = dedicatedThread ? "its own thread" : "the shared pool"
-            print("process: \(jobs) no-op jobs, one SpoolWorker on \(how), concurrency 32, dedup on")
+            print("process: \(jobs) \(writes ? "jobs that INCR a key" : "no-op jobs"), one SpoolWorker on \(how), concurrency 32, dedup on")
             try await flush()
             let keys = try await enqueueForProcessing(jobs)
             var configuration = SpoolWorker.Configuration()
@@ -40,16 +41,25 @@ extension BenchContext {
             configuration.dedicatedThread = dedicatedThread
             var worker = SpoolWorker(client: client, configuration: configuration, logger: logger)
             worker.subscribe(queue: keys.queue, options: .init(concurrency: 32))
-            worker.register(Tick.self, queue: keys.queue) { _, _ in }
+            let client = self.client
+            worker.register(Tick.self, queue: keys.queue) { _, _ in
+                if writes { _ = try await client.send("INCR", "bench.handler.writes") }
+            }
             // done when every job is acknowledged (its completion recorded in the dedup set)
             let elapsed = try await runWorker(worker, logger: logger) { try await completed(keys) >= jobs }
             let rate = Double(jobs) / elapsed.seconds
+            if writes {
+                report.add("process, 1 worker, INCR/job (c=32, dedup)", rate, unit: "jobs/s",
+                           ceiling: ceilings?.lifecycle, ceilingSource: ceilings?.lifecycleSource,
+                           note: "each handler makes one tiny Redis write, as in the peers' figures")
+                continue
+            }
             let label = dedicatedThread ? "process, 1 worker, own thread" : "process, 1 worker"
             report.add(dedicatedThread ? "\(label) (c=32, dedup)" : "\(label) (in-process, c=32, dedup)", rate, unit: "jobs/s",
                        ceiling: ceilings?.lifecycle, ceilingSource: ceilings?.lifecycleSource, target: .atLeast(60_000))
             report.add(dedicatedThread ? "process, own thread ÷ lifecycle ceiling" : "process, 1 worker ÷ lifecycle ceiling",
                        ceilings.map { rate / $0.lifecycle }, unit: "×", target: .atLeast(0.5))
-            // the dedup set of the last run
+            // the dedup set of the own-thread run: no-op jobs, each completed once
             if dedicatedThread { try await measureDedupEntry(keys, into: &report) }
         }
     }
