@@ -97,10 +97,12 @@ struct BenchReport: Encodable, Sendable {
 
     /// The rounds of one run (`--rounds`) as one report: each row's value and ceiling are the
     /// medians of its rounds (the targets are medians), judged again against the target, and
-    /// the rounds' values are kept in `rounds`. Rows are matched by name; a row some round
-    /// lacks keeps the rounds that have it.
+    /// the rounds' values are kept in `rounds`. Each row of the first round is matched by name
+    /// in the others (every round measures the same parts, so all rows match).
+    /// `reports` must not be empty.
     static func medians(of reports: [BenchReport]) -> BenchReport {
-        guard var merged = reports.first, reports.count > 1 else { return reports.first! }
+        var merged = reports[0]
+        if reports.count == 1 { return merged }
         merged.rounds = reports.count
         merged.rows = merged.rows.map { first in
             let same = reports.compactMap { report in report.rows.first { $0.name == first.name } }
