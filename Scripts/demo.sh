@@ -15,9 +15,11 @@ if [[ -x "$ROOT/Scripts/bootstrap.sh" ]]; then
 fi
 
 echo "==> building spool (debug)"
-if ! (cd "$ROOT" && swift build --product spool >/tmp/spool-demo-build.log 2>&1); then
-    cat /tmp/spool-demo-build.log >&2; exit 1
+build_log="$(mktemp /tmp/spool-demo-build.XXXXXX)"
+if ! (cd "$ROOT" && swift build --product spool >"$build_log" 2>&1); then
+    cat "$build_log" >&2; rm -f "$build_log"; exit 1
 fi
+rm -f "$build_log"
 SPOOL="$(cd "$ROOT" && swift build --show-bin-path)/spool"
 
 WORK="$(mktemp -d /tmp/spool-demo-XXXXXX)"
