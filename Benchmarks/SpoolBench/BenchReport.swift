@@ -17,17 +17,20 @@ struct BenchRow: Encodable, Sendable {
         guard let value, let ceiling, ceiling > 0 else { return nil }
         return value / ceiling
     }
-    /// The target, as text (`>= 400000`, `< 100`), if the issue sets one.
-    var target: String?
-    /// Whether the target is met; `nil` without a target or a value.
-    var met: Bool?
+    /// The target the issue sets, if any.
+    var bound: BenchTarget?
+    /// The target as text (`>= 400000`, `< 100`).
+    var target: String? { bound?.text }
+    /// Whether `value` meets the target; `nil` without a target or a value.
+    var met: Bool? {
+        guard let value, let bound else { return nil }
+        return bound.isMet(by: value)
+    }
     /// Why the row has no value, or what else to know.
     var note: String?
     /// With more than one round (`--rounds`): each round's value, in order; `value` and
     /// `ceiling` are then the medians of the rounds.
     var rounds: [Double]?
-    /// The target itself, to judge a median against (`target` is its text).
-    var bound: BenchTarget?
 
     enum CodingKeys: String, CodingKey {
         case name, unit, value, ceiling, ceilingSource, ratio, target, met, note, rounds
@@ -88,16 +91,15 @@ struct BenchReport: Encodable, Sendable {
     ) {
         let row = BenchRow(
             name: name, unit: unit, value: value, ceiling: ceiling, ceilingSource: ceiling == nil ? nil : ceilingSource,
-            target: target?.text, met: value.flatMap { value in target.map { $0.isMet(by: value) } }, note: note,
-            bound: target
+            bound: target, note: note
         )
         rows.append(row)
         print("  measured: \(Self.line(row))")
     }
 
     /// The rounds of one run (`--rounds`) as one report: each row's value and ceiling are the
-    /// medians of its rounds (the targets are medians), judged again against the target, and
-    /// the rounds' values are kept in `rounds`. Each row of the first round is matched by name
+    /// medians of its rounds (the targets are medians; `met` judges the median), and the
+    /// rounds' values are kept in `rounds`. Each row of the first round is matched by name
     /// in the others (every round measures the same parts, so all rows match).
     /// `reports` must not be empty.
     static func medians(of reports: [BenchReport]) -> BenchReport {
@@ -111,7 +113,6 @@ struct BenchReport: Encodable, Sendable {
             row.value = median(values)
             row.ceiling = median(same.compactMap(\.ceiling))
             row.rounds = values
-            row.met = row.value.flatMap { value in row.bound.map { $0.isMet(by: value) } }
             return row
         }
         return merged
