@@ -105,24 +105,32 @@ struct SubscriptionRunner: Sendable {
     /// visibility-timeout backstop, or forever with no other worker. Reclaimed, each counts a
     /// delivery (`XCLAIM … JUSTID` here does not), so a job that crashes its worker is run
     /// alone and dead-lettered past its attempts rather than crashing every restart.
+    ///
+    /// A group that vanished since ``createGroups(mainStart:)`` (destroyed, or the stream
+    /// deleted) holds nothing to hand over: that stream is skipped, and the fetch loop
+    /// recreates the group when its first read meets `NOGROUP`, as at any other time.
     func handOverPreviousRun() async throws {
         let previous = consumer + "~previous"
         let page = 1000
         for stream in [keys.stream, retryStream] {
-            while true {
-                let pending = try await client.send(
-                    RedisCommand("XPENDING", stream, group.rawValue, "-", "+", String(page), consumer)
-                ).array ?? []
-                let ids = pending.compactMap { $0.array?.first?.string }
-                if ids.isEmpty { break }
-                var claim = RedisCommand("XCLAIM", stream, group.rawValue, previous, "0")
-                for id in ids { claim.append(id) }
-                claim.append("JUSTID")
-                let moved = try await client.send(claim).array?.count ?? 0
-                logger.notice("jobs an earlier run under this worker's name left pending are reclaimed like a dead worker's",
-                              metadata: ["spool.worker": "\(consumer)", "spool.count": "\(moved)"])
-                // (an entry deleted meanwhile is dropped from the pending list, not moved)
-                if ids.count < page || moved == 0 { break }
+            do {
+                while true {
+                    let pending = try await client.send(
+                        RedisCommand("XPENDING", stream, group.rawValue, "-", "+", String(page), consumer)
+                    ).array ?? []
+                    let ids = pending.compactMap { $0.array?.first?.string }
+                    if ids.isEmpty { break }
+                    var claim = RedisCommand("XCLAIM", stream, group.rawValue, previous, "0")
+                    for id in ids { claim.append(id) }
+                    claim.append("JUSTID")
+                    let moved = try await client.send(claim).array?.count ?? 0
+                    logger.notice("jobs an earlier run under this worker's name left pending are reclaimed like a dead worker's",
+                                  metadata: ["spool.worker": "\(consumer)", "spool.count": "\(moved)"])
+                    // (an entry deleted meanwhile is dropped from the pending list, not moved)
+                    if ids.count < page || moved == 0 { break }
+                }
+            } catch let error as RedisError where error.message.hasPrefix("NOGROUP") {
+                continue
             }
         }
     }
