@@ -42,13 +42,43 @@ extension FaultRun {
                         guard index < jobs.count else { return }
                         let due = start + .seconds(Double(index) / rate)
                         if due > .now { try? await Task.sleep(until: due) }
-                        while self.producersPaused.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(2)) }
+                        await self.enterEnqueue()
                         let failed = await self.enqueue(type: jobs[index].type, payload: "\(jobs[index].sleep)")
+                        self.enqueuesInFlight.subtract(1, ordering: .sequentiallyConsistent)
                         if failed { try? await Task.sleep(for: .milliseconds(50)) }
                     }
                 }
             }
         }
+    }
+
+    /// Waits while producers are paused, then counts this producer's enqueue as in flight.
+    /// The count goes up before the flag is read, and `pauseProducers` sets the flag before it
+    /// reads the count (both sequentially consistent): one of the two always sees the other.
+    private func enterEnqueue() async {
+        while true {
+            enqueuesInFlight.add(1, ordering: .sequentiallyConsistent)
+            if !producersPaused.load(ordering: .sequentiallyConsistent) { return }
+            enqueuesInFlight.subtract(1, ordering: .sequentiallyConsistent)
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// Stops producers from sending more jobs and waits until every enqueue already sent has
+    /// its outcome logged. Returns `false` if that took longer than `limit` (the producers stay
+    /// paused either way; call `resumeProducers`).
+    public func pauseProducers(within limit: Duration = .seconds(10)) async -> Bool {
+        producersPaused.store(true, ordering: .sequentiallyConsistent)
+        let deadline = ContinuousClock.now + limit
+        while enqueuesInFlight.load(ordering: .sequentiallyConsistent) > 0 {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return true
+    }
+
+    public func resumeProducers() {
+        producersPaused.store(false, ordering: .sequentiallyConsistent)
     }
 
     /// Enqueues one job and logs `enq <outcome> <id> <type> <sent-ms> <latency-ms>`; returns

@@ -28,8 +28,10 @@ public final class FaultRun: Sendable {
     let names = Atomic<Int>(0)
     let random: Mutex<SplitMix64>
     let supervising = Atomic<Bool>(true)
-    /// While set, producers wait before sending the next job.
-    public let producersPaused = Atomic<Bool>(false)
+    /// While set, producers wait before sending the next job (see `pauseProducers`).
+    let producersPaused = Atomic<Bool>(false)
+    /// Enqueues sent and not yet logged, plus producers about to check `producersPaused`.
+    let enqueuesInFlight = Atomic<Int>(0)
 
     init(server: RedisServer, network: RunNetwork, seed: UInt64, workerSettings: [String: String], replacementMode: String) throws {
         self.server = server

@@ -9,8 +9,8 @@ extension Scenario {
     ///
     /// The true backlog comes from the producer's own count of acknowledged enqueues, minus
     /// the jobs the group finished (the done set and dead letters) and those delivered but not
-    /// yet finished (XPENDING). Each sample freezes producers and workers (SIGSTOP) so both
-    /// sides see the same instant.
+    /// yet finished (XPENDING). Each sample pauses producers (waiting for enqueues in flight
+    /// to be logged) and freezes workers (SIGSTOP), so both sides see the same instant.
     static let lag = Scenario(
         name: "lag",
         summary: "producers at 2x the drain rate: SpoolInspector lag within 1% of the true backlog while it grows, 0 after draining",
@@ -45,25 +45,40 @@ extension Scenario {
         var truth: Int
     }
 
+    /// One sample, or `nil` when no consistent instant was found (the sample is skipped, and
+    /// the run fails if every sample is).
     static func sampleLag(_ run: FaultRun) async throws -> LagSample? {
-        run.producersPaused.store(true, ordering: .relaxed)
         let workers = run.runningWorkers
         for worker in workers { worker.send(SIGSTOP) }
         defer {
             for worker in workers { worker.send(SIGCONT) }
-            run.producersPaused.store(false, ordering: .relaxed)
+            run.resumeProducers()
         }
-        // let enqueues in flight land and be logged
-        try await Task.sleep(for: .milliseconds(100))
+        // Every enqueue already sent must have its outcome logged; under load one can take
+        // hundreds of milliseconds (a fixed 100 ms wait once miscounted a CI run's sample).
+        guard await run.pauseProducers() else { return nil }
+        // Commands a worker wrote just before it stopped may still reach Redis. Only a read
+        // changes the true backlog once producers are idle (an ack moves a job from pending to
+        // done), so a backlog equal before and after the inspector's reading shows no read
+        // landed in between.
+        for _ in 0..<50 {
+            let before = try await trueBacklog(run)
+            guard let reported = try await SpoolInspector(client: run.client).status(of: run.queue).groups.first?.lag else { return nil }
+            if try await trueBacklog(run) == before { return LagSample(reported: reported, truth: before) }
+        }
+        return nil
+    }
+
+    /// Acknowledged enqueues minus the jobs the group finished (done set, dead letters) and
+    /// those delivered and not yet finished (XPENDING).
+    private static func trueBacklog(_ run: FaultRun) async throws -> Int {
         let acked = run.history().enqueues.values.filter { $0.outcome == .ok }.count
         let replies = try await run.client.pipeline([
             RedisCommand("ZCARD", run.keys.done(.default)),
             RedisCommand("XPENDING", run.keys.stream, "default"),
             RedisCommand("XLEN", run.keys.dead(.default)),
         ])
-        let truth = acked - (replies[0].int ?? 0) - (replies[1].array?.first?.int ?? 0) - (replies[2].int ?? 0)
-        guard let reported = try await SpoolInspector(client: run.client).status(of: run.queue).groups.first?.lag else { return nil }
-        return LagSample(reported: reported, truth: truth)
+        return acked - (replies[0].int ?? 0) - (replies[1].array?.first?.int ?? 0) - (replies[2].int ?? 0)
     }
 }
 
