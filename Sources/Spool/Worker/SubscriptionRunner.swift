@@ -107,8 +107,9 @@ struct SubscriptionRunner: Sendable {
     /// alone and dead-lettered past its attempts rather than crashing every restart.
     ///
     /// A group that vanished since ``createGroups(mainStart:)`` (destroyed, or the stream
-    /// deleted) holds nothing to hand over: that stream is skipped, and the fetch loop
-    /// recreates the group when its first read meets `NOGROUP`, as at any other time.
+    /// deleted or replaced by a key of another type) holds nothing to hand over: that stream
+    /// is skipped, and the fetch loop handles it as at any other time (it recreates the group
+    /// when a read meets `NOGROUP`, and retries with backoff while it meets `WRONGTYPE`).
     func handOverPreviousRun() async throws {
         let previous = consumer + "~previous"
         let page = 1000
@@ -129,7 +130,7 @@ struct SubscriptionRunner: Sendable {
                     // (an entry deleted meanwhile is dropped from the pending list, not moved)
                     if ids.count < page || moved == 0 { break }
                 }
-            } catch let error as RedisError where error.message.hasPrefix("NOGROUP") {
+            } catch let error as RedisError where error.message.hasPrefix("NOGROUP") || error.message.hasPrefix("WRONGTYPE") {
                 continue
             }
         }
