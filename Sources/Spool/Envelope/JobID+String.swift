@@ -1,5 +1,14 @@
 extension JobID: CustomStringConvertible, LosslessStringConvertible {
     /// The canonical form: 36 characters, lowercase hex in groups of 8-4-4-4-12.
+    /// Whether `stored` (an envelope's `id` field) and `query` name the same job: the same
+    /// text, or the same UUID in either case (Spool writes lowercase and reads either).
+    static func sameID(_ stored: String?, _ query: String) -> Bool {
+        guard let stored else { return false }
+        if stored == query { return true }
+        guard stored.utf8.count == 36, query.utf8.count == 36, let left = JobID(stored), let right = JobID(query) else { return false }
+        return left == right
+    }
+
     public var description: String {
         String(unsafeUninitializedCapacity: 36) { buffer in
             render(into: buffer)

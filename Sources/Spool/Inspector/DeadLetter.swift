@@ -46,7 +46,7 @@ public struct DeadLetter: Sendable, Codable, Hashable {
 
 /// Which dead letters a list, replay or purge touches. An empty filter matches all.
 public struct DeadLetterFilter: Sendable, Hashable {
-    /// Job ids or dead-letter entry ids to match.
+    /// Job ids or dead-letter entry ids to match. A UUID job id matches in either case.
     public var ids: Set<String>
     /// Only this job type.
     public var type: String?
@@ -61,7 +61,7 @@ public struct DeadLetterFilter: Sendable, Hashable {
     }
 
     func matches(_ letter: DeadLetter) -> Bool {
-        if !ids.isEmpty && !ids.contains(letter.entryID) && !(letter.jobID.map(ids.contains) ?? false) { return false }
+        if !ids.isEmpty && !ids.contains(letter.entryID) && !ids.contains(where: { JobID.sameID(letter.jobID, $0) }) { return false }
         if let type, letter.type != type { return false }
         if let since, (letter.failedAt ?? 0) < since { return false }
         return true

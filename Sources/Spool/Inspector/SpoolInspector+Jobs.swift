@@ -78,8 +78,10 @@ extension SpoolInspector {
             state.deadLetter = letter
             return state
         }
-        let score = try await send(RedisCommand("ZSCORE", keys.done(group), id), doing: "read the done set of \(name)")
-        if let text = score.string, let millis = Double(text) {
+        // the done set holds the id as its envelope wrote it: a UUID is asked in both cases
+        let spellings = JobID(id) == nil ? [id] : Array(Set([id, id.lowercased(), id.uppercased()]))
+        let scores = try await send(RedisCommand("ZMSCORE", [keys.done(group)] + spellings), doing: "read the done set of \(name)")
+        if let text = scores.array?.lazy.compactMap(\.string).first, let millis = Double(text) {
             var state = JobGroupState(group: name, state: .done)
             state.doneAt = Int64(millis)
             return state
@@ -115,11 +117,11 @@ extension SpoolInspector {
         if let around {
             let from = String(max(0, around - 60_000))
             let to = String(around + 60_000)
-            if let found = try await scan(key, from: from, to: to, limit: Self.maxScannedEntries, where: { $0.jobID == id }) {
+            if let found = try await scan(key, from: from, to: to, limit: Self.maxScannedEntries, where: { JobID.sameID($0.jobID, id) }) {
                 return found
             }
         }
-        return try await scan(key, from: "-", to: "+", limit: Self.maxScannedEntries, where: { $0.jobID == id })
+        return try await scan(key, from: "-", to: "+", limit: Self.maxScannedEntries, where: { JobID.sameID($0.jobID, id) })
     }
 
     private func scan(
@@ -140,7 +142,7 @@ extension SpoolInspector {
 
     /// Finds a member of a schedule ZSET (MessagePack field lists) whose `id` field is `id`.
     func findScheduled(_ id: String, in key: String) async throws(SpoolError) -> ([String: String], Int64)? {
-        let pattern = "*" + Self.globEscaped(id) + "*"
+        let pattern = "*" + Self.globEscaped(id, anyCase: JobID(id) != nil) + "*"
         var cursor = "0"
         var rounds = 0
         repeat {
@@ -152,7 +154,7 @@ extension SpoolInspector {
             while index + 1 < items.count {
                 if let bytes = items[index].bytes, let flat = MessagePackFields.decode(bytes) {
                     let entry = StreamReply.entry(id: "", flat: flat.map { .bulkString($0) })
-                    if entry.jobID == id {
+                    if JobID.sameID(entry.jobID, id) {
                         return (entry.fields, Int64(Double(items[index + 1].string ?? "") ?? 0))
                     }
                 }
@@ -174,9 +176,14 @@ extension SpoolInspector {
         }
     }
 
-    static func globEscaped(_ text: String) -> String {
+    /// `text` as a glob matching itself; with `anyCase`, each letter matches either case.
+    static func globEscaped(_ text: String, anyCase: Bool = false) -> String {
         var result = ""
         for character in text {
+            if anyCase, character.isLetter, character.lowercased() != character.uppercased() {
+                result += "[" + character.lowercased() + character.uppercased() + "]"
+                continue
+            }
             if "*?[]\\".contains(character) { result.append("\\") }
             result.append(character)
         }

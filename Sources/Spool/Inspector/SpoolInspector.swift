@@ -41,13 +41,20 @@ public struct SpoolInspector: Sendable {
             RedisCommand("HGET", keys.meta, "dropped_by_cap"),
             RedisCommand("SISMEMBER", keys.registry, queue.rawValue),
             RedisCommand("XINFO", "GROUPS", keys.stream),
-        ], doing: "read queue \(queue)")
+        ], doing: "read queue \(queue)", tolerating: "WRONGTYPE")
         let type = head[0].string ?? "none"
         if type == "none" && head[4].int != 1 {
             throw SpoolError.unknownQueue(queue, prefix: prefix)
         }
         if type != "none" && type != "stream" {
-            throw SpoolError(code: .redis, message: "key \(keys.stream) holds a \(type), not a stream: another application uses Spool's key prefix")
+            throw SpoolError(
+                code: .redis,
+                message: "key \(keys.stream) holds a \(type), not a stream: another application uses Spool's key prefix; rename or delete that key, or run Spool under another prefix"
+            )
+        }
+        // the stream is fine, so a WRONGTYPE came from another of the queue's keys
+        if let failure = head.lazy.compactMap(\.errorMessage).first(where: { $0.hasPrefix("WRONGTYPE") }) {
+            throw SpoolError.redis(RedisError.reply(failure, address: client.redactedAddress), doing: "read queue \(queue)")
         }
         var groups: [GroupStatus] = []
         for record in head[5].array ?? [] {
@@ -72,11 +79,16 @@ public struct SpoolInspector: Sendable {
             RedisCommand("ZCARD", keys.done(group)),
             RedisCommand("XINFO", "CONSUMERS", keys.stream, name),
             RedisCommand("XPENDING", keys.retry(group), name),
+            RedisCommand("XRANGE", keys.retry(group), "-", "+", "COUNT", "1"),
         ], doing: "read group \(name) of queue \(keys.queue)")
-        // the oldest unfinished job: the first undelivered entry, or the oldest pending one
+        // The oldest unfinished job: the first undelivered entry, the oldest pending one, or
+        // the oldest entry of the retry stream (a due retry, waiting since it became due, or
+        // one running again: the stream holds nothing else, as its entries are deleted when
+        // acknowledged). Retries still waiting for their backoff do not count.
         var oldest = replies[0].array?.first?.array?.first.flatMap(StreamID.init)
-        if let pendingOldest = replies[1].array?.dropFirst().first.flatMap(StreamID.init) {
-            oldest = oldest.map { min($0, pendingOldest) } ?? pendingOldest
+        for candidate in [replies[1].array?.dropFirst().first, replies[8].array?.first?.array?.first] {
+            guard let id = candidate.flatMap(StreamID.init) else { continue }
+            oldest = oldest.map { min($0, id) } ?? id
         }
         let now = JobID.currentMillis()
         let lagSeconds = oldest.map { max(0, Double(now - Int64($0.milliseconds)) / 1000) } ?? 0
@@ -118,10 +130,15 @@ public struct SpoolInspector: Sendable {
         }
     }
 
-    func pipeline(_ commands: [RedisCommand], doing: String) async throws(SpoolError) -> [RESPValue] {
+    /// Sends `commands` in one pipeline. Error replies fail the call, except `NOGROUP` and
+    /// `ERR no such key` (a group or stream that does not exist yet) and those starting with
+    /// `tolerating`, which the caller checks itself.
+    func pipeline(_ commands: [RedisCommand], doing: String, tolerating: String? = nil) async throws(SpoolError) -> [RESPValue] {
         do {
             let replies = try await client.pipeline(commands)
-            if let failure = replies.lazy.compactMap(\.errorMessage).first(where: { !$0.hasPrefix("NOGROUP") && !$0.hasPrefix("ERR no such key") }) {
+            if let failure = replies.lazy.compactMap(\.errorMessage).first(where: {
+                !$0.hasPrefix("NOGROUP") && !$0.hasPrefix("ERR no such key") && !(tolerating.map($0.hasPrefix) ?? false)
+            }) {
                 throw RedisError.reply(failure, address: client.redactedAddress)
             }
             return replies

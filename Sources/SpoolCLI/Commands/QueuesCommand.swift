@@ -32,16 +32,31 @@ struct QueuesCommand: AsyncParsableCommand {
             try await Self.watch(connection, every: interval)
             return
         }
-        let queues = try await withInspector(connection) { try await $0.queues() }
         if json {
+            let queues = try await withInspector(connection) { try await $0.queues() }
             try JSONOutput.print(["queues": queues.map(JSONOutput.queue)])
             return
         }
-        if queues.isEmpty {
+        // the table lists every queue it can read, then fails naming those it could not (a
+        // key clobbered by another application must not hide the healthy queues)
+        let (queues, failures) = try await withInspector(connection) { inspector in
+            var queues: [QueueStatus] = []
+            var failures: [String] = []
+            for name in try await inspector.queueNames() {
+                do {
+                    queues.append(try await inspector.status(of: name))
+                } catch {
+                    failures.append((error as? SpoolError)?.message ?? "\(error)")
+                }
+            }
+            return (queues, failures)
+        }
+        if queues.isEmpty && failures.isEmpty {
             print("no queues (none registered under this prefix yet)")
             return
         }
-        print(Self.table(queues).render())
+        if !queues.isEmpty { print(Self.table(queues).render()) }
+        if !failures.isEmpty { throw CLIError(failures.joined(separator: "; ")) }
     }
 
     /// One row per (queue, group); the queue's name and length only on its first row.
