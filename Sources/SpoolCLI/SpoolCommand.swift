@@ -60,12 +60,25 @@ struct SpoolCommand: AsyncParsableCommand {
             if code == .success {
                 exit(withError: error)  // --help, --version: the full text, exit 0
             }
-            let text = message(for: error)
-                .split(whereSeparator: \.isNewline).first.map(String.init) ?? "\(error)"
+            let text = firstParagraph(message(for: error)) ?? "\(error)"
             let line = text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : text
             printError(RedisURL.redact(line) + " (see `spool help`)")
             Foundation.exit(code.rawValue)
         }
+    }
+
+    /// The argument parser's message up to its usage text, as one line: a list of choices
+    /// (`- trace`, `- debug`, ...) joined with commas; `nil` when it is empty.
+    static func firstParagraph(_ message: String) -> String? {
+        var parts: [String] = []
+        var choices: [String] = []
+        for rawLine in message.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("Usage:") { break }
+            if line.hasPrefix("- ") { choices.append(String(line.dropFirst(2))) } else { parts.append(line) }
+        }
+        if !choices.isEmpty { parts.append(choices.joined(separator: ", ")) }
+        return parts.isEmpty ? nil : parts.joined(separator: " ")
     }
 
     /// Writes `spool: <message>` on stderr, flattened to one line.

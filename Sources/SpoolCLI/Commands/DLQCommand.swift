@@ -83,6 +83,10 @@ extension DLQCommand {
         @Option(help: "Show at most this many (unless --all).")
         var limit = 50
 
+        func validate() throws {
+            guard limit >= 1 else { throw ValidationError("--limit must be 1 or more (or pass --all)") }
+        }
+
         @Flag(help: "Print one JSON document (fields in docs/cli.md).")
         var json = false
 

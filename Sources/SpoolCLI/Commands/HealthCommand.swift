@@ -36,6 +36,10 @@ struct HealthCommand: AsyncParsableCommand {
         var message: String
     }
 
+    func validate() throws {
+        if let maxDead, maxDead < 0 { throw ValidationError("--max-dead must be 0 or more") }
+    }
+
     func run() async throws {
         var warnings: [String] = []
         var violations: [Violation] = []
@@ -59,7 +63,7 @@ struct HealthCommand: AsyncParsableCommand {
         }
         for status in statuses {
             for group in status.groups {
-                if let maxLag, Duration.milliseconds(Int64((group.lagSeconds * 1000).rounded())) > maxLag.duration {
+                if let maxLag, group.lagSeconds > Self.seconds(maxLag.duration) {
                     violations.append(Violation(
                         queue: status.queue, group: group.group, check: "lag", value: (group.lagSeconds * 1000).rounded() / 1000,
                         limit: Self.seconds(maxLag.duration),

@@ -20,7 +20,7 @@ struct InspectCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard count >= 0 else { throw ValidationError("--count must be 0 or more") }
+        guard count >= 1 else { throw ValidationError("--count must be 1 or more") }
     }
 
     func run() async throws {

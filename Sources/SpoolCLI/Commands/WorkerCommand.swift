@@ -32,8 +32,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A YAML file listing subscriptions and settings (see docs/worker.md).", valueName: "path"))
     var config: String?
 
-    @Option(help: "The queue to serve (without --config).")
-    var queue: String?
+    // (arrays, so that a second --queue is an error rather than silently replacing the first)
+    @Option(name: .customLong("queue"), help: ArgumentHelp("The queue to serve (without --config).", valueName: "queue"))
+    var queues: [String] = []
 
     @Option(help: "The group (subscriber) to serve it as. Defaults to `default`.")
     var group: String?
@@ -106,7 +107,7 @@ struct WorkerCommand: AsyncParsableCommand {
         try flagTuning.validate("flags")
         var settings: WorkerSettings
         if let config {
-            if queue != nil || group != nil || http != nil || !exec.isEmpty {
+            if !queues.isEmpty || group != nil || http != nil || !exec.isEmpty {
                 throw CLIError("--config lists its own subscriptions: drop --queue, --group, --exec and --http")
             }
             let file = try WorkerConfigFile.load(path: config)
@@ -116,8 +117,11 @@ struct WorkerCommand: AsyncParsableCommand {
             }
         } else {
             settings = WorkerSettings()
-            guard let queue else {
+            guard let queue = queues.first else {
                 throw CLIError("pass --queue Q with --exec PROGRAM or --http URL, or --config spool.yml")
+            }
+            guard queues.count == 1 else {
+                throw CLIError("--queue was given \(queues.count) times: one worker serves one queue from flags; list several in --config spool.yml (docs/worker.md)")
             }
             let handler: HandlerSpec
             switch (exec.isEmpty, http) {

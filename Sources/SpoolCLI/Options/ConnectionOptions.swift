@@ -23,6 +23,10 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Timeout for connecting and for each command.", valueName: "duration"))
     var timeout: DurationArgument = DurationArgument(.seconds(5))
 
+    func validate() throws {
+        guard timeout.duration > .zero else { throw ValidationError("--timeout must be more than 0 (e.g. 500ms or 5s)") }
+    }
+
     /// The configuration from the flags and the environment, starting the private Redis if
     /// no URL was given.
     func configuration() throws -> RedisConfiguration {

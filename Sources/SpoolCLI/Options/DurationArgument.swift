@@ -1,8 +1,12 @@
 import ArgumentParser
 
-/// A duration given as `250ms`, `5s`, `2m`, `1h` (a bare number means seconds).
+/// A duration given as `250ms`, `5s`, `2m`, `1h` (a bare number means seconds), at most
+/// ``maxSeconds`` (about 100 years: beyond that the milliseconds overflow `Int64` arithmetic
+/// elsewhere, and no queue setting means it).
 struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
     var duration: Duration
+
+    static let maxSeconds: Double = 100 * 365 * 86_400
 
     init(_ duration: Duration) { self.duration = duration }
 
@@ -15,8 +19,15 @@ struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertibl
             scale = factor
             break
         }
-        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
-        duration = .milliseconds(Int64((value * scale * 1000).rounded()))
+        guard let value = Double(number), let duration = Self.duration(seconds: value * scale) else { return nil }
+        self.duration = duration
+    }
+
+    /// `seconds` as a duration in whole milliseconds; `nil` when negative, not finite or
+    /// beyond ``maxSeconds``.
+    static func duration(seconds: Double) -> Duration? {
+        guard seconds >= 0, seconds <= maxSeconds else { return nil }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
     }
 
     var description: String {

@@ -135,13 +135,21 @@ extension PrivateRedis {
         return count > 0 && String(decoding: reply.prefix(count), as: UTF8.self).hasPrefix("+PONG")
     }
 
-    /// The first executable named `name` on `$PATH`.
+    /// The first executable file named `name` on `$PATH`.
     static func findExecutable(_ name: String) -> String? {
         let path = ConnectionOptions.environment("PATH") ?? "/usr/local/bin:/usr/bin:/bin"
         for directory in path.split(separator: ":") {
             let candidate = "\(directory)/\(name)"
-            if access(candidate, X_OK) == 0 { return candidate }
+            if isExecutableFile(candidate) { return candidate }
         }
         return nil
+    }
+
+    /// Whether `path` is a regular file (after symlinks) this process may execute. A directory
+    /// passes `access(X_OK)` too (its search permission), so that alone is not enough.
+    static func isExecutableFile(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
+        return access(path, X_OK) == 0
     }
 }

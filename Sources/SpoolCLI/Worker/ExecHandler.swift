@@ -35,8 +35,9 @@ struct ExecHandler: Sendable {
         }
         if program.contains("/") {
             let path = program.hasPrefix("/") ? program : FileManager.default.currentDirectoryPath + "/" + program
-            guard access(path, X_OK) == 0 else {
-                throw CLIError("exec handler \(program) is not an executable file: \(String(cString: strerror(errno)))")
+            guard PrivateRedis.isExecutableFile(path) else {
+                let reason = access(path, X_OK) == 0 ? "not a regular file" : String(cString: strerror(errno))
+                throw CLIError("exec handler \(program) is not an executable file: \(reason)")
             }
             executable = path
         } else if let found = PrivateRedis.findExecutable(program) {

@@ -127,9 +127,9 @@ enum WorkerConfigFile {
 
     /// A duration written `250ms`, `5s`, `2m`, `1h`, or a number of seconds.
     private static func duration(_ value: Any, _ where_: String) throws -> Duration {
-        if let number = value as? Int, number >= 0 { return .seconds(number) }
-        if let number = value as? Double, number >= 0, number.isFinite { return .milliseconds(Int64(number * 1000)) }
+        if let number = value as? Int, let duration = DurationArgument.duration(seconds: Double(number)) { return duration }
+        if let number = value as? Double, let duration = DurationArgument.duration(seconds: number) { return duration }
         if let text = value as? String, let parsed = DurationArgument(argument: text) { return parsed.duration }
-        throw CLIError("\(where_): expected a duration such as 250ms, 30s, 5m or 1h")
+        throw CLIError("\(where_): expected a duration such as 250ms, 30s, 5m or 1h (at most 100 years)")
     }
 }

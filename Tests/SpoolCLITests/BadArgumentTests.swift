@@ -1,0 +1,84 @@
+import Foundation
+import SpoolTesting
+import Testing
+
+/// Bad input an outside audit of the CLI found crashing, misleading or silently ignored.
+@Suite("spool: bad arguments and clobbered keys (the built binary)")
+struct BadArgumentTests {
+    /// Each was a crash (`Fatal error`, exit 132), a silent no-op or an unclear message.
+    @Test("bad values are refused in one line with exit 64, before anything runs", arguments: [
+        (["dlq", "list", "emails", "--limit=-5"], "--limit must be 1 or more"),
+        (["inspect", "emails", "--count", "0"], "--count must be 1 or more"),
+        (["enqueue", "q", "--data", "{}", "--delay", "9999999999999h"], "9999999999999h"),
+        (["ping", "--timeout", "9999999999999h"], "9999999999999h"),
+        (["ping", "--timeout", "0s"], "--timeout must be more than 0"),
+        (["health", "--max-dead=-1"], "--max-dead must be 0 or more"),
+        (["worker", "--queue", "q", "--log-level", "loud", "--exec", "/bin/true"], "trace, debug, info"),
+    ])
+    func refused(arguments: [String], expected: String) async throws {
+        let run = try await spool(arguments: arguments + ["--redis", "redis://127.0.0.1:1"])
+        #expect(run.status == 64, "\(arguments): \(run.stderr)")
+        #expect(run.stderrLines.count == 1 && run.stderr.hasPrefix("spool: ") && run.stderr.contains(expected), "\(arguments): \(run.stderr)")
+    }
+
+    @Test("worker: a second --queue and a directory as the exec handler stop it at start")
+    func workerStart() async throws {
+        try await withRedisServer { server in
+            let twice = try await spool("worker", "--redis", server.url, "--queue", "a", "--queue", "b", "--exec", "/bin/true")
+            #expect(twice.status == 1 && twice.stderrLines.count == 1 && twice.stderr.contains("--queue was given 2 times"), "\(twice.stderr)")
+            let directory = try await spool("worker", "--redis", server.url, "--queue", "a", "--exec", "/tmp")
+            #expect(directory.status == 1 && directory.stderrLines.count == 1, "\(directory.stderr)")
+            #expect(directory.stderr.contains("exec handler /tmp is not an executable file: not a regular file"), "\(directory.stderr)")
+        }
+    }
+
+    @Test("queues: a queue whose stream key another application clobbered is named; the others are still listed")
+    func clobberedQueue() async throws {
+        try await withRedisServer { server in
+            try Seed.emails(server)
+            _ = try server.cli("SET", "spool:{strq}:stream", "hello")
+            _ = try server.cli("SADD", "spool:queues", "strq")
+            let run = try await spool("queues", "--redis", server.url)
+            #expect(run.status == 1)
+            #expect(run.stdout.contains("emails"), "\(run.stdout)")
+            #expect(run.stderrLines.count == 1, "\(run.stderr)")
+            #expect(run.stderr.contains("key spool:{strq}:stream holds a string, not a stream"), "\(run.stderr)")
+            let health = try await spool("health", "--queue", "strq", "--redis", server.url)
+            #expect(health.status == 1 && health.stderr.contains("holds a string, not a stream"), "\(health.stderr)")
+        }
+    }
+
+    @Test("lag counts a due retry nobody reads: health is unhealthy, not healthy")
+    func retryLag() async throws {
+        try await withRedisServer { server in
+            try Seed.emails(server)
+            // the default group reads everything (the seed left one pending), then acks it all
+            _ = try server.cli("XREADGROUP", "GROUP", "default", "c1", "STREAMS", "spool:{emails}:stream", ">")
+            let pending = try server.cli("XPENDING", "spool:{emails}:stream", "default", "-", "+", "10")
+            let ids = pending.split(separator: "\n").map(String.init).filter { $0.contains("-") && $0.first?.isNumber == true }
+            _ = try server.cli(arguments: ["XACK", "spool:{emails}:stream", "default"] + ids)
+            _ = try server.cli("XGROUP", "CREATE", "spool:{emails}:retry:default", "default", "0", "MKSTREAM")
+            let before = try await spool("health", "--queue", "emails", "--max-lag", "60s", "--max-dead", "1", "--json", "--redis", server.url)
+            // (the audit group has not read anything: its lag is the seed's age, well under 60 s)
+            #expect(before.status == 0, "\(before.stdout)\(before.stderr)")
+            // a retry that became due two minutes ago and was never read
+            let due = Int64(Date().timeIntervalSince1970 * 1000) - 120_000
+            _ = try server.cli("XADD", "spool:{emails}:retry:default", "\(due)-0", "v", "1", "id", Seed.jobs[0], "type", "send_email", "payload", "{}", "attempt", "2")
+            let after = try await spool("health", "--queue", "emails", "--max-lag", "60s", "--max-dead", "1", "--redis", server.url)
+            #expect(after.status == 1, "\(after.stdout)\(after.stderr)")
+            #expect(after.stdout.contains("queue emails group default lag"), "\(after.stdout)")
+        }
+    }
+
+    @Test("job ids match in either case (job, dlq list)")
+    func idCase() async throws {
+        try await withRedisServer { server in
+            try Seed.emails(server)
+            let job = try await spool("job", "emails", Seed.jobs[0].uppercased(), "--redis", server.url)
+            #expect(job.status == 0 && job.stdout.contains("group default: pending on c1"), "\(job.stdout)\(job.stderr)")
+            let letters = try await spool("dlq", "list", "emails", "--id", Seed.deadJob.uppercased(), "--json", "--redis", server.url)
+            #expect(letters.status == 0, "\(letters.stderr)")
+            #expect(try letters.json()["count"] as? Int == 1)
+        }
+    }
+}
