@@ -56,6 +56,21 @@ struct RedisURLTests {
         }
     }
 
+    @Test("a '/' or '?' inside the password: the error says to percent-encode it")
+    func reservedCharacterInPassword() {
+        for text in ["redis://:hunter2/x@127.0.0.1:6450", "redis://u:hunter2?x@host"] {
+            #expect {
+                _ = try RedisURL.parse(text)
+            } throws: { error in
+                let message = "\(error)"
+                return message.contains("must be percent-encoded: %2F, %3F") && !message.contains("hunter2")
+            }
+        }
+        // a well-formed URL with a percent-encoded '/' in its password parses
+        let parsed = try? RedisURL.parse("redis://:hunter2%2Fx@127.0.0.1:6450")
+        #expect(parsed?.password == "hunter2/x")
+    }
+
     @Test("redactedURL never shows the password")
     func redaction() throws {
         var configuration = try RedisConfiguration(url: "redis://app:topsecret@h:1/2")

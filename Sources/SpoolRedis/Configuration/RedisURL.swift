@@ -11,10 +11,13 @@ package struct RedisURL: Sendable, Equatable {
 
     package static func parse(_ url: String) throws(RedisError) -> RedisURL {
         let shown = redact(url)
+        // set when an '@' follows the first '/' or '?': most likely one of those is inside the
+        // password, which then parses as a host, port or path
+        var hint = ""
         func fail(_ why: String) -> RedisError {
             RedisError(
                 code: .invalidURL,
-                message: "\(why) in \"\(shown)\": use redis://[user[:password]@]host[:port][/db] (rediss:// for TLS), "
+                message: "\(why)\(hint) in \"\(shown)\": use redis://[user[:password]@]host[:port][/db] (rediss:// for TLS), "
                     + "redis-cluster://[user[:password]@]host:port[,host:port...] or unix:///path/to.sock[?db=N]"
             )
         }
@@ -27,6 +30,9 @@ package struct RedisURL: Sendable, Equatable {
         // userinfo ends at the last '@' before the path
         let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
         let isCluster = scheme == "redis-cluster" || scheme == "rediss-cluster"
+        if scheme != "unix", rest[authorityEnd...].contains("@") {
+            hint = " (a '/' or '?' in the password must be percent-encoded: %2F, %3F)"
+        }
         if scheme == "redis" || scheme == "rediss" || isCluster, let at = rest[..<authorityEnd].lastIndex(of: "@") {
             try parseUserinfo(rest[..<at], &username, &password, fail)
             rest = rest[rest.index(after: at)...]
