@@ -2,7 +2,8 @@
 #   docker build -t spool .
 #   docker run --rm spool worker --help
 
-FROM swift:6.1-bookworm AS build
+# The toolchain CI builds and tests with (6.3.1); several dependencies need tools 6.2.
+FROM swift:6.3-bookworm AS build
 # redis-server, iproute2 and nftables only for running the tests in this stage
 # (`docker build --target build`, then Scripts/test.sh; partitions need --privileged).
 RUN apt-get update \

@@ -45,9 +45,9 @@ fi
 
 if ! command -v swift >/dev/null 2>&1; then
     cat >&2 <<'MESSAGE'
-bootstrap: swift is not on PATH. Spool needs Swift 6.1 or newer:
+bootstrap: swift is not on PATH. Spool is built and tested with Swift 6.3:
   - swiftly (https://www.swift.org/install/linux/): curl -O https://download.swift.org/swiftly/linux/swiftly-$(uname -m).tar.gz, then follow the steps there
-  - or the official Docker image: docker run --rm -it -v "$PWD":/src -w /src swift:6.1-bookworm
+  - or the official Docker image: docker run --rm -it -v "$PWD":/src -w /src swift:6.3-bookworm
 MESSAGE
     exit 1
 fi
