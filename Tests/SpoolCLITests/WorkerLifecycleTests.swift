@@ -74,17 +74,19 @@ struct WorkerLifecycleTests {
                   - queue: emails
                     exec: [\(record), \(fixture.directory), "from emails"]
                     concurrency: 2
-                  - queue: orders
+                  - queue: 2024
                     group: billing
-                    exec: [\(record), \(fixture.directory), "from billing"]
+                    exec: [\(record), \(fixture.directory), 0x1F]
                 """.write(toFile: "\(fixture.directory)/spool.yml", atomically: true, encoding: .utf8)
             let worker = try SpoolProcess.start(["worker", "--redis", server.url, "--config", "spool.yml"], in: fixture.directory)
             defer { worker.kill() }
             _ = try await fixture.enqueue("emails")
-            _ = try await fixture.enqueue("orders")
+            _ = try await fixture.enqueue("2024")
             try await waitUntil("both jobs ran") { fixture.read("seen").split(separator: "\n").count == 2 }
             let seen = Set(fixture.read("seen").split(separator: "\n").map(String.init))
-            #expect(seen == ["emails default from emails", "orders billing from billing"])
+            // plain scalars reach the program as written: YAML's own typing read `0x1F` as 31,
+            // and a queue written `2024` as missing
+            #expect(seen == ["emails default from emails", "2024 billing 0x1F"])
             worker.signal(SIGTERM)
             #expect(try await worker.wait(timeout: .seconds(10)).status == 0)
         }
@@ -96,6 +98,8 @@ struct WorkerLifecycleTests {
         ("subscriptions:\n  - queue: \"bad name\"\n    exec: [/bin/true]\n", "queue name"),
         ("subscriptions:\n  - queue: q\n", "exactly one of exec"),
         ("grace_period: soon\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "grace_period"),
+        ("subscriptions:\n  - queue: q\n    exec: [/bin/true]\n    max_attempts: 2.5\n", "max_attempts: expected a whole number"),
+        ("allow_private_network: maybe\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "allow_private_network: expected true or false"),
         ("a: [unclosed\n", "invalid YAML"),
     ])
     func aBadConfigFileIsOneLineAndExitsOne(yaml: String, expected: String) async throws {

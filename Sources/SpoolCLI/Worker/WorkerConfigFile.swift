@@ -29,7 +29,11 @@ enum WorkerConfigFile {
     static func parse(_ text: String, name: String) throws -> (settings: WorkerSettings, defaults: SubscriptionTuning) {
         let root: Any?
         do {
-            root = try Yams.load(yaml: text)
+            // `.basic`: every plain scalar stays the text it was written as. YAML's default
+            // resolver turned exec arguments such as `010`, `0x1F` or `12:30` into other numbers
+            // (8, 31, 750) and refused `0.5` or `true`; numbers and flags are parsed below,
+            // each where a setting expects one.
+            root = try Yams.load(yaml: text, .basic)
         } catch {
             let first = "\(error)".split(whereSeparator: \.isNewline).first.map(String.init) ?? "invalid YAML"
             throw CLIError("\(name): invalid YAML: \(first)")
@@ -57,7 +61,8 @@ enum WorkerConfigFile {
             let where_ = "\(name): subscriptions[\(index)]"
             let map = try mapping(item, where_)
             try checkKeys(map, allowed: subscriptionKeys, in: where_)
-            guard let queueText = map["queue"] as? String else { throw CLIError("\(where_): queue is required") }
+            guard let queueValue = map["queue"] else { throw CLIError("\(where_): queue is required") }
+            let queueText = try string(queueValue, "\(where_): queue")
             let queue = try QueueName(queueText)
             let group = try (map["group"]).map { try GroupName(try string($0, "\(where_): group")) } ?? .default
             let handler: HandlerSpec
@@ -110,25 +115,25 @@ enum WorkerConfigFile {
     }
 
     private static func string(_ value: Any, _ where_: String) throws -> String {
-        if let text = value as? String { return text }
-        if let number = value as? Int { return String(number) }
-        throw CLIError("\(where_): expected a string")
+        guard let text = value as? String else { throw CLIError("\(where_): expected a string") }
+        return text
     }
 
     private static func int(_ value: Any, _ where_: String) throws -> Int {
-        guard let number = value as? Int else { throw CLIError("\(where_): expected a whole number") }
+        guard let text = value as? String, let number = Int(text) else { throw CLIError("\(where_): expected a whole number") }
         return number
     }
 
     private static func bool(_ value: Any, _ where_: String) throws -> Bool {
-        guard let flag = value as? Bool else { throw CLIError("\(where_): expected true or false") }
-        return flag
+        switch value as? String {
+        case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON": return true
+        case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF": return false
+        default: throw CLIError("\(where_): expected true or false")
+        }
     }
 
     /// A duration written `250ms`, `5s`, `2m`, `1h`, or a number of seconds.
     private static func duration(_ value: Any, _ where_: String) throws -> Duration {
-        if let number = value as? Int, let duration = DurationArgument.duration(seconds: Double(number)) { return duration }
-        if let number = value as? Double, let duration = DurationArgument.duration(seconds: number) { return duration }
         if let text = value as? String, let parsed = DurationArgument(argument: text) { return parsed.duration }
         throw CLIError("\(where_): expected a duration such as 250ms, 30s, 5m or 1h (at most 100 years)")
     }
