@@ -67,6 +67,39 @@ struct WorkerHTTPTests {
         }
     }
 
+    /// A body over 64 KiB lost its tail: the error said only "answered 404".
+    @Test func theDeadLetterKeepsTheEndOfALongBody() async throws {
+        try await withHTTPWorker(path: "/missing-big") { fixture, http, probe in
+            _ = try await fixture.enqueue("hooks")
+            try await waitUntil("the job is dead-lettered") { try probe.deadCount() == 1 }
+            let letter = try #require(try probe.deadLetters().first)
+            let error = letter["dead_error"] ?? ""
+            #expect(error.contains("answered 404: xxxx") && error.hasSuffix("xxxx THE END of a long body"), "\(error.suffix(80))")
+        }
+    }
+
+    /// Ranges the deny-list missed: nothing is sent, the job fails permanently naming the range.
+    @Test(arguments: [
+        ("198.18.0.1", "reserved (benchmarking)"), ("192.0.0.8", "reserved (IETF protocol assignments)"),
+        ("[::7f00:1]", "reserved (IPv4-compatible IPv6)"), ("[2002:7f00:1::1]", "loopback, in 6to4"),
+    ])
+    func reservedRangesAreRefused(host: String, range: String) async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let worker = try SpoolProcess.start(
+                ["worker", "--redis", server.url, "--queue", "hooks", "--http", "http://\(host):9/x", "--max-attempts", "2"],
+                in: fixture.directory
+            )
+            defer { worker.kill() }
+            let probe = QueueProbe(server: server, queue: "hooks")
+            _ = try await fixture.enqueue("hooks")
+            try await waitUntil("the job is dead-lettered") { try probe.deadCount() == 1 }
+            let letter = try #require(try probe.deadLetters().first)
+            #expect(letter["dead_reason"] == "non_retryable")
+            #expect(letter["dead_error"]?.contains("(\(range))") == true, "\(letter)")
+        }
+    }
+
     @Test func retryAfterIsWaitedOutBeforeTheRetry() async throws {
         try await withHTTPWorker(path: "/retry-after") { fixture, http, probe in
             let id = try await fixture.enqueue("hooks")

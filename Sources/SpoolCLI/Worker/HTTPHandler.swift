@@ -63,8 +63,7 @@ struct HTTPHandler: Sendable {
                 throw HTTPFailure(message: "POST \(shown) failed: \(error)")
             }
             let status = Int(response.status.code)
-            let body = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
-            let tail = String(body.suffix(2048)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let tail = await Self.tail(of: response.body)
             let what = "POST \(shown) answered \(status)" + (tail.isEmpty ? "" : ": \(tail)")
             switch status {
             case 200..<300:
@@ -96,6 +95,32 @@ struct HTTPHandler: Sendable {
             }
         }
         throw NonRetryableError("POST \(RedisURL.redact(url.absoluteString)): too many redirects")
+    }
+
+    /// The most of a response body read for its tail; the rest is not read.
+    static let maxBodyBytes = 16 << 20
+
+    /// The last 1 KiB of a response body as text, for the error (a dead letter keeps the first
+    /// 2,000 bytes of an error, so the URL and status fit beside it). The whole body is read (up
+    /// to ``maxBodyBytes``), keeping only its end: collecting at most 64 KiB, as before, failed
+    /// on a longer body and the error lost the text a server puts last.
+    static func tail(of body: HTTPClientResponse.Body) async -> String {
+        var tail: [UInt8] = []
+        var total = 0
+        var cut = false
+        do {
+            for try await chunk in body {
+                total += chunk.readableBytes
+                tail.append(contentsOf: chunk.readableBytesView)
+                if tail.count > 8192 { tail.removeFirst(tail.count - 1024) }
+                if total > maxBodyBytes {
+                    cut = true
+                    break
+                }
+            }
+        } catch {}
+        let text = String(decoding: tail.suffix(1024), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return cut ? text + " (body longer than 16 MiB, cut)" : text
     }
 
     private static func isJSON(_ payload: [UInt8]) -> Bool {

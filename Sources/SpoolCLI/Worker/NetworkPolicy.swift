@@ -74,6 +74,11 @@ struct NetworkPolicy: Sendable {
         if address[0..<12] == [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0] {
             return deniedIPv4(Array(address[12..<16]))  // NAT64
         }
+        if address[0..<12].allSatisfy({ $0 == 0 }) { return "reserved (IPv4-compatible IPv6)" }
+        if address[0] == 0x20 && address[1] == 0x02 {
+            return deniedIPv4(Array(address[2..<6])).map { "\($0), in 6to4" }
+        }
+        if address[0..<4] == [0x20, 0x01, 0x0d, 0xb8] { return "documentation" }
         if address[0] == 0xfe && address[1] & 0xc0 == 0x80 { return "link-local" }
         if address[0] & 0xfe == 0xfc { return "unique local (private)" }
         if address[0] == 0xff { return "multicast" }
@@ -81,6 +86,12 @@ struct NetworkPolicy: Sendable {
     }
 
     private static func deniedIPv4(_ a: [UInt8]) -> String? {
+        switch (a[0], a[1], a[2]) {
+        case (192, 0, 0): return "reserved (IETF protocol assignments)"
+        case (192, 0, 2), (198, 51, 100), (203, 0, 113): return "documentation"
+        case (198, 18...19, _): return "reserved (benchmarking)"
+        default: break
+        }
         switch (a[0], a[1]) {
         case (0, _): return "unspecified"
         case (10, _): return "private"

@@ -31,6 +31,7 @@ final class TestHTTPServer: Sendable {
                 if self.path == '/ok': status = 200
                 elif self.path == '/fail': status = 500
                 elif self.path == '/missing': status = 404
+                elif self.path == '/missing-big': status = 404
                 elif self.path == '/retry-after':
                     status = 503 if count == 1 else 200
                     if count == 1: headers['Retry-After'] = '1'
@@ -38,6 +39,7 @@ final class TestHTTPServer: Sendable {
                     status = 307; headers['Location'] = 'http://example.invalid/'
                 else: status = 400
                 text = ('status %d for %s' % (status, self.path)).encode()
+                if self.path == '/missing-big': text = b'x' * 100000 + b' THE END of a long body'
                 self.send_response(status)
                 for k, v in headers.items(): self.send_header(k, v)
                 self.send_header('Content-Length', str(len(text)))
