@@ -96,4 +96,28 @@ struct MetricsEndpointTests {
             #expect(try HTTPGet.get(port: port, "/healthz").status == 200)
         }
     }
+
+    /// It kept answering 200 from the last good reading while Redis did not answer.
+    @Test func readyzTurnsNotReadyWhenTheLagCannotBeRead() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let (worker, port) = try await Self.startWorker(fixture, queue: "idle", ["--max-lag", "1s"], exec: ["/bin/true"])
+            defer { worker.kill() }
+            try await waitUntil("ready with an empty queue") { try HTTPGet.get(port: port, "/readyz").status == 200 }
+            server.pause()
+            var reason = ""
+            do {
+                defer { server.resume() }
+                try await waitUntil("not ready while Redis is frozen", within: .seconds(30)) {
+                    let response = try HTTPGet.get(port: port, "/readyz")
+                    reason = response.body
+                    return response.status == 503
+                }
+            }
+            #expect(reason.contains("queue idle group default: lag 0.0s was read") && reason.contains("may now exceed --max-lag 1.0s"), "\(reason)")
+            try await waitUntil("ready again once Redis answers", within: .seconds(30)) {
+                try HTTPGet.get(port: port, "/readyz").status == 200
+            }
+        }
+    }
 }

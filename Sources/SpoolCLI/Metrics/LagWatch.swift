@@ -6,29 +6,49 @@ import Synchronization
 /// metrics factory, so `/readyz` can judge the lag without asking Redis again.
 final class LagWatch: Sendable {
     static let label = "spool.queue.lag.seconds"
-    private let latest = Mutex<[String: Double]>([:])
+    /// The last lag of each (queue, group) and when it was read.
+    private let latest = Mutex<[String: (seconds: Double, at: ContinuousClock.Instant)]>([:])
 
     static func key(queue: String, group: String) -> String { queue + "\u{0}" + group }
 
     func record(_ seconds: Double, key: String) {
-        latest.withLock { $0[key] = seconds }
+        let now = ContinuousClock.now
+        latest.withLock { $0[key] = (seconds, now) }
     }
 
-    /// `nil` when every subscription's last lag is within `maxLag`, else a one-line reason.
-    func notReadyReason(subscriptions: [(queue: QueueName, group: GroupName)], maxLag: Duration) -> String? {
-        let limit = Double(maxLag.components.seconds) + Double(maxLag.components.attoseconds) / 1e18
+    /// `nil` when every subscription's lag is within `maxLag`, else a one-line reason.
+    ///
+    /// A reading ages: unread, the lag can have grown by as much as the time since it was read
+    /// (the oldest unfinished job ages one second per second). So a subscription is judged by
+    /// its last lag plus the reading's age. Readings come every quarter of `--max-lag` (250 ms
+    /// to 5 s), so this only bites when they stop, e.g. while Redis does not answer: then
+    /// `/readyz` turns 503 within `--max-lag` instead of repeating the last good reading.
+    func notReadyReason(
+        subscriptions: [(queue: QueueName, group: GroupName)], maxLag: Duration, now: ContinuousClock.Instant = .now
+    ) -> String? {
+        let limit = Self.seconds(maxLag)
         let values = latest.withLock { $0 }
         for (queue, group) in subscriptions {
-            guard let lag = values[Self.key(queue: queue.rawValue, group: group.rawValue)] else {
+            guard let reading = values[Self.key(queue: queue.rawValue, group: group.rawValue)] else {
                 return "queue \(queue) group \(group): lag not measured yet"
             }
-            if lag > limit {
-                let shown = (lag * 10).rounded() / 10
-                return "queue \(queue) group \(group): lag \(shown)s exceeds --max-lag \(limit)s"
+            if reading.seconds > limit {
+                return "queue \(queue) group \(group): lag \(Self.shown(reading.seconds))s exceeds --max-lag \(limit)s"
+            }
+            let age = Self.seconds(now - reading.at)
+            if reading.seconds + age > limit {
+                return "queue \(queue) group \(group): lag \(Self.shown(reading.seconds))s was read \(Self.shown(age))s ago "
+                    + "and may now exceed --max-lag \(limit)s (no newer reading: does Redis answer?)"
             }
         }
         return nil
     }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    private static func shown(_ seconds: Double) -> Double { (seconds * 10).rounded() / 10 }
 }
 
 /// A metrics factory that forwards everything to `inner` and copies lag gauges into a ``LagWatch``.
