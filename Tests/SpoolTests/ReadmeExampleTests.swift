@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 import Spool
@@ -55,10 +56,12 @@ struct ReadmeExampleTests {
             // "Enqueue a job"
             let producer = SpoolProducer(client: client, logger: Logger(label: "app"))
 
+            let before = Int64(Date().timeIntervalSince1970 * 1000)
             let result = try await producer.push(SendReceipt(orderID: "A-1042"), to: QueueName("order.placed"))
             try await producer.push(SendReceipt(orderID: "A-1043"), to: QueueName("order.placed"),
                                     options: PushOptions(delay: .seconds(30), maxAttempts: 3, dedupKey: "receipt-A-1043"))
-            #expect(JobID("\(result.id)") != nil, "a UUIDv7")
+            // the README's comment on `print(result.id)`: a UUIDv7, time-ordered
+            #expect(result.id.version == 7 && (before...Int64(Date().timeIntervalSince1970 * 1000) + 1).contains(result.id.timestamp), "\(result.id)")
 
             try await waitUntil("the receipt was sent") { mailer.sent.withLock { $0 } == ["A-1042"] }
             await services.triggerGracefulShutdown()

@@ -1,5 +1,4 @@
 extension JobID: CustomStringConvertible, LosslessStringConvertible {
-    /// The canonical form: 36 characters, lowercase hex in groups of 8-4-4-4-12.
     /// Whether `stored` (an envelope's `id` field) and `query` name the same job: the same
     /// text, or the same UUID in either case (Spool writes lowercase and reads either).
     static func sameID(_ stored: String?, _ query: String) -> Bool {
@@ -9,6 +8,7 @@ extension JobID: CustomStringConvertible, LosslessStringConvertible {
         return left == right
     }
 
+    /// The canonical form: 36 characters, lowercase hex in groups of 8-4-4-4-12.
     public var description: String {
         String(unsafeUninitializedCapacity: 36) { buffer in
             render(into: buffer)

@@ -83,15 +83,15 @@ extension DLQCommand {
         @Option(help: "Show at most this many (unless --all).")
         var limit = 50
 
+        @Flag(help: "Print one JSON document (fields in docs/cli.md).")
+        var json = false
+
         func validate() throws {
             guard limit >= 1 else { throw ValidationError("--limit must be 1 or more (or pass --all)") }
         }
 
-        @Flag(help: "Print one JSON document (fields in docs/cli.md).")
-        var json = false
-
         func run() async throws {
-            let cap = selection.all ? Int.max : max(limit, 0) + 1
+            let cap = selection.all ? Int.max : limit + 1
             let letters = try await withInspector(connection) { inspector in
                 let (queue, group) = try await selection.target(inspector)
                 return try await inspector.deadLetters(queue: queue, group: group, filter: selection.filter(), limit: cap)

@@ -63,10 +63,10 @@ struct HealthCommand: AsyncParsableCommand {
         }
         for status in statuses {
             for group in status.groups {
-                if let maxLag, group.lagSeconds > Self.seconds(maxLag.duration) {
+                if let maxLag, group.lagSeconds > maxLag.duration.inSeconds {
                     violations.append(Violation(
                         queue: status.queue, group: group.group, check: "lag", value: (group.lagSeconds * 1000).rounded() / 1000,
-                        limit: Self.seconds(maxLag.duration),
+                        limit: maxLag.duration.inSeconds,
                         message: "unhealthy: queue \(status.queue) group \(group.group) lag \(Formatting.span(seconds: group.lagSeconds)) > \(maxLag)"
                     ))
                 }
@@ -102,10 +102,5 @@ struct HealthCommand: AsyncParsableCommand {
             }
         }
         if !violations.isEmpty { throw ExitCode(1) }
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attos) = duration.components
-        return Double(seconds) + Double(attos) / 1e18
     }
 }

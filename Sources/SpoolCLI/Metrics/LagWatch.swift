@@ -26,7 +26,7 @@ final class LagWatch: Sendable {
     func notReadyReason(
         subscriptions: [(queue: QueueName, group: GroupName)], maxLag: Duration, now: ContinuousClock.Instant = .now
     ) -> String? {
-        let limit = Self.seconds(maxLag)
+        let limit = maxLag.inSeconds
         let values = latest.withLock { $0 }
         for (queue, group) in subscriptions {
             guard let reading = values[Self.key(queue: queue.rawValue, group: group.rawValue)] else {
@@ -35,17 +35,13 @@ final class LagWatch: Sendable {
             if reading.seconds > limit {
                 return "queue \(queue) group \(group): lag \(Self.shown(reading.seconds))s exceeds --max-lag \(limit)s"
             }
-            let age = Self.seconds(now - reading.at)
+            let age = (now - reading.at).inSeconds
             if reading.seconds + age > limit {
                 return "queue \(queue) group \(group): lag \(Self.shown(reading.seconds))s was read \(Self.shown(age))s ago "
                     + "and may now exceed --max-lag \(limit)s (no newer reading: does Redis answer?)"
             }
         }
         return nil
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private static func shown(_ seconds: Double) -> Double { (seconds * 10).rounded() / 10 }

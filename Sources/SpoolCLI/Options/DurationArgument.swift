@@ -1,5 +1,12 @@
 import ArgumentParser
 
+extension Duration {
+    /// The duration in seconds, with its fraction.
+    var inSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
 /// A duration given as `250ms`, `5s`, `2m`, `1h` (a bare number means seconds), at most
 /// ``maxSeconds`` (about 100 years: beyond that the milliseconds overflow `Int64` arithmetic
 /// elsewhere, and no queue setting means it).

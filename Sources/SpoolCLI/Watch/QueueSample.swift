@@ -49,7 +49,7 @@ struct QueueRates: Sendable {
 
     /// The rates from `previous` to `current`; without `previous`, the figures with no rates.
     init(from previous: QueueSample?, to current: QueueSample) {
-        let seconds = previous.map { Self.seconds(current.at - $0.at) } ?? 0
+        let seconds = previous.map { (current.at - $0.at).inSeconds } ?? 0
         intervalSeconds = seconds
         func rate(_ now: Int?, _ before: Int?) -> Double? {
             guard let now, let before, seconds > 0 else { return nil }
@@ -71,10 +71,6 @@ struct QueueRates: Sendable {
                 }
             )
         }
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
 

@@ -99,6 +99,8 @@ struct HTTPHandler: Sendable {
 
     /// The most of a response body read for its tail; the rest is not read.
     static let maxBodyBytes = 16 << 20
+    /// How much of a body's end goes into the error.
+    static let tailBytes = 1024
 
     /// The last 1 KiB of a response body as text, for the error (a dead letter keeps the first
     /// 2,000 bytes of an error, so the URL and status fit beside it). The whole body is read (up
@@ -112,15 +114,15 @@ struct HTTPHandler: Sendable {
             for try await chunk in body {
                 total += chunk.readableBytes
                 tail.append(contentsOf: chunk.readableBytesView)
-                if tail.count > 8192 { tail.removeFirst(tail.count - 1024) }
+                if tail.count > 8 * tailBytes { tail.removeFirst(tail.count - tailBytes) }
                 if total > maxBodyBytes {
                     cut = true
                     break
                 }
             }
         } catch {}
-        let text = String(decoding: tail.suffix(1024), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return cut ? text + " (body longer than 16 MiB, cut)" : text
+        let text = String(decoding: tail.suffix(tailBytes), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return cut ? text + " (body longer than \(maxBodyBytes >> 20) MiB, cut)" : text
     }
 
     private static func isJSON(_ payload: [UInt8]) -> Bool {
