@@ -33,6 +33,16 @@ struct WorkerSemanticsTests {
                 let group = infoMap(info.array?.first ?? .null)
                 return group["entries-read"] == .integer(2) && group["pending"] == .integer(0)
             }
+            // and again from a producer that writes the id in uppercase, which the wire format
+            // allows: the done set holds the lowercase spelling
+            let upper = envelope.encodedFields.map { String(decoding: $0, as: UTF8.self) }.map { $0 == "\(envelope.id)" ? $0.uppercased() : $0 }
+            #expect(upper.contains("\(envelope.id)".uppercased()))
+            _ = try await fixture.client.send(RedisCommand("XADD", [keys.stream, "*"] + upper))
+            try await waitUntil("the uppercase copy is acknowledged") {
+                let info = try await fixture.redis("XINFO", "GROUPS", keys.stream)
+                let group = infoMap(info.array?.first ?? .null)
+                return group["entries-read"] == .integer(3) && group["pending"] == .integer(0)
+            }
         }
         #expect(recorder.count == 1)
     }

@@ -181,7 +181,8 @@ enum SpoolScripts {
           local reply = redis.call('XREADGROUP', 'GROUP', group, me, 'COUNT', n, 'STREAMS', stream, '>')
           if not reply then return 0 end
           local entries = reply[1][2]
-          -- the dedup verdicts of the whole read in one ZMSCORE: ids[k] is entry k's job id,
+          -- the dedup verdicts of the whole read in one ZMSCORE: ids[k] is entry k's job id
+          -- in lowercase, as the done set spells it (an entry may write it in either case),
           -- or '' (no id: never a duplicate, as no member is empty)
           local scores = {}
           if dedup then
@@ -190,7 +191,7 @@ enum SpoolScripts {
               local fields, id = entry[2], ''
               if fields then
                 for i = 1, #fields - 1, 2 do
-                  if fields[i] == 'id' then id = fields[i + 1]; break end
+                  if fields[i] == 'id' then id = string.lower(fields[i + 1]); break end
                 end
               end
               ids[k] = id

@@ -450,9 +450,21 @@ extension SubscriptionRunner {
         var command = RedisCommand(name: "ZMSCORE", reservingBytes: 48 * count + done.utf8.count + 16, arguments: count + 1)
         command.append(done)
         for (_, items) in streams {
-            for item in items { command.append(jobID(ofReadItem: item) ?? []) }
+            for item in items { appendDoneSetMember(jobID(ofReadItem: item) ?? [], to: &command) }
         }
         return command
+    }
+
+    /// Appends a job id as the done set spells it: the ack records the id's canonical,
+    /// lowercase text, while an entry's `id` may be written in either case
+    /// (docs/wire-format.md), so the lookup lowercases it too. Ids are UUIDs (hex digits and
+    /// `-`), so lowercasing maps no two valid ids to one.
+    static func appendDoneSetMember(_ id: [UInt8], to command: inout RedisCommand) {
+        guard id.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
+            command.append(id)
+            return
+        }
+        command.append(id.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 })
     }
 
     /// The `id` field's value of a read item `[id, [name, value, ...]]`.
@@ -571,7 +583,7 @@ extension SubscriptionRunner {
         var asked: [StreamEntry.Key] = []
         for entry in entries {
             guard let fields = entry.fields, let jobID = Self.field("id", in: fields) else { continue }
-            command.append(jobID)
+            command.append(jobID.lowercased())  // as the done set spells it (appendDoneSetMember)
             asked.append(entry.key)
         }
         guard !asked.isEmpty, let scores = try? await client.send(command).array else { return [] }
