@@ -8,6 +8,9 @@ struct Ceilings: Sendable {
     var pipelined: BenchServer.RedisBenchmarkResult
     /// `redis-benchmark -c 1 -P 1` XADD: one client, one command at a time.
     var single: BenchServer.RedisBenchmarkResult
+    /// `redis-benchmark -c 1 -P 100` XADD of the entry a pushed `Tick` becomes (four fields):
+    /// what Redis itself does with the batch push's own entries, in batches of its size.
+    var entryPipelined: BenchServer.RedisBenchmarkResult
     /// Hand-pipelined XADD → XREADGROUP → XACK in batches of 100, one task, jobs/s.
     var lifecycleOneTask: Double
     /// The same with producer and consumer in two tasks on separate connections, jobs/s.
@@ -22,6 +25,8 @@ struct Ceilings: Sendable {
 
 extension BenchContext {
     static let ceilingPayload = String(repeating: "x", count: 60)
+    /// The fields of a pushed `Tick`'s stream entry (docs/wire-format.md), with a fixed job id.
+    static let tickEntry = ["v", "1", "id", "0192f0c1-7c2a-7a3b-9c4d-5e6f7a8b9c0d", "type", Tick.jobName, "payload", #"{"n":12345}"#]
 
     func measureCeilings() async throws -> Ceilings {
         print("ceilings: redis-benchmark XADD of a 60-byte field, hand-pipelined lifecycle")
@@ -34,7 +39,12 @@ extension BenchContext {
         try await flush()
         let single = try server.redisBenchmarkResult(requests: requests / 4, clients: 1, pipeline: 1, command: xadd)
         try await flush()
+        let entry = try server.redisBenchmarkResult(
+            requests: requests, clients: 1, pipeline: 100, command: ["XADD", "bench:entry", "*"] + Self.tickEntry
+        )
+        try await flush()
         print("  redis-benchmark -c 50 -P 1: \(Int(concurrent.rate))/s, -c 1 -P 64: \(Int(pipelined.rate))/s, -c 1 -P 1: \(Int(single.rate))/s")
+        print("  redis-benchmark -c 1 -P 100, XADD of a Tick job's entry: \(Int(entry.rate))/s")
 
         let oneTask = try await lifecycleOneTask(jobs: sizes.lifecycleJobs)
         try await flush()
@@ -42,7 +52,7 @@ extension BenchContext {
         try await flush()
         print("  lifecycle, batches of 100: one task \(Int(oneTask))/s, two tasks \(Int(twoTasks))/s")
         return Ceilings(
-            concurrent: concurrent, pipelined: pipelined, single: single,
+            concurrent: concurrent, pipelined: pipelined, single: single, entryPipelined: entry,
             lifecycleOneTask: oneTask, lifecycleTwoTasks: twoTasks
         )
     }

@@ -137,6 +137,21 @@ import Testing
             == (try JSONDecoder().decode(SpecialJob.self, from: Data(envelope.payload))))
     }
 
+    @Test func onlyTypesThatPassedAreRemembered() throws {
+        var types = PayloadJSON.SupportedTypes()
+        for _ in 0..<2 {
+            try types.check(SpecialJob.self)
+            try types.check([String: Int].self)
+            #expect(throws: PayloadJSON.Unsupported.self) { try types.check(Date.self) }
+            #expect(throws: PayloadJSON.Unsupported.self) { try types.check([Bool: Int].self) }
+        }
+        // the kept encoder remembers too: a Date met again still goes to Foundation
+        for _ in 0..<2 {
+            _ = try PayloadJSON.encode(Tick(n: 1))
+            #expect(throws: PayloadJSON.Unsupported.self) { try PayloadJSON.encode(Special()) }
+        }
+    }
+
     struct Strict: JobParameters, Equatable {
         static let jobName = "strict"
         var count: UInt8

@@ -101,7 +101,7 @@ public struct SpoolProducer: Sendable {
             known = registered.insert(keys)
             reply = replies[1]
         }
-        let pushed = try result(reply, envelope: envelope, queue: queue)
+        let pushed = try result(reply, id: envelope.id, queue: queue)
         if !pushed.isDuplicate { known.enqueued.increment() }
         return pushed
     }
@@ -141,18 +141,19 @@ public struct SpoolProducer: Sendable {
         var commands = cached == nil ? [registration(keys)] : []
         let offset = commands.count
         commands.reserveCapacity(offset + envelopes.count)
-        for envelope in envelopes {
-            try JobEnvelope.checkPayloadSize(envelope.payload.count, limit: configuration.maxPayloadBytes)
-            var perJob = options
-            perJob.dedupKey = envelope.key
-            commands.append(command(for: envelope, keys: keys, options: perJob))
+        // by index, so that no envelope is copied (each copy retains its fields)
+        var perJob = options
+        for index in envelopes.indices {
+            try JobEnvelope.checkPayloadSize(envelopes[index].payload.count, limit: configuration.maxPayloadBytes)
+            perJob.dedupKey = envelopes[index].key
+            commands.append(command(for: envelopes[index], keys: keys, options: perJob))
         }
         let replies = try await send(commands, queue: queue)
         let known = cached ?? registered.insert(keys)
         var results: [PushResult] = []
         results.reserveCapacity(envelopes.count)
-        for (index, envelope) in envelopes.enumerated() {
-            results.append(try result(replies[offset + index], envelope: envelope, queue: queue))
+        for index in envelopes.indices {
+            results.append(try result(replies[offset + index], id: envelopes[index].id, queue: queue))
         }
         known.enqueued.increment(by: results.lazy.filter { !$0.isDuplicate }.count)
         return results
@@ -208,9 +209,9 @@ public struct SpoolProducer: Sendable {
         }
     }
 
-    private func result(_ reply: RESPValue, envelope: JobEnvelope, queue: QueueName) throws(SpoolError) -> PushResult {
+    private func result(_ reply: RESPValue, id: JobID, queue: QueueName) throws(SpoolError) -> PushResult {
         // XADD answers the stream entry id; the enqueue script answers {1, id} or {0, first id}.
-        guard let pair = reply.array else { return PushResult(id: envelope.id, isDuplicate: false) }
+        guard let pair = reply.array else { return PushResult(id: id, isDuplicate: false) }
         guard pair.count == 2, let first = pair[1].string.flatMap(JobID.init) else {
             throw SpoolError(code: .redis, message: "unexpected reply \(reply) to a push to queue \(queue)")
         }
