@@ -59,6 +59,57 @@ struct BadInputTests {
         }
     }
 
+    @Test("delayed members another client wrote that cannot be promoted are dead-lettered with their bytes, and the jobs due after them still run")
+    func unreadableDelayedMembers() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("hostile.delayed")
+            let keys = QueueKeys(queue: queue)
+            let recorder = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            func str(_ text: String) -> [UInt8] { [0xa0 | UInt8(text.utf8.count)] + Array(text.utf8) }
+            let tooMany: [UInt8] = [0xdc, 0x07, 0xd2] + Array(repeating: str("a"), count: 2002).flatMap { $0 }
+            // each with what the dead letter must say; all due before the good job
+            let members: [(bytes: [UInt8], problem: String)] = [
+                ([0xc1], "not a msgpack array"),
+                ([0x92] + str("v") + [0xc3], "element 2 is a msgpack boolean"),
+                ([0x92] + str("v") + [0x91] + str("x"), "element 2 is a msgpack table"),
+                ([0x92, 0xc4, 0x01, 0x76, 0xc4, 0x01, 0x31], "msgpack str"),
+                ([0x93] + str("a") + str("b") + str("c"), "not an even, non-empty list"),
+                (tooMany, "more than 1000 fields"),
+            ]
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                for (index, member) in members.enumerated() {
+                    var add = RedisCommand("ZADD", keys.delayed, "\(index + 1)")
+                    add.append(member.bytes)
+                    _ = try await fixture.client.send(add)
+                }
+                let good = try await fixture.producer.push(Greeting(name: "due after them"), to: queue, options: PushOptions(delay: .milliseconds(1)))
+                try await recorder.waitFor(1)
+                #expect(recorder.executions.map(\.job) == ["\(good.id)"])
+                try await waitUntil("all six are dead-lettered") {
+                    try await fixture.redis("XLEN", keys.dead(.default)) == .integer(Int64(members.count))
+                }
+                #expect(try await fixture.redis("ZCARD", keys.delayed) == .integer(0))
+                let dead = try await fixture.redis("XRANGE", keys.dead(.default), "-", "+").array ?? []
+                for member in members {
+                    // the raw reply: the member's bytes need not be UTF-8
+                    let letter = try #require(dead.first { entry in
+                        let values = entry.array?[1].array ?? []
+                        return stride(from: 0, to: values.count - 1, by: 2).contains {
+                            values[$0].string == "spool_member" && values[$0 + 1].bytes == member.bytes
+                        }
+                    }, "the member showing \(member.problem) is kept byte for byte")
+                    let text = fields(of: letter)
+                    #expect(text["dead_reason"] == "malformed")
+                    #expect(text["dead_error"]?.contains("unreadable scheduled member of \(keys.delayed)") == true, "\(text["dead_error"] ?? "")")
+                    #expect(text["dead_error"]?.contains(member.problem) == true, "\(text["dead_error"] ?? "")")
+                }
+            }
+        }
+    }
+
     @Test("a destroyed group and a deleted stream are recreated at the start, never at $, and work goes on")
     func destroyedGroupAndDeletedStream() async throws {
         try await QueueFixture.with { fixture in

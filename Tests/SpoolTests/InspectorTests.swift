@@ -84,6 +84,46 @@ struct InspectorTests {
         }
     }
 
+    @Test("replay keeps back a dead letter holding only part of an unreadable entry, replays the rest, and says so")
+    func replayKeepsBackCutDeadLetters() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("cut")
+            let keys = QueueKeys(queue: queue)
+            let inspector = SpoolInspector(client: fixture.client)
+            let shouldFail = Mutex(true)
+            let runs = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, context in
+                runs.record(context)
+                if shouldFail.withLock({ $0 }) { throw NonRetryableError("no") }
+            }
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                // no `v`, so unreadable, with 150 fields: its dead letter keeps 100
+                var wide = RedisCommand("XADD", keys.stream, "*")
+                for index in 0..<150 {
+                    wide.append("f\(index)")
+                    wide.append("x")
+                }
+                _ = try await fixture.client.send(wide)
+                let job = try await fixture.producer.push(Greeting(name: "whole"), to: queue)
+                try await waitUntil("both are dead-lettered") { try await inspector.deadLetters(queue: queue, group: .default).count == 2 }
+                let cut = try #require(try await inspector.deadLetters(queue: queue, group: .default).first { $0.jobID == nil })
+                #expect(cut.fields["dead_dropped_fields"] == "50")
+
+                shouldFail.withLock { $0 = false }
+                let failure = await #expect(throws: SpoolError.self) {
+                    try await inspector.replayDeadLetters(queue: queue, group: .default)
+                }
+                #expect(failure?.message.contains("replayed 1; kept back 1 dead letter of cut") == true, "\(failure?.message ?? "")")
+                #expect(failure?.message.contains(cut.entryID) == true)
+                try await runs.waitFor(2)
+                #expect(runs.executions.map(\.job) == ["\(job.id)", "\(job.id)"])
+                #expect(try await inspector.deadLetters(queue: queue, group: .default).map(\.entryID) == [cut.entryID])
+            }
+        }
+    }
+
     @Test("purge removes only the matching dead letters")
     func purgeOnlyMatching() async throws {
         try await QueueFixture.with { fixture in

@@ -39,6 +39,10 @@ extension JobEnvelope {
         }
     }
 
+    /// The field of the entry that stands for a scheduled member the promoter could not read;
+    /// its value says why, and field `spool_member` holds the member's bytes.
+    static let unreadableMarker = "spool_unreadable"
+
     /// A ``SpoolError/Code/malformedEnvelope`` error with `reason`.
     static func malformed(_ reason: String) -> SpoolError {
         SpoolError(code: .malformedEnvelope, message: "malformed job envelope: \(reason)")
@@ -77,6 +81,11 @@ struct EnvelopeDecoder {
 
     /// Validates the collected fields and builds the envelope.
     func finish() throws(SpoolError) -> JobEnvelope {
+        if known[.version] == nil,
+           let marker = extras.first(where: { $0.name.elementsEqual(JobEnvelope.unreadableMarker.utf8) }) {
+            // a scheduled member the promoter could not read (SpoolScripts.promote): its reason
+            throw JobEnvelope.malformed(String(decoding: marker.value, as: UTF8.self))
+        }
         guard let version = try integer(.version, minimum: 1) else { throw missing(.version) }
         guard version <= JobEnvelope.currentVersion else {
             throw SpoolError(

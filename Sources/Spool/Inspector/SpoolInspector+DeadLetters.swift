@@ -23,6 +23,11 @@ extension SpoolInspector {
 
     /// Moves matching dead letters back to the group's retry stream: only this group runs
     /// them again, with attempts reset. Safe to interrupt and re-run (each move is atomic).
+    ///
+    /// A dead letter that holds only part of its entry (an unreadable entry with more than
+    /// 100 fields, cut when it was dead-lettered: `dead_dropped_fields`) is kept back, as it
+    /// would run as a different job; the others are replayed, then this throws saying how many
+    /// were kept back.
     /// - Parameter progress: called with the running count after each batch.
     /// - Returns: how many were replayed.
     @discardableResult
@@ -31,13 +36,32 @@ extension SpoolInspector {
         progress: @Sendable (Int) -> Void = { _ in }
     ) async throws(SpoolError) -> Int {
         let keys = try keys(queue)
-        return try await forEachMatchingBatch(queue: queue, group: group, filter: filter, progress: progress) { ids throws(SpoolError) in
+        var keptBack: [String] = []
+        let replayed = try await forEachMatchingBatch(queue: queue, group: group, filter: filter, progress: progress) { ids throws(SpoolError) in
             let replies = try await pipeline(
                 ids.map { .evalSHA(SpoolScripts.replay, keys: [keys.dead(group), keys.retry(group)], arguments: [$0]) },
                 doing: "replay dead letters of \(queue)"
             )
-            return replies.filter { !$0.isNull && $0.string != nil }.count
+            var moved = 0
+            for (id, reply) in zip(ids, replies) {
+                switch reply {
+                case .bulkString: moved += 1  // the new retry entry's id
+                case .integer(-1): keptBack.append(id)
+                default: break  // gone meanwhile (replayed or purged by someone else)
+                }
+            }
+            return moved
         }
+        if !keptBack.isEmpty {
+            let sample = keptBack.prefix(3).joined(separator: ", ") + (keptBack.count > 3 ? ", …" : "")
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "replayed \(replayed); kept back \(keptBack.count) dead letter\(keptBack.count == 1 ? "" : "s") of \(queue) "
+                    + "holding only part of an unreadable entry (dead_dropped_fields: \(sample)), which would run as a "
+                    + "different job: read them with `spool dlq show`, enqueue what they should have been, then purge them"
+            )
+        }
+        return replayed
     }
 
     /// Deletes matching dead letters. Safe to interrupt and re-run.

@@ -28,15 +28,41 @@ enum SpoolScripts {
 
     /// Moves due members of a schedule (delayed jobs or retries) into a stream.
     ///
+    /// A member it cannot turn into a stream entry (another producer wrote it: not a msgpack
+    /// array of strings, an odd count, too many fields, or one `XADD` refuses) still leaves
+    /// the schedule: it goes into the stream as an entry of two fields, `spool_unreadable`
+    /// (why) and `spool_member` (its bytes, unchanged), which the worker dead-letters with
+    /// that reason. One bad member must never hold up the members due after it, nor be lost.
+    ///
     /// KEYS: zset, stream. ARGV: now ms, limit. Returns the number moved.
     static let promote = RedisScript(#"""
         local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
         for _, member in ipairs(due) do
           local ok, fields = pcall(cmsgpack.unpack, member)
-          if ok and type(fields) == 'table' and #fields >= 2 and #fields % 2 == 0 then
-            redis.call('XADD', KEYS[2], '*', unpack(fields))
+          local problem
+          if not ok or type(fields) ~= 'table' then
+            problem = 'not a msgpack array (strings must be msgpack str: Redis reads no bin)'
+          elseif #fields < 2 or #fields % 2 == 1 then
+            problem = 'not an even, non-empty list of names and values'
+          elseif #fields > 2000 then
+            problem = 'more than 1000 fields'
           else
-            redis.call('XADD', KEYS[2], '*', 'malformed', 'unreadable scheduled member')
+            for i = 1, #fields do
+              local t = type(fields[i])
+              if t ~= 'string' and t ~= 'number' then
+                problem = 'element ' .. i .. ' is a msgpack ' .. t .. ', not a string'
+                break
+              end
+            end
+          end
+          if not problem then
+            local added = redis.pcall('XADD', KEYS[2], '*', unpack(fields))
+            if type(added) == 'table' and added.err then problem = 'XADD refused it: ' .. added.err end
+          end
+          if problem then
+            redis.call('XADD', KEYS[2], '*', 'spool_unreadable',
+              'unreadable scheduled member of ' .. KEYS[1] .. ': ' .. problem .. '; its bytes are in field spool_member',
+              'spool_member', member)
           end
           redis.call('ZREM', KEYS[1], member)
         end
@@ -119,12 +145,20 @@ enum SpoolScripts {
     /// Moves one dead letter back to its group's retry stream, so only that group runs it
     /// again, with its attempt count reset and the dead-letter fields removed.
     ///
+    /// A dead letter that holds only part of its entry (`dead_dropped_fields` or
+    /// `dead_odd_field`: an unreadable entry cut to bound its size) stays where it is:
+    /// replayed, it would run as a different job.
+    ///
     /// KEYS: dead-letter stream, retry stream. ARGV: dead-letter entry id.
-    /// Returns the new retry entry id, or false when the dead letter does not exist.
+    /// Returns the new retry entry id, false when the dead letter does not exist, or -1 when
+    /// it was kept back because it is cut.
     static let replay = RedisScript(#"""
         local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
         if #found == 0 then return false end
         local raw, fields = found[1][2], {}
+        for i = 1, #raw, 2 do
+          if raw[i] == 'dead_dropped_fields' or raw[i] == 'dead_odd_field' then return -1 end
+        end
         for i = 1, #raw, 2 do
           local name = raw[i]
           if string.sub(name, 1, 5) ~= 'dead_' and string.sub(name, 1, 12) ~= 'spool_first_' then

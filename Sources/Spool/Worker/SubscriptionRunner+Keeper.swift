@@ -14,6 +14,9 @@ extension SubscriptionRunner {
         var nextPromote = clock.now
         var nextTrim = clock.now + configuration.trimInterval
         var nextGauges = configuration.metricsInterval.map { _ in clock.now }
+        // upkeep rounds failed in a row: a blip (Redis restarting) is logged at debug, a
+        // failure that persists at warning
+        var failing = 0
         while !state.isFinished && !Task.isCancelled {
             let now = clock.now
             do {
@@ -33,8 +36,15 @@ extension SubscriptionRunner {
                     nextGauges = now + interval
                     try await recordGauges()
                 }
+                failing = 0
             } catch {
-                logger.debug("upkeep failed; will retry", metadata: ["error": "\(error)"])
+                failing += 1
+                let persists = failing == 5 || failing % 100 == 0
+                logger.log(
+                    level: persists ? .warning : .debug,
+                    persists ? "upkeep keeps failing (heartbeat, promoting due jobs, trimming); will retry" : "upkeep failed; will retry",
+                    metadata: ["error": "\(error)", "spool.failures": "\(failing)"]
+                )
             }
             state.deadlines.fire(now: clock.now)
             var wake = min(nextBeat, nextPromote, nextTrim, nextGauges ?? nextTrim)
@@ -70,10 +80,13 @@ extension SubscriptionRunner {
     /// Moves due retries into the group's retry stream and due delayed jobs into the queue.
     private func promote() async throws {
         let now = String(JobID.currentMillis())
-        _ = try await client.pipeline([
+        let replies = try await client.pipeline([
             .evalSHA(SpoolScripts.promote, keys: [scheduled, retryStream], arguments: [now, "100"]),
             .evalSHA(SpoolScripts.promote, keys: [keys.delayed, keys.stream], arguments: [now, "100"]),
         ])
+        if let failure = replies.lazy.compactMap(\.errorMessage).first {
+            throw RedisError.reply(failure, address: client.redactedAddress)
+        }
     }
 
     /// Trims entries every group is done with (XTRIM MINID below the oldest entry any group
