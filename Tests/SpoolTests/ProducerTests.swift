@@ -72,6 +72,28 @@ struct ProducerTests {
         }
     }
 
+    @Test("a dedup marker another client set to something other than a job id: a clear error naming the key, nothing pushed")
+    func foreignDedupMarker() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("foreign")
+            let keys = QueueKeys(queue: queue)
+            try await fixture.redis("SET", keys.dedupKey("py1"), "hello", "EX", "100")
+            for single in [true, false] {
+                let error = await #expect(throws: SpoolError.self) {
+                    if single {
+                        try await fixture.producer.push(Greeting(name: "a"), to: queue, options: PushOptions(dedupKey: "py1"))
+                    } else {
+                        try await fixture.producer.push([try JobEnvelope.make(Greeting(name: "a"), key: "py1")], to: queue)
+                    }
+                }
+                let message = error?.message ?? ""
+                #expect(message.hasPrefix("the dedup marker \(keys.dedupKey("py1")) holds \"hello\", not a job id"), "\(message)")
+                #expect(!message.contains("\n"))
+            }
+            #expect(try await fixture.redis("XLEN", keys.stream) == .integer(0))
+        }
+    }
+
     @Test("oversize payloads and bad queue names are refused before anything is sent")
     func validation() async throws {
         try await QueueFixture.with { fixture in

@@ -101,7 +101,7 @@ public struct SpoolProducer: Sendable {
             known = registered.insert(keys)
             reply = replies[1]
         }
-        let pushed = try result(reply, id: envelope.id, queue: queue)
+        let pushed = try result(reply, id: envelope.id, queue: queue, marker: options.dedupKey.map { known.keys.dedupKey($0) })
         if !pushed.isDuplicate { known.enqueued.increment() }
         return pushed
     }
@@ -153,7 +153,9 @@ public struct SpoolProducer: Sendable {
         var results: [PushResult] = []
         results.reserveCapacity(envelopes.count)
         for index in envelopes.indices {
-            results.append(try result(replies[offset + index], id: envelopes[index].id, queue: queue))
+            results.append(try result(
+                replies[offset + index], id: envelopes[index].id, queue: queue, marker: envelopes[index].key.map { keys.dedupKey($0) }
+            ))
         }
         known.enqueued.increment(by: results.lazy.filter { !$0.isDuplicate }.count)
         return results
@@ -209,10 +211,21 @@ public struct SpoolProducer: Sendable {
         }
     }
 
-    private func result(_ reply: RESPValue, id: JobID, queue: QueueName) throws(SpoolError) -> PushResult {
+    /// - Parameter marker: the dedup marker's key, for a push with a dedup key.
+    private func result(_ reply: RESPValue, id: JobID, queue: QueueName, marker: String?) throws(SpoolError) -> PushResult {
         // XADD answers the stream entry id; the enqueue script answers {1, id} or {0, first id}.
         guard let pair = reply.array else { return PushResult(id: id, isDuplicate: false) }
         guard pair.count == 2, let first = pair[1].string.flatMap(JobID.init) else {
+            if pair.count == 2, pair[0].int == 0, let marker {
+                // a marker someone else set (docs/wire-format.md, "Dedup keys from other producers")
+                let value = pair[1].string.map { SpoolError.quoted($0) } ?? "\(pair[1])"
+                throw SpoolError(
+                    code: .redis,
+                    message: "the dedup marker \(marker) holds \(value), not a job id: another client set it without "
+                        + "following docs/wire-format.md (\"Dedup keys from other producers\"); nothing was pushed to queue "
+                        + "\(queue). Delete the key, or push with another dedup key"
+                )
+            }
             throw SpoolError(code: .redis, message: "unexpected reply \(reply) to a push to queue \(queue)")
         }
         return PushResult(id: first, isDuplicate: pair[0].int == 0)
