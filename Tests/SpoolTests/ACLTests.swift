@@ -91,6 +91,7 @@ struct ACLTests {
             #expect(try server.cli("ZCARD", keys.delayed) == "1")
             #expect(try server.cli("SMEMBERS", "spool:queues") == "acl.produce")
             #expect(try server.cli("CLIENT", "LIST").contains("user=spool-producer"))
+            _ = try await client.send("PING")  // spool ping
             #expect(try DocumentedACL.refusals(of: "spool-producer", on: server).isEmpty)
             // the user is limited to Spool's keys and commands
             await #expect { try await client.send("SET", "other:key", "1") } throws: { ($0 as? RedisError)?.code == .noPermission }
@@ -158,6 +159,44 @@ struct ACLTests {
         }
     }
 
+    @Test("on a Redis Cluster the same lines, given to every node, let each user do its part")
+    func cluster() async throws {
+        try await QueueFixture.withCluster { fixture in
+            let cluster = try #require(fixture.cluster)
+            for node in cluster.nodes {
+                for (_, words) in try DocumentedACL.rules() {
+                    _ = try await cluster.command(node, ["ACL", "SETUSER"] + words)
+                }
+            }
+            func client(_ user: String) throws -> RedisClient {
+                let url = cluster.url.replacingOccurrences(of: "redis-cluster://", with: "redis-cluster://\(user):\(DocumentedACL.password)@")
+                return RedisClient(configuration: try RedisConfiguration(url: url))
+            }
+            let producerClient = try client("spool-producer")
+            defer { producerClient.shutdown() }
+            let workerClient = try client("spool-worker")
+            defer { workerClient.shutdown() }
+            let inspectorClient = try client("spool-inspector")
+            defer { inspectorClient.shutdown() }
+
+            let queue = try QueueName("acl.cluster")
+            let recorder = Recorder()
+            var worker = SpoolWorker(client: workerClient, configuration: fixture.workerConfiguration(), logger: fixture.logger)
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            try await running(worker) {
+                let inspector = SpoolInspector(client: inspectorClient)
+                try await waitUntil("the group exists") { try await inspector.status(of: queue).groups.count == 1 }
+                let job = try await SpoolProducer(client: producerClient, logger: fixture.logger).push(Greeting(name: "x"), to: queue)
+                try await recorder.waitFor(1)
+                try await waitUntil("the job shows done") {
+                    try await inspector.job(queue: queue, id: "\(job.id)").groups.first?.state == .done
+                }
+                #expect(try await inspector.queues().map(\.queue) == ["acl.cluster"])
+                for user in [producerClient, inspectorClient] { _ = try await user.send("PING") }
+            }
+        }
+    }
+
     @Test("the inspector user reads queues, jobs and dead letters; replay and purge fail with noPermission")
     func inspector() async throws {
         try await withRedisServer { server in
@@ -180,6 +219,10 @@ struct ACLTests {
             #expect(status.length == 1 && status.groups.first?.pending == 1 && status.groups.first?.deadLetters == 1)
             #expect(try await inspector.deadLetters(queue: queue, group: .default).count == 1)
             _ = try await inspector.job(queue: queue, id: "\(job.id)")
+            // a job that is not dead-lettered: its lookup reads the done sets (zmscore)
+            let waiting = try await producer.push(Greeting(name: "y"), to: queue)
+            #expect(try await inspector.job(queue: queue, id: "\(waiting.id)").groups.first?.state == .waiting)
+            _ = try await client.send("PING")  // spool ping
             #expect(try DocumentedACL.refusals(of: "spool-inspector", on: server).isEmpty)
 
             for attempt in ["replay", "purge"] {
