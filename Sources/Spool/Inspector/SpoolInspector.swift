@@ -3,7 +3,8 @@ import SpoolRedis
 /// Reads queue state and repairs dead letters: what the `spool` CLI is built on.
 public struct SpoolInspector: Sendable {
     let client: RedisClient
-    let prefix: String
+    /// The key prefix of the queues it reads.
+    public let prefix: String
 
     /// Creates an inspector for the queues under `prefix`.
     public init(client: RedisClient, prefix: String = QueueKeys.defaultPrefix) {
@@ -49,7 +50,7 @@ public struct SpoolInspector: Sendable {
         if type != "none" && type != "stream" {
             throw SpoolError(
                 code: .redis,
-                message: "key \(keys.stream) holds a \(type), not a stream: another application uses Spool's key prefix; rename or delete that key, or run Spool under another prefix"
+                message: "key \(keys.stream) holds a \(type), not a stream: another application uses Spool's key prefix; rename or delete that key, or give Spool another key prefix (`--prefix` in the CLI)"
             )
         }
         // the stream is fine, so a WRONGTYPE came from another of the queue's keys

@@ -65,7 +65,10 @@ struct EnqueueCommand: AsyncParsableCommand {
 
         let client = RedisClient(configuration: try connection.configuration())
         defer { client.shutdown() }
-        let producer = SpoolProducer(client: client, logger: Logger(label: "spool.cli", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let producer = SpoolProducer(
+            client: client, configuration: SpoolProducer.Configuration(prefix: connection.keyPrefix),
+            logger: Logger(label: "spool.cli", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
         let options = PushOptions(delay: delay?.duration, maxAttempts: maxAttempts, dedupKey: dedupKey, traceparent: traceparent)
         let jobType = type ?? queue
         if lines {

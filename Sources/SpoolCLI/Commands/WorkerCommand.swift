@@ -208,8 +208,10 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         defer { healthClient?.shutdown() }
 
+        var configuration = settings.configuration
+        configuration.prefix = connection.keyPrefix
         var worker = SpoolWorker(
-            client: client, configuration: settings.configuration, logger: logger, metricsFactory: metricsFactory
+            client: client, configuration: configuration, logger: logger, metricsFactory: metricsFactory
         )
         for (spec, handler, description) in handlers {
             worker.subscribe(queue: spec.queue, group: spec.group, options: spec.tuning.options)

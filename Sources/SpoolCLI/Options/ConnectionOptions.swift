@@ -1,4 +1,5 @@
 import ArgumentParser
+import Spool
 import SpoolRedis
 
 #if canImport(Glibc)
@@ -23,8 +24,23 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Timeout for connecting and for each command.", valueName: "duration"))
     var timeout: DurationArgument = DurationArgument(.seconds(5))
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Key prefix of the queues, as the producers and workers were configured (default: spool).",
+        discussion: "Defaults to $SPOOL_PREFIX, then spool.",
+        valueName: "prefix"
+    ))
+    var prefix: String?
+
+    /// The key prefix: `--prefix`, else `$SPOOL_PREFIX`, else `spool`.
+    var keyPrefix: String { prefix ?? Self.environment("SPOOL_PREFIX") ?? QueueKeys.defaultPrefix }
+
     func validate() throws {
         guard timeout.duration > .zero else { throw ValidationError("--timeout must be more than 0 (e.g. 500ms or 5s)") }
+        do {
+            _ = try QueueKeys(queue: QueueName("q"), prefix: keyPrefix)
+        } catch {
+            throw ValidationError("\(prefix == nil ? "$SPOOL_PREFIX" : "--prefix"): \(error.message)")
+        }
     }
 
     /// The configuration from the flags and the environment, starting the private Redis if

@@ -14,7 +14,7 @@ func withInspector<T>(_ connection: ConnectionOptions, _ body: (SpoolInspector) 
     let client = RedisClient(configuration: configuration)
     defer { client.shutdown() }
     do {
-        return try await body(SpoolInspector(client: client))
+        return try await body(SpoolInspector(client: client, prefix: connection.keyPrefix))
     } catch let error as SpoolError {
         throw Terminal.fail("\(error)")
     } catch let error as RedisError {
@@ -31,7 +31,7 @@ func withInspectorClient<T>(
     let client = RedisClient(configuration: configuration)
     defer { client.shutdown() }
     do {
-        return try await body(SpoolInspector(client: client), client)
+        return try await body(SpoolInspector(client: client, prefix: connection.keyPrefix), client)
     } catch let error as SpoolError {
         throw Terminal.fail("\(error)")
     } catch let error as RedisError {

@@ -14,7 +14,7 @@ struct QueueSample: Sendable {
         let queues = try await inspector.queues()
         var commands: [RedisCommand] = []
         for queue in queues {
-            commands.append(RedisCommand("XINFO", "STREAM", QueueKeys(queue: try QueueName(queue.queue)).stream))
+            commands.append(RedisCommand("XINFO", "STREAM", try QueueKeys(queue: QueueName(queue.queue), prefix: inspector.prefix).stream))
         }
         let replies = commands.isEmpty ? [] : try await client.pipeline(commands)
         var added: [String: Int] = [:]
