@@ -73,6 +73,7 @@ struct CrashRecoveryTests {
             let dead = try await deadLetterFields(fixture, keys)
             #expect(dead["dead_reason"] == "max_deliveries")
             #expect(dead["id"] == "\(job.id)")
+            #expect(dead["dead_attempts"] == "3" && dead["attempt"] == "3", "the attempts made, not the one refused: \(dead)")
         }
     }
 

@@ -46,7 +46,7 @@ extension SubscriptionRunner {
         let handler = subscription.handlers[envelope.type] ?? subscription.fallback
         let strategy = handler?.retry ?? options.retry
         let maxAttempts = envelope.maxAttempts ?? strategy.maxAttempts
-        let attempt = envelope.attempt + max(0, entry.deliveries - 1)
+        var attempt = envelope.attempt + max(0, entry.deliveries - 1)
 
         let outcome: Outcome
         if isDuplicate {
@@ -58,6 +58,8 @@ extension SubscriptionRunner {
                     error: "delivered \(entry.deliveries) times without finishing (its worker may crash on it); "
                         + "attempt \(attempt) exceeds max attempts \(maxAttempts)"
                 )
+                // this delivery does not run: the dead letter records the last attempt made
+                attempt -= 1
             } else {
                 outcome = await run(handler, envelope, entry: entry, attempt: attempt, maxAttempts: maxAttempts)
             }
