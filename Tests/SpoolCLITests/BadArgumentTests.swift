@@ -48,6 +48,24 @@ struct BadArgumentTests {
         }
     }
 
+    @Test("queues, health, stats: a registry member that is no queue name is named, never silently skipped")
+    func invalidRegistryMember() async throws {
+        try await withRedisServer { server in
+            try Seed.emails(server)
+            _ = try server.cli("SADD", "spool:queues", "bad name")
+            let run = try await spool("queues", "--redis", server.url)
+            #expect(run.status == 1)
+            #expect(run.stdout.contains("emails"), "the valid queue is still listed: \(run.stdout)")
+            #expect(run.stderrLines.count == 1, "\(run.stderr)")
+            #expect(run.stderr.contains(#"the registry spool:queues holds "bad name", which is not a queue name"#), "\(run.stderr)")
+            for arguments in [["queues", "--json"], ["health"], ["stats", "--json", "--interval", "100ms"]] {
+                let other = try await spool(arguments: arguments + ["--redis", server.url])
+                #expect(other.status == 1 && other.stderrLines.count == 1, "\(arguments): \(other.stderr)")
+                #expect(other.stderr.contains(#"holds "bad name""#), "\(arguments): \(other.stderr)")
+            }
+        }
+    }
+
     @Test("lag counts a due retry nobody reads: health is unhealthy, not healthy")
     func retryLag() async throws {
         try await withRedisServer { server in

@@ -16,16 +16,42 @@ public struct SpoolInspector: Sendable {
         try QueueKeys(queue: queue, prefix: prefix)
     }
 
-    /// The known queues (the registry set producers and workers add to), sorted.
+    /// The known queues (the registry set producers and workers add to), sorted; members
+    /// that are no queue name (another client added them) are left out: see ``registry()``.
     public func queueNames() async throws(SpoolError) -> [QueueName] {
-        let reply = try await send(RedisCommand("SMEMBERS", QueueKeys.registry(prefix: prefix)), doing: "list queues")
-        return (reply.array ?? []).compactMap { $0.string.flatMap { try? QueueName($0) } }.sorted()
+        try await registry().queues
+    }
+
+    /// The registry set: its queue names, sorted, and for each member that is not a valid
+    /// queue name (only another client can have added one) a one-line message saying how to
+    /// remove it.
+    public func registry() async throws(SpoolError) -> (queues: [QueueName], invalid: [String]) {
+        let key = QueueKeys.registry(prefix: prefix)
+        let reply = try await send(RedisCommand("SMEMBERS", key), doing: "list queues")
+        var queues: [QueueName] = []
+        var invalid: [String] = []
+        for member in reply.array ?? [] {
+            let text = member.string ?? ""
+            if let name = try? QueueName(text) {
+                queues.append(name)
+            } else {
+                invalid.append(
+                    "the registry \(key) holds \(SpoolError.quoted(text)), which is not a queue name (1-100 characters of "
+                        + "A-Z a-z 0-9 . _ : -): another client added it; remove it with SREM \(key) <that member>"
+                )
+            }
+        }
+        return (queues.sorted(), invalid.sorted())
     }
 
     /// The status of every known queue.
+    /// - Throws: ``SpoolError`` `invalidArgument` when the registry holds a member that is not
+    ///   a queue name (``registry()``), as the list would be incomplete.
     public func queues() async throws(SpoolError) -> [QueueStatus] {
+        let (names, invalid) = try await registry()
+        if let first = invalid.first { throw SpoolError(code: .invalidArgument, message: first) }
         var result: [QueueStatus] = []
-        for name in try await queueNames() {
+        for name in names {
             result.append(try await status(of: name))
         }
         return result

@@ -41,8 +41,9 @@ struct QueuesCommand: AsyncParsableCommand {
         // key clobbered by another application must not hide the healthy queues)
         let (queues, failures) = try await withInspector(connection) { inspector in
             var queues: [QueueStatus] = []
-            var failures: [String] = []
-            for name in try await inspector.queueNames() {
+            let (names, invalid) = try await inspector.registry()
+            var failures = invalid
+            for name in names {
                 do {
                     queues.append(try await inspector.status(of: name))
                 } catch {
