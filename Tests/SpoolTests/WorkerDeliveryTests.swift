@@ -163,6 +163,32 @@ struct WorkerDeliveryTests {
         }
     }
 
+    @Test("a job whose id is not a UUIDv7 and that names no enqueued_at counts from when Redis added it, on its retry too")
+    func enqueuedAtOfOtherUUIDs() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("uuid4")
+            let seen = Mutex<[(attempt: Int, enqueuedAt: Int64)]>([])
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue, retry: .fixed(maxAttempts: 2, delay: .milliseconds(10))) { _, context in
+                seen.withLock { $0.append((context.attempt, context.enqueuedAt)) }
+                if context.attempt == 1 { throw TestFailure("once more") }
+            }
+            let keys = QueueKeys(queue: queue)
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                // a version 4 UUID, as another language's UUID library makes
+                let entry = try #require(try await fixture.redis(
+                    "XADD", keys.stream, "*", "v", "1", "id", "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "type", Greeting.jobName,
+                    "payload", #"{"name":"v4"}"#
+                ).string)
+                let added = try #require(Int64(entry.prefix { $0 != "-" }))
+                try await waitUntil("both attempts ran") { seen.withLock { $0.count } == 2 }
+                #expect(seen.withLock { $0.map(\.attempt) } == [1, 2])
+                #expect(seen.withLock { $0.map(\.enqueuedAt) } == [added, added])
+            }
+        }
+    }
+
     @Test("malformed entries written with a raw XADD are dead-lettered with the reason, and the worker goes on")
     func malformedEntries() async throws {
         try await QueueFixture.with { fixture in

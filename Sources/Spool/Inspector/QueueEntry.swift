@@ -24,12 +24,14 @@ public struct QueueEntry: Sendable, Hashable {
         type = fields["type"]
         // the wire format's defaults (docs/wire-format.md), for entries with a job id
         let id = fields["id"].flatMap(JobID.init)
-        enqueuedAt = fields["enqueued_at"].flatMap { Int64($0) } ?? id?.timestamp
+        enqueuedAt = fields["enqueued_at"].flatMap { Int64($0) } ?? id.map { $0.version == 7 ? $0.timestamp : Self.addedAt(entryID) }
         attempt = fields["attempt"].flatMap { Int($0) } ?? (id == nil ? nil : 1)
     }
 
     /// The time part of the entry id: when Redis added the entry, Unix milliseconds.
-    public var addedAt: Int64 {
+    public var addedAt: Int64 { Self.addedAt(entryID) }
+
+    static func addedAt(_ entryID: String) -> Int64 {
         Int64(entryID.prefix { $0 != "-" }) ?? 0
     }
 }

@@ -34,9 +34,14 @@ extension SubscriptionRunner {
             state.slots.release(1)
             return
         }
-        let envelope: JobEnvelope
+        var envelope: JobEnvelope
         do {
             envelope = try JobEnvelope.decode(fields: fields)
+            if envelope.id.version != 7 && !stride(from: 0, to: fields.count - 1, by: 2).contains(where: { fields[$0].elementsEqual(EnvelopeField.enqueuedAt.name.utf8) }) {
+                // only a UUIDv7 carries a time: another id's default is when Redis added the
+                // entry (a retry then writes it out, so it stays the first enqueue's time)
+                envelope.enqueuedAt = Int64(entry.id.milliseconds)
+            }
             try JobEnvelope.checkPayloadSize(envelope.payload.count, limit: configuration.maxPayloadBytes)
         } catch {
             await settle(entry, fields: fields, envelope: nil, attempt: 1,

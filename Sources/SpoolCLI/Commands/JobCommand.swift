@@ -40,7 +40,10 @@ struct JobCommand: AsyncParsableCommand {
         print("job \(report.jobID) in queue \(report.queue)")
         print("  type:        \(fields["type"] ?? "-")")
         // an entry leaves out enqueued_at and attempt when they hold their defaults (docs/wire-format.md)
-        let enqueuedAt = fields["enqueued_at"].flatMap { Int64($0) } ?? JobID(report.jobID)?.timestamp
+        // (only a UUIDv7 id carries a time; for another id, the entry's time when it has one)
+        let enqueuedAt = fields["enqueued_at"].flatMap { Int64($0) }
+            ?? JobID(report.jobID).flatMap { $0.version == 7 ? $0.timestamp : nil }
+            ?? report.entryID.flatMap { Int64($0.prefix { $0 != "-" }) }
         print("  enqueued at: \(Formatting.relative(enqueuedAt))")
         print("  attempt:     \(fields["attempt"] ?? "1")" + (fields["max_attempts"].map { " of \($0)" } ?? ""))
         if let key = fields["key"] { print("  dedup key:   \(key)") }
