@@ -30,4 +30,60 @@ struct ClusterCommandTests {
             #expect(inspect.status == 0, "\(inspect.stderr)")
         }
     }
+
+    /// Keyless commands (PING, CONFIG GET) went to the slot map's first master, the one serving
+    /// slot 0: with it down and no replica to take over, a worker of a queue on another master
+    /// exited 1 at startup (and its /healthz said 503), `spool ping` failed, and `spool health
+    /// --queue` failed reading maxmemory-policy.
+    @Test("with slot 0's master down (no replica): spool ping, health --queue, a worker's startup and /healthz succeed")
+    func deadMasterOfSlotZero() async throws {
+        try await withRedisCluster(.init(masters: 3, replicasPerMaster: 0)) { cluster in
+            let dead = try await cluster.master(ofSlot: 0)
+            // a queue of another master (the registry, slot 8975, is not on slot 0's master either)
+            var queue = ""
+            var home = dead
+            for index in 0..<100 where queue.isEmpty {
+                let master = try await cluster.master(ofSlot: try await cluster.keySlot("spool:{hooks\(index)}:stream"))
+                if master.port != dead.port { (queue, home) = ("hooks\(index)", master) }
+            }
+            try #require(!queue.isEmpty)
+            #expect(try await cluster.master(ofSlot: try await cluster.keySlot("spool:queues")).port != dead.port)
+            for node in cluster.nodes {
+                let reply = try await cluster.command(node, ["CONFIG", "SET", "cluster-require-full-coverage", "no"])
+                try #require(reply.string == "OK", "\(reply)")
+            }
+            let enqueued = try await SpoolProcess.run(["enqueue", queue, "--redis", cluster.url, "--data", "{}"])
+            try #require(enqueued.status == 0, "\(enqueued.stderr)")
+            await cluster.kill(dead)
+
+            let ping = try await spool("ping", "--redis", cluster.url)
+            #expect(ping.status == 0 && ping.stdout.hasPrefix("PONG"), "\(ping.stderr)")
+
+            let health = try await spool("health", "--queue", queue, "--json", "--redis", cluster.url)
+            #expect(health.status == 0, "\(health.stderr)")
+            let report = (try? health.json()) ?? [:]
+            #expect(report["healthy"] as? Bool == true && report["eviction_policy"] as? String == "noeviction", "\(report)")
+            // the dead master is reported, not hidden
+            let warnings = report["warnings"] as? [String] ?? []
+            #expect(warnings.count == 1 && warnings.first?.contains("127.0.0.1:\(dead.port) did not answer") == true, "\(warnings)")
+
+            let worker = try SpoolProcess.start([
+                "worker", "--redis", cluster.url, "--queue", queue, "--metrics-port", "0", "--exec", "/bin/true",
+            ])
+            defer { worker.kill() }
+            var port = 0
+            try await waitUntil("the worker logs its metrics address") {
+                if let match = worker.stderr.firstMatch(of: /spool\.metrics\.address=127\.0\.0\.1:(\d+)/) {
+                    port = Int(match.1) ?? 0
+                }
+                if !worker.isRunning { throw TestFailure("worker exited: \(worker.stderr)") }
+                return port > 0
+            }
+            let healthz = try HTTPGet.get(port: port, "/healthz")
+            #expect(healthz.status == 200, "\(healthz.body)")
+            try await waitUntil("the worker ran the queued job") {
+                try await cluster.command(home, ["ZCARD", "spool:{\(queue)}:done:default"]) == .integer(1)
+            }
+        }
+    }
 }

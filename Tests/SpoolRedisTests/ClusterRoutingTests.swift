@@ -105,6 +105,104 @@ struct ClusterRoutingTests {
             #expect(client.clusterStatistics?.moved == moved)
         }
     }
+
+    /// Keyless commands all went to the map's first master (the one serving slot 0): with it
+    /// down and no replica to take over (`cluster-require-full-coverage no` keeps the other
+    /// slots served), PING failed after the whole retry budget though two masters answered.
+    @Test("PING is answered by another master while the map's first master is down; with every master down the error names each, password redacted")
+    func keylessCommandsSurviveADeadMaster() async throws {
+        try await withRedisCluster(.init(masters: 3, replicasPerMaster: 0)) { cluster in
+            let first = try await cluster.master(ofSlot: 0)
+            // a key of another master, to show the cluster still serves it
+            var key = ""
+            for index in 0..<1000 where key.isEmpty {
+                if try await cluster.master(ofSlot: RedisHashSlot.of("key:\(index)")).port != first.port { key = "key:\(index)" }
+            }
+            let password = "canary-\(UInt64.random(in: 0...UInt64.max))"
+            try await Self.configure(cluster, ["cluster-require-full-coverage", "no"], ["requirepass", password])
+            let seeds = cluster.nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+            let client = RedisClient(configuration: try RedisConfiguration(url: "redis-cluster://:\(password)@\(seeds)"))
+            defer { client.shutdown() }
+            #expect(try await client.send("PING").string == "PONG")
+            let masters = client.clusterMasters
+            try #require(masters.count == 3 && !key.isEmpty)
+            #expect(masters[0].port == first.port, "the master of slot 0 leads the slot map")
+            #expect(try await client.send("SET", key, "v").string == "OK")
+
+            await cluster.kill(first)
+            #expect(try await client.send("PING").string == "PONG")
+            #expect(try await client.send("ECHO", "still here").string == "still here")
+            #expect(try await client.send("GET", key).string == "v")
+            // a new client (a restarted worker) reads the map from a live seed and PINGs too
+            let fresh = RedisClient(configuration: try RedisConfiguration(url: "redis-cluster://:\(password)@\(seeds)"))
+            defer { fresh.shutdown() }
+            #expect(try await fresh.send("PING").string == "PONG")
+            #expect(fresh.clusterMasters.first == masters[0], "the dead master still leads the slot map")
+
+            for master in masters.dropFirst() { await cluster.kill(try #require(cluster.node(port: master.port))) }
+            do {
+                let reply = try await client.send("PING")
+                Issue.record("PING with every master down answered \(reply)")
+            } catch let error as RedisError {
+                let text = "\(error)"
+                #expect(error.code == .connectionFailed || error.code == .connectionClosed, "\(text)")
+                #expect(text.contains("no cluster master answered PING"), "\(text)")
+                for master in masters { #expect(text.contains("redis://:***@\(master)"), "\(master) in \(text)") }
+                #expect(!text.contains(password), "\(text)")
+            }
+            // a new client cannot even read the map: its error names every seed it asked
+            var configuration = try RedisConfiguration(url: "redis-cluster://:\(password)@\(seeds)")
+            configuration.cluster?.maxAttempts = 2
+            let late = RedisClient(configuration: configuration)
+            defer { late.shutdown() }
+            do {
+                let reply = try await late.send("PING")
+                Issue.record("PING with every master down answered \(reply)")
+            } catch let error as RedisError {
+                let text = "\(error)"
+                #expect(text.contains("no cluster node answered CLUSTER SLOTS"), "\(text)")
+                for node in cluster.nodes { #expect(text.contains("redis://:***@127.0.0.1:\(node.port)"), "\(node.port) in \(text)") }
+                #expect(!text.contains(password), "\(text)")
+            }
+        }
+    }
+
+    /// A frozen master (SIGSTOP: connections stay open, nothing is answered) timed a keyless
+    /// command out instead of letting another master answer it.
+    @Test("PING is answered by another master within its timeout while the map's first master is frozen")
+    func keylessCommandsSurviveAFrozenMaster() async throws {
+        try await withRedisCluster(.init(masters: 3, replicasPerMaster: 0)) { cluster in
+            try await Self.configure(cluster, ["cluster-require-full-coverage", "no"])
+            // the /healthz client's timeouts
+            var configuration = try RedisConfiguration(url: cluster.url)
+            configuration.connectTimeout = .seconds(1)
+            configuration.commandTimeout = .seconds(1)
+            let client = RedisClient(configuration: configuration)
+            defer { client.shutdown() }
+            #expect(try await client.send("PING").string == "PONG")
+            let firstAddress = try #require(client.clusterMasters.first)
+            let first = try #require(cluster.node(port: firstAddress.port))
+            first.pause()
+            defer { first.resume() }
+            #expect(try await client.send("PING").string == "PONG")
+            // the master that answered is asked first from now on: no second timeout
+            let start = ContinuousClock.now
+            let again = try await client.send("PING")
+            let elapsed = ContinuousClock.now - start
+            #expect(again.string == "PONG")
+            #expect(elapsed < .milliseconds(900), "\(elapsed)")
+        }
+    }
+
+    /// Sets each `[name, value]` on every node with CONFIG SET.
+    private static func configure(_ cluster: RedisCluster, _ settings: [String]...) async throws {
+        for node in cluster.nodes {
+            for setting in settings {
+                let reply = try await cluster.command(node, ["CONFIG", "SET"] + setting)
+                try #require(reply.string == "OK", "CONFIG SET \(setting[0]) on \(node.port): \(reply)")
+            }
+        }
+    }
 }
 
 /// Starts a cluster and runs `body` with a client routing over it.
@@ -113,5 +211,13 @@ private func withClusterClient(_ body: (RedisCluster, RedisClient) async throws 
         let client = RedisClient(configuration: try RedisConfiguration(url: cluster.url))
         defer { client.shutdown() }
         try await body(cluster, client)
+    }
+}
+
+extension RedisAddress {
+    /// The port of a TCP address (0 for a unix socket).
+    fileprivate var port: Int {
+        if case .tcp(_, let port) = self { return port }
+        return 0
     }
 }

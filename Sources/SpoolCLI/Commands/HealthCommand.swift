@@ -9,7 +9,9 @@ struct HealthCommand: AsyncParsableCommand {
         abstract: "Check lag and dead letters against thresholds; exit 1 when unhealthy (for probes and alerts).",
         discussion: """
             Always checks that Redis answers and that its maxmemory-policy is noeviction (queues must \
-            never be evicted); when an ACL refuses CONFIG GET that is a warning, not a failure.
+            never be evicted); when an ACL refuses CONFIG GET that is a warning, not a failure. On a \
+            cluster every master is asked: a master that does not answer is a warning naming it (the \
+            checked queues' own masters must answer to read their status), unless none answers.
             """
     )
 
@@ -45,11 +47,7 @@ struct HealthCommand: AsyncParsableCommand {
         var violations: [Violation] = []
         var policy: String?
         let statuses = try await withInspector(connection) { inspector in
-            do {
-                policy = try await inspector.evictionPolicy()
-            } catch let error as SpoolError where (error.underlying as? RedisError)?.code == .noPermission {
-                warnings.append("warning: cannot check maxmemory-policy (CONFIG GET refused by the ACL); make sure it is noeviction")
-            }
+            (policy, warnings) = try await Self.evictionPolicy(inspector)
             if queues.isEmpty { return try await inspector.queues() }
             var result: [QueueStatus] = []
             for queue in queues { result.append(try await inspector.status(of: try QueueName(queue))) }
@@ -102,5 +100,41 @@ struct HealthCommand: AsyncParsableCommand {
             }
         }
         if !violations.isEmpty { throw ExitCode(1) }
+    }
+
+    /// The eviction policy to judge (the first one other than `noeviction` among the masters
+    /// that answered) and the warnings: CONFIG GET refused by the ACL, or a master (of a
+    /// cluster) that did not answer. A master that is down does not fail the check while
+    /// another answered: the queues' status, read next, fails if it was one of theirs.
+    /// - Throws: the first master's error when none answered; any other failure.
+    static func evictionPolicy(_ inspector: SpoolInspector) async throws -> (String?, [String]) {
+        var policies: [String] = []
+        var warnings: [String] = []
+        var refused = false
+        var unanswered: [SpoolError] = []
+        for reading in try await inspector.evictionPolicies() {
+            switch reading.policy {
+            case .success(let policy):
+                policies.append(policy)
+            case .failure(let error):
+                guard let redis = error.underlying as? RedisError else { throw error }
+                switch redis.code {
+                case .noPermission:
+                    refused = true
+                case .connectionFailed, .connectionClosed, .timeout:
+                    unanswered.append(error)
+                    warnings.append(
+                        "warning: redis master \(reading.node) did not answer (\(redis.code): \(redis.message)); its maxmemory-policy was not checked"
+                    )
+                default:
+                    throw error
+                }
+            }
+        }
+        if policies.isEmpty && !refused, let first = unanswered.first { throw first }
+        if refused {
+            warnings.insert("warning: cannot check maxmemory-policy (CONFIG GET refused by the ACL); make sure it is noeviction", at: 0)
+        }
+        return (policies.first { $0 != "noeviction" } ?? policies.first, warnings)
     }
 }

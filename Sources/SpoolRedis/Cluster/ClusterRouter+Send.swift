@@ -12,8 +12,10 @@ extension ClusterRouter {
     /// dedup set absorb the repeat).
     /// - Throws: ``RedisError``: the last failure once the attempts are used up, a timeout,
     ///   or `cancelled`.
+    ///
+    /// A command without a key goes to any master: see ``exchangeKeyless(_:)``.
     func exchange(_ command: RedisCommand) async throws -> (reply: RESPValue, node: NodeConnections) {
-        let slot = command.hashSlot
+        guard let slot = command.hashSlot else { return try await exchangeKeyless(command) }
         var asking: NodeConnections?
         var waits = 0
         var attempt = 0
@@ -30,7 +32,7 @@ extension ClusterRouter {
             }
             guard let node = target else {
                 let error = RedisError(
-                    code: .serverError, message: "CLUSTERDOWN no node serves hash slot \(slot ?? 0)",
+                    code: .serverError, message: "CLUSTERDOWN no node serves hash slot \(slot)",
                     address: configuration.redactedURL
                 )
                 if isLast { throw error }
@@ -69,6 +71,82 @@ extension ClusterRouter {
                 try? await refresh(force: true)
             }
         }
+    }
+
+    /// Sends a command without a key to the masters in turn until one answers, and returns
+    /// its reply and that master: first the master that last answered a keyless command, then
+    /// the others in the map's order, each with the normal command timeout. Any reply counts
+    /// as an answer (an error reply is returned as a value) except CLUSTERDOWN, MASTERDOWN,
+    /// LOADING and TRYAGAIN, which pass the command on to the next master like a refused
+    /// connection.
+    ///
+    /// A master that cannot be reached is passed over; when none could, the client waits as
+    /// after a lost connection, rereads the map and goes round again. A master that timed out
+    /// is not asked again by this call (each timeout costs the whole command timeout). All in
+    /// all at most `maxAttempts` sends, so one dead master of several costs one refused connect
+    /// (or one timeout), not the whole retry budget. A keyless command that timed out on one
+    /// master may have run there and runs again on the next (at least once, as for keyed
+    /// commands after a lost connection).
+    /// - Throws: ``RedisError`` naming every master tried and its failure (by redacted
+    ///   address) when none answered; a reading of the map's error when none could be read;
+    ///   other errors (`cancelled`, `shutdown`, authentication) as they come.
+    func exchangeKeyless(_ command: RedisCommand) async throws -> (reply: RESPValue, node: NodeConnections) {
+        var failures: [(node: String, error: RedisError)] = []
+        var timedOut: Set<RedisAddress> = []
+        var waits = 0
+        var attempt = 0
+        while true {
+            do {
+                _ = try await route(nil)
+            } catch let error as RedisError where isTransient(error) {
+                attempt += 1
+                if attempt >= settings.maxAttempts { throw error.afterAttempts(attempt) }
+                try await pause(&waits)
+                continue
+            }
+            let candidates = keylessCandidates(skipping: timedOut)
+            if candidates.isEmpty { throw noMasterAnswered(command, failures, attempts: attempt) }
+            for node in candidates {
+                attempt += 1
+                let name = node.configuration.redactedURL
+                let failure: RedisError
+                do {
+                    let reply = try await perform(command, on: node, asking: false)
+                    if case .error(let text) = reply, let reason = ClusterReply(error: text, host: Self.host(of: node)),
+                       reason == .retryLater || reason == .tryAgain
+                    {
+                        failure = RedisError.reply(text, address: name)   // CLUSTERDOWN, LOADING...: ask another
+                    } else {
+                        keylessAnswered(by: node.configuration.address)
+                        return (reply, node)
+                    }
+                } catch let error as RedisError where isTransient(error) || error.code == .timeout {
+                    failure = error
+                    if error.code == .timeout { timedOut.insert(node.configuration.address) }
+                }
+                failures.removeAll { $0.node == name }
+                failures.append((name, failure))
+                logger.debug("redis cluster master did not answer a keyless command; trying the next", metadata: [
+                    "redis.cluster.node": "\(name)", "error": "\(failure)",
+                ])
+                if attempt >= settings.maxAttempts { throw noMasterAnswered(command, failures, attempts: attempt) }
+            }
+            try await pause(&waits)
+            try? await refresh(force: true)
+        }
+    }
+
+    /// The error of a keyless command no master answered: each master tried, with its last failure.
+    private func noMasterAnswered(
+        _ command: RedisCommand, _ failures: [(node: String, error: RedisError)], attempts: Int
+    ) -> RedisError {
+        let tried = failures.map { "\($0.node) (\($0.error.code): \($0.error.message))" }.joined(separator: ", ")
+        return RedisError(
+            code: failures.last?.error.code ?? .connectionFailed,
+            message: "no cluster master answered \(command.name); tried \(tried.isEmpty ? "none" : tried)"
+                + " (gave up after \(attempts) attempts over the cluster)",
+            address: configuration.redactedURL
+        )
     }
 
     /// Sends `command` on `node`'s shared connection, after ASKING when `asking`, loading its

@@ -20,6 +20,8 @@ final class ClusterRouter: Sendable {
         /// The node serving each slot; empty until the map was first read.
         var routes: [NodeConnections?] = []
         var masters: [RedisAddress] = []
+        /// The master that last answered a keyless command; keyless commands go there first.
+        var keylessMaster: RedisAddress?
         var refreshedAt: ContinuousClock.Instant?
         var refreshing = false
         var isShutdown = false
@@ -51,8 +53,9 @@ final class ClusterRouter: Sendable {
         return created
     }
 
-    /// The node serving `slot` (any master for `nil`), reading the map first if needed;
-    /// `nil` while no node serves the slot.
+    /// The node serving `slot`, reading the map first if needed; `nil` while no node serves
+    /// the slot. For `nil` (a keyless command), the master that last answered a keyless
+    /// command if it is still a master, else the first master of the map.
     func route(_ slot: Int?) async throws -> NodeConnections? {
         if let known = lookUp(slot) { return known }
         try await refresh(force: true)
@@ -64,7 +67,10 @@ final class ClusterRouter: Sendable {
     private func lookUp(_ slot: Int?) -> NodeConnections?? {
         state.withLock { state in
             if state.routes.isEmpty { return nil }
-            guard let slot else { return .some(state.masters.first.map { state.nodes[$0]! }) }
+            guard let slot else {
+                let master = state.keylessMaster.flatMap { state.masters.contains($0) ? $0 : nil } ?? state.masters.first
+                return .some(master.map { state.nodes[$0]! })
+            }
             return .some(state.routes[slot])
         }
     }
@@ -74,7 +80,8 @@ final class ClusterRouter: Sendable {
     ///
     /// Unless `force`d, does nothing when another read is running or one finished within the
     /// last 100 ms.
-    /// - Throws: the last node's error when none answered; `shutdown` after ``shutdown()``.
+    /// - Throws: when none answered, the last node's error (its code; its message names every
+    ///   node asked and its failure when there were several); `shutdown` after ``shutdown()``.
     func refresh(force: Bool) async throws {
         let (candidates, isShutdown): ([RedisAddress]?, Bool) = state.withLock { state in
             let now = ContinuousClock.now
@@ -96,6 +103,7 @@ final class ClusterRouter: Sendable {
         guard let candidates else { return }
         defer { state.withLock { $0.refreshing = false } }
         var lastError = RedisError(code: .connectionFailed, message: "no cluster seed node configured", address: configuration.redactedURL)
+        var failures: [String] = []
         for address in candidates {
             let node = node(at: address)
             do {
@@ -106,7 +114,13 @@ final class ClusterRouter: Sendable {
                 return
             } catch let error as RedisError {
                 lastError = error
+                failures.append("\(node.configuration.redactedURL) (\(error.code): \(error.message))")
             }
+        }
+        if failures.count > 1 {
+            // name every node asked, not just the last
+            lastError.message = "no cluster node answered CLUSTER SLOTS; tried " + failures.joined(separator: ", ")
+            lastError.address = configuration.redactedURL
         }
         throw lastError
     }
@@ -145,6 +159,47 @@ final class ClusterRouter: Sendable {
         var replies: [RESPValue] = []
         for master in masters { replies.append(try await master.sharedConnection.send(command)) }
         return replies
+    }
+
+    /// Sends `command` to each master of the current map, one after another, and returns
+    /// each master's reply or error (an error reply, an unreachable node, a timeout) by its
+    /// redacted address, in the map's order.
+    /// - Throws: ``RedisError`` only when no slot map can be read.
+    func resultsFromEachMaster(_ command: RedisCommand) async throws -> [(node: String, result: Result<RESPValue, RedisError>)] {
+        _ = try await route(nil)
+        let masters = state.withLock { state in state.masters.compactMap { state.nodes[$0] } }
+        var results: [(node: String, result: Result<RESPValue, RedisError>)] = []
+        for master in masters {
+            let result: Result<RESPValue, RedisError>
+            do {
+                result = .success(try await master.sharedConnection.send(command))
+            } catch let error as RedisError {
+                result = .failure(error)
+            }
+            results.append((master.configuration.redactedURL, result))
+        }
+        return results
+    }
+
+    /// Records that `address` answered a keyless command: the next ones go there first.
+    func keylessAnswered(by address: RedisAddress) {
+        state.withLock { state in
+            if state.keylessMaster != address { state.keylessMaster = address }
+        }
+    }
+
+    /// The masters of the current map in the order a keyless command tries them: the one that
+    /// last answered a keyless command, then the others in the map's order; without those in
+    /// `skipping`.
+    func keylessCandidates(skipping: Set<RedisAddress>) -> [NodeConnections] {
+        state.withLock { state in
+            var order = state.masters
+            if let preferred = state.keylessMaster, let index = order.firstIndex(of: preferred), index > 0 {
+                order.remove(at: index)
+                order.insert(preferred, at: 0)
+            }
+            return order.compactMap { skipping.contains($0) ? nil : state.nodes[$0] }
+        }
     }
 
     /// What the router did so far.

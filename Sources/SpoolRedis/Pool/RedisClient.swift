@@ -18,8 +18,9 @@ private let ignoreSIGPIPE: Void = {
 /// ```
 ///
 /// With a `redis-cluster://` configuration the same API runs over a Redis Cluster: each
-/// command goes to the master of its key's hash slot, a pipeline is split by node, and
-/// MOVED, ASK, CLUSTERDOWN and failovers are handled inside (see `docs/cluster.md`).
+/// command goes to the master of its key's hash slot, a command without a key (`PING`,
+/// `INFO`, ...) to any master that answers, a pipeline is split by node, and MOVED, ASK,
+/// CLUSTERDOWN and failovers are handled inside (see `docs/cluster.md`).
 public final class RedisClient: Sendable {
     /// The configuration the client was created with.
     public let configuration: RedisConfiguration
@@ -112,6 +113,32 @@ public final class RedisClient: Sendable {
         case .single(let node): return [try await node.sharedConnection.send(command)]
         case .cluster(let router): return try await router.sendToEachMaster(command)
         }
+    }
+
+    /// Sends a keyless command to every master of a cluster (to the one server otherwise) and
+    /// returns each one's reply or error, by the node's redacted address, in the slot map's
+    /// order: unlike ``sendToEachMaster(_:)``, a master that is down (or answers with an error)
+    /// does not hide the others' replies.
+    /// - Throws: ``RedisError`` only when a cluster's slot map cannot be read.
+    public func resultsFromEachMaster(_ command: RedisCommand) async throws -> [MasterResult] {
+        switch backend {
+        case .single(let node):
+            do {
+                return [MasterResult(node: configuration.redactedURL, result: .success(try await node.sharedConnection.send(command)))]
+            } catch let error as RedisError {
+                return [MasterResult(node: configuration.redactedURL, result: .failure(error))]
+            }
+        case .cluster(let router):
+            return try await router.resultsFromEachMaster(command).map { MasterResult(node: $0.node, result: $0.result) }
+        }
+    }
+
+    /// One master's outcome in ``RedisClient/resultsFromEachMaster(_:)``.
+    public struct MasterResult: Sendable {
+        /// The node's address with any password replaced by `***`.
+        public var node: String
+        /// Its reply, or why there is none: an error reply, a refused connection, a timeout.
+        public var result: Result<RESPValue, RedisError>
     }
 
     /// Runs a script with EVALSHA, loading it first if the server does not have it.
