@@ -25,5 +25,7 @@ RUN apt-get update \
     && useradd --system --no-create-home --shell /usr/sbin/nologin spool
 COPY --from=build /out/spool /usr/local/bin/spool
 USER spool
+# The image has no redis-server: give every command a Redis, e.g.
+#   docker run --rm -e SPOOL_REDIS_URL=redis://redis:6379 spool worker --queue q --exec ...
 ENTRYPOINT ["spool"]
 CMD ["--help"]

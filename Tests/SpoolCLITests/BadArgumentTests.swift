@@ -32,6 +32,19 @@ struct BadArgumentTests {
         }
     }
 
+    @Test("no Redis given and no place for a private one (a container's read-only directory): one line saying to pass --redis")
+    func nowhereForAPrivateRedis() async throws {
+        let directory = try TempDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // `.spool` taken by a file: the directory cannot be made (as for a directory the user
+        // cannot write, which root could)
+        #expect(FileManager.default.createFile(atPath: "\(directory)/.spool", contents: Data()))
+        let run = try await SpoolProcess.run(["queues"], in: directory)
+        #expect(run.status == 1 && run.stderrLines.count == 1, "\(run.stderr)")
+        #expect(run.stderr.hasPrefix("spool: no Redis given (--redis or $SPOOL_REDIS_URL), and cannot create \(directory)/.spool"), "\(run.stderr)")
+        #expect(run.stderr.contains("Pass --redis URL"), "\(run.stderr)")
+    }
+
     @Test("queues: a queue whose stream key another application clobbered is named; the others are still listed")
     func clobberedQueue() async throws {
         try await withRedisServer { server in

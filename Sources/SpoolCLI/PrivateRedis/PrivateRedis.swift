@@ -86,7 +86,10 @@ struct PrivateRedis {
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
             )
         } catch {
-            throw CLIError("cannot create \(directory) for the private Redis: \(error.localizedDescription)")
+            throw CLIError(
+                "no Redis given (--redis or $SPOOL_REDIS_URL), and cannot create \(directory) for a private one: "
+                    + "\(error.localizedDescription) Pass --redis URL, or run from a writable directory"
+            )
         }
     }
 
