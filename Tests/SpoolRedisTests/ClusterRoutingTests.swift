@@ -15,6 +15,23 @@ struct ClusterRoutingTests {
                 let slot = try await cluster.keySlot(key)
                 #expect(slot == RedisHashSlot.of(key), "key \(key)")
             }
+
+            // a redis:// (not redis-cluster://) client on one node: a key another master
+            // serves gets MOVED, and the error says which URL to use
+            let node = cluster.nodes[0]
+            let plain = RedisClient(configuration: try RedisConfiguration(url: "redis://\(node.host):\(node.port)"))
+            defer { plain.shutdown() }
+            var elsewhere: String?
+            for index in 0..<200 where elsewhere == nil {
+                if try await cluster.master(ofSlot: RedisHashSlot.of("k\(index)")).port != node.port { elsewhere = "k\(index)" }
+            }
+            let key = try #require(elsewhere)
+            await #expect {
+                try await plain.send("GET", key)
+            } throws: { error in
+                guard let error = error as? RedisError else { return false }
+                return error.code == .redirected && error.message.contains("connect with a redis-cluster:// URL")
+            }
         }
     }
 

@@ -94,6 +94,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
             message += " (check the user name and password, e.g. SPOOL_REDIS_PASSWORD)"
         } else if code == .noPermission {
             message += " (the Redis ACL user lacks this command or key pattern; see docs/operations.md)"
+        } else if code == .redirected {
+            message += " (the server is a Redis Cluster node: connect with a redis-cluster:// URL; see docs/cluster.md)"
         }
         return RedisError(code: code, message: message, address: address)
     }
