@@ -150,6 +150,24 @@ struct PasswordCanaryTests {
         }
     }
 
+    /// `--redis redis://user@host` with `SPOOL_REDIS_PASSWORD` unset used to send no AUTH at
+    /// all, so the command ran as `default` with every right.
+    @Test func aUserNameWithoutAPasswordFailsInsteadOfRunningAsDefault() async throws {
+        let canary = "cnry" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        try await withRedisServer { server in
+            _ = try server.cli("ACL", "SETUSER", "spool-worker", "on", ">" + canary, "~spool:*", "+@all")
+            let url = "redis://spool-worker@127.0.0.1:\(server.port)"
+            let refused = try await spool(arguments: ["queues", "--redis", url, "--timeout", "2s"])
+            #expect(refused.status == 1, "\(refused.stderr)")
+            #expect(refused.stderrLines.count == 1, "\(refused.stderr)")
+            #expect(refused.stderr.hasPrefix("spool: ") && refused.stderr.contains("Redis at redis://spool-worker@127.0.0.1:\(server.port): authentication failed: "), "\(refused.stderr)")
+            #expect(refused.stderr.contains("was given without a password") && refused.stderr.contains("SPOOL_REDIS_PASSWORD"), "\(refused.stderr)")
+            #expect(!refused.stderr.contains(canary) && !refused.stdout.contains(canary))
+            let allowed = try await spool(arguments: ["queues", "--redis", url], environment: ["SPOOL_REDIS_PASSWORD": canary])
+            #expect(allowed.status == 0, "\(allowed.stderr)")
+        }
+    }
+
     /// Lua: every key, its type-specific contents, and each stream's groups and consumers,
     /// one item per line.
     static let dumpScript = """

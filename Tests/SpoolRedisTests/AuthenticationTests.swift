@@ -55,6 +55,33 @@ struct AuthenticationTests {
         }
     }
 
+    @Test("a user name without a password authenticates as that user, never as default")
+    func userWithoutPassword() async throws {
+        try await withRedisServer { server in
+            // the default user has every right and no password: skipping AUTH would succeed
+            _ = try server.cli("ACL", "SETUSER", "open-user", "on", "nopass", "~spool:*", "+@all")
+            _ = try server.cli("ACL", "SETUSER", "spool-worker", "on", ">pw-canary", "~spool:*", "+@all")
+            let open = RedisClient(configuration: try RedisConfiguration(url: "redis://open-user@127.0.0.1:\(server.port)"))
+            defer { open.shutdown() }
+            #expect(try await open.send("ACL", "WHOAMI").string == "open-user")
+
+            let client = RedisClient(configuration: try RedisConfiguration(url: "redis://spool-worker@127.0.0.1:\(server.port)"))
+            defer { client.shutdown() }
+            let error = await #expect(throws: RedisError.self) {
+                try await client.send("PING")
+            }
+            #expect(error?.code == .authenticationFailed, "\(String(describing: error))")
+            let text = error.map { "\($0)" } ?? ""
+            #expect(text.contains("the user name \"spool-worker\" was given without a password"), "\(text)")
+            #expect(text.contains("SPOOL_REDIS_PASSWORD") && !text.contains("pw-canary") && !text.contains("\n"), "\(text)")
+
+            // with the password from elsewhere (SPOOL_REDIS_PASSWORD's route) it is that user
+            let right = RedisClient(configuration: try RedisConfiguration(url: "redis://spool-worker@127.0.0.1:\(server.port)", password: "pw-canary"))
+            defer { right.shutdown() }
+            #expect(try await right.send("ACL", "WHOAMI").string == "spool-worker")
+        }
+    }
+
     @Test("SELECT from the URL's database")
     func selectsDatabase() async throws {
         try await withRedisServer { server in

@@ -20,8 +20,11 @@ public struct RedisConfiguration: Sendable {
     /// The server address.
     public var address: RedisAddress
     /// The ACL user name; `nil` authenticates as `default` (or not at all without a password).
+    /// A name is always authenticated as, with an empty password when ``password`` is `nil`
+    /// (a `nopass` user works; a user with a password is refused with `authenticationFailed`),
+    /// never silently replaced by `default`.
     public var username: String?
-    /// The password; never printed. `nil` means no AUTH.
+    /// The password; never printed. `nil` means no AUTH, unless ``username`` is set.
     public var password: String?
     /// The logical database selected after connecting. Defaults to 0.
     public var database: Int

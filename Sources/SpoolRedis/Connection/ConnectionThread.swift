@@ -206,12 +206,13 @@ struct ConnectionThread: Sendable {
         context.setTimeout(configuration.commandTimeout)
         core.setSocket(context.fileDescriptor)
         var handshake: [RedisCommand] = []
-        if let password = configuration.password {
-            if let username = configuration.username {
-                handshake.append(RedisCommand("AUTH", username, password))
-            } else {
-                handshake.append(RedisCommand("AUTH", password))
-            }
+        if let username = configuration.username {
+            // A named user is always the user authenticated, with an empty password when none
+            // was given: a `nopass` ACL user works, one with a password is refused (WRONGPASS).
+            // Skipping AUTH would run as `default`, often with every right.
+            handshake.append(RedisCommand("AUTH", username, configuration.password ?? ""))
+        } else if let password = configuration.password {
+            handshake.append(RedisCommand("AUTH", password))
         }
         if configuration.database != 0 {
             handshake.append(RedisCommand("SELECT", String(configuration.database)))
@@ -226,9 +227,14 @@ struct ConnectionThread: Sendable {
             for command in handshake {
                 let reply = try context.readReply()
                 guard case .error(let text) = reply else { continue }
-                let error = RedisError.reply(text, address: address)
+                var error = RedisError.reply(text, address: address)
                 // A restricted ACL user may lack CLIENT SETNAME; that is not fatal.
                 if command.name == "CLIENT" && error.code == .noPermission { continue }
+                if command.name == "AUTH", error.code == .authenticationFailed, configuration.password == nil,
+                    let username = configuration.username
+                {
+                    error.message = RedisError.userWithoutPassword(username, reply: text)
+                }
                 throw error
             }
         } catch {

@@ -99,4 +99,11 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         }
         return RedisError(code: code, message: message, address: address)
     }
+
+    /// The message when AUTH as a named user without a password was refused: a URL like
+    /// `redis://user@host` whose password was left out (or whose variable was not set).
+    package static func userWithoutPassword(_ username: String, reply: String) -> String {
+        "the user name \"\(username)\" was given without a password and Redis refused it: put the password in the URL "
+            + "(\(RedisURL.percentEncode(username)):PASSWORD@ before the host) or in SPOOL_REDIS_PASSWORD (Redis said: \(reply))"
+    }
 }
