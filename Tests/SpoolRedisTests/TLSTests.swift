@@ -1,3 +1,4 @@
+import Foundation
 import SpoolTesting
 import Testing
 @testable import SpoolRedis
@@ -170,5 +171,53 @@ struct TLSTests {
     func missingFiles() async throws {
         try await expectRefused("rediss://127.0.0.1:1?ca=/nonexistent/ca.pem", ["TLS setup failed"])
         try await expectRefused("rediss://127.0.0.1:1?cert=/nonexistent/c.pem", ["TLS setup failed"])
+    }
+
+    /// Each TLS file error names the option, the path and why, in one line (it used to be
+    /// NIOSSL's `noSuchFilesystemObject`, `failedToLoadCertificate` or, for a key of another
+    /// certificate, a misleading `failedToLoadPrivateKey`). Setup fails before any connect,
+    /// so no server is needed.
+    @Test("each TLS file error names the option, the path and the reason")
+    func fileErrorsNameTheFile() async throws {
+        let certificates = try TestCertificates.make()
+        defer { certificates.remove() }
+        let directory = certificates.directory
+        let notPEM = directory + "/not-pem.txt"
+        try writeFile(notPEM, "this is not PEM\n")
+        let cert = certificates.clientCertificate
+        let key = certificates.clientKey
+        let base = "rediss://127.0.0.1:1?"
+        let cases: [(query: String, fragments: [String])] = [
+            ("ca=/nonexistent/ca.pem", ["TLS setup failed: ca=/nonexistent/ca.pem cannot be read: No such file or directory"]),
+            ("ca=\(notPEM)", ["ca=\(notPEM) is not a PEM file of CA certificates"]),
+            ("cert=/nonexistent/c.pem&key=\(key)", ["cert=/nonexistent/c.pem cannot be read: No such file or directory"]),
+            ("cert=\(notPEM)&key=\(key)", ["cert=\(notPEM) is not a PEM certificate"]),
+            ("cert=\(directory)&key=\(key)", ["cert=\(directory) is a directory"]),
+            ("cert=\(cert)&key=/nonexistent/k.pem", ["key=/nonexistent/k.pem cannot be read: No such file or directory"]),
+            ("cert=\(cert)&key=\(notPEM)", ["key=\(notPEM) is not a PEM private key", "passphrase"]),
+            // a certificate given as the key
+            ("cert=\(cert)&key=\(cert)", ["key=\(cert) is not a PEM private key"]),
+            // a key that loads but belongs to another certificate
+            ("cert=\(cert)&key=\(certificates.serverKey)", ["key=\(certificates.serverKey) does not match the certificate in cert=\(cert)"]),
+        ]
+        for (query, fragments) in cases {
+            try await expectRefused(base + query, fragments + ["TLS setup failed: "])
+        }
+        // permission denied can only be seen by a user the file mode binds (not root)
+        if geteuid() != 0 {
+            let locked = directory + "/locked.pem"
+            try writeFile(locked, "")
+            #expect(chmod(locked, 0) == 0)
+            try await expectRefused(base + "ca=\(locked)", ["ca=\(locked) cannot be read: Permission denied"])
+        }
+        // the right files pass TLS setup: what fails then is the connect to port 1
+        let client = try client(base + "ca=\(certificates.caFile)&cert=\(cert)&key=\(key)")
+        defer { client.shutdown() }
+        let error = await #expect(throws: RedisError.self) { try await client.send("PING") }
+        #expect(error?.code == .connectionFailed && error?.message.contains("TLS setup failed") == false, "\(String(describing: error))")
+    }
+
+    private func writeFile(_ path: String, _ text: String) throws {
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
     }
 }

@@ -30,6 +30,15 @@ enum TLSTunnel {
         let context: NIOSSLContext
         do {
             context = try NIOSSLContext(configuration: configuration(options))
+        } catch let error as TLSSetupError {
+            throw failure("TLS setup failed: \(error.text)")
+        } catch NIOSSLError.failedToLoadPrivateKey where options.certificateFile != nil && options.keyFile != nil {
+            // both files loaded on their own (``configuration(_:)`` checked), so BoringSSL
+            // refused the pair: the usual cause is a key of another certificate
+            throw failure(
+                "TLS setup failed: key=\(options.keyFile!) does not match the certificate in cert=\(options.certificateFile!) "
+                    + "(or is of a key type TLS cannot use)"
+            )
         } catch {
             throw failure("TLS setup failed: \(describe(error)) (check the CA, certificate and key files)")
         }
@@ -101,23 +110,70 @@ enum TLSTunnel {
     private static let streamType = SOCK_STREAM
     #endif
 
+    /// The TLS configuration for `options`. Each file is read here first, so that a failure
+    /// names the option and the path and says why (NIOSSL's own errors, such as
+    /// `noSuchFilesystemObject`, name neither): ``TLSSetupError``.
     private static func configuration(_ options: TLSOptions) throws -> TLSConfiguration {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
         configuration.certificateVerification = options.verify ? .fullVerification : .none
         if let caFile = options.caFile {
+            // NIOSSL reads the CA file only when it verifies; so is it checked only then
+            if options.verify, try checkReadable(caFile, option: "ca", directoryAllowed: true) == .file {
+                let certificates = try? NIOSSLCertificate.fromPEMFile(caFile)
+                if certificates?.isEmpty ?? true {
+                    throw TLSSetupError(text: "ca=\(caFile) is not a PEM file of CA certificates (no readable -----BEGIN CERTIFICATE----- block)")
+                }
+            }
             configuration.trustRoots = .file(caFile)
         }
         if let certificateFile = options.certificateFile {
-            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
             guard let keyFile = options.keyFile else {
                 throw TLSSetupError(text: "a client certificate needs its key file (key=)")
             }
-            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+            _ = try checkReadable(certificateFile, option: "cert", directoryAllowed: false)
+            let chain = (try? NIOSSLCertificate.fromPEMFile(certificateFile)) ?? []
+            if chain.isEmpty {
+                throw TLSSetupError(text: "cert=\(certificateFile) is not a PEM certificate (no readable -----BEGIN CERTIFICATE----- block)")
+            }
+            configuration.certificateChain = chain.map { .certificate($0) }
+            _ = try checkReadable(keyFile, option: "key", directoryAllowed: false)
+            guard let key = try? NIOSSLPrivateKey(file: keyFile, format: .pem) else {
+                throw TLSSetupError(
+                    text: "key=\(keyFile) is not a PEM private key (no readable -----BEGIN … PRIVATE KEY----- block), "
+                        + "or it is encrypted with a passphrase, which is not supported"
+                )
+            }
+            configuration.privateKey = .privateKey(key)
         } else if options.keyFile != nil {
             throw TLSSetupError(text: "a key file needs its client certificate (cert=)")
         }
         return configuration
+    }
+
+    private enum FileKind { case file, directory }
+
+    /// Checks that `path` can be opened for reading; throws a ``TLSSetupError`` naming the
+    /// option, the path and the reason (no such file, permission denied, a directory, ...).
+    private static func checkReadable(_ path: String, option: String, directoryAllowed: Bool) throws -> FileKind {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw TLSSetupError(text: "\(option)=\(path) cannot be read: \(String(cString: strerror(errno)))")
+        }
+        let isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
+        if isDirectory && !directoryAllowed {
+            throw TLSSetupError(text: "\(option)=\(path) is a directory, not a PEM file")
+        }
+        #if canImport(Glibc)
+        let descriptor = Glibc.open(path, O_RDONLY | (isDirectory ? O_DIRECTORY : 0))
+        #else
+        let descriptor = Darwin.open(path, O_RDONLY | (isDirectory ? O_DIRECTORY : 0))
+        #endif
+        guard descriptor >= 0 else {
+            throw TLSSetupError(text: "\(option)=\(path) cannot be read: \(String(cString: strerror(errno)))")
+        }
+        close(descriptor)
+        return isDirectory ? .directory : .file
     }
 
     private struct TLSSetupError: Error, CustomStringConvertible {
