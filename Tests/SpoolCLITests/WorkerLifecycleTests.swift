@@ -60,6 +60,37 @@ struct WorkerLifecycleTests {
         }
     }
 
+    /// The exit-at-once line was plain text (`spool: exiting at once …`) in JSON mode too,
+    /// which a JSON log parser cannot read.
+    @Test func inJSONModeEveryStderrLineOfASecondSignalExitIsJSON() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let slow = try fixture.script("slow.sh", "echo $$ > \"$1/main.pid\"\nsleep 60\n")
+            let worker = try fixture.worker(
+                queue: "work", ["--grace-period", "60s", "--log-format", "json"], exec: [slow, fixture.directory]
+            )
+            defer { worker.kill() }
+            _ = try await fixture.enqueue("work")
+            try await waitUntil("the job started") { !fixture.read("main.pid").isEmpty }
+            worker.signal(SIGTERM)
+            try await waitUntil("the worker logged the graceful shutdown") { worker.stderr.contains("shutting down gracefully") }
+            worker.signal(SIGTERM)
+            let ended = try await worker.wait(timeout: .seconds(5))
+            #expect(ended.status == 1)
+            var objects: [[String: Any]] = []
+            for line in ended.stderr.split(separator: "\n") {
+                let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                #expect(object != nil, "not a JSON object: \(line)")
+                if let object { objects.append(object) }
+            }
+            let last = try #require(objects.last)
+            #expect((last["msg"] as? String)?.hasPrefix("exiting at once on a second SIGTERM") == true, "\(last)")
+            #expect(last["level"] as? String == "error" && last["label"] as? String == "spool.worker", "\(last)")
+            #expect(last["signal"] as? String == "SIGTERM" && last["ts"] is String && last["redis.url"] is String, "\(last)")
+            #expect(!ended.stderr.contains("spool: exiting"))
+        }
+    }
+
     @Test func aConfigFileServesSeveralSubscriptions() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)

@@ -224,7 +224,7 @@ struct WorkerCommand: AsyncParsableCommand {
         services.append(.init(service: worker))
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         do {
-            try await WorkerSignals.run(group, logger: logger)
+            try await WorkerSignals.run(group, logger: logger, format: format)
         } catch {
             client.shutdown()
             try? await httpClient?.shutdown()

@@ -6,8 +6,11 @@ import UnixSignals
 /// Runs the worker's service group: the first SIGTERM or SIGINT starts a graceful shutdown;
 /// a second one kills the running handler programs and exits at once with status 1, leaving
 /// unfinished jobs pending (another worker reclaims them once this one's heartbeat lapses).
+///
+/// The line about exiting at once is a log line in `--log-format json` (so stderr stays
+/// JSON lines), and the usual `spool: …` error line in text mode.
 enum WorkerSignals {
-    static func run(_ group: ServiceGroup, logger: Logger) async throws {
+    static func run(_ group: ServiceGroup, logger: Logger, format: LogFormat) async throws {
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
@@ -22,7 +25,16 @@ enum WorkerSignals {
                         await group.triggerGracefulShutdown()
                     } else {
                         RunningChildren.shared.killAll()
-                        SpoolCommand.printError("exiting at once on a second \(signal); unfinished jobs stay pending for other workers")
+                        let message = "exiting at once on a second \(signal); unfinished jobs stay pending for other workers"
+                        switch format {
+                        case .text:
+                            SpoolCommand.printError(message)
+                        case .json:
+                            // written whatever --log-level says, as the text line is
+                            var loud = logger
+                            loud.logLevel = .trace
+                            loud.error("\(message)", metadata: ["signal": "\(signal)"])
+                        }
                         exit(1)
                     }
                 }
