@@ -124,6 +124,10 @@ struct InspectCommandTests {
             #expect(try server.cli("XLEN", "spool:{emails}:dead:default") == "0")
             #expect(try server.cli("XLEN", "spool:{emails}:retry:default") == "1")
             #expect(try server.cli("EXISTS", "spool:{emails}:retry:audit") == "0", "only the failed group")
+            // the job's own fields, attempt left out (reset to 1, its default), no dead_ fields
+            let moved = try server.cli("XRANGE", "spool:{emails}:retry:default", "-", "+").split(separator: "\n").dropFirst().map(String.init)
+            #expect(moved.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+                == ["v", "id", "type", "payload", "enqueued_at"], "\(moved)")
 
             // re-running is safe: nothing left to do
             let again = try await spool("dlq", "replay", "emails", "--id", Seed.deadJob, "--yes", "--redis", server.url)

@@ -161,9 +161,10 @@ enum SpoolScripts {
         end
         for i = 1, #raw, 2 do
           local name = raw[i]
-          if string.sub(name, 1, 5) ~= 'dead_' and string.sub(name, 1, 12) ~= 'spool_first_' then
+          -- attempt is left out: reset to 1, its default (docs/wire-format.md)
+          if string.sub(name, 1, 5) ~= 'dead_' and string.sub(name, 1, 12) ~= 'spool_first_' and name ~= 'attempt' then
             fields[#fields + 1] = name
-            if name == 'attempt' then fields[#fields + 1] = '1' else fields[#fields + 1] = raw[i + 1] end
+            fields[#fields + 1] = raw[i + 1]
           end
         end
         local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
