@@ -167,11 +167,16 @@ extension SpoolInspector {
 
     /// Throws `unknownQueue` unless the queue has a stream or is registered.
     func requireQueue(_ keys: QueueKeys) async throws(SpoolError) {
-        let replies = try await pipeline([
-            RedisCommand("EXISTS", keys.stream),
-            RedisCommand("SISMEMBER", keys.registry, keys.queue.rawValue),
-        ], doing: "read queue \(keys.queue)")
-        if replies[0].int != 1 && replies[1].int != 1 {
+        if try await send(RedisCommand("EXISTS", keys.stream), doing: "read queue \(keys.queue)").int != 1 {
+            try await requireRegistered(keys)
+        }
+    }
+
+    /// Throws `unknownQueue` unless the queue is in the registry set. Asked only when its
+    /// stream is missing: on a cluster the registry may live on another master.
+    func requireRegistered(_ keys: QueueKeys) async throws(SpoolError) {
+        let member = try await send(RedisCommand("SISMEMBER", keys.registry, keys.queue.rawValue), doing: "read queue \(keys.queue)")
+        if member.int != 1 {
             throw SpoolError.unknownQueue(keys.queue, prefix: prefix)
         }
     }

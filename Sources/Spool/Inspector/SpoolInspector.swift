@@ -66,12 +66,13 @@ public struct SpoolInspector: Sendable {
             RedisCommand("XLEN", keys.stream),
             RedisCommand("ZCARD", keys.delayed),
             RedisCommand("HGET", keys.meta, "dropped_by_cap"),
-            RedisCommand("SISMEMBER", keys.registry, queue.rawValue),
             RedisCommand("XINFO", "GROUPS", keys.stream),
         ], doing: "read queue \(queue)", tolerating: "WRONGTYPE")
         let type = head[0].string ?? "none"
-        if type == "none" && head[4].int != 1 {
-            throw SpoolError.unknownQueue(queue, prefix: prefix)
+        // the registry (another slot on a cluster, maybe another master) only when the stream
+        // is missing: a queue's status then needs the queue's own master alone
+        if type == "none" {
+            try await requireRegistered(keys)
         }
         if type != "none" && type != "stream" {
             throw SpoolError(
@@ -84,7 +85,7 @@ public struct SpoolInspector: Sendable {
             throw SpoolError.redis(RedisError.reply(failure, address: client.redactedAddress), doing: "read queue \(queue)")
         }
         var groups: [GroupStatus] = []
-        for record in head[5].array ?? [] {
+        for record in head[4].array ?? [] {
             groups.append(try await groupStatus(keys, info: map(record)))
         }
         return QueueStatus(
