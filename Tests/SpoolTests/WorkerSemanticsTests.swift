@@ -206,7 +206,8 @@ struct WorkerSemanticsTests {
         let started = Recorder()
         let finished = Recorder()
         var worker = fixture.worker { $0.gracePeriod = .milliseconds(500) }
-        worker.register(Greeting.self, queue: queue) { job, context in
+        // no retries: the cut-off job must not lose its one attempt
+        worker.register(Greeting.self, queue: queue, retry: .none) { job, context in
             started.record(context)
             if job.name == "slow" {
                 // ignores cancellation and returns normally well after the grace period:
@@ -224,14 +225,25 @@ struct WorkerSemanticsTests {
             try await fixture.producer.push([Greeting(name: "slow"), Greeting(name: "quick")], to: queue)
             try await started.waitFor(2)
         }
-        // the quick job finished within the grace period and was acknowledged; the slow
-        // one was cancelled and stays pending for another worker
+        // the quick job finished within the grace period and was acknowledged; the slow one
+        // was cancelled and handed back to the group, due now, as the same attempt
         #expect(finished.count == 1)
         let pending = try await fixture.redis("XPENDING", keys.stream, "default", "-", "+", "10").array ?? []
-        #expect(pending.count == 1)
+        #expect(pending.isEmpty)
         #expect(try await fixture.redis("ZCARD", keys.done(.default)) == .integer(1))
         #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(0))
-        #expect(try await fixture.redis("ZCARD", keys.scheduled(.default)) == .integer(0))
+        #expect(try await fixture.redis("ZCARD", keys.scheduled(.default)) == .integer(1))
+
+        // the next worker runs it as attempt 1 of 1 again, rather than dead-lettering it
+        let rerun = Recorder()
+        var next = fixture.worker()
+        next.register(Greeting.self, queue: queue, retry: .none) { _, context in rerun.record(context) }
+        try await running(next) {
+            try await rerun.waitFor(1)
+        }
+        #expect(rerun.executions.map(\.attempt) == [1])
+        #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(0))
+        #expect(try await fixture.redis("ZCARD", keys.done(.default)) == .integer(2))
     }
 
     @Test("trimming removes only entries every group is done with")
@@ -282,7 +294,7 @@ struct WorkerSemanticsTests {
         }
     }
 
-    @Test("cancelling a worker's task ends it, leaving the unfinished job pending", .timeLimit(.minutes(1)))
+    @Test("cancelling a worker's task ends it, handing the unfinished job back to its group as the same attempt", .timeLimit(.minutes(1)))
     func cancellationEndsWorker() async throws {
         try await QueueFixture.with { fixture in
             let keys = QueueKeys(queue: try QueueName("cancelled"))
@@ -292,7 +304,9 @@ struct WorkerSemanticsTests {
             worker.task.cancel()
             try await waitUntil(within: .seconds(10), "the cancelled worker returned") { worker.hasEnded }
             let pending = try await fixture.redis("XPENDING", keys.stream, "default", "-", "+", "10").array ?? []
-            #expect(pending.count == 1, "the job it was running stays pending for another worker")
+            #expect(pending.isEmpty, "the job it was running is no longer this worker's")
+            #expect(try await fixture.redis("ZCARD", keys.scheduled(.default)) == .integer(1), "handed back to the group")
+            #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(0))
         }
     }
 

@@ -10,7 +10,16 @@ extension SubscriptionRunner {
         case duplicate
         case failed(error: String)
         case deadLetter(reason: DeadLetterReason, error: String)
+        /// The worker gave up on it (shutdown past the grace period, or its task cancelled).
         case abandoned
+
+        /// Whether settling it runs a script (acknowledgements go in batches instead).
+        var needsRedis: Bool {
+            switch self {
+            case .succeeded, .duplicate: false
+            case .failed, .deadLetter, .abandoned: true
+            }
+        }
     }
 
     /// Counts `entry` as running from now on (its lease is extended, shutdown waits for it):
@@ -74,9 +83,10 @@ extension SubscriptionRunner {
                 error: "no handler for job type \"\(envelope.type)\" in group \(group) of queue \(keys.queue): register one, then replay"
             )
         }
-        if Task.isCancelled, case .failed = outcome {
-            // a handler that timed out leaves this task cancelled; record the retry from a task
-            // that is not, so the backoff between attempts to reach Redis still waits
+        if Task.isCancelled, outcome.needsRedis {
+            // a handler that timed out (or was given up on) leaves this task cancelled; record
+            // the outcome from a task that is not, so the waits between attempts to reach
+            // Redis still wait
             await Task(executorPreference: executor) {
                 await settle(entry, fields: fields, envelope: envelope, attempt: attempt, outcome: outcome,
                              strategy: strategy, maxAttempts: maxAttempts)
@@ -149,8 +159,18 @@ extension SubscriptionRunner {
             state.slots.release(1)
             return
         case .abandoned:
-            state.slots.release(1)
-            return
+            // Handed back to the group, to run again as this same attempt: the worker stopped,
+            // the job did not fail. Left pending, it would be reclaimed as one more delivery,
+            // and deliveries count as attempts (for workers that die on a job), so each deploy
+            // that cut it off would use up an attempt, and a job without retries would be
+            // dead-lettered without having failed. If Redis cannot be reached, it stays
+            // pending and is reclaimed like a dead worker's.
+            if var handedBack = envelope {
+                handedBack.attempt = attempt
+                var command = failCommand(entry, action: "retry", due: JobID.currentMillis(), extra: 16)
+                handedBack.encodeFields(into: &command)
+                await runFailScript(command, entry)
+            }
         case .failed(let error) where envelope != nil && attempt < maxAttempts:
             var retried = envelope!
             retried.attempt = attempt + 1
