@@ -24,7 +24,7 @@ struct ReadmeExampleTests {
         func sendReceipt(for orderID: String) async throws { sent.withLock { $0.append(orderID) } }
     }
 
-    @Test("the worker example handles the job the producer example pushes")
+    @Test("the worker example, started after the producer example, handles the job it pushed")
     func example() async throws {
         try await withRedisServer { server in
             var logger = Logger(label: "readme")
@@ -34,26 +34,7 @@ struct ReadmeExampleTests {
             let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
             defer { client.shutdown() }
 
-            // "Process jobs" (first, so that the new group exists before the push)
-            let orders = try QueueName("order.placed")
-            let email = try GroupName("email")
-            var worker = SpoolWorker(client: client, logger: logger)
-            // a new group takes the jobs enqueued from its creation on; startFromBeginning: true takes
-            // every job still in the stream
-            worker.subscribe(queue: orders, group: email,
-                             options: .init(concurrency: 32, retry: .exponentialJitter(maxAttempts: 5)))
-            worker.register(SendReceipt.self, queue: orders, group: email) { job, context in
-                context.logger.info("sending receipt", metadata: ["order": "\(job.orderID)"])
-                try await mailer.sendReceipt(for: job.orderID)     // throw NonRetryableError to skip retries
-            }
-            let services = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm], logger: logger)
-            let running = Task { try await services.run() }
-
-            try await waitUntil("the group exists") {
-                (try await client.send(RedisCommand("EXISTS", QueueKeys(queue: orders).retry(email)))).int == 1
-            }
-
-            // "Enqueue a job"
+            // "Enqueue a job", before any worker exists, as the README reads
             let producer = SpoolProducer(client: client, logger: Logger(label: "app"))
 
             let before = Int64(Date().timeIntervalSince1970 * 1000)
@@ -62,6 +43,21 @@ struct ReadmeExampleTests {
                                     options: PushOptions(delay: .seconds(30), maxAttempts: 3, dedupKey: "receipt-A-1043"))
             // the README's comment on `print(result.id)`: a UUIDv7, time-ordered
             #expect(result.id.version == 7 && (before...Int64(Date().timeIntervalSince1970 * 1000) + 1).contains(result.id.timestamp), "\(result.id)")
+
+            // "Process jobs": the new group runs the job pushed before it existed
+            let orders = try QueueName("order.placed")
+            let email = try GroupName("email")
+            var worker = SpoolWorker(client: client, logger: logger)
+            // a new group runs every job still in the stream, those pushed before it existed too;
+            // startFromBeginning: false makes it take only the jobs pushed from its creation on
+            worker.subscribe(queue: orders, group: email,
+                             options: .init(concurrency: 32, retry: .exponentialJitter(maxAttempts: 5)))
+            worker.register(SendReceipt.self, queue: orders, group: email) { job, context in
+                context.logger.info("sending receipt", metadata: ["order": "\(job.orderID)"])
+                try await mailer.sendReceipt(for: job.orderID)     // throw NonRetryableError to skip retries
+            }
+            let services = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm], logger: logger)
+            let running = Task { try await services.run() }
 
             try await waitUntil("the receipt was sent") { mailer.sent.withLock { $0 } == ["A-1042"] }
             await services.triggerGracefulShutdown()

@@ -385,7 +385,7 @@ func commandCalls(_ fixture: QueueFixture, _ command: String) async throws -> In
 
 @Suite("Worker: group creation")
 struct GroupCreationTests {
-    @Test("a new group takes new jobs only by default, or everything with startFromBeginning")
+    @Test("a new group takes every job still in the stream by default, or new jobs only with startFromBeginning: false")
     func startPosition() async throws {
         try await QueueFixture.with { fixture in
             let queue = try QueueName("history")
@@ -394,8 +394,8 @@ struct GroupCreationTests {
             let fresh = Recorder()
             let replay = Recorder()
             var worker = fixture.worker()
+            worker.subscribe(queue: queue, group: try GroupName("fresh"), options: .init(startFromBeginning: false))
             worker.register(Greeting.self, queue: queue, group: try GroupName("fresh")) { _, context in fresh.record(context) }
-            worker.subscribe(queue: queue, group: try GroupName("replay"), options: .init(startFromBeginning: true))
             worker.register(Greeting.self, queue: queue, group: try GroupName("replay")) { _, context in replay.record(context) }
             try await running(worker) {
                 try await waitUntil("both groups exist") {

@@ -89,8 +89,11 @@ extension SpoolWorker {
         public var retry: RetryStrategy
         /// A handler running longer is cancelled and the attempt fails. Defaults to 5 minutes.
         public var handlerTimeout: Duration
-        /// A new group starts at the beginning of the stream instead of with new jobs only.
-        /// Defaults to `false`.
+        /// Where a *new* group starts: at the beginning of the stream, so it runs every job
+        /// still there, including those pushed before any of its workers started (as a job
+        /// queue should); or, with `false`, with the jobs pushed from its creation on (a new
+        /// subscriber that must not see the history). Defaults to `true`, as `spool worker`'s
+        /// `--start-from beginning`. An existing group keeps its position either way.
         public var startFromBeginning: Bool
         /// Skip jobs this group already completed (the dedup set). Defaults to `true`.
         public var dedup: Bool
@@ -100,7 +103,7 @@ extension SpoolWorker {
             concurrency: Int = 16,
             retry: RetryStrategy = .exponentialJitter(),
             handlerTimeout: Duration = .seconds(300),
-            startFromBeginning: Bool = false,
+            startFromBeginning: Bool = true,
             dedup: Bool = true
         ) {
             self.concurrency = max(1, concurrency)
