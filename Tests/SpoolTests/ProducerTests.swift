@@ -122,3 +122,40 @@ struct ProducerTests {
         }
     }
 }
+
+@Suite("Producer: arguments refused before anything is sent")
+struct ProducerArgumentTests {
+    /// Nothing reached Redis for `queue`: no stream, and the queue is not registered.
+    static func expectNothingSent(_ fixture: QueueFixture, _ queue: QueueName, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        #expect(try await fixture.redis("EXISTS", QueueKeys(queue: queue).stream) == .integer(0), sourceLocation: sourceLocation)
+        #expect(try await fixture.redis("SISMEMBER", "spool:queues", queue.rawValue) == .integer(0), sourceLocation: sourceLocation)
+    }
+
+    @Test("PushOptions.dedupKey on a batch push (typed or envelopes) is refused: one key cannot name every job")
+    func batchDedupKey() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("batch.dedup")
+            let options = PushOptions(dedupKey: "order-42")
+            let typed = await #expect(throws: SpoolError.self) {
+                try await fixture.producer.push([Greeting(name: "a"), Greeting(name: "b")], to: queue, options: options)
+            }
+            let envelopes = await #expect(throws: SpoolError.self) {
+                try await fixture.producer.push(
+                    [try JobEnvelope.make(Greeting(name: "a"), key: "a"), try JobEnvelope.make(Greeting(name: "b"))],
+                    to: queue, options: options
+                )
+            }
+            for error in [typed, envelopes] {
+                #expect(error?.code == .invalidArgument, "\(String(describing: error))")
+                let message = error?.message ?? ""
+                #expect(message.contains("JobEnvelope.make(_:key:)") && !message.contains("\n"), "\(message)")
+            }
+            try await Self.expectNothingSent(fixture, queue)
+            // each envelope's own key still works
+            let keyed = try await fixture.producer.push(
+                [try JobEnvelope.make(Greeting(name: "a"), key: "k1"), try JobEnvelope.make(Greeting(name: "b"), key: "k1")], to: queue
+            )
+            #expect(keyed.map(\.isDuplicate) == [false, true])
+        }
+    }
+}

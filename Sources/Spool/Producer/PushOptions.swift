@@ -7,7 +7,9 @@ public struct PushOptions: Sendable {
     /// Attempts before the job is dead-lettered; `nil` uses the worker's retry strategy.
     public var maxAttempts: Int?
     /// Makes the push idempotent: within ``dedupWindow`` a second push with the same key
-    /// enqueues nothing and returns the first job's id.
+    /// enqueues nothing and returns the first job's id. For a push of one job only: a batch
+    /// push with one throws, since one key would cover every job (give each envelope its own
+    /// ``JobEnvelope/key`` instead).
     public var dedupKey: String?
     /// How long a dedup key is remembered. Defaults to 24 hours.
     public var dedupWindow: Duration

@@ -107,8 +107,15 @@ public struct SpoolProducer: Sendable {
     }
 
     /// Pushes many jobs to one queue in a single round trip; results are in order.
+    ///
+    /// `options` applies to every job, except ``PushOptions/dedupKey``: a dedup key names one
+    /// job, so a batch push with one throws (code `invalidArgument`) before anything is sent.
+    /// To deduplicate the jobs of a batch, give each its own key with
+    /// ``JobEnvelope/make(_:id:enqueuedAt:maxAttempts:key:traceparent:headers:maxPayloadBytes:)``
+    /// and push the envelopes.
     @discardableResult
     public func push<J: JobParameters>(_ jobs: [J], to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> [PushResult] {
+        try Self.checkBatch(options)
         var envelopes: [JobEnvelope] = []
         envelopes.reserveCapacity(jobs.count)
         for job in jobs {
@@ -122,9 +129,13 @@ public struct SpoolProducer: Sendable {
 
     /// Pushes many envelopes to one queue in a single round trip; results are in order.
     ///
-    /// A dedup key in `options` applies per envelope (each envelope's own ``JobEnvelope/key``).
+    /// Each envelope's own ``JobEnvelope/key`` is its dedup key (deduplicated within
+    /// `options.dedupWindow`). ``PushOptions/dedupKey`` must be `nil`: one key cannot name every
+    /// job of a batch, so a batch push with one throws (code `invalidArgument`) before anything
+    /// is sent.
     @discardableResult
     public func push(_ envelopes: [JobEnvelope], to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> [PushResult] {
+        try Self.checkBatch(options)
         if envelopes.isEmpty { return [] }
         if tracer != nil {
             return try await traced(envelopes, to: queue) { (stamped) async throws(SpoolError) -> [PushResult] in
@@ -159,6 +170,17 @@ public struct SpoolProducer: Sendable {
         }
         known.enqueued.increment(by: results.lazy.filter { !$0.isDuplicate }.count)
         return results
+    }
+
+    /// Refuses options a batch push cannot honour: a dedup key names one job.
+    private static func checkBatch(_ options: PushOptions) throws(SpoolError) {
+        if options.dedupKey != nil {
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "PushOptions.dedupKey cannot be used for a batch push (one key would cover every job): give each job "
+                    + "its own key with JobEnvelope.make(_:key:) and push the envelopes; nothing was pushed"
+            )
+        }
     }
 
     // MARK: - Commands
