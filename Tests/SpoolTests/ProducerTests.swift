@@ -158,4 +158,38 @@ struct ProducerArgumentTests {
             #expect(keyed.map(\.isDuplicate) == [false, true])
         }
     }
+
+    @Test("maxAttempts below 1 is refused on every push path, before anything is sent")
+    func maxAttemptsBelowOne() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("attempts")
+            let producer = fixture.producer
+            let zero = PushOptions(maxAttempts: 0)
+            let paths: [(String, () async throws -> Void)] = [
+                ("typed", { try await producer.push(Greeting(name: "a"), to: queue, options: zero) }),
+                ("typed, negative, delayed", {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(delay: .seconds(5), maxAttempts: -1))
+                }),
+                ("typed, dedup key", {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(maxAttempts: 0, dedupKey: "k"))
+                }),
+                ("payload", { try await producer.push(payload: Array("{}".utf8), type: "greeting", to: queue, options: zero) }),
+                ("envelope", { try await producer.push(JobEnvelope(type: "greeting", payload: [], maxAttempts: 0), to: queue) }),
+                ("typed batch", { try await producer.push([Greeting(name: "a"), Greeting(name: "b")], to: queue, options: zero) }),
+                ("envelope batch", {
+                    try await producer.push(
+                        [try JobEnvelope.make(Greeting(name: "a")), JobEnvelope(type: "greeting", payload: [], maxAttempts: -3)], to: queue
+                    )
+                }),
+            ]
+            for (path, push) in paths {
+                let error = await #expect(throws: SpoolError.self, "\(path)") { try await push() }
+                #expect(error?.code == .invalidArgument, "\(path): \(String(describing: error))")
+                let message = error?.message ?? ""
+                #expect(message.contains("at least 1") && !message.contains("\n"), "\(path): \(message)")
+            }
+            try await Self.expectNothingSent(fixture, queue)
+            #expect(try await fixture.redis("EXISTS", QueueKeys(queue: queue).delayed) == .integer(0))
+        }
+    }
 }

@@ -37,7 +37,8 @@ public struct JobEnvelope: Sendable, Hashable {
     public var enqueuedAt: Int64
     /// Which attempt the next delivery is, starting at 1 (`attempt`).
     public var attempt: Int
-    /// The producer's cap on attempts, overriding the worker's retry strategy (`max_attempts`).
+    /// The producer's cap on attempts, overriding the worker's retry strategy (`max_attempts`);
+    /// at least 1 (``SpoolProducer`` refuses to push less).
     public var maxAttempts: Int?
     /// The dedup key the job was enqueued with, if any (`key`).
     public var key: String?

@@ -4,7 +4,8 @@ public struct PushOptions: Sendable {
     public var delay: Duration?
     /// Run the job no earlier than this Unix time in milliseconds; wins over ``delay``.
     public var runAt: Int64?
-    /// Attempts before the job is dead-lettered; `nil` uses the worker's retry strategy.
+    /// Attempts before the job is dead-lettered, at least 1 (a push with less throws);
+    /// `nil` uses the worker's retry strategy.
     public var maxAttempts: Int?
     /// Makes the push idempotent: within ``dedupWindow`` a second push with the same key
     /// enqueues nothing and returns the first job's id. For a push of one job only: a batch

@@ -53,8 +53,9 @@ public struct SpoolProducer: Sendable {
     }
 
     /// Pushes a job; returns after Redis acknowledged it.
-    /// - Throws: ``SpoolError``: payload too large, encoding failed, or Redis failed
-    ///   (code `redis`; a timeout or lost connection leaves the outcome unknown).
+    /// - Throws: ``SpoolError``: payload too large, encoding failed, `maxAttempts` below 1 (code
+    ///   `invalidArgument`, nothing sent), or Redis failed (code `redis`; a timeout or lost
+    ///   connection leaves the outcome unknown).
     @discardableResult
     public func push<J: JobParameters>(_ job: J, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
         let envelope = try JobEnvelope.make(
@@ -78,6 +79,7 @@ public struct SpoolProducer: Sendable {
     /// Pushes a prepared envelope (its `id` is the job's id).
     @discardableResult
     public func push(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
+        try Self.checkMaxAttempts(envelope, queue: queue)
         if tracer != nil && envelope.traceparent == nil {
             return try await traced([envelope], to: queue) { (stamped) async throws(SpoolError) -> PushResult in
                 try await pushUntraced(stamped[0], to: queue, options: options)
@@ -137,6 +139,7 @@ public struct SpoolProducer: Sendable {
     public func push(_ envelopes: [JobEnvelope], to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> [PushResult] {
         try Self.checkBatch(options)
         if envelopes.isEmpty { return [] }
+        for index in envelopes.indices { try Self.checkMaxAttempts(envelopes[index], queue: queue) }
         if tracer != nil {
             return try await traced(envelopes, to: queue) { (stamped) async throws(SpoolError) -> [PushResult] in
                 try await pushUntraced(stamped, to: queue, options: options)
@@ -179,6 +182,17 @@ public struct SpoolProducer: Sendable {
                 code: .invalidArgument,
                 message: "PushOptions.dedupKey cannot be used for a batch push (one key would cover every job): give each job "
                     + "its own key with JobEnvelope.make(_:key:) and push the envelopes; nothing was pushed"
+            )
+        }
+    }
+
+    /// Refuses a job whose attempt limit is below 1: the worker would dead-letter it as malformed.
+    private static func checkMaxAttempts(_ envelope: JobEnvelope, queue: QueueName) throws(SpoolError) {
+        if let maxAttempts = envelope.maxAttempts, maxAttempts < 1 {
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "maxAttempts is \(maxAttempts) for job \(envelope.id): it must be at least 1 (or nil for the worker's "
+                    + "retry strategy); nothing was pushed to queue \(queue)"
             )
         }
     }
