@@ -115,30 +115,40 @@ public struct SpoolWorker: Service, Sendable {
     /// On graceful shutdown it stops fetching, lets running handlers finish within
     /// ``Configuration/gracePeriod``, leaves unfinished jobs pending for other workers and
     /// returns. Cancellation stops at once, acknowledging nothing unfinished.
-    public func run() async throws {
+    ///
+    /// - Throws: ``SpoolError``: code `redis` when Redis fails while a subscription starts
+    ///   (unreachable, a wrong password, no permission; `underlying` holds the `RedisError`),
+    ///   code `invalidArgument` when there is no handler.
+    public func run() async throws(SpoolError) {
         if order.isEmpty {
             throw SpoolError(code: .invalidArgument, message: "the worker has no handlers: register one before run()")
         }
+        var runners: [SubscriptionRunner] = []
         let executor = configuration.dedicatedThread ? WorkerThreadExecutor() : nil
         // every task that prefers it has ended when the group returns
         defer { executor?.shutdown() }
-        let runners = try order.map { key in
-            try SubscriptionRunner(
-                client: client, keys: QueueKeys(queue: key.queue, prefix: configuration.prefix),
+        for key in order {
+            runners.append(SubscriptionRunner(
+                client: client, keys: try QueueKeys(queue: key.queue, prefix: configuration.prefix),
                 group: key.group, subscription: subscriptions[key]!, configuration: configuration, logger: logger,
                 metricsFactory: metricsFactory, tracer: tracer, executor: executor
-            )
+            ))
         }
-        try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for runner in runners {
-                    // its child tasks (handlers, upkeep) inherit the preference
-                    group.addTask(executorPreference: executor) { try await runner.run() }
+        do {
+            try await withGracefulShutdownHandler { [runners] in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for runner in runners {
+                        // its child tasks (handlers, upkeep) inherit the preference
+                        group.addTask(executorPreference: executor) { try await runner.run() }
+                    }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
+            } onGracefulShutdown: { [runners] in
+                for runner in runners { runner.beginShutdown() }
             }
-        } onGracefulShutdown: {
-            for runner in runners { runner.beginShutdown() }
+        } catch {
+            // a runner's own errors are SpoolErrors already (kept as they are)
+            throw SpoolError.redis(error, doing: "run the worker")
         }
     }
 }

@@ -63,10 +63,16 @@ struct SubscriptionRunner: Sendable {
         state.beginStop()
     }
 
-    func run() async throws {
-        try await sendHeartbeat()
-        try await createGroups()
-        try await handOverPreviousRun()
+    /// - Throws: ``SpoolError`` (code `redis`) when starting fails: the heartbeat, the groups
+    ///   or the hand-over of an earlier run's jobs.
+    func run() async throws(SpoolError) {
+        do {
+            try await sendHeartbeat()
+            try await createGroups()
+            try await handOverPreviousRun()
+        } catch {
+            throw SpoolError.redis(error, doing: "start the worker on queue \(keys.queue) group \(group)")
+        }
         logger.info("worker subscribed", metadata: ["spool.worker": "\(consumer)", "spool.concurrency": "\(options.concurrency)"])
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await keep() }

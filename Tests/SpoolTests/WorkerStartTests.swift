@@ -1,0 +1,62 @@
+import Logging
+import Spool
+import SpoolRedis
+import SpoolTesting
+import Testing
+
+@Suite("Worker: start failures")
+struct WorkerStartTests {
+    /// What `worker.run()` threw, or `nil` when it was still running after `limit` (it is then
+    /// cancelled and awaited).
+    static func startError(of worker: SpoolWorker, within limit: Duration = .seconds(10)) async -> (any Error)? {
+        await withTaskGroup(of: (any Error)?.self) { group in
+            group.addTask {
+                do {
+                    try await worker.run()
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return nil
+            }
+            // the first task to end: run() throwing, or the limit
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            await group.waitForAll()
+            return first
+        }
+    }
+
+    @Test("Redis down at start: run() throws a one-line SpoolError (code redis) wrapping the RedisError")
+    func redisDown() async throws {
+        try await QueueFixture.with { fixture in
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: try QueueName("emails")) { _, _ in }
+            try await fixture.server.stop()
+            let error = await Self.startError(of: worker)
+            let spoolError = try #require(error as? SpoolError, "\(String(describing: error))")
+            #expect(spoolError.code == .redis)
+            #expect(spoolError.underlying is RedisError, "\(String(reflecting: spoolError))")
+            #expect(spoolError.message.contains(fixture.server.url) && spoolError.message.contains("emails"), "\(spoolError.message)")
+            #expect(!spoolError.message.contains("\n"), "\(spoolError.message)")
+        }
+    }
+
+    @Test("a wrong password at start: run() throws a SpoolError (code redis) without the password")
+    func wrongPassword() async throws {
+        try await withRedisServer(.init(password: "right-password")) { server in
+            let client = RedisClient(configuration: try RedisConfiguration(url: "redis://:wrong-canary@127.0.0.1:\(server.port)"))
+            defer { client.shutdown() }
+            var worker = SpoolWorker(client: client, logger: Logger(label: "spool.test"))
+            worker.register(Greeting.self, queue: try QueueName("emails")) { _, _ in }
+            let error = await Self.startError(of: worker)
+            let spoolError = try #require(error as? SpoolError, "\(String(describing: error))")
+            #expect(spoolError.code == .redis)
+            #expect((spoolError.underlying as? RedisError)?.code == .authenticationFailed, "\(String(reflecting: spoolError))")
+            #expect(!spoolError.message.contains("wrong-canary") && !spoolError.message.contains("\n"), "\(spoolError.message)")
+        }
+    }
+}
