@@ -59,4 +59,27 @@ struct WorkerStartTests {
             #expect(!spoolError.message.contains("wrong-canary") && !spoolError.message.contains("\n"), "\(spoolError.message)")
         }
     }
+
+    @Test("a subscription without a handler or fallback (a typo'd queue in register) makes run() throw before it touches Redis")
+    func subscriptionWithoutHandler() async throws {
+        try await QueueFixture.with { fixture in
+            let emails = try QueueName("emails")
+            let keys = QueueKeys(queue: emails)
+            // a job waiting in the real queue, which must not be dead-lettered as no_handler
+            try await fixture.producer.push(Greeting(name: "waiting"), to: emails)
+            var worker = fixture.worker()
+            worker.subscribe(queue: emails, options: .init(concurrency: 4, startFromBeginning: true))
+            worker.register(Greeting.self, queue: try QueueName("emials")) { _, _ in }
+            let error = await Self.startError(of: worker)
+            let spoolError = try #require(error as? SpoolError, "\(String(describing: error))")
+            #expect(spoolError.code == .invalidArgument)
+            #expect(spoolError.message.contains("queue emails group default"), "\(spoolError.message)")
+            #expect(!spoolError.message.contains("\n"), "\(spoolError.message)")
+            // no group was created on either queue, and the job is untouched
+            #expect(try await fixture.redis("XINFO", "GROUPS", keys.stream) == .array([]))
+            #expect(try await fixture.redis("EXISTS", QueueKeys(queue: try QueueName("emials")).stream) == .integer(0))
+            #expect(try await fixture.redis("EXISTS", keys.dead(.default)) == .integer(0))
+            #expect(try await fixture.redis("XLEN", keys.stream) == .integer(1))
+        }
+    }
 }

@@ -49,6 +49,9 @@ public struct SpoolWorker: Service, Sendable {
     }
 
     /// Subscribes `group` to `queue` with options (subscribing happens implicitly on register).
+    ///
+    /// The subscription needs a handler or a fallback registered for the same queue and group:
+    /// ``run()`` throws (code `invalidArgument`) for one that has neither.
     public mutating func subscribe(queue: QueueName, group: GroupName = .default, options: SubscriptionOptions) {
         updateSubscription(queue, group) { $0.options = options }
     }
@@ -118,10 +121,21 @@ public struct SpoolWorker: Service, Sendable {
     ///
     /// - Throws: ``SpoolError``: code `redis` when Redis fails while a subscription starts
     ///   (unreachable, a wrong password, no permission; `underlying` holds the `RedisError`),
-    ///   code `invalidArgument` when there is no handler.
+    ///   code `invalidArgument` when there is no handler, or a subscription (from
+    ///   ``subscribe(queue:group:options:)``) has neither a handler nor a fallback; both are
+    ///   checked before anything is sent to Redis.
     public func run() async throws(SpoolError) {
         if order.isEmpty {
             throw SpoolError(code: .invalidArgument, message: "the worker has no handlers: register one before run()")
+        }
+        // a subscription without one (e.g. a queue name misspelled in register) would
+        // dead-letter every job of its queue as no_handler
+        for key in order where subscriptions[key]!.handlers.isEmpty && subscriptions[key]!.fallback == nil {
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "the subscription to queue \(key.queue) group \(key.group) has no handler, so its jobs would be dead-lettered "
+                    + "as no_handler: register a handler (or a fallback) for queue \(key.queue) group \(key.group) before run()"
+            )
         }
         var runners: [SubscriptionRunner] = []
         let executor = configuration.dedicatedThread ? WorkerThreadExecutor() : nil
