@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Spool
@@ -9,6 +10,12 @@ import Testing
         let error = SpoolError(code: .redis, message: "connection refused: start redis-server")
         #expect(error.description == "connection refused: start redis-server")
         #expect("\(error)" == error.message)
+    }
+
+    @Test("localizedDescription is the message, not Foundation's generic text")
+    func localizedDescriptionIsTheMessage() {
+        let error: any Error = SpoolError(code: .invalidArgument, message: "maxAttempts is 0; it must be at least 1")
+        #expect(error.localizedDescription == "maxAttempts is 0; it must be at least 1")
     }
 
     @Test func debugDescriptionHasCodeUnderlyingAndLocation() {

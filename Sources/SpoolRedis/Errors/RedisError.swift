@@ -1,3 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials   // LocalizedError, without the rest of Foundation
+#else
+import Foundation
+#endif
+
 /// An error from the Redis client: a connection failure, a timeout, or an error reply.
 ///
 /// Every message names the server by its redacted address and never contains a password.
@@ -106,4 +112,12 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         "the user name \"\(username)\" was given without a password and Redis refused it: put the password in the URL "
             + "(\(RedisURL.percentEncode(username)):PASSWORD@ before the host) or in SPOOL_REDIS_PASSWORD (Redis said: \(reply))"
     }
+}
+
+/// So that `localizedDescription` (and anything else that asks Foundation for an error's text)
+/// gives the one-line ``RedisError/description`` rather than "The operation could not be
+/// completed".
+extension RedisError: LocalizedError {
+    /// The one-line ``description``.
+    public var errorDescription: String? { description }
 }
