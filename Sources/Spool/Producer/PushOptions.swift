@@ -16,7 +16,8 @@ public struct PushOptions: Sendable {
     public var dedupWindow: Duration
     /// Free-form string headers carried with the job (`h:<name>` fields).
     public var headers: [String: String]
-    /// A W3C trace context to propagate to the handler.
+    /// A W3C trace context to propagate to the handler. A push with one creates no
+    /// `spool.push` span: the job carries this context as it is.
     public var traceparent: String?
 
     /// Creates options; every field has a default.

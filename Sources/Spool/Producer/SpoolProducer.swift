@@ -9,7 +9,7 @@ import Tracing
 ///
 /// ```swift
 /// let producer = SpoolProducer(client: client, logger: logger)
-/// let id = try await producer.push(SendEmail(to: "a@example.com"), to: "emails").id
+/// let id = try await producer.push(SendEmail(to: "a@example.com"), to: try QueueName("emails")).id
 /// ```
 public struct SpoolProducer: Sendable {
     /// Producer settings.
@@ -37,9 +37,11 @@ public struct SpoolProducer: Sendable {
     ///
     /// - Parameters:
     ///   - metricsFactory: where `spool.jobs.enqueued` goes. Defaults to `MetricsSystem.factory`.
-    ///   - tracer: with a tracer, each push runs in a `spool.push <queue>` producer span whose W3C
-    ///     `traceparent` is stored with jobs that carry none. Defaults to `InstrumentationSystem.tracer`
-    ///     (a no-op until the app bootstraps one).
+    ///   - tracer: with a tracer, a push runs in a `spool.push <queue>` producer span whose W3C
+    ///     `traceparent` is stored with jobs that carry none; a job with its own `traceparent`
+    ///     (e.g. ``PushOptions/traceparent``) keeps it, and a push whose jobs all carry one
+    ///     creates no span. Defaults to `InstrumentationSystem.tracer` (a no-op until the app
+    ///     bootstraps one).
     public init(
         client: RedisClient, configuration: Configuration = Configuration(), logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,

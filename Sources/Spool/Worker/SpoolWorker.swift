@@ -10,7 +10,7 @@ import Tracing
 ///
 /// ```swift
 /// var worker = SpoolWorker(client: client, logger: logger)
-/// worker.register(SendEmail.self, queue: "emails") { job, context in
+/// worker.register(SendEmail.self, queue: try QueueName("emails")) { job, context in
 ///     try await mailer.send(to: job.to)
 /// }
 /// try await worker.run()   // a swift-service-lifecycle Service: stops gracefully on SIGTERM
@@ -57,6 +57,9 @@ public struct SpoolWorker: Service, Sendable {
     }
 
     /// Registers a handler for a `JobParameters` type on a queue and group.
+    ///
+    /// A job type has one handler per queue and group: registering another for the same
+    /// `J.jobName`, queue and group replaces the earlier one, silently.
     public mutating func register<J: JobParameters>(
         _ type: J.Type,
         queue: QueueName,
@@ -77,6 +80,9 @@ public struct SpoolWorker: Service, Sendable {
     }
 
     /// Registers a handler of raw envelopes for a job type name.
+    ///
+    /// A job type has one handler per queue and group: registering another for the same
+    /// `type`, queue and group (typed or raw) replaces the earlier one, silently.
     public mutating func register(
         type: String,
         queue: QueueName,
@@ -89,7 +95,8 @@ public struct SpoolWorker: Service, Sendable {
     }
 
     /// Registers a handler for every job type without a handler of its own (e.g. the `spool`
-    /// binary's exec and http handlers).
+    /// binary's exec and http handlers). A second fallback for the same queue and group replaces
+    /// the first.
     public mutating func registerFallback(
         queue: QueueName,
         group: GroupName = .default,
@@ -117,7 +124,9 @@ public struct SpoolWorker: Service, Sendable {
     ///
     /// On graceful shutdown it stops fetching, lets running handlers finish within
     /// ``Configuration/gracePeriod``, leaves unfinished jobs pending for other workers and
-    /// returns. Cancellation stops at once, acknowledging nothing unfinished.
+    /// returns. Cancelling the task that runs it stops fetching and upkeep and cancels running
+    /// handlers, acknowledging nothing unfinished; it returns once the blocking read in flight
+    /// has returned (up to ``Configuration/fetchBlockTime``) and the last handler has returned.
     ///
     /// - Throws: ``SpoolError``: code `redis` when Redis fails while a subscription starts
     ///   (unreachable, a wrong password, no permission; `underlying` holds the `RedisError`),

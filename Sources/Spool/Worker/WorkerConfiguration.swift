@@ -13,7 +13,8 @@ extension SpoolWorker {
         /// what the previous run left pending is reclaimed at start, like a dead worker's jobs.
         public var consumerName: String
         /// How long one blocking read waits for new jobs; also bounds how long a graceful
-        /// shutdown waits for the fetch loop. Defaults to 1 second.
+        /// shutdown, or cancelling the worker's task, waits for the fetch loop (a read in
+        /// flight is not interrupted). Defaults to 1 second.
         public var fetchBlockTime: Duration
         /// How often the worker refreshes its heartbeat and extends its jobs' leases.
         /// Defaults to 1 second.

@@ -97,7 +97,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         }
         var message = text
         if code == .authenticationFailed {
-            message += " (check the user name and password, e.g. SPOOL_REDIS_PASSWORD)"
+            message += " (check the user name and password in the URL or RedisConfiguration; "
+                + "the spool CLI also reads SPOOL_REDIS_PASSWORD)"
         } else if code == .noPermission {
             message += " (the Redis ACL user lacks this command or key pattern; see docs/operations.md)"
         } else if code == .redirected {
