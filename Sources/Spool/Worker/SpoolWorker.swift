@@ -123,8 +123,8 @@ public struct SpoolWorker: Service, Sendable {
     /// Runs until graceful shutdown (swift-service-lifecycle) or cancellation.
     ///
     /// On graceful shutdown it stops fetching, lets running handlers finish within
-    /// ``Configuration/gracePeriod``, leaves unfinished jobs pending for other workers and
-    /// returns. Cancelling the task that runs it stops fetching and upkeep and cancels running
+    /// ``Configuration/gracePeriod``, hands the jobs it then cancels back to their groups (as
+    /// the same attempt, due at once: docs/semantics.md, "Graceful shutdown") and returns. Cancelling the task that runs it stops fetching and upkeep and cancels running
     /// handlers, acknowledging nothing unfinished; it returns once the blocking read in flight
     /// has returned (up to ``Configuration/fetchBlockTime``) and the last handler has returned.
     ///
