@@ -207,7 +207,7 @@ struct WorkerSemanticsTests {
         let finished = Recorder()
         var worker = fixture.worker { $0.gracePeriod = .milliseconds(500) }
         // no retries: the cut-off job must not lose its one attempt
-        worker.register(Greeting.self, queue: queue, retry: .none) { job, context in
+        worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { job, context in
             started.record(context)
             if job.name == "slow" {
                 // ignores cancellation and returns normally well after the grace period:
@@ -237,7 +237,7 @@ struct WorkerSemanticsTests {
         // the next worker runs it as attempt 1 of 1 again, rather than dead-lettering it
         let rerun = Recorder()
         var next = fixture.worker()
-        next.register(Greeting.self, queue: queue, retry: .none) { _, context in rerun.record(context) }
+        next.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { _, context in rerun.record(context) }
         try await running(next) {
             try await rerun.waitFor(1)
         }
