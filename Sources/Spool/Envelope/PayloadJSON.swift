@@ -3,9 +3,12 @@ import SpoolRedis
 
 /// A fast JSON encoder and decoder for job payloads, in front of Foundation's.
 ///
-/// The rule that keeps it safe: the fast path either succeeds with exactly what Foundation's
+/// The rule that keeps it safe: the fast path either succeeds with what Foundation's
 /// `JSONEncoder`/`JSONDecoder` would produce, or throws ``Unsupported``, and the caller then runs
-/// Foundation, which produces the real result or the real, user-facing error. So every type
+/// Foundation, which produces the real result or the real, user-facing error. For the encoder,
+/// "what Foundation would produce" means the same JSON value, not the same bytes: members come
+/// in the order `encode(to:)` writes them (Foundation's order varies), and `/` is written as is
+/// (Foundation writes `\/`); any JSON reader, Foundation's included, reads both alike. So every type
 /// Foundation special-cases (`Date`, `Data`, `URL`, `Decimal`, dictionaries with other keys than
 /// `String`/`Int`), every value it might treat specially (non-finite floats), and every error
 /// at all is ``Unsupported`` here; the fast decoder only has to be right when it succeeds.

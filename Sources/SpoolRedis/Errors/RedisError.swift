@@ -111,7 +111,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// `redis://user@host` whose password was left out (or whose variable was not set).
     package static func userWithoutPassword(_ username: String, reply: String) -> String {
         "the user name \"\(username)\" was given without a password and Redis refused it: put the password in the URL "
-            + "(\(RedisURL.percentEncode(username)):PASSWORD@ before the host) or in SPOOL_REDIS_PASSWORD (Redis said: \(reply))"
+            + "(\(RedisURL.percentEncode(username)):PASSWORD@ before the host) or RedisConfiguration.password; the spool CLI also "
+            + "reads SPOOL_REDIS_PASSWORD (Redis said: \(reply))"
     }
 }
 
