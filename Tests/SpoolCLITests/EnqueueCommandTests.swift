@@ -96,6 +96,39 @@ struct EnqueueCommandTests {
         }
     }
 
+    @Test("--max-payload-bytes: enqueue takes more than the default when raised; a worker with a lower limit dead-letters, one with the default runs it")
+    func payloadLimits() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let data = "\"" + String(repeating: "x", count: 1000) + "\""
+            let refused = try await SpoolProcess.run(
+                ["enqueue", "q", "--redis", server.url, "--data", data, "--max-payload-bytes", "500"], in: fixture.directory
+            )
+            #expect(refused.status == 1 && refused.stderrLines.count == 1 && refused.stderr.contains("--max-payload-bytes"), "\(refused.stderr)")
+            let id = try await fixture.enqueue("q", ["--max-payload-bytes", "2000"], data: data)
+            let probe = QueueProbe(server: server, queue: "q")
+
+            let strict = try fixture.worker(queue: "q", ["--max-payload-bytes", "512"], exec: ["/bin/true"])
+            defer { strict.kill() }
+            try await waitUntil("the job is dead-lettered by the worker with the lower limit") { try probe.deadCount() == 1 }
+            let letter = try #require(try probe.deadLetters().first)
+            #expect(letter["id"] == id && letter["dead_error"]?.contains("exceeds the limit of 512 bytes") == true, "\(letter)")
+            #expect(letter["dead_error"]?.contains("--max-payload-bytes for spool worker") == true, "\(letter)")
+            strict.signal(SIGTERM)
+            _ = try await strict.wait(timeout: .seconds(10))
+
+            // replayed, it runs on a worker with the default limit
+            let replay = try await SpoolProcess.run(["dlq", "replay", "q", "--all", "--yes", "--redis", server.url], in: fixture.directory)
+            #expect(replay.status == 0, "\(replay.stderr)")
+            let lenient = try fixture.worker(queue: "q", exec: ["/bin/true"])
+            defer { lenient.kill() }
+            try await waitUntil("the job is done") { try probe.isDone(id) }
+
+            let bad = try await SpoolProcess.run(["worker", "--redis", server.url, "--queue", "q", "--max-payload-bytes", "0", "--exec", "/bin/true"])
+            #expect(bad.status != 0 && bad.stderrLines.count == 1 && bad.stderr.contains("max payload bytes must be 1..."), "\(bad.stderr)")
+        }
+    }
+
     @Test(arguments: ["redis://", "http://localhost:6379", "redis://host:notaport", "unix://"])
     func malformedURLIsOneLineAndExitsOne(url: String) async throws {
         let result = try await SpoolProcess.run(["enqueue", "q", "--redis", url, "--data", "{}"])

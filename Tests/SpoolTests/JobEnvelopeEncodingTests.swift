@@ -103,7 +103,8 @@ import Testing
             let error = error as? SpoolError
             return error?.code == .payloadTooLarge
                 && error?.message == "payload of 524289 bytes exceeds the limit of 524288 bytes: "
-                    + "keep jobs small (ids and minimal context) or raise maxPayloadBytes"
+                    + "keep jobs small (ids and minimal context) or raise the limit (maxPayloadBytes in the library, "
+                    + "--max-payload-bytes for spool worker and spool enqueue)"
         }
         #expect(throws: SpoolError.self) { try JobEnvelope.checkPayloadSize(11, limit: 10) }
     }

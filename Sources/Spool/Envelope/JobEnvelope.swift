@@ -7,6 +7,8 @@ public struct JobEnvelope: Sendable, Hashable {
     public static let currentVersion = 1
     /// The default payload limit: 512 KiB. Jobs should carry ids and minimal context.
     public static let defaultMaxPayloadBytes = 512 * 1024
+    /// The highest payload limit that can make sense: Redis's largest string, 512 MB.
+    public static let maxPayloadBytesLimit = 512 * 1024 * 1024
     /// The most fields a stream entry may have before it is rejected as malformed.
     public static let maxFieldCount = 1_000
 
@@ -88,7 +90,8 @@ public struct JobEnvelope: Sendable, Hashable {
             throw SpoolError(
                 code: .payloadTooLarge,
                 message: "payload of \(byteCount) bytes exceeds the limit of \(limit) bytes: "
-                    + "keep jobs small (ids and minimal context) or raise maxPayloadBytes"
+                    + "keep jobs small (ids and minimal context) or raise the limit (maxPayloadBytes in the library, "
+                    + "--max-payload-bytes for spool worker and spool enqueue)"
             )
         }
     }

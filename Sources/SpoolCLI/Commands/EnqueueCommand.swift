@@ -50,13 +50,19 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Flag(help: "Enqueue one job per non-empty line of the input (JSON Lines); prints one id per line.")
     var lines = false
 
+    @Option(help: ArgumentHelp("Largest payload accepted. Defaults to 524288 (512 KiB), the workers' default.", valueName: "bytes"))
+    var maxPayloadBytes: Int = JobEnvelope.defaultMaxPayloadBytes
+
     func run() async throws {
         let queueName = try QueueName(queue)
         if data != nil && file != nil { throw CLIError("pass either --data or --file, not both") }
         if let maxAttempts, maxAttempts < 1 { throw CLIError("--max-attempts must be at least 1 (got \(maxAttempts))") }
         if lines && dedupKey != nil { throw CLIError("--key cannot be combined with --lines (one key would cover every job)") }
         if type?.isEmpty == true { throw CLIError("--type must not be empty") }
-        let limit = JobEnvelope.defaultMaxPayloadBytes
+        if !(1...JobEnvelope.maxPayloadBytesLimit).contains(maxPayloadBytes) {
+            throw CLIError("--max-payload-bytes must be 1...\(JobEnvelope.maxPayloadBytesLimit) (Redis's largest string)")
+        }
+        let limit = maxPayloadBytes
         let input = try readInput(limit: lines ? Int.max / 2 : limit)
         let payloads = lines ? splitLines(input) : [input]
         for payload in payloads {
@@ -66,7 +72,7 @@ struct EnqueueCommand: AsyncParsableCommand {
         let client = RedisClient(configuration: try connection.configuration())
         defer { client.shutdown() }
         let producer = SpoolProducer(
-            client: client, configuration: SpoolProducer.Configuration(prefix: connection.keyPrefix),
+            client: client, configuration: SpoolProducer.Configuration(prefix: connection.keyPrefix, maxPayloadBytes: limit),
             logger: Logger(label: "spool.cli", factory: { _ in SwiftLogNoOpLogHandler() })
         )
         let options = PushOptions(delay: delay?.duration, maxAttempts: maxAttempts, dedupKey: dedupKey, traceparent: traceparent)
@@ -121,7 +127,7 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
         if bytes.count > limit {
             throw CLIError("payload of more than \(limit) bytes exceeds the limit of \(limit) bytes: "
-                + "keep jobs small (ids and minimal context)")
+                + "keep jobs small (ids and minimal context) or raise --max-payload-bytes")
         }
         return bytes
     }

@@ -66,6 +66,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A worker silent this long is dead and its jobs are reclaimed. Defaults to 5s.", valueName: "duration"))
     var heartbeatTTL: DurationArgument?
 
+    @Option(help: ArgumentHelp(
+        "Largest payload a job may have; a larger one is dead-lettered. Defaults to 524288 (512 KiB), the producers' default.",
+        valueName: "bytes"
+    ))
+    var maxPayloadBytes: Int?
+
     @Option(help: "Where a new group starts: beginning (every job in the stream) or new (jobs enqueued from now). Defaults to beginning.")
     var startFrom: StartFrom?
 
@@ -137,6 +143,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if let visibilityTimeout { settings.visibilityTimeout = visibilityTimeout.duration }
         if let gracePeriod { settings.gracePeriod = gracePeriod.duration }
         if let heartbeatTTL { settings.heartbeatTTL = heartbeatTTL.duration }
+        if let maxPayloadBytes { settings.maxPayloadBytes = maxPayloadBytes }
         if allowPrivateNetwork || dev { settings.allowPrivateNetwork = true }
         if let metricsPort { settings.metricsPort = metricsPort }
         if let metricsHost { settings.metricsHost = metricsHost }

@@ -8,7 +8,7 @@ import Yams
 enum WorkerConfigFile {
     static let topKeys: Set<String> = [
         "visibility_timeout", "grace_period", "heartbeat_ttl", "allow_private_network", "defaults", "subscriptions",
-        "metrics_port", "metrics_host", "max_lag",
+        "metrics_port", "metrics_host", "max_lag", "max_payload_bytes",
     ]
     static let tuningKeys: Set<String> = [
         "concurrency", "max_attempts", "backoff_base", "backoff_max", "handler_timeout", "start_from",
@@ -48,6 +48,7 @@ enum WorkerConfigFile {
         if let value = top["metrics_port"] { settings.metricsPort = try int(value, "\(name): metrics_port") }
         if let value = top["metrics_host"] { settings.metricsHost = try string(value, "\(name): metrics_host") }
         if let value = top["max_lag"] { settings.maxLag = try duration(value, "\(name): max_lag") }
+        if let value = top["max_payload_bytes"] { settings.maxPayloadBytes = try int(value, "\(name): max_payload_bytes") }
         var defaults = SubscriptionTuning()
         if let value = top["defaults"] {
             let map = try mapping(value, "\(name): defaults")

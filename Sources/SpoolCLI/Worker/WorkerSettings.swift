@@ -81,6 +81,8 @@ struct WorkerSettings: Sendable, Equatable {
     var gracePeriod: Duration = .seconds(30)
     /// Defaults to 5 seconds.
     var heartbeatTTL: Duration = .seconds(5)
+    /// The largest payload a job may have (`SpoolWorker.Configuration.maxPayloadBytes`).
+    var maxPayloadBytes: Int = JobEnvelope.defaultMaxPayloadBytes
     /// Defaults to `false`: the http handler refuses private addresses.
     var allowPrivateNetwork = false
     /// Serve `/metrics`, `/healthz` and `/readyz` on this port. Defaults to `nil` (off); 0 picks a free port.
@@ -102,6 +104,7 @@ struct WorkerSettings: Sendable, Equatable {
         configuration.visibilityTimeout = visibilityTimeout
         configuration.gracePeriod = gracePeriod
         configuration.heartbeatTTL = heartbeatTTL
+        configuration.maxPayloadBytes = maxPayloadBytes
         configuration.heartbeatInterval = min(.seconds(1), heartbeatTTL / 3)
         if metricsPort != nil { configuration.metricsInterval = metricsInterval }
         return configuration
@@ -112,6 +115,9 @@ struct WorkerSettings: Sendable, Equatable {
             throw CLIError("nothing to run: pass --queue Q with --exec PROGRAM or --http URL, or --config spool.yml")
         }
         if heartbeatTTL < .seconds(1) { throw CLIError("heartbeat TTL must be at least 1s") }
+        if !(1...JobEnvelope.maxPayloadBytesLimit).contains(maxPayloadBytes) {
+            throw CLIError("max payload bytes must be 1...\(JobEnvelope.maxPayloadBytesLimit) (Redis's largest string)")
+        }
         if let metricsPort, !(0...65_535).contains(metricsPort) { throw CLIError("metrics port must be 0...65535") }
         if maxLag <= .zero { throw CLIError("max lag must be positive") }
         if visibilityTimeout < heartbeatTTL { throw CLIError("visibility timeout must be at least the heartbeat TTL") }
