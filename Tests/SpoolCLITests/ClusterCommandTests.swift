@@ -72,14 +72,7 @@ struct ClusterCommandTests {
                 "worker", "--redis", cluster.url, "--queue", queue, "--metrics-port", "0", "--exec", "/bin/true",
             ])
             defer { worker.kill() }
-            var port = 0
-            try await waitUntil("the worker logs its metrics address") {
-                if let match = worker.stderr.firstMatch(of: /spool\.metrics\.address=127\.0\.0\.1:(\d+)/) {
-                    port = Int(match.1) ?? 0
-                }
-                if !worker.isRunning { throw TestFailure("worker exited: \(worker.stderr)") }
-                return port > 0
-            }
+            let port = try await worker.loggedMetricsPort()
             let healthz = try HTTPGet.get(port: port, "/healthz")
             #expect(healthz.status == 200, "\(healthz.body)")
             try await waitUntil("the worker ran the queued job") {

@@ -10,15 +10,7 @@ struct MetricsEndpointTests {
         _ fixture: WorkerFixture, queue: String, _ flags: [String], exec: [String]
     ) async throws -> (SpoolProcess, Int) {
         let worker = try fixture.worker(queue: queue, ["--metrics-port", "0"] + flags, exec: exec)
-        var port = 0
-        try await waitUntil("the worker logs its metrics address") {
-            if let match = worker.stderr.firstMatch(of: /spool\.metrics\.address=127\.0\.0\.1:(\d+)/) {
-                port = Int(match.1) ?? 0
-            }
-            if !worker.isRunning { throw TestFailure("worker exited: \(worker.stderr)") }
-            return port > 0
-        }
-        return (worker, port)
+        return (worker, try await worker.loggedMetricsPort())
     }
 
     @Test func metricsCountWhatThisWorkerProcessed() async throws {

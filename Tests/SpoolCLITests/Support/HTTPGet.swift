@@ -82,3 +82,19 @@ extension [PrometheusSample] {
         return matching.isEmpty ? nil : matching.reduce(0) { $0 + $1.value }
     }
 }
+
+extension SpoolProcess {
+    /// The port of the metrics endpoint a worker started with `--metrics-port 0` logged
+    /// (`spool.metrics.address=127.0.0.1:<port>`), once it has; fails if the worker exits first.
+    func loggedMetricsPort() async throws -> Int {
+        var port = 0
+        try await waitUntil("the worker logs its metrics address") {
+            if let match = stderr.firstMatch(of: /spool\.metrics\.address=127\.0\.0\.1:(\d+)/) {
+                port = Int(match.1) ?? 0
+            }
+            if !isRunning { throw TestFailure("worker exited: \(stderr)") }
+            return port > 0
+        }
+        return port
+    }
+}
