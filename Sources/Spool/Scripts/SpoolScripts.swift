@@ -157,10 +157,8 @@ enum SpoolScripts {
         if #found == 0 then return false end
         local raw, fields = found[1][2], {}
         for i = 1, #raw, 2 do
-          if raw[i] == 'dead_dropped_fields' or raw[i] == 'dead_odd_field' then return -1 end
-        end
-        for i = 1, #raw, 2 do
           local name = raw[i]
+          if name == 'dead_dropped_fields' or name == 'dead_odd_field' then return -1 end
           -- attempt is left out: reset to 1, its default (docs/wire-format.md)
           if string.sub(name, 1, 5) ~= 'dead_' and string.sub(name, 1, 12) ~= 'spool_first_' and name ~= 'attempt' then
             fields[#fields + 1] = name

@@ -46,7 +46,7 @@ extension SubscriptionRunner {
         var envelope: JobEnvelope
         do {
             envelope = try JobEnvelope.decode(fields: fields)
-            if envelope.id.version != 7 && !stride(from: 0, to: fields.count - 1, by: 2).contains(where: { fields[$0].elementsEqual(EnvelopeField.enqueuedAt.name.utf8) }) {
+            if envelope.id.version != 7 && Self.field(EnvelopeField.enqueuedAt.name, in: fields) == nil {
                 // only a UUIDv7 carries a time: another id's default is when Redis added the
                 // entry (a retry then writes it out, so it stays the first enqueue's time)
                 envelope.enqueuedAt = Int64(entry.id.milliseconds)
