@@ -1,5 +1,6 @@
 import Foundation
 import SpoolTesting
+import Synchronization
 import Testing
 @testable import SpoolRedis
 
@@ -164,6 +165,35 @@ struct TLSTests {
             try await expectRefused(base, ["TLS handshake failed", "requires a client certificate"])
             // a certificate the server's CA did not sign is refused as well
             try await expectRefused(base + "&cert=\(certificates.otherCAFile)&key=\(certificates.directory)/other-ca.key", ["TLS handshake failed", "refused the client certificate"])
+        }
+    }
+
+    @Test("a failed TLS setup is not built again while its files are unchanged, and is once one changes")
+    func setupFailureRemembered() async throws {
+        try await withTLSServer(requireClientCertificates: true) { server, certificates in
+            // the server's key given for the client's certificate: building the context fails
+            let key = certificates.directory + "/rotating.key"
+            try FileManager.default.copyItem(atPath: certificates.serverKey, toPath: key)
+            let port = try #require(server.tlsPort)
+            var configuration = try RedisConfiguration(
+                url: "rediss://127.0.0.1:\(port)?ca=\(certificates.caFile)&cert=\(certificates.clientCertificate)&key=\(key)"
+            )
+            // every command tries to connect again at once
+            configuration.reconnectBaseDelay = .zero
+            configuration.reconnectMaxDelay = .zero
+            let client = RedisClient(configuration: configuration)
+            defer { client.shutdown() }
+            func builds() -> Int { TLSTunnel.contextBuilds.withLock { $0[key] ?? 0 } }
+            for _ in 0..<3 {
+                let error = await #expect(throws: RedisError.self) { try await client.send("PING") }
+                #expect(error?.message.contains("does not match the certificate") == true, "\(String(describing: error))")
+            }
+            // built once: each build that fails leaks NIOSSL's context (docs/reliability.md)
+            #expect(builds() == 1)
+            // the right key written over the wrong one is read on the next attempt
+            try String(contentsOfFile: certificates.clientKey, encoding: .utf8).write(toFile: key, atomically: true, encoding: .utf8)
+            #expect(try await client.send("PING") == .simpleString("PONG"))
+            #expect(builds() == 2)
         }
     }
 

@@ -19,6 +19,7 @@ struct ConnectionThread: Sendable {
         var socketTimeout = configuration.commandTimeout
         var output: [UInt8] = []
         var lastExchange = ContinuousClock.now
+        var tlsSetupFailure: TLSTunnel.SetupFailure?
 
         while true {
             let taken = core.takeWork(into: &work)
@@ -49,7 +50,7 @@ struct ConnectionThread: Sendable {
                     continue
                 }
                 do throws(RedisError) {
-                    context = try connect()
+                    context = try connect(tlsSetupFailure: &tlsSetupFailure)
                     socketTimeout = configuration.commandTimeout
                     failedConnects = 0
                     retryAt = nil
@@ -186,12 +187,14 @@ struct ConnectionThread: Sendable {
         }
     }
 
-    /// Connects and runs the handshake: AUTH, SELECT, CLIENT SETNAME.
-    private func connect() throws(RedisError) -> HiredisContext {
+    /// Connects and runs the handshake: AUTH, SELECT, CLIENT SETNAME. `tlsSetupFailure` is the
+    /// connection's last failed TLS setup (``TLSTunnel/SetupFailure``).
+    private func connect(tlsSetupFailure: inout TLSTunnel.SetupFailure?) throws(RedisError) -> HiredisContext {
         let context: HiredisContext
         if let tls = configuration.tls, case .tcp(let host, let port) = configuration.address {
             let socket = try TLSTunnel.open(
-                host: host, port: port, options: tls, timeout: configuration.connectTimeout, address: address
+                host: host, port: port, options: tls, timeout: configuration.connectTimeout, address: address,
+                lastSetupFailure: &tlsSetupFailure
             )
             context = try HiredisContext(connectedSocket: socket, redacted: address, timeout: configuration.connectTimeout)
         } else if configuration.tls != nil {

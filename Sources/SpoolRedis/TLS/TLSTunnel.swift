@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -21,15 +22,76 @@ enum TLSTunnel {
     /// Runs on a connection's own thread and blocks it, like hiredis's connect.
     /// - Throws: ``RedisError`` `connectionFailed` with the TLS reason (certificate not
     ///   trusted or expired, name mismatch, plaintext server, unreadable certificate files).
+    ///
+    /// - Parameter lastSetupFailure: the connection's last failed TLS setup: while its files
+    ///   are unchanged, the attempt fails the same way at once (see ``SetupFailure``). Set on
+    ///   a failed setup, cleared on a good one.
     static func open(
-        host: String, port: Int, options: TLSOptions, timeout: Duration, address: String
+        host: String, port: Int, options: TLSOptions, timeout: Duration, address: String,
+        lastSetupFailure: inout SetupFailure?
     ) throws(RedisError) -> Int32 {
+        let files = FileStamp.of(options)
+        if let last = lastSetupFailure, last.files == files { throw last.error }
+        let context: NIOSSLContext
+        do {
+            context = try makeContext(options, address: address)
+        } catch {
+            lastSetupFailure = SetupFailure(files: files, error: error)
+            throw error
+        }
+        lastSetupFailure = nil
+        return try open(host: host, port: port, context: context, options: options, timeout: timeout, address: address)
+    }
+
+    /// A TLS setup that failed, with the state of the files it read.
+    ///
+    /// Why: NIOSSL (2.37) leaks the BoringSSL context it was building, with its trust store
+    /// (about 800 KB with the system's), each time building one throws, as it does for a key
+    /// that does not match its certificate. A client retrying its connect would grow by that
+    /// much on every attempt. A setup error needs the files changed to go away, so the next
+    /// attempt reads them again only then.
+    struct SetupFailure: Sendable {
+        fileprivate let files: [FileStamp?]
+        fileprivate let error: RedisError
+    }
+
+    /// What identifies a file's contents without reading it: device, inode, size, change time.
+    fileprivate struct FileStamp: Equatable, Sendable {
+        let device: UInt64
+        let inode: UInt64
+        let size: Int64
+        let changed: timespec
+
+        /// The stamps of the CA, certificate and key files (`nil` for one not set or not there).
+        static func of(_ options: TLSOptions) -> [FileStamp?] {
+            [options.caFile, options.certificateFile, options.keyFile].map { path in
+                var info = stat()
+                guard let path, stat(path, &info) == 0 else { return nil }
+                return FileStamp(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size), changed: info.st_ctim)
+            }
+        }
+
+        static func == (lhs: FileStamp, rhs: FileStamp) -> Bool {
+            lhs.device == rhs.device && lhs.inode == rhs.inode && lhs.size == rhs.size
+                && lhs.changed.tv_sec == rhs.changed.tv_sec && lhs.changed.tv_nsec == rhs.changed.tv_nsec
+        }
+    }
+
+    #if DEBUG
+    /// How many contexts were built (or tried) per key file (`""` for none): for tests.
+    package static let contextBuilds = Mutex<[String: Int]>([:])
+    #endif
+
+    /// The context for `options`, its files checked first (``configuration(_:)``).
+    private static func makeContext(_ options: TLSOptions, address: String) throws(RedisError) -> NIOSSLContext {
         func failure(_ message: String) -> RedisError {
             RedisError(code: .connectionFailed, message: message, address: address)
         }
-        let context: NIOSSLContext
+        #if DEBUG
+        contextBuilds.withLock { $0[options.keyFile ?? "", default: 0] += 1 }
+        #endif
         do {
-            context = try NIOSSLContext(configuration: configuration(options))
+            return try NIOSSLContext(configuration: configuration(options))
         } catch let error as TLSSetupError {
             throw failure("TLS setup failed: \(error.text)")
         } catch NIOSSLError.failedToLoadPrivateKey where options.certificateFile != nil && options.keyFile != nil {
@@ -41,6 +103,15 @@ enum TLSTunnel {
             )
         } catch {
             throw failure("TLS setup failed: \(describe(error)) (check the CA, certificate and key files)")
+        }
+    }
+
+    /// Connects with `context` and completes the handshake within `timeout`.
+    private static func open(
+        host: String, port: Int, context: NIOSSLContext, options: TLSOptions, timeout: Duration, address: String
+    ) throws(RedisError) -> Int32 {
+        func failure(_ message: String) -> RedisError {
+            RedisError(code: .connectionFailed, message: message, address: address)
         }
         let serverName = options.serverName ?? (isIPAddress(host) ? nil : host)
         let deadline = NIODeadline.now() + TimeAmount.nanoseconds(timeout.nanoseconds)
