@@ -22,7 +22,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-reports=.build-tsan/reports
 mkdir -p .build-tsan
 controls=()
 for control in mutex continuation; do
@@ -33,12 +32,8 @@ for control in mutex continuation; do
     echo "control $control: $count reports"
     if ((count > 0)); then controls+=("$control"); fi
 done
-swift build --build-tests --build-path .build-tsan --sanitize=thread
-rm -rf "$reports" && mkdir -p "$reports"
-set +e
-TSAN_OPTIONS="exitcode=0 log_path=$PWD/$reports/report history_size=4" \
-    swift test --skip-build --build-path .build-tsan --sanitize=thread "$@" 2>&1 | tail -n 3
-set -e
+source Scripts/sanitized-tests.sh
+sanitized_tests thread TSAN_OPTIONS "exitcode=0 history_size=4" "$@"
 
 python3 - "$reports" "${controls[@]}" <<'EOF'
 import glob, re, subprocess, sys
