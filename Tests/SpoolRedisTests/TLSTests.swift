@@ -194,6 +194,15 @@ struct TLSTests {
             try String(contentsOfFile: certificates.clientKey, encoding: .utf8).write(toFile: key, atomically: true, encoding: .utf8)
             #expect(try await client.send("PING") == .simpleString("PONG"))
             #expect(builds() == 2)
+            // a setup that worked is built again on the next connect (a renewed certificate is
+            // read then): the server drops the connection, the client connects again
+            _ = try server.cli("CLIENT", "KILL", "TYPE", "normal")
+            var answered = false
+            for _ in 0..<3 where !answered {
+                answered = (try? await client.send("PING")) == .simpleString("PONG")
+            }
+            #expect(answered)
+            #expect(builds() == 3)
         }
     }
 
