@@ -84,25 +84,23 @@ enum TLSTunnel {
 
     /// The context for `options`, its files checked first (``configuration(_:)``).
     private static func makeContext(_ options: TLSOptions, address: String) throws(RedisError) -> NIOSSLContext {
-        func failure(_ message: String) -> RedisError {
-            RedisError(code: .connectionFailed, message: message, address: address)
-        }
         #if DEBUG
         contextBuilds.withLock { $0[options.keyFile ?? "", default: 0] += 1 }
         #endif
         do {
             return try NIOSSLContext(configuration: configuration(options))
         } catch let error as TLSSetupError {
-            throw failure("TLS setup failed: \(error.text)")
+            throw failure("TLS setup failed: \(error.text)", address: address)
         } catch NIOSSLError.failedToLoadPrivateKey where options.certificateFile != nil && options.keyFile != nil {
             // both files loaded on their own (``configuration(_:)`` checked), so BoringSSL
             // refused the pair: the usual cause is a key of another certificate
             throw failure(
                 "TLS setup failed: key=\(options.keyFile!) does not match the certificate in cert=\(options.certificateFile!) "
-                    + "(or is of a key type TLS cannot use)"
+                    + "(or is of a key type TLS cannot use)",
+                address: address
             )
         } catch {
-            throw failure("TLS setup failed: \(describe(error)) (check the CA, certificate and key files)")
+            throw failure("TLS setup failed: \(describe(error)) (check the CA, certificate and key files)", address: address)
         }
     }
 
@@ -110,9 +108,6 @@ enum TLSTunnel {
     private static func open(
         host: String, port: Int, context: NIOSSLContext, options: TLSOptions, timeout: Duration, address: String
     ) throws(RedisError) -> Int32 {
-        func failure(_ message: String) -> RedisError {
-            RedisError(code: .connectionFailed, message: message, address: address)
-        }
         let serverName = options.serverName ?? (isIPAddress(host) ? nil : host)
         let deadline = NIODeadline.now() + TimeAmount.nanoseconds(timeout.nanoseconds)
         let group = MultiThreadedEventLoopGroup.singleton
@@ -135,7 +130,7 @@ enum TLSTunnel {
             remote = try bootstrap.connect(host: host, port: port).wait()
         } catch {
             handshake.fail(error)
-            throw failure(connectFailure(error))
+            throw failure(connectFailure(error), address: address)
         }
         let timer = eventLoop.scheduleTask(deadline: deadline) {
             handshake.fail(TunnelTimeout())
@@ -147,13 +142,13 @@ enum TLSTunnel {
         } catch {
             timer.cancel()
             remote.close(promise: nil)
-            throw failure(handshakeFailure(error, timeout: timeout, name: serverName ?? host))
+            throw failure(handshakeFailure(error, timeout: timeout, name: serverName ?? host), address: address)
         }
 
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, streamType, 0, &pair) == 0 else {
             remote.close(promise: nil)
-            throw failure("socketpair failed: errno \(errno)")
+            throw failure("socketpair failed: errno \(errno)", address: address)
         }
         do {
             let local = try ClientBootstrap(group: eventLoop).withConnectedSocket(pair[1]).wait()
@@ -168,9 +163,14 @@ enum TLSTunnel {
         } catch {
             remote.close(promise: nil)
             close(pair[0])
-            throw failure("TLS tunnel setup failed: \(describe(error))")
+            throw failure("TLS tunnel setup failed: \(describe(error))", address: address)
         }
         return pair[0]
+    }
+
+    /// A connect that failed, with `message`.
+    private static func failure(_ message: String, address: String) -> RedisError {
+        RedisError(code: .connectionFailed, message: message, address: address)
     }
 
     private struct TunnelTimeout: Error {}
