@@ -120,6 +120,62 @@ struct WorkerExecTests {
         }
     }
 
+    /// A program writing lines with quotes, a tab, a backslash, a byte that is not UTF-8, a
+    /// line longer than the 16 KiB a line is passed on in, and a last line without a newline.
+    static let talkativeProgram = """
+        printf 'first line\\n'
+        printf 'a "quoted" \\\\ line\\twith tab\\n'
+        printf '\\377 not utf-8\\n'
+        head -c 20000 /dev/zero | tr '\\0' 'x'; printf '\\n'
+        printf 'no newline at the end'
+        """
+
+    @Test func inTheJSONLogFormatEachLineOfStdoutIsARecordOfItsOwn() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let talk = try fixture.script("talk.sh", Self.talkativeProgram)
+            let worker = try fixture.worker(queue: "talk", ["--log-format", "json", "--log-level", "error"], exec: [talk])
+            defer { worker.kill() }
+            let id = try await fixture.enqueue("talk", ["--type", "chatty"])
+            try await waitUntil("the last line was logged") { worker.stderr.contains("no newline at the end") }
+
+            var records: [[String: Any]] = []
+            for line in worker.stderr.split(separator: "\n") {
+                let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                #expect(object != nil, "not a JSON object: \(line.prefix(200))")
+                if let object, object["label"] as? String == "spool.exec" { records.append(object) }
+            }
+            let expected = [
+                "first line", "a \"quoted\" \\ line\twith tab", "\u{FFFD} not utf-8",
+                String(repeating: "x", count: 16 * 1024), String(repeating: "x", count: 20_000 - 16 * 1024),
+                "no newline at the end",
+            ]
+            #expect(records.map { $0["msg"] as? String } == expected)
+            for record in records {
+                #expect(record["spool.job.id"] as? String == id && record["spool.job.type"] as? String == "chatty")
+                #expect(record["spool.queue"] as? String == "talk" && record["spool.attempt"] as? String == "1")
+                #expect(record["exec.stream"] as? String == "stdout" && record["level"] as? String == "info")
+            }
+        }
+    }
+
+    @Test func inTheTextLogFormatStdoutIsPassedOnAsItIs() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let talk = try fixture.script("talk.sh", Self.talkativeProgram)
+            let worker = try fixture.worker(queue: "talk", exec: [talk])
+            defer { worker.kill() }
+            _ = try await fixture.enqueue("talk")
+            try await waitUntil("the last line was passed on") { worker.stderr.contains("no newline at the end\n") }
+            let lines = worker.stderr.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let first = try #require(lines.firstIndex(of: "first line"), "\(worker.stderr.prefix(2000))")
+            #expect(Array(lines[first...].prefix(5)) == [
+                "first line", "a \"quoted\" \\ line\twith tab", "\u{FFFD} not utf-8",
+                String(repeating: "x", count: 20_000), "no newline at the end",
+            ])
+        }
+    }
+
     @Test func aMissingProgramFailsAtStartWithOneLine() async throws {
         try await withRedisServer { server in
             let result = try await SpoolProcess.run(["worker", "--redis", server.url, "--queue", "q", "--exec", "./no-such-program"])

@@ -170,7 +170,7 @@ struct WorkerCommand: AsyncParsableCommand {
             for spec in settings.subscriptions {
                 switch spec.handler {
                 case .exec(let argv):
-                    let handler = try ExecHandler(argv: argv)
+                    let handler = try ExecHandler(argv: argv, logFormat: format)
                     handlers.append((spec, handler.run, "exec \(handler.executable)"))
                 case .http(let text):
                     let url = try HTTPHandler.parse(text)

@@ -13,7 +13,7 @@ import Glibc
 /// Exit status 0 is success, 65 (`EX_DATAERR`) a permanent failure (straight to the dead
 /// letters), anything else (75 `EX_TEMPFAIL` included, or death by a signal) a retryable
 /// failure. The last 2 KiB of its stderr become the error text; its stdout goes to the
-/// worker's stderr.
+/// worker's stderr line by line, as it is or as JSON log records (``ExecOutput``).
 ///
 /// The program runs in a process group of its own, so that a timeout (or the worker exiting
 /// at once on a second signal) can SIGKILL it together with everything it started.
@@ -22,6 +22,8 @@ struct ExecHandler: Sendable {
     /// The program, resolved to a path, and its arguments.
     let executable: String
     let arguments: [String]
+    /// Where the program's stdout goes.
+    let output: ExecOutput
 
     /// Bytes of stderr kept as the error text.
     static let stderrTailBytes = 2048
@@ -29,7 +31,8 @@ struct ExecHandler: Sendable {
     static let permanentFailureStatus: Int32 = 65
 
     /// Resolves `argv[0]` (a path, or a name looked up on `$PATH`) to an executable file.
-    init(argv: [String]) throws {
+    init(argv: [String], logFormat: LogFormat) throws {
+        output = ExecOutput(format: logFormat)
         guard let program = argv.first, !program.isEmpty else {
             throw CLIError("--exec needs a program, e.g. --exec ./handle-job.sh")
         }
@@ -63,7 +66,7 @@ struct ExecHandler: Sendable {
             environment: Self.environment(envelope, context),
             platformOptions: options,
             input: .inputWriter,
-            output: .currentStandardError,
+            output: .sequence,
             error: .sequence
         ) { execution in
             let group = execution.processIdentifier.value
@@ -74,6 +77,10 @@ struct ExecHandler: Sendable {
                     // a program that does not read its stdin closes the pipe: not an error
                     _ = try? await execution.standardInputWriter.write(payload)
                     try? await execution.standardInputWriter.finish()
+                    return []
+                }
+                tasks.addTask { [output] in
+                    try await output.forward(execution.standardOutput, context)
                     return []
                 }
                 tasks.addTask {

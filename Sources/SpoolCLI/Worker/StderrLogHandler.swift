@@ -34,16 +34,27 @@ struct StderrLogHandler: LogHandler {
                 line += " \(key)=\(Self.textValue("\(all[key]!)"))"
             }
         case .json:
-            line = "{\"ts\":\(Self.json(time)),\"level\":\(Self.json("\(event.level)")),\"label\":\(Self.json(label)),\"msg\":\(Self.json("\(event.message)"))"
-            for key in all.keys.sorted() {
-                line += ",\(Self.json(key)):\(Self.json("\(all[key]!)"))"
-            }
-            line += "}"
+            line = Self.jsonLine(
+                time: time, level: event.level, label: label, message: "\(event.message)",
+                metadata: all.keys.sorted().map { ($0, "\(all[$0]!)") }
+            )
         }
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
-    private static func timestamp() -> String {
+    /// One record of the `json` format, without the newline: `ts`, `level`, `label`, `msg`,
+    /// then `metadata` in its order.
+    static func jsonLine(
+        time: String, level: Logger.Level, label: String, message: String, metadata: [(String, String)]
+    ) -> String {
+        var line = "{\"ts\":\(json(time)),\"level\":\(json("\(level)")),\"label\":\(json(label)),\"msg\":\(json(message))"
+        for (key, value) in metadata {
+            line += ",\(json(key)):\(json(value))"
+        }
+        return line + "}"
+    }
+
+    static func timestamp() -> String {
         Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 

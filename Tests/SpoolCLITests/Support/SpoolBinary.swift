@@ -135,8 +135,9 @@ final class SpoolProcess: Sendable {
 
     var pid: Int32 { child.pid }
     var isRunning: Bool { child.exitStatus == nil }
-    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
-    var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    // bytes that are not UTF-8 read as U+FFFD, rather than the whole text as ""
+    var stderr: String { String(decoding: FileManager.default.contents(atPath: stderrPath) ?? Data(), as: UTF8.self) }
+    var stdout: String { String(decoding: FileManager.default.contents(atPath: stdoutPath) ?? Data(), as: UTF8.self) }
 
     func signal(_ signal: Int32) {
         if isRunning { Foundation.kill(child.pid, signal) }
