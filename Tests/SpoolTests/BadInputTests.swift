@@ -1,6 +1,7 @@
 import Spool
 import SpoolRedis
 import SpoolTesting
+import Synchronization
 import Testing
 
 /// Entries and keys another client broke: the worker dead-letters what it cannot read, keeps
@@ -56,6 +57,58 @@ struct BadInputTests {
                     #expect(letter["dead_error"]?.contains(fragment) == true, "entry \(index): \(letter["dead_error"] ?? "")")
                 }
             }
+        }
+    }
+
+    @Test("stream ids past Int64's range, an attempt of Int.max delivered again and a schedule score of inf crash neither the worker nor the inspector")
+    func numbersAtTheirLimits() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("limits")
+            let keys = QueueKeys(queue: queue)
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
+            // Redis takes any id up to 2^64 − 1 from XADD; this one is 2^63 ms. The job id is
+            // not a UUIDv7 and there is no enqueued_at, so the job's time is the entry id's.
+            _ = try await fixture.redis(
+                "XADD", keys.stream, "9223372036854775808-0", "v", "1", "id", "4bf92f35-77b3-4da6-a3ce-929d0e0e4736",
+                "type", "greeting", "payload", #"{"name":"far"}"#
+            )
+            let inspector = SpoolInspector(client: fixture.client)
+            let status = try await inspector.status(of: queue)
+            #expect(status.groups.first?.lagSeconds == 0, "a job from the future has waited for nothing")
+            _ = try await fixture.redis(
+                "XADD", keys.stream, "*", "v", "1", "id", "0190f0f0-0000-7000-8000-000000000001",
+                "type", "greeting", "payload", #"{"name":"max"}"#, "attempt", "\(Int.max)"
+            )
+            // a dead consumer held both, twice: the worker reclaims them with 3 deliveries, so
+            // the attempt it counts is the entry's plus 2
+            let read = try await fixture.redis("XREADGROUP", "GROUP", "default", "ghost", "COUNT", "2", "STREAMS", keys.stream, ">")
+            let ids = (read.array?.first?.array?[1].array ?? []).compactMap { $0.array?.first?.string }
+            try #require(ids.count == 2)
+            _ = try await fixture.client.send(RedisCommand("XCLAIM", [keys.stream, "default", "ghost", "0"] + ids))
+            // a delayed job whose due time another client set to +inf
+            let delayed = try await fixture.producer.push(Greeting(name: "later"), to: queue, options: PushOptions(delay: .seconds(3600)))
+            let member = try #require(try await fixture.redis("ZRANGE", keys.delayed, "0", "0").array?.first?.bytes)
+            var infinite = RedisCommand("ZADD", keys.delayed, "XX", "+inf")
+            infinite.append(member)
+            _ = try await fixture.client.send(infinite)
+            #expect(try await inspector.job(queue: queue, id: "\(delayed.id)").delayedUntil == Int64.max)
+
+            let recorder = Recorder()
+            let enqueuedAt = Mutex<[String: Int64]>([:])
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { greeting, context in
+                enqueuedAt.withLock { $0[greeting.name] = context.enqueuedAt }
+                recorder.record(context)
+            }
+            try await running(worker) {
+                try await recorder.waitFor(1)
+                try await waitUntil("the job past its attempts is dead-lettered") {
+                    try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1)
+                }
+            }
+            #expect(enqueuedAt.withLock { $0 } == ["far": Int64.max])
+            let letter = try #require(try await inspector.deadLetters(queue: queue, group: .default).first)
+            #expect(letter.jobID == "0190f0f0-0000-7000-8000-000000000001" && letter.reason == "max_deliveries", "\(letter)")
         }
     }
 

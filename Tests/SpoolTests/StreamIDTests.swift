@@ -46,4 +46,11 @@ struct StreamIDTests {
         #expect(ids.sorted().map(\.description) == ["0-99", "1-5", "1-10", "2-0"])
         #expect(StreamID(milliseconds: 1, sequence: .max).next == StreamID(milliseconds: 2, sequence: 0))
     }
+
+    @Test func theLargestIDHasNoNextAndItsTimeIsClamped() {
+        let largest = StreamID(milliseconds: .max, sequence: .max)
+        #expect(largest.next == largest)
+        #expect(largest.unixMilliseconds == Int64.max)
+        #expect(StreamID(milliseconds: 1_700_000_000_000, sequence: 3).unixMilliseconds == 1_700_000_000_000)
+    }
 }

@@ -32,6 +32,7 @@ public struct QueueEntry: Sendable, Hashable {
     public var addedAt: Int64 { Self.addedAt(entryID) }
 
     static func addedAt(_ entryID: String) -> Int64 {
-        Int64(entryID.prefix { $0 != "-" }) ?? 0
+        // ids go up to 2^64 − 1 ms; like the worker, the inspector reads a larger one as Int64.max
+        Int64(clamping: UInt64(entryID.prefix { $0 != "-" }) ?? 0)
     }
 }

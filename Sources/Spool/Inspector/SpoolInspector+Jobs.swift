@@ -155,7 +155,8 @@ extension SpoolInspector {
                 if let bytes = items[index].bytes, let flat = MessagePackFields.decode(bytes) {
                     let entry = StreamReply.entry(id: "", flat: flat.map { .bulkString($0) })
                     if JobID.sameID(entry.jobID, id) {
-                        return (entry.fields, Int64(Double(items[index + 1].string ?? "") ?? 0))
+                        // a score another client set may be anything a double holds, `inf` included
+                        return (entry.fields, Int64(saturating: Double(items[index + 1].string ?? "") ?? 0))
                     }
                 }
                 index += 2

@@ -119,7 +119,7 @@ public struct SpoolInspector: Sendable {
             oldest = oldest.map { min($0, id) } ?? id
         }
         let now = JobID.currentMillis()
-        let lagSeconds = oldest.map { max(0, Double(now - Int64($0.milliseconds)) / 1000) } ?? 0
+        let lagSeconds = oldest.map { max(0, Double(now - $0.unixMilliseconds) / 1000) } ?? 0
 
         var consumers: [ConsumerStatus] = []
         let consumerRecords = (replies[6].array ?? []).map(map)

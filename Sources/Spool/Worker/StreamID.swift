@@ -62,10 +62,16 @@ struct StreamID: Hashable, Comparable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The smallest id after this one.
+    /// The smallest id after this one; the largest id itself (nothing comes after it).
     var next: StreamID {
-        sequence == .max ? StreamID(milliseconds: milliseconds + 1, sequence: 0) : StreamID(milliseconds: milliseconds, sequence: sequence + 1)
+        if sequence < .max { return StreamID(milliseconds: milliseconds, sequence: sequence + 1) }
+        if milliseconds < .max { return StreamID(milliseconds: milliseconds + 1, sequence: 0) }
+        return self
     }
+
+    /// The time part in Unix milliseconds, at most `Int64.max`: Redis accepts ids up to 2^64 − 1
+    /// from any client that gives one to `XADD`.
+    var unixMilliseconds: Int64 { Int64(clamping: milliseconds) }
 
     var description: String { "\(milliseconds)-\(sequence)" }
 

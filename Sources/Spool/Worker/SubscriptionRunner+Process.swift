@@ -49,7 +49,7 @@ extension SubscriptionRunner {
             if envelope.id.version != 7 && Self.field(EnvelopeField.enqueuedAt.name, in: fields) == nil {
                 // only a UUIDv7 carries a time: another id's default is when Redis added the
                 // entry (a retry then writes it out, so it stays the first enqueue's time)
-                envelope.enqueuedAt = Int64(entry.id.milliseconds)
+                envelope.enqueuedAt = entry.id.unixMilliseconds
             }
             try JobEnvelope.checkPayloadSize(envelope.payload.count, limit: configuration.maxPayloadBytes)
         } catch {
@@ -60,7 +60,9 @@ extension SubscriptionRunner {
         let handler = subscription.handlers[envelope.type] ?? subscription.fallback
         let strategy = handler?.retry ?? options.retry
         let maxAttempts = envelope.maxAttempts ?? strategy.maxAttempts
-        var attempt = envelope.attempt + max(0, entry.deliveries - 1)
+        // saturating: `attempt` is whatever the entry says, up to Int.max
+        let redelivered = envelope.attempt.addingReportingOverflow(max(0, entry.deliveries - 1))
+        var attempt = redelivered.overflow ? Int.max : redelivered.partialValue
 
         let outcome: Outcome
         if isDuplicate {
