@@ -102,6 +102,9 @@ struct PasswordCanaryTests {
                 "redis://app:\(canary)/x@127.0.0.1:\(port)", "redis://app:\(canary)?x@127.0.0.1:\(port)",
                 "redis://127.0.0.1:\(port)/0?PASSWORD=\(canary)", "redis://127.0.0.1:\(port)?password=a&password=\(canary)&bogus=1",
                 "unix:///nonexistent/redis.sock?password=\(canary)&db=x",
+                // an '@' or '&' in a query password
+                "redis://127.0.0.1:\(port)/0?db=x&password=\(canary)@x", "redis://127.0.0.1:\(port)?password=a&\(canary)",
+                "unix:///nonexistent/redis.sock?password=\(canary)@x&db=q",
             ]
             for (number, url) in badURLs.enumerated() {
                 for command in [["ping"], ["enqueue", queue, "--data", "{}"], ["queues", "--json"]] {

@@ -80,4 +80,35 @@ struct RedisURLTests {
         #expect(configuration.redactedURL == "redis://:***@h:6379")
         #expect(RedisURL.redact("redis://a:b@c/0?password=d") == "redis://a:***@c/0?password=***")
     }
+
+    @Test("redaction hides a password holding '@', '&', '/' or '?' under either reading of the URL", arguments: [
+        // an '@' in a query value: the userinfo is not before it
+        ("redis://localhost/0?db=x&password=top@secret", "redis://localhost/0?db=x&password=***"),
+        ("unix:///run/redis.sock?password=top@secret&db=q", "unix:///run/redis.sock?password=***&db=***"),
+        // a '&' in a query password: what follows may be the rest of it
+        ("redis://h:1?password=abc&SECRET", "redis://h:1?password=***&***"),
+        ("redis://h:1?password=abc&SECRET=x&db=2", "redis://h:1?password=***&***&db=***"),
+        // a '/' or '?' in the userinfo's password
+        ("redis://app:top/secret@h:1", "redis://app:***@h:1"),
+        ("redis://app:top?secret@h:1", "redis://app:***"),
+        // harmless settings before any secret stay readable
+        ("rediss://h:1/0?db=2&sni=example.com&verify=no", "rediss://h:1/0?db=2&sni=example.com&verify=no"),
+        ("redis://h:1?bogus=1", "redis://h:1?***"),
+    ])
+    func redactionOfOddPasswords(url: String, shown: String) {
+        #expect(RedisURL.redact(url) == shown)
+        for secret in ["top", "secret", "SECRET", "abc"] where url.contains(secret) {
+            #expect(!RedisURL.redact(url).contains(secret))
+        }
+    }
+
+    @Test("an unknown parameter after a password is not named: it may be the password's rest")
+    func unknownParameterAfterPassword() {
+        #expect {
+            try RedisURL.parse("redis://h:1?password=abc&SECRETPART")
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("unknown parameter after password=") && text.contains("%26") && !text.contains("SECRETPART")
+        }
+    }
 }

@@ -118,6 +118,7 @@ package struct RedisURL: Sendable, Equatable {
         _ query: Substring, _ database: inout Int, _ password: inout String?, _ tls: inout TLSOptions?,
         _ fail: (String) -> RedisError
     ) throws(RedisError) {
+        var afterPassword = false
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
             let value = parts.count > 1 ? parts[1] : ""
@@ -127,6 +128,7 @@ package struct RedisURL: Sendable, Equatable {
                 database = db
             case "password":
                 password = try decode(value, fail)
+                afterPassword = true
             case "ca", "cert", "key", "sni", "verify":
                 guard tls != nil else { throw fail("\"\(parts[0])\" needs rediss://") }
                 let decoded = try decode(value, fail)
@@ -142,6 +144,9 @@ package struct RedisURL: Sendable, Equatable {
                     default: throw fail("verify must be yes or no")
                     }
                 }
+            case _ where afterPassword:
+                // not named: it may be the rest of a password that holds a '&'
+                throw fail("unknown parameter after password= (a '&' in the password must be percent-encoded: %26)")
             default:
                 throw fail("unknown parameter \"\(parts.first ?? "")\"")
             }
@@ -190,24 +195,65 @@ package struct RedisURL: Sendable, Equatable {
 
     /// Replaces the password of any URL-looking text by `***`, so it can be shown in errors and logs.
     package static func redact(_ url: String) -> String {
-        // Err on the side of hiding: the URL may be malformed in any way (no scheme, a '/' or
-        // '?' inside the password), so everything before the last '@' after the scheme is
-        // userinfo, and every query value that is not a known harmless setting is hidden.
-        let schemeEnd = url.firstRange(of: "://")?.upperBound ?? url.startIndex
-        var result = String(url[..<schemeEnd])
-        var rest = url[schemeEnd...]
-        if let at = rest.lastIndex(of: "@") {
-            let info = rest[..<at]
-            result += (info.firstIndex(of: ":").map { info[..<$0] + ":***" } ?? info) + "@"
-            rest = rest[rest.index(after: at)...]
+        // Err on the side of hiding: the URL may be malformed in any way (no scheme; a '/',
+        // '?', '@' or '&' inside a password), so a byte is hidden when it could be secret under
+        // either reading of it: userinfo ending at the last '@' anywhere (a '/' or '?' in the
+        // password), or ending at the last '@' before the first '/' or '?' (as the parser
+        // reads it, so an '@' in the query is a query value's); and each of the two queries
+        // these readings give hides every value that is not a known harmless setting, and
+        // everything after such a value (a '&' in a password starts what looks like more
+        // parameters).
+        let bytes = Array(url.utf8)
+        var secret = [Bool](repeating: false, count: bytes.count)
+        let schemeEnd = url.firstRange(of: "://").map { url.utf8.distance(from: url.startIndex, to: $0.upperBound) } ?? 0
+        func hideUserinfo(endingAt at: Int) {
+            if let colon = bytes[schemeEnd..<at].firstIndex(of: UInt8(ascii: ":")) {
+                for index in colon + 1..<at { secret[index] = true }
+            }
         }
-        guard let question = rest.firstIndex(of: "?") else { return result + rest }
-        result += rest[...question]
-        let harmless: Set<Substring> = ["db", "ca", "cert", "key", "sni", "verify"]
-        result += rest[rest.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            return parts.count == 2 && !harmless.contains(parts[0]) ? parts[0] + "=***" : String(pair)
-        }.joined(separator: "&")
-        return result
+        func hideQuery(after question: Int) {
+            let harmless: Set<String> = ["db", "ca", "cert", "key", "sni", "verify"]
+            var hiding = false
+            var start = question + 1
+            while start <= bytes.count {
+                let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.count
+                let pair = bytes[start..<end]
+                if let equals = pair.firstIndex(of: UInt8(ascii: "=")) {
+                    let name = String(decoding: bytes[start..<equals], as: UTF8.self)
+                    if hiding || !harmless.contains(name) {
+                        // name and value: a name that is not a parameter may be part of a password
+                        let from = harmless.contains(name) || name == "password" ? equals + 1 : start
+                        for index in from..<end { secret[index] = true }
+                        hiding = true
+                    }
+                } else if !pair.isEmpty {
+                    for index in start..<end { secret[index] = true }
+                    hiding = true
+                }
+                start = end + 1
+            }
+        }
+        let lastAt = bytes[schemeEnd...].lastIndex(of: UInt8(ascii: "@"))
+        if let lastAt { hideUserinfo(endingAt: lastAt) }
+        let authorityEnd = bytes[schemeEnd...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? bytes.count
+        let parsedAt = bytes[schemeEnd..<authorityEnd].lastIndex(of: UInt8(ascii: "@"))
+        if let parsedAt { hideUserinfo(endingAt: parsedAt) }
+        for userinfoEnd in [lastAt, parsedAt] {
+            if let question = bytes[(userinfoEnd ?? schemeEnd)...].firstIndex(of: UInt8(ascii: "?")) {
+                hideQuery(after: question)
+            }
+        }
+        // each run of hidden bytes becomes "***"; runs start and end at ASCII bytes, so the
+        // rest stays valid UTF-8
+        var shown: [UInt8] = []
+        shown.reserveCapacity(bytes.count)
+        for index in bytes.indices {
+            if !secret[index] {
+                shown.append(bytes[index])
+            } else if index == 0 || !secret[index - 1] {
+                shown += Array("***".utf8)
+            }
+        }
+        return String(decoding: shown, as: UTF8.self)
     }
 }
