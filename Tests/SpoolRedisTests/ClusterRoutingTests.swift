@@ -91,6 +91,32 @@ struct ClusterRoutingTests {
         }
     }
 
+    @Test("a pipeline with a command whose slot the client saw unserved sends each other command once, to its own master")
+    func pipelineWithAnUnservedSlot() async throws {
+        try await withRedisCluster { cluster in
+            let unserved = RedisHashSlot.of("lonely")
+            #expect(RedisHashSlot.of("{pair}:a") != unserved)
+            for master in try await cluster.masters() {
+                // the other slots stay served while one has no master
+                _ = try await cluster.command(master, ["CONFIG", "SET", "cluster-require-full-coverage", "no"])
+                _ = try await cluster.command(master, ["CLUSTER", "DELSLOTS", "\(unserved)"])
+            }
+            let client = RedisClient(configuration: try RedisConfiguration(url: cluster.url))
+            defer { client.shutdown() }
+            #expect(try await client.send("SET", "{pair}:b", "10").string == "OK")   // reads the map: slot unserved
+            // the master of {pair} takes the slot; the client's map still shows it unserved
+            let owner = try await cluster.master(ofSlot: RedisHashSlot.of("{pair}:a"))
+            _ = try await cluster.command(owner, ["CLUSTER", "ADDSLOTS", "\(unserved)"])
+            let replies = try await client.pipeline([
+                RedisCommand("INCR", "{pair}:a"), RedisCommand("INCR", "lonely"), RedisCommand("INCR", "{pair}:b"),
+            ])
+            // "lonely" was routed after the map was read again; the other two went to their
+            // master alone (sending "lonely" there with them ran it twice and shifted replies)
+            #expect(replies == [.integer(1), .integer(1), .integer(11)])
+            #expect(try await cluster.command(owner, ["GET", "lonely"]) == .bulk("1"))
+        }
+    }
+
     @Test("during a slot migration the client follows ASK, and MOVED after it")
     func followsAskThenMoved() async throws {
         try await withClusterClient { cluster, client in

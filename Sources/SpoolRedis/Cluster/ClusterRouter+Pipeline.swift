@@ -25,8 +25,10 @@ extension ClusterRouter {
         var failure: (any Error)?
         if groups.count == 1 {
             let group = groups[0]
+            // all of them, unless some had no route (they go through `exchange` below)
+            let subset = again.isEmpty ? commands : group.indices.map { commands[$0] }
             do {
-                let sent = try await group.node.sharedConnection.pipelineLoadingScripts(commands)
+                let sent = try await group.node.sharedConnection.pipelineLoadingScripts(subset)
                 await place(sent, of: group, into: &replies, again: &again)
             } catch let error as RedisError where isTransient(error) {
                 again += group.indices
