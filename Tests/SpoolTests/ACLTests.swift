@@ -193,6 +193,25 @@ struct ACLTests {
                 }
                 #expect(try await inspector.queues().map(\.queue) == ["acl.cluster"])
                 for user in [producerClient, inspectorClient] { _ = try await user.send("PING") }
+
+                // while the queue's slot migrates, its keys already moved: each user follows
+                // ASK with ASKING (refused, the target answers MOVED back, over and over)
+                let keys = QueueKeys(queue: queue)
+                let slot = RedisHashSlot.of(keys.stream)
+                let source = try await cluster.master(ofSlot: slot)
+                let target = try #require(try await cluster.masters().first { $0.port != source.port })
+                try await cluster.beginMigration(slot: slot, from: source, to: target)
+                while try await cluster.migrateKeys(slot: slot, from: source, to: target) > 0 {}
+                let asked = try #require(producerClient.clusterStatistics).asked
+                let moving = try await SpoolProducer(client: producerClient, logger: fixture.logger).push(Greeting(name: "y"), to: queue)
+                #expect(try #require(producerClient.clusterStatistics).asked > asked, "the push was not redirected with ASK")
+                #expect(try await inspector.status(of: queue).length == 2)
+                #expect(try await workerClient.send("XLEN", keys.stream) == .integer(2))
+                try await cluster.finishMigration(slot: slot, from: source, to: target)
+                try await recorder.waitFor(2)
+                try await waitUntil("the job pushed during the migration shows done") {
+                    try await inspector.job(queue: queue, id: "\(moving.id)").groups.first?.state == .done
+                }
             }
         }
     }

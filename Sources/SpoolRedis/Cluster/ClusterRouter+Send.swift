@@ -159,6 +159,9 @@ extension ClusterRouter {
             try await connection.load(script)
             replies = try await connection.pipeline([RedisCommand("ASKING"), command])
         }
+        // A refused ASKING (a user without +asking) is the answer: the command then went
+        // without it and was sent back with MOVED, which would repeat until the attempts ran out
+        if replies[0].errorMessage != nil { return replies[0] }
         return replies[1]
     }
 
