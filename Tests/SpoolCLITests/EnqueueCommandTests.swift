@@ -58,6 +58,32 @@ struct EnqueueCommandTests {
         }
     }
 
+    @Test func linesPrintsTheIDsOfEachStoredBatchWhenALaterOneFails() async throws {
+        try await withRedisServer { server in
+            // Redis refuses writes once it holds 2 MB more than now: the first batch (1000
+            // small lines) fits, the second (1000 lines of 5 KB) does not
+            let used = try #require(Int(try server.cli("INFO", "memory").split(separator: "\r\n")
+                .first { $0.hasPrefix("used_memory:") }?.dropFirst("used_memory:".count) ?? ""))
+            _ = try server.cli("CONFIG", "SET", "maxmemory", "\(used + 2_000_000)")
+            let small = (1...1000).map { #"{"n": \#($0)}"# }
+            let large = (1...1000).map { #"{"pad": "\#(String(repeating: "x", count: 5000))", "n": \#($0)}"# }
+            let input = (small + large).joined(separator: "\n") + "\n"
+            let result = try await SpoolProcess.run(
+                ["enqueue", "bulk", "--redis", server.url, "--lines", "--max-payload-bytes", "10000"], stdin: Array(input.utf8)
+            )
+            #expect(result.status == 1)
+            #expect(result.stderrLines.count == 1, "\(result.stderr)")
+            #expect(result.stderr.contains("OOM") && result.stderr.contains("lines 1-1000 were enqueued, their ids printed; of lines 1001-2000 some may be too"), "\(result.stderr)")
+            let printed = result.stdout.split(separator: "\n").map(String.init)
+            #expect(printed.count == 1000)
+            // the printed ids are the first 1000 entries', in order
+            let stored = try server.cli("XRANGE", "spool:{bulk}:stream", "-", "+", "COUNT", "1000")
+            let lines = stored.split(separator: "\n").map(String.init)   // entry id, then names and values
+            let storedIDs = lines.indices.dropLast().filter { lines[$0] == "id" }.map { lines[$0 + 1] }
+            #expect(storedIDs == printed)
+        }
+    }
+
     @Test(arguments: [
         (["enqueue", "q", "--data", "{not json"], "not valid JSON"),
         (["enqueue", "bad queue!", "--data", "{}"], "queue name"),

@@ -15,7 +15,8 @@ struct EnqueueCommand: AsyncParsableCommand {
         abstract: "Enqueue a job and print its id (\"<id> (duplicate)\" when the dedup key was already used).",
         discussion: """
             The payload comes from --data (must be valid JSON), --file (sent as is) or standard input \
-            (sent as is; `{}` when standard input is a terminal).
+            (sent as is; `{}` when standard input is a terminal). With --lines each non-empty line of \
+            the input, --data's included, is one job's payload, sent as is.
             """
     )
 
@@ -47,7 +48,7 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A W3C trace context to pass to the handler.", valueName: "traceparent"))
     var traceparent: String?
 
-    @Flag(help: "Enqueue one job per non-empty line of the input (JSON Lines); prints one id per line.")
+    @Flag(help: "Enqueue one job per non-empty line of the input, in batches of 1000; prints one id per line as each batch is stored.")
     var lines = false
 
     @Option(help: ArgumentHelp("Largest payload accepted. Defaults to 524288 (512 KiB), the workers' default.", valueName: "bytes"))
@@ -81,15 +82,33 @@ struct EnqueueCommand: AsyncParsableCommand {
             let envelopes = payloads.map {
                 JobEnvelope(type: jobType, payload: $0, maxAttempts: maxAttempts, traceparent: traceparent)
             }
-            var output = ""
+            // each batch's ids go out as soon as it is stored: when a later batch fails, what
+            // is printed is what was enqueued, so a rerun can skip those lines
             for chunk in stride(from: 0, to: envelopes.count, by: 1000) {
-                let results = try await producer.push(Array(envelopes[chunk..<min(chunk + 1000, envelopes.count)]), to: queueName, options: options)
+                let end = min(chunk + 1000, envelopes.count)
+                let batch = Array(envelopes[chunk..<end])
+                let results = try await Self.push(batch, with: producer, to: queueName, options: options, lines: chunk + 1)
+                var output = ""
                 for result in results { output += "\(result)\n" }
+                FileHandle.standardOutput.write(Data(output.utf8))
             }
-            print(output, terminator: "")
         } else {
             let result = try await producer.push(payload: payloads[0], type: jobType, to: queueName, options: options)
             print(result)
+        }
+    }
+
+    /// Pushes one batch of `--lines`, the lines from `first`; a failure after the first batch
+    /// says which lines are stored (the batches before it, and perhaps part of it: a batch is
+    /// not atomic).
+    private static func push(
+        _ batch: [JobEnvelope], with producer: SpoolProducer, to queue: QueueName, options: PushOptions, lines first: Int
+    ) async throws -> [PushResult] {
+        do {
+            return try await producer.push(batch, to: queue, options: options)
+        } catch {
+            guard first > 1 else { throw error }
+            throw CLIError("\(error) (lines 1-\(first - 1) were enqueued, their ids printed; of lines \(first)-\(first + batch.count - 1) some may be too)")
         }
     }
 
