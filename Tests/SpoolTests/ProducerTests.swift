@@ -72,6 +72,28 @@ struct ProducerTests {
         }
     }
 
+    @Test("an envelope's own key deduplicates a single push as it does a batch; PushOptions.dedupKey wins and is the key stored")
+    func envelopeKeyOnASinglePush() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("keyed")
+            let keys = QueueKeys(queue: queue)
+            let first = try await fixture.producer.push(try JobEnvelope.make(Greeting(name: "a"), key: "k1"), to: queue)
+            let second = try await fixture.producer.push(try JobEnvelope.make(Greeting(name: "b"), key: "k1"), to: queue)
+            #expect(!first.isDuplicate && second.isDuplicate && second.id == first.id)
+            // the options' key is the one used, and the one the stored job carries
+            let third = try await fixture.producer.push(
+                try JobEnvelope.make(Greeting(name: "c"), key: "k1"), to: queue, options: PushOptions(dedupKey: "k2")
+            )
+            #expect(!third.isDuplicate)
+            #expect(try await fixture.redis("XLEN", keys.stream) == .integer(2))
+            let last = try await fixture.redis("XREVRANGE", keys.stream, "+", "-", "COUNT", "1")
+            let fields = last.array?.first?.array?[1].array?.compactMap(\.string) ?? []
+            let keyField = fields.firstIndex(of: "key").map { fields[$0 + 1] }
+            #expect(keyField == "k2", "\(fields)")
+            #expect(try await fixture.redis("EXISTS", keys.dedupKey("k2")) == .integer(1))
+        }
+    }
+
     @Test("a dedup marker another client set to something other than a job id: a clear error naming the key, nothing pushed")
     func foreignDedupMarker() async throws {
         try await QueueFixture.with { fixture in

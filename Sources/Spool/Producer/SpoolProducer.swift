@@ -79,9 +79,19 @@ public struct SpoolProducer: Sendable {
     }
 
     /// Pushes a prepared envelope (its `id` is the job's id).
+    ///
+    /// The dedup key is ``PushOptions/dedupKey``, else the envelope's own ``JobEnvelope/key``
+    /// (as in a batch push); the one used is the one the stored job carries.
     @discardableResult
     public func push(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
         try Self.checkMaxAttempts(envelope, queue: queue)
+        var envelope = envelope
+        var options = options
+        if options.dedupKey == nil {
+            options.dedupKey = envelope.key
+        } else if envelope.key != options.dedupKey {
+            envelope.key = options.dedupKey
+        }
         if tracer != nil && envelope.traceparent == nil {
             return try await traced([envelope], to: queue) { (stamped) async throws(SpoolError) -> PushResult in
                 try await pushUntraced(stamped[0], to: queue, options: options)
