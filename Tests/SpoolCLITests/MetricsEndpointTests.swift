@@ -53,6 +53,8 @@ struct MetricsEndpointTests {
             try await server.stop()
             let unhealthy = try HTTPGet.get(port: port, "/healthz")
             #expect(unhealthy.status == 503, "\(unhealthy.body)")
+            // the reason, not only that it failed: here the refused connection
+            #expect(unhealthy.body.hasPrefix("redis PING failed: ") && unhealthy.body.contains("127.0.0.1:\(server.port)"), "\(unhealthy.body)")
         }
     }
 

@@ -136,7 +136,7 @@ extension SubscriptionRunner {
                 let left = graceOver - .now
                 let rang = left > .zero ? await state.drained.wait(timeout: left) : false
                 if !rang {
-                    logger.info("grace period over; unfinished jobs stay pending for other workers",
+                    logger.info("grace period over; cancelling unfinished jobs, each handed back to its group (pending for reclaim if Redis cannot be reached)",
                                 metadata: ["spool.running": "\(state.runningCount)"])
                     handlers.cancelAll()
                     break

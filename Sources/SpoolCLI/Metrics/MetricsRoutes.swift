@@ -22,8 +22,8 @@ struct MetricsRoutes: Sendable {
     let lag: LagWatch
     let subscriptions: [(queue: QueueName, group: GroupName)]
     let maxLag: Duration
-    /// Answers `true` when Redis replied to a PING in time.
-    let pingRedis: @Sendable () async -> Bool
+    /// `nil` when Redis replied to a PING in time, else why not.
+    let pingRedis: @Sendable () async -> String?
 
     func respond(method: HTTPMethod, path: String) async -> Response {
         guard method == .GET || method == .HEAD else {
@@ -36,7 +36,8 @@ struct MetricsRoutes: Sendable {
             response.contentType = "text/plain; version=0.0.4; charset=utf-8"
             return response
         case "/healthz":
-            return await pingRedis() ? Response(.ok, "ok") : Response(.serviceUnavailable, "redis did not answer PING within 1s")
+            if let failure = await pingRedis() { return Response(.serviceUnavailable, failure) }
+            return Response(.ok, "ok")
         case "/readyz":
             if let reason = lag.notReadyReason(subscriptions: subscriptions, maxLag: maxLag) {
                 return Response(.serviceUnavailable, reason)
@@ -47,11 +48,12 @@ struct MetricsRoutes: Sendable {
         }
     }
 
-    /// PINGs through `client`; `false` on an error or after `limit` (the PING may finish later, unobserved).
-    static func ping(_ client: RedisClient, limit: Duration = .seconds(1)) async -> Bool {
+    /// PINGs through `client`; `nil` when it answered within `limit`, else why not: its error
+    /// (addresses redacted) or the time out (the PING may finish later, unobserved).
+    static func ping(_ client: RedisClient, limit: Duration = .seconds(1)) async -> String? {
         let answered = Mutex(false)
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let resume: @Sendable (Bool) -> Void = { ok in
+        return await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            let resume: @Sendable (String?) -> Void = { ok in
                 let first = answered.withLock { done in
                     defer { done = true }
                     return !done
@@ -59,12 +61,16 @@ struct MetricsRoutes: Sendable {
                 if first { continuation.resume(returning: ok) }
             }
             Task {
-                let reply = try? await client.send(RedisCommand("PING"))
-                resume(reply?.string == "PONG")
+                do {
+                    let reply = try await client.send(RedisCommand("PING"))
+                    resume(reply.string == "PONG" ? nil : "redis answered PING with \(reply)")
+                } catch {
+                    resume("redis PING failed: \(error)")
+                }
             }
             Task {
                 try? await Task.sleep(for: limit)
-                resume(false)
+                resume("redis did not answer PING within \(limit)")
             }
         }
     }
