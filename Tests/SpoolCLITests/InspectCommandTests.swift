@@ -72,6 +72,10 @@ struct InspectCommandTests {
 
             let missing = try await spool("job", "emails", "0190ff3c-0000-7000-8000-000000000000", "--redis", server.url)
             #expect(missing.status == 1 && missing.stderrLines.count == 1 && missing.stderr.hasPrefix("spool: job "))
+            // in JSON, what does not apply is null: a job found nowhere has no envelope
+            let missingJSON = try await spool("job", "emails", "0190ff3c-0000-7000-8000-000000000000", "--json", "--redis", server.url)
+            let nothing = try #require(try JSONSerialization.jsonObject(with: Data(missingJSON.stdout.utf8)) as? [String: Any], "\(missingJSON.stdout)")
+            #expect(nothing["found"] as? Bool == false && nothing["envelope"] is NSNull, "\(nothing)")
         }
     }
 

@@ -28,7 +28,7 @@ struct DeadLetterSelection: ParsableArguments {
     @Option(help: ArgumentHelp("Only dead letters since a duration ago (1h, 30m) or an ISO-8601 time.", valueName: "time"))
     var since: SinceArgument?
 
-    @Flag(help: "All matching dead letters: no limit for list and show; required by replay and purge without other filters.")
+    @Flag(help: "All matching dead letters: no --limit for list; required by replay and purge without other filters.")
     var all = false
 
     var hasFilter: Bool { !ids.isEmpty || type != nil || since != nil }

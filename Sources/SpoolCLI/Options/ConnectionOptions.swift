@@ -21,7 +21,7 @@ struct ConnectionOptions: ParsableArguments {
     ))
     var redis: String?
 
-    @Option(name: .long, help: ArgumentHelp("Timeout for connecting and for each command.", valueName: "duration"))
+    @Option(name: .long, help: ArgumentHelp("Timeout for each command, and for connecting (at most 5s).", valueName: "duration"))
     var timeout: DurationArgument = DurationArgument(.seconds(5))
 
     @Option(name: .long, help: ArgumentHelp(

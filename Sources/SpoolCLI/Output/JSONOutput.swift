@@ -83,7 +83,7 @@ enum JSONOutput {
             "entry_id": value(report.entryID),
             "delayed_until": value(report.delayedUntil),
             "source": value(report.source?.rawValue),
-            "envelope": report.fields,
+            "envelope": report.source == nil ? NSNull() : report.fields as Any,
             "groups": report.groups.map { state in
                 [
                     "group": state.group,
