@@ -163,6 +163,36 @@ struct BadInputTests {
         }
     }
 
+    @Test("a dead letter Redis refuses (the dead-letter key holds a string) is written once the key is fixed, without a restart")
+    func refusedDeadLetterIsRetried() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("refused")
+            let keys = QueueKeys(queue: queue)
+            let recorder = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, context in
+                recorder.record(context)
+                throw NonRetryableError("no such customer")
+            }
+            try await fixture.redis("SET", keys.dead(.default), "not a stream")
+            try await running(worker) {
+                let job = try await fixture.producer.push(Greeting(name: "x"), to: queue)
+                try await recorder.waitFor(1)
+                try await waitUntil("Redis refused the dead letter") {
+                    (try await fixture.redis("INFO", "errorstats").string ?? "").contains("errorstat_WRONGTYPE")
+                }
+                try await fixture.redis("DEL", keys.dead(.default))
+                try await waitUntil("the dead letter is written and the job acknowledged") {
+                    let pending = try await fixture.redis("XPENDING", keys.stream, "default").array?.first
+                    return try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1) && pending == .integer(0)
+                }
+                let letter = try #require(try await SpoolInspector(client: fixture.client).deadLetters(queue: queue, group: .default).first)
+                #expect(letter.jobID == "\(job.id)" && letter.reason == "non_retryable")
+                #expect(recorder.count == 1, "the handler ran once")
+            }
+        }
+    }
+
     @Test("a destroyed group and a deleted stream are recreated at the start, never at $, and work goes on")
     func destroyedGroupAndDeletedStream() async throws {
         try await QueueFixture.with { fixture in

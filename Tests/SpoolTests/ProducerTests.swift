@@ -72,6 +72,24 @@ struct ProducerTests {
         }
     }
 
+    @Test("a push with a dedup key that Redis refuses sets no marker: the push goes through once the cause is fixed")
+    func refusedPushSetsNoMarker() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("wrongtype")
+            let keys = QueueKeys(queue: queue)
+            try await fixture.redis("SET", keys.stream, "not a stream")
+            let options = PushOptions(dedupKey: "order-7")
+            await #expect(throws: SpoolError.self) {
+                try await fixture.producer.push(Greeting(name: "a"), to: queue, options: options)
+            }
+            #expect(try await fixture.redis("EXISTS", keys.dedupKey("order-7")) == .integer(0))
+            try await fixture.redis("DEL", keys.stream)
+            let pushed = try await fixture.producer.push(Greeting(name: "a"), to: queue, options: options)
+            #expect(!pushed.isDuplicate)
+            #expect(try await fixture.redis("XLEN", keys.stream) == .integer(1))
+        }
+    }
+
     @Test("an envelope's own key deduplicates a single push as it does a batch; PushOptions.dedupKey wins and is the key stored")
     func envelopeKeyOnASinglePush() async throws {
         try await QueueFixture.with { fixture in

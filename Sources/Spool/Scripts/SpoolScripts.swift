@@ -8,12 +8,15 @@ enum SpoolScripts {
     /// KEYS: stream, delayed zset, unique key (or the stream again when there is no dedup key).
     /// ARGV: job id, run-at ms (0 = now), dedup window ms (0 = no dedup), field, value, ...
     /// Returns `{1, id}` when enqueued, `{0, first id}` for a duplicate.
+    ///
+    /// The job is stored before the marker: Redis does not undo a script's writes when a later
+    /// command fails (a key of another type, out of memory), and a marker set for a job that
+    /// was not stored would make every retry of the push a "duplicate" of nothing.
     static let enqueue = RedisScript(#"""
         local window = tonumber(ARGV[3])
         if window > 0 then
           local first = redis.call('GET', KEYS[3])
           if first then return {0, first} end
-          redis.call('SET', KEYS[3], ARGV[1], 'PX', window)
         end
         local fields = {}
         for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
@@ -23,6 +26,7 @@ enum SpoolScripts {
         else
           redis.call('XADD', KEYS[1], '*', unpack(fields))
         end
+        if window > 0 then redis.call('SET', KEYS[3], ARGV[1], 'PX', window) end
         return {1, ARGV[1]}
         """#)
 
@@ -75,10 +79,14 @@ enum SpoolScripts {
     /// KEYS: source stream, schedule zset, dead-letter stream.
     /// ARGV: group, entry id, from-retry-stream (0/1), action ('retry'|'dead'), due ms,
     /// field, value, ... (the job's fields for the retry, or the dead-letter record).
+    /// Returns 0 when the entry is no longer pending (nothing done), else 1.
+    ///
+    /// The retry or dead letter is written before the acknowledgement: Redis does not undo a
+    /// script's writes when a later command fails, so acknowledging first lost the job when
+    /// the write was refused (a key of another type, an ACL, out of memory). Now a refusal
+    /// leaves the entry pending, and the worker sends the script again.
     static let fail = RedisScript(#"""
-        local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-        if acked == 0 then return 0 end
-        if ARGV[3] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
+        if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 0 end
         local fields = {}
         for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
         if ARGV[4] == 'retry' then
@@ -86,6 +94,8 @@ enum SpoolScripts {
         else
           redis.call('XADD', KEYS[3], '*', unpack(fields))
         end
+        redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+        if ARGV[3] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
         return 1
         """#)
 

@@ -225,16 +225,28 @@ extension SubscriptionRunner {
     /// (the job then stays pending and is reclaimed, so nothing is lost).
     private func runFailScript(_ command: RedisCommand, _ entry: StreamEntry) async {
         var failures = 0
+        var lastReport: ContinuousClock.Instant?
         while true {
             do {
                 _ = try await client.send(command)
+                if lastReport != nil {
+                    logger.info("recording the failed job was accepted at last", metadata: ["spool.entry": "\(entry.id)"])
+                }
                 return
             } catch {
                 failures += 1
-                if let redisError = error as? RedisError, redisError.code == .serverError || redisError.code == .noPermission {
-                    logger.info("recording a failed job was refused; it stays pending", metadata: ["error": "\(error)"])
-                    return
+                // Refused (a key of another type, an ACL without the command, out of memory)
+                // or not delivered: the job keeps its slot and its lease, and the outcome is
+                // sent again until Redis takes it, so fixing the cause needs no restart. Left
+                // pending instead, it would wait for the visibility timeout and another
+                // worker (never this one). Said at error level once, then every 30 s.
+                if let redisError = error as? RedisError, redisError.code == .serverError || redisError.code == .noPermission,
+                   lastReport.map({ ContinuousClock.now - $0 >= .seconds(30) }) ?? true {
+                    lastReport = .now
+                    logger.error("Redis refused to record a failed job; sending it again until it is accepted",
+                                 metadata: ["spool.entry": "\(entry.id)", "error": "\(error)"])
                 }
+                // stopping: it stays pending, and is reclaimed once this worker's heartbeat is gone
                 if state.isStopping && failures > 3 { return }
                 try? await Task.sleep(for: min(.milliseconds(50) * (1 << min(failures, 6)), .seconds(2)))
             }
