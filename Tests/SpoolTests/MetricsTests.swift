@@ -61,6 +61,25 @@ struct MetricsTests {
         }
     }
 
+    @Test("queue gauges exist only once the queue was read: no lag of 0 before it was measured")
+    func noGaugesBeforeTheFirstReading() async throws {
+        try await QueueFixture.with { fixture in
+            let metrics = TestMetrics()
+            let queue = try QueueName("unread")
+            let recorder = Recorder()
+            // no readings at all: the worker's gauges interval is off
+            var worker = fixture.worker(metrics: metrics) { $0.metricsInterval = nil }
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            try await running(worker) {
+                try await fixture.producer.push(Greeting(name: "x"), to: queue)
+                try await recorder.waitFor(1)
+            }
+            let made = metrics.recorders.map(\.label)   // gauges are recorders
+            #expect(made.contains("spool.worker.inflight"), "\(made)")
+            #expect(!made.contains { $0.hasPrefix("spool.queue.") }, "\(made)")
+        }
+    }
+
     @Test("the lag gauge equals the true backlog on a queue whose consumer stopped")
     func lagGauge() async throws {
         try await QueueFixture.with { fixture in

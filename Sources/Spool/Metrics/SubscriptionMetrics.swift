@@ -1,5 +1,6 @@
 import CoreMetrics
 import Metrics
+import Synchronization
 
 /// The metric objects of one (queue, group), created once. Dimensions are queue, group, type
 /// and status only — never a job id. Job types without a handler share the type `other`, so
@@ -15,14 +16,22 @@ final class SubscriptionMetrics: Sendable {
         let queued: Timer
     }
 
+    /// The gauges of a queue reading.
+    private struct QueueGauges: Sendable {
+        let length: Gauge
+        let pending: Gauge
+        let lagEntries: Gauge
+        let lagSeconds: Gauge
+        let deadLetters: Gauge
+        let scheduled: Gauge
+    }
+
     let reclaimed: Counter
     let inflight: Gauge
-    let length: Gauge
-    let pending: Gauge
-    let lagEntries: Gauge
-    let lagSeconds: Gauge
-    let deadLetters: Gauge
-    let scheduled: Gauge
+    /// Made at the first reading: a gauge exists (and is exported, at 0) from the moment it
+    /// is made, and a lag of 0 before the queue was read would look like a healthy queue.
+    private let queueGauges = Mutex<QueueGauges?>(nil)
+    private let makeQueueGauges: @Sendable () -> QueueGauges
     private let byType: [String: TypeMetrics]
     private let other: TypeMetrics
 
@@ -46,12 +55,16 @@ final class SubscriptionMetrics: Sendable {
         self.other = typeMetrics("other")
         reclaimed = Counter(label: "spool.jobs.processed", dimensions: base + [("status", "reclaimed")], factory: factory)
         inflight = Gauge(label: "spool.worker.inflight", dimensions: base, factory: factory)
-        length = Gauge(label: "spool.queue.length", dimensions: base, factory: factory)
-        pending = Gauge(label: "spool.queue.pending", dimensions: base, factory: factory)
-        lagEntries = Gauge(label: "spool.queue.lag.entries", dimensions: base, factory: factory)
-        lagSeconds = Gauge(label: "spool.queue.lag.seconds", dimensions: base, factory: factory)
-        deadLetters = Gauge(label: "spool.queue.dead", dimensions: base, factory: factory)
-        scheduled = Gauge(label: "spool.queue.scheduled", dimensions: base, factory: factory)
+        makeQueueGauges = {
+            QueueGauges(
+                length: Gauge(label: "spool.queue.length", dimensions: base, factory: factory),
+                pending: Gauge(label: "spool.queue.pending", dimensions: base, factory: factory),
+                lagEntries: Gauge(label: "spool.queue.lag.entries", dimensions: base, factory: factory),
+                lagSeconds: Gauge(label: "spool.queue.lag.seconds", dimensions: base, factory: factory),
+                deadLetters: Gauge(label: "spool.queue.dead", dimensions: base, factory: factory),
+                scheduled: Gauge(label: "spool.queue.scheduled", dimensions: base, factory: factory)
+            )
+        }
     }
 
     /// The metrics of a job type (`other` for types without their own handler).
@@ -61,11 +74,17 @@ final class SubscriptionMetrics: Sendable {
 
     /// Records a queue status read from Redis.
     func record(_ status: GroupStatus, length: Int) {
-        self.length.record(length)
-        pending.record(status.pending)
-        lagEntries.record(status.lag ?? 0)
-        lagSeconds.record(status.lagSeconds)
-        deadLetters.record(status.deadLetters)
-        scheduled.record(status.scheduledRetries)
+        let gauges = queueGauges.withLock { gauges in
+            if let gauges { return gauges }
+            let made = makeQueueGauges()
+            gauges = made
+            return made
+        }
+        gauges.length.record(length)
+        gauges.pending.record(status.pending)
+        gauges.lagEntries.record(status.lag ?? 0)
+        gauges.lagSeconds.record(status.lagSeconds)
+        gauges.deadLetters.record(status.deadLetters)
+        gauges.scheduled.record(status.scheduledRetries)
     }
 }
