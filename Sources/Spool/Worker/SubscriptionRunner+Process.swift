@@ -221,8 +221,8 @@ extension SubscriptionRunner {
         return command
     }
 
-    /// Runs a fail command, retrying while Redis is unreachable; gives up only on shutdown
-    /// (the job then stays pending and is reclaimed, so nothing is lost).
+    /// Runs a fail command, sending it again while Redis is unreachable or refuses it; gives up
+    /// only on shutdown (the job then stays pending and is reclaimed, so nothing is lost).
     private func runFailScript(_ command: RedisCommand, _ entry: StreamEntry) async {
         var failures = 0
         var lastReport: ContinuousClock.Instant?

@@ -9,8 +9,8 @@ import Subprocess
 /// record of its own (`"label":"spool.exec"`, the line as `msg`, the job's metadata and
 /// `"exec.stream":"stdout"`), so stderr stays one JSON object per line. Either way a line is
 /// one `write`, so the lines of programs running side by side, and the worker's own log
-/// lines, do not cut into each other (on a pipe, up to its `PIPE_BUF` of 4 KiB). The program's output is not Spool's log: `--log-level`
-/// does not filter it.
+/// lines, do not cut into each other (on a pipe, up to its `PIPE_BUF` of 4 KiB). The
+/// program's output is not Spool's log: `--log-level` does not filter it.
 struct ExecOutput: Sendable {
     let format: LogFormat
 
