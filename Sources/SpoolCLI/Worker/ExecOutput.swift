@@ -6,8 +6,8 @@ import Subprocess
 /// Where an `exec` handler program's stdout goes: to the worker's stderr, line by line.
 ///
 /// In the `text` log format each line is written as it is. In `json` each line becomes a
-/// record of its own (`"label":"spool.exec"`, the line as `msg`, the job's metadata and
-/// `"exec.stream":"stdout"`), so stderr stays one JSON object per line. Either way a line is
+/// record of its own (`"label":"spool.exec"`, the line as `msg`, the metadata of the job's
+/// log lines and `"exec.stream":"stdout"`), so stderr stays one JSON object per line. Either way a line is
 /// one `write`, so the lines of programs running side by side, and the worker's own log
 /// lines, do not cut into each other (on a pipe, up to its `PIPE_BUF` of 4 KiB). The
 /// program's output is not Spool's log: `--log-level` does not filter it.
@@ -20,16 +20,20 @@ struct ExecOutput: Sendable {
 
     /// Passes on the program's stdout until it ends.
     func forward(_ stdout: SubprocessOutputSequence, _ context: JobContext) async throws {
+        // the metadata of the job's own log lines (`JobContext.logger`), rendered once
+        let logger = context.logger
+        let metadata = ([("exec.stream", "stdout")] + logger.handler.metadata.map { ($0.key, "\($0.value)") })
+            .sorted { $0.0 < $1.0 }
         var splitter = LineSplitter(maxLineBytes: Self.maxLineBytes)
         for try await buffer in stdout {
             buffer.withUnsafeBytes { bytes in
-                splitter.feed(bytes) { write($0, ended: $1, context) }
+                splitter.feed(bytes) { write($0, ended: $1, metadata) }
             }
         }
-        splitter.finish { write($0, ended: $1, context) }
+        splitter.finish { write($0, ended: $1, metadata) }
     }
 
-    private func write(_ line: ArraySlice<UInt8>, ended: Bool, _ context: JobContext) {
+    private func write(_ line: ArraySlice<UInt8>, ended: Bool, _ metadata: [(String, String)]) {
         var bytes: [UInt8]
         switch format {
         case .text:
@@ -38,15 +42,7 @@ struct ExecOutput: Sendable {
         case .json:
             let record = StderrLogHandler.jsonLine(
                 time: StderrLogHandler.timestamp(), level: .info, label: "spool.exec",
-                message: String(decoding: line, as: UTF8.self),
-                metadata: [
-                    ("exec.stream", "stdout"),
-                    ("spool.attempt", "\(context.attempt)"),
-                    ("spool.group", context.group.rawValue),
-                    ("spool.job.id", "\(context.id)"),
-                    ("spool.job.type", context.type),
-                    ("spool.queue", context.queue.rawValue),
-                ]
+                message: String(decoding: line, as: UTF8.self), metadata: metadata
             )
             bytes = Array((record + "\n").utf8)
         }
