@@ -181,7 +181,11 @@ struct ACLTests {
 
             let queue = try QueueName("acl.cluster")
             let recorder = Recorder()
-            var worker = SpoolWorker(client: workerClient, configuration: fixture.workerConfiguration(), logger: fixture.logger)
+            var configuration = fixture.workerConfiguration()
+            // no trim: the stream's length is checked below, and the first job, once done,
+            // would be trimmed at a time of the worker's choosing
+            configuration.trimInterval = .seconds(3600)
+            var worker = SpoolWorker(client: workerClient, configuration: configuration, logger: fixture.logger)
             worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
             try await running(worker) {
                 let inspector = SpoolInspector(client: inspectorClient)
