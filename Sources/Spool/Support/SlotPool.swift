@@ -54,11 +54,6 @@ final class SlotPool: Sendable {
         if let (continuation, taken) = wake { continuation.resume(returning: taken) }
     }
 
-    /// Takes `count` slots that are not free (the pool goes below zero until they come back).
-    func overdraw(_ count: Int) {
-        state.withLock { $0.free -= count }
-    }
-
     /// Wakes a waiting fetch loop with 0; later acquires return 0 at once.
     func close() {
         let waiter = state.withLock { state in

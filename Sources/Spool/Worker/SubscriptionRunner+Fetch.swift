@@ -27,6 +27,11 @@ extension SubscriptionRunner {
             // the next batches, asked for once the handlers of this one have started (see
             // `sendReadAheads`): at most two reads in flight, awaited in the order they went out
             var aheads: [ReadAhead] = []
+            // entries a read delivered beyond the free slots (a blocking read over both streams
+            // takes up to its count from each): marked running, so their leases are extended,
+            // and started first as slots free, before anything more is read. What is left when
+            // the loop ends is handed back unstarted.
+            var held: [(entry: StreamEntry, duplicate: Bool)] = []
             // a cancelled worker task stops like a shutdown (its sleeps no longer wait, so
             // looping on would spin)
             while !state.isStopping && !Task.isCancelled || !aheads.isEmpty {
@@ -59,7 +64,13 @@ extension SubscriptionRunner {
                     slots = await state.slots.acquire(max: options.concurrency)
                     if slots == 0 { break }
                 }
-                if !readAhead {
+                let fromHeld = !readAhead && !held.isEmpty
+                if fromHeld {
+                    let count = min(slots, held.count)
+                    entries = Array(held.prefix(count))
+                    held.removeFirst(count)
+                }
+                if !readAhead && !fromHeld {
                     do {
                         if unseen && !state.isStopping {
                             let recovered = try await recoverUnseenEntries(limit: slots)
@@ -109,9 +120,17 @@ extension SubscriptionRunner {
                 // each entry gives its slot back when it is settled; return the unused ones
                 let used = entries.count + isolated
                 if used < slots { state.slots.release(slots - used) }
-                // a blocking read over both streams can return a few more than asked
-                // when both had jobs at once: borrow their slots
-                if used > slots { state.slots.overdraw(used - slots) }
+                if used > slots {
+                    // A blocking read over both streams returns up to its count from each when
+                    // both had jobs at once. The excess waits for slots: `concurrency` bounds
+                    // the handlers running at once.
+                    let excess = min(used - slots, entries.count)
+                    held = Array(entries.suffix(excess))
+                    entries.removeLast(excess)
+                    for (entry, _) in held { markRunning(entry, waitsForSlot: true) }
+                    logger.debug("a read delivered more jobs than slots were free; they start as slots free",
+                                 metadata: ["spool.waiting": "\(excess)"])
+                }
                 for (entry, duplicate) in entries {
                     markRunning(entry)
                     handlers.addTask { await process(entry, isDuplicate: duplicate) }
@@ -128,6 +147,11 @@ extension SubscriptionRunner {
                     if sendReadAheads(&aheads, readRetries: readRetries) && readRetries { lastRetryRead = now }
                 }
                 if clientGone && aheads.isEmpty { break }
+            }
+            // Stopping with jobs still waiting for a slot: none of them started, so each is
+            // handed back to its group as the same attempt, as a job cut off by shutdown is.
+            for (entry, duplicate) in held {
+                handlers.addTask { await process(entry, isDuplicate: duplicate, handBack: true) }
             }
             state.beginStop()
             // a ring can be stale (rung while the last fetch's jobs were not counted yet): re-check

@@ -24,18 +24,21 @@ extension SubscriptionRunner {
 
     /// Counts `entry` as running from now on (its lease is extended, shutdown waits for it):
     /// call it before handing the entry to a task, so a shutdown that begins before the task
-    /// starts still sees the job and can cancel it past the grace period.
-    func markRunning(_ entry: StreamEntry) {
-        state.started(entry.key, .init(leaseUntil: .now + leaseLength))
-        metrics.inflight.record(state.runningCount)
+    /// starts still sees the job and can cancel it past the grace period. With `waitsForSlot`,
+    /// the job is held for a slot: its lease is extended, but no handler runs yet.
+    func markRunning(_ entry: StreamEntry, waitsForSlot: Bool = false) {
+        state.started(entry.key, .init(leaseUntil: .now + leaseLength, waitsForSlot: waitsForSlot))
+        metrics.inflight.record(state.handlerCount)
     }
 
-    /// Runs one delivered entry, marked running with ``markRunning(_:)``, to its end:
-    /// success, retry, dead letter, or (on shutdown) left pending.
-    func process(_ entry: StreamEntry, isDuplicate: Bool) async {
+    /// Runs one delivered entry, marked running with ``markRunning(_:waitsForSlot:)``, to its
+    /// end: success, retry, dead letter, or (on shutdown) left pending. With `handBack`, no
+    /// handler runs: the job is handed back to its group as the same attempt, as a job cut off
+    /// by shutdown is (a duplicate is still acknowledged, a malformed entry still dead-lettered).
+    func process(_ entry: StreamEntry, isDuplicate: Bool, handBack: Bool = false) async {
         defer {
             state.ended(entry.key)
-            metrics.inflight.record(state.runningCount)
+            metrics.inflight.record(state.handlerCount)
         }
 
         guard let fields = entry.fields else {
@@ -67,6 +70,8 @@ extension SubscriptionRunner {
         let outcome: Outcome
         if isDuplicate {
             outcome = .duplicate
+        } else if handBack {
+            outcome = .abandoned
         } else if let handler {
             if entry.deliveries > 1 && attempt > maxAttempts {
                 outcome = .deadLetter(

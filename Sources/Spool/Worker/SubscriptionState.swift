@@ -3,10 +3,13 @@ import Synchronization
 /// Mutable state shared by one subscription's tasks: the fetch loop, the handlers, the
 /// acknowledgement flusher and the keeper.
 final class SubscriptionState: Sendable {
-    /// A job whose handler runs now, for lease extension.
+    /// A job this worker holds, for lease extension: its handler runs, or waits for a slot.
     struct Running: Sendable {
         /// After this instant the lease is no longer extended (the handler overran its timeout).
         let leaseUntil: ContinuousClock.Instant
+        /// Delivered beyond the free slots: its handler starts once a slot is free
+        /// (``SubscriptionRunner/fetchAndRun()``), so it is not counted as running a handler.
+        var waitsForSlot = false
     }
 
     /// A finished job waiting to be acknowledged.
@@ -33,6 +36,8 @@ final class SubscriptionState: Sendable {
         var stopping = false
         var finished = false
         var running: [StreamEntry.Key: Running] = [:]
+        /// How many of `running` wait for a slot.
+        var waiting = 0
         var completions: [Completion] = []
         /// Batches taken and not settled yet, by token.
         var sending: [Int: [Completion]] = [:]
@@ -82,19 +87,26 @@ final class SubscriptionState: Sendable {
     }
 
     func started(_ entry: StreamEntry.Key, _ running: Running) {
-        state.withLock { $0.running[entry] = running }
+        state.withLock { state in
+            if state.running.updateValue(running, forKey: entry)?.waitsForSlot == true { state.waiting -= 1 }
+            if running.waitsForSlot { state.waiting += 1 }
+        }
     }
 
     func ended(_ entry: StreamEntry.Key) {
         let (empty, drainedNow) = state.withLock { state in
-            state.running[entry] = nil
+            if state.running.removeValue(forKey: entry)?.waitsForSlot == true { state.waiting -= 1 }
             return (state.running.isEmpty, state.stopping && state.running.isEmpty)
         }
         if empty { idle.signal() }
         if drainedNow { drained.signal() }
     }
 
+    /// The jobs this worker holds: handlers running, and jobs waiting for a slot.
     var runningCount: Int { state.withLock { $0.running.count } }
+
+    /// The handlers running now (``runningCount`` without the jobs waiting for a slot).
+    var handlerCount: Int { state.withLock { $0.running.count - $0.waiting } }
 
     /// Entries whose lease should be extended now, by source.
     func leasesToExtend(now: ContinuousClock.Instant) -> (main: [StreamID], retry: [StreamID]) {

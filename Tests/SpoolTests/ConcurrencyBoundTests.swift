@@ -1,0 +1,231 @@
+import Logging
+import Spool
+import SpoolRedis
+import SpoolTesting
+import Synchronization
+import Testing
+
+@Suite("Worker: concurrency bounds the handlers, also for a read over both streams")
+struct ConcurrencyBoundTests {
+    static let jobs = (1...3).map { "main-\($0)" } + (1...3).map { "retry-\($0)" }
+
+    @Test("jobs a read delivers beyond the free slots wait for a slot, then run as slots free")
+    func excessRunsAsSlotsFree() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("bound")
+            let keys = QueueKeys(queue: queue)
+            let log = CapturedLog()
+            let handlers = HandlerCount()
+            let gate = AsyncGate()
+            let client = try Self.patientClient(fixture)
+            defer { client.shutdown() }
+            var worker = Self.worker(fixture, client: client, log: log)
+            worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { job, _ in
+                handlers.started(job.name)
+                defer { handlers.ended() }
+                await gate.wait()
+            }
+            try await running(worker) {
+                try await Self.fillBothStreamsBeforeTheNextRead(fixture, keys)
+                try await waitUntil("the worker holds back what did not fit") {
+                    log.contains("a read delivered more jobs than slots were free")
+                }
+                try await waitUntil("two handlers run") { handlers.names.count >= 2 }
+                #expect(Set(handlers.names) == ["main-1", "main-2"])
+                gate.open()
+                try await waitUntil("every job ran") { handlers.names.count >= 6 }
+            }
+            #expect(handlers.most == 2)
+            #expect(handlers.names.sorted() == Self.jobs)
+            // the two that waited ran right after the first two, before anything else was read
+            #expect(Set(handlers.names[2..<4]) == ["retry-1", "retry-2"])
+            #expect(try await fixture.redis("ZCARD", keys.done(.default)) == .integer(6))
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
+            #expect(try await fixture.redis("XPENDING", keys.retry(.default), "default").array?.first == .integer(0))
+        }
+    }
+
+    @Test("jobs waiting for a slot when the worker stops are handed back unstarted, as the same attempt")
+    func excessHandedBackAtShutdown() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("bound")
+            let keys = QueueKeys(queue: queue)
+            let log = CapturedLog()
+            let handlers = HandlerCount()
+            let client = try Self.patientClient(fixture)
+            defer { client.shutdown() }
+            var worker = Self.worker(fixture, client: client, log: log)
+            worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { job, _ in
+                handlers.started(job.name)
+                defer { handlers.ended() }
+                // runs until the grace period is over and the worker cancels it
+                try await Task.sleep(for: .seconds(60))
+            }
+            try await running(worker) {
+                try await Self.fillBothStreamsBeforeTheNextRead(fixture, keys)
+                try await waitUntil("the worker holds back what did not fit") {
+                    log.contains("a read delivered more jobs than slots were free")
+                }
+                let pending = try await fixture.redis("XPENDING", keys.stream, "default").array?.first
+                let pendingRetries = try await fixture.redis("XPENDING", keys.retry(.default), "default").array?.first
+                #expect(pending == .integer(2) && pendingRetries == .integer(2), "the read delivered two jobs from each stream")
+                try await waitUntil("two handlers run") { handlers.names.count >= 2 }
+                // then the worker stops: the grace period ends the two handlers, and the two
+                // jobs waiting for a slot are handed back without having started
+            }
+            #expect(handlers.most == 2)
+            #expect(Set(handlers.names) == ["main-1", "main-2"])
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
+            #expect(try await fixture.redis("XPENDING", keys.retry(.default), "default").array?.first == .integer(0))
+            // the four handed back (the two cut off and the two that waited), and retry-3,
+            // which no read delivered
+            #expect(try await handedBack(fixture, keys) == 5)
+
+            // the next worker runs all six, each as its first attempt
+            let rerun = Recorder()
+            var next = fixture.worker()
+            next.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { _, context in rerun.record(context) }
+            try await running(next) {
+                try await rerun.waitFor(6)
+            }
+            #expect(rerun.executions.map(\.attempt) == Array(repeating: 1, count: 6))
+            #expect(Set(rerun.executions.map(\.job)).count == 6)
+            #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(0))
+        }
+    }
+
+    /// A client for a worker whose commands wait out a `CLIENT PAUSE`: its command timeout is
+    /// longer than a pause lasts, even when a loaded test run is slow to end the pause (a
+    /// command that timed out would cost the worker its connection, and the read with it).
+    static func patientClient(_ fixture: QueueFixture) throws -> RedisClient {
+        var configuration = try RedisConfiguration(url: fixture.url)
+        configuration.commandTimeout = .seconds(60)
+        return RedisClient(configuration: configuration)
+    }
+
+    /// A worker with two slots on queue `bound`, logging to `log`.
+    static func worker(_ fixture: QueueFixture, client: RedisClient, log: CapturedLog) -> SpoolWorker {
+        var configuration = fixture.workerConfiguration()
+        // long enough that the read seen blocked in ``fillBothStreamsBeforeTheNextRead`` does
+        // not end on its own while the test pauses Redis (it is ended with CLIENT UNBLOCK)
+        configuration.fetchBlockTime = .seconds(5)
+        // and no reclaim is due when that read ends: the worker would send it first, on the
+        // shared connection, where it would wait for the pause to end before the next read
+        configuration.heartbeatInterval = .seconds(30)
+        configuration.heartbeatTTL = .seconds(60)
+        configuration.gracePeriod = .milliseconds(300)
+        var worker = SpoolWorker(client: client, configuration: configuration, logger: log.logger)
+        worker.subscribe(queue: try! QueueName("bound"), options: .init(concurrency: 2))
+        return worker
+    }
+
+    /// Adds ``jobs`` (three to the main stream, three to the retry stream) so that the
+    /// worker's next blocking read starts with both streams filled.
+    ///
+    /// A blocking read names the main and the retry stream with one `COUNT`, which Redis
+    /// applies to each stream: with jobs in both at the moment it runs, it delivers up to
+    /// twice the free slots. Redis 7.0 serves a read that is already blocked from one stream
+    /// only, so the read must *start* with both streams filled. `CLIENT PAUSE WRITE` holds
+    /// back write commands (`XREADGROUP` is one) and runs them in the order they came once
+    /// the pause ends: first a script that adds the jobs, then the worker's next read.
+    static func fillBothStreamsBeforeTheNextRead(_ fixture: QueueFixture, _ keys: QueueKeys) async throws {
+        try await waitUntil("the groups exist") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+        var readerID = ""
+        try await waitUntil("the worker's read was sent less than a second ago and blocks") {
+            guard let line = try await blockedReadClient(fixture, withinASecond: true) else { return false }
+            readerID = line.split(separator: " ").first { $0.hasPrefix("id=") }.map { String($0.dropFirst(3)) } ?? ""
+            return true
+        }
+        // While Redis is paused, the worker's upkeep waits on the shared client's connection,
+        // and so would any command sent after it there: the test talks to Redis on connections
+        // of its own.
+        let admin = RedisClient(configuration: try RedisConfiguration(url: fixture.url))
+        var writing = try RedisConfiguration(url: fixture.url)
+        writing.commandTimeout = .seconds(60)   // its script waits for the pause to end
+        let writer = RedisClient(configuration: writing)
+        defer {
+            admin.shutdown()
+            writer.shutdown()
+        }
+        func clients() async throws -> [Substring] {
+            (try await admin.send(RedisCommand("CLIENT", "LIST")).string ?? "").split(separator: "\n")
+        }
+        _ = try await admin.send(RedisCommand("CLIENT", "PAUSE", "50000", "WRITE"))
+        // ARGV: six job ids, then their names; the first three go to the main stream
+        var add = RedisCommand("EVAL", """
+            for i = 1, 6 do
+              local key = KEYS[1]
+              if i > 3 then key = KEYS[2] end
+              redis.call('XADD', key, '*', 'v', '1', 'id', ARGV[i], 'type', 'greeting', 'payload', '{"name":"' .. ARGV[i + 6] .. '"}')
+            end
+            """, "2", keys.stream, keys.retry(.default))
+        for _ in jobs { add.append("\(JobID())") }
+        for job in jobs { add.append(job) }
+        let added = Task { try await writer.send(add) }
+        try await waitUntil("the script waits for the pause to end") {
+            try await clients().contains { $0.contains(" flags=b ") && $0.contains(" cmd=eval ") }
+        }
+        // the worker's read ends now; its next one is held back behind the script
+        #expect(
+            try await admin.send(RedisCommand("CLIENT", "UNBLOCK", readerID)) == .integer(1),
+            "the worker's read still blocked, so it ends after the script was held back (else raise fetchBlockTime)"
+        )
+        try await waitUntil("the worker's next read waits for the pause to end") {
+            try await clients().contains { $0.contains(" flags=b ") && $0.contains(" cmd=xreadgroup") }
+        }
+        _ = try await admin.send(RedisCommand("CLIENT", "UNPAUSE"))
+        _ = try await added.value
+    }
+}
+
+/// The handlers running at once, the most seen, and which jobs started, in order.
+final class HandlerCount: Sendable {
+    private struct State {
+        var running = 0
+        var most = 0
+        var names: [String] = []
+    }
+    private let state = Mutex(State())
+
+    func started(_ name: String) {
+        state.withLock { state in
+            state.running += 1
+            state.most = max(state.most, state.running)
+            state.names.append(name)
+        }
+    }
+
+    func ended() { state.withLock { $0.running -= 1 } }
+
+    var most: Int { state.withLock { $0.most } }
+    var names: [String] { state.withLock { $0.names } }
+}
+
+/// The messages a logger wrote, at every level.
+final class CapturedLog: Sendable {
+    private let messages = Mutex<[String]>([])
+
+    var logger: Logger {
+        Logger(label: "spool.test") { _ in Handler(log: self) }
+    }
+
+    func contains(_ text: String) -> Bool {
+        messages.withLock { $0.contains { $0.contains(text) } }
+    }
+
+    private struct Handler: LogHandler {
+        let log: CapturedLog
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let message = "\(event.message)"
+            log.messages.withLock { $0.append(message) }
+        }
+    }
+}
