@@ -94,6 +94,88 @@ struct ConcurrencyBoundTests {
         }
     }
 
+    @Test("jobs a read brings after the worker's task was cancelled are handed back unstarted, not left pending")
+    func deliveredAfterCancellationHandedBack() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("cancelled")
+            let keys = QueueKeys(queue: queue)
+            let count = 20000
+            try await fixture.producer.push((0..<count).map { Greeting(name: "\($0)") }, to: queue)
+            var configuration = fixture.workerConfiguration()
+            // the upkeep sends nothing while Redis is paused: the only commands held back are
+            // the fetch loop's (and the acknowledgement flusher's)
+            configuration.heartbeatInterval = .seconds(30)
+            configuration.heartbeatTTL = .seconds(60)
+            configuration.promoteInterval = .seconds(60)
+            configuration.trimInterval = .seconds(3600)
+            let recorder = Recorder()
+            let admin = RedisClient(configuration: try RedisConfiguration(url: fixture.url))
+            defer { admin.shutdown() }
+            // The 200th job pauses Redis from its handler, so the worker is certainly busy then,
+            // with thousands of jobs left: its next read is held back with jobs to bring.
+            let pause = Mutex<(sent: Bool, done: Bool)>((false, false))
+            // no retries: a job left pending would be reclaimed as a second delivery and
+            // dead-lettered unrun (max deliveries)
+            let client = try Self.patientClient(fixture)
+            defer { client.shutdown() }
+            var worker = SpoolWorker(client: client, configuration: configuration, logger: fixture.logger)
+            worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { _, context in
+                recorder.record(context)
+                let first = recorder.count >= 200 && pause.withLock { state in
+                    defer { state.sent = true }
+                    return !state.sent
+                }
+                if first {
+                    _ = try await admin.send(RedisCommand("CLIENT", "PAUSE", "50000", "WRITE"))
+                    pause.withLock { $0.done = true }
+                }
+            }
+            let run = Task { try await worker.run() }
+            try await waitUntil("Redis is paused") { pause.withLock { $0.done } }
+            // A busy worker's read goes out as `MULTI`, `XACK`…, `EXEC`, `XREADGROUP`: the pause
+            // holds back the `XACK` inside the transaction (flags `xb`), or the read itself. On
+            // a loaded machine the acknowledgement flusher's script (`EVALSHA`) may go out
+            // first: the connection then writes nothing more until its reply is in, and the
+            // worker's next read, if it was sent by then, waits in the client.
+            var seen = ""
+            var readHeld = false
+            var flusherHeld = false
+            try await waitUntil("the worker's next read (or the flusher's script) waits for the pause to end") {
+                seen = try await admin.send(RedisCommand("CLIENT", "LIST")).string ?? ""
+                let lines = seen.split(separator: "\n")
+                readHeld = lines.contains { line in
+                    (line.contains(" flags=b ") && line.contains(" cmd=xreadgroup "))
+                        || (line.contains(" flags=xb ") && line.contains(" cmd=xack "))
+                }
+                flusherHeld = lines.contains { $0.contains(" flags=b ") && $0.contains(" cmd=evalsha ") }
+                return readHeld || flusherHeld
+            }
+            if !readHeld && !flusherHeld { Issue.record("the clients Redis listed last:\n\(seen)") }
+            run.cancel()
+            _ = try await admin.send(RedisCommand("CLIENT", "UNPAUSE"))
+            try await run.value
+
+            // what the read brought after the cancellation was handed back, not left pending
+            let pending = try await fixture.redis("XPENDING", keys.stream, "default").array?.first
+            #expect(pending == .integer(0))
+            if readHeld {
+                // (a read held back in Redis certainly brought jobs after the cancellation)
+                #expect(try await handedBack(fixture, keys) > 0, "no job reached the worker after its cancellation")
+            }
+
+            // the next worker runs every job not done yet, and none is dead-lettered
+            var next = fixture.worker()
+            next.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { _, context in recorder.record(context) }
+            try await running(next) {
+                try await waitUntil("every job is done") {
+                    try await fixture.redis("ZCARD", keys.done(.default)) == .integer(Int64(count))
+                }
+            }
+            #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(0))
+            #expect(Set(recorder.executions.map(\.job)).count == count)
+        }
+    }
+
     /// A client for a worker whose commands wait out a `CLIENT PAUSE`: its command timeout is
     /// longer than a pause lasts, even when a loaded test run is slow to end the pause (a
     /// command that timed out would cost the worker its connection, and the read with it).

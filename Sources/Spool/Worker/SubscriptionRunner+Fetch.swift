@@ -29,8 +29,9 @@ extension SubscriptionRunner {
             var aheads: [ReadAhead] = []
             // entries a read delivered beyond the free slots (a blocking read over both streams
             // takes up to its count from each): marked running, so their leases are extended,
-            // and started first as slots free, before anything more is read. What is left when
-            // the loop ends is handed back unstarted.
+            // and started first as slots free, before anything more is read; and entries a read
+            // delivered after the worker's task was cancelled. What is left when the loop ends
+            // is handed back unstarted.
             var held: [(entry: StreamEntry, duplicate: Bool)] = []
             // a cancelled worker task stops like a shutdown (its sleeps no longer wait, so
             // looping on would spin)
@@ -44,10 +45,6 @@ extension SubscriptionRunner {
                     let taken = aheads.removeFirst()
                     slots = taken.slots
                     switch await taken.read.result {
-                    case .success where Task.isCancelled:
-                        // not started: they stay pending, and are reclaimed once this worker's
-                        // heartbeat is gone
-                        break
                     case .success(let read):
                         entries = read
                         busy = read.count == slots
@@ -131,6 +128,13 @@ extension SubscriptionRunner {
                     logger.debug("a read delivered more jobs than slots were free; they start as slots free",
                                  metadata: ["spool.waiting": "\(excess)"])
                 }
+                if Task.isCancelled && !entries.isEmpty {
+                    // The worker's task was cancelled while a read was out: nothing more
+                    // starts. Left pending, these would be reclaimed as one more delivery each.
+                    for (entry, _) in entries { markRunning(entry, waitsForSlot: true) }
+                    held += entries
+                    entries.removeAll()
+                }
                 for (entry, duplicate) in entries {
                     markRunning(entry)
                     handlers.addTask { await process(entry, isDuplicate: duplicate) }
@@ -148,8 +152,9 @@ extension SubscriptionRunner {
                 }
                 if clientGone && aheads.isEmpty { break }
             }
-            // Stopping with jobs still waiting for a slot: none of them started, so each is
-            // handed back to its group as the same attempt, as a job cut off by shutdown is.
+            // Stopping (or cancelled) with jobs still waiting for a slot: none of them started,
+            // so each is handed back to its group as the same attempt, as a job cut off by
+            // shutdown is.
             for (entry, duplicate) in held {
                 handlers.addTask { await process(entry, isDuplicate: duplicate, handBack: true) }
             }
