@@ -19,12 +19,7 @@ struct ConcurrencyBoundTests {
             let gate = AsyncGate()
             let client = try Self.patientClient(fixture)
             defer { client.shutdown() }
-            var worker = Self.worker(fixture, client: client, log: log)
-            worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { job, _ in
-                handlers.started(job.name)
-                defer { handlers.ended() }
-                await gate.wait()
-            }
+            let worker = Self.worker(fixture, client: client, log: log, handlers: handlers) { await gate.wait() }
             try await running(worker) {
                 try await Self.fillBothStreamsBeforeTheNextRead(fixture, keys)
                 try await waitUntil("the worker holds back what did not fit") {
@@ -54,11 +49,8 @@ struct ConcurrencyBoundTests {
             let handlers = HandlerCount()
             let client = try Self.patientClient(fixture)
             defer { client.shutdown() }
-            var worker = Self.worker(fixture, client: client, log: log)
-            worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { job, _ in
-                handlers.started(job.name)
-                defer { handlers.ended() }
-                // runs until the grace period is over and the worker cancels it
+            // each handler runs until the grace period is over and the worker cancels it
+            let worker = Self.worker(fixture, client: client, log: log, handlers: handlers) {
                 try await Task.sleep(for: .seconds(60))
             }
             try await running(worker) {
@@ -185,8 +177,12 @@ struct ConcurrencyBoundTests {
         return RedisClient(configuration: configuration)
     }
 
-    /// A worker with two slots on queue `bound`, logging to `log`.
-    static func worker(_ fixture: QueueFixture, client: RedisClient, log: CapturedLog) -> SpoolWorker {
+    /// A worker with two slots on queue `bound`, logging to `log`; each handler counts itself
+    /// in `handlers` while it runs `body`.
+    static func worker(
+        _ fixture: QueueFixture, client: RedisClient, log: CapturedLog, handlers: HandlerCount,
+        body: @escaping @Sendable () async throws -> Void
+    ) -> SpoolWorker {
         var configuration = fixture.workerConfiguration()
         // long enough that the read seen blocked in ``fillBothStreamsBeforeTheNextRead`` does
         // not end on its own while the test pauses Redis (it is ended with CLIENT UNBLOCK)
@@ -196,8 +192,14 @@ struct ConcurrencyBoundTests {
         configuration.heartbeatInterval = .seconds(30)
         configuration.heartbeatTTL = .seconds(60)
         configuration.gracePeriod = .milliseconds(300)
+        let queue = try! QueueName("bound")
         var worker = SpoolWorker(client: client, configuration: configuration, logger: log.logger)
-        worker.subscribe(queue: try! QueueName("bound"), options: .init(concurrency: 2))
+        worker.subscribe(queue: queue, options: .init(concurrency: 2))
+        worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { job, _ in
+            handlers.started(job.name)
+            defer { handlers.ended() }
+            try await body()
+        }
         return worker
     }
 
