@@ -248,6 +248,40 @@ struct WorkerSemanticsTests {
         #expect(try await fixture.redis("ZCARD", keys.done(.default)) == .integer(2))
     }
 
+    @Test("a cancelled worker returns, the job it cut off left pending, when Redis refuses to take the job back")
+    func cancelledWorkerReturnsWhenHandBackIsRefused() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("refused")
+            let keys = QueueKeys(queue: queue)
+            let started = Recorder()
+            var worker = fixture.worker()
+            worker.subscribe(queue: queue, options: .init(concurrency: 1))
+            worker.register(Greeting.self, queue: queue) { _, context in
+                started.record(context)
+                try await Task.sleep(for: .seconds(60))
+            }
+            let returned = Mutex(false)
+            let run = Task {
+                try await worker.run()
+                returned.withLock { $0 = true }
+            }
+            try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+            try await fixture.producer.push(Greeting(name: "cut off"), to: queue)
+            try await started.waitFor(1)
+            // the retry schedule is a key of another type: Redis refuses the hand-back
+            try await fixture.redis("SET", keys.scheduled(.default), "not a schedule")
+            run.cancel()
+            // before, the hand-back was sent again and again, holding the only slot, so the
+            // fetch loop waited for it, and run() never returned
+            try await waitUntil("the cancelled worker returned") { returned.withLock { $0 } }
+            guard returned.withLock({ $0 }) else { return }
+            try await run.value
+            // left pending, for another worker to reclaim
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(1))
+            #expect(started.count == 1)
+        }
+    }
+
     @Test("trimming removes only entries every group is done with")
     func safeTrim() async throws {
         try await QueueFixture.with { fixture in

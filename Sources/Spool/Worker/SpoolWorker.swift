@@ -124,9 +124,12 @@ public struct SpoolWorker: Service, Sendable {
     ///
     /// On graceful shutdown it stops fetching, lets running handlers finish within
     /// ``Configuration/gracePeriod``, hands the jobs it then cancels back to their groups (as
-    /// the same attempt, due at once: docs/semantics.md, "Graceful shutdown") and returns. Cancelling the task that runs it stops fetching and upkeep and cancels running
-    /// handlers, acknowledging nothing unfinished; it returns once the blocking read in flight
-    /// has returned (up to ``Configuration/fetchBlockTime``) and the last handler has returned.
+    /// the same attempt, due at once: docs/semantics.md, "Graceful shutdown") and returns.
+    /// Cancelling the task that runs it stops fetching and upkeep and cancels running handlers,
+    /// acknowledging nothing unfinished; the jobs it cut off, and those a read brings after the
+    /// cancellation, are handed back the same way. It returns once the blocking read in flight
+    /// has returned (up to ``Configuration/fetchBlockTime``) and the last handler has returned;
+    /// a job Redis refuses to take back is left pending after a few tries.
     ///
     /// - Throws: ``SpoolError``: code `redis` when Redis fails while a subscription starts
     ///   (unreachable, a wrong password, no permission; `underlying` holds the `RedisError`),

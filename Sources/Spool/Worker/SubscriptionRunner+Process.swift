@@ -32,7 +32,8 @@ extension SubscriptionRunner {
     }
 
     /// Runs one delivered entry, marked running with ``markRunning(_:waitsForSlot:)``, to its
-    /// end: success, retry, dead letter, or (on shutdown) left pending. With `handBack`, no
+    /// end: success, retry, dead letter, handed back (cut off by shutdown or cancellation), or
+    /// left pending (Redis did not take the outcome before the worker stopped). With `handBack`, no
     /// handler runs: the job is handed back to its group as the same attempt, as a job cut off
     /// by shutdown is (a duplicate is still acknowledged, a malformed entry still dead-lettered).
     func process(_ entry: StreamEntry, isDuplicate: Bool, handBack: Bool = false) async {
@@ -227,7 +228,8 @@ extension SubscriptionRunner {
     }
 
     /// Runs a fail command, sending it again while Redis is unreachable or refuses it; gives up
-    /// only on shutdown (the job then stays pending and is reclaimed, so nothing is lost).
+    /// only once the worker stops, gracefully or cancelled (the job then stays pending and is
+    /// reclaimed, so nothing is lost).
     private func runFailScript(_ command: RedisCommand, _ entry: StreamEntry) async {
         var failures = 0
         var lastReport: ContinuousClock.Instant?

@@ -77,7 +77,14 @@ struct SubscriptionRunner: Sendable {
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await keep() }
             tasks.addTask { await flushAcknowledgements() }
-            await fetchAndRun()
+            // A cancelled worker stops as a shut-down one does: the fetch loop stops waiting for
+            // slots, and a job Redis refuses to take back is left pending after a few tries
+            // (``runFailScript``) instead of holding its slot, and the worker, forever.
+            await withTaskCancellationHandler {
+                await fetchAndRun()
+            } onCancel: {
+                state.beginStop()
+            }
             state.finish()
             await tasks.waitForAll()
         }
