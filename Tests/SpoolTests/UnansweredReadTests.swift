@@ -70,6 +70,54 @@ struct UnansweredReadTests {
         }
     }
 
+    @Test("a worker that stops after its read failed hands back the entries Redis delivered to it unanswered")
+    func unansweredReadIsHandedBackAtStop() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("unanswered")
+            let keys = QueueKeys(queue: queue)
+            let recorder = Recorder()
+            var worker = fixture.worker(name: "leaving") { configuration in
+                configuration.fetchBlockTime = .seconds(4)
+            }
+            // no retries: left pending, each job would be reclaimed as a second delivery and
+            // dead-lettered unrun
+            worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { _, context in recorder.record(context) }
+            let run = Task { try await worker.run() }
+            try await waitUntil("the worker is subscribed") {
+                try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1)
+            }
+            let blocked = try await blockedRead(fixture)
+            // three jobs added and read for the worker's consumer in one transaction, as if a
+            // read of the worker had been carried out and its reply lost
+            var commands = [RedisCommand("MULTI")]
+            for index in 0..<3 {
+                let envelope = try JobEnvelope.make(Greeting(name: "lost \(index)"))
+                commands.append(RedisCommand("XADD", [keys.stream, "*"] + envelope.encodedFields.map { String(decoding: $0, as: UTF8.self) }))
+            }
+            commands.append(RedisCommand("XREADGROUP", "GROUP", "default", "leaving", "COUNT", "10", "STREAMS", keys.stream, ">"))
+            commands.append(RedisCommand("EXEC"))
+            let replies = try await fixture.client.pipeline(commands)
+            try #require(deliveredCount(replies.last?.array?.last) == 3)
+            // the worker stops (its task is cancelled) while it waits in that read; then the
+            // read fails
+            run.cancel()
+            try await fixture.redis("CLIENT", "KILL", "ID", blocked)
+            try await run.value
+
+            #expect(recorder.count == 0)
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
+            #expect(try await handedBack(fixture, keys) == 3)
+            // the next worker runs them, each as its first attempt
+            var next = fixture.worker()
+            next.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { _, context in recorder.record(context) }
+            try await running(next) {
+                try await recorder.waitFor(3)
+            }
+            #expect(recorder.executions.map(\.attempt) == [1, 1, 1])
+            #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(0))
+        }
+    }
+
     /// The client id of the one connection waiting in `XREADGROUP … BLOCK`, sent less than a
     /// second ago.
     private func blockedRead(_ fixture: QueueFixture) async throws -> String {

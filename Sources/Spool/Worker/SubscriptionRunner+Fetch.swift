@@ -152,6 +152,18 @@ extension SubscriptionRunner {
                 }
                 if clientGone && aheads.isEmpty { break }
             }
+            // Stopping after a failed read (or reclaim): it may have been carried out, delivering
+            // entries this worker never saw. Handed back now rather than left pending, where
+            // another worker would reclaim each as one more delivery (a job without retries
+            // would be dead-lettered unrun). If Redis still fails, they stay pending.
+            var rounds = 0
+            while unseen && !clientGone && rounds < 64 {
+                rounds += 1
+                guard let recovered = try? await recoverUnseenEntries(limit: 256) else { break }
+                for (entry, _) in recovered.entries { markRunning(entry, waitsForSlot: true) }
+                held += recovered.entries
+                unseen = recovered.more
+            }
             // Stopping (or cancelled) with jobs still waiting for a slot: none of them started,
             // so each is handed back to its group as the same attempt, as a job cut off by
             // shutdown is.
@@ -329,7 +341,7 @@ extension SubscriptionRunner {
             }
         }
         guard !unseen.isEmpty else { return ([], more) }
-        logger.notice("running jobs delivered to this worker whose read was never answered",
+        logger.notice("found jobs delivered to this worker whose read was never answered",
                       metadata: ["spool.count": "\(unseen.count)"])
         var runnable: [StreamEntry] = []
         for entry in unseen {
