@@ -30,8 +30,8 @@ extension SubscriptionRunner {
             // entries a read delivered beyond the free slots (a blocking read over both streams
             // takes up to its count from each): marked running, so their leases are extended,
             // and started first as slots free, before anything more is read; and entries a read
-            // delivered after the worker's task was cancelled. What is left when the loop ends
-            // is handed back unstarted.
+            // delivered after the worker's task was cancelled. What is left when the loop ends,
+            // with what a failed read delivered unseen, is handed back unstarted.
             var held: [(entry: StreamEntry, duplicate: Bool)] = []
             // a cancelled worker task stops like a shutdown (its sleeps no longer wait, so
             // looping on would spin)

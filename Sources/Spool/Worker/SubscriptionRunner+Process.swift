@@ -33,9 +33,10 @@ extension SubscriptionRunner {
 
     /// Runs one delivered entry, marked running with ``markRunning(_:waitsForSlot:)``, to its
     /// end: success, retry, dead letter, handed back (cut off by shutdown or cancellation), or
-    /// left pending (Redis did not take the outcome before the worker stopped). With `handBack`, no
-    /// handler runs: the job is handed back to its group as the same attempt, as a job cut off
-    /// by shutdown is (a duplicate is still acknowledged, a malformed entry still dead-lettered).
+    /// left pending (Redis did not take the outcome before the worker stopped). With
+    /// `handBack`, no handler runs: the job is handed back to its group as the same attempt, as
+    /// a job cut off by shutdown is (a duplicate is still acknowledged, a malformed entry still
+    /// dead-lettered).
     func process(_ entry: StreamEntry, isDuplicate: Bool, handBack: Bool = false) async {
         defer {
             state.ended(entry.key)

@@ -113,7 +113,8 @@ final class SubscriptionState: Sendable {
         state.withLock { state in
             var main: [StreamID] = []
             var retry: [StreamID] = []
-            for (entry, running) in state.running where running.leaseUntil > now {
+            // a job waiting for a slot has not started: its lease runs from its start
+            for (entry, running) in state.running where running.waitsForSlot || running.leaseUntil > now {
                 if entry.source == .main { main.append(entry.id) } else { retry.append(entry.id) }
             }
             return (main, retry)
