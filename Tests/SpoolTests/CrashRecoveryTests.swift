@@ -144,6 +144,96 @@ struct CrashRecoveryTests {
         }
     }
 
+    @Test("a suspect running alone gets the grace period at shutdown: cut off past it, and handed back")
+    func suspectRunningAloneAtShutdown() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("suspects")
+            let keys = QueueKeys(queue: queue)
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
+            let suspect = try await fixture.producer.push(Greeting(name: "suspect"), to: queue)
+            try await Self.deliverTwiceToGhost(fixture, keys, count: 1)
+            let started = Recorder()
+            var worker = fixture.worker(name: "heir") { $0.gracePeriod = .milliseconds(300) }
+            worker.register(Greeting.self, queue: queue) { _, context in
+                started.record(context)
+                // until the grace period is over and the worker cancels it
+                try await Task.sleep(for: .seconds(10))
+            }
+            try await running(worker) {
+                try await started.waitFor(1)
+            }
+            #expect(started.executions.map(\.job) == ["\(suspect.id)"])
+            #expect(started.executions.map(\.attempt) == [3], "run as a suspect: its third delivery")
+            // cut off at the end of the grace period and handed back, not run to its end
+            #expect(try await fixture.redis("ZSCORE", keys.done(.default), "\(suspect.id)") == .null)
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
+            #expect(try await handedBack(fixture, keys) == 1)
+        }
+    }
+
+    /// With 2 attempts, the suspect's third delivery is past them: it is dead-lettered as it
+    /// would be when run, rather than handed back to run as "attempt 3 of 2".
+    @Test("a suspect still waiting to run alone when the worker stops is handed back, not left pending (dead-lettered past its attempts)",
+          arguments: [5, 2])
+    func suspectWaitingAtShutdown(maxAttempts: Int) async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("suspects")
+            let keys = QueueKeys(queue: queue)
+            let started = Recorder()
+            var worker = fixture.worker(name: "heir") { $0.gracePeriod = .milliseconds(300) }
+            worker.register(Greeting.self, queue: queue) { _, context in
+                started.record(context)
+                try await Task.sleep(for: .seconds(10))
+            }
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                let first = try await fixture.producer.push(Greeting(name: "first"), to: queue)
+                try await started.waitFor(1)
+                // a suspect appears while the first job runs: added and read for a dead
+                // consumer in one transaction (the worker's blocked read finds nothing), then
+                // delivered to it a second time
+                let envelope = try JobEnvelope.make(Greeting(name: "suspect"), maxAttempts: maxAttempts)
+                let fields = envelope.encodedFields.map { String(decoding: $0, as: UTF8.self) }
+                _ = try await fixture.client.pipeline([
+                    RedisCommand("MULTI"), RedisCommand("XADD", [keys.stream, "*"] + fields),
+                    RedisCommand("XREADGROUP", "GROUP", "default", "ghost", "COUNT", "1", "STREAMS", keys.stream, ">"),
+                    RedisCommand("EXEC"),
+                ])
+                try await Self.deliverTwiceToGhost(fixture, keys, count: 1, alreadyRead: true)
+                try await waitUntil("the worker reclaimed the suspect and waits to run it alone") {
+                    let pending = try await fixture.redis("XPENDING", keys.stream, "default", "-", "+", "10", "heir").array ?? []
+                    return pending.count == 2
+                }
+                #expect(started.executions.map(\.job) == ["\(first.id)"])
+            }
+            #expect(started.count == 1)
+            // the first cut off and handed back; the suspect never started: handed back too,
+            // or dead-lettered past its attempts
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
+            let pastItsAttempts = maxAttempts < 3
+            #expect(try await handedBack(fixture, keys) == (pastItsAttempts ? 1 : 2))
+            let dead = try await fixture.redis("XRANGE", keys.dead(.default), "-", "+").array ?? []
+            #expect(dead.count == (pastItsAttempts ? 1 : 0))
+            if pastItsAttempts {
+                let record = (dead.first?.array?.last?.array ?? []).map { $0.string ?? "" }
+                #expect(record.contains("max_deliveries"), "\(record)")
+            }
+        }
+    }
+
+    /// Delivers `count` new entries to the consumer `ghost` (which never beats), then once more
+    /// with `XCLAIM`: delivery count 2, so the next reclaim makes them suspects (3). With
+    /// `alreadyRead`, the ghost has read them already.
+    private static func deliverTwiceToGhost(_ fixture: QueueFixture, _ keys: QueueKeys, count: Int, alreadyRead: Bool = false) async throws {
+        if !alreadyRead {
+            _ = try await fixture.redis("XREADGROUP", "GROUP", "default", "ghost", "COUNT", "\(count)", "STREAMS", keys.stream, ">")
+        }
+        let pending = try await fixture.redis("XPENDING", keys.stream, "default", "-", "+", "\(count)", "ghost").array ?? []
+        let ids = pending.compactMap { $0.array?.first?.string }
+        try #require(ids.count == count)
+        _ = try await fixture.client.send(RedisCommand("XCLAIM", [keys.stream, "default", "ghost", "0"] + ids))
+    }
+
     @Test("a handler whose own timeout is longer than its subscription's keeps its lease: runs once")
     func handlerTimeoutLongerThanSubscriptionsKeepsLease() async throws {
         // Without the handler's own timeout in the lease, extension stops 0.2 s + 3 s (the

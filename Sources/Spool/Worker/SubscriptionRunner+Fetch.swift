@@ -79,14 +79,24 @@ extension SubscriptionRunner {
                             lastReclaim = now
                             let reclaimed = try await reclaim(limit: slots - entries.count)
                             let duplicates = await completedJobs(reclaimed)
+                            entries += reclaimed.filter { $0.deliveries < Self.suspectDeliveries }.map { ($0, duplicates.contains($0.key)) }
                             // A job whose worker died twice while running it may be what
                             // kills workers: run each such job alone, so the jobs that
                             // happened to run beside it are not charged for its crashes.
-                            for entry in reclaimed where entry.deliveries >= Self.suspectDeliveries {
-                                isolated += 1
-                                await runIsolated(entry, isDuplicate: duplicates.contains(entry.key))
+                            let suspects = reclaimed.filter { $0.deliveries >= Self.suspectDeliveries }
+                            if !suspects.isEmpty {
+                                // the others wait meanwhile: their leases are extended
+                                for (entry, _) in entries { markRunning(entry, waitsForSlot: true) }
+                                for entry in suspects { markRunning(entry, waitsForSlot: true) }
                             }
-                            entries += reclaimed.filter { $0.deliveries < Self.suspectDeliveries }.map { ($0, duplicates.contains($0.key)) }
+                            for entry in suspects {
+                                isolated += 1
+                                let duplicate = duplicates.contains(entry.key)
+                                if !(await runIsolated(entry, isDuplicate: duplicate, in: &handlers)) {
+                                    // the worker stops first: handed back when the loop ends
+                                    held.append((entry, duplicate))
+                                }
+                            }
                         }
                         if entries.count + isolated < slots && !state.isStopping && !drained {
                             let readRetries = now - lastRetryRead >= configuration.promoteInterval
@@ -242,17 +252,14 @@ extension SubscriptionRunner {
         return ReadAhead(slots: slots, read: read)
     }
 
-    /// Waits until no handler runs, then runs `entry` alone, in the fetch loop itself.
-    private func runIsolated(_ entry: StreamEntry, isDuplicate: Bool) async {
-        // (a cancelled task's waits return at once: stop rather than spin)
-        while state.runningCount > 0 && !state.isStopping && !Task.isCancelled {
-            await state.idle.wait()
-        }
-        if state.isStopping || Task.isCancelled {
-            // leave it pending for another worker; give its slot back
-            state.slots.release(1)
-            return
-        }
+    /// Waits until no handler runs, then runs `entry` (marked as waiting for a slot) alone:
+    /// its handler runs in `handlers`, so a shutdown's grace period covers it, and nothing
+    /// else starts until it ends or the worker stops. Returns false, having started nothing,
+    /// when the worker stops first (the caller hands the job back). Uses the slot the caller
+    /// counted for it.
+    private func runIsolated(_ entry: StreamEntry, isDuplicate: Bool, in handlers: inout DiscardingTaskGroup) async -> Bool {
+        await waitUntilNoHandlerRuns()
+        if state.isStopping || Task.isCancelled { return false }
         // acknowledge what finished before, so no job dies unacknowledged with this one
         let batch = state.takeCompletions()
         if !batch.isEmpty {
@@ -261,7 +268,17 @@ extension SubscriptionRunner {
         logger.info("running a job alone after its workers died twice while running it",
                     metadata: ["spool.entry": "\(entry.id)", "spool.deliveries": "\(entry.deliveries)"])
         markRunning(entry)
-        await process(entry, isDuplicate: isDuplicate)
+        handlers.addTask { await process(entry, isDuplicate: isDuplicate) }
+        await waitUntilNoHandlerRuns()
+        return true
+    }
+
+    /// Waits until no handler runs, or the worker stops (a cancelled task's waits return at
+    /// once: stop rather than spin).
+    private func waitUntilNoHandlerRuns() async {
+        while state.handlerCount > 0 && !state.isStopping && !Task.isCancelled {
+            await state.idle.wait()
+        }
     }
 
     /// `XREADGROUP ... BLOCK` on the main and the retry stream, on a dedicated connection to

@@ -72,7 +72,8 @@ extension SubscriptionRunner {
         let outcome: Outcome
         if isDuplicate {
             outcome = .duplicate
-        } else if handBack {
+        } else if handBack && !(entry.deliveries > 1 && attempt > maxAttempts) {
+            // (past its attempts, it is dead-lettered below, as it would be when run)
             outcome = .abandoned
         } else if let handler {
             if entry.deliveries > 1 && attempt > maxAttempts {

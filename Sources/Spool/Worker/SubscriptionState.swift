@@ -55,7 +55,7 @@ final class SubscriptionState: Sendable {
     let drained = AsyncSignal()
     /// Rung on shutdown, to wake the keeper early.
     let stopRequested = AsyncSignal()
-    /// Rung when the last running handler ends.
+    /// Rung when the last running handler ends (jobs waiting for a slot may remain).
     let idle = AsyncSignal()
     /// Handler deadlines, fired by the keeper.
     let deadlines = DeadlineWatch()
@@ -94,11 +94,11 @@ final class SubscriptionState: Sendable {
     }
 
     func ended(_ entry: StreamEntry.Key) {
-        let (empty, drainedNow) = state.withLock { state in
+        let (noHandler, drainedNow) = state.withLock { state in
             if state.running.removeValue(forKey: entry)?.waitsForSlot == true { state.waiting -= 1 }
-            return (state.running.isEmpty, state.stopping && state.running.isEmpty)
+            return (state.running.count == state.waiting, state.stopping && state.running.isEmpty)
         }
-        if empty { idle.signal() }
+        if noHandler { idle.signal() }
         if drainedNow { drained.signal() }
     }
 
