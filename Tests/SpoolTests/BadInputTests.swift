@@ -130,6 +130,10 @@ struct BadInputTests {
                 ([0x92, 0xc4, 0x01, 0x76, 0xc4, 0x01, 0x31], "msgpack str"),
                 ([0x93] + str("a") + str("b") + str("c"), "not an even, non-empty list"),
                 (tooMany, "more than 1000 fields"),
+                // a job with msgpack nils between its type and its payload: before, it was
+                // promoted without the fields after them, and the member was gone
+                ([0x9a] + ["v", "1", "id", "job-9", "type", "greeting"].flatMap(str) + [0xc0, 0xc0]
+                    + str("payload") + str("{}"), "element 7 is a msgpack nil"),
             ]
             try await running(worker) {
                 try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
@@ -141,7 +145,7 @@ struct BadInputTests {
                 let good = try await fixture.producer.push(Greeting(name: "due after them"), to: queue, options: PushOptions(delay: .milliseconds(1)))
                 try await recorder.waitFor(1)
                 #expect(recorder.executions.map(\.job) == ["\(good.id)"])
-                try await waitUntil("all six are dead-lettered") {
+                try await waitUntil("all of them are dead-lettered") {
                     try await fixture.redis("XLEN", keys.dead(.default)) == .integer(Int64(members.count))
                 }
                 #expect(try await fixture.redis("ZCARD", keys.delayed) == .integer(0))

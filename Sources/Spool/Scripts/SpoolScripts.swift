@@ -33,7 +33,8 @@ enum SpoolScripts {
     /// Moves due members of a schedule (delayed jobs or retries) into a stream.
     ///
     /// A member it cannot turn into a stream entry (another producer wrote it: not a msgpack
-    /// array of strings, an odd count, too many fields, or one `XADD` refuses) still leaves
+    /// array of strings (a msgpack nil included), an odd count, too many fields, or one `XADD`
+    /// refuses) still leaves
     /// the schedule: it goes into the stream as an entry of two fields, `spool_unreadable`
     /// (why) and `spool_member` (its bytes, unchanged), which the worker dead-letters with
     /// that reason. One bad member must never hold up the members due after it, nor be lost.
@@ -44,14 +45,17 @@ enum SpoolScripts {
         for _, member in ipairs(due) do
           local ok, fields = pcall(cmsgpack.unpack, member)
           local problem
+          -- the highest index, not the length: a msgpack nil leaves a hole, and the length of
+          -- a table with holes may be taken at any of them (the fields after it would be lost)
+          local count = (ok and type(fields) == 'table') and table.maxn(fields) or 0
           if not ok or type(fields) ~= 'table' then
             problem = 'not a msgpack array (strings must be msgpack str: Redis reads no bin)'
-          elseif #fields < 2 or #fields % 2 == 1 then
+          elseif count < 2 or count % 2 == 1 then
             problem = 'not an even, non-empty list of names and values'
-          elseif #fields > 2000 then
+          elseif count > 2000 then
             problem = 'more than 1000 fields'
           else
-            for i = 1, #fields do
+            for i = 1, count do
               local t = type(fields[i])
               if t ~= 'string' and t ~= 'number' then
                 problem = 'element ' .. i .. ' is a msgpack ' .. t .. ', not a string'
