@@ -82,4 +82,24 @@ struct WorkerStartTests {
             #expect(try await fixture.redis("XLEN", keys.stream) == .integer(1))
         }
     }
+
+    @Test("a heartbeat TTL not longer than the heartbeat interval makes run() throw before it touches Redis", arguments: [1000, 1500])
+    func heartbeatTTLNotLongerThanItsInterval(ttlMilliseconds: Int) async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("beats")
+            var worker = fixture.worker { configuration in
+                configuration.heartbeatInterval = .milliseconds(1500)
+                configuration.heartbeatTTL = .milliseconds(ttlMilliseconds)
+            }
+            worker.register(Greeting.self, queue: queue) { _, _ in }
+            let error = await Self.startError(of: worker)
+            let spoolError = try #require(error as? SpoolError, "\(String(describing: error))")
+            #expect(spoolError.code == .invalidArgument)
+            #expect(spoolError.message.contains("heartbeat TTL"), "\(spoolError.message)")
+            #expect(!spoolError.message.contains("\n"), "\(spoolError.message)")
+            // nothing was sent: no group, no heartbeat
+            #expect(try await fixture.redis("EXISTS", QueueKeys(queue: queue).stream) == .integer(0))
+            #expect(try await fixture.redis("DBSIZE") == .integer(0))
+        }
+    }
 }

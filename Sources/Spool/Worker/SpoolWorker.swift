@@ -133,9 +133,10 @@ public struct SpoolWorker: Service, Sendable {
     ///
     /// - Throws: ``SpoolError``: code `redis` when Redis fails while a subscription starts
     ///   (unreachable, a wrong password, no permission; `underlying` holds the `RedisError`),
-    ///   code `invalidArgument` when there is no handler, or a subscription (from
-    ///   ``subscribe(queue:group:options:)``) has neither a handler nor a fallback; both are
-    ///   checked before anything is sent to Redis.
+    ///   code `invalidArgument` when there is no handler, a subscription (from
+    ///   ``subscribe(queue:group:options:)``) has neither a handler nor a fallback, or
+    ///   ``Configuration/heartbeatTTL`` is not longer than a positive
+    ///   ``Configuration/heartbeatInterval``; these are checked before anything is sent to Redis.
     public func run() async throws(SpoolError) {
         if order.isEmpty {
             throw SpoolError(code: .invalidArgument, message: "the worker has no handlers: register one before run()")
@@ -147,6 +148,15 @@ public struct SpoolWorker: Service, Sendable {
                 code: .invalidArgument,
                 message: "the subscription to queue \(key.queue) group \(key.group) has no handler, so its jobs would be dead-lettered "
                     + "as no_handler: register a handler (or a fallback) for queue \(key.queue) group \(key.group) before run()"
+            )
+        }
+        // a heartbeat that lapses between beats makes other workers take this one's jobs
+        guard configuration.heartbeatInterval > .zero, configuration.heartbeatTTL > configuration.heartbeatInterval else {
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "the heartbeat TTL (\(configuration.heartbeatTTL)) must be longer than the heartbeat interval "
+                    + "(\(configuration.heartbeatInterval)), which must be positive, or other workers take this worker's jobs "
+                    + "between its beats: set heartbeatTTL to 3 or more times heartbeatInterval"
             )
         }
         var runners: [SubscriptionRunner] = []

@@ -20,7 +20,8 @@ extension SpoolWorker {
         /// Defaults to 1 second.
         public var heartbeatInterval: Duration
         /// How long a heartbeat lives: a worker silent this long is dead and its jobs are
-        /// reclaimed by others. Defaults to 5 seconds.
+        /// reclaimed by others. Must be longer than ``heartbeatInterval`` (`run()` throws
+        /// otherwise); a few times it leaves room for a slow beat. Defaults to 5 seconds.
         public var heartbeatTTL: Duration
         /// Backstop for a live but hung worker: a job whose lease was not extended for this
         /// long is taken over. Defaults to 5 minutes.
