@@ -48,6 +48,36 @@ struct FetchScriptTests {
         }
     }
 
+    @Test("it acknowledges and reads more than Lua's unpack takes at once (9,000 of each)")
+    func manyAtOnce() async throws {
+        try await QueueFixture.with { fixture in
+            let keys = try await Self.createGroups(fixture, queue: "fetch-many")
+            let retry = keys.retry(.default)
+            let done = keys.done(.default)
+            let count = 9000
+            let jobs = (0..<count).map { _ in JobID().description }
+            func fill(_ stream: String) async throws -> [String] {
+                let replies = try await fixture.client.pipeline(jobs.map {
+                    RedisCommand("XADD", stream, "*", "v", "1", "id", $0, "type", "t", "payload", "{}")
+                })
+                return replies.map { $0.string ?? "" }
+            }
+            // 9,000 finished jobs to acknowledge, and 9,000 due retries of the same jobs to read
+            let finished = try await fill(keys.stream)
+            _ = try await fixture.redis("XREADGROUP", "GROUP", "default", "me", "COUNT", "\(count)", "STREAMS", keys.stream, ">")
+            _ = try await fill(retry)
+            var arguments = ["default", "me", String(count), "1", "1", "1000", "1", String(count), "0"]
+            arguments += finished + jobs
+            let reply = try await fixture.client.evaluate(SpoolScripts.fetch, keys: [keys.stream, retry, done], arguments: arguments)
+            let read = SubscriptionRunner.parseFetchReply(reply)
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
+            #expect(try await fixture.redis("ZCARD", done) == .integer(Int64(count)))
+            // every retry read, each a duplicate of a job just completed
+            #expect(read.count == count)
+            #expect(read.allSatisfy { $0.entry.source == .retry && $0.duplicate })
+        }
+    }
+
     @Test("the read without Lua acknowledges in a transaction, records completions, and flags jobs already completed")
     func acknowledgeThenRead() async throws {
         try await QueueFixture.with { fixture in

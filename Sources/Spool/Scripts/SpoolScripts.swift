@@ -202,12 +202,21 @@ enum SpoolScripts {
         local dedup, now, forget = ARGV[5] == '1', ARGV[6], tonumber(ARGV[7])
         local nmain, nretry = tonumber(ARGV[8]), tonumber(ARGV[9])
         local first = 10
-        if nmain > 0 then redis.call('XACK', KEYS[1], group, unpack(ARGV, first, first + nmain - 1)) end
-        if nretry > 0 then
-          local from, to = first + nmain, first + nmain + nretry - 1
-          redis.call('XACK', KEYS[2], group, unpack(ARGV, from, to))
-          redis.call('XDEL', KEYS[2], unpack(ARGV, from, to))
+        -- calls `call(i, j)` for runs of at most 1000 of from...to: unpack fails at about 8000
+        -- values (Lua's C stack), and a busy worker may acknowledge more than that at once
+        local function each(from, to, call)
+          local i = from
+          while i <= to do
+            local j = math.min(i + 999, to)
+            call(i, j)
+            i = j + 1
+          end
         end
+        each(first, first + nmain - 1, function(i, j) redis.call('XACK', KEYS[1], group, unpack(ARGV, i, j)) end)
+        each(first + nmain, first + nmain + nretry - 1, function(i, j)
+          redis.call('XACK', KEYS[2], group, unpack(ARGV, i, j))
+          redis.call('XDEL', KEYS[2], unpack(ARGV, i, j))
+        end)
         local ids = first + nmain + nretry
         if forget > 0 and ids <= #ARGV then
           -- one ZADD per 500 members (unpack's stack stays small)
@@ -243,7 +252,10 @@ enum SpoolScripts {
               end
               ids[k] = id
             end
-            if #ids > 0 then scores = redis.call('ZMSCORE', KEYS[3], unpack(ids)) end
+            each(1, #ids, function(i, j)
+              local part = redis.call('ZMSCORE', KEYS[3], unpack(ids, i, j))
+              for k = 1, #part do scores[i + k - 1] = part[k] end
+            end)
           end
           local flags = {}
           for k = 1, #entries do
