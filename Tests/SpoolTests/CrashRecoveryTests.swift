@@ -153,13 +153,7 @@ struct CrashRecoveryTests {
             let suspect = try await fixture.producer.push(Greeting(name: "suspect"), to: queue)
             try await Self.deliverTwiceToGhost(fixture, keys, count: 1)
             let started = Recorder()
-            var worker = fixture.worker(name: "heir") { $0.gracePeriod = .milliseconds(300) }
-            worker.register(Greeting.self, queue: queue) { _, context in
-                started.record(context)
-                // until the grace period is over and the worker cancels it
-                try await Task.sleep(for: .seconds(10))
-            }
-            try await running(worker) {
+            try await running(Self.heir(fixture, queue: queue, recording: started)) {
                 try await started.waitFor(1)
             }
             #expect(started.executions.map(\.job) == ["\(suspect.id)"])
@@ -180,12 +174,7 @@ struct CrashRecoveryTests {
             let queue = try QueueName("suspects")
             let keys = QueueKeys(queue: queue)
             let started = Recorder()
-            var worker = fixture.worker(name: "heir") { $0.gracePeriod = .milliseconds(300) }
-            worker.register(Greeting.self, queue: queue) { _, context in
-                started.record(context)
-                try await Task.sleep(for: .seconds(10))
-            }
-            try await running(worker) {
+            try await running(Self.heir(fixture, queue: queue, recording: started)) {
                 try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
                 let first = try await fixture.producer.push(Greeting(name: "first"), to: queue)
                 try await started.waitFor(1)
@@ -219,6 +208,17 @@ struct CrashRecoveryTests {
                 #expect(record.contains("max_deliveries"), "\(record)")
             }
         }
+    }
+
+    /// A worker named `heir` with a 300 ms grace period whose handler records each job in
+    /// `started`, then runs until the grace period is over and the worker cancels it.
+    private static func heir(_ fixture: QueueFixture, queue: QueueName, recording started: Recorder) -> SpoolWorker {
+        var worker = fixture.worker(name: "heir") { $0.gracePeriod = .milliseconds(300) }
+        worker.register(Greeting.self, queue: queue) { _, context in
+            started.record(context)
+            try await Task.sleep(for: .seconds(10))
+        }
+        return worker
     }
 
     /// Delivers `count` new entries to the consumer `ghost` (which never beats), then once more
