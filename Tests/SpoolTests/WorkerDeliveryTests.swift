@@ -232,6 +232,40 @@ struct WorkerDeliveryTests {
             #expect(recorder.count == 1)
         }
     }
+
+    @Test("a job whose entry is deleted while it runs (the hard cap, an XDEL) still gets its retry when its handler fails")
+    func deletedWhileRunningIsRetried() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("deleted")
+            let keys = QueueKeys(queue: queue)
+            let recorder = Recorder()
+            let gate = AsyncGate()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue) { _, context in
+                recorder.record(context)
+                guard context.attempt == 1 else { return }
+                await gate.wait()
+                throw TestFailure("fails once")
+            }
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                let job = try await fixture.producer.push(Greeting(name: "deleted"), to: queue)
+                try await recorder.waitFor(1)
+                let entry = try #require(try await fixture.redis("XRANGE", keys.stream, "-", "+").array?.first?.array?.first?.string)
+                try await fixture.redis("XDEL", keys.stream, entry)
+                // the worker's next lease extension (XCLAIM of a deleted entry) drops it from
+                // the pending list
+                try await waitUntil("the deleted entry is no longer pending") {
+                    try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0)
+                }
+                gate.open()
+                // before, the fail script found nothing pending and wrote no retry: the job was gone
+                try await recorder.waitFor(2)
+                #expect(recorder.executions.map(\.attempt) == [1, 2])
+                #expect(recorder.executions.map(\.job) == ["\(job.id)", "\(job.id)"])
+            }
+        }
+    }
 }
 
 struct TestFailure: Error, CustomStringConvertible {

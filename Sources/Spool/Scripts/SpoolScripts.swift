@@ -83,14 +83,24 @@ enum SpoolScripts {
     /// KEYS: source stream, schedule zset, dead-letter stream.
     /// ARGV: group, entry id, from-retry-stream (0/1), action ('retry'|'dead'), due ms,
     /// field, value, ... (the job's fields for the retry, or the dead-letter record).
-    /// Returns 0 when the entry is no longer pending (nothing done), else 1.
+    /// Returns 0 when the entry is no longer pending and still in the stream (another worker
+    /// holds it: nothing done), else 1. An entry deleted from the stream is written all the
+    /// same: a lease extension (`XCLAIM`) of a deleted entry drops it from the pending list,
+    /// and the job would otherwise be lost when its handler fails.
     ///
     /// The retry or dead letter is written before the acknowledgement: Redis does not undo a
     /// script's writes when a later command fails, so acknowledging first lost the job when
     /// the write was refused (a key of another type, an ACL, out of memory). Now a refusal
     /// leaves the entry pending, and the worker sends the script again.
     static let fail = RedisScript(#"""
-        if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 0 end
+        if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then
+          -- still in the stream: another worker holds it (or finished it), nothing to do
+          if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) > 0 then return 0 end
+          -- deleted (the hard cap, an XDEL), and gone from the pending list with it once a
+          -- lease extension claimed it: this worker's copy is the job's last; write it.
+          -- (One that another worker finished and whose entry is gone meanwhile comes back
+          -- as a retry that the dedup set skips.)
+        end
         local fields = {}
         for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
         if ARGV[4] == 'retry' then
