@@ -115,12 +115,38 @@ struct InspectorTests {
                 let failure = await #expect(throws: SpoolError.self) {
                     try await inspector.replayDeadLetters(queue: queue, group: .default)
                 }
-                #expect(failure?.message.contains("replayed 1; kept back 1 dead letter of cut") == true, "\(failure?.message ?? "")")
+                #expect(failure?.message.contains("replayed 1; kept back 1 dead letter of cut: 1 holding only part") == true, "\(failure?.message ?? "")")
                 #expect(failure?.message.contains(cut.entryID) == true)
                 try await runs.waitFor(2)
                 #expect(runs.executions.map(\.job) == ["\(job.id)", "\(job.id)"])
                 #expect(try await inspector.deadLetters(queue: queue, group: .default).map(\.entryID) == [cut.entryID])
             }
+        }
+    }
+
+    @Test("replay keeps back a dead letter holding no job fields, and replays the rest")
+    func replayKeepsBackEmpty() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("bare")
+            let keys = QueueKeys(queue: queue)
+            let inspector = SpoolInspector(client: fixture.client)
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, "default", "$", "MKSTREAM")
+            try await fixture.redis("XGROUP", "CREATE", keys.retry(.default), "default", "$", "MKSTREAM")
+            // only Spool's bookkeeping (another client wrote an entry of nothing but `attempt`),
+            // before and after a whole job
+            let bare = try #require(try await fixture.redis("XADD", keys.dead(.default), "*", "attempt", "1", "dead_reason", "malformed").string)
+            let job = try JobEnvelope.make(Greeting(name: "whole"))
+            let fields = job.encodedFields.map { String(decoding: $0, as: UTF8.self) }
+            _ = try await fixture.client.send(RedisCommand("XADD", [keys.dead(.default), "*"] + fields + ["dead_reason", "handler_error"]))
+            try await fixture.redis("XADD", keys.dead(.default), "*", "spool_first_error", "x", "dead_reason", "malformed")
+            let failure = await #expect(throws: SpoolError.self) {
+                try await inspector.replayDeadLetters(queue: queue, group: .default)
+            }
+            #expect(failure?.message.contains("replayed 1; kept back 2 dead letters of bare: 2 holding no job fields at all") == true,
+                    "\(failure?.message ?? "")")
+            #expect(failure?.message.contains(bare) == true)
+            #expect(try await fixture.redis("XLEN", keys.retry(.default)) == .integer(1))
+            #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(2))
         }
     }
 

@@ -36,7 +36,8 @@ extension SpoolInspector {
         progress: @Sendable (Int) -> Void = { _ in }
     ) async throws(SpoolError) -> Int {
         let keys = try keys(queue)
-        var keptBack: [String] = []
+        var keptBack: [String] = []   // only part of an unreadable entry
+        var empty: [String] = []      // no job fields at all
         let replayed = try await forEachMatchingBatch(queue: queue, group: group, filter: filter, progress: progress) { ids throws(SpoolError) in
             let replies = try await pipeline(
                 ids.map { .evalSHA(SpoolScripts.replay, keys: [keys.dead(group), keys.retry(group)], arguments: [$0]) },
@@ -47,18 +48,30 @@ extension SpoolInspector {
                 switch reply {
                 case .bulkString: moved += 1  // the new retry entry's id
                 case .integer(-1): keptBack.append(id)
+                case .integer(-2): empty.append(id)
                 default: break  // gone meanwhile (replayed or purged by someone else)
                 }
             }
             return moved
         }
+        func sample(_ ids: [String]) -> String {
+            ids.prefix(3).joined(separator: ", ") + (ids.count > 3 ? ", …" : "")
+        }
+        var reasons: [String] = []
         if !keptBack.isEmpty {
-            let sample = keptBack.prefix(3).joined(separator: ", ") + (keptBack.count > 3 ? ", …" : "")
+            reasons.append("\(keptBack.count) holding only part of an unreadable entry (dead_dropped_fields: \(sample(keptBack))), "
+                + "which would run as a different job")
+        }
+        if !empty.isEmpty {
+            reasons.append("\(empty.count) holding no job fields at all (\(sample(empty)))")
+        }
+        if !reasons.isEmpty {
+            let count = keptBack.count + empty.count
             throw SpoolError(
                 code: .invalidArgument,
-                message: "replayed \(replayed); kept back \(keptBack.count) dead letter\(keptBack.count == 1 ? "" : "s") of \(queue) "
-                    + "holding only part of an unreadable entry (dead_dropped_fields: \(sample)), which would run as a "
-                    + "different job: read them with `spool dlq show`, enqueue what they should have been, then purge them"
+                message: "replayed \(replayed); kept back \(count) dead letter\(count == 1 ? "" : "s") of \(queue): "
+                    + reasons.joined(separator: "; ")
+                    + ": read them with `spool dlq show`, enqueue what they should have been, then purge them"
             )
         }
         return replayed

@@ -189,6 +189,8 @@ enum SpoolScripts {
             fields[#fields + 1] = raw[i + 1]
           end
         end
+        -- nothing but Spool's own bookkeeping: no job to put back (XADD would refuse it)
+        if #fields == 0 then return -2 end
         local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
         redis.call('XDEL', KEYS[1], ARGV[1])
         return id
