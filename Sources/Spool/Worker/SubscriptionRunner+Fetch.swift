@@ -33,6 +33,10 @@ extension SubscriptionRunner {
             // delivered after the worker's task was cancelled. What is left when the loop ends,
             // with what a failed read delivered unseen, is handed back unstarted.
             var held: [(entry: StreamEntry, duplicate: Bool)] = []
+            func hold(_ entries: [(entry: StreamEntry, duplicate: Bool)]) {
+                for (entry, _) in entries { markRunning(entry, waitsForSlot: true) }
+                held += entries
+            }
             // a cancelled worker task stops like a shutdown (its sleeps no longer wait, so
             // looping on would spin)
             while !state.isStopping && !Task.isCancelled || !aheads.isEmpty {
@@ -132,17 +136,15 @@ extension SubscriptionRunner {
                     // both had jobs at once. The excess waits for slots: `concurrency` bounds
                     // the handlers running at once.
                     let excess = min(used - slots, entries.count)
-                    held = Array(entries.suffix(excess))
+                    hold(Array(entries.suffix(excess)))
                     entries.removeLast(excess)
-                    for (entry, _) in held { markRunning(entry, waitsForSlot: true) }
                     logger.debug("a read delivered more jobs than slots were free; they start as slots free",
                                  metadata: ["spool.waiting": "\(excess)"])
                 }
                 if Task.isCancelled && !entries.isEmpty {
                     // The worker's task was cancelled while a read was out: nothing more
                     // starts. Left pending, these would be reclaimed as one more delivery each.
-                    for (entry, _) in entries { markRunning(entry, waitsForSlot: true) }
-                    held += entries
+                    hold(entries)
                     entries.removeAll()
                 }
                 for (entry, duplicate) in entries {
@@ -170,8 +172,7 @@ extension SubscriptionRunner {
             while unseen && !clientGone && rounds < 64 {
                 rounds += 1
                 guard let recovered = try? await recoverUnseenEntries(limit: 256) else { break }
-                for (entry, _) in recovered.entries { markRunning(entry, waitsForSlot: true) }
-                held += recovered.entries
+                hold(recovered.entries)
                 unseen = recovered.more
             }
             // Stopping (or cancelled) with jobs still waiting for a slot: none of them started,

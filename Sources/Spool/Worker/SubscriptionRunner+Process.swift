@@ -69,14 +69,16 @@ extension SubscriptionRunner {
         let redelivered = envelope.attempt.addingReportingOverflow(max(0, entry.deliveries - 1))
         var attempt = redelivered.overflow ? Int.max : redelivered.partialValue
 
+        // delivered again past its attempts: its worker may crash on it
+        let pastItsAttempts = entry.deliveries > 1 && attempt > maxAttempts
         let outcome: Outcome
         if isDuplicate {
             outcome = .duplicate
-        } else if handBack && !(entry.deliveries > 1 && attempt > maxAttempts) {
+        } else if handBack && !pastItsAttempts {
             // (past its attempts, it is dead-lettered below, as it would be when run)
             outcome = .abandoned
         } else if let handler {
-            if entry.deliveries > 1 && attempt > maxAttempts {
+            if pastItsAttempts {
                 outcome = .deadLetter(
                     reason: .maxDeliveries,
                     error: "delivered \(entry.deliveries) times without finishing (its worker may crash on it); "
