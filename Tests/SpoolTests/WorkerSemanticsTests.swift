@@ -312,6 +312,74 @@ struct WorkerSemanticsTests {
         }
     }
 
+    @Test("a group created while a trim is under way keeps every entry it would read", .timeLimit(.minutes(1)))
+    func trimRacingGroupCreation() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("trim.race")
+            let keys = QueueKeys(queue: queue)
+            // 300 jobs the default group has read and acknowledged: the trim may drop them all
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, "default", "$", "MKSTREAM")
+            try await fixture.producer.push((0..<300).map { Greeting(name: "\($0)") }, to: queue)
+            let read = try await fixture.redis("XREADGROUP", "GROUP", "default", "c", "COUNT", "1000", "STREAMS", keys.stream, ">")
+            let ids = read.array?[0].array?[1].array?.compactMap { $0.array?[0].string } ?? []
+            try #require(ids.count == 300)
+            _ = try await fixture.client.send(RedisCommand("XACK", [keys.stream, "default"] + ids))
+
+            // The worker reaches Redis through a link that adds 150 ms each way: if its trim read
+            // the groups and trimmed in separate commands, 600 ms would pass between.
+            let proxy = try DelayProxy(targetHost: fixture.server.host, targetPort: fixture.server.port, delay: .milliseconds(150) ... .milliseconds(150))
+            defer { proxy.stop() }
+            let slow = RedisClient(configuration: try RedisConfiguration(url: proxy.url))
+            defer { slow.shutdown() }
+            var configuration = fixture.workerConfiguration()
+            configuration.heartbeatInterval = .seconds(5)
+            configuration.heartbeatTTL = .seconds(30)
+            configuration.trimInterval = .seconds(1)
+            configuration.metricsInterval = nil
+            var worker = SpoolWorker(client: slow, configuration: configuration, logger: fixture.logger)
+            worker.register(Greeting.self, queue: queue) { _, _ in }
+            var held = 0
+            try await running(worker) {
+                // As soon as a trim has read the groups, a new group starts at the beginning; it
+                // must get every entry the stream held when it was created (a trim that ran
+                // before may have dropped some, one after it must not).
+                let before = try await commandCalls(fixture, "xinfo|groups")
+                try await waitUntil("a trim read the groups") { try await commandCalls(fixture, "xinfo|groups") > before }
+                let created = try await fixture.client.pipeline([
+                    RedisCommand("MULTI"), RedisCommand("XGROUP", "CREATE", keys.stream, "late", "0"),
+                    RedisCommand("XLEN", keys.stream), RedisCommand("EXEC"),
+                ])
+                held = try #require(created.last?.array?.last?.int)
+                let trims = try await commandCalls(fixture, "xtrim")
+                try await waitUntil("two more trims ran") { try await commandCalls(fixture, "xtrim") >= trims + 2 }
+            }
+            let late = try await fixture.redis("XREADGROUP", "GROUP", "late", "c", "COUNT", "1000", "STREAMS", keys.stream, ">")
+            #expect((late.array?[0].array?[1].array?.count ?? 0) == held, "the late group reads every entry it was created with")
+        }
+    }
+
+    @Test("the hard cap drops the oldest entries even when a group still needs them, and counts them")
+    func hardCap() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("capped")
+            let keys = QueueKeys(queue: queue)
+            // a group that reads nothing: only the cap can drop entries
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, "slow", "$", "MKSTREAM")
+            var worker = fixture.worker { $0.maxStreamLength = 100 }
+            worker.register(Greeting.self, queue: queue) { _, _ in }
+            try await running(worker) {
+                try await fixture.producer.push((0..<500).map { Greeting(name: "\($0)") }, to: queue)
+                try await waitUntil("the stream is down to about its cap") {
+                    (try await fixture.redis("XLEN", keys.stream).int ?? 500) <= 200
+                }
+            }
+            let length = try #require(try await fixture.redis("XLEN", keys.stream).int)
+            #expect(length >= 100, "the cap keeps at least its length")
+            let status = try await SpoolInspector(client: fixture.client).status(of: queue)
+            #expect(status.droppedByCap == 500 - length)
+        }
+    }
+
     @Test("a worker whose Redis client is shut down stops fetching and returns", .timeLimit(.minutes(1)))
     func clientShutdownEndsWorker() async throws {
         try await QueueFixture.with { fixture in

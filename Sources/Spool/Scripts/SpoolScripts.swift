@@ -166,6 +166,52 @@ enum SpoolScripts {
         return out
         """#)
 
+    /// Trims what every group is done with, and applies the hard cap, in one atomic step.
+    ///
+    /// `XTRIM MINID ~` at the oldest entry any group still needs: its oldest pending entry, or
+    /// its last delivered one (kept, though done: the comparison needs no arithmetic on ids).
+    /// Computed and trimmed in one script, so a group created (or moved back with `SETID`) in
+    /// between cannot lose the entries it would read, as it could when the worker read the
+    /// groups and trimmed in separate commands. A stream with no group is not trimmed by
+    /// `MINID` (a group created later at `0` reads it all), but the hard cap applies.
+    ///
+    /// KEYS: stream, meta hash. ARGV: hard cap (0 = none).
+    /// Returns `{entries trimmed as done, entries dropped by the cap}`; the cap's drops are
+    /// added to the meta field `dropped_by_cap`.
+    static let trim = RedisScript(#"""
+        if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
+        -- compares two stream ids ('ms-seq', decimal, no leading zeros) without numbers:
+        -- Lua's are doubles, and ids go up to 2^64 - 1
+        local function less(a, b)
+          local am, as = string.match(a, '^(%d+)-(%d+)$')
+          local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+          if #am ~= #bm then return #am < #bm end
+          if am ~= bm then return am < bm end
+          if #as ~= #bs then return #as < #bs end
+          return as < bs
+        end
+        local needed = nil
+        for _, info in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+          local name, last
+          for i = 1, #info - 1, 2 do
+            if info[i] == 'name' then name = info[i + 1] end
+            if info[i] == 'last-delivered-id' then last = info[i + 1] end
+          end
+          local summary = redis.call('XPENDING', KEYS[1], name)
+          local wants = last
+          if summary[1] > 0 and less(summary[2], wants) then wants = summary[2] end
+          if needed == nil or less(wants, needed) then needed = wants end
+        end
+        local trimmed, dropped = 0, 0
+        if needed ~= nil then trimmed = redis.call('XTRIM', KEYS[1], 'MINID', '~', needed) end
+        local cap = tonumber(ARGV[1])
+        if cap > 0 then
+          dropped = redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', cap)
+          if dropped > 0 then redis.call('HINCRBY', KEYS[2], 'dropped_by_cap', dropped) end
+        end
+        return {trimmed, dropped}
+        """#)
+
     /// Moves one dead letter back to its group's retry stream, so only that group runs it
     /// again, with its attempt count reset and the dead-letter fields removed.
     ///

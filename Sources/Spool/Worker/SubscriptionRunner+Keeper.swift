@@ -89,38 +89,15 @@ extension SubscriptionRunner {
         }
     }
 
-    /// Trims entries every group is done with (XTRIM MINID below the oldest entry any group
-    /// still needs); the optional hard cap drops more and counts what it dropped.
+    /// Trims entries every group is done with and applies the optional hard cap, counting
+    /// what the cap dropped: one script (``SpoolScripts/trim``), so no group created meanwhile
+    /// loses entries it would read.
     private func trim() async throws {
-        let groups = try await client.send(RedisCommand("XINFO", "GROUPS", keys.stream)).array ?? []
-        guard !groups.isEmpty else { return }
-        var needed: StreamID?
-        var summaries: [RedisCommand] = []
-        var lastDelivered: [StreamID] = []
-        for groupInfo in groups {
-            let info = Dictionary(pairs: groupInfo)
-            guard let name = info["name"]?.string, let last = info["last-delivered-id"].flatMap(StreamID.init) else { return }
-            lastDelivered.append(last)
-            summaries.append(RedisCommand("XPENDING", keys.stream, name))
-        }
-        let pending = try await client.pipeline(summaries)
-        for (index, summary) in pending.enumerated() {
-            // every entry after last-delivered is still needed, and the oldest pending one
-            var groupNeeds = lastDelivered[index].next
-            if let parts = summary.array, parts.count >= 2, let oldest = StreamID(parts[1]) {
-                groupNeeds = min(groupNeeds, oldest)
-            }
-            needed = needed.map { min($0, groupNeeds) } ?? groupNeeds
-        }
-        if let needed {
-            _ = try await client.send(RedisCommand("XTRIM", keys.stream, "MINID", "~", needed.description))
-        }
-        if let cap = configuration.maxStreamLength {
-            let dropped = try await client.send(RedisCommand("XTRIM", keys.stream, "MAXLEN", "~", String(cap))).int ?? 0
-            if dropped > 0 {
-                _ = try await client.send(RedisCommand("HINCRBY", keys.meta, "dropped_by_cap", String(dropped)))
-                logger.info("stream over its hard cap: dropped entries", metadata: ["spool.dropped": "\(dropped)"])
-            }
+        let cap = configuration.maxStreamLength ?? 0
+        let reply = try await client.send(.evalSHA(SpoolScripts.trim, keys: [keys.stream, keys.meta], arguments: [String(cap)]))
+        let dropped = reply.array.flatMap { $0.count == 2 ? $0[1].int : nil } ?? 0
+        if dropped > 0 {
+            logger.info("stream over its hard cap: dropped entries", metadata: ["spool.dropped": "\(dropped)"])
         }
     }
 
