@@ -127,10 +127,57 @@ struct ProducerTests {
                     }
                 }
                 let message = error?.message ?? ""
-                #expect(message.hasPrefix("the dedup marker \(keys.dedupKey("py1")) holds \"hello\", not a job id"), "\(message)")
+                #expect(message.contains("the dedup marker \(keys.dedupKey("py1")) holds \"hello\", not a job id"), "\(message)")
+                #expect(single || message.hasPrefix("push to queue foreign stored 0 of 1 jobs"), "\(message)")
                 #expect(!message.contains("\n"))
             }
             #expect(try await fixture.redis("XLEN", keys.stream) == .integer(0))
+        }
+    }
+
+    @Test("a batch whose jobs fail in part reports which were stored, so that only the others are pushed again")
+    func partialBatch() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("partial")
+            let keys = QueueKeys(queue: queue)
+            // the second job's dedup marker holds what another client set: that job alone fails
+            try await fixture.redis("SET", keys.dedupKey("taken"), "hello", "EX", "100")
+            let envelopes = [
+                try JobEnvelope.make(Greeting(name: "a")), try JobEnvelope.make(Greeting(name: "b"), key: "taken"),
+                try JobEnvelope.make(Greeting(name: "c")),
+            ]
+            let error = await #expect(throws: SpoolError.self) { try await fixture.producer.push(envelopes, to: queue) }
+            let partial = try #require(error?.underlying as? PartialPush, "\(String(describing: error))")
+            #expect(partial.results.map { $0?.id } == [envelopes[0].id, nil, envelopes[2].id])
+            #expect(partial.errors.keys.sorted() == [1])
+            #expect(partial.errors[1]?.message.contains("the dedup marker") == true)
+            let message = error?.message ?? ""
+            #expect(message.hasPrefix("push to queue partial stored 2 of 3 jobs; 1 failed (jobs 1, counted from 0"), "\(message)")
+            #expect(!message.contains("\n"))
+            // what the error says was stored is what the stream holds
+            let entries = try await fixture.redis("XRANGE", keys.stream, "-", "+").array ?? []
+            let stored = try entries.map { try JobEnvelope.decode(fields: $0.array?[1].array?.compactMap(\.bytes) ?? []).id }
+            #expect(stored == [envelopes[0].id, envelopes[2].id])
+        }
+    }
+
+    @Test("a queue Redis refuses to register (the registry key of another type) gets no job: each push fails before storing")
+    func refusedRegistration() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("unlisted")
+            try await fixture.redis("SET", "spool:queues", "not a set")
+            for _ in 0..<2 {
+                let error = await #expect(throws: SpoolError.self) { try await fixture.producer.push(Greeting(name: "a"), to: queue) }
+                let message = error?.message ?? ""
+                #expect(message.hasPrefix("registering queue unlisted in spool:queues before its first push (nothing was pushed) failed"), "\(message)")
+                #expect(message.contains("WRONGTYPE"), "\(message)")
+                await #expect(throws: SpoolError.self) { try await fixture.producer.push([Greeting(name: "b")], to: queue) }
+            }
+            #expect(try await fixture.redis("EXISTS", QueueKeys(queue: queue).stream) == .integer(0), "no job stored")
+            // once the key is fixed, the next push registers the queue and goes through
+            try await fixture.redis("DEL", "spool:queues")
+            try await fixture.producer.push(Greeting(name: "c"), to: queue)
+            #expect(try await fixture.redis("SISMEMBER", "spool:queues", "unlisted") == .integer(1))
         }
     }
 
@@ -230,6 +277,80 @@ struct ProducerArgumentTests {
             }
             try await Self.expectNothingSent(fixture, queue)
             #expect(try await fixture.redis("EXISTS", QueueKeys(queue: queue).delayed) == .integer(0))
+        }
+    }
+
+    @Test("a job a worker would dead-letter as malformed is refused: an empty type, more fields than a worker reads")
+    func malformedJobs() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("malformed")
+            let producer = fixture.producer
+            let headers = Dictionary(uniqueKeysWithValues: (0..<1000).map { ("h\($0)", "v") })
+            let paths: [(String, String, () async throws -> Void)] = [
+                ("payload, empty type", "empty type", { try await producer.push(payload: Array("{}".utf8), type: "", to: queue) }),
+                ("envelope batch, empty type", "empty type", {
+                    try await producer.push([try JobEnvelope.make(Greeting(name: "a")), JobEnvelope(type: "", payload: [])], to: queue)
+                }),
+                ("typed, 1000 headers", "1004 fields (1000 of them headers)", {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(headers: headers))
+                }),
+                ("typed, dedup key, 1000 headers", "fields", {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(dedupKey: "k", headers: headers))
+                }),
+                ("typed, delayed, 1000 headers", "fields", {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(delay: .seconds(5), headers: headers))
+                }),
+            ]
+            for (path, expected, push) in paths {
+                let error = await #expect(throws: SpoolError.self, "\(path)") { try await push() }
+                #expect(error?.code == .invalidArgument, "\(path): \(String(describing: error))")
+                let message = error?.message ?? ""
+                #expect(message.contains(expected) && message.contains("nothing was pushed") && !message.contains("\n"), "\(path): \(message)")
+            }
+            try await Self.expectNothingSent(fixture, queue)
+            #expect(try await fixture.redis("EXISTS", QueueKeys(queue: queue).delayed) == .integer(0))
+            // 990 headers fit
+            let fits = Dictionary(uniqueKeysWithValues: (0..<990).map { ("h\($0)", "v") })
+            try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(headers: fits))
+        }
+    }
+
+    @Test("a delay or a dedup window out of range is refused: over 100 years, or a window under 1 ms")
+    func timesOutOfRange() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("forever")
+            let producer = fixture.producer
+            let paths: [(String, String, () async throws -> Void)] = [
+                ("delay", "PushOptions.delay", {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(delay: .seconds(Int64.max)))
+                }),
+                ("batch delay", "PushOptions.delay", {
+                    try await producer.push([Greeting(name: "a")], to: queue, options: PushOptions(delay: .seconds(200 * 365 * 86_400)))
+                }),
+                ("window", "PushOptions.dedupWindow", {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(dedupKey: "k", dedupWindow: .seconds(Int64.max)))
+                }),
+                ("zero window", "PushOptions.dedupWindow", {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(dedupKey: "k", dedupWindow: .zero))
+                }),
+                ("batch window", "PushOptions.dedupWindow", {
+                    try await producer.push(
+                        [try JobEnvelope.make(Greeting(name: "a"), key: "k")], to: queue, options: PushOptions(dedupWindow: .seconds(-1))
+                    )
+                }),
+            ]
+            for (path, expected, push) in paths {
+                let error = await #expect(throws: SpoolError.self, "\(path)") { try await push() }
+                #expect(error?.code == .invalidArgument, "\(path): \(String(describing: error))")
+                let message = error?.message ?? ""
+                #expect(message.hasPrefix(expected) && message.contains("nothing was pushed") && !message.contains("\n"), "\(path): \(message)")
+            }
+            try await Self.expectNothingSent(fixture, queue)
+            // 100 years is accepted, and the marker lives that long
+            let century = Duration.seconds(100 * 365 * 86_400)
+            try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(delay: century, dedupKey: "k", dedupWindow: century))
+            let ttl = try #require(try await fixture.redis("PTTL", QueueKeys(queue: queue).dedupKey("k")).int)
+            #expect(ttl > 99 * 365 * 86_400_000)
         }
     }
 }

@@ -85,6 +85,17 @@ extension JobEnvelope {
         }
     }
 
+    /// How many fields (name/value pairs) ``encodeFields(into:)`` writes.
+    var fieldCount: Int {
+        var count = 4 + headers.count + extraFields.count
+        if enqueuedAt != id.timestamp { count += 1 }
+        if attempt != 1 { count += 1 }
+        if maxAttempts != nil { count += 1 }
+        if key != nil { count += 1 }
+        if traceparent != nil { count += 1 }
+        return count
+    }
+
     /// The stream entry's fields as `name, value, name, value, …` (see ``encodeFields(into:)``).
     public var encodedFields: [[UInt8]] {
         var fields: [[UInt8]] = []

@@ -84,7 +84,8 @@ public struct SpoolProducer: Sendable {
     /// (as in a batch push); the one used is the one the stored job carries.
     @discardableResult
     public func push(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
-        try Self.checkMaxAttempts(envelope, queue: queue)
+        try Self.check(envelope, queue: queue)
+        try Self.check(options, queue: queue, keyed: options.dedupKey != nil || envelope.key != nil)
         var envelope = envelope
         var options = options
         if options.dedupKey == nil {
@@ -102,19 +103,8 @@ public struct SpoolProducer: Sendable {
 
     private func pushUntraced(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions) async throws(SpoolError) -> PushResult {
         try JobEnvelope.checkPayloadSize(envelope.payload.count, limit: configuration.maxPayloadBytes)
-        let reply: RESPValue
-        let known: RegisteredQueues.Queue
-        if let queue = registered[queue] {
-            // the common case, a queue this producer already registered: one command, no
-            // arrays around it
-            reply = try await send(command(for: envelope, keys: queue.keys, options: options), queue: queue.keys.queue)
-            known = queue
-        } else {
-            let keys = try QueueKeys(queue: queue, prefix: configuration.prefix)
-            let replies = try await send([registration(keys), command(for: envelope, keys: keys, options: options)], queue: queue)
-            known = registered.insert(keys)
-            reply = replies[1]
-        }
+        let known = try await registeredQueue(queue)
+        let reply = try await send(command(for: envelope, keys: known.keys, options: options), queue: queue)
         let pushed = try result(reply, id: envelope.id, queue: queue, marker: options.dedupKey.map { known.keys.dedupKey($0) })
         if !pushed.isDuplicate { known.enqueued.increment() }
         return pushed
@@ -151,7 +141,12 @@ public struct SpoolProducer: Sendable {
     public func push(_ envelopes: [JobEnvelope], to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> [PushResult] {
         try Self.checkBatch(options)
         if envelopes.isEmpty { return [] }
-        for index in envelopes.indices { try Self.checkMaxAttempts(envelopes[index], queue: queue) }
+        var keyed = false
+        for index in envelopes.indices {
+            try Self.check(envelopes[index], queue: queue)
+            if envelopes[index].key != nil { keyed = true }
+        }
+        try Self.check(options, queue: queue, keyed: keyed)
         if tracer != nil {
             return try await traced(envelopes, to: queue) { (stamped) async throws(SpoolError) -> [PushResult] in
                 try await pushUntraced(stamped, to: queue, options: options)
@@ -161,12 +156,10 @@ public struct SpoolProducer: Sendable {
     }
 
     private func pushUntraced(_ envelopes: [JobEnvelope], to queue: QueueName, options: PushOptions) async throws(SpoolError) -> [PushResult] {
-        let cached = registered[queue]
-        let keys: QueueKeys
-        if let cached { keys = cached.keys } else { keys = try QueueKeys(queue: queue, prefix: configuration.prefix) }
-        var commands = cached == nil ? [registration(keys)] : []
-        let offset = commands.count
-        commands.reserveCapacity(offset + envelopes.count)
+        let known = try await registeredQueue(queue)
+        let keys = known.keys
+        var commands: [RedisCommand] = []
+        commands.reserveCapacity(envelopes.count)
         // by index, so that no envelope is copied (each copy retains its fields)
         var perJob = options
         for index in envelopes.indices {
@@ -174,17 +167,34 @@ public struct SpoolProducer: Sendable {
             perJob.dedupKey = envelopes[index].key
             commands.append(command(for: envelopes[index], keys: keys, options: perJob))
         }
-        let replies = try await send(commands, queue: queue)
-        let known = cached ?? registered.insert(keys)
-        var results: [PushResult] = []
-        results.reserveCapacity(envelopes.count)
-        for index in envelopes.indices {
-            results.append(try result(
-                replies[offset + index], id: envelopes[index].id, queue: queue, marker: envelopes[index].key.map { keys.dedupKey($0) }
-            ))
+        let replies: [RESPValue]
+        do {
+            replies = try await client.pipeline(commands)
+        } catch {
+            throw SpoolError.redis(error, doing: "push of \(envelopes.count) jobs to queue \(queue) (which of them were stored is unknown)")
         }
-        known.enqueued.increment(by: results.lazy.filter { !$0.isDuplicate }.count)
-        return results
+        // Each job's command succeeds or fails on its own (a batch is not a transaction): the
+        // stored ones are reported even when others failed, so that nobody pushes them again.
+        var results: [PushResult?] = []
+        results.reserveCapacity(envelopes.count)
+        var errors: [Int: SpoolError] = [:]
+        for index in envelopes.indices {
+            do throws(SpoolError) {
+                if let failure = replies[index].errorMessage {
+                    throw SpoolError.redis(RedisError.reply(failure, address: client.redactedAddress), doing: "push")
+                }
+                results.append(try result(
+                    replies[index], id: envelopes[index].id, queue: queue, marker: envelopes[index].key.map { keys.dedupKey($0) }
+                ))
+            } catch {
+                results.append(nil)
+                errors[index] = error
+            }
+        }
+        let stored = results.lazy.compactMap { $0 }
+        known.enqueued.increment(by: stored.filter { !$0.isDuplicate }.count)
+        if errors.isEmpty { return results.map { $0! } }
+        throw PartialPush(results: results, errors: errors).error(queue: queue)
     }
 
     /// Refuses options a batch push cannot honour: a dedup key names one job.
@@ -198,13 +208,45 @@ public struct SpoolProducer: Sendable {
         }
     }
 
-    /// Refuses a job whose attempt limit is below 1: the worker would dead-letter it as malformed.
-    private static func checkMaxAttempts(_ envelope: JobEnvelope, queue: QueueName) throws(SpoolError) {
+    /// Refuses a job a worker would dead-letter as malformed: an attempt limit below 1, an
+    /// empty type, more fields than a worker reads (``JobEnvelope/maxFieldCount``).
+    private static func check(_ envelope: JobEnvelope, queue: QueueName) throws(SpoolError) {
+        func refuse(_ what: String) -> SpoolError {
+            SpoolError(code: .invalidArgument, message: "\(what); nothing was pushed to queue \(queue)")
+        }
         if let maxAttempts = envelope.maxAttempts, maxAttempts < 1 {
+            throw refuse(
+                "maxAttempts is \(maxAttempts) for job \(envelope.id): it must be at least 1 (or nil for the worker's retry strategy)"
+            )
+        }
+        if envelope.type.isEmpty { throw refuse("job \(envelope.id) has an empty type: name the kind of job") }
+        let fields = envelope.fieldCount
+        if fields > JobEnvelope.maxFieldCount {
+            throw refuse(
+                "job \(envelope.id) would be a stream entry of \(fields) fields (\(envelope.headers.count) of them headers), over "
+                    + "the \(JobEnvelope.maxFieldCount) a worker accepts: put the data in the payload"
+            )
+        }
+    }
+
+    /// The longest delay and dedup window accepted: 100 years, as the CLI's durations. Redis
+    /// refuses an expiry whose end overflows its clock, and a delay added to now must not
+    /// overflow either.
+    static let longestDuration = Duration.seconds(100 * 365 * 86_400)
+
+    /// Refuses a delay or (for a push with a dedup key) a dedup window out of range.
+    private static func check(_ options: PushOptions, queue: QueueName, keyed: Bool) throws(SpoolError) {
+        if let delay = options.delay, delay > longestDuration {
             throw SpoolError(
                 code: .invalidArgument,
-                message: "maxAttempts is \(maxAttempts) for job \(envelope.id): it must be at least 1 (or nil for the worker's "
-                    + "retry strategy); nothing was pushed to queue \(queue)"
+                message: "PushOptions.delay is \(delay): at most 100 years; nothing was pushed to queue \(queue)"
+            )
+        }
+        if keyed && !(Duration.milliseconds(1)...longestDuration).contains(options.dedupWindow) {
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "PushOptions.dedupWindow is \(options.dedupWindow): it must be 1 ms to 100 years; nothing was pushed "
+                    + "to queue \(queue)"
             )
         }
     }
@@ -234,26 +276,27 @@ public struct SpoolProducer: Sendable {
         return command
     }
 
-    /// Adds the queue to the registry set, so the CLI lists it; sent with a queue's first push.
-    private func registration(_ keys: QueueKeys) -> RedisCommand {
-        RedisCommand("SADD", keys.registry, keys.queue.rawValue)
+    /// The queue, registered: before this producer's first push to a queue, it adds the
+    /// queue to the registry set (so the CLI lists it) on its own, so that a refusal (an ACL
+    /// without `sadd`, the key of another type) fails the push before any job is stored. Sent
+    /// with the first job, a refusal failed a push whose job was stored, and every later push
+    /// the same way.
+    private func registeredQueue(_ queue: QueueName) async throws(SpoolError) -> RegisteredQueues.Queue {
+        if let known = registered[queue] { return known }
+        let keys = try QueueKeys(queue: queue, prefix: configuration.prefix)
+        do {
+            _ = try await client.send(RedisCommand("SADD", keys.registry, keys.queue.rawValue))
+        } catch {
+            throw SpoolError.redis(
+                error, doing: "registering queue \(queue) in \(keys.registry) before its first push (nothing was pushed)"
+            )
+        }
+        return registered.insert(keys)
     }
 
     private func send(_ command: RedisCommand, queue: QueueName) async throws(SpoolError) -> RESPValue {
         do {
             return try await client.send(command)
-        } catch {
-            throw SpoolError.redis(error, doing: "push to queue \(queue)")
-        }
-    }
-
-    private func send(_ commands: [RedisCommand], queue: QueueName) async throws(SpoolError) -> [RESPValue] {
-        do {
-            let replies = try await client.pipeline(commands)
-            if let failure = replies.lazy.compactMap(\.errorMessage).first {
-                throw RedisError.reply(failure, address: client.redactedAddress)
-            }
-            return replies
         } catch {
             throw SpoolError.redis(error, doing: "push to queue \(queue)")
         }
@@ -270,7 +313,7 @@ public struct SpoolProducer: Sendable {
                 throw SpoolError(
                     code: .redis,
                     message: "the dedup marker \(marker) holds \(value), not a job id: another client set it without "
-                        + "following docs/wire-format.md (\"Dedup keys from other producers\"); nothing was pushed to queue "
+                        + "following docs/wire-format.md (\"Dedup keys from other producers\"); job \(id) was not pushed to queue "
                         + "\(queue). Delete the key, or push with another dedup key"
                 )
             }
@@ -280,8 +323,8 @@ public struct SpoolProducer: Sendable {
     }
 }
 
-/// The queues this producer added to the registry set (after a push that succeeded, so a
-/// queue whose first push failed is registered by the next one), with their keys and their
+/// The queues this producer added to the registry set (once the `SADD` succeeded, so a queue
+/// whose registration failed is registered by the next push), with their keys and their
 /// `spool.jobs.enqueued` counter. The prefix is the producer's own, so the queue name alone
 /// is the key.
 private final class RegisteredQueues: Sendable {
@@ -297,12 +340,12 @@ private final class RegisteredQueues: Sendable {
         self.metricsFactory = metricsFactory
     }
 
-    /// A registered queue; `nil` until a push to it succeeded.
+    /// A registered queue; `nil` until its registration succeeded.
     subscript(queue: QueueName) -> Queue? {
         queues.withLock { $0[queue.rawValue] }
     }
 
-    /// Records a queue as registered (after its first successful push) and returns it.
+    /// Records a queue as registered (after its `SADD` succeeded) and returns it.
     func insert(_ keys: QueueKeys) -> Queue {
         queues.withLock { queues in
             if let known = queues[keys.queue.rawValue] { return known }

@@ -26,7 +26,8 @@ enum SpoolScripts {
         else
           redis.call('XADD', KEYS[1], '*', unpack(fields))
         end
-        if window > 0 then redis.call('SET', KEYS[3], ARGV[1], 'PX', window) end
+        -- the window as given: a Lua number would go back to Redis as text like 1e+17
+        if window > 0 then redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[3]) end
         return {1, ARGV[1]}
         """#)
 

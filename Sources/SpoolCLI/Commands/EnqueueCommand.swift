@@ -98,17 +98,29 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
     }
 
-    /// Pushes one batch of `--lines`, the lines from `first`; a failure after the first batch
-    /// says which lines are stored (the batches before it, and perhaps part of it: a batch is
-    /// not atomic).
+    /// Pushes one batch of `--lines`, the lines from `first`. A failure says which lines are
+    /// stored: the batches before it, and of this batch (not atomic) those Redis reported
+    /// stored, whose ids it prints first; after a timeout or a lost connection, which of this
+    /// batch's lines were stored is unknown.
     private static func push(
         _ batch: [JobEnvelope], with producer: SpoolProducer, to queue: QueueName, options: PushOptions, lines first: Int
     ) async throws -> [PushResult] {
         do {
             return try await producer.push(batch, to: queue, options: options)
         } catch {
-            guard first > 1 else { throw error }
-            throw CLIError("\(error) (lines 1-\(first - 1) were enqueued, their ids printed; of lines \(first)-\(first + batch.count - 1) some may be too)")
+            let before = first > 1 ? "lines 1-\(first - 1) were enqueued, their ids printed; " : ""
+            guard let partial = error.underlying as? PartialPush else {
+                throw CLIError("\(error) (\(before)of lines \(first)-\(first + batch.count - 1) some may be enqueued)")
+            }
+            var output = ""
+            for result in partial.results { if let result { output += "\(result)\n" } }
+            FileHandle.standardOutput.write(Data(output.utf8))
+            let failed = partial.errors.keys.sorted().map { first + $0 }
+            let reason = partial.errors.min { $0.key < $1.key }.map { $0.value.message } ?? "?"
+            throw CLIError(
+                "\(before)of lines \(first)-\(first + batch.count - 1), \(partial.storedCount) were enqueued (ids printed) and "
+                    + "\(failed.count) were not: lines \(PartialPush.ranges(failed)), the first because \(reason). Push those lines again"
+            )
         }
     }
 
