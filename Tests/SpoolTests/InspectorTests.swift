@@ -150,6 +150,33 @@ struct InspectorTests {
         }
     }
 
+    @Test("a replay Redis refuses for some letters moves the others, of every batch, and counts them in its error")
+    func replayPartlyRefused() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("refused")
+            let keys = QueueKeys(queue: queue)
+            let inspector = SpoolInspector(client: fixture.client)
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, "default", "$", "MKSTREAM")
+            try await fixture.redis("XGROUP", "CREATE", keys.retry(.default), "default", "$", "MKSTREAM")
+            // a letter another client wrote with 4,100 fields: the replay script cannot pass them
+            // all to XADD (Lua's unpack), so Redis answers its move with an error
+            let huge = (0..<4100).flatMap { ["f\($0)", "v"] }
+            let refused = try #require(try await fixture.client.send(RedisCommand("XADD", [keys.dead(.default), "*"] + huge)).string)
+            for index in 0..<150 {
+                let fields = try JobEnvelope.make(Greeting(name: "\(index)")).encodedFields.map { String(decoding: $0, as: UTF8.self) }
+                _ = try await fixture.client.send(RedisCommand("XADD", [keys.dead(.default), "*"] + fields + ["dead_reason", "handler_error"]))
+            }
+            let failure = await #expect(throws: SpoolError.self) {
+                try await inspector.replayDeadLetters(queue: queue, group: .default)
+            }
+            let message = failure?.message ?? ""
+            #expect(message.hasPrefix("replayed 150 dead letters of refused; 1 could not be moved (\(refused); the first: Redis at "), "\(message)")
+            #expect(message.contains("unpack") && message.contains("run the replay again") && !message.contains("\n"), "\(message)")
+            #expect(try await fixture.redis("XLEN", keys.retry(.default)) == .integer(150))
+            #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1))
+        }
+    }
+
     @Test("purge removes only the matching dead letters")
     func purgeOnlyMatching() async throws {
         try await QueueFixture.with { fixture in

@@ -38,10 +38,13 @@ extension SpoolInspector {
         let keys = try keys(queue)
         var keptBack: [String] = []   // only part of an unreadable entry
         var empty: [String] = []      // no job fields at all
+        var failed: [(id: String, message: String)] = []   // Redis refused the move
         let replayed = try await forEachMatchingBatch(queue: queue, group: group, filter: filter, progress: progress) { ids throws(SpoolError) in
+            // every reply is looked at, errors too: each move is its own script, so the others
+            // of a batch went through and are counted
             let replies = try await pipeline(
                 ids.map { .evalSHA(SpoolScripts.replay, keys: [keys.dead(group), keys.retry(group)], arguments: [$0]) },
-                doing: "replay dead letters of \(queue)"
+                doing: "replay dead letters of \(queue)", tolerating: ""
             )
             var moved = 0
             for (id, reply) in zip(ids, replies) {
@@ -49,6 +52,8 @@ extension SpoolInspector {
                 case .bulkString: moved += 1  // the new retry entry's id
                 case .integer(-1): keptBack.append(id)
                 case .integer(-2): empty.append(id)
+                case .error(let message) where !message.hasPrefix("NOGROUP") && !message.hasPrefix("ERR no such key"):
+                    failed.append((id, message))
                 default: break  // gone meanwhile (replayed or purged by someone else)
                 }
             }
@@ -64,6 +69,15 @@ extension SpoolInspector {
         }
         if !empty.isEmpty {
             reasons.append("\(empty.count) holding no job fields at all (\(sample(empty)))")
+        }
+        if let first = failed.first {
+            let others = reasons.isEmpty ? "" : "; kept back " + reasons.joined(separator: "; ")
+            throw SpoolError(
+                code: .redis,
+                message: "replayed \(replayed) dead letters of \(queue); \(failed.count) could not be moved (\(sample(failed.map(\.id))); "
+                    + "the first: Redis at \(client.redactedAddress): \(first.message))\(others). Each move is atomic, so none was "
+                    + "lost or doubled: fix the cause and run the replay again for those"
+            )
         }
         if !reasons.isEmpty {
             let count = keptBack.count + empty.count
