@@ -118,14 +118,95 @@ struct UnansweredReadTests {
         }
     }
 
+    @Test("entries an unanswered reclaim delivered run with the delivery count Redis kept for them")
+    func unansweredReclaimKeepsDeliveryCount() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("unanswered")
+            let keys = QueueKeys(queue: queue)
+            let recorder = Recorder()
+            var worker = fixture.worker(name: "claimer") { configuration in
+                configuration.visibilityTimeout = .seconds(600)
+                configuration.fetchBlockTime = .seconds(4)
+            }
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            try await running(worker) {
+                try await waitUntil("the worker is subscribed") {
+                    try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1)
+                }
+                let blocked = try await blockedRead(fixture)
+                // two jobs delivered to the worker's consumer in a transaction (so its blocked
+                // read finds nothing), then claimed for it as a second delivery: as if a
+                // reclaim of the worker had been carried out and its reply lost
+                var commands = [RedisCommand("MULTI")]
+                for index in 0..<2 {
+                    let envelope = try JobEnvelope.make(Greeting(name: "claimed \(index)"))
+                    commands.append(RedisCommand("XADD", [keys.stream, "*"] + envelope.encodedFields.map { String(decoding: $0, as: UTF8.self) }))
+                }
+                commands.append(RedisCommand("XREADGROUP", "GROUP", "default", "claimer", "COUNT", "10", "STREAMS", keys.stream, ">"))
+                commands.append(RedisCommand("EXEC"))
+                let replies = try await fixture.client.pipeline(commands)
+                let ids = (replies.last?.array?.last?.array?.first?.array?.last?.array ?? []).compactMap { $0.array?.first?.string }
+                try #require(ids.count == 2)
+                let claimed = try await fixture.client.send(RedisCommand(
+                    "XCLAIM", [keys.stream, "default", "claimer", "0"] + ids + ["RETRYCOUNT", "2", "JUSTID"]
+                ))
+                try #require(claimed.array?.count == 2)
+                // the worker's read fails: it looks for what it was delivered unanswered
+                try await fixture.redis("CLIENT", "KILL", "ID", blocked)
+                try await recorder.waitFor(2)
+            }
+            // the second delivery counts as an attempt, as it does for any reclaimed job
+            #expect(recorder.executions.map(\.attempt) == [2, 2])
+        }
+    }
+
+    @Test("looking for unanswered deliveries counts no delivery of the jobs the worker runs")
+    func recoveryLeavesDeliveryCounts() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("unanswered")
+            let keys = QueueKeys(queue: queue)
+            let recorder = Recorder()
+            let gate = AsyncGate()
+            defer { gate.open() }
+            var worker = fixture.worker(name: "runner") { configuration in
+                configuration.visibilityTimeout = .seconds(600)
+                configuration.fetchBlockTime = .seconds(4)
+            }
+            worker.subscribe(queue: queue, options: .init(concurrency: 2))
+            worker.register(Greeting.self, queue: queue) { _, context in
+                recorder.record(context)
+                await gate.wait()
+            }
+            try await running(worker) {
+                try await waitUntil("the worker is subscribed") {
+                    try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1)
+                }
+                try await fixture.producer.push(Greeting(name: "long"), to: queue)
+                try await recorder.waitFor(1)
+                // each failed read makes the worker look for deliveries it never saw, before
+                // its next read
+                var killed: Set<String> = []
+                for _ in 0..<2 {
+                    let blocked = try await blockedRead(fixture, not: killed)
+                    try await fixture.redis("CLIENT", "KILL", "ID", blocked)
+                    killed.insert(blocked)
+                }
+                _ = try await blockedRead(fixture, not: killed)
+                let pending = try await fixture.redis("XPENDING", keys.stream, "default", "-", "+", "10").array ?? []
+                #expect(pending.first?.array?.last == .integer(1), "delivered once: \(pending)")
+                gate.open()
+            }
+        }
+    }
+
     /// The client id of the one connection waiting in `XREADGROUP … BLOCK`, sent less than a
-    /// second ago.
-    private func blockedRead(_ fixture: QueueFixture) async throws -> String {
+    /// second ago, other than those in `killed`.
+    private func blockedRead(_ fixture: QueueFixture, not killed: Set<String> = []) async throws -> String {
         var id: String?
         try await waitUntil("the worker waits in a blocking read sent less than a second ago") {
             let line = try await blockedReadClient(fixture, withinASecond: true)
             id = line.flatMap { $0.split(separator: " ").first { $0.hasPrefix("id=") } }.map { String($0.dropFirst(3)) }
-            return id != nil
+            return id.map { !killed.contains($0) } ?? false
         }
         return try #require(id)
     }

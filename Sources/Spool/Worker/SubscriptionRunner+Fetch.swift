@@ -323,51 +323,60 @@ extension SubscriptionRunner {
     /// never reclaims its own: alone, it would never run them (docs/reliability.md, finding 8).
     ///
     /// The fetch loop calls this after a failed read, with no read of its own in flight. What
-    /// the worker holds is taken before the history is read: an entry pending then and not
+    /// the worker holds is taken before the pending list is read: an entry pending then and not
     /// held is one no reply brought (every entry of an answered read is marked running before
     /// the next read), and one acknowledged meanwhile is no longer pending.
+    ///
+    /// The pending list is read with `XPENDING`, which changes nothing, and the fields of the
+    /// entries found with `XRANGE`. (`XREADGROUP`'s history form, which an earlier version
+    /// used, counts one more delivery of every entry it returns, the held ones too: each scan
+    /// inflated the counts of the jobs running, and a reclaim then took them for suspects or
+    /// past their attempts.) The count `XPENDING` gives is the unanswered delivery's own: 1 for
+    /// a read, more for a reclaim.
     func recoverUnseenEntries(limit: Int) async throws -> (entries: [(entry: StreamEntry, duplicate: Bool)], more: Bool) {
         let known = state.knownEntries()
-        var unseen: [StreamEntry] = []
+        var unseen: [(id: StreamID, source: StreamEntry.Source, deliveries: Int)] = []
         var more = false
         let page = 256
         scan: for (stream, source) in [(keys.stream, StreamEntry.Source.main), (retryStream, .retry)] {
-            var after = "0"
+            var start = "-"
             while true {
-                // the history form: this consumer's pending entries after `after`; it does not
-                // count a delivery
+                // [[id, consumer, idle ms, deliveries], ...]
                 let reply = try await client.send(RedisCommand(
-                    "XREADGROUP", "GROUP", group.rawValue, consumer, "COUNT", String(page), "STREAMS", stream, after
+                    "XPENDING", stream, group.rawValue, start, "+", String(page), consumer
                 ))
-                var read = 0
+                let items = reply.array ?? []
                 var last: StreamID?
-                for (_, items) in StreamEntry.readStreams(reply) {
-                    for item in items {
-                        guard let entry = StreamEntry(readItem: item, source: source) else { continue }
-                        read += 1
-                        last = entry.id
-                        if known.contains(entry.key) { continue }
-                        if unseen.count == limit {
-                            more = true
-                            break scan
-                        }
-                        unseen.append(entry)
+                for item in items {
+                    guard let parts = item.array, parts.count == 4, let id = StreamID(parts[0]) else { continue }
+                    last = id
+                    if known.contains(StreamEntry.Key(source: source, id: id)) { continue }
+                    if unseen.count == limit {
+                        more = true
+                        break scan
                     }
+                    unseen.append((id, source, max(1, parts[3].int ?? 1)))
                 }
-                guard read == page, let last else { break }
-                after = last.description
+                guard items.count == page, let last else { break }
+                start = "(" + last.description
             }
         }
         guard !unseen.isEmpty else { return ([], more) }
         logger.notice("found jobs delivered to this worker whose read was never answered",
                       metadata: ["spool.count": "\(unseen.count)"])
+        let ranges = try await client.pipeline(unseen.map { found in
+            let id = found.id.description
+            return RedisCommand("XRANGE", found.source == .main ? keys.stream : retryStream, id, id)
+        })
         var runnable: [StreamEntry] = []
-        for entry in unseen {
-            if entry.fields == nil {
-                // deleted while pending: nothing to run, only the pending entry to clear
-                state.complete(.init(entryID: entry.id, source: entry.source, jobID: nil))
+        for (found, range) in zip(unseen, ranges) {
+            if case .error(let text) = range { throw RedisError.reply(text, address: client.redactedAddress) }
+            // [[id, [f, v, ...]]], or none when the entry was deleted while pending
+            if let item = range.array?.first, let entry = StreamEntry(readItem: item, source: found.source), entry.fields != nil {
+                runnable.append(StreamEntry(id: entry.id, source: entry.source, fields: entry.fields, deliveries: found.deliveries))
             } else {
-                runnable.append(entry)
+                // deleted while pending: nothing to run, only the pending entry to clear
+                state.complete(.init(entryID: found.id, source: found.source, jobID: nil))
             }
         }
         let duplicates = await completedJobs(runnable)
