@@ -72,11 +72,13 @@ extension SpoolInspector {
         }
         if let first = failed.first {
             let others = reasons.isEmpty ? "" : "; kept back " + reasons.joined(separator: "; ")
+            let cause = RedisError.reply(first.message, address: client.redactedAddress)
             throw SpoolError(
                 code: .redis,
                 message: "replayed \(replayed) dead letters of \(queue); \(failed.count) could not be moved (\(sample(failed.map(\.id))); "
-                    + "the first: Redis at \(client.redactedAddress): \(first.message))\(others). Each move is atomic, so none was "
-                    + "lost or doubled: fix the cause and run the replay again for those"
+                    + "the first: \(cause))\(others). Each move is atomic, so none was lost or doubled: fix the cause and run "
+                    + "the replay again for those",
+                underlying: cause
             )
         }
         if !reasons.isEmpty {
