@@ -42,6 +42,33 @@ struct ClusterKeysTests {
         #expect(RedisCommand("SADD", "spool:queues", "q").hashSlot == RedisHashSlot.of("spool:queues"))
     }
 
+    /// The stream key was found after the first argument spelled "streams", which may be the
+    /// group or the consumer: such a read went to the slot of `>` or of the consumer name.
+    @Test("XREAD/XREADGROUP: the key after the STREAMS keyword, not after a group or consumer named streams")
+    func streamReadKeys() {
+        let cases: [(arguments: [String], key: Int?)] = [
+            (["XREADGROUP", "GROUP", "streams", "c1", "COUNT", "1", "STREAMS", "spool:{q}:stream", ">"], 7),
+            (["XREADGROUP", "GROUP", "STREAMS", "c1", "STREAMS", "s", ">"], 5),
+            (["XREADGROUP", "GROUP", "g", "streams", "STREAMS", "s", ">"], 5),
+            (["XREADGROUP", "GROUP", "streams", "STREAMS", "BLOCK", "100", "NOACK", "STREAMS", "s", ">"], 8),
+            (["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"], 5),
+            (["xreadgroup", "group", "g", "c", "count", "5", "block", "0", "noack", "streams", "s1", "s2", ">", ">"], 10),
+            (["XREADGROUP", "COUNT", "1", "GROUP", "g", "c", "STREAMS", "s", ">"], 7),
+            (["XREAD", "STREAMS", "s", "0"], 2),
+            (["XREAD", "COUNT", "1", "BLOCK", "10", "STREAMS", "s", "$"], 6),
+            // not a valid read: no key to route by
+            (["XREADGROUP", "GROUP", "g", "c", "STREAMS"], nil),
+            (["XREADGROUP", "GROUP", "g"], nil),
+            (["XREAD", "BOGUS", "STREAMS", "s", "0"], nil),
+        ]
+        for (arguments, key) in cases {
+            let command = RedisCommand(arguments[0], Array(arguments.dropFirst()))
+            #expect(command.routingKeyIndex == key, "\(arguments.joined(separator: " "))")
+        }
+        let read = RedisCommand("XREADGROUP", "GROUP", "streams", "c1", "COUNT", "1", "STREAMS", "spool:{q}:stream", ">")
+        #expect(read.hashSlot == RedisHashSlot.of("{q}"))
+    }
+
     @Test("a CLUSTER SLOTS reply becomes a slot map")
     func slotMap() throws {
         func node(_ host: String, _ port: Int) -> RESPValue {
