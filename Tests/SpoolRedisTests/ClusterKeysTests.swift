@@ -105,6 +105,18 @@ struct ClusterKeysTests {
         #expect(RedisError.reply("MOVED 1 h:1", address: nil).code == .redirected)
     }
 
+    /// A lease's command throws ``RedisError`` whose message adds a hint after the server's
+    /// MOVED; parsed as a whole, it was no redirection at all, so the map was never updated.
+    @Test("a MOVED or ASK with the hint RedisError adds is still recognised")
+    func hintedRedirections() {
+        let moved = RedisError.reply("MOVED 3999 127.0.0.1:6381", address: "redis://h:1")
+        #expect(moved.message != "MOVED 3999 127.0.0.1:6381", "the message carries a hint")
+        #expect(ClusterReply(error: moved.message, host: "x") == .moved(slot: 3999, to: .tcp(host: "127.0.0.1", port: 6381)))
+        let ask = RedisError.reply("ASK 12 :6390", address: nil)
+        #expect(ClusterReply(error: ask.message, host: "10.1.1.1") == .ask(slot: 12, to: .tcp(host: "10.1.1.1", port: 6390)))
+        #expect(ClusterReply(error: "MOVED 3999 (hint)", host: "x") == nil)
+    }
+
     @Test("redis-cluster:// URLs list seed nodes and keep credentials out of logs")
     func clusterURLs() throws {
         let configuration = try RedisConfiguration(url: "redis-cluster://app:hunter2@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002")
