@@ -190,6 +190,7 @@ struct ConnectionThread: Sendable {
     /// Connects and runs the handshake: AUTH, SELECT, CLIENT SETNAME. `tlsSetupFailure` is the
     /// connection's last failed TLS setup (``TLSTunnel/SetupFailure``).
     private func connect(tlsSetupFailure: inout TLSTunnel.SetupFailure?) throws(RedisError) -> HiredisContext {
+        try configuration.validate()
         let context: HiredisContext
         if let tls = configuration.tls, case .tcp(let host, let port) = configuration.address {
             let socket = try TLSTunnel.open(

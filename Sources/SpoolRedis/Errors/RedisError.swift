@@ -20,6 +20,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
             case noScript = "script not loaded"
             case protocolError = "protocol error"
             case invalidURL = "invalid URL"
+            case invalidConfiguration = "invalid configuration"
             case shutdown = "client shut down"
             case cancelled = "cancelled"
             case outOfMemory = "out of memory"
@@ -46,6 +47,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let protocolError = Code(.protocolError)
         /// The Redis URL could not be parsed.
         public static let invalidURL = Code(.invalidURL)
+        /// A ``RedisConfiguration`` setting is out of range (see ``RedisConfiguration/validate()``).
+        public static let invalidConfiguration = Code(.invalidConfiguration)
         /// The client was shut down.
         public static let shutdown = Code(.shutdown)
         /// The caller cancelled the command.
