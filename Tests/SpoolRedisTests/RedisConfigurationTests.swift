@@ -3,7 +3,7 @@ import SpoolTesting
 import Testing
 @testable import SpoolRedis
 
-@Suite("RedisConfiguration: validation, timeouts")
+@Suite("RedisConfiguration: validation, timeouts, printing")
 struct RedisConfigurationTests {
     /// A timeout of zero became a socket timeout of zero, which means none: a server that
     /// stopped answering hung every command.
@@ -55,5 +55,23 @@ struct RedisConfigurationTests {
         #expect(micros(.seconds(5)) == 5_000_000)
         #expect(HiredisContext.socketTimeout(.seconds(1) - .nanoseconds(1)) == (1, 0))
         #expect(micros(.zero) > 0)
+    }
+
+    /// Without a description of its own, `print(configuration)` showed every stored field,
+    /// the password included.
+    @Test("printing a configuration never shows its password")
+    func printing() throws {
+        let canary = "cnry-\(UInt64.random(in: 0...UInt64.max))"
+        for url in ["redis://app:\(canary)@10.0.0.1:6379/2", "redis-cluster://:\(canary)@h:7000,h:7001", "rediss://u:\(canary)@h:1?ca=/ca.pem"] {
+            let configuration = try RedisConfiguration(url: url)
+            var dumped = ""
+            dump(configuration, to: &dumped)
+            for text in ["\(configuration)", String(describing: configuration), String(reflecting: configuration), dumped] {
+                #expect(!text.contains(canary), "\(text)")
+                #expect(text.contains("***"), "\(text)")
+            }
+        }
+        let plain = try RedisConfiguration(url: "redis://h:1", password: canary)
+        #expect("\(plain)".hasPrefix("RedisConfiguration(redis://:***@h:1, connectTimeout: "), "\(plain)")
     }
 }

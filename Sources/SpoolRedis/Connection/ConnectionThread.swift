@@ -230,7 +230,10 @@ struct ConnectionThread: Sendable {
             try context.write(output)
             for command in handshake {
                 let reply = try context.readReply()
-                guard case .error(let text) = reply else { continue }
+                guard case .error(let serverText) = reply else { continue }
+                // Redis echoes a command's arguments in some errors (an unknown or renamed
+                // AUTH: "with args beginning with: 'user' 'password'"): never pass them on.
+                let text = RedisError.redactingHandshakeReply(serverText, password: configuration.password)
                 var error = RedisError.reply(text, address: address)
                 // A restricted ACL user may lack CLIENT SETNAME; that is not fatal.
                 if command.name == "CLIENT" && error.code == .noPermission { continue }
@@ -238,6 +241,8 @@ struct ConnectionThread: Sendable {
                     let username = configuration.username
                 {
                     error.message = RedisError.userWithoutPassword(username, reply: text)
+                } else if command.name == "AUTH", error.code != .authenticationFailed {
+                    error.message = "AUTH failed: " + error.message
                 }
                 throw error
             }

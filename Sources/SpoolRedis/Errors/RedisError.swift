@@ -110,6 +110,21 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         return RedisError(code: code, message: message, address: address)
     }
 
+    /// A handshake command's error reply made safe to show: the arguments Redis echoes
+    /// after `with args beginning with:` (those of AUTH are the user name and password) are
+    /// cut off, and any other occurrence of `password` is replaced by `***`.
+    package static func redactingHandshakeReply(_ text: String, password: String?) -> String {
+        var text = text
+        let echo = "with args beginning with:"
+        if let range = text.firstRange(of: echo) {
+            text = String(text[..<range.upperBound]) + " (redacted)"
+        }
+        if let password, !password.isEmpty {
+            text = text.replacing(password, with: "***")
+        }
+        return text
+    }
+
     /// The message when AUTH as a named user without a password was refused: a URL like
     /// `redis://user@host` whose password was left out (or whose variable was not set).
     package static func userWithoutPassword(_ username: String, reply: String) -> String {
