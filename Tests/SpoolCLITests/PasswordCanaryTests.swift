@@ -153,6 +153,45 @@ struct PasswordCanaryTests {
         }
     }
 
+    /// With AUTH renamed away (`rename-command AUTH ""`) Redis answers the handshake's AUTH
+    /// with `ERR unknown command 'AUTH', with args beginning with: 'app' 'PASSWORD'`, and that
+    /// reply went into the error the CLI prints and the worker logs.
+    @Test func theRedisPasswordAppearsNowhereWhenAuthIsRenamed() async throws {
+        let canary = "cnry" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        try await withRedisServer(.init(extraArguments: ["--rename-command", "AUTH", ""])) { server in
+            let directory = try TempDirectory.make()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let environments = [
+                "a password variable": ["SPOOL_REDIS_URL": server.url, "SPOOL_REDIS_PASSWORD": canary],
+                "a URL with user and password": ["SPOOL_REDIS_URL": "redis://app:\(canary)@\(server.host):\(server.port)"],
+                "a URL with a password": ["SPOOL_REDIS_URL": "redis://:\(canary)@\(server.host):\(server.port)"],
+            ]
+            let evidence = Evidence()
+            for (what, environment) in environments {
+                for command in [["ping"], ["queues", "--json"], ["enqueue", "renamed", "--data", "{}"]] {
+                    let result = try await SpoolProcess.run(command + ["--timeout", "1s"], in: directory, environment: environment)
+                    evidence.add("spool \(command.joined(separator: " ")) with \(what)", result)
+                    #expect(result.status != 0, "spool \(command) should fail: AUTH is unknown to the server")
+                    #expect(result.stderr.contains("AUTH failed"), "\(result.stderr)")
+                }
+                let worker = try SpoolProcess.start(
+                    ["worker", "--queue", "renamed", "--log-level", "debug", "--exec", "/bin/true"], in: directory, environment: environment
+                )
+                defer { worker.kill() }
+                try await waitUntil("the worker logged its failure") { !worker.stderr.isEmpty || !worker.stdout.isEmpty }
+                try await Task.sleep(for: .milliseconds(500))   // and a reconnect attempt or two
+                worker.signal(SIGTERM)
+                _ = try? await worker.wait(timeout: .seconds(10))
+                evidence.add("worker with \(what) stdout", worker.stdout)
+                evidence.add("worker with \(what) stderr", worker.stderr)
+            }
+            let leaks = evidence.places.filter { $0.text.contains(canary) }.map(\.what)
+            #expect(leaks.isEmpty, "the password appears in: \(leaks)")
+            // the places were not empty: each run said why it failed
+            #expect(evidence.places.filter { $0.text.contains("AUTH") }.count >= 9)
+        }
+    }
+
     /// `--redis redis://user@host` with `SPOOL_REDIS_PASSWORD` unset used to send no AUTH at
     /// all, so the command ran as `default` with every right.
     @Test func aUserNameWithoutAPasswordFailsInsteadOfRunningAsDefault() async throws {

@@ -82,6 +82,35 @@ struct AuthenticationTests {
         }
     }
 
+    /// With AUTH renamed away, Redis echoes the arguments of the handshake's AUTH, password
+    /// included, in its error reply; that reply became the error's message unfiltered.
+    @Test("an AUTH the server does not know fails without echoing the password")
+    func renamedAuth() async throws {
+        try await withRedisServer(.init(extraArguments: ["--rename-command", "AUTH", ""])) { server in
+            for url in ["redis://app:s3cretPassw0rd@127.0.0.1:\(server.port)", "redis://:s3cretPassw0rd@127.0.0.1:\(server.port)"] {
+                let client = RedisClient(configuration: try RedisConfiguration(url: url))
+                defer { client.shutdown() }
+                let error = await #expect(throws: RedisError.self) {
+                    try await client.send("PING")
+                }
+                let text = error.map { "\($0)" } ?? ""
+                #expect(text.contains("AUTH failed: ERR unknown command 'AUTH'"), "\(text)")
+                #expect(!text.contains("s3cretPassw0rd") && !text.contains("s3cret") && !text.contains("'app'"), "\(text)")
+            }
+        }
+    }
+
+    @Test("a handshake reply is cut before the echoed arguments, and the password replaced anywhere")
+    func redactingHandshakeReplies() {
+        let long = String(repeating: "p", count: 200)
+        // Redis echoes at most 128 characters of arguments: a cut-off password is still cut
+        let echoed = "ERR unknown command 'AUTH', with args beginning with: 'app' '\(long.prefix(120))' "
+        let redacted = RedisError.redactingHandshakeReply(echoed, password: long)
+        #expect(redacted == "ERR unknown command 'AUTH', with args beginning with: (redacted)")
+        #expect(RedisError.redactingHandshakeReply("ERR odd pw-x here", password: "pw-x") == "ERR odd *** here")
+        #expect(RedisError.redactingHandshakeReply("WRONGPASS invalid", password: "") == "WRONGPASS invalid")
+    }
+
     @Test("SELECT from the URL's database")
     func selectsDatabase() async throws {
         try await withRedisServer { server in

@@ -42,6 +42,33 @@ struct ClusterKeysTests {
         #expect(RedisCommand("SADD", "spool:queues", "q").hashSlot == RedisHashSlot.of("spool:queues"))
     }
 
+    /// The stream key was found after the first argument spelled "streams", which may be the
+    /// group or the consumer: such a read went to the slot of `>` or of the consumer name.
+    @Test("XREAD/XREADGROUP: the key after the STREAMS keyword, not after a group or consumer named streams")
+    func streamReadKeys() {
+        let cases: [(arguments: [String], key: Int?)] = [
+            (["XREADGROUP", "GROUP", "streams", "c1", "COUNT", "1", "STREAMS", "spool:{q}:stream", ">"], 7),
+            (["XREADGROUP", "GROUP", "STREAMS", "c1", "STREAMS", "s", ">"], 5),
+            (["XREADGROUP", "GROUP", "g", "streams", "STREAMS", "s", ">"], 5),
+            (["XREADGROUP", "GROUP", "streams", "STREAMS", "BLOCK", "100", "NOACK", "STREAMS", "s", ">"], 8),
+            (["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"], 5),
+            (["xreadgroup", "group", "g", "c", "count", "5", "block", "0", "noack", "streams", "s1", "s2", ">", ">"], 10),
+            (["XREADGROUP", "COUNT", "1", "GROUP", "g", "c", "STREAMS", "s", ">"], 7),
+            (["XREAD", "STREAMS", "s", "0"], 2),
+            (["XREAD", "COUNT", "1", "BLOCK", "10", "STREAMS", "s", "$"], 6),
+            // not a valid read: no key to route by
+            (["XREADGROUP", "GROUP", "g", "c", "STREAMS"], nil),
+            (["XREADGROUP", "GROUP", "g"], nil),
+            (["XREAD", "BOGUS", "STREAMS", "s", "0"], nil),
+        ]
+        for (arguments, key) in cases {
+            let command = RedisCommand(arguments[0], Array(arguments.dropFirst()))
+            #expect(command.routingKeyIndex == key, "\(arguments.joined(separator: " "))")
+        }
+        let read = RedisCommand("XREADGROUP", "GROUP", "streams", "c1", "COUNT", "1", "STREAMS", "spool:{q}:stream", ">")
+        #expect(read.hashSlot == RedisHashSlot.of("{q}"))
+    }
+
     @Test("a CLUSTER SLOTS reply becomes a slot map")
     func slotMap() throws {
         func node(_ host: String, _ port: Int) -> RESPValue {
@@ -76,6 +103,18 @@ struct ClusterKeysTests {
         #expect(ClusterReply(error: "ERR wrong number of arguments", host: "x") == nil)
         #expect(ClusterReply(error: "MOVED nonsense", host: "x") == nil)
         #expect(RedisError.reply("MOVED 1 h:1", address: nil).code == .redirected)
+    }
+
+    /// A lease's command throws ``RedisError`` whose message adds a hint after the server's
+    /// MOVED; parsed as a whole, it was no redirection at all, so the map was never updated.
+    @Test("a MOVED or ASK with the hint RedisError adds is still recognised")
+    func hintedRedirections() {
+        let moved = RedisError.reply("MOVED 3999 127.0.0.1:6381", address: "redis://h:1")
+        #expect(moved.message != "MOVED 3999 127.0.0.1:6381", "the message carries a hint")
+        #expect(ClusterReply(error: moved.message, host: "x") == .moved(slot: 3999, to: .tcp(host: "127.0.0.1", port: 6381)))
+        let ask = RedisError.reply("ASK 12 :6390", address: nil)
+        #expect(ClusterReply(error: ask.message, host: "10.1.1.1") == .ask(slot: 12, to: .tcp(host: "10.1.1.1", port: 6390)))
+        #expect(ClusterReply(error: "MOVED 3999 (hint)", host: "x") == nil)
     }
 
     @Test("redis-cluster:// URLs list seed nodes and keep credentials out of logs")

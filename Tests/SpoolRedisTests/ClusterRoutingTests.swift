@@ -149,6 +149,44 @@ struct ClusterRoutingTests {
         }
     }
 
+    /// The MOVED a leased connection's command threw was not recognised (its message carries
+    /// a hint after the server's text), so the map kept the old owner and every later lease
+    /// went there again.
+    @Test("a MOVED inside a dedicated connection's lease updates the map: the next lease goes to the new owner")
+    func movedInsideALease() async throws {
+        try await withRedisCluster(.init(masters: 3, replicasPerMaster: 0)) { cluster in
+            let client = RedisClient(configuration: try RedisConfiguration(url: cluster.url))
+            defer { client.shutdown() }
+            let key = "{leased}:k"
+            let slot = RedisHashSlot.of(key)
+            #expect(try await client.send("SET", key, "v").string == "OK")   // reads the map
+            let source = try await cluster.master(ofSlot: slot)
+            let target = try #require(try await cluster.masters().first { $0.port != source.port })
+            try await cluster.beginMigration(slot: slot, from: source, to: target)
+            while try await cluster.migrateKeys(slot: slot, from: source, to: target) > 0 {}
+            try await cluster.finishMigration(slot: slot, from: source, to: target)
+            let before = try #require(client.clusterStatistics)
+
+            // the client's map still names the old owner: the lease goes there and meets MOVED
+            await #expect {
+                try await client.withDedicatedConnection(forKey: key) { connection in
+                    try await connection.send(RedisCommand("GET", key))
+                }
+            } throws: { error in
+                (error as? RedisError)?.code == .redirected
+            }
+            #expect(client.clusterStatistics?.moved == before.moved + 1)
+            let value = try await client.withDedicatedConnection(forKey: key) { connection in
+                try await connection.send(RedisCommand("GET", key))
+            }
+            #expect(value.string == "v")
+            let port = try await client.withDedicatedConnection(forKey: key) { connection in
+                try await connection.send(RedisCommand("CONFIG", "GET", "port"))
+            }
+            #expect(port == .array([.bulkString(Array("port".utf8)), .bulkString(Array(String(target.port).utf8))]))
+        }
+    }
+
     /// Keyless commands all went to the map's first master (the one serving slot 0): with it
     /// down and no replica to take over (`cluster-require-full-coverage no` keeps the other
     /// slots served), PING failed after the whole retry budget though two masters answered.

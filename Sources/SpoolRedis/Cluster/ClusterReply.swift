@@ -14,12 +14,15 @@ package enum ClusterReply: Sendable, Equatable {
 
     /// Classifies an error reply's text; `nil` for an ordinary error.
     ///
+    /// Only the first three words of a MOVED or ASK count: the text may be a
+    /// ``RedisError/message``, which adds a hint after the server's reply.
+    ///
     /// - Parameter host: the host of the node that replied, for an address without one.
     package init?(error text: String, host: String) {
         let prefix = text.prefix { $0 != " " }
         switch prefix {
         case "MOVED", "ASK":
-            let parts = text.split(separator: " ")
+            let parts = text.split(separator: " ", maxSplits: 3).prefix(3)
             guard parts.count == 3, let slot = Int(parts[1]), (0..<RedisHashSlot.count).contains(slot),
                   let colon = parts[2].lastIndex(of: ":"), let port = Int(parts[2][parts[2].index(after: colon)...])
             else { return nil }

@@ -10,8 +10,8 @@ extension RedisCommand {
     /// The index of the argument whose hash slot decides where the command goes in a
     /// cluster, or `nil` for a command without keys.
     ///
-    /// The first key: after `numkeys` for EVAL/EVALSHA/FCALL, after `STREAMS` for
-    /// XREAD/XREADGROUP, after the subcommand for XINFO/XGROUP/OBJECT/MEMORY USAGE, else the
+    /// The first key: after `numkeys` for EVAL/EVALSHA/FCALL, after the `STREAMS` keyword
+    /// (not a group or consumer of that name) for XREAD/XREADGROUP, after the subcommand for XINFO/XGROUP/OBJECT/MEMORY USAGE, else the
     /// first argument. Multi-key commands must keep all their keys in one slot (Spool's
     /// `{queue}` hash tag does); Redis refuses them with CROSSSLOT otherwise.
     package var routingKeyIndex: Int? {
@@ -21,12 +21,7 @@ extension RedisCommand {
             guard count > 3, let keys = Int(String(decoding: argument(2), as: UTF8.self)), keys > 0 else { return nil }
             return 3
         case "XREAD", "XREADGROUP":
-            for index in 1..<count where argument(index).count == 7
-                && String(decoding: argument(index), as: UTF8.self).uppercased() == "STREAMS"
-            {
-                return index + 1 < count ? index + 1 : nil
-            }
-            return nil
+            return streamsKeyIndex
         case "XINFO", "XGROUP", "OBJECT":
             return count > 2 && !isHelp ? 2 : nil
         case "MEMORY":
@@ -40,6 +35,25 @@ extension RedisCommand {
     /// The hash slot the command must be sent to, or `nil` when any node will do.
     package var hashSlot: Int? {
         routingKeyIndex.map { RedisHashSlot.of(bytes: argument($0)) }
+    }
+
+    /// The first key of XREAD/XREADGROUP: the argument after `STREAMS`, found by stepping over
+    /// the options before it with their arguments (`GROUP group consumer`, `COUNT n`,
+    /// `BLOCK ms`, `NOACK`), so a group or consumer named `streams` is not taken for the
+    /// keyword. `nil` for an option Redis does not know or no key after `STREAMS` (Redis
+    /// refuses such a command anyway).
+    private var streamsKeyIndex: Int? {
+        var index = 1
+        while index < count {
+            switch String(decoding: argument(index), as: UTF8.self).uppercased() {
+            case "STREAMS": return index + 1 < count ? index + 1 : nil
+            case "GROUP": index += 3
+            case "COUNT", "BLOCK": index += 2
+            case "NOACK": index += 1
+            default: return nil
+            }
+        }
+        return nil
     }
 
     private var isHelp: Bool {

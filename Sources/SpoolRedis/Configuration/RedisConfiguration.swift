@@ -28,9 +28,12 @@ public struct RedisConfiguration: Sendable {
     public var password: String?
     /// The logical database selected after connecting. Defaults to 0.
     public var database: Int
-    /// How long a connect may take. Defaults to 2 seconds.
+    /// How long a connect may take. Defaults to 2 seconds. Must be more than zero (see
+    /// ``validate()``); a positive value under a microsecond counts as one.
     public var connectTimeout: Duration
-    /// How long to wait for a reply before the connection is declared broken. Defaults to 5 seconds.
+    /// How long to wait for a reply before the connection is declared broken. Defaults to 5
+    /// seconds. Must be more than zero (see ``validate()``): the socket has no "wait forever"
+    /// here; a positive value under a microsecond counts as one.
     public var commandTimeout: Duration
     /// The name set with CLIENT SETNAME after each connect. Defaults to `spool`.
     public var clientName: String?
@@ -90,6 +93,22 @@ public struct RedisConfiguration: Sendable {
         )
         self.tls = parsed.tls
         self.cluster = parsed.clusterSeeds.map { Cluster(seeds: $0) }
+    }
+
+    /// Checks the settings a connection cannot work with. A ``RedisClient`` checks them
+    /// before each connect and fails every command with this error while one is wrong.
+    ///
+    /// - Throws: ``RedisError`` with code `invalidConfiguration` when ``connectTimeout`` or
+    ///   ``commandTimeout`` is zero or negative (a socket timeout of zero means none: a dead
+    ///   server would hang every command).
+    public func validate() throws(RedisError) {
+        for (name, value) in [("connectTimeout", connectTimeout), ("commandTimeout", commandTimeout)] where value <= .zero {
+            throw RedisError(
+                code: .invalidConfiguration,
+                message: "\(name) must be more than zero, not \(value) (e.g. .seconds(5))",
+                address: redactedURL
+            )
+        }
     }
 
     /// The address as a URL with the password replaced by `***`, safe to log.

@@ -190,6 +190,7 @@ struct ConnectionThread: Sendable {
     /// Connects and runs the handshake: AUTH, SELECT, CLIENT SETNAME. `tlsSetupFailure` is the
     /// connection's last failed TLS setup (``TLSTunnel/SetupFailure``).
     private func connect(tlsSetupFailure: inout TLSTunnel.SetupFailure?) throws(RedisError) -> HiredisContext {
+        try configuration.validate()
         let context: HiredisContext
         if let tls = configuration.tls, case .tcp(let host, let port) = configuration.address {
             let socket = try TLSTunnel.open(
@@ -229,7 +230,10 @@ struct ConnectionThread: Sendable {
             try context.write(output)
             for command in handshake {
                 let reply = try context.readReply()
-                guard case .error(let text) = reply else { continue }
+                guard case .error(let serverText) = reply else { continue }
+                // Redis echoes a command's arguments in some errors (an unknown or renamed
+                // AUTH: "with args beginning with: 'user' 'password'"): never pass them on.
+                let text = RedisError.redactingHandshakeReply(serverText, password: configuration.password)
                 var error = RedisError.reply(text, address: address)
                 // A restricted ACL user may lack CLIENT SETNAME; that is not fatal.
                 if command.name == "CLIENT" && error.code == .noPermission { continue }
@@ -237,6 +241,8 @@ struct ConnectionThread: Sendable {
                     let username = configuration.username
                 {
                     error.message = RedisError.userWithoutPassword(username, reply: text)
+                } else if command.name == "AUTH", error.code != .authenticationFailed {
+                    error.message = "AUTH failed: " + error.message
                 }
                 throw error
             }

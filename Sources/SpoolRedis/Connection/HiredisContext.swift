@@ -135,9 +135,19 @@ final class HiredisContext {
         }
     }
 
+    /// The socket timeout for `duration`, rounded up to whole microseconds: a `timeval` of
+    /// zero means no timeout at all, so a positive duration never becomes one. Zero and
+    /// negative durations are refused earlier (``RedisConfiguration/validate()``).
     private static func timeval(_ duration: Duration) -> timeval {
+        let (seconds, microseconds) = socketTimeout(duration)
+        return Glibc.timeval(tv_sec: seconds, tv_usec: microseconds)
+    }
+
+    /// The seconds and microseconds of ``timeval(_:)``: at least 1 µs.
+    static func socketTimeout(_ duration: Duration) -> (seconds: Int, microseconds: Int) {
+        guard duration > .zero else { return (0, 1) }
         let (seconds, attoseconds) = duration.components
-        let micros = max(0, attoseconds / 1_000_000_000_000)
-        return Glibc.timeval(tv_sec: Int(max(0, seconds)), tv_usec: Int(micros))
+        let micros = (attoseconds + 999_999_999_999) / 1_000_000_000_000
+        return micros >= 1_000_000 ? (Int(seconds) + 1, Int(micros) - 1_000_000) : (Int(seconds), Int(micros))
     }
 }

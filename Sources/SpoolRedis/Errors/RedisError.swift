@@ -20,6 +20,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
             case noScript = "script not loaded"
             case protocolError = "protocol error"
             case invalidURL = "invalid URL"
+            case invalidConfiguration = "invalid configuration"
             case shutdown = "client shut down"
             case cancelled = "cancelled"
             case outOfMemory = "out of memory"
@@ -46,6 +47,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let protocolError = Code(.protocolError)
         /// The Redis URL could not be parsed.
         public static let invalidURL = Code(.invalidURL)
+        /// A ``RedisConfiguration`` setting is out of range (see ``RedisConfiguration/validate()``).
+        public static let invalidConfiguration = Code(.invalidConfiguration)
         /// The client was shut down.
         public static let shutdown = Code(.shutdown)
         /// The caller cancelled the command.
@@ -105,6 +108,21 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
             message += " (the server is a Redis Cluster node: connect with a redis-cluster:// URL; see docs/cluster.md)"
         }
         return RedisError(code: code, message: message, address: address)
+    }
+
+    /// A handshake command's error reply made safe to show: the arguments Redis echoes
+    /// after `with args beginning with:` (those of AUTH are the user name and password) are
+    /// cut off, and any other occurrence of `password` is replaced by `***`.
+    package static func redactingHandshakeReply(_ text: String, password: String?) -> String {
+        var text = text
+        let echo = "with args beginning with:"
+        if let range = text.firstRange(of: echo) {
+            text = String(text[..<range.upperBound]) + " (redacted)"
+        }
+        if let password, !password.isEmpty {
+            text = text.replacing(password, with: "***")
+        }
+        return text
     }
 
     /// The message when AUTH as a named user without a password was refused: a URL like
