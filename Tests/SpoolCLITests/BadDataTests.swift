@@ -1,0 +1,79 @@
+import Foundation
+import SpoolTesting
+import Testing
+
+/// Data another client wrote into Spool's keys that an audit found crashing the CLI or giving
+/// wrong figures: each now gives sensible output or one line on stderr with a non-zero exit.
+@Suite("spool: bad data already in Redis (the built binary)")
+struct BadDataTests {
+    static let odd = "0190ff3c-5e4a-7b21-9c3d-4e5f607182aa"
+    static let oddDead = "0190ff3c-5e4a-7b21-9c3d-4e5f607182bb"
+    static let int64Min = "-9223372036854775808"
+    static let int64Max = "9223372036854775807"
+    static let outOfRange = "(Unix ms, not a time in years 1-9999)"
+
+    /// Adds `cmsgpack.pack(fields)` to the ZSET `key` with `score`, as the fail script writes
+    /// retry schedules and the producer delayed jobs; `prefix` (Lua string escapes) goes before it.
+    static func addPacked(_ server: RedisServer, key: String, score: String, fields: [String], dropHeader: Bool = false, prefix: String = "") throws {
+        let packed = dropHeader ? "string.sub(cmsgpack.pack(ARGV), 2)" : "cmsgpack.pack(ARGV)"
+        let script = "return redis.call('ZADD', KEYS[1], '\(score)', \"\(prefix)\" .. \(packed))"
+        _ = try server.cli(arguments: ["EVAL", script, "1", key] + fields)
+    }
+
+    @Test("inspect, job, dlq list and show: times at Int64's ends print as numbers, their ages as ?")
+    func extremeTimes() async throws {
+        try await withRedisServer { server in
+            try Seed.emails(server)
+            _ = try server.cli("XADD", Seed.stream, "*", "v", "1", "id", Self.odd, "type", "t", "payload", "{}", "enqueued_at", Self.int64Min)
+            let inspect = try await spool("inspect", "emails", "--redis", server.url)
+            #expect(inspect.status == 0, "\(inspect.stderr)")
+            let row = try #require(inspect.stdout.split(separator: "\n").first { $0.contains(Self.odd) }, "\(inspect.stdout)")
+            #expect(row.hasSuffix(" ?"), "AGE is ?: \(row)")
+
+            let job = try await spool("job", "emails", Self.odd, "--redis", server.url)
+            #expect(job.status == 0, "\(job.stderr)")
+            #expect(job.stdout.contains("  enqueued at: \(Self.int64Min) \(Self.outOfRange)\n"), "\(job.stdout)")
+
+            // a delayed job due at -inf
+            let delayed = "0190ff3c-5e4a-7b21-9c3d-4e5f607182cc"
+            try Self.addPacked(server, key: "spool:{emails}:delayed", score: "-inf", fields: ["v", "1", "id", delayed, "type", "t", "payload", "{}"])
+            let due = try await spool("job", "emails", delayed, "--redis", server.url)
+            #expect(due.status == 0, "\(due.stderr)")
+            #expect(due.stdout.contains("  delayed until \(Self.int64Min) \(Self.outOfRange)\n"), "\(due.stdout)")
+            #expect(due.stdout.contains("group audit: waiting"), "\(due.stdout)")
+
+            // a dead letter failed at Int64.min, first at Int64.max; one at the ends of years 1-9999
+            _ = try server.cli(
+                "XADD", "spool:{emails}:dead:default", "*", "v", "1", "id", Self.oddDead, "type", "t", "payload", "{}",
+                "dead_reason", "non_retryable", "dead_error", "boom", "dead_failed_at", Self.int64Min, "dead_first_failed_at", Self.int64Max
+            )
+            let edge = "0190ff3c-5e4a-7b21-9c3d-4e5f607182dd"
+            _ = try server.cli(
+                "XADD", "spool:{emails}:dead:default", "*", "v", "1", "id", edge, "type", "t", "payload", "{}",
+                "dead_reason", "non_retryable", "dead_error", "edge", "dead_failed_at", "253402300799999", "dead_first_failed_at", "-62135596800000"
+            )
+            let plain = "0190ff3c-5e4a-7b21-9c3d-4e5f607182de"
+            _ = try server.cli(
+                "XADD", "spool:{emails}:dead:default", "*", "v", "1", "id", plain, "type", "t", "payload", "{}",
+                "dead_reason", "non_retryable", "dead_error", "plain", "dead_failed_at", "1700000000123", "dead_first_failed_at", "-1"
+            )
+            let list = try await spool("dlq", "list", "emails", "--redis", server.url)
+            #expect(list.status == 0, "\(list.stderr)")
+            let letterRow = try #require(list.stdout.split(separator: "\n").first { $0.contains(Self.oddDead) }, "\(list.stdout)")
+            #expect(letterRow.contains(" ? ") && letterRow.hasSuffix("boom"), "AGE is ?: \(letterRow)")
+
+            let show = try await spool("dlq", "show", "emails", "--all", "--redis", server.url)
+            #expect(show.status == 0, "\(show.stderr)")
+            #expect(show.stdout.contains("  failed at:   \(Self.int64Min) \(Self.outOfRange)\n"), "\(show.stdout)")
+            #expect(show.stdout.contains("  first fail:  \(Self.int64Max) \(Self.outOfRange)\n"), "\(show.stdout)")
+            #expect(show.stdout.contains("  failed at:   9999-12-31T23:59:59.999Z (in "), "\(show.stdout)")
+            #expect(show.stdout.contains("  first fail:  0001-01-01T00:00:00.000Z ("), "\(show.stdout)")
+            #expect(show.stdout.contains("  failed at:   2023-11-14T22:13:20.123Z ("), "\(show.stdout)")
+            #expect(show.stdout.contains("  first fail:  1969-12-31T23:59:59.999Z ("), "\(show.stdout)")
+
+            let letterJob = try await spool("job", "emails", Self.oddDead, "--redis", server.url)
+            #expect(letterJob.status == 0, "\(letterJob.stderr)")
+            #expect(letterJob.stdout.contains("group default: dead-lettered ? ago: non_retryable"), "\(letterJob.stdout)")
+        }
+    }
+}
