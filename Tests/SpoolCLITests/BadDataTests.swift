@@ -76,4 +76,22 @@ struct BadDataTests {
             #expect(letterJob.stdout.contains("group default: dead-lettered ? ago: non_retryable"), "\(letterJob.stdout)")
         }
     }
+
+    @Test("job: a done-set score of inf or -inf shows as an out-of-range time, the JSON as Int64's bounds")
+    func infiniteDoneScore() async throws {
+        try await withRedisServer { server in
+            try Seed.emails(server)
+            _ = try server.cli("ZADD", "spool:{emails}:done:audit", "inf", Seed.jobs[1])
+            _ = try server.cli("ZADD", "spool:{emails}:done:default", "-inf", Seed.jobs[1])
+            let text = try await spool("job", "emails", Seed.jobs[1], "--redis", server.url)
+            #expect(text.status == 0, "\(text.stderr)")
+            #expect(text.stdout.contains("group audit: done at \(Self.int64Max) \(Self.outOfRange)\n"), "\(text.stdout)")
+            #expect(text.stdout.contains("group default: done at \(Self.int64Min) \(Self.outOfRange)\n"), "\(text.stdout)")
+
+            let json = try await spool("job", "emails", Seed.jobs[1], "--json", "--redis", server.url)
+            #expect(json.status == 0, "\(json.stderr)")
+            let groups = try #require(try json.json()["groups"] as? [[String: Any]])
+            #expect(groups.map { $0["done_at"] as? Int } == [Int.max, Int.min], "\(groups)")
+        }
+    }
 }

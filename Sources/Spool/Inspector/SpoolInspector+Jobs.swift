@@ -83,7 +83,8 @@ extension SpoolInspector {
         let scores = try await send(RedisCommand("ZMSCORE", [keys.done(group)] + spellings), doing: "read the done set of \(name)")
         if let text = scores.array?.lazy.compactMap(\.string).first, let millis = Double(text) {
             var state = JobGroupState(group: name, state: .done)
-            state.doneAt = Int64(millis)
+            // a score another client set may be anything a double holds, `inf` included
+            state.doneAt = Int64(saturating: millis)
             return state
         }
         if let mainEntry, let entry = StreamID(mainEntry), let last = StreamID(status.lastDeliveredID) {
