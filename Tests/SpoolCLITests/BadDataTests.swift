@@ -94,4 +94,22 @@ struct BadDataTests {
             #expect(groups.map { $0["done_at"] as? Int } == [Int.max, Int.min], "\(groups)")
         }
     }
+
+    @Test("dlq list --limit and inspect --count take Int.max: everything is shown")
+    func largestLimit() async throws {
+        try await withRedisServer { server in
+            try Seed.emails(server)
+            let list = try await spool("dlq", "list", "emails", "--limit", Self.int64Max, "--redis", server.url)
+            #expect(list.status == 0, "\(list.stderr)")
+            #expect(list.stdout.contains(Seed.deadJob) && !list.stdout.contains("more match"), "\(list.stdout)")
+            let json = try await spool("dlq", "list", "emails", "--limit", Self.int64Max, "--json", "--redis", server.url)
+            #expect(json.status == 0, "\(json.stderr)")
+            let document = try json.json()
+            #expect(document["count"] as? Int == 1 && document["truncated"] as? Bool == false, "\(document)")
+
+            let inspect = try await spool("inspect", "emails", "--count", Self.int64Max, "--redis", server.url)
+            #expect(inspect.status == 0, "\(inspect.stderr)")
+            #expect(inspect.stdout.contains("newest 3 entries:"), "\(inspect.stdout)")
+        }
+    }
 }
