@@ -112,4 +112,31 @@ struct BadDataTests {
             #expect(inspect.stdout.contains("newest 3 entries:"), "\(inspect.stdout)")
         }
     }
+
+    @Test("job: a schedule member whose array header claims 2^32 - 1 fields is skipped, not allocated for")
+    func hugeMessagePackCount() async throws {
+        try await withRedisServer { server in
+            try Seed.emails(server)
+            let delayed = "0190ff3c-5e4a-7b21-9c3d-4e5f607182ee"
+            // DD FF FF FF FF (array32 of 4294967295) then `id` and the job id: the bytes end there
+            try Self.addPacked(
+                server, key: "spool:{emails}:delayed", score: "1", fields: ["id", delayed], dropHeader: true,
+                prefix: #"\221\255\255\255\255"#
+            )
+            let missing = try await spool("job", "emails", delayed, "--redis", server.url)
+            #expect(missing.status == 1, "\(missing.stdout)\(missing.stderr)")
+            #expect(missing.stderrLines.count == 1 && missing.stderr.hasPrefix("spool: job \(delayed) not found"), "\(missing.stderr)")
+
+            // the same in a group's retry schedule, scanned before the well-formed member
+            let retried = "0190ff3c-5e4a-7b21-9c3d-4e5f607182ef"
+            try Self.addPacked(
+                server, key: "spool:{emails}:sched:audit", score: "1", fields: ["id", retried], dropHeader: true,
+                prefix: #"\221\255\255\255\255"#
+            )
+            try Self.addPacked(server, key: "spool:{emails}:sched:audit", score: "2", fields: ["v", "1", "id", retried, "type", "t", "payload", "{}", "attempt", "2"])
+            let found = try await spool("job", "emails", retried, "--redis", server.url)
+            #expect(found.status == 0, "\(found.stderr)")
+            #expect(found.stdout.contains("group audit: retry scheduled at 1970-01-01T00:00:00.002Z"), "\(found.stdout)")
+        }
+    }
 }
