@@ -139,4 +139,58 @@ struct BadDataTests {
             #expect(found.stdout.contains("group audit: retry scheduled at 1970-01-01T00:00:00.002Z"), "\(found.stdout)")
         }
     }
+
+    @Test("a hand-made group whose name breaks Spool's rule: Redis's figures only, marked; job names it")
+    func invalidGroupName() async throws {
+        try await withRedisServer { server in
+            try Seed.emails(server)
+            _ = try server.cli("XGROUP", "CREATE", Seed.stream, "bad group", "0")
+            _ = try server.cli("XREADGROUP", "GROUP", "bad group", "c9", "COUNT", "2", "STREAMS", Seed.stream, ">")
+
+            let json = try await spool("queues", "--json", "--redis", server.url)
+            #expect(json.status == 0, "\(json.stderr)")
+            let groups = try #require((try json.json()["queues"] as? [[String: Any]])?.first?["groups"] as? [[String: Any]])
+            #expect(groups.map { $0["group"] as? String } == ["audit", "bad group", "default"])
+            let bad = groups[1]
+            #expect(bad["valid_name"] as? Bool == false && bad["pending"] as? Int == 2 && bad["lag"] as? Int == 1, "\(bad)")
+            for key in ["scheduled_retries", "due_retries", "dead_letters", "completed"] {
+                #expect(bad[key] is NSNull, "\(key): \(bad)")
+            }
+            #expect(groups[2]["valid_name"] as? Bool == true && groups[2]["dead_letters"] as? Int == 1, "\(groups[2])")
+
+            let stats = try await spool("stats", "--json", "--interval", "100ms", "--redis", server.url)
+            #expect(stats.status == 0, "\(stats.stderr)")
+            let sampled = try #require((try stats.json()["queues"] as? [[String: Any]])?.first?["groups"] as? [[String: Any]])
+            #expect(sampled[1]["group"] as? String == "bad group" && sampled[1]["valid_name"] as? Bool == false, "\(sampled)")
+            for key in ["dead_letters", "completed", "scheduled_retries", "processed_per_second", "failed_per_second"] {
+                #expect(sampled[1][key] is NSNull, "\(key): \(sampled[1])")
+            }
+            #expect(sampled[2]["dead_letters"] as? Int == 1 && sampled[2]["failed_per_second"] as? Double == 0, "\(sampled[2])")
+
+            let table = try await spool("queues", "--redis", server.url)
+            #expect(table.status == 0, "\(table.stderr)")
+            let row = try #require(table.stdout.split(separator: "\n").first { $0.contains("bad group") }, "\(table.stdout)")
+            #expect(row.split(separator: " ").suffix(3) == ["-", "-", "0"], "RETRIES, DEAD, WORKERS: \(row)")
+
+            let inspect = try await spool("inspect", "emails", "--redis", server.url)
+            #expect(inspect.status == 0, "\(inspect.stderr)")
+            #expect(inspect.stdout.contains(#"group "bad group": pending 2, lag 1 ("#), "\(inspect.stdout)")
+            #expect(inspect.stdout.contains("not a Spool group name (made by hand): no retries, dead letters or done set"), "\(inspect.stdout)")
+
+            let pending = try await spool("job", "emails", Seed.jobs[0], "--redis", server.url)
+            #expect(pending.status == 0, "\(pending.stderr)")
+            #expect(pending.stdout.contains(#"group "bad group": pending on c9"#), "\(pending.stdout)")
+            #expect(pending.stdout.contains("group default: pending on c1"), "\(pending.stdout)")
+            let waiting = try await spool("job", "emails", Seed.jobs[2], "--json", "--redis", server.url)
+            #expect(waiting.status == 0, "\(waiting.stderr)")
+            let states = try #require(try waiting.json()["groups"] as? [[String: Any]])
+            #expect(states.map { $0["state"] as? String } == ["waiting", "waiting", "waiting"], "\(states)")
+            #expect(states.map { $0["valid_name"] as? Bool } == [true, false, true], "\(states)")
+
+            // the default group's dead letter is not counted for it
+            let health = try await spool("health", "--max-dead", "0", "--queue", "emails", "--redis", server.url)
+            #expect(health.status == 1)
+            #expect(health.stdout == "unhealthy: queue emails group default dead letters 1 > 0\n", "\(health.stdout)")
+        }
+    }
 }

@@ -77,10 +77,15 @@ public struct JobGroupState: Sendable, Hashable {
     public var doneAt: Int64?
     /// For `dead_lettered`: the dead letter (reason, error, attempts).
     public var deadLetter: DeadLetter?
+    /// Whether the group's name keeps Spool's rule (``GroupStatus/hasValidName``). For a
+    /// group made by hand with another name only its main stream is read: the state is
+    /// `pending`, `waiting`, `acknowledged` or `not_found`, never a retry, dead or done one.
+    public var hasValidName: Bool
 
     init(group: String, state: State) {
         self.group = group
         self.state = state
         self.inRetryStream = false
+        self.hasValidName = true
     }
 }

@@ -36,7 +36,8 @@ extension SpoolInspector {
             report.source = .delayed
         }
         for group in status.groups {
-            let state = try await state(of: id, in: group, keys: keys, mainEntry: report.entryID, report: &report)
+            var state = try await state(of: id, in: group, keys: keys, mainEntry: report.entryID, report: &report)
+            state.hasValidName = group.hasValidName
             report.groups.append(state)
         }
         return report
@@ -46,13 +47,29 @@ extension SpoolInspector {
         of id: String, in status: GroupStatus, keys: QueueKeys, mainEntry: String?, report: inout JobReport
     ) async throws(SpoolError) -> JobGroupState {
         let name = status.group
-        let group = try GroupName(name)
         // pending in the main stream
         if let mainEntry, let pending = try await pendingInfo(keys.stream, group: name, entry: mainEntry) {
             var state = pending
             state.entryID = mainEntry
             return state
         }
+        // a group made by hand whose name breaks Spool's rule has no Spool keys: only its
+        // place in the main stream tells
+        if let group = try? GroupName(name), let state = try await spoolState(of: id, in: group, keys: keys, report: &report) {
+            return state
+        }
+        if let mainEntry, let entry = StreamID(mainEntry), let last = StreamID(status.lastDeliveredID) {
+            return JobGroupState(group: name, state: entry > last ? .waiting : .acknowledged)
+        }
+        if report.source == .delayed { return JobGroupState(group: name, state: .waiting) }
+        return JobGroupState(group: name, state: .notFound)
+    }
+
+    /// The state the group's own keys give: a retry due or scheduled, a dead letter, done; or `nil`.
+    private func spoolState(
+        of id: String, in group: GroupName, keys: QueueKeys, report: inout JobReport
+    ) async throws(SpoolError) -> JobGroupState? {
+        let name = group.rawValue
         // in the retry stream: pending (redelivered) or due
         if let entry = try await find(id, inStream: keys.retry(group), around: nil) {
             adopt(entry.fields, source: .retry, into: &report)
@@ -87,11 +104,7 @@ extension SpoolInspector {
             state.doneAt = Int64(saturating: millis)
             return state
         }
-        if let mainEntry, let entry = StreamID(mainEntry), let last = StreamID(status.lastDeliveredID) {
-            return JobGroupState(group: name, state: entry > last ? .waiting : .acknowledged)
-        }
-        if report.source == .delayed { return JobGroupState(group: name, state: .waiting) }
-        return JobGroupState(group: name, state: .notFound)
+        return nil
     }
 
     /// Keeps the first envelope found (the main stream's wins).

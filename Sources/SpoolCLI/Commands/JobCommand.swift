@@ -51,7 +51,13 @@ struct JobCommand: AsyncParsableCommand {
         if let due = report.delayedUntil { print("  delayed until \(Formatting.relative(due))") }
         if let payload = fields["payload"] { print("  payload:     \(Table.cut(payload, to: 200))") }
         print("")
-        for state in report.groups { print("  group \(state.group): \(describe(state))") }
+        for state in report.groups {
+            if state.hasValidName {
+                print("  group \(state.group): \(describe(state))")
+            } else {
+                print("  group \(String(reflecting: state.group)): \(describe(state)); \(Formatting.invalidGroupNote)")
+            }
+        }
         if report.groups.isEmpty { print("  no groups yet") }
     }
 

@@ -66,6 +66,15 @@ enum Formatting {
         )
     }
 
+    /// A count read from the group's Spool keys: `-` for a group without them (a name that
+    /// breaks Spool's rule, made by hand).
+    static func spoolCount(_ group: GroupStatus, _ count: Int) -> String {
+        group.hasValidName ? "\(count)" : "-"
+    }
+
+    /// What a group whose name breaks Spool's rule is shown with.
+    static let invalidGroupNote = "not a Spool group name (made by hand): no retries, dead letters or done set"
+
     /// A time relative to now: `2024-… (in 3.0s)` or `2024-… (4.1s ago)`.
     static func relative(_ millis: Int64?) -> String {
         guard let millis else { return "-" }
