@@ -113,7 +113,7 @@ struct BadDataTests {
         }
     }
 
-    @Test("job: a schedule member whose array header claims 2^32 - 1 fields is skipped, not allocated for")
+    @Test("job: a schedule member whose array header claims 2^32 - 1 fields is not allocated for, and is named")
     func hugeMessagePackCount() async throws {
         try await withRedisServer { server in
             try Seed.emails(server)
@@ -126,17 +126,28 @@ struct BadDataTests {
             let missing = try await spool("job", "emails", delayed, "--redis", server.url)
             #expect(missing.status == 1, "\(missing.stdout)\(missing.stderr)")
             #expect(missing.stderrLines.count == 1 && missing.stderr.hasPrefix("spool: job \(delayed) not found"), "\(missing.stderr)")
+            #expect(missing.stderr.contains(
+                "; but spool:{emails}:delayed holds a member containing \(delayed) that is not a MessagePack field list (another client wrote it): find it with ZSCAN spool:{emails}:delayed 0 MATCH '*"
+            ), "\(missing.stderr)")
 
-            // the same in a group's retry schedule, scanned before the well-formed member
+            // the same in a group's retry schedule, scanned before the well-formed member: both
+            // under 64 bytes, so the ZSET stays a listpack and ZSCAN returns them in score order
             let retried = "0190ff3c-5e4a-7b21-9c3d-4e5f607182ef"
             try Self.addPacked(
                 server, key: "spool:{emails}:sched:audit", score: "1", fields: ["id", retried], dropHeader: true,
                 prefix: #"\221\255\255\255\255"#
             )
-            try Self.addPacked(server, key: "spool:{emails}:sched:audit", score: "2", fields: ["v", "1", "id", retried, "type", "t", "payload", "{}", "attempt", "2"])
+            try Self.addPacked(server, key: "spool:{emails}:sched:audit", score: "2", fields: ["id", retried, "attempt", "2"])
             let found = try await spool("job", "emails", retried, "--redis", server.url)
             #expect(found.status == 0, "\(found.stderr)")
             #expect(found.stdout.contains("group audit: retry scheduled at 1970-01-01T00:00:00.002Z"), "\(found.stdout)")
+            #expect(found.stderrLines.count == 1 && found.stderr.hasPrefix(
+                "warning: spool:{emails}:sched:audit holds a member containing \(retried) that is not a MessagePack field list"
+            ), "\(found.stderr)")
+            let json = try await spool("job", "emails", retried, "--json", "--redis", server.url)
+            #expect(json.status == 0, "\(json.stderr)")
+            let unreadable = try #require(try json.json()["unreadable"] as? [String])
+            #expect(unreadable.count == 1 && unreadable[0].hasPrefix("spool:{emails}:sched:audit holds a member containing"), "\(unreadable)")
         }
     }
 

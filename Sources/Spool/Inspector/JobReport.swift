@@ -28,6 +28,10 @@ public struct JobReport: Sendable, Hashable {
     public var source: Source?
     /// The job's state in each group, sorted by group name.
     public var groups: [JobGroupState]
+    /// One message for each member of a delayed or retry schedule that holds the job id but
+    /// cannot be read (not a MessagePack field list: another client wrote it), saying where
+    /// it is; such a member is not taken as the job.
+    public var unreadable: [String] = []
 
     /// Whether the job was found anywhere.
     public var isFound: Bool {

@@ -30,7 +30,7 @@ extension SpoolInspector {
             report.entryID = entry.entryID
             report.fields = entry.fields
             report.source = .stream
-        } else if let (fields, dueAt) = try await findScheduled(id, in: keys.delayed) {
+        } else if let (fields, dueAt) = try await findScheduled(id, in: keys.delayed, unreadable: &report.unreadable) {
             report.delayedUntil = dueAt
             report.fields = fields
             report.source = .delayed
@@ -83,7 +83,7 @@ extension SpoolInspector {
             state.inRetryStream = true
             return state
         }
-        if let (fields, dueAt) = try await findScheduled(id, in: keys.scheduled(group)) {
+        if let (fields, dueAt) = try await findScheduled(id, in: keys.scheduled(group), unreadable: &report.unreadable) {
             adopt(fields, source: .scheduled, into: &report)
             var state = JobGroupState(group: name, state: .retryScheduled)
             state.retryAt = dueAt
@@ -154,8 +154,9 @@ extension SpoolInspector {
         return nil
     }
 
-    /// Finds a member of a schedule ZSET (MessagePack field lists) whose `id` field is `id`.
-    func findScheduled(_ id: String, in key: String) async throws(SpoolError) -> ([String: String], Int64)? {
+    /// Finds a member of a schedule ZSET (MessagePack field lists) whose `id` field is `id`;
+    /// adds to `unreadable` a message for each member holding `id` that is no such list.
+    func findScheduled(_ id: String, in key: String, unreadable: inout [String]) async throws(SpoolError) -> ([String: String], Int64)? {
         let pattern = "*" + Self.globEscaped(id, anyCase: JobID(id) != nil) + "*"
         var cursor = "0"
         var rounds = 0
@@ -172,6 +173,11 @@ extension SpoolInspector {
                         // a score another client set may be anything a double holds, `inf` included
                         return (entry.fields, Int64(saturating: Double(items[index + 1].string ?? "") ?? 0))
                     }
+                } else {
+                    unreadable.append(
+                        "\(key) holds a member containing \(id) that is not a MessagePack field list (another client wrote it): "
+                            + "find it with ZSCAN \(key) 0 MATCH '\(pattern)' and remove it with ZREM"
+                    )
                 }
                 index += 2
             }

@@ -30,8 +30,10 @@ struct JobCommand: AsyncParsableCommand {
             render(report)
         }
         if !report.isFound {
-            throw Terminal.fail("job \(id) not found in queue \"\(queue)\" (trimmed, or never enqueued here)")
+            let unreadable = report.unreadable.isEmpty ? "" : "; but " + report.unreadable.joined(separator: "; ")
+            throw Terminal.fail("job \(id) not found in queue \"\(queue)\" (trimmed, or never enqueued here)\(unreadable)")
         }
+        for message in report.unreadable { Terminal.error("warning: " + message) }
     }
 
     private func render(_ report: JobReport) {

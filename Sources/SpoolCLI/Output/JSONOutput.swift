@@ -91,6 +91,7 @@ enum JSONOutput {
             "delayed_until": value(report.delayedUntil),
             "source": value(report.source?.rawValue),
             "envelope": report.source == nil ? NSNull() : report.fields as Any,
+            "unreadable": report.unreadable,
             "groups": report.groups.map { state in
                 [
                     "group": state.group,
