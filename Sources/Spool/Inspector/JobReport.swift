@@ -28,6 +28,10 @@ public struct JobReport: Sendable, Hashable {
     public var source: Source?
     /// The job's state in each group, sorted by group name.
     public var groups: [JobGroupState]
+    /// One message for each member of a delayed or retry schedule that holds the job id but
+    /// cannot be read (not a MessagePack field list: another client wrote it), saying where
+    /// it is; such a member is not taken as the job.
+    public var unreadable: [String] = []
 
     /// Whether the job was found anywhere.
     public var isFound: Bool {
@@ -77,10 +81,15 @@ public struct JobGroupState: Sendable, Hashable {
     public var doneAt: Int64?
     /// For `dead_lettered`: the dead letter (reason, error, attempts).
     public var deadLetter: DeadLetter?
+    /// Whether the group's name keeps Spool's rule (``GroupStatus/hasValidName``). For a
+    /// group made by hand with another name only its main stream is read: the state is
+    /// `pending`, `waiting`, `acknowledged` or `not_found`, never a retry, dead or done one.
+    public var hasValidName: Bool
 
     init(group: String, state: State) {
         self.group = group
         self.state = state
         self.inRetryStream = false
+        self.hasValidName = true
     }
 }

@@ -6,7 +6,9 @@ enum MessagePackFields {
         var reader = Reader(bytes: bytes)
         guard let count = reader.arrayHeader() else { return nil }
         var fields: [[UInt8]] = []
-        fields.reserveCapacity(count)
+        // the count is read from the data (another client may have written anything, up to
+        // 2^32 - 1): every string takes at least one byte, so no more fit than bytes remain
+        fields.reserveCapacity(min(count, reader.remaining))
         for _ in 0..<count {
             guard let string = reader.string() else { return nil }
             fields.append(string)
@@ -17,6 +19,9 @@ enum MessagePackFields {
     private struct Reader {
         let bytes: [UInt8]
         var index = 0
+
+        /// Bytes not read yet.
+        var remaining: Int { bytes.count - index }
 
         mutating func byte() -> UInt8? {
             guard index < bytes.count else { return nil }

@@ -22,18 +22,23 @@ public struct GroupStatus: Sendable, Codable, Hashable {
     public var lag: Int?
     /// Age in seconds of the oldest job the group has not finished (pending or undelivered).
     public var lagSeconds: Double
-    /// Failed jobs waiting for their retry time.
+    /// Failed jobs waiting for their retry time (0 without ``hasValidName``).
     public var scheduledRetries: Int
-    /// Retries that are due and waiting in the group's retry stream.
+    /// Retries that are due and waiting in the group's retry stream (0 without ``hasValidName``).
     public var dueRetries: Int
-    /// Jobs in the group's dead-letter stream.
+    /// Jobs in the group's dead-letter stream (0 without ``hasValidName``).
     public var deadLetters: Int
-    /// Job ids in the dedup set (completed within the dedup window).
+    /// Job ids in the dedup set (completed within the dedup window; 0 without ``hasValidName``).
     public var completed: Int
     /// The last stream entry id delivered to the group.
     public var lastDeliveredID: String
     /// The group's workers (Redis consumers).
     public var consumers: [ConsumerStatus]
+    /// Whether the name keeps Spool's group-name rule. A group made by hand (`XGROUP CREATE`)
+    /// with another name has no Spool keys and no Spool worker: its `pending`, `lag`,
+    /// `lagSeconds` and consumers are what Redis keeps for the main stream, its retry,
+    /// dead-letter and done counts are 0 without meaning, and no consumer is `alive`.
+    public var hasValidName: Bool
 }
 
 /// One worker (Redis consumer) of a group.

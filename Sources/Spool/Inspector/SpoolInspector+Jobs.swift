@@ -30,13 +30,14 @@ extension SpoolInspector {
             report.entryID = entry.entryID
             report.fields = entry.fields
             report.source = .stream
-        } else if let (fields, dueAt) = try await findScheduled(id, in: keys.delayed) {
+        } else if let (fields, dueAt) = try await findScheduled(id, in: keys.delayed, unreadable: &report.unreadable) {
             report.delayedUntil = dueAt
             report.fields = fields
             report.source = .delayed
         }
         for group in status.groups {
-            let state = try await state(of: id, in: group, keys: keys, mainEntry: report.entryID, report: &report)
+            var state = try await state(of: id, in: group, keys: keys, mainEntry: report.entryID, report: &report)
+            state.hasValidName = group.hasValidName
             report.groups.append(state)
         }
         return report
@@ -46,13 +47,29 @@ extension SpoolInspector {
         of id: String, in status: GroupStatus, keys: QueueKeys, mainEntry: String?, report: inout JobReport
     ) async throws(SpoolError) -> JobGroupState {
         let name = status.group
-        let group = try GroupName(name)
         // pending in the main stream
         if let mainEntry, let pending = try await pendingInfo(keys.stream, group: name, entry: mainEntry) {
             var state = pending
             state.entryID = mainEntry
             return state
         }
+        // a group made by hand whose name breaks Spool's rule has no Spool keys: only its
+        // place in the main stream tells
+        if let group = try? GroupName(name), let state = try await spoolState(of: id, in: group, keys: keys, report: &report) {
+            return state
+        }
+        if let mainEntry, let entry = StreamID(mainEntry), let last = StreamID(status.lastDeliveredID) {
+            return JobGroupState(group: name, state: entry > last ? .waiting : .acknowledged)
+        }
+        if report.source == .delayed { return JobGroupState(group: name, state: .waiting) }
+        return JobGroupState(group: name, state: .notFound)
+    }
+
+    /// The state the group's own keys give: a retry due or scheduled, a dead letter, done; or `nil`.
+    private func spoolState(
+        of id: String, in group: GroupName, keys: QueueKeys, report: inout JobReport
+    ) async throws(SpoolError) -> JobGroupState? {
+        let name = group.rawValue
         // in the retry stream: pending (redelivered) or due
         if let entry = try await find(id, inStream: keys.retry(group), around: nil) {
             adopt(entry.fields, source: .retry, into: &report)
@@ -66,7 +83,7 @@ extension SpoolInspector {
             state.inRetryStream = true
             return state
         }
-        if let (fields, dueAt) = try await findScheduled(id, in: keys.scheduled(group)) {
+        if let (fields, dueAt) = try await findScheduled(id, in: keys.scheduled(group), unreadable: &report.unreadable) {
             adopt(fields, source: .scheduled, into: &report)
             var state = JobGroupState(group: name, state: .retryScheduled)
             state.retryAt = dueAt
@@ -83,14 +100,11 @@ extension SpoolInspector {
         let scores = try await send(RedisCommand("ZMSCORE", [keys.done(group)] + spellings), doing: "read the done set of \(name)")
         if let text = scores.array?.lazy.compactMap(\.string).first, let millis = Double(text) {
             var state = JobGroupState(group: name, state: .done)
-            state.doneAt = Int64(millis)
+            // a score another client set may be anything a double holds, `inf` included
+            state.doneAt = Int64(saturating: millis)
             return state
         }
-        if let mainEntry, let entry = StreamID(mainEntry), let last = StreamID(status.lastDeliveredID) {
-            return JobGroupState(group: name, state: entry > last ? .waiting : .acknowledged)
-        }
-        if report.source == .delayed { return JobGroupState(group: name, state: .waiting) }
-        return JobGroupState(group: name, state: .notFound)
+        return nil
     }
 
     /// Keeps the first envelope found (the main stream's wins).
@@ -140,8 +154,9 @@ extension SpoolInspector {
         return nil
     }
 
-    /// Finds a member of a schedule ZSET (MessagePack field lists) whose `id` field is `id`.
-    func findScheduled(_ id: String, in key: String) async throws(SpoolError) -> ([String: String], Int64)? {
+    /// Finds a member of a schedule ZSET (MessagePack field lists) whose `id` field is `id`;
+    /// adds to `unreadable` a message for each member holding `id` that is no such list.
+    func findScheduled(_ id: String, in key: String, unreadable: inout [String]) async throws(SpoolError) -> ([String: String], Int64)? {
         let pattern = "*" + Self.globEscaped(id, anyCase: JobID(id) != nil) + "*"
         var cursor = "0"
         var rounds = 0
@@ -158,6 +173,11 @@ extension SpoolInspector {
                         // a score another client set may be anything a double holds, `inf` included
                         return (entry.fields, Int64(saturating: Double(items[index + 1].string ?? "") ?? 0))
                     }
+                } else {
+                    unreadable.append(
+                        "\(key) holds a member containing \(id) that is not a MessagePack field list (another client wrote it): "
+                            + "find it with ZSCAN \(key) 0 MATCH '\(pattern)' and remove it with ZREM"
+                    )
                 }
                 index += 2
             }

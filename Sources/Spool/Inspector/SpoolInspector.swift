@@ -97,24 +97,36 @@ public struct SpoolInspector: Sendable {
     private func groupStatus(_ keys: QueueKeys, info: [String: RESPValue]) async throws(SpoolError) -> GroupStatus {
         let name = info["name"]?.string ?? ""
         let lastDelivered = info["last-delivered-id"]?.string ?? "0-0"
-        let group = (try? GroupName(name)) ?? .default
-        let replies = try await pipeline([
+        // a group made by hand (XGROUP CREATE) may have a name Spool's rule refuses: no Spool
+        // worker serves it and it has no retry, dead-letter or done keys, so only what Redis
+        // keeps for the stream is read (never another group's keys, as `default`'s once were)
+        let group = try? GroupName(name)
+        var commands = [
             RedisCommand("XRANGE", keys.stream, "(" + lastDelivered, "+", "COUNT", "1"),
             RedisCommand("XPENDING", keys.stream, name),
-            RedisCommand("ZCARD", keys.scheduled(group)),
-            RedisCommand("XLEN", keys.retry(group)),
-            RedisCommand("XLEN", keys.dead(group)),
-            RedisCommand("ZCARD", keys.done(group)),
             RedisCommand("XINFO", "CONSUMERS", keys.stream, name),
-            RedisCommand("XPENDING", keys.retry(group), name),
-            RedisCommand("XRANGE", keys.retry(group), "-", "+", "COUNT", "1"),
-        ], doing: "read group \(name) of queue \(keys.queue)")
+        ]
+        if let group {
+            commands += [
+                RedisCommand("ZCARD", keys.scheduled(group)),
+                RedisCommand("XLEN", keys.retry(group)),
+                RedisCommand("XLEN", keys.dead(group)),
+                RedisCommand("ZCARD", keys.done(group)),
+                RedisCommand("XPENDING", keys.retry(group), name),
+                RedisCommand("XRANGE", keys.retry(group), "-", "+", "COUNT", "1"),
+            ]
+        }
+        let replies = try await pipeline(commands, doing: "read group \(name) of queue \(keys.queue)")
+        // the Spool-side replies, all `nil` for a group without Spool keys
+        let spool: [RESPValue?] = group == nil ? Array(repeating: nil, count: 6) : replies[3...].map { $0 }
+        let (scheduled, retryLength, dead, done) = (spool[0], spool[1], spool[2], spool[3])
+        let (retryPendingReply, firstRetry) = (spool[4], spool[5])
         // The oldest unfinished job: the first undelivered entry, the oldest pending one, or
         // the oldest entry of the retry stream (a due retry, waiting since it became due, or
         // one running again: the stream holds nothing else, as its entries are deleted when
         // acknowledged). Retries still waiting for their backoff do not count.
         var oldest = replies[0].array?.first?.array?.first.flatMap(StreamID.init)
-        for candidate in [replies[1].array?.dropFirst().first, replies[8].array?.first?.array?.first] {
+        for candidate in [replies[1].array?.dropFirst().first, firstRetry?.array?.first?.array?.first] {
             guard let id = candidate.flatMap(StreamID.init) else { continue }
             oldest = oldest.map { min($0, id) } ?? id
         }
@@ -122,27 +134,32 @@ public struct SpoolInspector: Sendable {
         let lagSeconds = oldest.map { max(0, Double(now - $0.unixMilliseconds) / 1000) } ?? 0
 
         var consumers: [ConsumerStatus] = []
-        let consumerRecords = (replies[6].array ?? []).map(map)
+        let consumerRecords = (replies[2].array ?? []).map(map)
         var retryPending: [String: Int] = [:]
-        for pair in replies[7].array?.dropFirst(3).first?.array ?? [] {
+        for pair in retryPendingReply?.array?.dropFirst(3).first?.array ?? [] {
             if let parts = pair.array, parts.count == 2, let owner = parts[0].string { retryPending[owner] = parts[1].int ?? 0 }
         }
         if !consumerRecords.isEmpty {
             let names = consumerRecords.map { $0["name"]?.string ?? "" }
-            let alive = try await pipeline(names.map { RedisCommand("EXISTS", keys.heartbeat(group, consumer: $0)) }, doing: "read workers")
+            // a group without Spool keys has no heartbeats: no Spool worker serves it
+            var alive: [RESPValue] = []
+            if let group {
+                alive = try await pipeline(names.map { RedisCommand("EXISTS", keys.heartbeat(group, consumer: $0)) }, doing: "read workers")
+            }
             for (index, record) in consumerRecords.enumerated() {
                 consumers.append(ConsumerStatus(
                     name: names[index], pending: (record["pending"]?.int ?? 0) + (retryPending[names[index]] ?? 0),
-                    idleMilliseconds: record["idle"]?.int ?? 0, alive: alive[index].int == 1
+                    idleMilliseconds: record["idle"]?.int ?? 0, alive: alive.indices.contains(index) && alive[index].int == 1
                 ))
             }
         }
+        let retriesPending = retryPendingReply?.array?.first?.int ?? 0
         return GroupStatus(
-            group: name, pending: (info["pending"]?.int ?? 0) + (replies[7].array?.first?.int ?? 0),
-            lag: info["lag"]?.int, lagSeconds: lagSeconds, scheduledRetries: replies[2].int ?? 0,
-            dueRetries: max(0, (replies[3].int ?? 0) - (replies[7].array?.first?.int ?? 0)),
-            deadLetters: replies[4].int ?? 0, completed: replies[5].int ?? 0, lastDeliveredID: lastDelivered,
-            consumers: consumers
+            group: name, pending: (info["pending"]?.int ?? 0) + retriesPending,
+            lag: info["lag"]?.int, lagSeconds: lagSeconds, scheduledRetries: scheduled?.int ?? 0,
+            dueRetries: max(0, (retryLength?.int ?? 0) - retriesPending),
+            deadLetters: dead?.int ?? 0, completed: done?.int ?? 0, lastDeliveredID: lastDelivered,
+            consumers: consumers, hasValidName: group != nil
         )
     }
 

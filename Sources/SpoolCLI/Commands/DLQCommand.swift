@@ -91,7 +91,8 @@ extension DLQCommand {
         }
 
         func run() async throws {
-            let cap = selection.all ? Int.max : limit + 1
+            // one more than shown tells whether more match (`--limit` may be Int.max)
+            let cap = selection.all || limit == Int.max ? Int.max : limit + 1
             let letters = try await withInspector(connection) { inspector in
                 let (queue, group) = try await selection.target(inspector)
                 return try await inspector.deadLetters(queue: queue, group: group, filter: selection.filter(), limit: cap)

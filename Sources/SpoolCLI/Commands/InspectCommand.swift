@@ -39,9 +39,14 @@ struct InspectCommand: AsyncParsableCommand {
         if status.groups.isEmpty { print("\nno groups yet (no worker subscribed)") }
         for group in status.groups {
             print("")
-            print("group \(group.group): pending \(group.pending), lag \(Formatting.lag(group)), "
-                + "retries \(group.scheduledRetries) scheduled + \(group.dueRetries) due, "
-                + "dead \(group.deadLetters), done \(group.completed), last delivered \(group.lastDeliveredID)")
+            if group.hasValidName {
+                print("group \(group.group): pending \(group.pending), lag \(Formatting.lag(group)), "
+                    + "retries \(group.scheduledRetries) scheduled + \(group.dueRetries) due, "
+                    + "dead \(group.deadLetters), done \(group.completed), last delivered \(group.lastDeliveredID)")
+            } else {
+                print("group \(String(reflecting: group.group)): pending \(group.pending), lag \(Formatting.lag(group)), "
+                    + "last delivered \(group.lastDeliveredID); \(Formatting.invalidGroupNote)")
+            }
             if group.consumers.isEmpty {
                 print("  no workers")
                 continue

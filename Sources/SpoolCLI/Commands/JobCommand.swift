@@ -30,8 +30,10 @@ struct JobCommand: AsyncParsableCommand {
             render(report)
         }
         if !report.isFound {
-            throw Terminal.fail("job \(id) not found in queue \"\(queue)\" (trimmed, or never enqueued here)")
+            let unreadable = report.unreadable.isEmpty ? "" : "; but " + report.unreadable.joined(separator: "; ")
+            throw Terminal.fail("job \(id) not found in queue \"\(queue)\" (trimmed, or never enqueued here)\(unreadable)")
         }
+        for message in report.unreadable { Terminal.error("warning: " + message) }
     }
 
     private func render(_ report: JobReport) {
@@ -51,7 +53,13 @@ struct JobCommand: AsyncParsableCommand {
         if let due = report.delayedUntil { print("  delayed until \(Formatting.relative(due))") }
         if let payload = fields["payload"] { print("  payload:     \(Table.cut(payload, to: 200))") }
         print("")
-        for state in report.groups { print("  group \(state.group): \(describe(state))") }
+        for state in report.groups {
+            if state.hasValidName {
+                print("  group \(state.group): \(describe(state))")
+            } else {
+                print("  group \(String(reflecting: state.group)): \(describe(state)); \(Formatting.invalidGroupNote)")
+            }
+        }
         if report.groups.isEmpty { print("  no groups yet") }
     }
 

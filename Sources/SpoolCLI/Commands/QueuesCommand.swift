@@ -81,7 +81,8 @@ struct QueuesCommand: AsyncParsableCommand {
                 table.append([
                     index == 0 ? queue.queue : "", index == 0 ? "\(queue.length)" : "",
                     group.group, "\(group.pending)", Formatting.lag(group),
-                    "\(group.scheduledRetries + group.dueRetries)", "\(group.deadLetters)", "\(alive)",
+                    Formatting.spoolCount(group, group.scheduledRetries + group.dueRetries),
+                    Formatting.spoolCount(group, group.deadLetters), "\(alive)",
                 ])
             }
         }

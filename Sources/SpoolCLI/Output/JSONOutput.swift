@@ -24,16 +24,23 @@ enum JSONOutput {
         ]
     }
 
+    /// A count read from the group's Spool keys: null for a group without them (a name that
+    /// breaks Spool's rule, made by hand).
+    static func spoolCount(_ group: GroupStatus, _ count: Int) -> Any {
+        group.hasValidName ? count : NSNull()
+    }
+
     static func group(_ group: GroupStatus) -> [String: Any] {
         [
             "group": group.group,
+            "valid_name": group.hasValidName,
             "pending": group.pending,
             "lag": value(group.lag),
             "lag_seconds": (group.lagSeconds * 1000).rounded() / 1000,
-            "scheduled_retries": group.scheduledRetries,
-            "due_retries": group.dueRetries,
-            "dead_letters": group.deadLetters,
-            "completed": group.completed,
+            "scheduled_retries": spoolCount(group, group.scheduledRetries),
+            "due_retries": spoolCount(group, group.dueRetries),
+            "dead_letters": spoolCount(group, group.deadLetters),
+            "completed": spoolCount(group, group.completed),
             "last_delivered_id": group.lastDeliveredID,
             "consumers": group.consumers.map { consumer in
                 [
@@ -84,9 +91,11 @@ enum JSONOutput {
             "delayed_until": value(report.delayedUntil),
             "source": value(report.source?.rawValue),
             "envelope": report.source == nil ? NSNull() : report.fields as Any,
+            "unreadable": report.unreadable,
             "groups": report.groups.map { state in
                 [
                     "group": state.group,
+                    "valid_name": state.hasValidName,
                     "state": state.state.rawValue,
                     "consumer": value(state.consumer),
                     "idle_ms": value(state.idleMilliseconds),

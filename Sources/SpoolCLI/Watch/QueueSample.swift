@@ -63,10 +63,12 @@ struct QueueRates: Sendable {
                 status: queue, entriesAdded: current.entriesAdded[queue.queue],
                 enqueuedPerSecond: rate(current.entriesAdded[queue.queue], previous?.entriesAdded[queue.queue]),
                 groups: queue.groups.map { group in
-                    Group(
+                    // no rates for a group without Spool keys (a name that breaks Spool's rule)
+                    let old = group.hasValidName ? oldGroups[group.group] : nil
+                    return Group(
                         status: group,
-                        processedPerSecond: rate(group.completed, oldGroups[group.group]?.completed),
-                        failedPerSecond: rate(group.deadLetters, oldGroups[group.group]?.deadLetters)
+                        processedPerSecond: rate(group.completed, old?.completed),
+                        failedPerSecond: rate(group.deadLetters, old?.deadLetters)
                     )
                 }
             )

@@ -27,7 +27,7 @@ enum WatchFrame {
                     index == 0 ? queue.status.queue : "", group.status.group,
                     index == 0 ? rate(queue.enqueuedPerSecond) : "",
                     rate(group.processedPerSecond), rate(group.failedPerSecond),
-                    Formatting.lag(group.status), "\(group.status.pending)", "\(group.status.deadLetters)",
+                    Formatting.lag(group.status), "\(group.status.pending)", Formatting.spoolCount(group.status, group.status.deadLetters),
                 ])
             }
         }
@@ -62,9 +62,10 @@ enum WatchFrame {
                             "pending": group.status.pending,
                             "lag": JSONOutput.value(group.status.lag),
                             "lag_seconds": (group.status.lagSeconds * 1000).rounded() / 1000,
-                            "dead_letters": group.status.deadLetters,
-                            "completed": group.status.completed,
-                            "scheduled_retries": group.status.scheduledRetries,
+                            "valid_name": group.status.hasValidName,
+                            "dead_letters": JSONOutput.spoolCount(group.status, group.status.deadLetters),
+                            "completed": JSONOutput.spoolCount(group.status, group.status.completed),
+                            "scheduled_retries": JSONOutput.spoolCount(group.status, group.status.scheduledRetries),
                             "processed_per_second": rounded(group.processedPerSecond),
                             "failed_per_second": rounded(group.failedPerSecond),
                         ]
