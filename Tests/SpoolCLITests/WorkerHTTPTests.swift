@@ -67,6 +67,21 @@ struct WorkerHTTPTests {
         }
     }
 
+    /// A type with CR LF made AsyncHTTPClient refuse the request on every attempt, as a
+    /// retryable failure: the job used all its attempts before it was dead-lettered.
+    @Test func aTypeNoHeaderCanCarryIsDeadLetteredAtOnce() async throws {
+        try await withHTTPWorker(path: "/ok") { fixture, http, probe in
+            let id = try await fixture.enqueue("hooks", ["--type", "order\r\nX-Injected: 1"])
+            try await waitUntil("the job is dead-lettered") { try probe.deadCount() == 1 }
+            let letter = try #require(try probe.deadLetters().first)
+            #expect(letter["id"] == id)
+            #expect(letter["dead_reason"] == "non_retryable", "\(letter)")
+            #expect(letter["dead_attempts"] == "1")
+            #expect(letter["dead_error"]?.contains("control characters an HTTP header cannot carry") == true, "\(letter)")
+            #expect(http.requests(to: "/ok").isEmpty)
+        }
+    }
+
     /// A body over 64 KiB lost its tail: the error said only "answered 404".
     @Test func theDeadLetterKeepsTheEndOfALongBody() async throws {
         try await withHTTPWorker(path: "/missing-big") { fixture, http, probe in

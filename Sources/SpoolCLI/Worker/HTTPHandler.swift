@@ -33,6 +33,16 @@ struct HTTPHandler: Sendable {
     }
 
     func run(_ envelope: JobEnvelope, _ context: JobContext) async throws {
+        // A job type another producer wrote may hold what no HTTP header can carry (CR, LF,
+        // other control bytes): the request could never be sent, so no retry can help. An
+        // unusable trace context is left out, as W3C says to ignore an invalid one.
+        guard Self.isHeaderValue(context.type) else {
+            throw NonRetryableError(
+                "job type \(String(reflecting: context.type)) holds control characters an HTTP header cannot carry "
+                    + "(Spool-Job-Type); push the job with a plain type"
+            )
+        }
+        let traceparent = context.traceparent.flatMap { Self.isHeaderValue($0) ? $0 : nil }
         var target = url
         for _ in 0...3 {
             let shown = RedisURL.redact(target.absoluteString)
@@ -50,7 +60,7 @@ struct HTTPHandler: Sendable {
             request.headers.add(name: "Spool-Job-Type", value: context.type)
             request.headers.add(name: "Spool-Attempt", value: "\(context.attempt)")
             request.headers.add(name: "Spool-Enqueued-At", value: "\(context.enqueuedAt)")
-            if let traceparent = context.traceparent {
+            if let traceparent {
                 request.headers.add(name: "traceparent", value: traceparent)
             }
             request.body = .bytes(ByteBuffer(bytes: envelope.payload))
@@ -95,6 +105,12 @@ struct HTTPHandler: Sendable {
             }
         }
         throw NonRetryableError("POST \(RedisURL.redact(url.absoluteString)): too many redirects")
+    }
+
+    /// Whether `text` can be an HTTP field value: no control characters but horizontal tab
+    /// (RFC 9110, section 5.5).
+    static func isHeaderValue(_ text: String) -> Bool {
+        text.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
     }
 
     /// The most of a response body read for its tail; the rest is not read.
