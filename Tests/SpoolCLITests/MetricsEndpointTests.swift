@@ -58,6 +58,31 @@ struct MetricsEndpointTests {
         }
     }
 
+    /// Clients that connected and held their connections used up the worker's file descriptors
+    /// (the audit's run: its jobs then failed to start their children and were dead-lettered).
+    @Test func connectionsBeyondTheLimitAreClosed() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let (worker, port) = try await Self.startWorker(fixture, queue: "jobs", [], exec: ["/bin/true"])
+            defer { worker.kill() }
+            // 40 clients connect and send nothing: 32 are served (kept open), 8 closed at once
+            var sockets: [Int32] = []
+            defer { for fd in sockets { close(fd) } }
+            for _ in 0..<40 { sockets.append(try HTTPGet.connected(port: port, timeout: timeval(tv_sec: 0, tv_usec: 100_000))) }
+            var closed: Set<Int32> = []
+            try await waitUntil("the connections beyond the limit are closed") {
+                var byte: UInt8 = 0
+                for fd in sockets where !closed.contains(fd) && read(fd, &byte, 1) == 0 { closed.insert(fd) }
+                return closed.count >= 8
+            }
+            #expect(closed.count == 8)
+            // once they leave, a scrape is served again
+            for fd in sockets { close(fd) }
+            sockets = []
+            try await waitUntil("a scrape is served") { (try? HTTPGet.get(port: port, "/healthz"))?.status == 200 }
+        }
+    }
+
     @Test func readyzFollowsTheLagOfEverySubscription() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)

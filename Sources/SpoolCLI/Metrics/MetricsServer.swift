@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// A small HTTP/1.1 server for `/metrics`, `/healthz` and `/readyz` (GET only).
 ///
@@ -18,11 +19,21 @@ struct MetricsServer: Service {
     /// The bound address (the real port when 0 was asked for).
     var localAddress: SocketAddress? { channel.channel.localAddress }
 
+    /// The most connections served at once; more are closed as they come. A scraper needs one:
+    /// the bound keeps clients that connect and hold (a local user, or anyone when bound to
+    /// `0.0.0.0`) from using up the file descriptors the worker's jobs need.
+    static let maxConnections = 32
+    /// A connection that neither sends nor receives for this long is closed.
+    static let idleTimeout = TimeAmount.seconds(60)
+
     static func bind(host: String, port: Int, routes: MetricsRoutes, logger: Logger) async throws -> MetricsServer {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { child in
                 child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(allTimeout: idleTimeout), CloseWhenIdle(),
+                    ])
                     try child.pipeline.syncOperations.configureHTTPServerPipeline()
                     return try Connection(wrappingChannelSynchronously: child)
                 }
@@ -31,12 +42,22 @@ struct MetricsServer: Service {
     }
 
     func run() async throws {
+        let open = OpenConnections()
         try await cancelWhenGracefulShutdown {
             try await channel.executeThenClose { inbound in
                 await withDiscardingTaskGroup { group in
                     do {
                         for try await connection in inbound {
-                            group.addTask { await serve(connection) }
+                            guard open.count.add(1, ordering: .relaxed).newValue <= Self.maxConnections else {
+                                open.count.subtract(1, ordering: .relaxed)
+                                logger.debug("metrics server at its connection limit: closing a new connection")
+                                try? await connection.executeThenClose { _, _ in }
+                                continue
+                            }
+                            group.addTask {
+                                await serve(connection)
+                                open.count.subtract(1, ordering: .relaxed)
+                            }
                         }
                     } catch {
                         logger.debug("metrics server stopped accepting", metadata: ["error": "\(error)"])
@@ -77,6 +98,24 @@ struct MetricsServer: Service {
             }
         } catch {
             logger.debug("metrics connection failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// The connections being served.
+private final class OpenConnections: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+/// Closes the connection on the ``IdleStateHandler``'s event.
+private final class CloseWhenIdle: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
     }
 }
