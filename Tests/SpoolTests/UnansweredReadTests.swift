@@ -89,15 +89,7 @@ struct UnansweredReadTests {
             let blocked = try await blockedRead(fixture)
             // three jobs added and read for the worker's consumer in one transaction, as if a
             // read of the worker had been carried out and its reply lost
-            var commands = [RedisCommand("MULTI")]
-            for index in 0..<3 {
-                let envelope = try JobEnvelope.make(Greeting(name: "lost \(index)"))
-                commands.append(RedisCommand("XADD", [keys.stream, "*"] + envelope.encodedFields.map { String(decoding: $0, as: UTF8.self) }))
-            }
-            commands.append(RedisCommand("XREADGROUP", "GROUP", "default", "leaving", "COUNT", "10", "STREAMS", keys.stream, ">"))
-            commands.append(RedisCommand("EXEC"))
-            let replies = try await fixture.client.pipeline(commands)
-            try #require(deliveredCount(replies.last?.array?.last) == 3)
+            try #require(try await deliverUnanswered(fixture, keys, to: "leaving", count: 3).count == 3)
             // the worker stops (its task is cancelled) while it waits in that read; then the
             // read fails
             run.cancel()
@@ -137,15 +129,7 @@ struct UnansweredReadTests {
                 // two jobs delivered to the worker's consumer in a transaction (so its blocked
                 // read finds nothing), then claimed for it as a second delivery: as if a
                 // reclaim of the worker had been carried out and its reply lost
-                var commands = [RedisCommand("MULTI")]
-                for index in 0..<2 {
-                    let envelope = try JobEnvelope.make(Greeting(name: "claimed \(index)"))
-                    commands.append(RedisCommand("XADD", [keys.stream, "*"] + envelope.encodedFields.map { String(decoding: $0, as: UTF8.self) }))
-                }
-                commands.append(RedisCommand("XREADGROUP", "GROUP", "default", "claimer", "COUNT", "10", "STREAMS", keys.stream, ">"))
-                commands.append(RedisCommand("EXEC"))
-                let replies = try await fixture.client.pipeline(commands)
-                let ids = (replies.last?.array?.last?.array?.first?.array?.last?.array ?? []).compactMap { $0.array?.first?.string }
+                let ids = try await deliverUnanswered(fixture, keys, to: "claimer", count: 2)
                 try #require(ids.count == 2)
                 let claimed = try await fixture.client.send(RedisCommand(
                     "XCLAIM", [keys.stream, "default", "claimer", "0"] + ids + ["RETRYCOUNT", "2", "JUSTID"]
@@ -215,4 +199,19 @@ struct UnansweredReadTests {
 /// The number of entries in an `XREADGROUP` reply.
 private func deliveredCount(_ reply: RESPValue?) -> Int {
     (reply?.array ?? []).reduce(0) { $0 + ($1.array?.last?.array?.count ?? 0) }
+}
+
+/// Adds `count` jobs and reads them for `consumer` in one transaction, so a blocked read of
+/// that consumer finds nothing: as if a read of the worker had been carried out and its reply
+/// lost. Returns the entry ids delivered.
+private func deliverUnanswered(_ fixture: QueueFixture, _ keys: QueueKeys, to consumer: String, count: Int) async throws -> [String] {
+    var commands = [RedisCommand("MULTI")]
+    for index in 0..<count {
+        let envelope = try JobEnvelope.make(Greeting(name: "lost \(index)"))
+        commands.append(RedisCommand("XADD", [keys.stream, "*"] + envelope.encodedFields.map { String(decoding: $0, as: UTF8.self) }))
+    }
+    commands.append(RedisCommand("XREADGROUP", "GROUP", "default", consumer, "COUNT", "10", "STREAMS", keys.stream, ">"))
+    commands.append(RedisCommand("EXEC"))
+    let replies = try await fixture.client.pipeline(commands)
+    return (replies.last?.array?.last?.array?.first?.array?.last?.array ?? []).compactMap { $0.array?.first?.string }
 }
