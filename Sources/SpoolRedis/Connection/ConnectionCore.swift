@@ -55,6 +55,8 @@ final class ConnectionCore: @unchecked Sendable {
     func takeQueued() -> Deque<PendingCommand> {
         lock.withLock {
             defer { queue.removeAll() }
+            // the timeouts asked for were those of the commands taken here
+            requestedTimeout = nil
             return queue
         }
     }
