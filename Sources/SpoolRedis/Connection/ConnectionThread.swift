@@ -142,7 +142,9 @@ struct ConnectionThread: Sendable {
                     replies.reserveCapacity(commands.count + 1)
                     for _ in 0..<commands.count { replies.append(try context.readReply()) }
                     work.removeFirst()
-                    guard let next = followUp(replies) else {
+                    // a follow-up the client refuses (`unsupportedReason`) is not sent: the
+                    // caller gets the replies without its reply, as after a failure
+                    guard let next = followUp(replies), next.unsupportedReason == nil else {
                         continuation.resume(returning: replies)
                         continue
                     }
