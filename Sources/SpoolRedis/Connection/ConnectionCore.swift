@@ -19,6 +19,12 @@ final class ConnectionCore: @unchecked Sendable {
     /// The largest per-command timeout queued since the thread last took work.
     private var requestedTimeout: Duration?
 
+    /// Why the thread must not send the work it holds (``stopRequested()``).
+    enum Stop {
+        case shutdown
+        case cancelled
+    }
+
     /// Queues work; fails it at once if the connection is shut down.
     func enqueue(_ pending: PendingCommand, timeout: Duration?, address: String) {
         lock.lock()
@@ -61,16 +67,28 @@ final class ConnectionCore: @unchecked Sendable {
         }
     }
 
-    /// Records the connected socket (or -1), so `interrupt()` can reach a blocked read.
-    func setSocket(_ fd: Int32) {
-        lock.withLock { socket = fd }
+    /// Records the connected socket, so `interrupt()` and `beginShutdown()` can reach a
+    /// blocked read; `false` (and not recorded) once shut down: the caller must not use it.
+    func register(socket fd: Int32) -> Bool {
+        lock.withLock {
+            if isShutdown { return false }
+            socket = fd
+            return true
+        }
     }
 
-    /// Clears and returns whether an interrupt was requested during I/O.
-    func consumeInterrupt() -> Bool {
+    /// Forgets the socket (the connection was dropped or its handshake failed).
+    func unregisterSocket() {
+        lock.withLock { socket = -1 }
+    }
+
+    /// Whether the work taken must not be sent (or, after a failure, failed as what): the
+    /// client was shut down, or an interrupt was requested during I/O (used up here).
+    func stopRequested() -> Stop? {
         lock.withLock {
+            if isShutdown { return .shutdown }
             defer { interruptRequested = false }
-            return interruptRequested
+            return interruptRequested ? .cancelled : nil
         }
     }
 
