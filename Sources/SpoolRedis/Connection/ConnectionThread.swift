@@ -29,11 +29,14 @@ struct ConnectionThread: Sendable {
                 work.removeAll()
                 break
             }
+            if taken.reconnect {
+                // an interrupt shut the socket down after its command's reply was read
+                drop(&context)
+            }
             if taken.cancelled {
                 let error = RedisError(code: .cancelled, message: "the command was cancelled", address: address)
                 for pending in work { pending.fail(error) }
                 work.removeAll()
-                drop(&context)
                 continue
             }
             // A connection the server closed while it sat idle would fail the next command

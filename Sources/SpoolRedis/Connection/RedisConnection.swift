@@ -40,9 +40,27 @@ public final class RedisConnection: Sendable {
     ///   connection failure, or `unsupportedCommand` for a command that breaks the one reply
     ///   per command this client relies on (`SUBSCRIBE`, `MONITOR`, `CLIENT REPLY OFF`, ...).
     public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RESPValue {
+        try await send(command, timeout: timeout, ticket: nil)
+    }
+
+    /// Sends one command; cancelling the calling task interrupts it (the connection reconnects).
+    ///
+    /// Meant for blocking commands on a dedicated connection, where nothing else is in flight.
+    /// A cancel that comes once the reply was read changes nothing: it never reaches a later
+    /// command, on this lease or the next.
+    public func sendInterruptible(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RESPValue {
+        let ticket = InterruptTicket()
+        return try await withTaskCancellationHandler {
+            try await send(command, timeout: timeout, ticket: ticket)
+        } onCancel: {
+            core.interrupt(ticket)
+        }
+    }
+
+    private func send(_ command: RedisCommand, timeout: Duration?, ticket: InterruptTicket?) async throws -> RESPValue {
         try refuseUnsupported(command)
         let reply = try await withUnsafeThrowingContinuation { continuation in
-            core.enqueue(.single(command, continuation), timeout: timeout, address: address)
+            core.enqueue(.single(command, continuation), timeout: timeout, address: address, ticket: ticket)
         }
         if case .error(let text) = reply { throw RedisError.reply(text, address: address) }
         return reply
@@ -52,17 +70,6 @@ public final class RedisConnection: Sendable {
     private func refuseUnsupported(_ command: RedisCommand) throws(RedisError) {
         if let reason = command.unsupportedReason {
             throw RedisError(code: .unsupportedCommand, message: reason, address: address)
-        }
-    }
-
-    /// Sends one command; cancelling the calling task interrupts it (the connection reconnects).
-    ///
-    /// Meant for blocking commands on a dedicated connection, where nothing else is in flight.
-    public func sendInterruptible(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RESPValue {
-        try await withTaskCancellationHandler {
-            try await send(command, timeout: timeout)
-        } onCancel: {
-            core.interrupt()
         }
     }
 
