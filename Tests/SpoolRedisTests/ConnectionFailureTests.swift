@@ -92,6 +92,52 @@ struct ConnectionFailureTests {
         }
     }
 
+    @Test("a long per-command timeout of a command that failed unsent does not stretch the next command's timeout",
+          .timeLimit(.minutes(2)))
+    func staleLongTimeout() async throws {
+        try await withRedisServer { server in
+            var configuration = try RedisConfiguration(url: server.url)
+            configuration.commandTimeout = .seconds(2)
+            // no handshake: a connect to the stopped server then succeeds (the kernel accepts)
+            configuration.clientName = nil
+            let client = RedisClient(configuration: configuration)
+            defer { client.shutdown() }
+            defer { server.resume() }
+            try await client.withDedicatedConnection { (connection) async throws in
+                #expect(try await connection.send(RedisCommand("PING")) == .simpleString("PONG"))
+                // The follow-up runs on the connection's thread once the PING's reply is read: it
+                // stops the server, so the follow-up's read times out after 2 s, and tells the test
+                // to queue a command with a long timeout, which fails unsent with the follow-up.
+                let (reading, nowReading) = AsyncStream<Void>.makeStream()
+                let first = Task {
+                    try await connection.pipeline([RedisCommand("PING")]) { _ in
+                        server.pause()
+                        nowReading.yield()
+                        return RedisCommand("PING")
+                    }
+                }
+                for await _ in reading { break }
+                let long = Task { try await connection.send(RedisCommand("PING"), timeout: .seconds(120)) }
+                #expect(try await first.value == [.simpleString("PONG")], "the follow-up's reply is missing")
+                guard case .failure = await result(of: long, within: .seconds(30), else: { server.resume() }) else {
+                    Issue.record("the long command was not failed with the follow-up")
+                    return
+                }
+
+                // the next command reconnects (to the stopped server) and waits 2 s, not 120
+                let next = Task { try await connection.send(RedisCommand("PING")) }
+                guard let outcome = await result(of: next, within: .seconds(30), else: { server.resume() }) else {
+                    Issue.record("a PING did not time out within 30 s (command timeout: 2 s)")
+                    return
+                }
+                switch outcome {
+                case .success(let reply): Issue.record("a stopped server answered: \(reply)")
+                case .failure(let error): #expect((error as? RedisError)?.code == .timeout, "\(error)")
+                }
+            }
+        }
+    }
+
     @Test("unix socket connections")
     func unixSocket() async throws {
         try await withRedisServer(.init(unixSocket: true)) { server in
@@ -161,5 +207,23 @@ func eventually<T>(within limit: Duration, _ body: () async throws -> T) async t
             if ContinuousClock.now >= deadline { throw error }
             try await Task.sleep(for: .milliseconds(20))
         }
+    }
+}
+
+/// `task`'s result, or `nil` if it did not finish within `limit`; `release` is then called,
+/// and must end the task (the wait for it is not cancellable).
+func result<T: Sendable>(
+    of task: Task<T, any Error>, within limit: Duration, else release: @Sendable () async -> Void
+) async -> Result<T, any Error>? {
+    await withTaskGroup(of: Result<T, any Error>?.self) { group in
+        group.addTask { await task.result }
+        group.addTask {
+            try? await Task.sleep(for: limit)
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        if first == nil { await release() }
+        return first
     }
 }

@@ -15,68 +15,137 @@ final class ConnectionCore: @unchecked Sendable {
     private var threadWaiting = false
     /// The socket while the thread is connected, for `interrupt()`; -1 otherwise.
     private var socket: Int32 = -1
-    private var interruptRequested = false
+    /// Whether `interrupt()` shut `socket` down: the connection is unusable even when the
+    /// interrupted command's reply was read first.
+    private var socketInterrupted = false
+    /// How many commands were ever queued: a command's sequence number is this count just
+    /// after it was queued.
+    private var queuedCount: UInt64 = 0
+    /// The sequence number of the last command the thread took.
+    private var takenThrough: UInt64 = 0
+    /// Every command up to this sequence number was answered or failed.
+    private var finishedThrough: UInt64 = 0
+    /// The command an interrupt was requested for, until the thread acts on it or it finished.
+    private var interruptTarget: UInt64?
     /// The largest per-command timeout queued since the thread last took work.
     private var requestedTimeout: Duration?
 
-    /// Queues work; fails it at once if the connection is shut down.
-    func enqueue(_ pending: PendingCommand, timeout: Duration?, address: String) {
+    /// Why the thread must not send the work it holds (``stopRequested()``).
+    enum Stop {
+        case shutdown
+        case cancelled
+    }
+
+    /// Queues work; fails it at once if the connection is shut down, or if `ticket`'s task
+    /// was cancelled before the work was queued.
+    func enqueue(_ pending: PendingCommand, timeout: Duration?, address: String, ticket: InterruptTicket? = nil) {
         lock.lock()
         if isShutdown {
             lock.unlock()
             pending.fail(RedisError(code: .shutdown, message: "the client was shut down", address: address))
             return
         }
+        if let ticket, ticket.cancelledBeforeQueued {
+            lock.unlock()
+            pending.fail(RedisError(code: .cancelled, message: "the command was cancelled", address: address))
+            return
+        }
         queue.append(pending)
+        queuedCount += 1
+        ticket?.sequence = queuedCount
         if let timeout { requestedTimeout = max(requestedTimeout ?? timeout, timeout) }
         let wake = threadWaiting
         lock.unlock()
         if wake { lock.signal() }
     }
 
-    /// Blocks until there is work; returns it all, or `nil` after shutdown (with what was left).
-    func takeWork(into work: inout Deque<PendingCommand>) -> (shutdown: Bool, timeout: Duration?, cancelled: Bool) {
+    /// Blocks until there is work and returns it all; `shutdown` with what was left after
+    /// shutdown, `cancelled` when an interrupt was requested for some of it, `reconnect` when
+    /// an interrupt shut the socket down (after the reply it was meant for was read).
+    func takeWork(into work: inout Deque<PendingCommand>) -> (shutdown: Bool, timeout: Duration?, cancelled: Bool, reconnect: Bool) {
         lock.lock()
         defer { lock.unlock() }
+        // the thread comes back for more only when everything it took before has finished
+        finishedThrough = takenThrough
         while queue.isEmpty && !isShutdown {
             threadWaiting = true
             lock.wait()
             threadWaiting = false
         }
         swap(&queue, &work)
+        takenThrough = queuedCount
         let timeout = requestedTimeout
         requestedTimeout = nil
-        let cancelled = interruptRequested
-        interruptRequested = false
-        return (isShutdown, timeout, cancelled)
+        return (isShutdown, timeout, takeInterrupt(), socketInterrupted)
     }
 
     /// Removes and returns everything queued, without waiting.
     func takeQueued() -> Deque<PendingCommand> {
         lock.withLock {
             defer { queue.removeAll() }
+            takenThrough = queuedCount
+            // the timeouts asked for were those of the commands taken here
+            requestedTimeout = nil
             return queue
         }
     }
 
-    /// Records the connected socket (or -1), so `interrupt()` can reach a blocked read.
-    func setSocket(_ fd: Int32) {
-        lock.withLock { socket = fd }
-    }
-
-    /// Clears and returns whether an interrupt was requested during I/O.
-    func consumeInterrupt() -> Bool {
+    /// Records the connected socket, so `interrupt()` and `beginShutdown()` can reach a
+    /// blocked read; `false` (and not recorded) once shut down: the caller must not use it.
+    func register(socket fd: Int32) -> Bool {
         lock.withLock {
-            defer { interruptRequested = false }
-            return interruptRequested
+            if isShutdown { return false }
+            socket = fd
+            socketInterrupted = false
+            return true
         }
     }
 
-    /// Wakes a thread blocked in a read by shutting its socket down; the command in flight fails.
-    func interrupt() {
+    /// Forgets the socket (the connection was dropped or its handshake failed).
+    func unregisterSocket() {
         lock.withLock {
-            interruptRequested = true
-            if socket >= 0 { _ = shutdown(socket, Int32(SHUT_RDWR)) }
+            socket = -1
+            socketInterrupted = false
+        }
+    }
+
+    /// Whether the work taken must not be sent (or, after a failure, failed as what): the
+    /// client was shut down, or an interrupt was requested for some of that work (used up here).
+    func stopRequested() -> Stop? {
+        lock.withLock {
+            if isShutdown { return .shutdown }
+            return takeInterrupt() ? .cancelled : nil
+        }
+    }
+
+    /// Whether the interrupt requested is for work the thread took and has not finished;
+    /// forgets it if so, or if its command has finished. Call with the lock held.
+    private func takeInterrupt() -> Bool {
+        guard let target = interruptTarget else { return false }
+        if target <= finishedThrough {
+            interruptTarget = nil   // its command finished before the thread saw the request
+            return false
+        }
+        guard target <= takenThrough else { return false }   // still queued
+        interruptTarget = nil
+        return true
+    }
+
+    /// Cancels the command `ticket` was queued for: a queued one fails before it is sent, one
+    /// in flight fails as the socket is shut down (so does anything in flight with it). Does
+    /// nothing once that command finished, so a late cancel cannot reach later commands.
+    func interrupt(_ ticket: InterruptTicket) {
+        lock.withLock {
+            guard let sequence = ticket.sequence else {
+                ticket.cancelledBeforeQueued = true
+                return
+            }
+            if sequence <= finishedThrough { return }
+            interruptTarget = max(interruptTarget ?? sequence, sequence)
+            if sequence <= takenThrough && socket >= 0 && !socketInterrupted {
+                _ = shutdown(socket, Int32(SHUT_RDWR))
+                socketInterrupted = true
+            }
         }
     }
 
@@ -88,4 +157,14 @@ final class ConnectionCore: @unchecked Sendable {
         lock.unlock()
         lock.signal()
     }
+}
+
+/// Ties an interrupt to the command it was requested for (``RedisConnection/sendInterruptible(_:timeout:)``).
+///
+/// `@unchecked Sendable`: both fields are read and written only with the core's lock held.
+final class InterruptTicket: @unchecked Sendable {
+    /// The command's sequence number once queued.
+    var sequence: UInt64?
+    /// The task was cancelled before the command was queued: it is failed, not queued.
+    var cancelledBeforeQueued = false
 }

@@ -29,11 +29,14 @@ struct ConnectionThread: Sendable {
                 work.removeAll()
                 break
             }
+            if taken.reconnect {
+                // an interrupt shut the socket down after its command's reply was read
+                drop(&context)
+            }
             if taken.cancelled {
                 let error = RedisError(code: .cancelled, message: "the command was cancelled", address: address)
                 for pending in work { pending.fail(error) }
                 work.removeAll()
-                drop(&context)
                 continue
             }
             // A connection the server closed while it sat idle would fail the next command
@@ -56,13 +59,11 @@ struct ConnectionThread: Sendable {
                     retryAt = nil
                     lastError = nil
                 } catch {
-                    // an interrupt during the handshake broke it: the caller cancelled, the
-                    // server did not fail, so no backoff, and the interrupt is used up here
-                    // (left set, it would cancel the next command instead)
-                    if core.consumeInterrupt() {
-                        let cancelled = RedisError(code: .cancelled, message: "the command was cancelled", address: address)
-                        for pending in work { pending.fail(cancelled) }
-                        work.removeAll()
+                    // a shutdown or an interrupt during the connect broke it: the server did not
+                    // fail, so no backoff, and the interrupt is used up here (left set, it would
+                    // cancel the next command instead)
+                    if let stop = core.stopRequested() {
+                        fail(&work, stop)
                         continue
                     }
                     failedConnects += 1
@@ -73,13 +74,13 @@ struct ConnectionThread: Sendable {
                     continue
                 }
             }
-            // an interrupt that came while connecting cancels this work now, before a blocking
-            // command is sent; if it came once the socket was set, it also shut the socket
-            // down, so the connection is dropped (the next command reconnects)
-            if core.consumeInterrupt() {
-                let error = RedisError(code: .cancelled, message: "the command was cancelled", address: address)
-                for pending in work { pending.fail(error) }
-                work.removeAll()
+            // A shutdown or an interrupt that came while connecting stops this work now, before
+            // a blocking command is sent: the socket was not registered yet, so neither could
+            // break it (one that comes from here on finds it registered and shuts it down). An
+            // interrupt that came once the socket was set also shut it down, so the connection
+            // is dropped (the next command reconnects).
+            if let stop = core.stopRequested() {
+                fail(&work, stop)
                 drop(&context)
                 continue
             }
@@ -91,13 +92,12 @@ struct ConnectionThread: Sendable {
             defer { lastExchange = .now }
             if let connected = context, let error = exchange(connected, &work, &output) {
                 drop(&context)
-                if core.consumeInterrupt() {
-                    // the interrupted commands fail as cancelled; commands queued meanwhile
-                    // (a caller may send its next one the moment it hears of the cancel) did
-                    // not wait on a failing server and go out on a new connection
-                    let cancelled = RedisError(code: .cancelled, message: "the command was cancelled", address: address)
-                    for pending in work { pending.fail(cancelled) }
-                    work.removeAll(keepingCapacity: true)
+                if let stop = core.stopRequested() {
+                    // the interrupted commands fail as cancelled (those of a shutdown as shut
+                    // down: it broke the socket); commands queued meanwhile (a caller may send
+                    // its next one the moment it hears of the cancel) did not wait on a failing
+                    // server and go out on a new connection
+                    fail(&work, stop)
                     continue
                 }
                 failAll(&work, with: error)
@@ -142,7 +142,9 @@ struct ConnectionThread: Sendable {
                     replies.reserveCapacity(commands.count + 1)
                     for _ in 0..<commands.count { replies.append(try context.readReply()) }
                     work.removeFirst()
-                    guard let next = followUp(replies) else {
+                    // a follow-up the client refuses (`unsupportedReason`) is not sent: the
+                    // caller gets the replies without its reply, as after a failure
+                    guard let next = followUp(replies), next.unsupportedReason == nil else {
                         continuation.resume(returning: replies)
                         continue
                     }
@@ -180,9 +182,19 @@ struct ConnectionThread: Sendable {
         for pending in queued { pending.fail(error) }
     }
 
+    /// Fails the work taken with the error for `stop`.
+    private func fail(_ work: inout Deque<PendingCommand>, _ stop: ConnectionCore.Stop) {
+        let error = switch stop {
+        case .shutdown: RedisError(code: .shutdown, message: "the client was shut down", address: address)
+        case .cancelled: RedisError(code: .cancelled, message: "the command was cancelled", address: address)
+        }
+        for pending in work { pending.fail(error) }
+        work.removeAll(keepingCapacity: true)
+    }
+
     private func drop(_ context: inout HiredisContext?) {
         if context != nil {
-            core.setSocket(-1)
+            core.unregisterSocket()
             context = nil
         }
     }
@@ -208,7 +220,11 @@ struct ConnectionThread: Sendable {
             )
         }
         context.setTimeout(configuration.commandTimeout)
-        core.setSocket(context.fileDescriptor)
+        // a shutdown during the connect (TCP, TLS) found no socket to break: see it here, under
+        // the lock that registers the socket, so that a later one finds it registered
+        guard core.register(socket: context.fileDescriptor) else {
+            throw RedisError(code: .shutdown, message: "the client was shut down", address: address)
+        }
         var handshake: [RedisCommand] = []
         if let username = configuration.username {
             // A named user is always the user authenticated, with an empty password when none
@@ -247,7 +263,7 @@ struct ConnectionThread: Sendable {
                 throw error
             }
         } catch {
-            core.setSocket(-1)
+            core.unregisterSocket()
             throw error
         }
         logger.debug("redis connected")

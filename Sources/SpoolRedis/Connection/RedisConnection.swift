@@ -36,35 +36,52 @@ public final class RedisConnection: Sendable {
     ///
     /// - Parameter timeout: a longer read timeout for this command (e.g. a `BLOCK` read);
     ///   defaults to the configured command timeout.
-    /// - Throws: ``RedisError``: an error reply (with the server's text), a timeout, or a
-    ///   connection failure.
+    /// - Throws: ``RedisError``: an error reply (with the server's text), a timeout, a
+    ///   connection failure, or `unsupportedCommand` for a command that breaks the one reply
+    ///   per command this client relies on (`SUBSCRIBE`, `MONITOR`, `CLIENT REPLY OFF`, ...).
     public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RESPValue {
-        let reply = try await withUnsafeThrowingContinuation { continuation in
-            core.enqueue(.single(command, continuation), timeout: timeout, address: address)
-        }
-        if case .error(let text) = reply { throw RedisError.reply(text, address: address) }
-        return reply
+        try await send(command, timeout: timeout, ticket: nil)
     }
 
     /// Sends one command; cancelling the calling task interrupts it (the connection reconnects).
     ///
     /// Meant for blocking commands on a dedicated connection, where nothing else is in flight.
+    /// A cancel that comes once the reply was read changes nothing: it never reaches a later
+    /// command, on this lease or the next.
     public func sendInterruptible(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RESPValue {
-        try await withTaskCancellationHandler {
-            try await send(command, timeout: timeout)
+        let ticket = InterruptTicket()
+        return try await withTaskCancellationHandler {
+            try await send(command, timeout: timeout, ticket: ticket)
         } onCancel: {
-            core.interrupt()
+            core.interrupt(ticket)
+        }
+    }
+
+    private func send(_ command: RedisCommand, timeout: Duration?, ticket: InterruptTicket?) async throws -> RESPValue {
+        try refuseUnsupported(command)
+        let reply = try await withUnsafeThrowingContinuation { continuation in
+            core.enqueue(.single(command, continuation), timeout: timeout, address: address, ticket: ticket)
+        }
+        if case .error(let text) = reply { throw RedisError.reply(text, address: address) }
+        return reply
+    }
+
+    /// Throws `unsupportedCommand` for a command the client must not send (``RedisCommand/unsupportedReason``).
+    private func refuseUnsupported(_ command: RedisCommand) throws(RedisError) {
+        if let reason = command.unsupportedReason {
+            throw RedisError(code: .unsupportedCommand, message: reason, address: address)
         }
     }
 
     /// Sends the commands in one flush and returns their replies in order.
     ///
     /// Error replies come back as ``RESPValue/error(_:)`` in their place; only connection
-    /// failures throw.
+    /// failures throw, and `unsupportedCommand` (nothing sent) as for ``send(_:timeout:)``.
     /// - Parameter timeout: a longer read timeout for these commands (e.g. a `BLOCK` read
     ///   with more behind it); defaults to the configured command timeout.
     public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
+        for command in commands { try refuseUnsupported(command) }
         return try await withUnsafeThrowingContinuation { continuation in
             core.enqueue(.batch(commands, continuation), timeout: timeout, address: address)
         }
@@ -79,11 +96,13 @@ public final class RedisConnection: Sendable {
     /// Error replies are values in their place; connection failures throw, except one after
     /// the commands' replies were read: then the call returns those replies without the
     /// follow-up's, because what the commands did (say, a read that moved entries to the
-    /// caller's pending list) must not be lost with the follow-up.
+    /// caller's pending list) must not be lost with the follow-up. A follow-up the client
+    /// refuses (`unsupportedCommand`, see ``send(_:timeout:)``) is not sent either.
     public func pipeline(
         _ commands: [RedisCommand], then followUp: @escaping RedisFollowUp, timeout: Duration? = nil
     ) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
+        for command in commands { try refuseUnsupported(command) }
         return try await withUnsafeThrowingContinuation { continuation in
             core.enqueue(.chained(commands, followUp, continuation), timeout: timeout, address: address)
         }

@@ -25,6 +25,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
             case cancelled = "cancelled"
             case outOfMemory = "out of memory"
             case redirected = "cluster redirection"
+            case unsupportedCommand = "unsupported command"
         }
         fileprivate let base: Base
         fileprivate init(_ base: Base) { self.base = base }
@@ -57,6 +58,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let outOfMemory = Code(.outOfMemory)
         /// A Redis Cluster MOVED or ASK redirection.
         public static let redirected = Code(.redirected)
+        /// The client refused to send a command that would break its one reply per command
+        /// (`SUBSCRIBE`, `MONITOR`, `CLIENT REPLY OFF`, ...); nothing was sent.
+        public static let unsupportedCommand = Code(.unsupportedCommand)
 
         public var description: String { base.rawValue }
     }

@@ -21,6 +21,10 @@ private let ignoreSIGPIPE: Void = {
 /// command goes to the master of its key's hash slot, a command without a key (`PING`,
 /// `INFO`, ...) to any master that answers, a pipeline is split by node, and MOVED, ASK,
 /// CLUSTERDOWN and failovers are handled inside (see `docs/cluster.md`).
+///
+/// Replies are matched to commands one each, in order, so commands that answer otherwise
+/// (`SUBSCRIBE` and the other pub/sub commands, `MONITOR`, `CLIENT REPLY OFF|SKIP`) and
+/// `RESET` are refused before sending, with the error code `unsupportedCommand`.
 public final class RedisClient: Sendable {
     /// The configuration the client was created with.
     public let configuration: RedisConfiguration

@@ -147,6 +147,49 @@ public struct RedisCommand: Sendable, Hashable {
         }
     }
 
+    /// Why the client refuses to send this command, or `nil` for a command it sends.
+    ///
+    /// Replies are matched to commands in order, one each, on connections that many callers
+    /// share: a command that answers with more or fewer replies (`SUBSCRIBE` and the other
+    /// pub/sub commands, `MONITOR`, `CLIENT REPLY OFF|SKIP`) would hand every later reply to
+    /// the wrong caller, and `RESET` would undo the connection's AUTH, SELECT and CLIENT SETNAME.
+    package var unsupportedReason: String? {
+        guard count > 0 else { return nil }
+        let name = argument(0)
+        // most commands differ in length from every refused one: one comparison, no allocation
+        switch name.count {
+        case 5, 6, 7, 9, 10, 11, 12: break
+        default: return nil
+        }
+        for refused in Self.multiReplyCommands where Self.matches(name, refused) {
+            return "\(refused) is not supported: Spool's client expects one reply per command"
+        }
+        if Self.matches(name, "RESET") {
+            return "RESET is not supported: it would undo the connection's AUTH, SELECT and CLIENT SETNAME"
+        }
+        if Self.matches(name, "CLIENT"), count >= 3, Self.matches(argument(1), "REPLY") {
+            let mode = argument(2)
+            if Self.matches(mode, "OFF") || Self.matches(mode, "SKIP") {
+                return "CLIENT REPLY \(String(decoding: mode, as: UTF8.self).uppercased()) is not supported: "
+                    + "Spool's client expects one reply per command"
+            }
+        }
+        return nil
+    }
+
+    private static let multiReplyCommands: [StaticString] = [
+        "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",
+    ]
+
+    /// Whether `bytes` spell `upper` (upper-case ASCII letters) in any case.
+    private static func matches(_ bytes: ArraySlice<UInt8>, _ upper: StaticString) -> Bool {
+        guard bytes.count == upper.utf8CodeUnitCount else { return false }
+        return upper.withUTF8Buffer { expected in
+            // clearing bit 5 upper-cases an ASCII letter; no other byte becomes one
+            zip(bytes, expected).allSatisfy { $0 & 0xDF == $1 }
+        }
+    }
+
     /// `EVALSHA sha numkeys keys... args...` for a script; reloaded transparently on NOSCRIPT.
     public static func evalSHA(_ script: RedisScript, keys: [String], arguments: [String]) -> RedisCommand {
         var command = RedisCommand(
