@@ -210,6 +210,45 @@ struct CrashRecoveryTests {
         }
     }
 
+    @Test("a suspect found after a reclaim's reply was lost still waits to run alone")
+    func recoveredSuspectRunsAlone() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("suspects")
+            let keys = QueueKeys(queue: queue)
+            let started = Recorder()
+            try await running(Self.heir(fixture, queue: queue, recording: started)) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                let first = try await fixture.producer.push(Greeting(name: "first"), to: queue)
+                try await started.waitFor(1)
+                var blocked: String?
+                try await waitUntil("the worker waits in a blocking read") {
+                    blocked = try await blockedReadClient(fixture).flatMap { $0.split(separator: " ").first { $0.hasPrefix("id=") } }
+                        .map { String($0.dropFirst(3)) }
+                    return blocked != nil
+                }
+                // a suspect claimed for the worker (its third delivery) by a reclaim whose reply
+                // never came: added and read for a dead consumer in one transaction, so the
+                // blocked read finds nothing, then claimed for `heir`
+                let envelope = try JobEnvelope.make(Greeting(name: "suspect"))
+                let replies = try await fixture.client.pipeline([
+                    RedisCommand("MULTI"), RedisCommand("XADD", [keys.stream, "*"] + envelope.encodedFields.map { String(decoding: $0, as: UTF8.self) }),
+                    RedisCommand("XREADGROUP", "GROUP", "default", "ghost", "COUNT", "1", "STREAMS", keys.stream, ">"),
+                    RedisCommand("EXEC"),
+                ])
+                let id = try #require(replies.last?.array?.first?.string)
+                _ = try await fixture.client.send(RedisCommand("XCLAIM", keys.stream, "default", "heir", "0", id, "RETRYCOUNT", "3", "JUSTID"))
+                // the worker's read fails: it finds the suspect among its pending entries
+                let ranges = try await commandCalls(fixture, "xrange")
+                try await fixture.redis("CLIENT", "KILL", "ID", try #require(blocked))
+                try await waitUntil("the worker read the suspect's fields") { try await commandCalls(fixture, "xrange") > ranges }
+                // two heartbeats later (each extends the leases of the jobs waiting), it still waits
+                let beats = try await commandCalls(fixture, "xclaim")
+                try await waitUntil("two more heartbeats") { try await commandCalls(fixture, "xclaim") >= beats + 2 }
+                #expect(started.executions.map(\.job) == ["\(first.id)"], "the suspect ran beside the first job")
+            }
+        }
+    }
+
     /// A worker named `heir` with a 300 ms grace period whose handler records each job in
     /// `started`, then runs until the grace period is over and the worker cancels it.
     private static func heir(_ fixture: QueueFixture, queue: QueueName, recording started: Recorder) -> SpoolWorker {

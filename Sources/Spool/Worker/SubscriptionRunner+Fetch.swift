@@ -73,33 +73,38 @@ extension SubscriptionRunner {
                 }
                 if !readAhead && !fromHeld {
                     do {
+                        // A job whose worker died twice while running it may be what kills
+                        // workers: each such job runs alone, so the jobs that happened to run
+                        // beside it are not charged for its crashes. Reclaims bring them, and
+                        // so does the recovery of a reclaim whose reply was lost.
+                        var suspects: [(entry: StreamEntry, duplicate: Bool)] = []
                         if unseen && !state.isStopping {
                             let recovered = try await recoverUnseenEntries(limit: slots)
                             unseen = recovered.more
-                            entries += recovered.entries
+                            for item in recovered.entries {
+                                if item.entry.deliveries >= Self.suspectDeliveries { suspects.append(item) } else { entries.append(item) }
+                            }
                         }
                         let now = ContinuousClock.now
-                        if now - lastReclaim >= configuration.heartbeatInterval && entries.count < slots {
+                        if now - lastReclaim >= configuration.heartbeatInterval && entries.count + suspects.count < slots {
                             lastReclaim = now
-                            let reclaimed = try await reclaim(limit: slots - entries.count)
+                            let reclaimed = try await reclaim(limit: slots - entries.count - suspects.count)
                             let duplicates = await completedJobs(reclaimed)
-                            entries += reclaimed.filter { $0.deliveries < Self.suspectDeliveries }.map { ($0, duplicates.contains($0.key)) }
-                            // A job whose worker died twice while running it may be what
-                            // kills workers: run each such job alone, so the jobs that
-                            // happened to run beside it are not charged for its crashes.
-                            let suspects = reclaimed.filter { $0.deliveries >= Self.suspectDeliveries }
-                            if !suspects.isEmpty {
-                                // the others wait meanwhile: their leases are extended
-                                for (entry, _) in entries { markRunning(entry, waitsForSlot: true) }
-                                for entry in suspects { markRunning(entry, waitsForSlot: true) }
+                            for entry in reclaimed {
+                                let item = (entry: entry, duplicate: duplicates.contains(entry.key))
+                                if entry.deliveries >= Self.suspectDeliveries { suspects.append(item) } else { entries.append(item) }
                             }
-                            for entry in suspects {
-                                isolated += 1
-                                let duplicate = duplicates.contains(entry.key)
-                                if !(await runIsolated(entry, isDuplicate: duplicate, in: &handlers)) {
-                                    // the worker stops first: handed back when the loop ends
-                                    held.append((entry, duplicate))
-                                }
+                        }
+                        if !suspects.isEmpty {
+                            // the others wait meanwhile: their leases are extended
+                            for (entry, _) in entries { markRunning(entry, waitsForSlot: true) }
+                            for (entry, _) in suspects { markRunning(entry, waitsForSlot: true) }
+                        }
+                        for (entry, duplicate) in suspects {
+                            isolated += 1
+                            if !(await runIsolated(entry, isDuplicate: duplicate, in: &handlers)) {
+                                // the worker stops first: handed back when the loop ends
+                                held.append((entry, duplicate))
                             }
                         }
                         if entries.count + isolated < slots && !state.isStopping && !drained {
