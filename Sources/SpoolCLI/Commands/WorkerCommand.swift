@@ -156,6 +156,15 @@ struct WorkerCommand: AsyncParsableCommand {
         let settings = try settings()
         let format = logFormat
         let level = logLevel
+        // every stderr line from here on goes through one writer thread (docs/worker.md, "Logs")
+        StandardError.startWriter { dropped in
+            let line = StderrLogHandler.line(
+                format: format, level: .warning, label: "spool.worker",
+                message: "dropped \(dropped) lines of output: stderr was not read fast enough",
+                metadata: [("spool.output.dropped", "\(dropped)")]
+            )
+            return Array((line + "\n").utf8)
+        }
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, format: format, logLevel: level) }
         var logger = Logger(label: "spool.worker")
 

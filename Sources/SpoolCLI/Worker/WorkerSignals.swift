@@ -35,7 +35,7 @@ enum WorkerSignals {
                             loud.logLevel = .trace
                             loud.error("\(message)", metadata: ["signal": "\(signal)"])
                         }
-                        exit(1)
+                        StandardError.exit(1)
                     }
                 }
             }
