@@ -2,7 +2,7 @@ import Foundation
 import SpoolTesting
 import Testing
 
-/// The worker's stderr: a reader that stalls or goes away.
+/// The worker's stderr: a reader that stalls or goes away, and signals before it has started.
 @Suite(.timeLimit(.minutes(2)))
 struct WorkerOutputTests {
     /// Exec handlers that print 2 MB each while nobody reads the worker's stderr. Forwarding
@@ -83,5 +83,23 @@ struct WorkerOutputTests {
         pipe.closeReadEnd()
         let ended = try await ping.wait(timeout: .seconds(30))
         #expect(ended.status == 1)
+    }
+
+    /// Signals were trapped only once the worker was connected: SIGTERM while its first PING
+    /// was in flight killed it (status 143, no message), where docs/worker.md promises 0.
+    @Test(arguments: [SIGTERM, SIGINT])
+    func aSignalWhileConnectingEndsTheWorkerWithStatusZero(signal: Int32) async throws {
+        let listener = try SilentListener()
+        let worker = try SpoolProcess.start([
+            "worker", "--redis", "redis://127.0.0.1:\(listener.port)", "--timeout", "60s",
+            "--queue", "q", "--exec", "/bin/true",
+        ])
+        defer { worker.kill() }
+        try await waitUntil("the worker sent its first command") { listener.poll() > 0 }
+        #expect(worker.isRunning)
+        worker.signal(signal)
+        let ended = try await worker.wait(timeout: .seconds(20))
+        #expect(ended.status == 0, "\(ended.stderr)")
+        #expect(ended.stderr.contains("shutting down while starting"), "\(ended.stderr)")
     }
 }

@@ -153,6 +153,8 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // first of all, so that a signal during startup ends the worker with status 0 too
+        let signals = await WorkerSignals.trap()
         let settings = try settings()
         let format = logFormat
         let level = logLevel
@@ -166,7 +168,16 @@ struct WorkerCommand: AsyncParsableCommand {
             return Array((line + "\n").utf8)
         }
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, format: format, logLevel: level) }
-        var logger = Logger(label: "spool.worker")
+        let logger = Logger(label: "spool.worker")
+        try await signals.handling(logger: logger, format: format) {
+            try await start(settings, signals: signals, logger: logger)
+        }
+    }
+
+    /// Builds the handlers, connects, and serves until a signal's shutdown is over.
+    private func start(_ settings: WorkerSettings, signals: WorkerSignals, logger: Logger) async throws {
+        var logger = logger
+        let format = logFormat
 
         // Build every handler first: a missing program or a bad URL fails before connecting.
         let policy = NetworkPolicy(allowPrivateNetwork: settings.allowPrivateNetwork)
@@ -240,7 +251,7 @@ struct WorkerCommand: AsyncParsableCommand {
         services.append(.init(service: worker))
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         do {
-            try await WorkerSignals.run(group, logger: logger, format: format)
+            try await signals.serve(group, logger: logger)
         } catch {
             client.shutdown()
             try? await httpClient?.shutdown()
