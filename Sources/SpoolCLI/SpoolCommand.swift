@@ -39,6 +39,7 @@ struct SpoolCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            StandardError.flush()
         } catch {
             fail(error)
         }
@@ -48,16 +49,16 @@ struct SpoolCommand: AsyncParsableCommand {
     static func fail(_ error: any Error) -> Never {
         switch error {
         case let error as ExitCode:
-            Foundation.exit(error.rawValue)
+            StandardError.exit(error.rawValue)
         case let error as CLIError:
             printError(error.message)
-            Foundation.exit(error.exitCode)
+            StandardError.exit(error.exitCode)
         case let error as RedisError:
             printError("\(error)")
-            Foundation.exit(1)
+            StandardError.exit(1)
         case let error as SpoolError:
             printError(error.message)
-            Foundation.exit(1)
+            StandardError.exit(1)
         default:
             let code = exitCode(for: error)
             if code == .success {
@@ -66,7 +67,7 @@ struct SpoolCommand: AsyncParsableCommand {
             let text = firstParagraph(message(for: error)) ?? "\(error)"
             let line = text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : text
             printError(RedisURL.redact(line) + " (see `spool help`)")
-            Foundation.exit(code.rawValue)
+            StandardError.exit(code.rawValue)
         }
     }
 
@@ -84,10 +85,11 @@ struct SpoolCommand: AsyncParsableCommand {
         return parts.isEmpty ? nil : parts.joined(separator: " ")
     }
 
-    /// Writes `spool: <message>` on stderr, flattened to one line.
+    /// Writes `spool: <message>` on stderr, flattened to one line (never trapping on a closed
+    /// stderr; in the worker, after the log lines queued before it).
     static func printError(_ message: String) {
         let line = message.split(whereSeparator: \.isNewline).joined(separator: " ")
-        FileHandle.standardError.write(Data("spool: \(line)\n".utf8))
+        StandardError.writeLine("spool: \(line)")
     }
 }
 

@@ -153,11 +153,31 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // first of all, so that a signal during startup ends the worker with status 0 too
+        let signals = await WorkerSignals.trap()
         let settings = try settings()
         let format = logFormat
         let level = logLevel
+        // every stderr line from here on goes through one writer thread (docs/worker.md, "Logs")
+        StandardError.startWriter { dropped in
+            let line = StderrLogHandler.line(
+                format: format, level: .warning, label: "spool.worker",
+                message: "dropped \(dropped) lines of output: stderr was not read fast enough",
+                metadata: [("spool.output.dropped", "\(dropped)")]
+            )
+            return Array((line + "\n").utf8)
+        }
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, format: format, logLevel: level) }
-        var logger = Logger(label: "spool.worker")
+        let logger = Logger(label: "spool.worker")
+        try await signals.handling(logger: logger, format: format) {
+            try await start(settings, signals: signals, logger: logger)
+        }
+    }
+
+    /// Builds the handlers, connects, and serves until a signal's shutdown is over.
+    private func start(_ settings: WorkerSettings, signals: WorkerSignals, logger: Logger) async throws {
+        var logger = logger
+        let format = logFormat
 
         // Build every handler first: a missing program or a bad URL fails before connecting.
         let policy = NetworkPolicy(allowPrivateNetwork: settings.allowPrivateNetwork)
@@ -231,7 +251,7 @@ struct WorkerCommand: AsyncParsableCommand {
         services.append(.init(service: worker))
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))
         do {
-            try await WorkerSignals.run(group, logger: logger, format: format)
+            try await signals.serve(group, logger: logger)
         } catch {
             client.shutdown()
             try? await httpClient?.shutdown()

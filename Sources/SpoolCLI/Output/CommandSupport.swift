@@ -41,9 +41,9 @@ func withInspectorClient<T>(
 
 /// Standard streams and the terminal.
 enum Terminal {
-    /// Writes one line to stderr.
+    /// Writes one line to stderr (never trapping on a closed stderr).
     static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        StandardError.writeLine(line)
     }
 
     /// Prints `spool: message` on stderr and returns the exit status 1 to throw.
@@ -63,7 +63,7 @@ enum Terminal {
 
     /// Asks a yes/no question on stderr and reads the answer from stdin; only `y`/`yes` agree.
     static func confirm(_ question: String) -> Bool {
-        FileHandle.standardError.write(Data((question + " [y/N] ").utf8))
+        StandardError.write(Array((question + " [y/N] ").utf8))
         guard let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
         return answer == "y" || answer == "yes"
     }

@@ -48,9 +48,7 @@ struct PrivateRedis {
                 return !done
             }
             if first {
-                FileHandle.standardError.write(Data(
-                    "spool: using private Redis at \(url) (stop it with `spool redis stop`)\n".utf8
-                ))
+                StandardError.writeLine("spool: using private Redis at \(url) (stop it with `spool redis stop`)")
             }
         }
         return url

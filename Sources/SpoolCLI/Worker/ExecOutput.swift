@@ -7,10 +7,12 @@ import Subprocess
 ///
 /// In the `text` log format each line is written as it is. In `json` each line becomes a
 /// record of its own (`"label":"spool.exec"`, the line as `msg`, the metadata of the job's
-/// log lines and `"exec.stream":"stdout"`), so stderr stays one JSON object per line. Either way a line is
-/// one `write`, so the lines of programs running side by side, and the worker's own log
-/// lines, do not cut into each other (on a pipe, up to its `PIPE_BUF` of 4 KiB). The
-/// program's output is not Spool's log: `--log-level` does not filter it.
+/// log lines and `"exec.stream":"stdout"`), so stderr stays one JSON object per line. Either way
+/// a line is queued whole for the worker's one stderr writer thread (``StandardError``), so the
+/// lines of programs running side by side, and the worker's own log lines, do not cut into
+/// each other; when stderr is not read fast enough, whole lines are dropped (and counted)
+/// rather than the handler waiting. The program's output is not Spool's log: `--log-level`
+/// does not filter it.
 struct ExecOutput: Sendable {
     let format: LogFormat
 
@@ -25,28 +27,47 @@ struct ExecOutput: Sendable {
         let metadata = ([("exec.stream", "stdout")] + logger.handler.metadata.map { ($0.key, "\($0.value)") })
             .sorted { $0.0 < $1.0 }
         var splitter = LineSplitter(maxLineBytes: Self.maxLineBytes)
+        var piecing = Piecing()
         for try await buffer in stdout {
             buffer.withUnsafeBytes { bytes in
-                splitter.feed(bytes) { write($0, ended: $1, metadata) }
+                splitter.feed(bytes) { write($0, ended: $1, metadata, &piecing) }
             }
         }
-        splitter.finish { write($0, ended: $1, metadata) }
+        splitter.finish { write($0, ended: $1, metadata, &piecing) }
     }
 
-    private func write(_ line: ArraySlice<UInt8>, ended: Bool, _ metadata: [(String, String)]) {
-        var bytes: [UInt8]
+    /// In the `text` format, where an overlong line is passed on in pieces without newlines:
+    /// whether a piece of the current line was passed on, or one was dropped (stderr's queue
+    /// was full), so that its later pieces are dropped too and what was passed on gets its
+    /// newline, rather than being continued by another line.
+    private struct Piecing {
+        var open = false
+        var cut = false
+    }
+
+    private func write(_ line: ArraySlice<UInt8>, ended: Bool, _ metadata: [(String, String)], _ piecing: inout Piecing) {
         switch format {
         case .text:
-            bytes = Array(line)
+            if piecing.cut {
+                piecing.cut = !ended
+                return
+            }
+            var bytes = Array(line)
             if ended { bytes.append(UInt8(ascii: "\n")) }
+            if StandardError.write(bytes) {
+                piecing.open = !ended
+            } else {
+                if piecing.open { StandardError.write([UInt8(ascii: "\n")], force: true) }
+                piecing.open = false
+                piecing.cut = !ended
+            }
         case .json:
             let record = StderrLogHandler.jsonLine(
                 time: StderrLogHandler.timestamp(), level: .info, label: "spool.exec",
                 message: String(decoding: line, as: UTF8.self), metadata: metadata
             )
-            bytes = Array((record + "\n").utf8)
+            StandardError.write(Array((record + "\n").utf8))
         }
-        FileHandle.standardError.write(Data(bytes))
     }
 }
 

@@ -10,7 +10,8 @@ enum LogFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
     case json
 }
 
-/// A swift-log handler writing one line per message to stderr, as text or JSON.
+/// A swift-log handler writing one line per message to stderr, as text or JSON (through
+/// ``StandardError``: in the worker, queued for its writer thread).
 struct StderrLogHandler: LogHandler {
     let label: String
     let format: LogFormat
@@ -25,21 +26,28 @@ struct StderrLogHandler: LogHandler {
     func log(event: LogEvent) {
         var all = metadata
         if let extra = event.metadata { all.merge(extra) { _, new in new } }
-        let time = Self.timestamp()
-        var line: String
+        let line = Self.line(
+            format: format, level: event.level, label: label, message: "\(event.message)",
+            metadata: all.keys.sorted().map { ($0, "\(all[$0]!)") }
+        )
+        StandardError.write(Array((line + "\n").utf8))
+    }
+
+    /// One log line in `format`, without the newline, stamped with the current time.
+    static func line(
+        format: LogFormat, level: Logger.Level, label: String, message: String, metadata: [(String, String)]
+    ) -> String {
+        let time = timestamp()
         switch format {
         case .text:
-            line = "\(time) \(event.level) \(label): \(event.message)"
-            for key in all.keys.sorted() {
-                line += " \(key)=\(Self.textValue("\(all[key]!)"))"
+            var line = "\(time) \(level) \(label): \(message)"
+            for (key, value) in metadata {
+                line += " \(key)=\(textValue(value))"
             }
+            return line
         case .json:
-            line = Self.jsonLine(
-                time: time, level: event.level, label: label, message: "\(event.message)",
-                metadata: all.keys.sorted().map { ($0, "\(all[$0]!)") }
-            )
+            return jsonLine(time: time, level: level, label: label, message: message, metadata: metadata)
         }
-        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
     /// One record of the `json` format, without the newline: `ts`, `level`, `label`, `msg`,

@@ -20,11 +20,12 @@ final class WorkerFixture: Sendable {
         try TempDirectory.script(directory, name, "#!/bin/bash\n" + body)
     }
 
-    /// Starts `spool worker --redis URL --queue Q <flags> --exec <argv>`.
-    func worker(queue: String, _ flags: [String] = [], exec argv: [String]) throws -> SpoolProcess {
+    /// Starts `spool worker --redis URL --queue Q <flags> --exec <argv>` (its stderr to
+    /// `stderrDescriptor` when given, else to a file).
+    func worker(queue: String, _ flags: [String] = [], exec argv: [String], stderrDescriptor: Int32? = nil) throws -> SpoolProcess {
         try SpoolProcess.start(
             ["worker", "--redis", server.url, "--queue", queue, "--log-level", "debug"] + flags + ["--exec"] + argv,
-            in: directory
+            in: directory, stderrDescriptor: stderrDescriptor
         )
     }
 

@@ -1,0 +1,105 @@
+import Foundation
+import SpoolTesting
+import Testing
+
+/// The worker's stderr: a reader that stalls or goes away, and signals before it has started.
+@Suite(.timeLimit(.minutes(2)))
+struct WorkerOutputTests {
+    /// Exec handlers that print 2 MB each while nobody reads the worker's stderr. Forwarding
+    /// wrote with a blocking `FileHandle.write` on the cooperative pool's threads (two here):
+    /// they all blocked on the full pipe, the heartbeat stopped (its key expired, another worker
+    /// would reclaim the jobs and run them a second time) and SIGTERM did nothing.
+    @Test func aStderrNobodyReadsStopsNeitherTheHeartbeatNorTheJobsNorShutdown() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let pipe = try StderrPipe()
+            // 2 MB each, in lines of 999 x's and a newline
+            let loud = ["/bin/sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' x | fold -w 999"]
+            let worker = try fixture.worker(
+                queue: "loud", ["--concurrency", "4", "--heartbeat-ttl", "2s", "--grace-period", "2s"],
+                exec: loud, stderrDescriptor: pipe.writeEnd
+            )
+            pipe.closeWriteEnd()
+            defer { worker.kill() }
+            let probe = QueueProbe(server: server, queue: "loud")
+            let heartbeats = "spool:{loud}:hb:default:*"
+            try await waitUntil("the worker's heartbeat key exists") { !(try server.cli("KEYS", heartbeats)).isEmpty }
+            for _ in 0..<4 { _ = try await fixture.enqueue("loud") }
+
+            // three heartbeat TTLs while the programs print into the unread pipe
+            let until = ContinuousClock.now + .seconds(6)
+            while ContinuousClock.now < until {
+                let keys = try server.cli("KEYS", heartbeats)
+                try #require(!keys.isEmpty, "the heartbeat key expired while stderr was not read")
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try await waitUntil("the four jobs are done", within: .seconds(30)) { try probe.doneCount() == 4 }
+            #expect(worker.isRunning)
+
+            // the reader comes back: the worker says how many lines it dropped
+            pipe.startReading()
+            try await waitUntil("the dropped-lines notice is written") { pipe.text.contains(" lines of output") }
+            worker.signal(SIGTERM)
+            let ended = try await worker.wait(timeout: .seconds(20))
+            #expect(ended.status == 0)
+            try await waitUntil("the pipe reached its end", within: .seconds(10)) { pipe.isAtEnd }
+            let text = pipe.text
+            #expect(text.range(of: #"dropped [0-9]+ lines of output: stderr was not read fast enough"#, options: .regularExpression) != nil)
+            #expect(text.contains("shutting down gracefully"))
+            // lines are dropped whole: the programs' lines and the worker's own never cut into each other
+            let cut = text.split(separator: "\n").filter { $0.contains("xxxxxxxx") && $0 != Substring(String(repeating: "x", count: 999)) }
+            #expect(cut.isEmpty, "cut lines: \(cut.map { $0.prefix(100) })")
+        }
+    }
+
+    /// With stderr's reader gone, a write got EPIPE (SIGPIPE is ignored) and Foundation's
+    /// `FileHandle.write` trapped: the worker died at its first log line with status 132.
+    @Test func aClosedStderrNeitherKillsTheWorkerNorStopsItsJobs() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let pipe = try StderrPipe()
+            let worker = try fixture.worker(
+                queue: "q", exec: ["/bin/sh", "-c", "echo one; echo two"], stderrDescriptor: pipe.writeEnd
+            )
+            defer { worker.kill() }
+            pipe.closeWriteEnd()
+            pipe.closeReadEnd()
+            let id = try await fixture.enqueue("q")
+            let probe = QueueProbe(server: server, queue: "q")
+            try await waitUntil("the job is done") { try probe.isDone(id) || !worker.isRunning }
+            #expect(worker.isRunning, "exit status \(worker.child.exitStatus.map(String.init) ?? "")")
+            #expect(try probe.isDone(id))
+            worker.signal(SIGTERM)
+            let ended = try await worker.wait(timeout: .seconds(20))
+            #expect(ended.status == 0)
+        }
+    }
+
+    /// The one-line error of any command trapped the same way.
+    @Test func anErrorLineOnAClosedStderrDoesNotTrap() async throws {
+        let pipe = try StderrPipe()
+        let ping = try SpoolProcess.start(["ping", "--redis", "redis://127.0.0.1:1"], stderrDescriptor: pipe.writeEnd)
+        pipe.closeWriteEnd()
+        pipe.closeReadEnd()
+        let ended = try await ping.wait(timeout: .seconds(30))
+        #expect(ended.status == 1)
+    }
+
+    /// Signals were trapped only once the worker was connected: SIGTERM while its first PING
+    /// was in flight killed it (status 143, no message), where docs/worker.md promises 0.
+    @Test(arguments: [SIGTERM, SIGINT])
+    func aSignalWhileConnectingEndsTheWorkerWithStatusZero(signal: Int32) async throws {
+        let listener = try SilentListener()
+        let worker = try SpoolProcess.start([
+            "worker", "--redis", "redis://127.0.0.1:\(listener.port)", "--timeout", "60s",
+            "--queue", "q", "--exec", "/bin/true",
+        ])
+        defer { worker.kill() }
+        try await waitUntil("the worker sent its first command") { listener.poll() > 0 }
+        #expect(worker.isRunning)
+        worker.signal(signal)
+        let ended = try await worker.wait(timeout: .seconds(20))
+        #expect(ended.status == 0, "\(ended.stderr)")
+        #expect(ended.stderr.contains("shutting down while starting"), "\(ended.stderr)")
+    }
+}
