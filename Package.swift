@@ -77,11 +77,14 @@ let package = Package(
             dependencies: [],
             swiftSettings: swiftSettings
         ),
+        // the exec handler's trampoline (prctl is variadic, so not callable from Swift)
+        .target(name: "CSpoolExec"),
         .executableTarget(
             name: "SpoolCLI",
             dependencies: [
                 "Spool",
                 "SpoolRedis",
+                "CSpoolExec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -154,6 +154,11 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try settings()
+        // exec programs need file descriptors: raise the soft limit, refuse what cannot fit
+        try FileLimit.prepare(execSlots: settings.subscriptions.reduce(0) { total, spec in
+            guard case .exec = spec.handler else { return total }
+            return total + (spec.tuning.over(.builtIn).concurrency ?? 0)
+        })
         let format = logFormat
         let level = logLevel
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, format: format, logLevel: level) }
