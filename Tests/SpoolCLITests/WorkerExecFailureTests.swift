@@ -76,4 +76,42 @@ struct WorkerExecFailureTests {
             #expect(stderr.contains("file descriptors") && stderr.contains("limit") && stderr.contains("concurrency"), "\(stderr)")
         }
     }
+
+    /// Programs start through `spool-exec` beside the binary (no warning); a `spool` without
+    /// it still runs them, through itself, and says so once at start.
+    @Test func withoutSpoolExecBesideItTheWorkerStartsProgramsThroughItselfAndSaysSo() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let handler = try fixture.script("handler.sh", #"echo "$SPOOL_ATTEMPT" >> "$1/ran""#)
+            let probe = QueueProbe(server: server, queue: "q")
+
+            let worker = try fixture.worker(queue: "q", exec: [handler, fixture.directory])
+            defer { worker.kill() }
+            let spool = try SpoolProcess.binary()
+            #expect(FileManager.default.isExecutableFile(atPath: URL(fileURLWithPath: spool)
+                .deletingLastPathComponent().appendingPathComponent("spool-exec").path), "spool-exec was not built beside \(spool)")
+            let first = try await fixture.enqueue("q")
+            try await waitUntil("the job ran") { try probe.isDone(first) }
+            #expect(!worker.stderr.contains("spool-exec"), "\(worker.stderr)")
+            worker.kill()
+
+            // the same binary alone in a directory (a hard link: /proc/self/exe resolves symlinks)
+            let alone = fixture.directory + "/bin"
+            try FileManager.default.createDirectory(atPath: alone, withIntermediateDirectories: false)
+            if link(spool, alone + "/spool") != 0 { try FileManager.default.copyItem(atPath: spool, toPath: alone + "/spool") }
+            let child = try ChildProgram(
+                executable: alone + "/spool",
+                arguments: ["worker", "--redis", server.url, "--queue", "q", "--exec", handler, fixture.directory],
+                directory: fixture.directory, environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SPOOL_") },
+                stdinPath: nil, stdoutPath: "\(fixture.directory)/out", stderrPath: "\(fixture.directory)/err"
+            )
+            defer { if child.exitStatus == nil { kill(child.pid, SIGKILL); _ = child.exitStatus } }
+            let second = try await fixture.enqueue("q")
+            try await waitUntil("the job ran without spool-exec") { try probe.isDone(second) }
+            let warnings = fixture.read("err").split(separator: "\n").filter { $0.contains("spool-exec") }
+            #expect(warnings.count == 1, "\(fixture.read("err"))")
+            #expect(warnings.first?.contains("\(alone)/spool-exec is missing") == true, "\(warnings)")
+            #expect(fixture.read("ran") == "1\n1\n")
+        }
+    }
 }

@@ -232,6 +232,10 @@ struct WorkerCommand: AsyncParsableCommand {
                 "spool.queue": "\(spec.queue)", "spool.group": "\(spec.group)", "spool.handler": "\(description)",
             ])
         }
+        if settings.subscriptions.contains(where: { if case .exec = $0.handler { true } else { false } }),
+            let warning = Trampoline.warning {
+            logger.warning("\(warning)")
+        }
         // services stop in reverse order: the worker drains first, the metrics endpoint answers until then
         services.append(.init(service: worker))
         let group = ServiceGroup(configuration: .init(services: services, logger: logger))

@@ -139,17 +139,16 @@ struct ExecHandler: Sendable {
         }
     }
 
-    /// On Linux the running `spool` binary itself (even if its file was replaced or deleted
-    /// since), as the trampoline; elsewhere the program.
+    /// On Linux the trampoline (``Trampoline``); elsewhere the program.
     private var launcher: String {
         #if os(Linux)
-        "/proc/self/exe"
+        Trampoline.resolved.path
         #else
         executable
         #endif
     }
 
-    /// What is spawned: on Linux, `spool` as the trampoline (`CSpoolExec`), which sets
+    /// What is spawned: on Linux the trampoline (`spool-exec`, or `spool` itself), which sets
     /// PR_SET_PDEATHSIG so the program is SIGKILLed when the worker dies, puts back the soft
     /// file limit the worker raised, then execs the program; elsewhere the program itself.
     private var launchArguments: [String] {
@@ -203,6 +202,36 @@ struct ExecHandler: Sendable {
 struct ExecFailure: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
+}
+
+/// The program each exec job starts first on Linux (CSpoolExec's trampoline), found once.
+///
+/// `spool-exec` beside the running binary (`dirname(/proc/self/exe)/spool-exec`, symlinks
+/// resolved) is a small C program: starting it costs a fraction of a millisecond. Without it
+/// the worker still starts, using the running `spool` binary itself (`/proc/self/exe`) as
+/// the trampoline, which behaves the same but costs several milliseconds of CPU per job
+/// (loading the Swift runtime and Foundation), and warns once at start.
+enum Trampoline {
+    static let resolved: (path: String, missing: String?) = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
+        let path = URL(fileURLWithPath: executable).deletingLastPathComponent()
+            .appendingPathComponent("spool-exec").path
+        if PrivateRedis.isExecutableFile(path) { return (path, nil) }
+        return ("/proc/self/exe", path)
+    }()
+
+    /// The warning for a worker with exec handlers when `spool-exec` is missing, or nil.
+    static var warning: String? {
+        #if os(Linux)
+        resolved.missing.map {
+            "\($0) is missing or not executable: each exec job starts through the spool binary instead, "
+                + "which costs several milliseconds of CPU per job (install spool-exec beside spool)"
+        }
+        #else
+        nil
+        #endif
+    }
 }
 
 /// Whether the program of one run was spawned (its body began).
