@@ -1,4 +1,5 @@
-# Builds the `spool` binary and ships it in a slim Debian image.
+# Builds the `spool` binary and its exec trampoline `spool-exec` (which must sit beside it,
+# docs/worker.md) and ships them in a slim Debian image.
 #   docker build -t spool .
 #   docker run --rm spool worker --help
 
@@ -16,14 +17,16 @@ COPY Package.swift Package.resolved* ./
 RUN swift package resolve
 COPY . .
 RUN swift build -c release --product spool --static-swift-stdlib \
-    && install -D "$(swift build -c release --show-bin-path)/spool" /out/spool
+    && swift build -c release --product spool-exec --static-swift-stdlib \
+    && install -D "$(swift build -c release --show-bin-path)/spool" /out/spool \
+    && install -D "$(swift build -c release --show-bin-path)/spool-exec" /out/spool-exec
 
 FROM debian:bookworm-slim
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libhiredis0.14 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --no-create-home --shell /usr/sbin/nologin spool
-COPY --from=build /out/spool /usr/local/bin/spool
+COPY --from=build /out/spool /out/spool-exec /usr/local/bin/
 USER spool
 # The image has no redis-server: give every command a Redis, e.g.
 #   docker run --rm -e SPOOL_REDIS_URL=redis://redis:6379 spool worker --queue q --exec ...

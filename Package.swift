@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "Spool", targets: ["Spool"]),
         .library(name: "SpoolTesting", targets: ["SpoolTesting"]),
         .executable(name: "spool", targets: ["SpoolCLI"]),
+        // `spool worker --exec`'s trampoline, a C program: install it beside `spool`
+        .executable(name: "spool-exec", targets: ["SpoolExec"]),
         .executable(name: "spool-bench", targets: ["SpoolBench"]),
         // for Spool's own crash-recovery tests
         .executable(name: "spool-test-worker", targets: ["SpoolTestWorker"]),
@@ -77,11 +79,26 @@ let package = Package(
             dependencies: [],
             swiftSettings: swiftSettings
         ),
+        // the exec handler's trampoline (prctl is variadic, so not callable from Swift), in
+        // `spool-exec` and, as the fallback when that is missing, in `spool`
+        .target(name: "CSpoolExec"),
+        // The same trampoline as a program of its own (`spool-exec`), which `spool worker` starts
+        // from beside its own binary: starting `spool` costs milliseconds of CPU per job.
+        // SwiftPM links every executable through swiftc, which adds the Swift image registrar
+        // (swiftrt.o) and libswiftCore (with libstdc++): loading those doubled its cost.
+        // -nostartfiles drops the registrar (there is no Swift code), -static-executable links
+        // statically, so nothing of the Swift runtime is pulled in: a static libc-only program.
+        .executableTarget(
+            name: "SpoolExec",
+            dependencies: ["CSpoolExec"],
+            linkerSettings: [.unsafeFlags(["-static-executable", "-nostartfiles"], .when(platforms: [.linux]))]
+        ),
         .executableTarget(
             name: "SpoolCLI",
             dependencies: [
                 "Spool",
                 "SpoolRedis",
+                "CSpoolExec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

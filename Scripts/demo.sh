@@ -14,9 +14,9 @@ if [[ -x "$ROOT/Scripts/bootstrap.sh" ]]; then
     "$ROOT/Scripts/bootstrap.sh"
 fi
 
-echo "==> building spool (debug)"
+echo "==> building spool and spool-exec (debug)"
 build_log="$(mktemp /tmp/spool-demo-build.XXXXXX)"
-if ! (cd "$ROOT" && swift build --product spool >"$build_log" 2>&1); then
+if ! (cd "$ROOT" && swift build --product spool >"$build_log" 2>&1 && swift build --product spool-exec >>"$build_log" 2>&1); then
     cat "$build_log" >&2; rm -f "$build_log"; exit 1
 fi
 rm -f "$build_log"

@@ -47,7 +47,11 @@ extension BenchContext {
             return
         }
         let jobs = max(100, sizes.processJobs / 50) / 100 * 100
-        print("process-per-job: \(jobs) jobs, spool worker --exec /bin/true, concurrency 8")
+        // without spool-exec beside it the worker starts each job through the spool binary
+        let trampoline = URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("spool-exec").path
+        let fallback = FileManager.default.isExecutableFile(atPath: trampoline)
+            ? "" : " (spool-exec missing: the spool binary is the trampoline)"
+        print("process-per-job: \(jobs) jobs, spool worker --exec /bin/true, concurrency 8\(fallback)")
         try await flush()
         let queue = try QueueName("bench.exec")
         let keys = QueueKeys(queue: queue)
@@ -83,7 +87,7 @@ extension BenchContext {
         while worker.isRunning { try await Task.sleep(for: .milliseconds(10)) }
         let rate = first.map { Double(jobs - $0.count) / (end - $0.at).seconds } ?? 0
         report.add("process, spool worker exec /bin/true", rate, unit: "jobs/s",
-                   note: "one /bin/true process per job, concurrency 8")
+                   note: "one /bin/true process per job, concurrency 8" + fallback)
         try await flush()
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CSpoolExec
 import Foundation
 import Spool
 import SpoolRedis
@@ -32,6 +33,8 @@ struct SpoolCommand: AsyncParsableCommand {
 
     /// Prints errors as one line (never a stack trace, never a password) and exits non-zero.
     static func main() async {
+        // `spool` started as an exec handler's trampoline: becomes the handler program
+        spool_exec_trampoline(CommandLine.argc, CommandLine.unsafeArgv)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -24,7 +24,7 @@ extension SubscriptionRunner {
         switch outcome {
         case .succeeded, .duplicate, .abandoned:
             break
-        case .failed(let error), .deadLetter(_, let error):
+        case .failed(let error), .deadLetter(_, let error), .handedBack(let error, _):
             span.setStatus(SpanStatus(code: .error, message: error))
         }
         return outcome

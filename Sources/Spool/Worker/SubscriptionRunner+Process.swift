@@ -12,12 +12,15 @@ extension SubscriptionRunner {
         case deadLetter(reason: DeadLetterReason, error: String)
         /// The worker gave up on it (shutdown past the grace period, or its task cancelled).
         case abandoned
+        /// The handler threw ``HandBackError``: the job did not run. Handed back as an
+        /// abandoned job is, then the slot stays idle for `pause`.
+        case handedBack(error: String, pause: Duration)
 
         /// Whether settling it runs a script (acknowledgements go in batches instead).
         var needsRedis: Bool {
             switch self {
             case .succeeded, .duplicate: false
-            case .failed, .deadLetter, .abandoned: true
+            case .failed, .deadLetter, .abandoned, .handedBack: true
             }
         }
     }
@@ -144,6 +147,9 @@ extension SubscriptionRunner {
             if let error = error as? NonRetryableError {
                 return .deadLetter(reason: .nonRetryable, error: error.message)
             }
+            if let error = error as? HandBackError {
+                return .handedBack(error: error.message, pause: error.pause)
+            }
         }
         let text = timedOut ? "handler timed out after \(timeout)" : failure.map { ($0 as? SpoolError)?.message ?? "\($0)" } ?? ""
         context.logger.debug("handler failed", metadata: ["error": "\(text)"])
@@ -162,7 +168,7 @@ extension SubscriptionRunner {
         case .duplicate: typeMetrics.duplicate.increment()
         case .failed where envelope != nil && attempt < maxAttempts: typeMetrics.retried.increment()
         case .failed, .deadLetter: typeMetrics.dead.increment()
-        case .abandoned: break
+        case .abandoned, .handedBack: break
         }
         switch outcome {
         case .succeeded, .duplicate:
@@ -170,7 +176,12 @@ extension SubscriptionRunner {
             state.complete(.init(entryID: entry.id, source: entry.source, jobID: envelope?.id))
             state.slots.release(1)
             return
-        case .abandoned:
+        case .abandoned, .handedBack:
+            if case .handedBack(let error, _) = outcome {
+                logger.error("the job did not start; handed back unstarted, as the same attempt", metadata: [
+                    "spool.job.id": "\(envelope.map { "\($0.id)" } ?? "-")", "spool.attempt": "\(attempt)", "error": "\(error)",
+                ])
+            }
             // Handed back to the group, to run again as this same attempt: the worker stopped,
             // the job did not fail. Left pending, it would be reclaimed as one more delivery,
             // and deliveries count as attempts (for workers that die on a job), so each deploy
@@ -197,7 +208,22 @@ extension SubscriptionRunner {
         case .deadLetter(let reason, let error):
             await deadLetter(entry, fields: fields, envelope: envelope, attempt: attempt, reason: reason, error: error)
         }
+        if case .handedBack(_, let pause) = outcome {
+            await idle(for: pause)
+        }
         state.slots.release(1)
+    }
+
+    /// Keeps a slot idle for `pause` after a job was handed back unstarted, so a worker that
+    /// cannot start jobs does not take the next one at once (with every slot idle it fetches
+    /// nothing); a shutdown or cancellation ends the pause.
+    private func idle(for pause: Duration) async {
+        let end = ContinuousClock.now + pause
+        while !state.isStopping && !Task.isCancelled {
+            let left = end - .now
+            if left <= .zero { return }
+            try? await Task.sleep(for: min(left, .milliseconds(100)))
+        }
     }
 
     private func deadLetter(

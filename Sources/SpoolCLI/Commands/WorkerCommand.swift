@@ -156,6 +156,11 @@ struct WorkerCommand: AsyncParsableCommand {
         // first of all, so that a signal during startup ends the worker with status 0 too
         let signals = await WorkerSignals.trap()
         let settings = try settings()
+        // exec programs need file descriptors: raise the soft limit, refuse what cannot fit
+        try FileLimit.prepare(execSlots: settings.subscriptions.reduce(0) { total, spec in
+            guard case .exec = spec.handler else { return total }
+            return total + (spec.tuning.over(.builtIn).concurrency ?? 0)
+        })
         let format = logFormat
         let level = logLevel
         // every stderr line from here on goes through one writer thread (docs/worker.md, "Logs")
@@ -246,6 +251,10 @@ struct WorkerCommand: AsyncParsableCommand {
             logger.info("serving queue", metadata: [
                 "spool.queue": "\(spec.queue)", "spool.group": "\(spec.group)", "spool.handler": "\(description)",
             ])
+        }
+        if settings.subscriptions.contains(where: { if case .exec = $0.handler { true } else { false } }),
+            let warning = Trampoline.warning {
+            logger.warning("\(warning)")
         }
         // services stop in reverse order: the worker drains first, the metrics endpoint answers until then
         services.append(.init(service: worker))

@@ -1,6 +1,8 @@
+import CSpoolExec
 import Foundation
 import Spool
 import Subprocess
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -53,6 +55,11 @@ struct ExecHandler: Sendable {
 
     /// Runs one job.
     func run(_ envelope: JobEnvelope, _ context: JobContext) async throws {
+        // exiting at once (a second signal): start nothing, report nothing
+        guard RunningChildren.shared.willStart() else {
+            await RunningChildren.shared.holdIfExiting()
+            throw CancellationError()
+        }
         var options = PlatformOptions()
         options.processGroupID = 0  // a new group led by the child
         // on cancellation (the handler timeout, or shutdown past the grace period)
@@ -60,48 +67,67 @@ struct ExecHandler: Sendable {
             .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(200))
         ]
         let payload = envelope.payload
-        let result = try await Subprocess.run(
-            .path(FilePath(executable)),
-            arguments: Arguments(arguments),
-            environment: Self.environment(envelope, context),
-            platformOptions: options,
-            input: .inputWriter,
-            output: .sequence,
-            error: .sequence
-        ) { execution in
-            let group = execution.processIdentifier.value
-            RunningChildren.shared.insert(group)
-            defer { RunningChildren.shared.remove(group) }
-            return try await withThrowingTaskGroup(of: [UInt8].self) { tasks in
-                tasks.addTask {
-                    // a program that does not read its stdin closes the pipe: not an error
-                    _ = try? await execution.standardInputWriter.write(payload)
-                    try? await execution.standardInputWriter.finish()
-                    return []
-                }
-                tasks.addTask { [output] in
-                    try await output.forward(execution.standardOutput, context)
-                    return []
-                }
-                tasks.addTask {
-                    var tail: [UInt8] = []
-                    for try await buffer in execution.standardError {
-                        buffer.withUnsafeBytes { tail.append(contentsOf: $0) }
-                        if tail.count > 2 * Self.stderrTailBytes {
-                            tail.removeFirst(tail.count - Self.stderrTailBytes)
-                        }
+        let spawned = SpawnMark()
+        let status: TerminationStatus
+        let stderrBytes: [UInt8]
+        do {
+            let result = try await Subprocess.run(
+                .path(FilePath(launcher)),
+                arguments: Arguments(launchArguments),
+                environment: Self.environment(envelope, context),
+                platformOptions: options,
+                input: .inputWriter,
+                output: .sequence,
+                error: .sequence
+            ) { execution in
+                let group = execution.processIdentifier.value
+                spawned.set()
+                RunningChildren.shared.started(group)
+                defer { RunningChildren.shared.remove(group) }
+                return try await withThrowingTaskGroup(of: [UInt8].self) { tasks in
+                    tasks.addTask {
+                        // a program that does not read its stdin closes the pipe: not an error
+                        _ = try? await execution.standardInputWriter.write(payload)
+                        try? await execution.standardInputWriter.finish()
+                        return []
                     }
-                    return Array(tail.suffix(Self.stderrTailBytes))
+                    tasks.addTask { [output] in
+                        try await output.forward(execution.standardOutput, context)
+                        return []
+                    }
+                    tasks.addTask {
+                        var tail: [UInt8] = []
+                        for try await buffer in execution.standardError {
+                            buffer.withUnsafeBytes { tail.append(contentsOf: $0) }
+                            if tail.count > 2 * Self.stderrTailBytes {
+                                tail.removeFirst(tail.count - Self.stderrTailBytes)
+                            }
+                        }
+                        return Array(tail.suffix(Self.stderrTailBytes))
+                    }
+                    var tail: [UInt8] = []
+                    for try await part in tasks where !part.isEmpty { tail = part }
+                    return tail
                 }
-                var tail: [UInt8] = []
-                for try await part in tasks where !part.isEmpty { tail = part }
-                return tail
             }
+            status = result.terminationStatus
+            stderrBytes = result.closureResult
+        } catch {
+            guard !spawned.isSet else { throw error }
+            // Pipes, the process or the exec failed: the worker's trouble, not the job's.
+            RunningChildren.shared.didNotStart()
+            if Task.isCancelled { throw error }
+            throw SpawnFailures.shared.handBack("cannot start \(executable): \(error)")
         }
         await RunningChildren.shared.holdIfExiting()
-        let stderrTail = String(decoding: result.closureResult, as: UTF8.self)
+        let stderrTail = String(decoding: stderrBytes, as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        switch result.terminationStatus {
+        // the trampoline could not exec the program: it did not run
+        if status == .exited(127), let range = stderrTail.range(of: Self.trampolineToken + " ") {
+            throw SpawnFailures.shared.handBack(String(stderrTail[range.upperBound...]))
+        }
+        SpawnFailures.shared.reset()
+        switch status {
         case .exited(0):
             return
         case .exited(Self.permanentFailureStatus):
@@ -112,6 +138,33 @@ struct ExecHandler: Sendable {
             throw ExecFailure(message: Self.describe("killed by signal \(signal)", stderrTail))
         }
     }
+
+    /// On Linux the trampoline (``Trampoline``); elsewhere the program.
+    private var launcher: String {
+        #if os(Linux)
+        Trampoline.resolved.path
+        #else
+        executable
+        #endif
+    }
+
+    /// What is spawned: on Linux the trampoline (`spool-exec`, or `spool` itself), which sets
+    /// PR_SET_PDEATHSIG so the program is SIGKILLed when the worker dies, puts back the soft
+    /// file limit the worker raised, then execs the program; elsewhere the program itself.
+    private var launchArguments: [String] {
+        #if os(Linux)
+        [
+            SPOOL_EXEC_TRAMPOLINE_FLAG, Self.trampolineToken, "\(getpid())",
+            "\(FileLimit.originalSoftLimit.load(ordering: .sequentiallyConsistent))", executable,
+        ] + arguments
+        #else
+        arguments
+        #endif
+    }
+
+    /// Starts the trampoline's "cannot run" line: random per process, so a program's own
+    /// stderr cannot pass for it.
+    static let trampolineToken = "spool-exec-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
 
     /// `what`, then as much of the end of stderr as fits in the 2,000 bytes a dead letter
     /// keeps (the end says most about why a program failed).
@@ -149,4 +202,75 @@ struct ExecHandler: Sendable {
 struct ExecFailure: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
+}
+
+/// The program each exec job starts first on Linux (CSpoolExec's trampoline), found once.
+///
+/// `spool-exec` beside the running binary (`dirname(/proc/self/exe)/spool-exec`, symlinks
+/// resolved) is a small C program: starting it costs a fraction of a millisecond. Without it
+/// the worker still starts, using the running `spool` binary itself (`/proc/self/exe`) as
+/// the trampoline, which behaves the same but costs several milliseconds of CPU per job
+/// (loading the Swift runtime and Foundation), and warns once at start.
+enum Trampoline {
+    static let resolved: (path: String, missing: String?) = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
+        let path = URL(fileURLWithPath: executable).deletingLastPathComponent()
+            .appendingPathComponent("spool-exec").path
+        if PrivateRedis.isExecutableFile(path) { return (path, nil) }
+        return ("/proc/self/exe", path)
+    }()
+
+    /// The warning for a worker with exec handlers when `spool-exec` is missing, or nil.
+    static var warning: String? {
+        #if os(Linux)
+        resolved.missing.map {
+            "\($0) is missing or not executable: each exec job starts through the spool binary instead, "
+                + "which costs several milliseconds of CPU per job (install spool-exec beside spool)"
+        }
+        #else
+        nil
+        #endif
+    }
+}
+
+/// Whether the program of one run was spawned (its body began).
+private final class SpawnMark: Sendable {
+    private let spawned = Atomic<Bool>(false)
+    func set() { spawned.store(true, ordering: .sequentiallyConsistent) }
+    var isSet: Bool { spawned.load(ordering: .sequentiallyConsistent) }
+}
+
+/// The pause after programs fail to start: the slot that failed (and every other that fails
+/// meanwhile) stays idle until one shared deadline, 1 s after the first failure, then twice
+/// as long after each failure past the deadline, up to 30 s; none once a program starts.
+/// So a worker that cannot start programs (a non-atomic deploy, out of descriptors) soon
+/// fetches nothing, and tries again every 30 s at most.
+final class SpawnFailures: Sendable {
+    static let shared = SpawnFailures()
+
+    private struct State {
+        var rounds = 0
+        var until: ContinuousClock.Instant?
+    }
+
+    private let state = Mutex(State())
+
+    /// The error that hands the job back unstarted, with the pause it should wait.
+    func handBack(_ message: String) -> HandBackError {
+        let now = ContinuousClock.now
+        let pause = state.withLock { state -> Duration in
+            if let until = state.until, until > now { return until - now }
+            state.rounds += 1
+            let pause = Duration.seconds(min(30, 1 << min(state.rounds - 1, 5)))
+            state.until = now + pause
+            return pause
+        }
+        return HandBackError(message, pause: pause)
+    }
+
+    /// A program started.
+    func reset() {
+        state.withLock { $0 = State() }
+    }
 }

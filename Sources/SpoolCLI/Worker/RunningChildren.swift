@@ -6,25 +6,69 @@ import Glibc
 
 /// The process groups of running exec handlers, so that exiting at once (a second signal)
 /// can kill them instead of leaving them behind.
+///
+/// A handler is counted from before its program is spawned (``willStart()``) until it is
+/// registered (``started(_:)``) or known not to have started (``didNotStart()``), so that
+/// ``killAll()`` also gets a program being spawned while it runs: it waits (briefly) for
+/// those, and a program registered after `killAll()` began is killed at registration.
 final class RunningChildren: Sendable {
     static let shared = RunningChildren()
 
-    private let groups = Mutex<Set<pid_t>>([])
+    private struct State {
+        var groups: Set<pid_t> = []
+        /// Handlers between ``willStart()`` and ``started(_:)`` / ``didNotStart()``.
+        var starting = 0
+        var exiting = false
+    }
+
+    private let state = Mutex(State())
     private let exiting = Atomic<Bool>(false)
 
-    func insert(_ group: pid_t) {
-        groups.withLock { _ = $0.insert(group) }
+    /// Call before spawning a program; `false` once the process is exiting (spawn nothing).
+    func willStart() -> Bool {
+        state.withLock { state in
+            guard !state.exiting else { return false }
+            state.starting += 1
+            return true
+        }
+    }
+
+    /// The program of a ``willStart()`` runs, leading process group `group`.
+    func started(_ group: pid_t) {
+        state.withLock { state in
+            state.starting -= 1
+            if state.exiting {
+                kill(-group, SIGKILL)
+            } else {
+                state.groups.insert(group)
+            }
+        }
+    }
+
+    /// The program of a ``willStart()`` was not started (spawning failed).
+    func didNotStart() {
+        state.withLock { $0.starting -= 1 }
     }
 
     func remove(_ group: pid_t) {
-        groups.withLock { _ = $0.remove(group) }
+        state.withLock { _ = $0.groups.remove(group) }
     }
 
-    /// SIGKILLs every running handler's process group; the process is about to exit.
+    /// SIGKILLs every running handler's process group; the process is about to exit. A
+    /// program being spawned meanwhile is waited for (up to a second) and killed too.
     func killAll() {
         exiting.store(true, ordering: .sequentiallyConsistent)
-        for group in groups.withLock({ $0 }) {
-            kill(-group, SIGKILL)
+        var starting = state.withLock { state in
+            state.exiting = true
+            for group in state.groups { kill(-group, SIGKILL) }
+            return state.starting
+        }
+        // `started(_:)` kills what registers from now on; wait for spawns in flight
+        var waited = 0
+        while starting > 0 && waited < 100 {
+            usleep(10_000)
+            waited += 1
+            starting = state.withLock { $0.starting }
         }
     }
 
