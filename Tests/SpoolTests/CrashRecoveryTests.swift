@@ -174,10 +174,7 @@ struct CrashRecoveryTests {
             let queue = try QueueName("suspects")
             let keys = QueueKeys(queue: queue)
             let started = Recorder()
-            try await running(Self.heir(fixture, queue: queue, recording: started)) {
-                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
-                let first = try await fixture.producer.push(Greeting(name: "first"), to: queue)
-                try await started.waitFor(1)
+            try await Self.runHeirWithFirstJob(fixture, keys: keys, recording: started) { first in
                 // a suspect appears while the first job runs: added and read for a dead
                 // consumer in one transaction (the worker's blocked read finds nothing), then
                 // delivered to it a second time
@@ -216,10 +213,7 @@ struct CrashRecoveryTests {
             let queue = try QueueName("suspects")
             let keys = QueueKeys(queue: queue)
             let started = Recorder()
-            try await running(Self.heir(fixture, queue: queue, recording: started)) {
-                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
-                let first = try await fixture.producer.push(Greeting(name: "first"), to: queue)
-                try await started.waitFor(1)
+            try await Self.runHeirWithFirstJob(fixture, keys: keys, recording: started) { first in
                 var blocked: String?
                 try await waitUntil("the worker waits in a blocking read") {
                     blocked = try await blockedReadClient(fixture).flatMap { $0.split(separator: " ").first { $0.hasPrefix("id=") } }
@@ -246,6 +240,19 @@ struct CrashRecoveryTests {
                 try await waitUntil("two more heartbeats") { try await commandCalls(fixture, "xclaim") >= beats + 2 }
                 #expect(started.executions.map(\.job) == ["\(first.id)"], "the suspect ran beside the first job")
             }
+        }
+    }
+
+    /// Runs ``heir(_:queue:recording:)`` on `keys`' queue and `body` once a first job (passed
+    /// to it) has started there and runs on, then stops the worker.
+    private static func runHeirWithFirstJob(
+        _ fixture: QueueFixture, keys: QueueKeys, recording started: Recorder, _ body: (PushResult) async throws -> Void
+    ) async throws {
+        try await running(heir(fixture, queue: keys.queue, recording: started)) {
+            try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+            let first = try await fixture.producer.push(Greeting(name: "first"), to: keys.queue)
+            try await started.waitFor(1)
+            try await body(first)
         }
     }
 
