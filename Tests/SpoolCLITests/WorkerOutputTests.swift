@@ -85,6 +85,21 @@ struct WorkerOutputTests {
         #expect(ended.status == 1)
     }
 
+    /// With stdout's reader gone, Foundation's `FileHandle.write` trapped on EPIPE: `spool
+    /// queues --json | head -c 1` died with status 132 and a backtrace on stderr.
+    @Test func aClosedStdoutEndsACommandBySIGPIPENotATrap() async throws {
+        try await withRedisServer { server in
+            _ = try server.cli("SADD", "spool:queues", "emails")
+            let pipe = try StderrPipe()   // a pipe: here stdout's, its reader gone before it starts
+            pipe.closeReadEnd()
+            let queues = try SpoolProcess.start(["queues", "--json", "--redis", server.url], stdoutDescriptor: pipe.writeEnd)
+            pipe.closeWriteEnd()
+            let ended = try await queues.wait(timeout: .seconds(30))
+            #expect(ended.status == 128 + SIGPIPE, "status \(ended.status): \(ended.stderr)")
+            #expect(ended.stderr.isEmpty, "\(ended.stderr)")
+        }
+    }
+
     /// Signals were trapped only once the worker was connected: SIGTERM while its first PING
     /// was in flight killed it (status 143, no message), where docs/worker.md promises 0.
     @Test(arguments: [SIGTERM, SIGINT])

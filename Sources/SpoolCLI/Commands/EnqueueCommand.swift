@@ -90,7 +90,7 @@ struct EnqueueCommand: AsyncParsableCommand {
                 let results = try await Self.push(batch, with: producer, to: queueName, options: options, lines: chunk + 1)
                 var output = ""
                 for result in results { output += "\(result)\n" }
-                FileHandle.standardOutput.write(Data(output.utf8))
+                StandardOutput.write(output.utf8)
             }
         } else {
             let result = try await producer.push(payload: payloads[0], type: jobType, to: queueName, options: options)
@@ -114,7 +114,7 @@ struct EnqueueCommand: AsyncParsableCommand {
             }
             var output = ""
             for result in partial.results { if let result { output += "\(result)\n" } }
-            FileHandle.standardOutput.write(Data(output.utf8))
+            StandardOutput.write(output.utf8)
             let failed = partial.errors.keys.sorted().map { first + $0 }
             let reason = partial.errors.min { $0.key < $1.key }.map { $0.value.message } ?? "?"
             throw CLIError(

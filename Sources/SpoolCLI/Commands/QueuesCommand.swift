@@ -105,7 +105,7 @@ struct QueuesCommand: AsyncParsableCommand {
                         let frame = WatchFrame.render(
                             QueueRates(from: previous, to: sample), intervalText: "\(interval)", takenAt: sample.takenAtMillis
                         )
-                        FileHandle.standardOutput.write(Data(((redraw ? WatchFrame.clearAndHome : "") + frame + (redraw ? "" : "\n")).utf8))
+                        StandardOutput.write(((redraw ? WatchFrame.clearAndHome : "") + frame + (redraw ? "" : "\n")).utf8)
                         previous = sample
                         try await Task.sleep(for: interval.duration)
                     }

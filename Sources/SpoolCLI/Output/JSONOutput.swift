@@ -7,7 +7,7 @@ enum JSONOutput {
     /// Prints one JSON document on stdout.
     static func print(_ object: [String: Any]) throws {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        FileHandle.standardOutput.write(data + Data("\n".utf8))
+        StandardOutput.write(data + Data("\n".utf8))
     }
 
     static func value(_ optional: (some Any)?) -> Any {

@@ -19,16 +19,20 @@ final class ChildProgram: Sendable {
     private let status = Mutex<Int32?>(nil)
 
     /// Starts `executable` with `arguments` in `directory`; stdin from `stdinPath` (or /dev/null),
-    /// stdout and stderr to files (stderr to `stderrDescriptor` instead, when given).
+    /// stdout and stderr to files (each to its descriptor instead, when given).
     init(
         executable: String, arguments: [String], directory: String, environment: [String: String],
-        stdinPath: String?, stdoutPath: String, stderrPath: String, stderrDescriptor: Int32? = nil
+        stdinPath: String?, stdoutPath: String, stderrPath: String, stdoutDescriptor: Int32? = nil, stderrDescriptor: Int32? = nil
     ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, stdinPath ?? "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        if let stdoutDescriptor {
+            posix_spawn_file_actions_adddup2(&actions, stdoutDescriptor, 1)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        }
         if let stderrDescriptor {
             posix_spawn_file_actions_adddup2(&actions, stderrDescriptor, 2)
         } else {
@@ -106,10 +110,10 @@ final class SpoolProcess: Sendable {
 
     /// Starts `spool arguments` in `directory` (a new temp dir when `nil`), with the test's
     /// environment minus any `SPOOL_*` variables, plus `environment`; its stderr goes to
-    /// `stderrDescriptor` when given (then ``stderr`` reads as empty).
+    /// `stderrDescriptor` when given (then ``stderr`` reads as empty), and its stdout likewise.
     static func start(
         _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:], stdin: [UInt8]? = nil,
-        stderrDescriptor: Int32? = nil
+        stdoutDescriptor: Int32? = nil, stderrDescriptor: Int32? = nil
     ) throws -> SpoolProcess {
         let owned = directory == nil ? try TempDirectory.make() : nil
         let directory = directory ?? owned!
@@ -125,7 +129,8 @@ final class SpoolProcess: Sendable {
         env.merge(environment) { _, new in new }
         let child = try ChildProgram(
             executable: try binary(), arguments: arguments, directory: directory, environment: env,
-            stdinPath: stdinPath, stdoutPath: stdoutPath, stderrPath: stderrPath, stderrDescriptor: stderrDescriptor
+            stdinPath: stdinPath, stdoutPath: stdoutPath, stderrPath: stderrPath, stdoutDescriptor: stdoutDescriptor,
+            stderrDescriptor: stderrDescriptor
         )
         return SpoolProcess(child: child, arguments: arguments, stdoutPath: stdoutPath, stderrPath: stderrPath, ownedDirectory: owned)
     }
