@@ -22,7 +22,6 @@ final class RunningChildren: Sendable {
     }
 
     private let state = Mutex(State())
-    private let exiting = Atomic<Bool>(false)
 
     /// Call before spawning a program; `false` once the process is exiting (spawn nothing).
     func willStart() -> Bool {
@@ -57,7 +56,6 @@ final class RunningChildren: Sendable {
     /// SIGKILLs every running handler's process group; the process is about to exit. A
     /// program being spawned meanwhile is waited for (up to a second) and killed too.
     func killAll() {
-        exiting.store(true, ordering: .sequentiallyConsistent)
         var starting = state.withLock { state in
             state.exiting = true
             for group in state.groups { kill(-group, SIGKILL) }
@@ -76,7 +74,7 @@ final class RunningChildren: Sendable {
     /// program died of `killAll()`, not of the job, and the job must stay pending; so the
     /// handler reports nothing and waits here until the process has exited.
     func holdIfExiting() async {
-        while exiting.load(ordering: .sequentiallyConsistent) {
+        while state.withLock({ $0.exiting }) {
             try? await Task.sleep(for: .milliseconds(100))
         }
     }
