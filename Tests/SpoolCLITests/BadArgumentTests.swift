@@ -32,6 +32,22 @@ struct BadArgumentTests {
         }
     }
 
+    /// Was capped silently: every retry then waited the max, whatever the base said.
+    @Test("worker: a backoff base above the backoff max is refused in one line at start, before Redis is reached")
+    func backoffBaseAboveMax() async throws {
+        let flags = try await spool(
+            "worker", "--redis", "redis://127.0.0.1:1", "--queue", "a", "--backoff-base", "10m", "--exec", "/bin/true"
+        )
+        #expect(flags.status == 1 && flags.stderrLines.count == 1, "\(flags.stderr)")
+        #expect(flags.stderr.contains("queue a: backoff base 600s is above backoff max 300s"), "\(flags.stderr)")
+        let within = try await spool(
+            "worker", "--redis", "redis://127.0.0.1:1", "--queue", "a", "--backoff-base", "10m", "--backoff-max", "10m",
+            "--exec", "/bin/true"
+        )
+        // gets past the settings: fails on the unreachable Redis instead
+        #expect(within.status != 0 && !within.stderr.contains("backoff base"), "\(within.stderr)")
+    }
+
     @Test("no Redis given and no place for a private one (a container's read-only directory): one line saying to pass --redis")
     func nowhereForAPrivateRedis() async throws {
         let directory = try TempDirectory.make()

@@ -135,6 +135,8 @@ struct WorkerLifecycleTests {
         ("subscriptions:\n  - queue: q\n    exec: [/bin/true]\n    max_attempts: 2.5\n", "max_attempts: expected a whole number"),
         ("allow_private_network: maybe\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "allow_private_network: expected true or false"),
         ("a: [unclosed\n", "invalid YAML"),
+        // the base from the file's defaults, the cap from the built-in defaults
+        ("defaults:\n  backoff_base: 10m\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "queue q: backoff base 600s is above backoff max 300s"),
     ])
     func aBadConfigFileIsOneLineAndExitsOne(yaml: String, expected: String) async throws {
         let directory = try TempDirectory.make()

@@ -127,6 +127,13 @@ struct WorkerSettings: Sendable, Equatable {
             guard seen.insert(key).inserted else {
                 throw CLIError("queue \(subscription.queue) group \(subscription.group) is listed twice")
             }
+            // checked on the resolved values: the base and the cap may come from different levels
+            let resolved = subscription.tuning.over(.builtIn)
+            if let base = resolved.backoffBase, let cap = resolved.backoffMax, base > cap {
+                throw CLIError(
+                    "queue \(subscription.queue): backoff base \(DurationArgument(base)) is above backoff max \(DurationArgument(cap)) (every retry would wait the max): lower --backoff-base or raise --backoff-max (backoff_base, backoff_max in --config)"
+                )
+            }
         }
     }
 }
