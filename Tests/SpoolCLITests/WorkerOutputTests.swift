@@ -100,6 +100,30 @@ struct WorkerOutputTests {
         }
     }
 
+    /// Text log values were quoted only for a space, a quote or a newline: a job type holding a
+    /// tab, `=` and ESC passed through raw, so a logfmt reader saw a second `spool.job.id` and a
+    /// terminal cleared its screen.
+    @Test func aJobTypeCannotForgeALogKeyNorReachATerminalRaw() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let type = "x\tspool.job.id=forged\u{1B}[2J"
+            _ = try await fixture.enqueue("q", ["--type", type])
+            let worker = try fixture.worker(queue: "q", ["--max-attempts", "1"], exec: ["/bin/false"])
+            defer { worker.kill() }
+            let probe = QueueProbe(server: server, queue: "q")
+            try await waitUntil("the job is dead-lettered", within: .seconds(30)) { try probe.deadCount() == 1 }
+            worker.signal(SIGTERM)
+            let ended = try await worker.wait(timeout: .seconds(20))
+            #expect(ended.status == 0)
+            let lines = ended.stderr.split(separator: "\n").filter { $0.contains("spool.job.type=") }
+            #expect(!lines.isEmpty, "\(ended.stderr)")
+            for line in lines {
+                #expect(line.contains(#"spool.job.type="x\tspool.job.id=forged\u001b[2J""#), "\(line)")
+                #expect(!line.contains("\t") && !line.contains("\u{1B}"), "\(line)")
+            }
+        }
+    }
+
     /// Signals were trapped only once the worker was connected: SIGTERM while its first PING
     /// was in flight killed it (status 143, no message), where docs/worker.md promises 0.
     @Test(arguments: [SIGTERM, SIGINT])

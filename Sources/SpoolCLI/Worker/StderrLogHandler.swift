@@ -40,7 +40,7 @@ struct StderrLogHandler: LogHandler {
         let time = timestamp()
         switch format {
         case .text:
-            var line = "\(time) \(level) \(label): \(message)"
+            var line = "\(time) \(level) \(label): \(textMessage(message))"
             for (key, value) in metadata {
                 line += " \(key)=\(textValue(value))"
             }
@@ -66,8 +66,25 @@ struct StderrLogHandler: LogHandler {
         Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 
+    /// A value as written, or quoted and escaped (as a JSON string) when it holds what would
+    /// let it pass for more than one value or break the line: a space, `=`, `"`, `\\`, a control
+    /// character (a job's type or an error text can hold any, ESC included) or a line separator.
+    /// Job types and error texts come from producers and handlers.
     private static func textValue(_ value: String) -> String {
-        value.contains(where: { $0 == " " || $0 == "\"" || $0.isNewline }) ? json(value) : value
+        value.unicodeScalars.contains(where: { $0 == " " || $0 == "=" || $0 == "\"" || $0 == "\\" || needsEscape($0) })
+            ? json(value) : value
+    }
+
+    /// The message with its control characters escaped as in JSON (without quotes): it stays one
+    /// line and sends no escape sequence to a terminal.
+    private static func textMessage(_ message: String) -> String {
+        guard message.unicodeScalars.contains(where: needsEscape) else { return message }
+        return String(json(message).dropFirst().dropLast())
+    }
+
+    /// C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
     }
 
     /// `value` as a JSON string literal.
@@ -80,7 +97,7 @@ struct StderrLogHandler: LogHandler {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
+            case _ where needsEscape(scalar):
                 out += String(format: "\\u%04x", scalar.value)
             default: out.unicodeScalars.append(scalar)
             }
