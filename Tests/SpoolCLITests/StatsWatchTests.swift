@@ -67,6 +67,54 @@ struct StatsCommandTests {
             #expect(abs(rate * interval - 4) < 0.02, "rate \(rate) over \(interval) s")
         }
     }
+
+    /// Was read from the sizes of the done set and the dead-letter stream: a worker that has run
+    /// for a dedup window drops as many old ids as it adds, and a replay shrinks the dead
+    /// letters, so both rates read 0 on a busy queue.
+    @Test("stats counts jobs completed and dead-lettered in the interval, while old ids expire and letters are replayed")
+    func statsCountsWhatHappenedNotTheSizes() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            _ = try await fixture.enqueue("steady")
+            _ = try server.cli("XGROUP", "CREATE", "spool:{steady}:stream", "billing", "0")
+            let (done, dead) = ("spool:{steady}:done:billing", "spool:{steady}:dead:billing")
+            let hourAgo = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
+            for index in 0..<5 { _ = try server.cli("ZADD", done, "\(hourAgo + Int64(index))", "old-\(index)") }
+            let old = try (0..<3).map { _ in
+                try server.cli("XADD", dead, "*", "reason", "failed").trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let stats = try SpoolProcess.start(
+                ["stats", "--json", "--interval", "10s", "--redis", server.url], in: fixture.directory
+            )
+            // the first sample ends with the dead-letter stream's XINFO STREAM (the queue's comes first)
+            try await waitUntil("spool stats took its first sample", within: .seconds(30)) {
+                let line = try server.cli("INFO", "commandstats").split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_xinfo|stream:") }
+                return line.flatMap { $0.split(separator: "=").dropFirst().first?.split(separator: ",").first }.flatMap { Int($0) } ?? 0 >= 2
+            }
+            // what a worker past its dedup window does: 4 completions, while the 4 oldest ids expire
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            for index in 0..<4 {
+                _ = try server.cli("ZADD", done, "\(now + Int64(index))", "new-\(index)")
+                _ = try server.cli("ZREM", done, "old-\(index)")
+            }
+            // 2 new dead letters, while the 3 old ones are replayed (deleted from the stream)
+            for _ in 0..<2 { _ = try server.cli("XADD", dead, "*", "reason", "failed") }
+            for id in old { _ = try server.cli("XDEL", dead, id) }
+            #expect(try server.cli("XLEN", dead).trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+            let result = try await stats.wait(timeout: .seconds(30))
+            #expect(result.status == 0, "\(result.stderr)")
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+            let queue = try #require((document["queues"] as? [[String: Any]])?.first { $0["queue"] as? String == "steady" })
+            let group = try #require((queue["groups"] as? [[String: Any]])?.first)
+            let interval = try #require(document["interval_seconds"] as? Double)
+            #expect(group["completed"] as? Int == 5, "the done set's size did not change")
+            let processed = try #require(group["processed_per_second"] as? Double)
+            let failed = try #require(group["failed_per_second"] as? Double)
+            // rates are rounded to 3 decimals
+            #expect(abs(processed * interval - 4) < 0.02, "processed \(processed)/s over \(interval) s")
+            #expect(abs(failed * interval - 2) < 0.02, "failed \(failed)/s over \(interval) s")
+        }
+    }
 }
 
 @Suite(.timeLimit(.minutes(2)))

@@ -101,7 +101,7 @@ struct QueuesCommand: AsyncParsableCommand {
                 tasks.addTask {
                     var previous: QueueSample?
                     while !Task.isCancelled {
-                        let sample = try await QueueSample.take(inspector, client: client)
+                        let sample = try await QueueSample.take(inspector, client: client, since: previous)
                         let frame = WatchFrame.render(
                             QueueRates(from: previous, to: sample), intervalText: "\(interval)", takenAt: sample.takenAtMillis
                         )

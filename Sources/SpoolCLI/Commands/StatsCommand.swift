@@ -27,7 +27,7 @@ struct StatsCommand: AsyncParsableCommand {
         let (first, second) = try await withInspectorClient(connection) { inspector, client in
             let first = try await QueueSample.take(inspector, client: client)
             try await Task.sleep(for: interval.duration)
-            return (first, try await QueueSample.take(inspector, client: client))
+            return (first, try await QueueSample.take(inspector, client: client, since: first))
         }
         try JSONOutput.print(WatchFrame.json(QueueRates(from: first, to: second), takenAt: second.takenAtMillis))
     }

@@ -1,38 +1,77 @@
 import Spool
 import SpoolRedis
 
-/// Every queue's status at one moment, with each stream's lifetime entries-added counter.
+/// Every queue's status at one moment, with the lifetime counters the rates are taken from.
 struct QueueSample: Sendable {
     var at: ContinuousClock.Instant
+    /// This host's clock when the sample was taken: the upper bound of the done-set count.
     var takenAtMillis: Int64
     var queues: [QueueStatus]
     /// `XINFO STREAM … entries-added` per queue (Redis 7+; `nil` on older servers).
     var entriesAdded: [String: Int]
+    /// `XINFO STREAM … entries-added` of each group's dead-letter stream, by ``groupKey(_:_:)``:
+    /// unlike its length, it does not shrink when letters are replayed or purged.
+    var deadLettersAdded: [String: Int]
+    /// Per group, the done-set members scored after the previous sample's ``takenAtMillis`` and
+    /// up to this one's: the jobs completed in between (empty for a first sample). The set's
+    /// size cannot tell: each acknowledgement also drops the ids older than the dedup window,
+    /// so once a worker has run that long, it stays flat however busy the queue is.
+    var completedSince: [String: Int]
 
-    /// Reads every registered queue (what `spool queues` shows) plus `XINFO STREAM` per queue.
-    static func take(_ inspector: SpoolInspector, client: RedisClient) async throws -> QueueSample {
+    static func groupKey(_ queue: String, _ group: String) -> String { queue + "\u{0}" + group }
+
+    /// Reads every registered queue (what `spool queues` shows) plus `XINFO STREAM` per queue and
+    /// per dead-letter stream, and with `previous`, the jobs each group completed since then.
+    static func take(_ inspector: SpoolInspector, client: RedisClient, since previous: QueueSample? = nil) async throws -> QueueSample {
         let queues = try await inspector.queues()
+        let takenAt = Formatting.nowMillis()
         var commands: [RedisCommand] = []
+        var reading: [(kind: Reading, key: String)] = []
         for queue in queues {
-            commands.append(RedisCommand("XINFO", "STREAM", try QueueKeys(queue: QueueName(queue.queue), prefix: inspector.prefix).stream))
+            let keys = try QueueKeys(queue: QueueName(queue.queue), prefix: inspector.prefix)
+            commands.append(RedisCommand("XINFO", "STREAM", keys.stream))
+            reading.append((.entriesAdded, queue.queue))
+            // a group whose name breaks Spool's rule has no Spool keys
+            for group in queue.groups where group.hasValidName {
+                let name = try GroupName(group.group)
+                commands.append(RedisCommand("XINFO", "STREAM", keys.dead(name)))
+                reading.append((.deadLettersAdded, groupKey(queue.queue, group.group)))
+                if let previous {
+                    commands.append(RedisCommand("ZCOUNT", keys.done(name), "(\(previous.takenAtMillis)", "\(takenAt)"))
+                    reading.append((.completedSince, groupKey(queue.queue, group.group)))
+                }
+            }
         }
         let replies = commands.isEmpty ? [] : try await client.pipeline(commands)
-        var added: [String: Int] = [:]
-        for (queue, reply) in zip(queues, replies) {
-            if let value = Dictionary(streamInfo: reply)["entries-added"]?.int { added[queue.queue] = value }
+        var sample = QueueSample(
+            at: .now, takenAtMillis: takenAt, queues: queues, entriesAdded: [:], deadLettersAdded: [:], completedSince: [:]
+        )
+        for ((kind, key), reply) in zip(reading, replies) {
+            switch kind {
+            case .entriesAdded:
+                // an error reply (no such stream yet: a dead-letter stream before its first letter) leaves it out
+                if let value = Dictionary(streamInfo: reply)["entries-added"]?.int { sample.entriesAdded[key] = value }
+            case .deadLettersAdded:
+                sample.deadLettersAdded[key] = Dictionary(streamInfo: reply)["entries-added"]?.int ?? 0
+            case .completedSince:
+                if let value = reply.int { sample.completedSince[key] = value }
+            }
         }
-        return QueueSample(at: .now, takenAtMillis: Formatting.nowMillis(), queues: queues, entriesAdded: added)
+        return sample
     }
+
+    private enum Reading { case entriesAdded, deadLettersAdded, completedSince }
 }
 
-/// Per-second rates between two samples. Counters that shrink (the dedup set expiring, dead
-/// letters replayed or purged) count as no growth, never as a negative rate.
+/// Per-second rates between two samples. A lifetime counter that shrinks (a stream deleted and
+/// made again) counts as no growth, never as a negative rate.
 struct QueueRates: Sendable {
     struct Group: Sendable {
         var status: GroupStatus
-        /// Done-set growth per second (jobs completed).
+        /// Jobs completed per second: done-set members scored in the interval (needs dedup,
+        /// Spool's default; with dedup off nothing is recorded and it reads 0).
         var processedPerSecond: Double?
-        /// Dead-letter growth per second.
+        /// Dead letters added per second (`entries-added` of the dead-letter stream).
         var failedPerSecond: Double?
     }
 
@@ -47,7 +86,8 @@ struct QueueRates: Sendable {
     var intervalSeconds: Double
     var queues: [Queue]
 
-    /// The rates from `previous` to `current`; without `previous`, the figures with no rates.
+    /// The rates from `previous` to `current` (taken `since: previous`); without `previous`, the
+    /// figures with no rates.
     init(from previous: QueueSample?, to current: QueueSample) {
         let seconds = previous.map { (current.at - $0.at).inSeconds } ?? 0
         intervalSeconds = seconds
@@ -55,20 +95,20 @@ struct QueueRates: Sendable {
             guard let now, let before, seconds > 0 else { return nil }
             return Double(max(0, now - before)) / seconds
         }
-        let earlier = Dictionary((previous?.queues ?? []).map { ($0.queue, $0) }) { first, _ in first }
+        let known = Set((previous?.queues ?? []).flatMap { queue in queue.groups.map { QueueSample.groupKey(queue.queue, $0.group) } })
         queues = current.queues.map { queue in
-            let old = earlier[queue.queue]
-            let oldGroups = Dictionary((old?.groups ?? []).map { ($0.group, $0) }) { first, _ in first }
-            return Queue(
+            Queue(
                 status: queue, entriesAdded: current.entriesAdded[queue.queue],
                 enqueuedPerSecond: rate(current.entriesAdded[queue.queue], previous?.entriesAdded[queue.queue]),
                 groups: queue.groups.map { group in
-                    // no rates for a group without Spool keys (a name that breaks Spool's rule)
-                    let old = group.hasValidName ? oldGroups[group.group] : nil
+                    // no rates for a group without Spool keys (a name that breaks Spool's rule),
+                    // nor for one the previous sample did not have
+                    let key = QueueSample.groupKey(queue.queue, group.group)
+                    guard group.hasValidName, known.contains(key) else { return Group(status: group) }
                     return Group(
                         status: group,
-                        processedPerSecond: rate(group.completed, old?.completed),
-                        failedPerSecond: rate(group.deadLetters, old?.deadLetters)
+                        processedPerSecond: rate(current.completedSince[key], 0),
+                        failedPerSecond: rate(current.deadLettersAdded[key], previous?.deadLettersAdded[key])
                     )
                 }
             )
