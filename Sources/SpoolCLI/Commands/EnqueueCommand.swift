@@ -56,9 +56,9 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     func run() async throws {
         let queueName = try QueueName(queue)
-        if data != nil && file != nil { throw CLIError("pass either --data or --file, not both") }
+        if data != nil && file != nil { throw CLIError("pass either --data or --file, not both", exitCode: 64) }
         if let maxAttempts, maxAttempts < 1 { throw CLIError("--max-attempts must be at least 1 (got \(maxAttempts))") }
-        if lines && dedupKey != nil { throw CLIError("--key cannot be combined with --lines (one key would cover every job)") }
+        if lines && dedupKey != nil { throw CLIError("--key cannot be combined with --lines (one key would cover every job)", exitCode: 64) }
         if type?.isEmpty == true { throw CLIError("--type must not be empty") }
         if !(1...JobEnvelope.maxPayloadBytesLimit).contains(maxPayloadBytes) {
             throw CLIError("--max-payload-bytes must be 1...\(JobEnvelope.maxPayloadBytesLimit) (Redis's largest string)")

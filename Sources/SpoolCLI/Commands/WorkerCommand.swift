@@ -114,7 +114,7 @@ struct WorkerCommand: AsyncParsableCommand {
         var settings: WorkerSettings
         if let config {
             if !queues.isEmpty || group != nil || http != nil || !exec.isEmpty {
-                throw CLIError("--config lists its own subscriptions: drop --queue, --group, --exec and --http")
+                throw CLIError("--config lists its own subscriptions: drop --queue, --group, --exec and --http", exitCode: 64)
             }
             let file = try WorkerConfigFile.load(path: config)
             settings = file.settings
@@ -124,16 +124,16 @@ struct WorkerCommand: AsyncParsableCommand {
         } else {
             settings = WorkerSettings()
             guard let queue = queues.first else {
-                throw CLIError("pass --queue Q with --exec PROGRAM or --http URL, or --config spool.yml")
+                throw CLIError("pass --queue Q with --exec PROGRAM or --http URL, or --config spool.yml", exitCode: 64)
             }
             guard queues.count == 1 else {
-                throw CLIError("--queue was given \(queues.count) times: one worker serves one queue from flags; list several in --config spool.yml (docs/worker.md)")
+                throw CLIError("--queue was given \(queues.count) times: one worker serves one queue from flags; list several in --config spool.yml (docs/worker.md)", exitCode: 64)
             }
             let handler: HandlerSpec
             switch (exec.isEmpty, http) {
             case (false, nil): handler = .exec(exec)
             case (true, let url?): handler = .http(url)
-            default: throw CLIError("give exactly one handler: --exec PROGRAM [ARG...] or --http URL")
+            default: throw CLIError("give exactly one handler: --exec PROGRAM [ARG...] or --http URL", exitCode: 64)
             }
             settings.subscriptions = [SubscriptionSpec(
                 queue: try QueueName(queue), group: try group.map { try GroupName($0) } ?? .default,
