@@ -12,7 +12,7 @@ struct StatsCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Flag(help: "Print one JSON document (the only format for now).")
+    @Flag(help: "Required: print one JSON document (the only format for now; spool queues --watch is the terminal view).")
     var json = false
 
     @Option(help: ArgumentHelp("How long to measure rates over. Defaults to 1s.", valueName: "duration"))
