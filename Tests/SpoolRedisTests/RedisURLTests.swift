@@ -81,6 +81,22 @@ struct RedisURLTests {
         #expect(RedisURL.redact("redis://a:b@c/0?password=d") == "redis://a:***@c/0?password=***")
     }
 
+    /// A user name by RFC 3986 and to Spool, but redis-cli reads `redis://SECRET@host` as a
+    /// password: it was printed as it stood.
+    @Test("a userinfo without ':' is hidden whole, in the URL and in the configuration's redacted URL", arguments: [
+        ("redis://SECRET@h:1", "redis://***@h:1"),
+        ("rediss://SECRET@h:1/2", "rediss://***@h:1/2"),
+        ("redis-cluster://SECRET@h:1,h:2", "redis-cluster://***@h:1,h:2"),
+        ("unix://SECRET@/run/redis.sock", "unix://***@/run/redis.sock"),
+    ])
+    func userinfoWithoutColon(url: String, shown: String) throws {
+        #expect(RedisURL.redact(url) == shown)
+        let configuration = try RedisConfiguration(url: url)
+        #expect(configuration.username == "SECRET")
+        #expect(!configuration.redactedURL.contains("SECRET") && configuration.redactedURL.contains("***@"), "\(configuration.redactedURL)")
+        #expect(!"\(configuration)".contains("SECRET"))
+    }
+
     @Test("redaction hides a password holding '@', '&', '/' or '?' under either reading of the URL", arguments: [
         // an '@' in a query value: the userinfo is not before it
         ("redis://localhost/0?db=x&password=top@secret", "redis://localhost/0?db=x&password=***"),

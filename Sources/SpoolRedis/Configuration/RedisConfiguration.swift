@@ -111,11 +111,13 @@ public struct RedisConfiguration: Sendable {
         }
     }
 
-    /// The address as a URL with the password replaced by `***`, safe to log.
+    /// The address as a URL with the password replaced by `***`, safe to log. A user name
+    /// without a password is hidden too (`***@`), as ``RedisURL`` hides it: redis-cli reads
+    /// `redis://SECRET@host` as a password.
     public var redactedURL: String {
         var userinfo = ""
         if let username {
-            userinfo = RedisURL.percentEncode(username) + (password == nil ? "" : ":***") + "@"
+            userinfo = password == nil ? "***@" : RedisURL.percentEncode(username) + ":***@"
         } else if password != nil {
             userinfo = ":***@"
         }

@@ -209,6 +209,11 @@ package struct RedisURL: Sendable, Equatable {
         func hideUserinfo(endingAt at: Int) {
             if let colon = bytes[schemeEnd..<at].firstIndex(of: UInt8(ascii: ":")) {
                 for index in colon + 1..<at { secret[index] = true }
+            } else if !bytes[schemeEnd..<at].contains(UInt8(ascii: "?")) {
+                // no ':': a user name by RFC 3986 (and to Spool), but redis-cli reads
+                // `redis://SECRET@host` as a password, so it is hidden whole (an '@' after a
+                // '?' is a query value's, hidden with the query)
+                for index in schemeEnd..<at { secret[index] = true }
             }
         }
         func hideQuery(after question: Int) {

@@ -254,9 +254,9 @@ struct ConnectionThread: Sendable {
                 // A restricted ACL user may lack CLIENT SETNAME; that is not fatal.
                 if command.name == "CLIENT" && error.code == .noPermission { continue }
                 if command.name == "AUTH", error.code == .authenticationFailed, configuration.password == nil,
-                    let username = configuration.username
+                    configuration.username != nil
                 {
-                    error.message = RedisError.userWithoutPassword(username, reply: text)
+                    error.message = RedisError.userWithoutPassword(reply: text)
                 } else if command.name == "AUTH", error.code != .authenticationFailed {
                     error.message = "AUTH failed: " + error.message
                 }

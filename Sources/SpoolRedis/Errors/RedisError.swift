@@ -131,10 +131,13 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
 
     /// The message when AUTH as a named user without a password was refused: a URL like
     /// `redis://user@host` whose password was left out (or whose variable was not set).
-    package static func userWithoutPassword(_ username: String, reply: String) -> String {
-        "the user name \"\(username)\" was given without a password and Redis refused it: put the password in the URL "
-            + "(\(RedisURL.percentEncode(username)):PASSWORD@ before the host) or RedisConfiguration.password; the spool CLI also "
-            + "reads SPOOL_REDIS_PASSWORD (Redis said: \(reply))"
+    /// Names no user: what stands before the `@` may be a password written as redis-cli
+    /// reads it (`redis://SECRET@host`).
+    package static func userWithoutPassword(reply: String) -> String {
+        "the URL's user name was given without a password and Redis refused it: if what stands before the '@' is the "
+            + "password, write redis://:PASSWORD@host (Spool reads USER@ as a user name, as RFC 3986 does; redis-cli reads it "
+            + "as a password); if it is a user name, add :PASSWORD after it, or set RedisConfiguration.password; the spool CLI "
+            + "also reads SPOOL_REDIS_PASSWORD (Redis said: \(reply))"
     }
 }
 
