@@ -18,8 +18,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # measurement runs the slow fallback, the spool binary as trampoline)
 for product in spool-bench spool spool-exec spool-test-worker; do
     printf '==> swift build -c release --product %s\n' "$product"
-    swift build -c release --product "$product" 2>&1 | grep -E "warning:|error:|Compiling|Build of" || true
-    test "${PIPESTATUS[0]}" -eq 0
+    # grep's "no match" must not hide a failed build: pipefail reports swift build's status
+    swift build -c release --product "$product" 2>&1 | { grep -E "warning:|error:|Compiling|Build of" || true; }
 done
 
 bin="$(swift build -c release --show-bin-path)"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing Spool needs on Debian/Ubuntu, idempotently:
 # hiredis headers, redis-server and redis-cli (tests start their own servers), pkg-config,
-# iproute2 and nftables (the fault suite's network partitions: a namespace, packets dropped).
-# Does not start or stop any system Redis service.
+# iproute2 and nftables (the fault suite's network partitions: a namespace, packets dropped),
+# python3 (the http handler tests' server) and openssl (the TLS tests' certificates).
+# Does not start or stop any Redis service itself (installing Debian's redis-server package
+# enables one on 127.0.0.1:6379; the tests never use it). Needs Redis 7.0 or later.
 set -euo pipefail
 
-packages=(libhiredis-dev redis-server redis-tools pkg-config iproute2 nftables)
+packages=(libhiredis-dev redis-server redis-tools pkg-config iproute2 nftables python3 openssl)
 
 missing=()
 installed() {
@@ -38,9 +40,16 @@ else
         sudo=(sudo)
     fi
     echo "bootstrap: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -q
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # through env: sudo would drop an exported DEBIAN_FRONTEND
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Spool needs Redis 7.0 (XINFO's entries-added and lag, ZMSCORE); Ubuntu 22.04 ships 6.0
+version=$(redis-server --version | sed -n 's/.* v=\([0-9][0-9]*\)\..*/\1/p')
+if [[ -z "$version" || "$version" -lt 7 ]]; then
+    echo "bootstrap: $(redis-server --version | head -n 1): Spool needs Redis 7.0 or later (Debian 12 ships 7.0; elsewhere see https://redis.io/docs/latest/operate/oss_and_stack/install/)" >&2
+    exit 1
 fi
 
 if ! command -v swift >/dev/null 2>&1; then

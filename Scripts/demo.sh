@@ -37,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$WORK"
-unset SPOOL_REDIS_URL SPOOL_REDIS_PASSWORD
+unset SPOOL_REDIS_URL SPOOL_REDIS_PASSWORD SPOOL_PREFIX
 
 # The handler: a plain script. Job ids end in a hex digit: ...0-...9 succeed, ...a-...d fail
 # temporarily (exit 75, retried and then succeed on the next attempt or dead-lettered after 3),
@@ -78,7 +78,7 @@ while true; do
     printf '    done %4s   waiting to retry %4s   dead-lettered %4s   (of %s)\n' \
         "$done_count" "$waiting" "$dead_count" "$JOBS"
     if (( done_count + dead_count >= JOBS )); then break; fi
-    if (( SECONDS > deadline )); then echo "!! not settled within 120s; see $WORK/worker.log" >&2; exit 1; fi
+    if (( SECONDS > deadline )); then echo "!! not settled within 120s; the worker's log:" >&2; cat worker.log >&2; exit 1; fi
     if ! kill -0 "$WORKER_PID" 2>/dev/null; then echo "!! the worker exited:" >&2; cat worker.log >&2; exit 1; fi
     sleep 0.5
 done
