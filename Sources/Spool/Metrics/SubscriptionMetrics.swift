@@ -27,6 +27,10 @@ final class SubscriptionMetrics: Sendable {
     }
 
     let reclaimed: Counter
+    /// Entries of the queue's stream the hard cap (``SpoolWorker/Configuration/maxStreamLength``)
+    /// dropped in this worker's trims: lost jobs. By queue only, as the cap applies to the
+    /// stream every group reads.
+    let dropped: Counter
     let inflight: Gauge
     /// Made at the first reading: a gauge exists (and is exported, at 0) from the moment it
     /// is made, and a lag of 0 before the queue was read would look like a healthy queue.
@@ -54,6 +58,7 @@ final class SubscriptionMetrics: Sendable {
         self.byType = byType
         self.other = typeMetrics("other")
         reclaimed = Counter(label: "spool.jobs.processed", dimensions: base + [("status", "reclaimed")], factory: factory)
+        dropped = Counter(label: "spool.jobs.dropped", dimensions: [("queue", queue.rawValue)], factory: factory)
         inflight = Gauge(label: "spool.worker.inflight", dimensions: base, factory: factory)
         makeQueueGauges = {
             QueueGauges(
