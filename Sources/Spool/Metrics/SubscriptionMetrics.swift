@@ -12,6 +12,12 @@ final class SubscriptionMetrics: Sendable {
         let retried: Counter
         let dead: Counter
         let duplicate: Counter
+        /// The handler threw ``HandBackError``: the job did not start and runs again.
+        let handedBack: Counter
+        /// The worker gave up on the job (shutdown, cancellation): it runs again.
+        let abandoned: Counter
+        /// Handler runs that reached an outcome (succeeded, failed, timed out); a job handed
+        /// back or abandoned records none.
         let duration: Timer
         let queued: Timer
     }
@@ -48,7 +54,7 @@ final class SubscriptionMetrics: Sendable {
             }
             return TypeMetrics(
                 succeeded: processed("succeeded"), retried: processed("retried"), dead: processed("dead"),
-                duplicate: processed("duplicate"),
+                duplicate: processed("duplicate"), handedBack: processed("handed_back"), abandoned: processed("abandoned"),
                 duration: Timer(label: "spool.job.duration", dimensions: dimensions, preferredDisplayUnit: .milliseconds, factory: factory),
                 queued: Timer(label: "spool.job.queued.duration", dimensions: dimensions, preferredDisplayUnit: .milliseconds, factory: factory)
             )

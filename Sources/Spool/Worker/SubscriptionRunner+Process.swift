@@ -133,22 +133,25 @@ extension SubscriptionRunner {
         let typeMetrics = metrics.type(envelope.type)
         typeMetrics.queued.recordMilliseconds(max(0, JobID.currentMillis() - envelope.enqueuedAt))
         let started = ContinuousClock.now
-        defer { typeMetrics.duration.record(duration: ContinuousClock.now - started) }
         // the handler runs in this task; past its deadline the watch cancels the task
         let (failure, timedOut) = await state.deadlines.run(entry.key, until: .now + timeout) {
             try await handler.run(envelope, context)
         }
+        let ran = ContinuousClock.now - started
         // Past the deadline the job failed, even if the handler then returned normally.
         // Cancelled from outside (shutdown past its grace period, or the worker's task was
         // cancelled): the worker gave up on it, so it is neither acknowledged nor failed.
+        // Neither that nor a hand-back (the job did not start) is an outcome of the handler:
+        // no duration is recorded for them.
         if !timedOut && Task.isCancelled { return .abandoned }
+        if !timedOut, let error = failure as? HandBackError {
+            return .handedBack(error: error.message, pause: error.pause)
+        }
+        typeMetrics.duration.record(duration: ran)
         if !timedOut {
             guard let error = failure else { return .succeeded }
             if let error = error as? NonRetryableError {
                 return .deadLetter(reason: .nonRetryable, error: error.message)
-            }
-            if let error = error as? HandBackError {
-                return .handedBack(error: error.message, pause: error.pause)
             }
         }
         let text = timedOut ? "handler timed out after \(timeout)" : failure.map { ($0 as? SpoolError)?.message ?? "\($0)" } ?? ""
@@ -168,7 +171,8 @@ extension SubscriptionRunner {
         case .duplicate: typeMetrics.duplicate.increment()
         case .failed where envelope != nil && attempt < maxAttempts: typeMetrics.retried.increment()
         case .failed, .deadLetter: typeMetrics.dead.increment()
-        case .abandoned, .handedBack: break
+        case .abandoned: typeMetrics.abandoned.increment()
+        case .handedBack: typeMetrics.handedBack.increment()
         }
         switch outcome {
         case .succeeded, .duplicate:
@@ -177,10 +181,15 @@ extension SubscriptionRunner {
             state.slots.release(1)
             return
         case .abandoned, .handedBack:
-            if case .handedBack(let error, _) = outcome {
-                logger.error("the job did not start; handed back unstarted, as the same attempt", metadata: [
+            // A worker that cannot start jobs hands back every one it takes: said once, then at
+            // most every 30 s per subscription, with how many went unsaid in between (each is
+            // counted in `spool.jobs.processed{status=handed_back}`).
+            if case .handedBack(let error, _) = outcome, let unsaid = state.handBackToReport() {
+                var metadata: Logger.Metadata = [
                     "spool.job.id": "\(envelope.map { "\($0.id)" } ?? "-")", "spool.attempt": "\(attempt)", "error": "\(error)",
-                ])
+                ]
+                if unsaid > 0 { metadata["spool.unlogged"] = "\(unsaid)" }
+                logger.error("the job did not start; handed back unstarted, as the same attempt", metadata: metadata)
             }
             // Handed back to the group, to run again as this same attempt: the worker stopped,
             // the job did not fail. Left pending, it would be reclaimed as one more delivery,

@@ -47,6 +47,8 @@ final class SubscriptionState: Sendable {
     }
 
     private let state = Mutex(State())
+    /// When a hand-back was last logged, and how many were not since.
+    private let handBackReports = Mutex<(last: ContinuousClock.Instant?, unlogged: Int)>((nil, 0))
     /// Free handler slots.
     let slots: SlotPool
     /// Rung when completions are waiting, and when the subscription finishes.
@@ -100,6 +102,19 @@ final class SubscriptionState: Sendable {
         }
         if noHandler { idle.signal() }
         if drainedNow { drained.signal() }
+    }
+
+    /// Whether a hand-back (``HandBackError``) is logged now: the first, then at most one every
+    /// 30 s. Returns `nil` when it is not, else how many went unlogged since the last one.
+    func handBackToReport(now: ContinuousClock.Instant = .now) -> Int? {
+        handBackReports.withLock { reports in
+            if let last = reports.last, now - last < .seconds(30) {
+                reports.unlogged += 1
+                return nil
+            }
+            defer { reports = (now, 0) }
+            return reports.unlogged
+        }
     }
 
     /// The jobs this worker holds: handlers running, and jobs waiting for a slot.
