@@ -30,8 +30,8 @@ extension SubscriptionRunner {
     /// starts still sees the job and can cancel it past the grace period. With `waitsForSlot`,
     /// the job is held for a slot: its lease is extended, but no handler runs yet.
     func markRunning(_ entry: StreamEntry, waitsForSlot: Bool = false) {
+        // (the state records `spool.worker.inflight` with the change, under its lock)
         state.started(entry.key, .init(leaseUntil: .now + leaseLength, waitsForSlot: waitsForSlot))
-        metrics.inflight.record(state.handlerCount)
     }
 
     /// Runs one delivered entry, marked running with ``markRunning(_:waitsForSlot:)``, to its
@@ -41,10 +41,7 @@ extension SubscriptionRunner {
     /// a job cut off by shutdown is (a duplicate is still acknowledged, a malformed entry still
     /// dead-lettered).
     func process(_ entry: StreamEntry, isDuplicate: Bool, handBack: Bool = false) async {
-        defer {
-            state.ended(entry.key)
-            metrics.inflight.record(state.handlerCount)
-        }
+        defer { state.ended(entry.key) }
 
         guard let fields = entry.fields else {
             // deleted while pending: XCLAIM already dropped it from the pending list

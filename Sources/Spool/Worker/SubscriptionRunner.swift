@@ -46,10 +46,10 @@ struct SubscriptionRunner: Sendable {
         logger[metadataKey: "spool.queue"] = "\(keys.queue)"
         logger[metadataKey: "spool.group"] = "\(group)"
         self.logger = logger
-        self.state = SubscriptionState(concurrency: subscription.options.concurrency)
         self.metrics = SubscriptionMetrics(
             queue: keys.queue, group: group, types: Array(subscription.handlers.keys), factory: metricsFactory
         )
+        self.state = SubscriptionState(concurrency: subscription.options.concurrency, handlerGauge: metrics.inflight)
         self.retryStream = keys.retry(group)
         self.scheduled = keys.scheduled(group)
         self.dead = keys.dead(group)

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Synchronization
 
 /// Mutable state shared by one subscription's tasks: the fetch loop, the handlers, the
@@ -62,8 +63,15 @@ final class SubscriptionState: Sendable {
     /// Handler deadlines, fired by the keeper.
     let deadlines = DeadlineWatch()
 
-    init(concurrency: Int) {
+    /// Where ``handlerCount`` goes: recorded under the lock with each change, so that of two
+    /// handlers ending at once the later write is the later count (read under the lock and
+    /// recorded after it, the writes could land in the other order and leave the gauge at 1
+    /// on an idle worker).
+    private let handlerGauge: Gauge?
+
+    init(concurrency: Int, handlerGauge: Gauge? = nil) {
         slots = SlotPool(concurrency)
+        self.handlerGauge = handlerGauge
     }
 
     var isStopping: Bool { state.withLock { $0.stopping } }
@@ -92,12 +100,14 @@ final class SubscriptionState: Sendable {
         state.withLock { state in
             if state.running.updateValue(running, forKey: entry)?.waitsForSlot == true { state.waiting -= 1 }
             if running.waitsForSlot { state.waiting += 1 }
+            handlerGauge?.record(state.running.count - state.waiting)
         }
     }
 
     func ended(_ entry: StreamEntry.Key) {
         let (noHandler, drainedNow) = state.withLock { state in
             if state.running.removeValue(forKey: entry)?.waitsForSlot == true { state.waiting -= 1 }
+            handlerGauge?.record(state.running.count - state.waiting)
             return (state.running.count == state.waiting, state.stopping && state.running.isEmpty)
         }
         if noHandler { idle.signal() }
