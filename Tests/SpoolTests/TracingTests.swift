@@ -48,7 +48,7 @@ struct TracingTests {
 
             let spans = tracer.spans
             let pushes = spans.filter { $0.operationName == "spool.push traced" }
-            let processes = spans.filter { $0.operationName == "spool.process traced" }
+            let processes = spans.filter { $0.operationName == "process traced" }
             #expect(pushes.count == 1, "an explicit traceparent is kept: no producer span for it")
             #expect(processes.count == 2)
             let push = try #require(pushes.first)
