@@ -7,11 +7,16 @@ extension SubscriptionRunner {
     /// attribute `spool.job.type`, so span names stay few), the child of the span the job was
     /// enqueued in (its `traceparent`); `body` gets the handler span's `traceparent`. Without
     /// a tracer it runs `body` with the job's own `traceparent`.
+    ///
+    /// A stored `traceparent` that is not W3C trace context (another producer wrote it; Spool's
+    /// refuse one) is treated as absent, as the spec says to: no parent, and handlers get none
+    /// (so `spool worker`'s exec and http handlers pass none on).
     func traced(
         _ envelope: JobEnvelope, attempt: Int, _ body: (_ traceparent: String?) async -> Outcome
     ) async -> Outcome {
-        guard let tracer else { return await body(envelope.traceparent) }
-        let parent = TraceHeaders.context(from: envelope.traceparent, tracer: tracer)
+        let stored = envelope.traceparent.flatMap { TraceParent.isValid($0) ? $0 : nil }
+        guard let tracer else { return await body(stored) }
+        let parent = TraceHeaders.context(from: stored, tracer: tracer)
         let span = tracer.startSpan("process \(keys.queue)", context: parent, ofKind: .consumer)
         defer { span.end() }
         span.attributes["messaging.system"] = "spool"
@@ -23,7 +28,7 @@ extension SubscriptionRunner {
         span.attributes["spool.job.type"] = envelope.type
         span.attributes["spool.attempt"] = attempt
         let outcome = await ServiceContext.$current.withValue(span.context) {
-            await body(TraceHeaders.traceparent(of: span.context, tracer: tracer) ?? envelope.traceparent)
+            await body(TraceHeaders.traceparent(of: span.context, tracer: tracer) ?? stored)
         }
         switch outcome {
         case .succeeded, .duplicate, .abandoned:
