@@ -52,6 +52,30 @@ struct MetricsOutcomeTests {
         }
     }
 
+    @Test("time in the queue runs from when the entry entered the stream, not from the push: a 2 s delay is not queueing")
+    func queuedAfterDelay() async throws {
+        try await QueueFixture.with { fixture in
+            let metrics = TestMetrics()
+            let queue = try QueueName("outcomes")
+            let recorder = Recorder()
+            var worker = fixture.worker(metrics: metrics)
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            try await running(worker) {
+                try await waitUntil(within: .seconds(30), "the group exists") {
+                    try await fixture.redis("EXISTS", QueueKeys(queue: queue).retry(.default)) == .integer(1)
+                }
+                let pushed = ContinuousClock.now
+                try await fixture.producer.push(Greeting(name: "later"), to: queue, options: PushOptions(delay: .seconds(2)))
+                try await recorder.waitFor(1, within: .seconds(30))
+                #expect(ContinuousClock.now - pushed >= .seconds(2), "the delay was kept")
+            }
+            let queued = try metrics.expectTimer("spool.job.queued.duration", Self.dimensions)
+            #expect(queued.values.count == 1)
+            let nanoseconds = try #require(queued.values.first)
+            #expect(nanoseconds < 1_000_000_000, "queued \(Double(nanoseconds) / 1e9) s")
+        }
+    }
+
     @Test("spool.worker.inflight ends at 0 when two handlers end at once, even if the write of 1 lands last")
     func inflightEndsAtZero() async throws {
         try await QueueFixture.with { fixture in

@@ -128,7 +128,11 @@ extension SubscriptionRunner {
         )
         let timeout = handler.timeout ?? options.handlerTimeout
         let typeMetrics = metrics.type(envelope.type)
-        typeMetrics.queued.recordMilliseconds(max(0, JobID.currentMillis() - envelope.enqueuedAt))
+        // Time in the queue: since the entry entered the stream it was read from (the main
+        // stream when pushed or when its delay ended, the retry stream when its backoff ended
+        // or it was handed back), not since the first push: a delay or a backoff is not
+        // waiting for a worker. (A reclaimed entry's includes its time with the dead worker.)
+        typeMetrics.queued.recordMilliseconds(max(0, JobID.currentMillis() - entry.id.unixMilliseconds))
         let started = ContinuousClock.now
         // the handler runs in this task; past its deadline the watch cancels the task
         let (failure, timedOut) = await state.deadlines.run(entry.key, until: .now + timeout) {
