@@ -40,4 +40,33 @@ struct MetricsQueueTests {
         }
     }
 
+    @Test("a lag Redis cannot tell (an unread entry deleted) is recorded as NaN, not 0")
+    func unknownLag() async throws {
+        try await QueueFixture.with { fixture in
+            let metrics = TestMetrics()
+            let queue = try QueueName("holed")
+            let keys = QueueKeys(queue: queue)
+            let group = try GroupName("slow")
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, group.rawValue, "$", "MKSTREAM")
+            try await fixture.producer.push((0..<10).map { Greeting(name: "\($0)") }, to: queue)
+            // delete the newest unread entry: XINFO GROUPS then gives the group a null lag
+            let newest = try #require(try await fixture.redis("XREVRANGE", keys.stream, "+", "-", "COUNT", "1").array?.first?.array?.first?.string)
+            try await fixture.redis("XDEL", keys.stream, newest)
+            // one slot, held: the worker reads one job and no more
+            let gate = AsyncGate()
+            var worker = fixture.worker(metrics: metrics) { $0.metricsInterval = .milliseconds(100) }
+            worker.subscribe(queue: queue, group: group, options: .init(concurrency: 1))
+            worker.register(Greeting.self, queue: queue, group: group) { _, _ in await gate.wait() }
+            let dimensions = [("queue", "holed"), ("group", "slow")]
+            try await running(worker) {
+                try await waitUntil(within: .seconds(30), "the gauges were read") {
+                    (try? metrics.expectGauge("spool.queue.pending", dimensions).lastValue) == 1
+                }
+                let lag = try metrics.expectGauge("spool.queue.lag.entries", dimensions).lastValue
+                #expect(lag?.isNaN == true, "lag recorded as \(String(describing: lag))")
+                gate.open()
+            }
+        }
+    }
+
 }

@@ -83,7 +83,11 @@ final class SubscriptionMetrics: Sendable {
         name.flatMap { byType[$0] } ?? other
     }
 
-    /// Records a queue status read from Redis.
+    /// Records a queue status read from Redis. A lag Redis cannot tell (`XINFO GROUPS` gives
+    /// a null lag, e.g. after an unread entry was deleted) is recorded as NaN: 0 would read as
+    /// a healthy queue, and leaving the last value would repeat a stale one. NaN keeps the
+    /// series (no gap that looks like a worker gone), compares false against any alert
+    /// threshold, and makes a `sum` over groups NaN, unknown as the lag is.
     func record(_ status: GroupStatus, length: Int) {
         let gauges = queueGauges.withLock { gauges in
             if let gauges { return gauges }
@@ -93,7 +97,7 @@ final class SubscriptionMetrics: Sendable {
         }
         gauges.length.record(length)
         gauges.pending.record(status.pending)
-        gauges.lagEntries.record(status.lag ?? 0)
+        gauges.lagEntries.record(status.lag.map(Double.init) ?? .nan)
         gauges.lagSeconds.record(status.lagSeconds)
         gauges.deadLetters.record(status.deadLetters)
         gauges.scheduled.record(status.scheduledRetries)
