@@ -76,6 +76,29 @@ struct MetricsOutcomeTests {
         }
     }
 
+    @Test("a failed attempt is logged at info, a dead letter at warning")
+    func logLevels() async throws {
+        try await QueueFixture.with { fixture in
+            let log = CapturedLog()
+            let queue = try QueueName("outcomes")
+            var worker = SpoolWorker(client: fixture.client, configuration: fixture.workerConfiguration(), logger: log.logger)
+            worker.register(Greeting.self, queue: queue, retry: .fixed(maxAttempts: 2, delay: .milliseconds(10))) { _, _ in
+                throw TestFailure("broken")
+            }
+            try await running(worker) {
+                try await waitUntil(within: .seconds(30), "the group exists") {
+                    try await fixture.redis("EXISTS", QueueKeys(queue: queue).retry(.default)) == .integer(1)
+                }
+                try await fixture.producer.push(Greeting(name: "x"), to: queue)
+                try await waitUntil(within: .seconds(30), "the job is dead-lettered") {
+                    try await fixture.redis("XLEN", QueueKeys(queue: queue).dead(.default)) == .integer(1)
+                }
+            }
+            #expect(log.levels(of: "handler failed") == [.info, .info])
+            #expect(log.levels(of: "job dead-lettered") == [.warning])
+        }
+    }
+
     @Test("spool.worker.inflight ends at 0 when two handlers end at once, even if the write of 1 lands last")
     func inflightEndsAtZero() async throws {
         try await QueueFixture.with { fixture in

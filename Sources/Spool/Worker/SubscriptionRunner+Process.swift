@@ -156,7 +156,7 @@ extension SubscriptionRunner {
             }
         }
         let text = timedOut ? "handler timed out after \(timeout)" : failure.map { ($0 as? SpoolError)?.message ?? "\($0)" } ?? ""
-        context.logger.debug("handler failed", metadata: ["error": "\(text)"])
+        context.logger.info("handler failed", metadata: ["error": "\(text)"])
         return .failed(error: text)
     }
 
@@ -245,7 +245,7 @@ extension SubscriptionRunner {
             reason: reason, error: error
         )
         record.encode(original: fields, envelope: envelope, into: &command)
-        logger.info("job dead-lettered", metadata: [
+        logger.warning("job dead-lettered", metadata: [
             "spool.job.id": "\(envelope.map { "\($0.id)" } ?? "-")", "spool.reason": "\(reason.rawValue)", "error": "\(error)",
         ])
         await runFailScript(command, entry)

@@ -156,7 +156,10 @@ struct SubscriptionRunner: Sendable {
         do {
             try await createGroups(mainStart: "0")
         } catch {
-            logger.info("recreating the consumer group failed", metadata: ["error": "\(error)"])
+            // the fetch loop meets NOGROUP again and comes back here: until this succeeds,
+            // the worker processes nothing
+            logger.warning("recreating the consumer group failed; no job is processed until it succeeds",
+                           metadata: ["error": "\(error)"])
         }
     }
 
