@@ -6,6 +6,8 @@ import SpoolRedis
 import SpoolTesting
 import Testing
 
+/// What the worker records about its queue: jobs the hard cap dropped, lag it cannot tell,
+/// jobs reclaimed from dead workers.
 @Suite("Metrics: the queue")
 struct MetricsQueueTests {
     @Test("jobs the hard cap drops are counted in spool.jobs.dropped, as many as dropped_by_cap says, and said at warning")
@@ -69,4 +71,26 @@ struct MetricsQueueTests {
         }
     }
 
+    @Test("reclaimed jobs are counted in spool.jobs.reclaimed, not as a status of spool.jobs.processed")
+    func reclaimedCounter() async throws {
+        try await QueueFixture.with { fixture in
+            let metrics = TestMetrics()
+            let queue = try QueueName("orphans")
+            let keys = QueueKeys(queue: queue)
+            // a consumer without a heartbeat (a dead worker) took 3 jobs
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, "default", "$", "MKSTREAM")
+            try await fixture.producer.push((0..<3).map { Greeting(name: "\($0)") }, to: queue)
+            try await fixture.redis("XREADGROUP", "GROUP", "default", "gone", "COUNT", "3", "STREAMS", keys.stream, ">")
+            let recorder = Recorder()
+            var worker = fixture.worker(metrics: metrics)
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            try await running(worker) {
+                try await recorder.waitFor(3, within: .seconds(30))
+            }
+            #expect(metrics.counterTotal(label: "spool.jobs.reclaimed", dimensions: [("queue", "orphans"), ("group", "default")]) == 3)
+            let statuses = metrics.counters(label: "spool.jobs.processed").compactMap { $0.dimensions.first { $0.0 == "status" }?.1 }
+            #expect(!statuses.contains("reclaimed"), "\(Set(statuses))")
+            #expect(metrics.counterTotal(label: "spool.jobs.processed", dimensions: [("queue", "orphans"), ("status", "succeeded")]) == 3)
+        }
+    }
 }

@@ -32,6 +32,9 @@ final class SubscriptionMetrics: Sendable {
         let scheduled: Gauge
     }
 
+    /// Jobs taken over from dead workers or past the visibility timeout: a count of its own,
+    /// not a status of `spool.jobs.processed`, since each reclaimed job also ends with one of
+    /// those statuses (summed together, it would be counted twice).
     let reclaimed: Counter
     /// Entries of the queue's stream the hard cap (``SpoolWorker/Configuration/maxStreamLength``)
     /// dropped in this worker's trims: lost jobs. By queue only, as the cap applies to the
@@ -63,7 +66,7 @@ final class SubscriptionMetrics: Sendable {
         for type in types { byType[type] = typeMetrics(type) }
         self.byType = byType
         self.other = typeMetrics("other")
-        reclaimed = Counter(label: "spool.jobs.processed", dimensions: base + [("status", "reclaimed")], factory: factory)
+        reclaimed = Counter(label: "spool.jobs.reclaimed", dimensions: base, factory: factory)
         dropped = Counter(label: "spool.jobs.dropped", dimensions: [("queue", queue.rawValue)], factory: factory)
         inflight = Gauge(label: "spool.worker.inflight", dimensions: base, factory: factory)
         makeQueueGauges = {

@@ -10,6 +10,7 @@ enum PrometheusNames {
     static let renamed: [String: String] = [
         "spool.jobs.enqueued": "spool_jobs_enqueued_total",
         "spool.jobs.processed": "spool_jobs_processed_total",
+        "spool.jobs.reclaimed": "spool_jobs_reclaimed_total",
         "spool.jobs.dropped": "spool_jobs_dropped_total",
         "spool.job.duration": "spool_job_duration_seconds",
         "spool.job.queued.duration": "spool_job_queued_duration_seconds",
