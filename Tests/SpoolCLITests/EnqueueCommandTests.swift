@@ -92,6 +92,10 @@ struct EnqueueCommandTests {
         (["enqueue", "bad queue!", "--data", "{}"], "queue name"),
         (["enqueue", "", "--data", "{}"], "queue name"),
         (["enqueue", "q", "--data", "{}", "--max-attempts", "0"], "max-attempts"),
+        (["enqueue", "q", "--data", "{}", "--traceparent", "zz-NOT-A-TRACE"], "--traceparent is not W3C trace context"),
+        (["enqueue", "q", "--data", "{}", "--traceparent", "00-00000000000000000000000000000000-0000000000000000-00"], "--traceparent"),
+        (["enqueue", "q", "--data", "{}", "--lines", "--traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x"],
+         "--traceparent"),
     ])
     func badInputIsOneLineAndExitsOne(arguments: [String], expected: String) async throws {
         try await withRedisServer { server in

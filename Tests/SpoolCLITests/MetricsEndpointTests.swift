@@ -58,6 +58,22 @@ struct MetricsEndpointTests {
         }
     }
 
+    /// The handler timeout defaults to 5 minutes, but the duration buckets stopped at 10 s: a
+    /// 12 s job counted only in `+Inf`, so no quantile above 10 s could be told.
+    @Test func durationBucketsReachPastTheDefaultHandlerTimeout() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let (worker, port) = try await Self.startWorker(fixture, queue: "jobs", [], exec: ["/bin/true"])
+            defer { worker.kill() }
+            let samples = try PrometheusSample.parse(try HTTPGet.get(port: port, "/metrics").body)
+            let bounds = samples.filter { $0.name == "spool_job_duration_seconds_bucket" && $0.labels["queue"] == "jobs" }
+                .compactMap { $0.labels["le"].flatMap(Double.init) }
+                .filter(\.isFinite)
+            #expect(bounds.contains { $0 >= 12 }, "a 12 s job lands in a finite bucket: \(bounds)")
+            #expect(bounds.contains { $0 >= 300 }, "and one of the default handler timeout: \(bounds)")
+        }
+    }
+
     /// Clients that connected and held their connections used up the worker's file descriptors
     /// (the audit's run: its jobs then failed to start their children and were dead-lettered).
     @Test func connectionsBeyondTheLimitAreClosed() async throws {

@@ -51,6 +51,27 @@ struct WorkerExecTests {
         }
     }
 
+    /// Another producer may store any text as a job's traceparent (`spool enqueue` refuses
+    /// one that is not W3C trace context): the worker passes none on instead.
+    @Test func anInvalidStoredTraceparentIsNotPassedOn() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let dump = try fixture.script("dump.sh", """
+                env > "$1/env.tmp"; mv "$1/env.tmp" "$1/env-$SPOOL_JOB_ID"
+                """)
+            let id = "0190a0b0-1234-7000-8000-00000000abcd"
+            _ = try server.cli(
+                "XADD", "spool:{raw}:stream", "*", "v", "1", "id", id, "type", "raw", "payload", "{}", "traceparent", "zz-NOT-A-TRACE"
+            )
+            // (`spool worker` starts a new group at the beginning of the stream)
+            let worker = try fixture.worker(queue: "raw", exec: [dump, fixture.directory])
+            defer { worker.kill() }
+            try await waitUntil("the raw job ran", within: .seconds(60)) { !fixture.read("env-\(id)").isEmpty }
+            let env = fixture.read("env-\(id)")
+            #expect(!env.contains("TRACEPARENT="), "\(env.split(separator: "\n").filter { $0.contains("TRACE") })")
+        }
+    }
+
     @Test func exitStatusesDecideDoneRetryAndDeadLetter() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)

@@ -287,14 +287,19 @@ final class HandlerCount: Sendable {
 
 /// The messages a logger wrote, at every level.
 final class CapturedLog: Sendable {
-    private let messages = Mutex<[String]>([])
+    private let events = Mutex<[(level: Logger.Level, message: String)]>([])
 
     var logger: Logger {
         Logger(label: "spool.test") { _ in Handler(log: self) }
     }
 
     func contains(_ text: String) -> Bool {
-        messages.withLock { $0.contains { $0.contains(text) } }
+        events.withLock { $0.contains { $0.message.contains(text) } }
+    }
+
+    /// The levels of the messages that contain `text`, in the order written.
+    func levels(of text: String) -> [Logger.Level] {
+        events.withLock { $0.filter { $0.message.contains(text) }.map(\.level) }
     }
 
     private struct Handler: LogHandler {
@@ -309,7 +314,7 @@ final class CapturedLog: Sendable {
 
         func log(event: LogEvent) {
             let message = "\(event.message)"
-            log.messages.withLock { $0.append(message) }
+            log.events.withLock { $0.append((event.level, message)) }
         }
     }
 }

@@ -315,6 +315,53 @@ struct ProducerArgumentTests {
         }
     }
 
+    @Test("a traceparent that is not W3C trace context is refused on every push path, before anything is sent")
+    func invalidTraceparent() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("traces")
+            let producer = fixture.producer
+            for traceparent in TracingTests.invalidTraceparents {
+                let options = PushOptions(traceparent: traceparent)
+                let paths: [(String, () async throws -> Void)] = [
+                    ("typed", { try await producer.push(Greeting(name: "a"), to: queue, options: options) }),
+                    ("typed, delayed", {
+                        try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(delay: .seconds(5), traceparent: traceparent))
+                    }),
+                    ("payload", { try await producer.push(payload: Array("{}".utf8), type: "greeting", to: queue, options: options) }),
+                    ("envelope", { try await producer.push(JobEnvelope(type: "greeting", payload: [], traceparent: traceparent), to: queue) }),
+                    ("typed batch", { try await producer.push([Greeting(name: "a"), Greeting(name: "b")], to: queue, options: options) }),
+                    ("envelope batch", {
+                        try await producer.push(
+                            [try JobEnvelope.make(Greeting(name: "a")), JobEnvelope(type: "greeting", payload: [], traceparent: traceparent)],
+                            to: queue
+                        )
+                    }),
+                ]
+                for (path, push) in paths {
+                    let error = await #expect(throws: SpoolError.self, "\(path), \(traceparent)") { try await push() }
+                    #expect(error?.code == .invalidArgument, "\(path), \(traceparent): \(String(describing: error))")
+                    let message = error?.message ?? ""
+                    #expect(message.contains("W3C trace context") && message.contains("nothing was pushed") && !message.contains("\n"),
+                            "\(path): \(message)")
+                }
+            }
+            try await Self.expectNothingSent(fixture, queue)
+            #expect(try await fixture.redis("EXISTS", QueueKeys(queue: queue).delayed) == .integer(0))
+            // a valid one is stored as given, and so is a later version's, which may add fields
+            let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let later = "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-holds"
+            #expect(JobEnvelope.isValidTraceparent(valid) && JobEnvelope.isValidTraceparent(later))
+            try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(traceparent: valid))
+            try await producer.push(Greeting(name: "b"), to: queue, options: PushOptions(traceparent: later))
+            let entries = try await fixture.redis("XRANGE", QueueKeys(queue: queue).stream, "-", "+").array ?? []
+            let stored = entries.compactMap { entry -> String? in
+                let fields = entry.array?.last?.array?.compactMap(\.string) ?? []
+                return fields.firstIndex(of: "traceparent").map { fields[$0 + 1] }
+            }
+            #expect(stored == [valid, later])
+        }
+    }
+
     @Test("a delay or a dedup window out of range is refused: over 100 years, or a window under 1 ms")
     func timesOutOfRange() async throws {
         try await QueueFixture.with { fixture in

@@ -48,7 +48,7 @@ struct TracingTests {
 
             let spans = tracer.spans
             let pushes = spans.filter { $0.operationName == "spool.push traced" }
-            let processes = spans.filter { $0.operationName == "spool.process traced" }
+            let processes = spans.filter { $0.operationName == "process traced" }
             #expect(pushes.count == 1, "an explicit traceparent is kept: no producer span for it")
             #expect(processes.count == 2)
             let push = try #require(pushes.first)
@@ -64,6 +64,62 @@ struct TracingTests {
             let handler2 = try #require(processes.first { $0.identity.parentSpanID == "00f067aa0ba902b7" })
             #expect(handler2.identity.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
             #expect(seen[2] == "00-\(handler2.identity.traceID)-\(handler2.identity.spanID)-01")
+        }
+    }
+
+    /// Adds a job of type `traced` to `queue`'s stream as another producer could write it:
+    /// with `traceparent` as it is (Spool's producers refuse an invalid one).
+    static func addRaw(_ fixture: QueueFixture, queue: QueueName, n: Int, traceparent: String) async throws {
+        let envelope = try JobEnvelope.make(Traced(n: n))
+        try await fixture.redis(
+            "XADD", QueueKeys(queue: queue).stream, "*", "v", "1", "id", "\(envelope.id)", "type", "traced",
+            "payload", String(decoding: envelope.payload, as: UTF8.self), "traceparent", traceparent
+        )
+    }
+
+    static let invalidTraceparents = [
+        "zz-NOT-A-TRACE",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   // trace id all zeros
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   // parent id all zeros
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   // uppercase
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   // version ff
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", // version 00 is 55 characters
+    ]
+
+    @Test("a stored traceparent that is not W3C trace context is treated as absent: no parent span, none for the handler")
+    func invalidStoredTraceparent() async throws {
+        try await QueueFixture.with { fixture in
+            let count = Self.invalidTraceparents.count
+            // with a tracer: each handler span starts a trace of its own, named after the queue
+            let tracer = TestTracer()
+            let queue = try QueueName("traced-raw")
+            let seen = try await Self.run(fixture, producer: fixture.producer, tracer: tracer, queue: queue, push: {
+                for (n, traceparent) in Self.invalidTraceparents.enumerated() {
+                    try await Self.addRaw(fixture, queue: queue, n: n, traceparent: traceparent)
+                }
+            }, count: count)
+            let processes = tracer.spans.filter { $0.kind == .consumer }
+            #expect(processes.count == count)
+            for span in processes {
+                #expect(span.operationName == "process traced-raw")
+                #expect(span.attributes.get("spool.job.type") == .string("traced"))
+                #expect(span.identity.parentSpanID == nil, "a parent from an invalid traceparent: \(span.identity)")
+            }
+            for n in 0..<count {
+                let own = try #require(seen[n] ?? nil, "job \(n)")
+                #expect(!Self.invalidTraceparents.contains(own) && own.hasPrefix("00-"), "job \(n): \(own)")
+            }
+
+            // without a tracer the handler gets none
+            let untraced = try QueueName("untraced-raw")
+            let passed = try await Self.run(fixture, producer: fixture.producer, tracer: InstrumentationSystem.tracer, queue: untraced, push: {
+                for (n, traceparent) in Self.invalidTraceparents.enumerated() {
+                    try await Self.addRaw(fixture, queue: untraced, n: n, traceparent: traceparent)
+                }
+            }, count: count)
+            for n in 0..<count {
+                #expect(passed[n] == .some(nil), "job \(n) got \(String(describing: passed[n]))")
+            }
         }
     }
 

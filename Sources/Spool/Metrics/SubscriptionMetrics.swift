@@ -12,6 +12,12 @@ final class SubscriptionMetrics: Sendable {
         let retried: Counter
         let dead: Counter
         let duplicate: Counter
+        /// The handler threw ``HandBackError``: the job did not start and runs again.
+        let handedBack: Counter
+        /// The worker gave up on the job (shutdown, cancellation): it runs again.
+        let abandoned: Counter
+        /// Handler runs that reached an outcome (succeeded, failed, timed out); a job handed
+        /// back or abandoned records none.
         let duration: Timer
         let queued: Timer
     }
@@ -26,7 +32,14 @@ final class SubscriptionMetrics: Sendable {
         let scheduled: Gauge
     }
 
+    /// Jobs taken over from dead workers or past the visibility timeout: a count of its own,
+    /// not a status of `spool.jobs.processed`, since each reclaimed job also ends with one of
+    /// those statuses (summed together, it would be counted twice).
     let reclaimed: Counter
+    /// Entries of the queue's stream the hard cap (``SpoolWorker/Configuration/maxStreamLength``)
+    /// dropped in this worker's trims: lost jobs. By queue only, as the cap applies to the
+    /// stream every group reads.
+    let dropped: Counter
     let inflight: Gauge
     /// Made at the first reading: a gauge exists (and is exported, at 0) from the moment it
     /// is made, and a lag of 0 before the queue was read would look like a healthy queue.
@@ -44,7 +57,7 @@ final class SubscriptionMetrics: Sendable {
             }
             return TypeMetrics(
                 succeeded: processed("succeeded"), retried: processed("retried"), dead: processed("dead"),
-                duplicate: processed("duplicate"),
+                duplicate: processed("duplicate"), handedBack: processed("handed_back"), abandoned: processed("abandoned"),
                 duration: Timer(label: "spool.job.duration", dimensions: dimensions, preferredDisplayUnit: .milliseconds, factory: factory),
                 queued: Timer(label: "spool.job.queued.duration", dimensions: dimensions, preferredDisplayUnit: .milliseconds, factory: factory)
             )
@@ -53,7 +66,8 @@ final class SubscriptionMetrics: Sendable {
         for type in types { byType[type] = typeMetrics(type) }
         self.byType = byType
         self.other = typeMetrics("other")
-        reclaimed = Counter(label: "spool.jobs.processed", dimensions: base + [("status", "reclaimed")], factory: factory)
+        reclaimed = Counter(label: "spool.jobs.reclaimed", dimensions: base, factory: factory)
+        dropped = Counter(label: "spool.jobs.dropped", dimensions: [("queue", queue.rawValue)], factory: factory)
         inflight = Gauge(label: "spool.worker.inflight", dimensions: base, factory: factory)
         makeQueueGauges = {
             QueueGauges(
@@ -72,7 +86,11 @@ final class SubscriptionMetrics: Sendable {
         name.flatMap { byType[$0] } ?? other
     }
 
-    /// Records a queue status read from Redis.
+    /// Records a queue status read from Redis. A lag Redis cannot tell (`XINFO GROUPS` gives
+    /// a null lag, e.g. after an unread entry was deleted) is recorded as NaN: 0 would read as
+    /// a healthy queue, and leaving the last value would repeat a stale one. NaN keeps the
+    /// series (no gap that looks like a worker gone), compares false against any alert
+    /// threshold, and makes a `sum` over groups NaN, unknown as the lag is.
     func record(_ status: GroupStatus, length: Int) {
         let gauges = queueGauges.withLock { gauges in
             if let gauges { return gauges }
@@ -82,7 +100,7 @@ final class SubscriptionMetrics: Sendable {
         }
         gauges.length.record(length)
         gauges.pending.record(status.pending)
-        gauges.lagEntries.record(status.lag ?? 0)
+        gauges.lagEntries.record(status.lag.map(Double.init) ?? .nan)
         gauges.lagSeconds.record(status.lagSeconds)
         gauges.deadLetters.record(status.deadLetters)
         gauges.scheduled.record(status.scheduledRetries)

@@ -209,7 +209,9 @@ public struct SpoolProducer: Sendable {
     }
 
     /// Refuses a job a worker would dead-letter as malformed: an attempt limit below 1, an
-    /// empty type, more fields than a worker reads (``JobEnvelope/maxFieldCount``).
+    /// empty type, more fields than a worker reads (``JobEnvelope/maxFieldCount``); and one
+    /// whose `traceparent` is not W3C trace context (a worker would ignore it, and a tracer
+    /// could not continue it).
     private static func check(_ envelope: JobEnvelope, queue: QueueName) throws(SpoolError) {
         func refuse(_ what: String) -> SpoolError {
             SpoolError(code: .invalidArgument, message: "\(what); nothing was pushed to queue \(queue)")
@@ -220,6 +222,12 @@ public struct SpoolProducer: Sendable {
             )
         }
         if envelope.type.isEmpty { throw refuse("job \(envelope.id) has an empty type: name the kind of job") }
+        if let traceparent = envelope.traceparent, !TraceParent.isValid(traceparent) {
+            throw refuse(
+                "the traceparent of job \(envelope.id) is not W3C trace context (00-<32 hex trace id>-<16 hex parent id>-<2 hex "
+                    + "flags>, lowercase, neither id all zeros): pass one a tracer wrote, or none"
+            )
+        }
         let fields = envelope.fieldCount
         if fields > JobEnvelope.maxFieldCount {
             throw refuse(

@@ -2,24 +2,33 @@ import Instrumentation
 import Tracing
 
 extension SubscriptionRunner {
-    /// Runs `body` in a `spool.process <type>` consumer span, the child of the span the job
-    /// was enqueued in (its `traceparent`); `body` gets the handler span's `traceparent`.
-    /// Without a tracer it runs `body` with the job's own `traceparent`.
+    /// Runs `body` in a `process <queue>` consumer span (OpenTelemetry's messaging naming:
+    /// the operation and the destination; the job type, which producers choose, is the
+    /// attribute `spool.job.type`, so span names stay few), the child of the span the job was
+    /// enqueued in (its `traceparent`); `body` gets the handler span's `traceparent`. Without
+    /// a tracer it runs `body` with the job's own `traceparent`.
+    ///
+    /// A stored `traceparent` that is not W3C trace context (another producer wrote it; Spool's
+    /// refuse one) is treated as absent, as the spec says to: no parent, and handlers get none
+    /// (so `spool worker`'s exec and http handlers pass none on).
     func traced(
         _ envelope: JobEnvelope, attempt: Int, _ body: (_ traceparent: String?) async -> Outcome
     ) async -> Outcome {
-        guard let tracer else { return await body(envelope.traceparent) }
-        let parent = TraceHeaders.context(from: envelope.traceparent, tracer: tracer)
-        let span = tracer.startSpan("spool.process \(envelope.type)", context: parent, ofKind: .consumer)
+        let stored = envelope.traceparent.flatMap { TraceParent.isValid($0) ? $0 : nil }
+        guard let tracer else { return await body(stored) }
+        let parent = TraceHeaders.context(from: stored, tracer: tracer)
+        let span = tracer.startSpan("process \(keys.queue)", context: parent, ofKind: .consumer)
         defer { span.end() }
         span.attributes["messaging.system"] = "spool"
         span.attributes["messaging.operation.type"] = "process"
+        span.attributes["messaging.operation.name"] = "process"
         span.attributes["messaging.destination.name"] = keys.queue.rawValue
         span.attributes["messaging.consumer.group.name"] = group.rawValue
         span.attributes["messaging.message.id"] = envelope.id.description
+        span.attributes["spool.job.type"] = envelope.type
         span.attributes["spool.attempt"] = attempt
         let outcome = await ServiceContext.$current.withValue(span.context) {
-            await body(TraceHeaders.traceparent(of: span.context, tracer: tracer) ?? envelope.traceparent)
+            await body(TraceHeaders.traceparent(of: span.context, tracer: tracer) ?? stored)
         }
         switch outcome {
         case .succeeded, .duplicate, .abandoned:

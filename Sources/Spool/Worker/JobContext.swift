@@ -22,6 +22,7 @@ public struct JobContext: Sendable {
     public let headers: [String: String]
     /// The W3C trace context of the job: with a tracer (``SpoolWorker`` `tracer:`) the handler
     /// span's own, a child of the one the producer attached; otherwise the producer's, if any.
+    /// A stored value that is not W3C trace context is treated as absent (`nil`).
     public let traceparent: String?
     /// The name of the worker (Redis consumer) running the job.
     public let workerName: String

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import SpoolRedis
 
@@ -91,13 +92,16 @@ extension SubscriptionRunner {
 
     /// Trims entries every group is done with and applies the optional hard cap, counting
     /// what the cap dropped: one script (``SpoolScripts/trim``), so no group created meanwhile
-    /// loses entries it would read.
+    /// loses entries it would read. What the cap dropped are jobs some group had not finished,
+    /// lost: counted in `spool.jobs.dropped` and said at warning.
     private func trim() async throws {
         let cap = configuration.maxStreamLength ?? 0
         let reply = try await client.send(.evalSHA(SpoolScripts.trim, keys: [keys.stream, keys.meta], arguments: [String(cap)]))
         let dropped = reply.array.flatMap { $0.count == 2 ? $0[1].int : nil } ?? 0
         if dropped > 0 {
-            logger.info("stream over its hard cap: dropped entries", metadata: ["spool.dropped": "\(dropped)"])
+            metrics.dropped.increment(by: dropped)
+            logger.warning("stream over its hard cap (maxStreamLength): dropped entries some group had not finished; those jobs are lost",
+                           metadata: ["spool.dropped": "\(dropped)", "spool.cap": "\(cap)"])
         }
     }
 

@@ -30,8 +30,8 @@ extension SubscriptionRunner {
     /// starts still sees the job and can cancel it past the grace period. With `waitsForSlot`,
     /// the job is held for a slot: its lease is extended, but no handler runs yet.
     func markRunning(_ entry: StreamEntry, waitsForSlot: Bool = false) {
+        // (the state records `spool.worker.inflight` with the change, under its lock)
         state.started(entry.key, .init(leaseUntil: .now + leaseLength, waitsForSlot: waitsForSlot))
-        metrics.inflight.record(state.handlerCount)
     }
 
     /// Runs one delivered entry, marked running with ``markRunning(_:waitsForSlot:)``, to its
@@ -41,10 +41,7 @@ extension SubscriptionRunner {
     /// a job cut off by shutdown is (a duplicate is still acknowledged, a malformed entry still
     /// dead-lettered).
     func process(_ entry: StreamEntry, isDuplicate: Bool, handBack: Bool = false) async {
-        defer {
-            state.ended(entry.key)
-            metrics.inflight.record(state.handlerCount)
-        }
+        defer { state.ended(entry.key) }
 
         guard let fields = entry.fields else {
             // deleted while pending: XCLAIM already dropped it from the pending list
@@ -131,28 +128,35 @@ extension SubscriptionRunner {
         )
         let timeout = handler.timeout ?? options.handlerTimeout
         let typeMetrics = metrics.type(envelope.type)
-        typeMetrics.queued.recordMilliseconds(max(0, JobID.currentMillis() - envelope.enqueuedAt))
+        // Time in the queue: since the entry entered the stream it was read from (the main
+        // stream when pushed or when its delay ended, the retry stream when its backoff ended
+        // or it was handed back), not since the first push: a delay or a backoff is not
+        // waiting for a worker. (A reclaimed entry's includes its time with the dead worker.)
+        typeMetrics.queued.recordMilliseconds(max(0, JobID.currentMillis() - entry.id.unixMilliseconds))
         let started = ContinuousClock.now
-        defer { typeMetrics.duration.record(duration: ContinuousClock.now - started) }
         // the handler runs in this task; past its deadline the watch cancels the task
         let (failure, timedOut) = await state.deadlines.run(entry.key, until: .now + timeout) {
             try await handler.run(envelope, context)
         }
+        let ran = ContinuousClock.now - started
         // Past the deadline the job failed, even if the handler then returned normally.
         // Cancelled from outside (shutdown past its grace period, or the worker's task was
         // cancelled): the worker gave up on it, so it is neither acknowledged nor failed.
+        // Neither that nor a hand-back (the job did not start) is an outcome of the handler:
+        // no duration is recorded for them.
         if !timedOut && Task.isCancelled { return .abandoned }
+        if !timedOut, let error = failure as? HandBackError {
+            return .handedBack(error: error.message, pause: error.pause)
+        }
+        typeMetrics.duration.record(duration: ran)
         if !timedOut {
             guard let error = failure else { return .succeeded }
             if let error = error as? NonRetryableError {
                 return .deadLetter(reason: .nonRetryable, error: error.message)
             }
-            if let error = error as? HandBackError {
-                return .handedBack(error: error.message, pause: error.pause)
-            }
         }
         let text = timedOut ? "handler timed out after \(timeout)" : failure.map { ($0 as? SpoolError)?.message ?? "\($0)" } ?? ""
-        context.logger.debug("handler failed", metadata: ["error": "\(text)"])
+        context.logger.info("handler failed", metadata: ["error": "\(text)"])
         return .failed(error: text)
     }
 
@@ -168,7 +172,8 @@ extension SubscriptionRunner {
         case .duplicate: typeMetrics.duplicate.increment()
         case .failed where envelope != nil && attempt < maxAttempts: typeMetrics.retried.increment()
         case .failed, .deadLetter: typeMetrics.dead.increment()
-        case .abandoned, .handedBack: break
+        case .abandoned: typeMetrics.abandoned.increment()
+        case .handedBack: typeMetrics.handedBack.increment()
         }
         switch outcome {
         case .succeeded, .duplicate:
@@ -177,10 +182,15 @@ extension SubscriptionRunner {
             state.slots.release(1)
             return
         case .abandoned, .handedBack:
-            if case .handedBack(let error, _) = outcome {
-                logger.error("the job did not start; handed back unstarted, as the same attempt", metadata: [
+            // A worker that cannot start jobs hands back every one it takes: said once, then at
+            // most every 30 s per subscription, with how many went unsaid in between (each is
+            // counted in `spool.jobs.processed{status=handed_back}`).
+            if case .handedBack(let error, _) = outcome, let unsaid = state.handBackToReport() {
+                var metadata: Logger.Metadata = [
                     "spool.job.id": "\(envelope.map { "\($0.id)" } ?? "-")", "spool.attempt": "\(attempt)", "error": "\(error)",
-                ])
+                ]
+                if unsaid > 0 { metadata["spool.unlogged"] = "\(unsaid)" }
+                logger.error("the job did not start; handed back unstarted, as the same attempt", metadata: metadata)
             }
             // Handed back to the group, to run again as this same attempt: the worker stopped,
             // the job did not fail. Left pending, it would be reclaimed as one more delivery,
@@ -235,7 +245,7 @@ extension SubscriptionRunner {
             reason: reason, error: error
         )
         record.encode(original: fields, envelope: envelope, into: &command)
-        logger.info("job dead-lettered", metadata: [
+        logger.warning("job dead-lettered", metadata: [
             "spool.job.id": "\(envelope.map { "\($0.id)" } ?? "-")", "spool.reason": "\(reason.rawValue)", "error": "\(error)",
         ])
         await runFailScript(command, entry)

@@ -46,10 +46,10 @@ struct SubscriptionRunner: Sendable {
         logger[metadataKey: "spool.queue"] = "\(keys.queue)"
         logger[metadataKey: "spool.group"] = "\(group)"
         self.logger = logger
-        self.state = SubscriptionState(concurrency: subscription.options.concurrency)
         self.metrics = SubscriptionMetrics(
             queue: keys.queue, group: group, types: Array(subscription.handlers.keys), factory: metricsFactory
         )
+        self.state = SubscriptionState(concurrency: subscription.options.concurrency, handlerGauge: metrics.inflight)
         self.retryStream = keys.retry(group)
         self.scheduled = keys.scheduled(group)
         self.dead = keys.dead(group)
@@ -156,7 +156,10 @@ struct SubscriptionRunner: Sendable {
         do {
             try await createGroups(mainStart: "0")
         } catch {
-            logger.info("recreating the consumer group failed", metadata: ["error": "\(error)"])
+            // the fetch loop meets NOGROUP again and comes back here: until this succeeds,
+            // the worker processes nothing
+            logger.warning("recreating the consumer group failed; no job is processed until it succeeds",
+                           metadata: ["error": "\(error)"])
         }
     }
 

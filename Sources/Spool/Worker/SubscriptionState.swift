@@ -1,3 +1,4 @@
+import CoreMetrics
 import Synchronization
 
 /// Mutable state shared by one subscription's tasks: the fetch loop, the handlers, the
@@ -47,6 +48,8 @@ final class SubscriptionState: Sendable {
     }
 
     private let state = Mutex(State())
+    /// When a hand-back was last logged, and how many were not since.
+    private let handBackReports = Mutex<(last: ContinuousClock.Instant?, unlogged: Int)>((nil, 0))
     /// Free handler slots.
     let slots: SlotPool
     /// Rung when completions are waiting, and when the subscription finishes.
@@ -60,8 +63,15 @@ final class SubscriptionState: Sendable {
     /// Handler deadlines, fired by the keeper.
     let deadlines = DeadlineWatch()
 
-    init(concurrency: Int) {
+    /// Where ``handlerCount`` goes: recorded under the lock with each change, so that of two
+    /// handlers ending at once the later write is the later count (read under the lock and
+    /// recorded after it, the writes could land in the other order and leave the gauge at 1
+    /// on an idle worker).
+    private let handlerGauge: Gauge?
+
+    init(concurrency: Int, handlerGauge: Gauge? = nil) {
         slots = SlotPool(concurrency)
+        self.handlerGauge = handlerGauge
     }
 
     var isStopping: Bool { state.withLock { $0.stopping } }
@@ -90,16 +100,31 @@ final class SubscriptionState: Sendable {
         state.withLock { state in
             if state.running.updateValue(running, forKey: entry)?.waitsForSlot == true { state.waiting -= 1 }
             if running.waitsForSlot { state.waiting += 1 }
+            handlerGauge?.record(state.running.count - state.waiting)
         }
     }
 
     func ended(_ entry: StreamEntry.Key) {
         let (noHandler, drainedNow) = state.withLock { state in
             if state.running.removeValue(forKey: entry)?.waitsForSlot == true { state.waiting -= 1 }
+            handlerGauge?.record(state.running.count - state.waiting)
             return (state.running.count == state.waiting, state.stopping && state.running.isEmpty)
         }
         if noHandler { idle.signal() }
         if drainedNow { drained.signal() }
+    }
+
+    /// Whether a hand-back (``HandBackError``) is logged now: the first, then at most one every
+    /// 30 s. Returns `nil` when it is not, else how many went unlogged since the last one.
+    func handBackToReport(now: ContinuousClock.Instant = .now) -> Int? {
+        handBackReports.withLock { reports in
+            if let last = reports.last, now - last < .seconds(30) {
+                reports.unlogged += 1
+                return nil
+            }
+            defer { reports = (now, 0) }
+            return reports.unlogged
+        }
     }
 
     /// The jobs this worker holds: handlers running, and jobs waiting for a slot.

@@ -45,7 +45,10 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(help: "Attempts before the job is dead-lettered. Defaults to the worker's retry strategy.")
     var maxAttempts: Int?
 
-    @Option(help: ArgumentHelp("A W3C trace context to pass to the handler.", valueName: "traceparent"))
+    @Option(help: ArgumentHelp(
+        "A W3C trace context to pass to the handler: 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>, lowercase.",
+        valueName: "traceparent"
+    ))
     var traceparent: String?
 
     @Flag(help: "Enqueue one job per non-empty line of the input, in batches of 1000; prints one id per line as each batch is stored.")
@@ -60,6 +63,12 @@ struct EnqueueCommand: AsyncParsableCommand {
         if let maxAttempts, maxAttempts < 1 { throw CLIError("--max-attempts must be at least 1 (got \(maxAttempts))") }
         if lines && dedupKey != nil { throw CLIError("--key cannot be combined with --lines (one key would cover every job)", exitCode: 64) }
         if type?.isEmpty == true { throw CLIError("--type must not be empty") }
+        if let traceparent, !JobEnvelope.isValidTraceparent(traceparent) {
+            throw CLIError(
+                "--traceparent is not W3C trace context (00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>, lowercase, "
+                    + "neither id all zeros)"
+            )
+        }
         if !(1...JobEnvelope.maxPayloadBytesLimit).contains(maxPayloadBytes) {
             throw CLIError("--max-payload-bytes must be 1...\(JobEnvelope.maxPayloadBytesLimit) (Redis's largest string)")
         }

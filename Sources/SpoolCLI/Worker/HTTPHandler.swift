@@ -34,15 +34,16 @@ struct HTTPHandler: Sendable {
 
     func run(_ envelope: JobEnvelope, _ context: JobContext) async throws {
         // A job type another producer wrote may hold what no HTTP header can carry (CR, LF,
-        // other control bytes): the request could never be sent, so no retry can help. An
-        // unusable trace context is left out, as W3C says to ignore an invalid one.
+        // other control bytes): the request could never be sent, so no retry can help.
         guard Self.isHeaderValue(context.type) else {
             throw NonRetryableError(
                 "job type \(String(reflecting: context.type)) holds control characters an HTTP header cannot carry "
                     + "(Spool-Job-Type); push the job with a plain type"
             )
         }
-        let traceparent = context.traceparent.flatMap { Self.isHeaderValue($0) ? $0 : nil }
+        // (a traceparent here is valid W3C trace context: the worker passes an invalid stored
+        // one on as nil, so none is sent)
+        let traceparent = context.traceparent
         var target = url
         for _ in 0...3 {
             let shown = RedisURL.redact(target.absoluteString)
