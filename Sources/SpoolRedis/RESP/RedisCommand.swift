@@ -10,6 +10,18 @@ public struct RedisCommand: Sendable, Hashable {
     public private(set) var count: Int
     /// The script behind an EVALSHA, so a NOSCRIPT reply can load it and retry.
     package private(set) var script: RedisScript?
+    /// Whether a cluster client may send the command again after its connection closed while
+    /// the command was in flight: its reply is lost, and it may have run. Defaults to `true`,
+    /// so on a cluster a command runs at least once (docs/cluster.md).
+    ///
+    /// Set it to `false` for a command that must not run twice unseen, such as a script that
+    /// moves stream entries to the caller's pending list and returns them: run again, it would
+    /// move others and answer for those alone. The cluster client then rereads the slot map
+    /// and throws the error (`connectionClosed`), as a single-server client does, and the
+    /// caller finds out what the first run did. A command that was never sent (a refused
+    /// connection, `connectionFailed`), or was sent back with MOVED, ASK or TRYAGAIN, is still
+    /// sent again.
+    public var allowsResendAfterLostReply = true
 
     /// Creates a command from text arguments, e.g. `RedisCommand("SET", key, value)`.
     public init(_ name: String, _ arguments: String...) {
