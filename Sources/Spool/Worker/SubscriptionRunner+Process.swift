@@ -265,7 +265,7 @@ extension SubscriptionRunner {
         command.append(due)
         command.attach(SpoolScripts.fail)
         // not sent again by the client after a lost reply: the worker does that itself
-        // (`runFailScript`), after any failure
+        // (`runFailScript`), after any failure, and a second run finds the entry settled
         command.allowsResendAfterLostReply = false
         return command
     }
