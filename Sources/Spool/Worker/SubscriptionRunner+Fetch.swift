@@ -308,11 +308,15 @@ extension SubscriptionRunner {
         let timeout = block + client.configuration.commandTimeout
         let done = options.dedup ? self.done : nil
         let replies = try await client.withDedicatedConnection(forKey: keys.stream) { connection in
-            try await connection.pipeline([read], then: { replies in
+            let replies = try await connection.pipeline([read], then: { replies in
                 done.flatMap { Self.verdictsCommand(for: replies[0], done: $0) }
             }, timeout: timeout)
+            // thrown inside the lease, so that a cluster client learns from it: a MOVED (the
+            // queue's slot moved) updates the slot map, an UNBLOCKED (the master became a
+            // replica) rereads it, and the next read goes to the new master
+            if case .error(let text) = replies[0] { throw RedisError.reply(text, address: connection.redactedAddress) }
+            return replies
         }
-        if case .error(let text) = replies[0] { throw RedisError.reply(text, address: client.redactedAddress) }
         return await withVerdicts(read: replies[0], verdicts: replies.count > 1 ? replies[1] : nil)
     }
 

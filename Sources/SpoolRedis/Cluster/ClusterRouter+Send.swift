@@ -211,8 +211,9 @@ extension ClusterRouter {
 
     /// Leases a dedicated connection to the master of `key`'s slot (any master for `nil`).
     ///
-    /// A MOVED error thrown by `body` updates the map, and a lost connection rereads it, so
-    /// the next lease goes to the right node; the error itself is rethrown.
+    /// A MOVED error thrown by `body` updates the map, and a lost connection, CLUSTERDOWN or
+    /// UNBLOCKED (a blocked command of a master that became a replica) rereads it, so the next
+    /// lease goes to the right node; the error itself is rethrown.
     func withDedicatedConnection<T>(forKey key: String?, _ body: (RedisConnection) async throws -> T) async throws -> T {
         let slot = key.map { RedisHashSlot.of($0) }
         guard let node = try await route(slot) else {
@@ -229,6 +230,8 @@ extension ClusterRouter {
             case .moved(let movedSlot, let address):
                 await moved(movedSlot, to: address)
             case .retryLater:
+                try? await refresh(force: true)
+            case nil where error.message.hasPrefix("UNBLOCKED"):
                 try? await refresh(force: true)
             case .tryAgain, .ask, nil:
                 if isTransient(error) || error.code == .timeout { try? await refresh(force: false) }
