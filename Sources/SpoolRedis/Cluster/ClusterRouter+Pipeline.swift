@@ -10,9 +10,12 @@ extension ClusterRouter {
     /// sent again, unless one of them does not allow that
     /// (``RedisCommand/allowsResendAfterLostReply``): then the map is reread and the error
     /// thrown, and the other nodes' replies are lost with it, as after any error that is thrown.
-    /// - Throws: ``RedisError`` only when a command cannot be delivered at all.
+    /// - Throws: ``RedisError`` only when a command cannot be delivered at all, and
+    ///   `unsupportedCommand`, sending nothing, when one is a transaction command
+    ///   (``RedisCommand/clusterUnsupportedReason``).
     func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
+        try refuseUnsupported(commands)
         var groups: [(node: NodeConnections, indices: [Int])] = []
         var again: [Int] = []
         for index in commands.indices {

@@ -203,10 +203,23 @@ extension ClusterRouter {
     }
 
     /// Sends one command; an error reply throws ``RedisError`` naming the node.
+    /// - Throws: `unsupportedCommand`, sending nothing, for a transaction command
+    ///   (``RedisCommand/clusterUnsupportedReason``).
     func send(_ command: RedisCommand) async throws -> RESPValue {
+        try refuseUnsupported([command])
         let (reply, node) = try await exchange(command)
         if case .error(let text) = reply { throw RedisError.reply(text, address: node.configuration.redactedURL) }
         return reply
+    }
+
+    /// Throws `unsupportedCommand` for the first of `commands` a cluster client must not send
+    /// (``RedisCommand/clusterUnsupportedReason``).
+    func refuseUnsupported(_ commands: [RedisCommand]) throws(RedisError) {
+        for command in commands {
+            if let reason = command.clusterUnsupportedReason {
+                throw RedisError(code: .unsupportedCommand, message: reason, address: configuration.redactedURL)
+            }
+        }
     }
 
     /// Leases a dedicated connection to the master of `key`'s slot (any master for `nil`).

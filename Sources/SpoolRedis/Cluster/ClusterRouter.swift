@@ -154,6 +154,7 @@ final class ClusterRouter: Sendable {
 
     /// Sends `command` to each master of the current map, one after another.
     func sendToEachMaster(_ command: RedisCommand) async throws -> [RESPValue] {
+        try refuseUnsupported([command])
         _ = try await route(nil)
         let masters = state.withLock { state in state.masters.compactMap { state.nodes[$0] } }
         var replies: [RESPValue] = []
@@ -164,8 +165,10 @@ final class ClusterRouter: Sendable {
     /// Sends `command` to each master of the current map, one after another, and returns
     /// each master's reply or error (an error reply, an unreachable node, a timeout) by its
     /// redacted address, in the map's order.
-    /// - Throws: ``RedisError`` only when no slot map can be read.
+    /// - Throws: ``RedisError`` only when no slot map can be read, or `unsupportedCommand`
+    ///   for a transaction command (``RedisCommand/clusterUnsupportedReason``).
     func resultsFromEachMaster(_ command: RedisCommand) async throws -> [(node: String, result: Result<RESPValue, RedisError>)] {
+        try refuseUnsupported([command])
         _ = try await route(nil)
         let masters = state.withLock { state in state.masters.compactMap { state.nodes[$0] } }
         var results: [(node: String, result: Result<RESPValue, RedisError>)] = []

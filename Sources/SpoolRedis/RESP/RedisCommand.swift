@@ -189,6 +189,27 @@ public struct RedisCommand: Sendable, Hashable {
         return nil
     }
 
+    /// Why a cluster client refuses to send this command, or `nil`: besides
+    /// ``unsupportedReason``, the transaction commands. A cluster client routes each command
+    /// on its own (a keyless `MULTI` to any master, each command after it to its key's
+    /// master), so the commands of a transaction could run on different masters, outside it.
+    package var clusterUnsupportedReason: String? {
+        guard count > 0 else { return nil }
+        let name = argument(0)
+        switch name.count {
+        case 4, 5, 7: break
+        default: return nil
+        }
+        for refused in Self.transactionCommands where Self.matches(name, refused) {
+            return "\(refused) is not supported on a Redis Cluster: the client routes each command on its own, so a "
+                + "transaction's commands could run on different masters; use a Lua script on keys of one hash slot, or "
+                + "withDedicatedConnection(forKey:)"
+        }
+        return nil
+    }
+
+    private static let transactionCommands: [StaticString] = ["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]
+
     private static let multiReplyCommands: [StaticString] = [
         "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",
     ]
