@@ -39,6 +39,10 @@ final class ClusterRouter: Sendable {
     }
 
     /// The connections to the node at `address`, made on first use.
+    ///
+    /// After ``shutdown()`` a node made now (a MOVED or ASK target, a node named by a map
+    /// read that was under way) is shut down at once: it fails what is sent to it as shut
+    /// down, and opens no connection.
     func node(at address: RedisAddress) -> NodeConnections {
         state.withLock { node(at: address, in: &$0) }
     }
@@ -49,6 +53,8 @@ final class ClusterRouter: Sendable {
         nodeConfiguration.address = address
         nodeConfiguration.cluster = nil
         let created = NodeConnections(configuration: nodeConfiguration, ids: ids, logger: logger)
+        // (its threads wait for work and end at once: no caller waits long on the lock)
+        if state.isShutdown { created.shutdown() }
         state.nodes[address] = created
         return created
     }
