@@ -64,3 +64,42 @@ struct UnsupportedCommandTests {
         }
     }
 }
+
+/// A transaction on a cluster: the client routed a keyless `MULTI`, `EXEC` or `DISCARD` to any
+/// master and the commands between them to their keys' masters, so they ran outside it.
+@Suite("Transaction commands a cluster client refuses", .serialized)
+struct ClusterTransactionRefusalTests {
+    static let refused: [[String]] = [["MULTI"], ["exec"], ["DISCARD"], ["WATCH", "{t}:a"], ["unwatch"]]
+
+    @Test("refused before sending, alone, in a pipeline and to each master, with one line saying what to do instead")
+    func refused() async throws {
+        try await withRedisCluster(.init(masters: 3, replicasPerMaster: 0)) { cluster in
+            let client = RedisClient(configuration: try RedisConfiguration(url: cluster.url))
+            defer { client.shutdown() }
+            for arguments in Self.refused {
+                let command = RedisCommand(arguments[0], Array(arguments.dropFirst()))
+                let error = await #expect(throws: RedisError.self, "\(arguments)") { try await client.send(command) }
+                #expect(error?.code == .unsupportedCommand, "\(arguments)")
+                let message = error?.message ?? ""
+                #expect(message.hasPrefix(arguments[0].uppercased() + " is not supported on a Redis Cluster: "), "\(message)")
+                #expect(message.contains("Lua script") && !message.contains("\n"), "\(message)")
+                for each in [
+                    { _ = try await client.sendToEachMaster(command) },
+                    { _ = try await client.resultsFromEachMaster(command) },
+                ] as [() async throws -> Void] {
+                    await #expect { try await each() } throws: { ($0 as? RedisError)?.code == .unsupportedCommand }
+                }
+            }
+            // a transaction in a pipeline: nothing is sent, not even the commands around it
+            let transaction = [RedisCommand("MULTI"), RedisCommand("INCR", "{t}:a"), RedisCommand("INCR", "{t}:b"), RedisCommand("EXEC")]
+            await #expect { try await client.pipeline(transaction) } throws: { ($0 as? RedisError)?.code == .unsupportedCommand }
+            #expect(try await client.send("EXISTS", "{t}:a") == .integer(0))
+            // a transaction on one node, on a dedicated connection, still runs
+            let replies = try await client.withDedicatedConnection(forKey: "{t}:a") { connection in
+                try await connection.pipeline(transaction)
+            }
+            #expect(replies.last == .array([.integer(1), .integer(1)]))
+            #expect(try await client.send("GET", "{t}:b").string == "1")
+        }
+    }
+}

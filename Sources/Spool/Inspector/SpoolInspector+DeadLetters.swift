@@ -42,8 +42,14 @@ extension SpoolInspector {
         let replayed = try await forEachMatchingBatch(queue: queue, group: group, filter: filter, progress: progress) { ids throws(SpoolError) in
             // every reply is looked at, errors too: each move is its own script, so the others
             // of a batch went through and are counted
+            // not sent again after a lost reply: run twice, a move finds its letter gone and is
+            // not counted; the replay fails instead, and a rerun finds the moved ones gone
             let replies = try await pipeline(
-                ids.map { .evalSHA(SpoolScripts.replay, keys: [keys.dead(group), keys.retry(group)], arguments: [$0]) },
+                ids.map { id in
+                    var move = RedisCommand.evalSHA(SpoolScripts.replay, keys: [keys.dead(group), keys.retry(group)], arguments: [id])
+                    move.allowsResendAfterLostReply = false
+                    return move
+                },
                 doing: "replay dead letters of \(queue)", tolerating: ""
             )
             var moved = 0

@@ -85,9 +85,15 @@ enum SpoolScripts {
     /// ARGV: group, entry id, from-retry-stream (0/1), action ('retry'|'dead'), due ms,
     /// field, value, ... (the job's fields for the retry, or the dead-letter record).
     /// Returns 0 when the entry is no longer pending and still in the stream (another worker
-    /// holds it: nothing done), else 1. An entry deleted from the stream is written all the
-    /// same: a lease extension (`XCLAIM`) of a deleted entry drops it from the pending list,
-    /// and the job would otherwise be lost when its handler fails.
+    /// holds it: nothing done), or is a retry-stream entry no longer pending (settled already),
+    /// else 1. An entry deleted from the main stream is written all the same: a lease
+    /// extension (`XCLAIM`) of a deleted entry drops it from the pending list, and the job
+    /// would otherwise be lost when its handler fails. A retry-stream entry leaves its stream
+    /// only when it is settled: acknowledged and deleted by the worker that finished it (the
+    /// `fetch` script, or the acknowledging transaction), or by this script, run a second
+    /// time (the worker sends it again when the reply of the first was lost); no trim or
+    /// cap touches a retry stream. Written again, it would schedule a second retry or write
+    /// a second dead letter.
     ///
     /// The retry or dead letter is written before the acknowledgement: Redis does not undo a
     /// script's writes when a later command fails, so acknowledging first lost the job when
@@ -97,6 +103,9 @@ enum SpoolScripts {
         if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then
           -- still in the stream: another worker holds it (or finished it), nothing to do
           if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) > 0 then return 0 end
+          -- a retry-stream entry is deleted only once settled (acknowledged as done, or this
+          -- script's own XACK and XDEL, run before): nothing is left to do
+          if ARGV[3] == '1' then return 0 end
           -- deleted (the hard cap, an XDEL), and gone from the pending list with it once a
           -- lease extension claimed it: this worker's copy is the job's last; write it.
           -- (One that another worker finished and whose entry is gone meanwhile comes back

@@ -308,11 +308,15 @@ extension SubscriptionRunner {
         let timeout = block + client.configuration.commandTimeout
         let done = options.dedup ? self.done : nil
         let replies = try await client.withDedicatedConnection(forKey: keys.stream) { connection in
-            try await connection.pipeline([read], then: { replies in
+            let replies = try await connection.pipeline([read], then: { replies in
                 done.flatMap { Self.verdictsCommand(for: replies[0], done: $0) }
             }, timeout: timeout)
+            // thrown inside the lease, so that a cluster client learns from it: a MOVED (the
+            // queue's slot moved) updates the slot map, an UNBLOCKED (the master became a
+            // replica) rereads it, and the next read goes to the new master
+            if case .error(let text) = replies[0] { throw RedisError.reply(text, address: connection.redactedAddress) }
+            return replies
         }
-        if case .error(let text) = replies[0] { throw RedisError.reply(text, address: client.redactedAddress) }
         return await withVerdicts(read: replies[0], verdicts: replies.count > 1 ? replies[1] : nil)
     }
 
@@ -436,6 +440,11 @@ extension SubscriptionRunner {
         command.append(readRetries ? "1" : "0")
         command.append(options.dedup ? "1" : "0")
         appendAcknowledgements(completions, to: &command)
+        // Run twice after a lost reply, a read would move entries to this consumer's pending
+        // list in the first run and return others (or none) in the second: the first run's
+        // would wait for the visibility timeout. Thrown, the error makes the fetch loop look
+        // for them (`recoverUnseenEntries`). Acknowledging alone is safe to repeat.
+        if count > 0 { command.allowsResendAfterLostReply = false }
         return (Self.parseFetchReply(try await client.send(command)), true)
     }
 
@@ -607,10 +616,10 @@ extension SubscriptionRunner {
                 // The script re-checks the heartbeat, claims, and deletes the consumer only
                 // once nothing is pending for it, all atomically.
                 for (index, name) in candidates.enumerated() where alive[index].int == 0 && claimed.count < limit {
-                    let reply = try await client.evaluate(
-                        SpoolScripts.reclaim, keys: [stream, keys.heartbeat(group, consumer: name)],
+                    let reply = try await client.send(Self.reclaimCommand(
+                        keys: [stream, keys.heartbeat(group, consumer: name)],
                         arguments: [group.rawValue, consumer, "0", String(limit - claimed.count), name, claimed.isEmpty ? "1" : "0"]
-                    )
+                    ))
                     let entries = StreamEntry.parseReclaimed(reply, source: source)
                     metrics.reclaimed.increment(by: entries.count)
                     if !entries.isEmpty {
@@ -622,11 +631,11 @@ extension SubscriptionRunner {
                 }
             }
             if claimed.count < limit {
-                let reply = try await client.evaluate(
-                    SpoolScripts.reclaim, keys: [stream, stream],
+                let reply = try await client.send(Self.reclaimCommand(
+                    keys: [stream, stream],
                     arguments: [group.rawValue, consumer, String(configuration.visibilityTimeout.milliseconds),
                                 String(limit - claimed.count), "", claimed.isEmpty ? "1" : "0"]
-                )
+                ))
                 let entries = StreamEntry.parseReclaimed(reply, source: source)
                 metrics.reclaimed.increment(by: entries.count)
                 if !entries.isEmpty {
@@ -637,6 +646,15 @@ extension SubscriptionRunner {
             }
         }
         return claimed
+    }
+
+    /// A call of the reclaim script, which must not be sent again after a lost reply: run
+    /// twice, it claims the entries in the first run and returns none in the second, and
+    /// only the thrown error makes the fetch loop look for them (`recoverUnseenEntries`).
+    private static func reclaimCommand(keys: [String], arguments: [String]) -> RedisCommand {
+        var command = RedisCommand.evalSHA(SpoolScripts.reclaim, keys: keys, arguments: arguments)
+        command.allowsResendAfterLostReply = false
+        return command
     }
 
     /// Whether `entries` is a suspect claimed alone: delivered twice before and never

@@ -264,6 +264,9 @@ extension SubscriptionRunner {
         command.append(action)
         command.append(due)
         command.attach(SpoolScripts.fail)
+        // not sent again by the client after a lost reply: the worker does that itself
+        // (`runFailScript`), after any failure, and a second run finds the entry settled
+        command.allowsResendAfterLostReply = false
         return command
     }
 

@@ -4,9 +4,10 @@ package enum ClusterReply: Sendable, Equatable {
     case moved(slot: Int, to: RedisAddress)
     /// `ASK slot host:port`: this key is being migrated; send ASKING then the command there, once.
     case ask(slot: Int, to: RedisAddress)
-    /// `TRYAGAIN`: a multi-key command met keys that an ongoing migration has split between
-    /// two nodes. The slot's owner has not changed: wait and resend, without rereading the
-    /// map (the migration's end is announced by a MOVED).
+    /// `TRYAGAIN`: a command of several keys met a slot being migrated, and one of its keys
+    /// is missing on this node: split off by the migration, or not existing at all (then
+    /// every resend meets it until the migration ends). The slot's owner has not changed:
+    /// wait and resend, without rereading the map (the migration's end is announced by a MOVED).
     case tryAgain
     /// `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`: the cluster is in flux; wait, reread the map
     /// and resend.

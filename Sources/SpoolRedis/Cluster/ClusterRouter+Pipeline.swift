@@ -5,9 +5,17 @@ extension ClusterRouter {
     /// Commands whose reply was a redirection or CLUSTERDOWN/TRYAGAIN, or whose node could not
     /// be reached, are then sent again one by one through ``exchange(_:)``, in their order.
     /// Other error replies are values in their place.
-    /// - Throws: ``RedisError`` only when a command cannot be delivered at all.
+    ///
+    /// When a node's connection closed with commands in flight, they may have run; they are
+    /// sent again, unless one of them does not allow that
+    /// (``RedisCommand/allowsResendAfterLostReply``): then the map is reread and the error
+    /// thrown, and the other nodes' replies are lost with it, as after any error that is thrown.
+    /// - Throws: ``RedisError`` only when a command cannot be delivered at all, and
+    ///   `unsupportedCommand`, sending nothing, when one is a transaction command
+    ///   (``RedisCommand/clusterUnsupportedReason``).
     func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
+        try refuseUnsupported(commands)
         var groups: [(node: NodeConnections, indices: [Int])] = []
         var again: [Int] = []
         for index in commands.indices {
@@ -31,7 +39,11 @@ extension ClusterRouter {
                 let sent = try await group.node.sharedConnection.pipelineLoadingScripts(subset)
                 await place(sent, of: group, into: &replies, again: &again)
             } catch let error as RedisError where isTransient(error) {
-                again += group.indices
+                if Self.forbidsResend(after: error, group.indices.map { commands[$0] }) {
+                    failure = error
+                } else {
+                    again += group.indices
+                }
             }
         } else {
             await withTaskGroup(of: (Int, Result<[RESPValue], any Error>).self) { tasks in
@@ -49,7 +61,8 @@ extension ClusterRouter {
                     switch result {
                     case .success(let sent):
                         await place(sent, of: groups[number], into: &replies, again: &again)
-                    case .failure(let error as RedisError) where isTransient(error):
+                    case .failure(let error as RedisError) where isTransient(error)
+                        && !Self.forbidsResend(after: error, groups[number].indices.map { commands[$0] }):
                         again += groups[number].indices
                     case .failure(let error):
                         failure = error
@@ -57,11 +70,20 @@ extension ClusterRouter {
                 }
             }
         }
-        if let failure { throw failure }
+        if let failure {
+            if let error = failure as? RedisError, isTransient(error) { try? await refresh(force: false) }
+            throw failure
+        }
         for index in again.sorted() {
             replies[index] = try await exchange(commands[index]).reply
         }
         return replies
+    }
+
+    /// Whether `commands`, sent together, must not be sent again after they failed with
+    /// `error`: it may have let them run, and one of them does not allow a resend then.
+    private static func forbidsResend(after error: RedisError, _ commands: [RedisCommand]) -> Bool {
+        mayHaveRun(error) && commands.contains { !$0.allowsResendAfterLostReply }
     }
 
     /// Puts a node's replies in their places, noting the ones to send again; learns from MOVED.

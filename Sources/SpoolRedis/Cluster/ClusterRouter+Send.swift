@@ -9,7 +9,9 @@ extension ClusterRouter {
     ///
     /// A command whose connection broke while it was in flight may have run: it is sent
     /// again all the same, so a cluster command runs at least once (Spool's job ids and
-    /// dedup set absorb the repeat).
+    /// dedup set absorb the repeat); unless it does not allow that
+    /// (``RedisCommand/allowsResendAfterLostReply``): then the map is reread and the error
+    /// thrown.
     /// - Throws: ``RedisError``: the last failure once the attempts are used up, a timeout,
     ///   or `cancelled`.
     ///
@@ -44,6 +46,10 @@ extension ClusterRouter {
             do {
                 reply = try await perform(command, on: node, asking: asking != nil)
             } catch let error as RedisError where isTransient(error) {
+                if Self.mayHaveRun(error), !command.allowsResendAfterLostReply {
+                    try? await refresh(force: false)
+                    throw error
+                }
                 if isLast { throw error.afterAttempts(attempt) }
                 logger.debug("redis cluster node unreachable; retrying", metadata: ["error": "\(error)"])
                 asking = nil
@@ -86,7 +92,8 @@ extension ClusterRouter {
     /// all at most `maxAttempts` sends, so one dead master of several costs one refused connect
     /// (or one timeout), not the whole retry budget. A keyless command that timed out on one
     /// master may have run there and runs again on the next (at least once, as for keyed
-    /// commands after a lost connection).
+    /// commands after a lost connection); one that does not allow that
+    /// (``RedisCommand/allowsResendAfterLostReply``) throws that master's error instead.
     /// - Throws: ``RedisError`` naming every master tried and its failure (by redacted
     ///   address) when none answered; a reading of the map's error when none could be read;
     ///   other errors (`cancelled`, `shutdown`, authentication) as they come.
@@ -121,6 +128,7 @@ extension ClusterRouter {
                         return (reply, node)
                     }
                 } catch let error as RedisError where isTransient(error) || error.code == .timeout {
+                    if Self.mayHaveRun(error), !command.allowsResendAfterLostReply { throw error }
                     failure = error
                     if error.code == .timeout { timedOut.insert(node.configuration.address) }
                 }
@@ -165,6 +173,12 @@ extension ClusterRouter {
         return replies[1]
     }
 
+    /// Whether a command that failed with `error` may have reached its node and run: any
+    /// failure but a connection never made (`connectionFailed`: nothing was sent).
+    static func mayHaveRun(_ error: RedisError) -> Bool {
+        error.code != .connectionFailed
+    }
+
     /// Whether `error` means "this node cannot be reached now": the command is worth sending
     /// again once the map was reread.
     func isTransient(_ error: RedisError) -> Bool {
@@ -189,16 +203,30 @@ extension ClusterRouter {
     }
 
     /// Sends one command; an error reply throws ``RedisError`` naming the node.
+    /// - Throws: `unsupportedCommand`, sending nothing, for a transaction command
+    ///   (``RedisCommand/clusterUnsupportedReason``).
     func send(_ command: RedisCommand) async throws -> RESPValue {
+        try refuseUnsupported([command])
         let (reply, node) = try await exchange(command)
         if case .error(let text) = reply { throw RedisError.reply(text, address: node.configuration.redactedURL) }
         return reply
     }
 
+    /// Throws `unsupportedCommand` for the first of `commands` a cluster client must not send
+    /// (``RedisCommand/clusterUnsupportedReason``).
+    func refuseUnsupported(_ commands: [RedisCommand]) throws(RedisError) {
+        for command in commands {
+            if let reason = command.clusterUnsupportedReason {
+                throw RedisError(code: .unsupportedCommand, message: reason, address: configuration.redactedURL)
+            }
+        }
+    }
+
     /// Leases a dedicated connection to the master of `key`'s slot (any master for `nil`).
     ///
-    /// A MOVED error thrown by `body` updates the map, and a lost connection rereads it, so
-    /// the next lease goes to the right node; the error itself is rethrown.
+    /// A MOVED error thrown by `body` updates the map, and a lost connection, CLUSTERDOWN or
+    /// UNBLOCKED (a blocked command of a master that became a replica) rereads it, so the next
+    /// lease goes to the right node; the error itself is rethrown.
     func withDedicatedConnection<T>(forKey key: String?, _ body: (RedisConnection) async throws -> T) async throws -> T {
         let slot = key.map { RedisHashSlot.of($0) }
         guard let node = try await route(slot) else {
@@ -215,6 +243,8 @@ extension ClusterRouter {
             case .moved(let movedSlot, let address):
                 await moved(movedSlot, to: address)
             case .retryLater:
+                try? await refresh(force: true)
+            case nil where error.message.hasPrefix("UNBLOCKED"):
                 try? await refresh(force: true)
             case .tryAgain, .ask, nil:
                 if isTransient(error) || error.code == .timeout { try? await refresh(force: false) }

@@ -39,6 +39,10 @@ final class ClusterRouter: Sendable {
     }
 
     /// The connections to the node at `address`, made on first use.
+    ///
+    /// After ``shutdown()`` a node made now (a MOVED or ASK target, a node named by a map
+    /// read that was under way) is shut down at once: it fails what is sent to it as shut
+    /// down, and opens no connection.
     func node(at address: RedisAddress) -> NodeConnections {
         state.withLock { node(at: address, in: &$0) }
     }
@@ -49,6 +53,8 @@ final class ClusterRouter: Sendable {
         nodeConfiguration.address = address
         nodeConfiguration.cluster = nil
         let created = NodeConnections(configuration: nodeConfiguration, ids: ids, logger: logger)
+        // (its threads wait for work and end at once: no caller waits long on the lock)
+        if state.isShutdown { created.shutdown() }
         state.nodes[address] = created
         return created
     }
@@ -154,6 +160,7 @@ final class ClusterRouter: Sendable {
 
     /// Sends `command` to each master of the current map, one after another.
     func sendToEachMaster(_ command: RedisCommand) async throws -> [RESPValue] {
+        try refuseUnsupported([command])
         _ = try await route(nil)
         let masters = state.withLock { state in state.masters.compactMap { state.nodes[$0] } }
         var replies: [RESPValue] = []
@@ -164,8 +171,10 @@ final class ClusterRouter: Sendable {
     /// Sends `command` to each master of the current map, one after another, and returns
     /// each master's reply or error (an error reply, an unreachable node, a timeout) by its
     /// redacted address, in the map's order.
-    /// - Throws: ``RedisError`` only when no slot map can be read.
+    /// - Throws: ``RedisError`` only when no slot map can be read, or `unsupportedCommand`
+    ///   for a transaction command (``RedisCommand/clusterUnsupportedReason``).
     func resultsFromEachMaster(_ command: RedisCommand) async throws -> [(node: String, result: Result<RESPValue, RedisError>)] {
+        try refuseUnsupported([command])
         _ = try await route(nil)
         let masters = state.withLock { state in state.masters.compactMap { state.nodes[$0] } }
         var results: [(node: String, result: Result<RESPValue, RedisError>)] = []

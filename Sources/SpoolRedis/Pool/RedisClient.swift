@@ -24,7 +24,10 @@ private let ignoreSIGPIPE: Void = {
 ///
 /// Replies are matched to commands one each, in order, so commands that answer otherwise
 /// (`SUBSCRIBE` and the other pub/sub commands, `MONITOR`, `CLIENT REPLY OFF|SKIP`) and
-/// `RESET` are refused before sending, with the error code `unsupportedCommand`.
+/// `RESET` are refused before sending, with the error code `unsupportedCommand`. So, on a
+/// cluster, are `MULTI`, `EXEC`, `DISCARD`, `WATCH` and `UNWATCH` sent with ``send(_:)``,
+/// ``pipeline(_:)`` or to each master: each command is routed on its own, so a transaction's
+/// commands could run on different masters (a dedicated connection to one node takes them).
 public final class RedisClient: Sendable {
     /// The configuration the client was created with.
     public let configuration: RedisConfiguration
@@ -123,7 +126,8 @@ public final class RedisClient: Sendable {
     /// returns each one's reply or error, by the node's redacted address, in the slot map's
     /// order: unlike ``sendToEachMaster(_:)``, a master that is down (or answers with an error)
     /// does not hide the others' replies.
-    /// - Throws: ``RedisError`` only when a cluster's slot map cannot be read.
+    /// - Throws: ``RedisError`` only when a cluster's slot map cannot be read, or
+    ///   `unsupportedCommand` for a transaction command on a cluster.
     public func resultsFromEachMaster(_ command: RedisCommand) async throws -> [MasterResult] {
         switch backend {
         case .single(let node):

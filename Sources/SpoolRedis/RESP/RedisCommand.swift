@@ -10,6 +10,18 @@ public struct RedisCommand: Sendable, Hashable {
     public private(set) var count: Int
     /// The script behind an EVALSHA, so a NOSCRIPT reply can load it and retry.
     package private(set) var script: RedisScript?
+    /// Whether a cluster client may send the command again after its connection closed while
+    /// the command was in flight: its reply is lost, and it may have run. Defaults to `true`,
+    /// so on a cluster a command runs at least once (docs/cluster.md).
+    ///
+    /// Set it to `false` for a command that must not run twice unseen, such as a script that
+    /// moves stream entries to the caller's pending list and returns them: run again, it would
+    /// move others and answer for those alone. The cluster client then rereads the slot map
+    /// and throws the error (`connectionClosed`), as a single-server client does, and the
+    /// caller finds out what the first run did. A command that was never sent (a refused
+    /// connection, `connectionFailed`), or was sent back with MOVED, ASK or TRYAGAIN, is still
+    /// sent again.
+    public var allowsResendAfterLostReply = true
 
     /// Creates a command from text arguments, e.g. `RedisCommand("SET", key, value)`.
     public init(_ name: String, _ arguments: String...) {
@@ -176,6 +188,27 @@ public struct RedisCommand: Sendable, Hashable {
         }
         return nil
     }
+
+    /// Why a cluster client refuses to send this command, or `nil`: besides
+    /// ``unsupportedReason``, the transaction commands. A cluster client routes each command
+    /// on its own (a keyless `MULTI` to any master, each command after it to its key's
+    /// master), so the commands of a transaction could run on different masters, outside it.
+    package var clusterUnsupportedReason: String? {
+        guard count > 0 else { return nil }
+        let name = argument(0)
+        switch name.count {
+        case 4, 5, 7: break
+        default: return nil
+        }
+        for refused in Self.transactionCommands where Self.matches(name, refused) {
+            return "\(refused) is not supported on a Redis Cluster: the client routes each command on its own, so a "
+                + "transaction's commands could run on different masters; use a Lua script on keys of one hash slot, or "
+                + "withDedicatedConnection(forKey:)"
+        }
+        return nil
+    }
+
+    private static let transactionCommands: [StaticString] = ["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]
 
     private static let multiReplyCommands: [StaticString] = [
         "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",
