@@ -12,7 +12,7 @@ struct PrivateRedisCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start (or reuse) the private Redis and print its URL.")
 
         func run() throws {
-            print(try PrivateRedis(directory: PrivateRedis.defaultDirectory()).startOrReuse(announce: false))
+            print(try PrivateRedis(directory: PrivateRedis.defaultDirectory()).startOrReuse(announce: false, wait: .seconds(10)))
         }
     }
 

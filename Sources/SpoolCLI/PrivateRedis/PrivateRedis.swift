@@ -31,7 +31,10 @@ struct PrivateRedis {
 
     /// Starts the server unless ours is already running; returns its URL. With `announce`,
     /// says once per process on stderr which server is used.
-    func startOrReuse(announce: Bool) throws -> String {
+    ///
+    /// A running server of ours is never replaced: one that does not answer yet (loading its
+    /// data, stopped, stalled) gets `wait` to answer, then this throws.
+    func startOrReuse(announce: Bool, wait: Duration) throws -> String {
         // sun_path holds 108 bytes with the terminating NUL
         guard socketPath.utf8.count < 104 else {
             throw CLIError("the private Redis socket path \(socketPath) is too long for a unix socket; "
@@ -39,7 +42,7 @@ struct PrivateRedis {
         }
         try createDirectory()
         try withLock { () throws -> Void in
-            if try runningPID() != nil, Self.answersPing(socketPath) { return }
+            if let pid = try runningPID(), try awaitAnswer(from: pid, within: wait) { return }
             try self.start()
         }
         if announce {

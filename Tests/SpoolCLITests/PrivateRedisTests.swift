@@ -1,0 +1,84 @@
+import Foundation
+import SpoolTesting
+import Testing
+
+/// The private redis-server under `./.spool`: never a second one on the same data.
+@Suite(.timeLimit(.minutes(2)))
+struct PrivateRedisTests {
+    @Test("a private redis-server that is alive but silent (SIGSTOP) is never replaced: one line after --timeout, and `redis stop` still stops it")
+    func aStoppedServerIsNeverReplaced() async throws {
+        let directory = try TempDirectory.make()
+        defer {
+            PrivateServers.stopAll(in: directory)
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        let start = try await SpoolProcess.run(["redis", "start"], in: directory)
+        #expect(start.status == 0, "\(start.stderr)")
+        let pid = try PrivateServers.pidFile(in: directory)
+        #expect(PrivateServers.running(in: directory) == [pid])
+
+        #expect(kill(pid, SIGSTOP) == 0)
+        let silent = try await SpoolProcess.run(["queues", "--timeout", "1s"], in: directory)
+        #expect(silent.status == 1 && silent.stderrLines.count == 1, "\(silent.stderr)")
+        #expect(silent.stderr == "spool: the private redis-server (pid \(pid)) runs but does not answer within 1s; "
+            + "see \(directory)/.spool/redis.log, or stop it with `spool redis stop`\n")
+        #expect(try PrivateServers.pidFile(in: directory) == pid)
+        #expect(PrivateServers.running(in: directory) == [pid])
+
+        // woken, the same server serves again
+        #expect(kill(pid, SIGCONT) == 0)
+        let resumed = try await SpoolProcess.run(["enqueue", "q", "--data", "{}"], in: directory)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try PrivateServers.pidFile(in: directory) == pid)
+        #expect(PrivateServers.running(in: directory) == [pid])
+
+        // `redis stop`, as the error advises, stops even a stopped server
+        #expect(kill(pid, SIGSTOP) == 0)
+        let stop = try await SpoolProcess.run(["redis", "stop"], in: directory)
+        #expect(stop.status == 0, "\(stop.stderr)")
+        #expect(stop.stdout.contains("stopped the private Redis (pid \(pid))"), "\(stop.stdout)")
+        #expect(processEnded(pid))
+    }
+
+    @Test("a private redis-server that answers with an error (maxclients reached) counts as running: the command fails on it, no second server")
+    func aServerThatRefusesClientsIsNeverReplaced() async throws {
+        let directory = try TempDirectory.make()
+        defer {
+            PrivateServers.stopAll(in: directory)
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        let start = try await SpoolProcess.run(["redis", "start"], in: directory)
+        #expect(start.status == 0, "\(start.stderr)")
+        let pid = try PrivateServers.pidFile(in: directory)
+        let socket = "\(directory)/.spool/redis.sock"
+        let probe = RedisProbe(endpoint: .unix(path: socket), timeout: .seconds(5))
+
+        // one client holds the only connection the server then allows (`env` finds redis-cli on PATH)
+        let holder = try ChildProgram(
+            executable: "redis-cli", arguments: ["-s", socket, "SUBSCRIBE", "hold"],
+            directory: directory, environment: [:], stdinPath: nil,
+            stdoutPath: "\(directory)/holder.out", stderrPath: "\(directory)/holder.err"
+        )
+        defer {
+            kill(holder.pid, SIGKILL)
+            _ = holder.exitStatus
+        }
+        try await waitUntil("redis-cli holds a connection", within: .seconds(30)) {
+            let info = try? await probe.command("INFO", "clients").string
+            return info?.contains("connected_clients:2") == true
+        }
+        #expect(try await probe.command("CONFIG", "SET", "maxclients", "1") == .simple("OK"))
+
+        let refused = try await SpoolProcess.run(["queues"], in: directory)
+        // it is used (and announced), and the command fails on it: Redis writes "max number of
+        // clients reached" and closes, so the client reads that error or a closed connection
+        #expect(refused.status == 1, "\(refused)")
+        #expect(refused.stderrLines == [
+            "spool: using private Redis at unix://\(socket) (stop it with `spool redis stop`)",
+            refused.stderrLines.last ?? "",
+        ], "\(refused.stderr)")
+        #expect(refused.stderrLines.last?.hasPrefix("spool: list queues failed: Redis at unix://\(socket): ") == true, "\(refused.stderr)")
+        #expect(try PrivateServers.pidFile(in: directory) == pid)
+        #expect(PrivateServers.running(in: directory) == [pid])
+    }
+}
