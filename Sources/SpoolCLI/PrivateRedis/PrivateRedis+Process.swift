@@ -35,11 +35,7 @@ extension PrivateRedis {
         }
         unlink(socketPath)
         unlink(pidPath)
-        do {
-            try configFile.write(toFile: configPath, atomically: true, encoding: .utf8)
-        } catch {
-            throw CLIError("cannot write \(configPath): \(error.localizedDescription)")
-        }
+        try writeFile(configPath, configFile)
         // posix_spawn + waitpid: Foundation's Process.waitUntilExit can hang in an async command
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -79,7 +75,9 @@ extension PrivateRedis {
     /// SIGCONT wakes it first if it was stopped. Returns the pid it stopped, or `nil` when none
     /// was running.
     func stop() throws -> pid_t? {
-        guard FileManager.default.fileExists(atPath: directory) else { return nil }
+        var info = stat()
+        guard lstat(directory, &info) == 0 else { return nil }
+        try checkDirectory()
         return try withLock {
             guard let pid = try runningPID() else { return nil }
             kill(pid, SIGTERM)

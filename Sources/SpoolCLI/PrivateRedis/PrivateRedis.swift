@@ -40,7 +40,7 @@ struct PrivateRedis {
             throw CLIError("the private Redis socket path \(socketPath) is too long for a unix socket; "
                 + "run spool from a shorter directory or pass --redis")
         }
-        try createDirectory()
+        try prepareDirectory()
         try withLock { () throws -> Void in
             if let pid = try runningPID(), try awaitAnswer(from: pid, within: wait) { return }
             try self.start()
@@ -81,22 +81,9 @@ struct PrivateRedis {
         return isRedis && Self.realPath(cwd) == Self.realPath(directory)
     }
 
-    private func createDirectory() throws {
-        do {
-            try FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
-            )
-        } catch {
-            throw CLIError(
-                "no Redis given (--redis or $SPOOL_REDIS_URL), and cannot create \(directory) for a private one: "
-                    + "\(error.localizedDescription) Pass --redis URL, or run from a writable directory"
-            )
-        }
-    }
-
     /// Runs `body` holding an exclusive lock on `.spool/lock`.
     func withLock<T>(_ body: () throws -> T) throws -> T {
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
             throw CLIError("cannot open \(lockPath): \(String(cString: strerror(errno)))")
         }
