@@ -81,4 +81,49 @@ struct PrivateRedisTests {
         #expect(try PrivateServers.pidFile(in: directory) == pid)
         #expect(PrivateServers.running(in: directory) == [pid])
     }
+
+    @Test("a stale redis.pid naming another live process (the pid reused) is replaced by a start and removed by redis stop; that process is left alone")
+    func aStalePIDFileNamingAnotherProcess() async throws {
+        let directory = try TempDirectory.make()
+        defer {
+            PrivateServers.stopAll(in: directory)
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        let sleeper = try ChildProgram(
+            executable: "/bin/sleep", arguments: ["60"], directory: directory, environment: [:], stdinPath: nil,
+            stdoutPath: "\(directory)/sleep.out", stderrPath: "\(directory)/sleep.err"
+        )
+        defer {
+            kill(sleeper.pid, SIGKILL)
+            for _ in 0..<3000 where sleeper.exitStatus == nil { usleep(10_000) }
+        }
+        let spool = "\(directory)/.spool"
+        #expect(mkdir(spool, 0o700) == 0)
+        func writeStalePIDFile() throws {
+            try "\(sleeper.pid)\n".write(toFile: "\(spool)/redis.pid", atomically: false, encoding: .utf8)
+        }
+
+        try writeStalePIDFile()
+        let enqueue = try await SpoolProcess.run(["enqueue", "q", "--data", "{}"], in: directory)
+        #expect(enqueue.status == 0, "\(enqueue.stderr)")
+        let pid = try PrivateServers.pidFile(in: directory)
+        #expect(pid != sleeper.pid && PrivateServers.running(in: directory) == [pid])
+        #expect(sleeper.exitStatus == nil)
+        let stop = try await SpoolProcess.run(["redis", "stop"], in: directory)
+        #expect(stop.status == 0 && stop.stdout.contains("stopped the private Redis (pid \(pid))"), "\(stop.stdout)\(stop.stderr)")
+
+        try writeStalePIDFile()
+        let stale = try await SpoolProcess.run(["redis", "stop"], in: directory)
+        #expect(stale.status == 0, "\(stale.stderr)")
+        #expect(stale.stdout == "no private Redis is running in \(spool) (stale pid file removed)\n")
+        #expect(!FileManager.default.fileExists(atPath: "\(spool)/redis.pid"))
+        #expect(sleeper.exitStatus == nil)
+
+        try writeStalePIDFile()
+        let start = try await SpoolProcess.run(["redis", "start"], in: directory)
+        #expect(start.status == 0 && start.stdout == "unix://\(spool)/redis.sock\n", "\(start.stderr)")
+        #expect(try PrivateServers.pidFile(in: directory) != sleeper.pid)
+        #expect(PrivateServers.running(in: directory).count == 1)
+        #expect(sleeper.exitStatus == nil)
+    }
 }

@@ -71,26 +71,42 @@ extension PrivateRedis {
         _ = try awaitAnswer(from: nil, within: .seconds(10))
     }
 
+    /// What ``stop()`` did.
+    enum StopOutcome: Equatable {
+        /// Stopped our server, which had this pid.
+        case stopped(pid_t)
+        /// None was running.
+        case notRunning
+        /// None was running, and a stale pid file was removed (its process left alone).
+        case staleFileRemoved
+    }
+
     /// Stops our server with SIGTERM (it finishes writing its data) and waits up to 15 seconds;
-    /// SIGCONT wakes it first if it was stopped. Returns the pid it stopped, or `nil` when none
-    /// was running.
-    func stop() throws -> pid_t? {
+    /// SIGCONT follows, so that a stopped server receives it. A stale pid file is removed.
+    func stop() throws -> StopOutcome {
         var info = stat()
-        guard lstat(directory, &info) == 0 else { return nil }
+        guard lstat(directory, &info) == 0 else { return .notRunning }
         try checkDirectory()
         return try withLock {
-            guard let pid = try runningPID() else { return nil }
-            kill(pid, SIGTERM)
-            kill(pid, SIGCONT)
-            let deadline = ContinuousClock.now + .seconds(15)
-            while ContinuousClock.now < deadline {
-                if Self.hasEnded(pid) {
-                    unlink(socketPath)
-                    return pid
+            switch serverState() {
+            case .absent:
+                return .notRunning
+            case .stale:
+                unlink(pidPath)
+                return .staleFileRemoved
+            case .running(let pid):
+                kill(pid, SIGTERM)
+                kill(pid, SIGCONT)
+                let deadline = ContinuousClock.now + .seconds(15)
+                while ContinuousClock.now < deadline {
+                    if Self.hasEnded(pid) {
+                        unlink(socketPath)
+                        return .stopped(pid)
+                    }
+                    usleep(20_000)
                 }
-                usleep(20_000)
+                throw CLIError("redis-server (pid \(pid)) did not stop within 15s; see \(logPath)")
             }
-            throw CLIError("redis-server (pid \(pid)) did not stop within 15s; see \(logPath)")
         }
     }
 

@@ -42,7 +42,8 @@ struct PrivateRedis {
         }
         try prepareDirectory()
         try withLock { () throws -> Void in
-            if let pid = try runningPID(), try awaitAnswer(from: pid, within: wait) { return }
+            // a stale pid file is replaced by start()
+            if case .running(let pid) = serverState(), try awaitAnswer(from: pid, within: wait) { return }
             try self.start()
         }
         if announce {
@@ -57,17 +58,23 @@ struct PrivateRedis {
         return url
     }
 
-    /// The pid of our running server, or `nil` when none runs.
-    /// - Throws: when the pid file names a live process that is not our redis-server.
-    func runningPID() throws -> pid_t? {
+    /// What `redis.pid` says about the server.
+    enum ServerState: Equatable {
+        /// No pid file (or no pid in it).
+        case absent
+        /// Our `redis-server` runs with this pid.
+        case running(pid_t)
+        /// The pid's process ended, or is not our `redis-server` any more (the pid was reused
+        /// after a crash or a reboot): the file is stale, and that process is never signalled.
+        case stale
+    }
+
+    /// What `redis.pid` says about the server.
+    func serverState() -> ServerState {
         guard let text = try? String(contentsOfFile: pidPath, encoding: .utf8),
               let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
-        else { return nil }
-        guard !Self.hasEnded(pid) else { return nil }
-        guard isOurs(pid) else {
-            throw CLIError("pid \(pid) in \(pidPath) is not a redis-server started in \(directory); not touching it")
-        }
-        return pid
+        else { return .absent }
+        return !Self.hasEnded(pid) && isOurs(pid) ? .running(pid) : .stale
     }
 
     /// Whether `pid` runs a `redis-server` executable with this directory as its working directory.
