@@ -126,4 +126,31 @@ struct PrivateRedisTests {
         #expect(PrivateServers.running(in: directory).count == 1)
         #expect(sleeper.exitStatus == nil)
     }
+
+    @Test("the private redis-server inherits none of its caller's descriptors but 0-2: `spool redis start 7>&1 | cat` ends")
+    func theServerHoldsNoPipeOfItsCaller() async throws {
+        let directory = try TempDirectory.make()
+        defer {
+            PrivateServers.stopAll(in: directory)
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        // a shell's `7>&1 | cat`: spool gets the write end of cat's pipe as descriptor 7
+        let pipe = try StderrPipe()
+        pipe.startReading()
+        let start = try SpoolProcess.start(["redis", "start"], in: directory, descriptors: [7: pipe.writeEnd])
+        let result = try await start.wait(timeout: .seconds(30))
+        pipe.closeWriteEnd()
+        #expect(result.status == 0, "\(result.stderr)")
+        let pid = try PrivateServers.pidFile(in: directory)
+
+        var info = stat()
+        #expect(fstat(pipe.readEnd, &info) == 0)
+        let name = "pipe:[\(info.st_ino)]"
+        let held = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).filter {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == name
+        }
+        #expect(held.isEmpty, "redis-server \(pid) holds the caller's pipe as descriptor \(held)")
+        // what `| cat` sees: the end of its input, once `spool` has exited
+        try await waitUntil("the pipe's reader reads its end", within: .seconds(30)) { pipe.isAtEnd }
+    }
 }

@@ -1,3 +1,4 @@
+import CSpoolSpawn
 import Foundation
 
 #if canImport(Glibc)
@@ -42,6 +43,12 @@ extension PrivateRedis {
         defer { posix_spawn_file_actions_destroy(&actions) }
         for fd: Int32 in [0, 1, 2] {
             posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
+        // and every other descriptor closed: the daemon would hold a caller's pipe open for its
+        // whole life (`spool redis start 7>&1 | cat` never ended)
+        let closing = spool_spawn_close_from(&actions, 3)
+        guard closing == 0 else {
+            throw CLIError("cannot start \(executable): \(String(cString: strerror(closing)))")
         }
         // the server must not inherit a blocked or ignored SIGTERM, or `spool redis stop` cannot stop it
         var attributes = posix_spawnattr_t()
