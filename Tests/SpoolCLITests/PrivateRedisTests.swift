@@ -82,6 +82,26 @@ struct PrivateRedisTests {
         #expect(PrivateServers.running(in: directory) == [pid])
     }
 
+    @Test("a private redis-server whose redis.pid was deleted is found in /proc: reused, never doubled, and stopped by redis stop")
+    func aServerWithoutItsPIDFileIsFound() async throws {
+        let directory = try TempDirectory.make()
+        defer {
+            PrivateServers.stopAll(in: directory)
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        let start = try await SpoolProcess.run(["redis", "start"], in: directory)
+        #expect(start.status == 0, "\(start.stderr)")
+        let pid = try PrivateServers.pidFile(in: directory)
+        #expect(unlink("\(directory)/.spool/redis.pid") == 0)
+
+        let enqueue = try await SpoolProcess.run(["enqueue", "q", "--data", "{}"], in: directory)
+        #expect(enqueue.status == 0, "\(enqueue.stderr)")
+        #expect(PrivateServers.running(in: directory) == [pid])
+        let stop = try await SpoolProcess.run(["redis", "stop"], in: directory)
+        #expect(stop.status == 0 && stop.stdout.contains("stopped the private Redis (pid \(pid))"), "\(stop.stdout)\(stop.stderr)")
+        #expect(processEnded(pid))
+    }
+
     @Test("a stale redis.pid naming another live process (the pid reused) is replaced by a start and removed by redis stop; that process is left alone")
     func aStalePIDFileNamingAnotherProcess() async throws {
         let directory = try TempDirectory.make()

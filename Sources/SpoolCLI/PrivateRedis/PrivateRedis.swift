@@ -58,34 +58,45 @@ struct PrivateRedis {
         return url
     }
 
-    /// What `redis.pid` says about the server.
+    /// Whether our server runs, by `redis.pid` and /proc.
     enum ServerState: Equatable {
-        /// No pid file (or no pid in it).
+        /// No pid file (or no pid in it), and no server of ours in /proc.
         case absent
         /// Our `redis-server` runs with this pid.
         case running(pid_t)
         /// The pid's process ended, or is not our `redis-server` any more (the pid was reused
-        /// after a crash or a reboot): the file is stale, and that process is never signalled.
+        /// after a crash or a reboot), and no server of ours is in /proc: the file is stale,
+        /// and that process is never signalled.
         case stale
     }
 
-    /// What `redis.pid` says about the server.
+    /// Whether our server runs: the pid in `redis.pid`, else (that file gone or stale) a server
+    /// of ours found in /proc, so that a lost pid file never lets a second server start on the
+    /// same data.
     func serverState() -> ServerState {
         guard let text = try? String(contentsOfFile: pidPath, encoding: .utf8),
               let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
-        else { return .absent }
-        return !Self.hasEnded(pid) && isOurs(pid) ? .running(pid) : .stale
+        else { return runningServers().first.map { .running($0) } ?? .absent }
+        if !Self.hasEnded(pid) && isOurs(pid) { return .running(pid) }
+        return runningServers().first.map { .running($0) } ?? .stale
+    }
+
+    /// The live processes in /proc that are our `redis-server` (``isOurs(_:)``), lowest pid first.
+    func runningServers() -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { pid_t($0) }.sorted().filter { !Self.hasEnded($0) && isOurs($0) }
     }
 
     /// Whether `pid` runs a `redis-server` executable with this directory as its working directory.
     func isOurs(_ pid: pid_t) -> Bool {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
+        // the working directory first: it rules out nearly every process at once
         let cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
+        guard Self.realPath(cwd) == Self.realPath(directory) else { return false }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
         let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
         // Debian's /usr/bin/redis-server is a link to redis-check-rdb: compare resolved paths
-        let isRedis = comm.hasPrefix("redis-server")
+        return comm.hasPrefix("redis-server")
             || Self.findExecutable("redis-server").map { Self.realPath($0) == Self.realPath(exe) } == true
-        return isRedis && Self.realPath(cwd) == Self.realPath(directory)
     }
 
     /// Runs `body` holding an exclusive lock on `.spool/lock`.
