@@ -82,6 +82,9 @@ let package = Package(
         // the exec handler's trampoline (prctl is variadic, so not callable from Swift), in
         // `spool-exec` and, as the fallback when that is missing, in `spool`
         .target(name: "CSpoolExec"),
+        // posix_spawn_file_actions_addclosefrom_np for the private redis-server, which Swift
+        // does not see (it is declared only with _GNU_SOURCE)
+        .target(name: "CSpoolSpawn"),
         // The same trampoline as a program of its own (`spool-exec`), which `spool worker` starts
         // from beside its own binary: starting `spool` costs milliseconds of CPU per job.
         // SwiftPM links every executable through swiftc, which adds the Swift image registrar
@@ -99,6 +102,7 @@ let package = Package(
                 "Spool",
                 "SpoolRedis",
                 "CSpoolExec",
+                "CSpoolSpawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

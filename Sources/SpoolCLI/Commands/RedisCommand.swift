@@ -12,7 +12,7 @@ struct PrivateRedisCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start (or reuse) the private Redis and print its URL.")
 
         func run() throws {
-            print(try PrivateRedis(directory: PrivateRedis.defaultDirectory()).startOrReuse(announce: false))
+            print(try PrivateRedis(directory: PrivateRedis.defaultDirectory()).startOrReuse(announce: false, wait: .seconds(10)))
         }
     }
 
@@ -21,10 +21,13 @@ struct PrivateRedisCommand: ParsableCommand {
 
         func run() throws {
             let redis = PrivateRedis(directory: PrivateRedis.defaultDirectory())
-            if let pid = try redis.stop() {
+            switch try redis.stop() {
+            case .stopped(let pid):
                 print("stopped the private Redis (pid \(pid)) at \(redis.url)")
-            } else {
+            case .notRunning:
                 print("no private Redis is running in \(redis.directory)")
+            case .staleFileRemoved:
+                print("no private Redis is running in \(redis.directory) (stale pid file removed)")
             }
         }
     }

@@ -21,7 +21,7 @@ struct ConnectionOptions: ParsableArguments {
     ))
     var redis: String?
 
-    @Option(name: .long, help: ArgumentHelp("Timeout for each command, and for connecting (at most 5s).", valueName: "duration"))
+    @Option(name: .long, help: ArgumentHelp("Timeout for each command, for connecting (at most 5s), and for a private Redis to answer.", valueName: "duration"))
     var timeout: DurationArgument = DurationArgument(.seconds(5))
 
     @Option(name: .long, help: ArgumentHelp(
@@ -50,7 +50,7 @@ struct ConnectionOptions: ParsableArguments {
         if let given = redis ?? Self.environment("SPOOL_REDIS_URL") {
             url = given
         } else {
-            url = try PrivateRedis(directory: PrivateRedis.defaultDirectory()).startOrReuse(announce: true)
+            url = try PrivateRedis(directory: PrivateRedis.defaultDirectory()).startOrReuse(announce: true, wait: timeout.duration)
         }
         var configuration = try RedisConfiguration(url: url, password: Self.environment("SPOOL_REDIS_PASSWORD"))
         configuration.connectTimeout = min(timeout.duration, .seconds(5))

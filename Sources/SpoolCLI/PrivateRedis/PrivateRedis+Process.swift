@@ -1,3 +1,4 @@
+import CSpoolSpawn
 import Foundation
 
 #if canImport(Glibc)
@@ -35,17 +36,19 @@ extension PrivateRedis {
         }
         unlink(socketPath)
         unlink(pidPath)
-        do {
-            try configFile.write(toFile: configPath, atomically: true, encoding: .utf8)
-        } catch {
-            throw CLIError("cannot write \(configPath): \(error.localizedDescription)")
-        }
+        try writeFile(configPath, configFile)
         // posix_spawn + waitpid: Foundation's Process.waitUntilExit can hang in an async command
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         for fd: Int32 in [0, 1, 2] {
             posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
+        // and every other descriptor closed: the daemon would hold a caller's pipe open for its
+        // whole life (`spool redis start 7>&1 | cat` never ended)
+        let closing = spool_spawn_close_from(&actions, 3)
+        guard closing == 0 else {
+            throw CLIError("cannot start \(executable): \(String(cString: strerror(closing)))")
         }
         // the server must not inherit a blocked or ignored SIGTERM, or `spool redis stop` cannot stop it
         var attributes = posix_spawnattr_t()
@@ -72,30 +75,45 @@ extension PrivateRedis {
         guard status & 0x7f == 0 && (status >> 8) & 0xff == 0 else {
             throw CLIError("redis-server failed to start; see \(logPath)")
         }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if Self.answersPing(socketPath) { return }
-            usleep(20_000)
-        }
-        throw CLIError("the private redis-server did not answer within 10s; see \(logPath)")
+        _ = try awaitAnswer(from: nil, within: .seconds(10))
     }
 
-    /// Stops our server with SIGTERM (it finishes writing its data) and waits up to 15 seconds.
-    /// Returns the pid it stopped, or `nil` when none was running.
-    func stop() throws -> pid_t? {
-        guard FileManager.default.fileExists(atPath: directory) else { return nil }
+    /// What ``stop()`` did.
+    enum StopOutcome: Equatable {
+        /// Stopped our server, which had this pid.
+        case stopped(pid_t)
+        /// None was running.
+        case notRunning
+        /// None was running, and a stale pid file was removed (its process left alone).
+        case staleFileRemoved
+    }
+
+    /// Stops our server with SIGTERM (it finishes writing its data) and waits up to 15 seconds;
+    /// SIGCONT follows, so that a stopped server receives it. A stale pid file is removed.
+    func stop() throws -> StopOutcome {
+        var info = stat()
+        guard lstat(directory, &info) == 0 else { return .notRunning }
+        try checkDirectory()
         return try withLock {
-            guard let pid = try runningPID() else { return nil }
-            kill(pid, SIGTERM)
-            let deadline = ContinuousClock.now + .seconds(15)
-            while ContinuousClock.now < deadline {
-                if Self.hasEnded(pid) {
-                    unlink(socketPath)
-                    return pid
+            switch serverState() {
+            case .absent:
+                return .notRunning
+            case .stale:
+                unlink(pidPath)
+                return .staleFileRemoved
+            case .running(let pid):
+                kill(pid, SIGTERM)
+                kill(pid, SIGCONT)
+                let deadline = ContinuousClock.now + .seconds(15)
+                while ContinuousClock.now < deadline {
+                    if Self.hasEnded(pid) {
+                        unlink(socketPath)
+                        return .stopped(pid)
+                    }
+                    usleep(20_000)
                 }
-                usleep(20_000)
+                throw CLIError("redis-server (pid \(pid)) did not stop within 15s; see \(logPath)")
             }
-            throw CLIError("redis-server (pid \(pid)) did not stop within 15s; see \(logPath)")
         }
     }
 
@@ -106,33 +124,6 @@ extension PrivateRedis {
         else { return true }
         let state = stat[stat.index(after: close)...].drop(while: { $0 == " " }).first
         return state == "Z" || state == "X"
-    }
-
-    /// Whether a server on `path` answers `PING` with `+PONG`.
-    static func answersPing(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 1, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard connected == 0 else { return false }
-        let ping = Array("PING\r\n".utf8)
-        guard write(fd, ping, ping.count) == ping.count else { return false }
-        var reply = [UInt8](repeating: 0, count: 64)
-        let count = read(fd, &reply, reply.count)
-        return count > 0 && String(decoding: reply.prefix(count), as: UTF8.self).hasPrefix("+PONG")
     }
 
     /// The first executable file named `name` on `$PATH`.

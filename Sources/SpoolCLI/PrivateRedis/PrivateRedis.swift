@@ -31,15 +31,19 @@ struct PrivateRedis {
 
     /// Starts the server unless ours is already running; returns its URL. With `announce`,
     /// says once per process on stderr which server is used.
-    func startOrReuse(announce: Bool) throws -> String {
+    ///
+    /// A running server of ours is never replaced: one that does not answer yet (loading its
+    /// data, stopped, stalled) gets `wait` to answer, then this throws.
+    func startOrReuse(announce: Bool, wait: Duration) throws -> String {
         // sun_path holds 108 bytes with the terminating NUL
         guard socketPath.utf8.count < 104 else {
             throw CLIError("the private Redis socket path \(socketPath) is too long for a unix socket; "
                 + "run spool from a shorter directory or pass --redis")
         }
-        try createDirectory()
+        try prepareDirectory()
         try withLock { () throws -> Void in
-            if try runningPID() != nil, Self.answersPing(socketPath) { return }
+            // a stale pid file is replaced by start()
+            if case .running(let pid) = serverState(), try awaitAnswer(from: pid, within: wait) { return }
             try self.start()
         }
         if announce {
@@ -54,46 +58,50 @@ struct PrivateRedis {
         return url
     }
 
-    /// The pid of our running server, or `nil` when none runs.
-    /// - Throws: when the pid file names a live process that is not our redis-server.
-    func runningPID() throws -> pid_t? {
+    /// Whether our server runs, by `redis.pid` and /proc.
+    enum ServerState: Equatable {
+        /// No pid file (or no pid in it), and no server of ours in /proc.
+        case absent
+        /// Our `redis-server` runs with this pid.
+        case running(pid_t)
+        /// The pid's process ended, or is not our `redis-server` any more (the pid was reused
+        /// after a crash or a reboot), and no server of ours is in /proc: the file is stale,
+        /// and that process is never signalled.
+        case stale
+    }
+
+    /// Whether our server runs: the pid in `redis.pid`, else (that file gone or stale) a server
+    /// of ours found in /proc, so that a lost pid file never lets a second server start on the
+    /// same data.
+    func serverState() -> ServerState {
         guard let text = try? String(contentsOfFile: pidPath, encoding: .utf8),
               let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
-        else { return nil }
-        guard !Self.hasEnded(pid) else { return nil }
-        guard isOurs(pid) else {
-            throw CLIError("pid \(pid) in \(pidPath) is not a redis-server started in \(directory); not touching it")
-        }
-        return pid
+        else { return runningServers().first.map { .running($0) } ?? .absent }
+        if !Self.hasEnded(pid) && isOurs(pid) { return .running(pid) }
+        return runningServers().first.map { .running($0) } ?? .stale
+    }
+
+    /// The live processes in /proc that are our `redis-server` (``isOurs(_:)``), lowest pid first.
+    func runningServers() -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { pid_t($0) }.sorted().filter { !Self.hasEnded($0) && isOurs($0) }
     }
 
     /// Whether `pid` runs a `redis-server` executable with this directory as its working directory.
     func isOurs(_ pid: pid_t) -> Bool {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
+        // the working directory first: it rules out nearly every process at once
         let cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
+        guard Self.realPath(cwd) == Self.realPath(directory) else { return false }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
         let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
         // Debian's /usr/bin/redis-server is a link to redis-check-rdb: compare resolved paths
-        let isRedis = comm.hasPrefix("redis-server")
+        return comm.hasPrefix("redis-server")
             || Self.findExecutable("redis-server").map { Self.realPath($0) == Self.realPath(exe) } == true
-        return isRedis && Self.realPath(cwd) == Self.realPath(directory)
-    }
-
-    private func createDirectory() throws {
-        do {
-            try FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
-            )
-        } catch {
-            throw CLIError(
-                "no Redis given (--redis or $SPOOL_REDIS_URL), and cannot create \(directory) for a private one: "
-                    + "\(error.localizedDescription) Pass --redis URL, or run from a writable directory"
-            )
-        }
     }
 
     /// Runs `body` holding an exclusive lock on `.spool/lock`.
     func withLock<T>(_ body: () throws -> T) throws -> T {
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
             throw CLIError("cannot open \(lockPath): \(String(cString: strerror(errno)))")
         }

@@ -19,10 +19,12 @@ final class ChildProgram: Sendable {
     private let status = Mutex<Int32?>(nil)
 
     /// Starts `executable` with `arguments` in `directory`; stdin from `stdinPath` (or /dev/null),
-    /// stdout and stderr to files (each to its descriptor instead, when given).
+    /// stdout and stderr to files (each to its descriptor instead, when given). `descriptors`
+    /// maps more of the child's descriptors to ours (such as `7: pipe`, a shell's `7>&1`).
     init(
         executable: String, arguments: [String], directory: String, environment: [String: String],
-        stdinPath: String?, stdoutPath: String, stderrPath: String, stdoutDescriptor: Int32? = nil, stderrDescriptor: Int32? = nil
+        stdinPath: String?, stdoutPath: String, stderrPath: String, stdoutDescriptor: Int32? = nil, stderrDescriptor: Int32? = nil,
+        descriptors: [Int32: Int32] = [:]
     ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -37,6 +39,9 @@ final class ChildProgram: Sendable {
             posix_spawn_file_actions_adddup2(&actions, stderrDescriptor, 2)
         } else {
             posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        }
+        for (child, parent) in descriptors {
+            posix_spawn_file_actions_adddup2(&actions, parent, child)
         }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -110,10 +115,11 @@ final class SpoolProcess: Sendable {
 
     /// Starts `spool arguments` in `directory` (a new temp dir when `nil`), with the test's
     /// environment minus any `SPOOL_*` variables, plus `environment`; its stderr goes to
-    /// `stderrDescriptor` when given (then ``stderr`` reads as empty), and its stdout likewise.
+    /// `stderrDescriptor` when given (then ``stderr`` reads as empty), and its stdout likewise;
+    /// `descriptors` gives it more (see ``ChildProgram``).
     static func start(
         _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:], stdin: [UInt8]? = nil,
-        stdoutDescriptor: Int32? = nil, stderrDescriptor: Int32? = nil
+        stdoutDescriptor: Int32? = nil, stderrDescriptor: Int32? = nil, descriptors: [Int32: Int32] = [:]
     ) throws -> SpoolProcess {
         let owned = directory == nil ? try TempDirectory.make() : nil
         let directory = directory ?? owned!
@@ -130,7 +136,7 @@ final class SpoolProcess: Sendable {
         let child = try ChildProgram(
             executable: try binary(), arguments: arguments, directory: directory, environment: env,
             stdinPath: stdinPath, stdoutPath: stdoutPath, stderrPath: stderrPath, stdoutDescriptor: stdoutDescriptor,
-            stderrDescriptor: stderrDescriptor
+            stderrDescriptor: stderrDescriptor, descriptors: descriptors
         )
         return SpoolProcess(child: child, arguments: arguments, stdoutPath: stdoutPath, stderrPath: stderrPath, ownedDirectory: owned)
     }

@@ -1,0 +1,42 @@
+import Foundation
+
+/// The private redis-servers that `spool` started for a test directory, found through /proc
+/// rather than through `spool`, so a test can count them, and stop them whatever `spool` does.
+enum PrivateServers {
+    /// Live `redis-server` processes whose working directory is `directory/.spool`.
+    static func running(in directory: String) -> [Int32] {
+        let spool = realPath(directory + "/.spool")
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            let comm = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
+            let cwd = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")) ?? ""
+            return comm.hasPrefix("redis-server") && cwd == spool && !processEnded(pid)
+        }.sorted()
+    }
+
+    /// The pid in `directory/.spool/redis.pid`.
+    static func pidFile(in directory: String) throws -> Int32 {
+        let text = try String(contentsOfFile: "\(directory)/.spool/redis.pid", encoding: .utf8)
+        guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestFailure("\(directory)/.spool/redis.pid holds \(text.debugDescription), not a pid")
+        }
+        return pid
+    }
+
+    /// Wakes (SIGCONT) and stops (SIGTERM) each of them, waiting up to 30 s for each to end:
+    /// a test's cleanup.
+    static func stopAll(in directory: String) {
+        for pid in running(in: directory) {
+            kill(pid, SIGTERM)
+            kill(pid, SIGCONT)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !processEnded(pid) && ContinuousClock.now < deadline { usleep(20_000) }
+        }
+    }
+
+    private static func realPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}
