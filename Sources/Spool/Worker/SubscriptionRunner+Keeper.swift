@@ -3,28 +3,60 @@ import Logging
 import SpoolRedis
 
 extension SubscriptionRunner {
-    /// Background upkeep until the subscription finishes: heartbeat and lease extension
-    /// every heartbeat interval, promotion of due retries and delayed jobs, safe trimming.
+    /// Background upkeep until the subscription finishes, in two loops of their own: the
+    /// heartbeat (with the lease extensions and the handler deadlines), and the rest
+    /// (promotion of due retries and delayed jobs, safe trimming, the gauges). Apart, so that
+    /// nothing slow in the second holds up the heartbeat: on a cluster a promotion waits out a
+    /// slot migration for 6 to 12 s (`TRYAGAIN`, docs/cluster.md), longer than the heartbeat
+    /// TTL, and other workers took the running jobs of a worker whose heartbeat lapsed.
     ///
     /// A cancelled worker stops at once: its waits would no longer wait, so looping on until
     /// its handlers end (one may ignore cancellation) would spin. Its heartbeat then lapses,
     /// and other workers take over what it leaves.
     func keep() async {
+        await withTaskGroup(of: Void.self) { loops in
+            loops.addTask { await beat() }
+            await upkeep()
+        }
+    }
+
+    /// Every heartbeat interval: the heartbeat and the leases of running jobs; and the
+    /// handler deadlines, every 50 ms while any is set.
+    private func beat() async {
         let clock = ContinuousClock()
         var nextBeat = clock.now
+        var failing = Failures(what: "heartbeat")
+        while !state.isFinished && !Task.isCancelled {
+            let now = clock.now
+            if now >= nextBeat {
+                nextBeat = now + configuration.heartbeatInterval
+                do {
+                    try await beatAndExtendLeases(now: now)
+                    failing.reset()
+                } catch {
+                    failing.note(error, logger)
+                }
+            }
+            state.deadlines.fire(now: clock.now)
+            var wake = nextBeat
+            if !state.deadlines.isEmpty { wake = min(wake, clock.now + .milliseconds(50)) }
+            if wake > clock.now {
+                _ = await state.stopRequested.wait(timeout: wake - clock.now)
+            }
+        }
+    }
+
+    /// Promotion of due retries and delayed jobs, safe trimming and the queue gauges, each at
+    /// its interval.
+    private func upkeep() async {
+        let clock = ContinuousClock()
         var nextPromote = clock.now
         var nextTrim = clock.now + configuration.trimInterval
         var nextGauges = configuration.metricsInterval.map { _ in clock.now }
-        // upkeep rounds failed in a row: a blip (Redis restarting) is logged at debug, a
-        // failure that persists at warning
-        var failing = 0
+        var failing = Failures(what: "upkeep (promoting due jobs, trimming)")
         while !state.isFinished && !Task.isCancelled {
             let now = clock.now
             do {
-                if now >= nextBeat {
-                    nextBeat = now + configuration.heartbeatInterval
-                    try await beatAndExtendLeases(now: now)
-                }
                 if now >= nextPromote {
                     nextPromote = now + configuration.promoteInterval
                     try await promote()
@@ -37,22 +69,33 @@ extension SubscriptionRunner {
                     nextGauges = now + interval
                     try await recordGauges()
                 }
-                failing = 0
+                failing.reset()
             } catch {
-                failing += 1
-                let persists = failing == 5 || failing % 100 == 0
-                logger.log(
-                    level: persists ? .warning : .debug,
-                    persists ? "upkeep keeps failing (heartbeat, promoting due jobs, trimming); will retry" : "upkeep failed; will retry",
-                    metadata: ["error": "\(error)", "spool.failures": "\(failing)"]
-                )
+                failing.note(error, logger)
             }
-            state.deadlines.fire(now: clock.now)
-            var wake = min(nextBeat, nextPromote, nextTrim, nextGauges ?? nextTrim)
-            if !state.deadlines.isEmpty { wake = min(wake, clock.now + .milliseconds(50)) }
+            let wake = min(nextPromote, nextTrim, nextGauges ?? nextTrim)
             if wake > clock.now {
-                _ = await state.stopRequested.wait(timeout: wake - clock.now)
+                _ = await state.upkeepStopRequested.wait(timeout: wake - clock.now)
             }
+        }
+    }
+
+    /// Rounds of a loop that failed in a row: a blip (Redis restarting) is logged at debug, a
+    /// failure that persists at warning.
+    private struct Failures {
+        let what: String
+        var count = 0
+
+        mutating func reset() { count = 0 }
+
+        mutating func note(_ error: any Error, _ logger: Logger) {
+            count += 1
+            let persists = count == 5 || count % 100 == 0
+            logger.log(
+                level: persists ? .warning : .debug,
+                persists ? "\(what) keeps failing; will retry" : "\(what) failed; will retry",
+                metadata: ["error": "\(error)", "spool.failures": "\(count)"]
+            )
         }
     }
 

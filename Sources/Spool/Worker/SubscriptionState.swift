@@ -56,8 +56,10 @@ final class SubscriptionState: Sendable {
     let acksReady = AsyncSignal()
     /// Rung when the last running handler ends during shutdown.
     let drained = AsyncSignal()
-    /// Rung on shutdown, to wake the keeper early.
+    /// Rung on shutdown, to wake the keeper's heartbeat loop early.
     let stopRequested = AsyncSignal()
+    /// Rung on shutdown, to wake the keeper's other loop (promotion, trimming) early.
+    let upkeepStopRequested = AsyncSignal()
     /// Rung when the last running handler ends (jobs waiting for a slot may remain).
     let idle = AsyncSignal()
     /// Handler deadlines, fired by the keeper.
@@ -85,6 +87,7 @@ final class SubscriptionState: Sendable {
         }
         slots.close()
         stopRequested.signal()
+        upkeepStopRequested.signal()
         idle.signal()
         if drainedNow { drained.signal() }
     }
@@ -94,6 +97,7 @@ final class SubscriptionState: Sendable {
         state.withLock { $0.finished = true }
         acksReady.signal()
         stopRequested.signal()
+        upkeepStopRequested.signal()
     }
 
     func started(_ entry: StreamEntry.Key, _ running: Running) {
