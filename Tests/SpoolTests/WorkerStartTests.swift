@@ -102,4 +102,46 @@ struct WorkerStartTests {
             #expect(try await fixture.redis("DBSIZE") == .integer(0))
         }
     }
+
+    /// Each was accepted and then stalled or failed every job without a word: a visibility
+    /// timeout under a beat ran live workers' jobs twice, a fetch block time of 0 blocked
+    /// forever, intervals of 0 spun, a dedup window of 0 turned dedup off, a payload limit of 0
+    /// dead-lettered every job, a concurrency of 0 (set after init) started nothing, a handler
+    /// timeout of 0 failed every attempt.
+    @Test("a configuration a worker cannot run with makes run() throw, naming the field, before it touches Redis", arguments: [
+        ("visibilityTimeout", "visibility"), ("fetchBlockTime", "block"), ("promoteInterval", "promote"),
+        ("trimInterval", "trim"), ("metricsInterval", "metrics"), ("gracePeriod", "grace"), ("dedupWindow", "dedup"),
+        ("maxStreamLength", "cap"), ("maxPayloadBytes", "payload"), ("concurrency", "concurrency"),
+        ("handler timeout", "options timeout"), ("handler timeout", "register timeout"),
+    ])
+    func unusableConfiguration(field: String, setting: String) async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("unusable")
+            var worker = fixture.worker { configuration in
+                switch setting {
+                case "visibility": configuration.visibilityTimeout = configuration.heartbeatInterval
+                case "block": configuration.fetchBlockTime = .zero
+                case "promote": configuration.promoteInterval = .zero
+                case "trim": configuration.trimInterval = .milliseconds(-1)
+                case "metrics": configuration.metricsInterval = .zero
+                case "grace": configuration.gracePeriod = .seconds(-1)
+                case "dedup": configuration.dedupWindow = .zero
+                case "cap": configuration.maxStreamLength = 0
+                case "payload": configuration.maxPayloadBytes = 0
+                default: break
+                }
+            }
+            var options = SpoolWorker.SubscriptionOptions()
+            if setting == "concurrency" { options.concurrency = 0 }
+            if setting == "options timeout" { options.handlerTimeout = .zero }
+            worker.subscribe(queue: queue, options: options)
+            worker.register(Greeting.self, queue: queue, timeout: setting == "register timeout" ? .seconds(-1) : nil) { _, _ in }
+            let error = await Self.startError(of: worker)
+            let spoolError = try #require(error as? SpoolError, "\(setting): \(String(describing: error))")
+            #expect(spoolError.code == .invalidArgument)
+            #expect(spoolError.message.contains(field), "\(setting): \(spoolError.message)")
+            #expect(!spoolError.message.contains("\n"), "\(spoolError.message)")
+            #expect(try await fixture.redis("DBSIZE") == .integer(0))
+        }
+    }
 }

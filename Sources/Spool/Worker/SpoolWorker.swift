@@ -13,7 +13,10 @@ import Tracing
 /// worker.register(SendEmail.self, queue: try QueueName("emails")) { job, context in
 ///     try await mailer.send(to: job.to)
 /// }
-/// try await worker.run()   // a swift-service-lifecycle Service: stops gracefully on SIGTERM
+/// // a swift-service-lifecycle Service: run in a ServiceGroup, it stops gracefully on SIGTERM
+/// // (`worker.run()` alone installs no signal handler)
+/// let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm], logger: logger)
+/// try await group.run()
 /// ```
 public struct SpoolWorker: Service, Sendable {
     /// A handler of raw envelopes.
@@ -136,7 +139,12 @@ public struct SpoolWorker: Service, Sendable {
     ///   code `invalidArgument` when there is no handler, a subscription (from
     ///   ``subscribe(queue:group:options:)``) has neither a handler nor a fallback, or
     ///   ``Configuration/heartbeatTTL`` is not longer than a positive
-    ///   ``Configuration/heartbeatInterval``; these are checked before anything is sent to Redis.
+    ///   ``Configuration/heartbeatInterval``, or a setting cannot work (a visibility timeout not
+    ///   longer than the heartbeat interval, a fetch block time under 1 ms, an interval of 0 or
+    ///   less, a negative grace period, a dedup window outside 1 ms to 100 years, a stream cap
+    ///   under 1, a payload limit outside 1 byte to 512 MB, a concurrency under 1, a handler
+    ///   timeout of 0 or less; the message names the field); these are checked before anything
+    ///   is sent to Redis.
     public func run() async throws(SpoolError) {
         if order.isEmpty {
             throw SpoolError(code: .invalidArgument, message: "the worker has no handlers: register one before run()")
@@ -159,6 +167,8 @@ public struct SpoolWorker: Service, Sendable {
                     + "between its beats: set heartbeatTTL to 3 or more times heartbeatInterval"
             )
         }
+        try configuration.validate()
+        for key in order { try subscriptions[key]!.validate(key) }
         var runners: [SubscriptionRunner] = []
         let executor = configuration.dedicatedThread ? WorkerThreadExecutor() : nil
         // every task that prefers it has ended when the group returns

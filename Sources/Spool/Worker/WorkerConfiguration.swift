@@ -116,3 +116,60 @@ extension SpoolWorker {
         }
     }
 }
+
+extension SpoolWorker.Configuration {
+    /// Refuses values a worker cannot run with (what each would do is said with it): checked
+    /// by ``SpoolWorker/run()`` before anything is sent, as the `spool worker` command checks
+    /// its flags.
+    /// - Throws: ``SpoolError`` (code `invalidArgument`) naming the first such field.
+    func validate() throws(SpoolError) {
+        func refuse(_ message: String) -> SpoolError { SpoolError(code: .invalidArgument, message: message) }
+        // leases are extended once per beat: a running job's idle time reaches the interval
+        if visibilityTimeout <= heartbeatInterval {
+            throw refuse("visibilityTimeout (\(visibilityTimeout)) must be longer than heartbeatInterval (\(heartbeatInterval)): "
+                + "other workers would take running jobs between their lease extensions and run them a second time; the default "
+                + "is 5 minutes")
+        }
+        if fetchBlockTime < .milliseconds(1) {
+            throw refuse("fetchBlockTime (\(fetchBlockTime)) must be at least 1 ms (Redis reads BLOCK 0 as waiting forever); "
+                + "the default is 1 second")
+        }
+        for (name, interval, byDefault) in [
+            ("promoteInterval", promoteInterval, "250 ms"), ("trimInterval", trimInterval, "10 seconds"),
+            ("metricsInterval", metricsInterval ?? .seconds(1), "5 seconds, or nil for no queue gauges"),
+        ] where interval <= .zero {
+            throw refuse("\(name) (\(interval)) must be positive, or the worker sends its scripts back to back; the default is \(byDefault)")
+        }
+        if gracePeriod < .zero { throw refuse("gracePeriod (\(gracePeriod)) must not be negative; the default is 30 seconds") }
+        if dedupWindow < .milliseconds(1) || dedupWindow > .seconds(100 * 365 * 86_400) {
+            throw refuse("dedupWindow (\(dedupWindow)) must be from 1 ms to 100 years (below 1 ms no id is kept, and dedup "
+                + "is off without saying so); the default is 24 hours")
+        }
+        if let maxStreamLength, maxStreamLength < 1 {
+            throw refuse("maxStreamLength (\(maxStreamLength)) must be 1 or more, or nil for no cap (the default)")
+        }
+        if !(1...JobEnvelope.maxPayloadBytesLimit).contains(maxPayloadBytes) {
+            throw refuse("maxPayloadBytes (\(maxPayloadBytes)) must be 1...\(JobEnvelope.maxPayloadBytesLimit), or every job "
+                + "with a payload is dead-lettered as malformed; the default is \(JobEnvelope.defaultMaxPayloadBytes)")
+        }
+    }
+}
+
+extension Subscription {
+    /// Refuses options that would stall or fail every job: a concurrency below 1 (set after
+    /// `init`, which raises it to 1) waits for a slot forever; a timeout of 0 or less fails
+    /// every attempt.
+    /// - Throws: ``SpoolError`` (code `invalidArgument`) naming the subscription and the value.
+    func validate(_ key: SubscriptionKey) throws(SpoolError) {
+        let subscription = "the subscription to queue \(key.queue) group \(key.group)"
+        if options.concurrency < 1 {
+            throw SpoolError(code: .invalidArgument, message: "\(subscription) has concurrency \(options.concurrency): "
+                + "it must be 1 or more, or no job ever starts; the default is 16")
+        }
+        let timeouts = [options.handlerTimeout] + handlers.values.compactMap(\.timeout) + [fallback?.timeout].compactMap { $0 }
+        if let bad = timeouts.first(where: { $0 <= .zero }) {
+            throw SpoolError(code: .invalidArgument, message: "\(subscription) has a handler timeout of \(bad): it must be "
+                + "positive, or every attempt times out; the default is 5 minutes")
+        }
+    }
+}
