@@ -108,6 +108,9 @@ struct InspectorTests {
                 _ = try await fixture.client.send(wide)
                 let job = try await fixture.producer.push(Greeting(name: "whole"), to: queue)
                 try await waitUntil("both are dead-lettered") { try await inspector.deadLetters(queue: queue, group: .default).count == 2 }
+                // "at most limit": a limit under 1 returned the first letter (API audit)
+                #expect(try await inspector.deadLetters(queue: queue, group: .default, limit: 0).isEmpty)
+                #expect(try await inspector.deadLetters(queue: queue, group: .default, limit: 1).count == 1)
                 let cut = try #require(try await inspector.deadLetters(queue: queue, group: .default).first { $0.jobID == nil })
                 #expect(cut.fields["dead_dropped_fields"] == "50")
 

@@ -280,7 +280,7 @@ struct ProducerArgumentTests {
         }
     }
 
-    @Test("a job a worker would dead-letter as malformed is refused: an empty type, more fields than a worker reads")
+    @Test("a job a worker would dead-letter as malformed is refused: an empty type, more fields than a worker reads, a bad attempt, version or enqueue time")
     func malformedJobs() async throws {
         try await QueueFixture.with { fixture in
             let queue = try QueueName("malformed")
@@ -299,6 +299,22 @@ struct ProducerArgumentTests {
                 }),
                 ("typed, delayed, 1000 headers", "fields", {
                     try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(delay: .seconds(5), headers: headers))
+                }),
+                // fields the decoder refuses (a version 2 was blamed on the worker: "upgrade the worker")
+                ("envelope, attempt 0", "attempt is 0", {
+                    var envelope = try JobEnvelope.make(Greeting(name: "a"))
+                    envelope.attempt = 0
+                    try await producer.push(envelope, to: queue)
+                }),
+                ("envelope, version 2", "envelope version 2", {
+                    var envelope = try JobEnvelope.make(Greeting(name: "a"))
+                    envelope.version = 2
+                    try await producer.push(envelope, to: queue)
+                }),
+                ("envelope batch, enqueuedAt -1", "enqueuedAt is -1", {
+                    var envelope = try JobEnvelope.make(Greeting(name: "a"))
+                    envelope.enqueuedAt = -1
+                    try await producer.push([envelope], to: queue)
                 }),
             ]
             for (path, expected, push) in paths {

@@ -1,10 +1,12 @@
 import SpoolRedis
 
 extension SpoolInspector {
-    /// Dead letters of a group, oldest first, that match `filter` (at most `limit`).
+    /// Dead letters of a group, oldest first, that match `filter` (at most `limit`; none for a
+    /// `limit` under 1).
     public func deadLetters(
         queue: QueueName, group: GroupName, filter: DeadLetterFilter = DeadLetterFilter(), limit: Int = 100
     ) async throws(SpoolError) -> [DeadLetter] {
+        guard limit > 0 else { return [] }
         var found: [DeadLetter] = []
         try await scanDeadLetters(queue: queue, group: group) { page in
             for letter in page where filter.matches(letter) {

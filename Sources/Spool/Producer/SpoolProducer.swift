@@ -209,7 +209,8 @@ public struct SpoolProducer: Sendable {
     }
 
     /// Refuses a job a worker would dead-letter as malformed: an attempt limit below 1, an
-    /// empty type, more fields than a worker reads (``JobEnvelope/maxFieldCount``); and one
+    /// attempt below 1, a version other than ``JobEnvelope/currentVersion``, an `enqueuedAt`
+    /// below 0, an empty type, more fields than a worker reads (``JobEnvelope/maxFieldCount``); and one
     /// whose `traceparent` is not W3C trace context (a worker would ignore it, and a tracer
     /// could not continue it).
     private static func check(_ envelope: JobEnvelope, queue: QueueName) throws(SpoolError) {
@@ -220,6 +221,18 @@ public struct SpoolProducer: Sendable {
             throw refuse(
                 "maxAttempts is \(maxAttempts) for job \(envelope.id): it must be at least 1 (or nil for the worker's retry strategy)"
             )
+        }
+        if envelope.attempt < 1 {
+            throw refuse("attempt is \(envelope.attempt) for job \(envelope.id): it must be at least 1 (1 for a new job)")
+        }
+        if envelope.version != JobEnvelope.currentVersion {
+            throw refuse(
+                "job \(envelope.id) has envelope version \(envelope.version): this producer writes version "
+                    + "\(JobEnvelope.currentVersion), the one its fields are encoded in; leave JobEnvelope.version as it is"
+            )
+        }
+        if envelope.enqueuedAt < 0 {
+            throw refuse("enqueuedAt is \(envelope.enqueuedAt) for job \(envelope.id): Unix milliseconds, 0 or more")
         }
         if envelope.type.isEmpty { throw refuse("job \(envelope.id) has an empty type: name the kind of job") }
         if let traceparent = envelope.traceparent, !TraceParent.isValid(traceparent) {
