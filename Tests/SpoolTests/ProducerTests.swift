@@ -161,6 +161,22 @@ struct ProducerTests {
         }
     }
 
+    /// Was code `redis`, as if Redis had failed: the documented `shutdown` code was never thrown.
+    @Test("a push after the client's shutdown() fails with code shutdown")
+    func pushAfterShutdown() async throws {
+        try await withRedisServer { server in
+            let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
+            let producer = SpoolProducer(client: client, logger: Logger(label: "test"))
+            _ = try await producer.push(Greeting(name: "before"), to: try QueueName("closing"))
+            client.shutdown()
+            let error = await #expect(throws: SpoolError.self) {
+                try await producer.push(Greeting(name: "after"), to: try QueueName("closing"))
+            }
+            #expect(error?.code == .shutdown, "\(String(describing: error))")
+            #expect((error?.underlying as? RedisError)?.code == .shutdown)
+        }
+    }
+
     @Test("a queue Redis refuses to register (the registry key of another type) gets no job: each push fails before storing")
     func refusedRegistration() async throws {
         try await QueueFixture.with { fixture in

@@ -5,8 +5,10 @@ extension SpoolError {
     static func redis(_ error: any Error, doing: String, file: String = #fileID, line: Int = #line) -> SpoolError {
         if let error = error as? SpoolError { return error }
         let text = (error as? RedisError).map { "\($0)" } ?? "\(error)"
+        // a client shut down refused the command: the caller's shutdown, not a Redis failure
+        let code: Code = (error as? RedisError)?.code == .shutdown ? .shutdown : .redis
         return SpoolError(
-            code: .redis, message: "\(doing) failed: \(text)", underlying: error,
+            code: code, message: "\(doing) failed: \(text)", underlying: error,
             file: file, line: line
         )
     }

@@ -42,9 +42,13 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible, CustomDebugS
         public static let unknownQueue = Code(.unknownQueue)
         /// Redis failed or replied with an error; `underlying` holds the client error.
         public static let redis = Code(.redis)
-        /// A handler ran longer than its timeout.
+        /// A handler ran longer than its timeout. Not thrown by Spool now: a timed-out attempt
+        /// fails as any other, with the message "handler timed out after …" in its retry or
+        /// dead letter (kept so that code matching on it still compiles).
         public static let handlerTimeout = Code(.handlerTimeout)
-        /// The component is shutting down and refused the operation.
+        /// The component is shutting down and refused the operation: e.g. a push, or a
+        /// worker's `run()`, after the `RedisClient` was shut down (`underlying` holds the
+        /// client's error).
         public static let shutdown = Code(.shutdown)
         /// An argument or setting has a value outside its allowed range.
         public static let invalidArgument = Code(.invalidArgument)
