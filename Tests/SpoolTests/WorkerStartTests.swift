@@ -2,6 +2,7 @@ import Logging
 import Spool
 import SpoolRedis
 import SpoolTesting
+import Synchronization
 import Testing
 
 @Suite("Worker: start failures")
@@ -142,6 +143,41 @@ struct WorkerStartTests {
             #expect(spoolError.message.contains(field), "\(setting): \(spoolError.message)")
             #expect(!spoolError.message.contains("\n"), "\(spoolError.message)")
             #expect(try await fixture.redis("DBSIZE") == .integer(0))
+        }
+    }
+
+    /// A second run under the same consumer name handed the first's running jobs over to
+    /// `twin~previous` and reclaimed them: they ran twice.
+    @Test("a worker run twice at once, or a second worker of the same Configuration, is refused; the first runs on")
+    func sameConsumerTwice() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("twice")
+            let ran = Mutex<[String]>([])
+            var worker = fixture.worker(name: "twin")
+            worker.register(Greeting.self, queue: queue) { job, _ in ran.withLock { $0.append(job.name) } }
+            var copy = fixture.worker(name: "twin")
+            copy.register(Greeting.self, queue: queue) { job, _ in ran.withLock { $0.append("copy: \(job.name)") } }
+            try await running(worker) {
+                let heartbeat = QueueKeys(queue: queue).heartbeat(.default, consumer: "twin")
+                try await waitUntil(within: .seconds(30), "the first run serves") {
+                    try await fixture.redis("EXISTS", heartbeat) == .integer(1)
+                }
+                for second in [worker, copy] {
+                    let error = await Self.startError(of: second)
+                    let spoolError = try #require(error as? SpoolError, "\(String(describing: error))")
+                    #expect(spoolError.code == .invalidArgument)
+                    #expect(spoolError.message.contains("consumer twin already serves queue twice group default"), "\(spoolError.message)")
+                    #expect(!spoolError.message.contains("\n"))
+                }
+                try await fixture.producer.push(Greeting(name: "after"), to: queue)
+                try await waitUntil(within: .seconds(30), "the first run ran the job") { ran.withLock { $0 } == ["after"] }
+            }
+            // stopped, it gives the name back
+            try await running(copy) {
+                try await fixture.producer.push(Greeting(name: "later"), to: queue)
+                try await waitUntil(within: .seconds(30), "the copy ran the job") { ran.withLock { $0 }.count == 2 }
+            }
+            #expect(ran.withLock { $0 } == ["after", "copy: later"])
         }
     }
 }

@@ -143,8 +143,10 @@ public struct SpoolWorker: Service, Sendable {
     ///   longer than the heartbeat interval, a fetch block time under 1 ms, an interval of 0 or
     ///   less, a negative grace period, a dedup window outside 1 ms to 100 years, a stream cap
     ///   under 1, a payload limit outside 1 byte to 512 MB, a concurrency under 1, a handler
-    ///   timeout of 0 or less; the message names the field); these are checked before anything
-    ///   is sent to Redis.
+    ///   timeout of 0 or less; the message names the field), or this worker's consumer name
+    ///   already serves one of its (queue, group) pairs on the same Redis in this process (the
+    ///   worker run twice at once, or its `Configuration` given to another worker); these are
+    ///   checked before anything is sent to Redis.
     public func run() async throws(SpoolError) {
         if order.isEmpty {
             throw SpoolError(code: .invalidArgument, message: "the worker has no handlers: register one before run()")
@@ -169,6 +171,22 @@ public struct SpoolWorker: Service, Sendable {
         }
         try configuration.validate()
         for key in order { try subscriptions[key]!.validate(key) }
+        let serving = order.map {
+            ActiveConsumers.key(
+                redis: client.configuration.redactedURL, prefix: configuration.prefix, queue: $0.queue, group: $0.group,
+                consumer: configuration.consumerName
+            )
+        }
+        if let taken = ActiveConsumers.claim(serving) {
+            let parts = taken.split(separator: "\u{0}", omittingEmptySubsequences: false)
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "consumer \(configuration.consumerName) already serves queue \(parts[2]) group \(parts[3]) in this process "
+                    + "(a worker run twice at once, or one Configuration given to two workers): each would take the other's running "
+                    + "jobs for an earlier run's and run them again; give each worker its own Configuration() or consumerName"
+            )
+        }
+        defer { ActiveConsumers.release(serving) }
         var runners: [SubscriptionRunner] = []
         let executor = configuration.dedicatedThread ? WorkerThreadExecutor() : nil
         // every task that prefers it has ended when the group returns
