@@ -24,6 +24,21 @@ struct RedisCommandTests {
         #expect(buffer.count == header.count + size + 2)
     }
 
+    /// Synthesized, equality compared the script's source and the resend flag, and hashing a
+    /// command hashed the whole Lua source (API audit).
+    @Test("commands are equal when they send the same bytes: the kept script and the resend flag take no part")
+    func equalityIsTheBytes() {
+        let script = RedisScript("return 1")
+        let plain = RedisCommand("EVALSHA", script.sha1, "0")
+        var marked = RedisCommand.evalSHA(script, keys: [], arguments: [])
+        #expect(plain == marked && plain.hashValue == marked.hashValue)
+        marked.allowsResendAfterLostReply = false
+        #expect(plain == marked && plain.hashValue == marked.hashValue)
+        #expect(Set([plain, marked]).count == 1)
+        #expect(RedisCommand("GET", "a") != RedisCommand("GET", "b"))
+        #expect(RedisCommand("GET", "ab") != RedisCommand("GET", "a", "b"))
+    }
+
     @Test("argument access and names")
     func arguments() {
         let command = RedisCommand("xadd", "s", "*", "f", "v")

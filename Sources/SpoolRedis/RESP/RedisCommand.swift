@@ -3,6 +3,10 @@
 /// Arguments are binary-safe. Build with the variadic initialiser for text arguments and
 /// ``append(_:)-(some Collection<UInt8>)`` for bytes; the whole command is one allocation,
 /// and sending it copies its bytes once, behind a `*N` header.
+///
+/// Two commands are equal when they send the same bytes: the script kept beside an EVALSHA
+/// (named by its SHA among those bytes) and ``allowsResendAfterLostReply`` (how a cluster
+/// client sends it, not what it sends) take no part in `==` and `hash(into:)`.
 public struct RedisCommand: Sendable, Hashable {
     /// Every argument as a RESP bulk string (`$len\r\n`, the bytes, `\r\n`), back to back.
     package private(set) var storage: [UInt8]
@@ -22,6 +26,15 @@ public struct RedisCommand: Sendable, Hashable {
     /// connection, `connectionFailed`), or was sent back with MOVED, ASK or TRYAGAIN, is still
     /// sent again.
     public var allowsResendAfterLostReply = true
+
+    public static func == (lhs: RedisCommand, rhs: RedisCommand) -> Bool {
+        lhs.count == rhs.count && lhs.storage == rhs.storage
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        hasher.combine(storage)
+    }
 
     /// Creates a command from text arguments, e.g. `RedisCommand("SET", key, value)`.
     public init(_ name: String, _ arguments: String...) {
