@@ -24,6 +24,14 @@ import Testing
         #expect(!RetryStrategy.none.shouldRetry(attempt: 1))
     }
 
+    /// `retry: .none` in `register` is `Optional.none`, the subscription's default (5 attempts):
+    /// the opposite of what it says. `.noRetries` has no such reading.
+    @Test func noRetriesIsNoneWhereAnOptionalIsExpected() {
+        let strategy: RetryStrategy? = .noRetries
+        #expect(strategy == RetryStrategy.none)
+        #expect(strategy?.maxAttempts == 1)
+    }
+
     /// (attempt, cap in seconds) for base 1 s and max backoff 300 s.
     @Test(arguments: [
         (1, 1.0), (2, 2.0), (3, 4.0), (5, 16.0), (9, 256.0), (10, 300.0), (64, 300.0),

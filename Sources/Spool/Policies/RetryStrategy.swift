@@ -4,8 +4,8 @@
 /// .exponentialJitter(maxAttempts: 8, maxBackoff: .seconds(600))
 /// ```
 ///
-/// Note: where a `RetryStrategy?` is expected, write `RetryStrategy.none`, since a bare `.none`
-/// means `Optional.none` there.
+/// Note: where a `RetryStrategy?` is expected (`register(…, retry:)`), write `.noRetries`:
+/// a bare `.none` means `Optional.none` there, "use the subscription's strategy".
 public struct RetryStrategy: Sendable, Hashable {
     private enum Backoff: Sendable, Hashable {
         case exponentialJitter(base: Duration, cap: Duration)
@@ -42,8 +42,13 @@ public struct RetryStrategy: Sendable, Hashable {
         RetryStrategy(maxAttempts: maxAttempts, backoff: .fixed(max(.zero, delay)))
     }
 
-    /// One attempt, no retries: a failed job goes straight to the dead-letter stream.
+    /// One attempt, no retries: a failed job goes straight to the dead-letter stream. Where a
+    /// `RetryStrategy?` is expected, write ``noRetries`` (the same strategy): a bare `.none`
+    /// there is `Optional.none`.
     public static let none = RetryStrategy(maxAttempts: 1, backoff: .fixed(.zero))
+
+    /// ``none`` under a name that cannot be read as `Optional.none`: `retry: .noRetries`.
+    public static let noRetries = RetryStrategy.none
 
     /// Whether a job whose attempt number `attempt` just failed gets another attempt.
     public func shouldRetry(attempt: Int) -> Bool {
