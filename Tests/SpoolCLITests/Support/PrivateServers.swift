@@ -1,4 +1,5 @@
 import Foundation
+import SpoolTesting
 
 /// The private redis-servers that `spool` started for a test directory, found through /proc
 /// rather than through `spool`, so a test can count them, and stop them whatever `spool` does.
@@ -21,6 +22,17 @@ enum PrivateServers {
             throw TestFailure("\(directory)/.spool/redis.pid holds \(text.debugDescription), not a pid")
         }
         return pid
+    }
+
+    /// Runs `body` with a new temp directory; then stops every private server started there
+    /// (``stopAll(in:)``) and removes the directory.
+    static func inTempDirectory(_ body: (String) async throws -> Void) async throws {
+        let directory = try TempDirectory.make()
+        defer {
+            stopAll(in: directory)
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        try await body(directory)
     }
 
     /// Wakes (SIGCONT) and stops (SIGTERM) each of them, waiting up to 30 s for each to end:
