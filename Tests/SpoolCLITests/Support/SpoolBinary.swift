@@ -214,7 +214,7 @@ enum TempDirectory {
 
 /// Polls `condition` every 50 ms until it holds; fails after `limit`.
 func waitUntil(
-    _ what: String, within limit: Duration = .seconds(20), _ condition: () async throws -> Bool
+    _ what: String, within limit: Duration = .seconds(30), _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + limit
     while ContinuousClock.now < deadline {
