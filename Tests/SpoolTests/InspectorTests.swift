@@ -7,6 +7,21 @@ import Testing
 
 @Suite("Inspector: lag, job lookup, dead-letter replay and purge")
 struct InspectorTests {
+    /// `status(of:)` refused such a prefix while `queueNames()` listed nothing under it (API audit).
+    @Test("a key prefix that breaks the rule is refused by queueNames() as by every other reading")
+    func badPrefix() async throws {
+        try await QueueFixture.with { fixture in
+            let inspector = SpoolInspector(client: fixture.client, prefix: "app{1}")
+            for read in ["queueNames", "status"] {
+                let error = await #expect(throws: SpoolError.self, "\(read)") {
+                    if read == "queueNames" { _ = try await inspector.queueNames() } else { _ = try await inspector.status(of: QueueName("q")) }
+                }
+                #expect(error?.code == .invalidArgument, "\(read): \(String(describing: error))")
+                #expect(error?.message.contains("key prefix") == true, "\(read): \(String(describing: error))")
+            }
+        }
+    }
+
     @Test("lag equals the true backlog when the only consumer stopped mid-way")
     func lagWithStoppedConsumer() async throws {
         try await QueueFixture.with { fixture in

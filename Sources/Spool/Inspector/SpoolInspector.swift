@@ -25,7 +25,11 @@ public struct SpoolInspector: Sendable {
     /// The registry set: its queue names, sorted, and for each member that is not a valid
     /// queue name (only another client can have added one) a one-line message saying how to
     /// remove it.
+    /// - Throws: ``SpoolError`` (code `invalidArgument`) for a prefix that breaks the key rule,
+    ///   as every other reading does (through ``QueueKeys``).
     public func registry() async throws(SpoolError) -> (queues: [QueueName], invalid: [String]) {
+        // the registry is the one key not made through QueueKeys, which checks the prefix
+        try NameRule.validate(prefix, kind: "key prefix", code: .invalidArgument)
         let key = QueueKeys.registry(prefix: prefix)
         let reply = try await send(RedisCommand("SMEMBERS", key), doing: "list queues")
         var queues: [QueueName] = []
