@@ -258,11 +258,14 @@ struct CrashRecoveryTests {
 
     /// A worker named `heir` with a 300 ms grace period whose handler records each job in
     /// `started`, then runs until the grace period is over and the worker cancels it.
+    /// (It sleeps 5 minutes: with 10 s, a full suite that stalled these tests' waits for 10 s
+    /// let the first job end on its own, and the suspect then ran after it, as it should,
+    /// failing the test.)
     private static func heir(_ fixture: QueueFixture, queue: QueueName, recording started: Recorder) -> SpoolWorker {
         var worker = fixture.worker(name: "heir") { $0.gracePeriod = .milliseconds(300) }
         worker.register(Greeting.self, queue: queue) { _, context in
             started.record(context)
-            try await Task.sleep(for: .seconds(10))
+            try await Task.sleep(for: .seconds(300))
         }
         return worker
     }
