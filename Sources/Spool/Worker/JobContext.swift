@@ -49,6 +49,30 @@ public struct JobContext: Sendable {
     /// A logger the handler set.
     private var assigned: Logger?
 
+    /// A context for running a handler outside a worker, as in a unit test of the handler:
+    ///
+    /// ```swift
+    /// try await sendReceipt(job, JobContext(queue: try QueueName("order.placed"), type: "send_receipt"))
+    /// ```
+    ///
+    /// Every value a worker would fill in has a default: a new id, the `default` group, the
+    /// first of 5 attempts and deliveries, `enqueuedAt` the id's time, no headers or trace, the
+    /// worker name `test`; `logger` gets the job's metadata as a worker's does.
+    public init(
+        id: JobID = JobID(), queue: QueueName, group: GroupName = .default, type: String, attempt: Int = 1,
+        maxAttempts: Int = 5, enqueuedAt: Int64? = nil, deliveryCount: Int = 1, headers: [String: String] = [:],
+        traceparent: String? = nil, workerName: String = "test", logger: Logger = Logger(label: "spool.job")
+    ) {
+        var workerLogger = logger
+        workerLogger[metadataKey: "spool.queue"] = .string(queue.rawValue)
+        workerLogger[metadataKey: "spool.group"] = .string(group.rawValue)
+        self.init(
+            id: id, queue: queue, group: group, type: type, attempt: attempt, maxAttempts: maxAttempts,
+            enqueuedAt: enqueuedAt ?? id.timestamp, deliveryCount: deliveryCount, headers: headers, traceparent: traceparent,
+            workerName: workerName, workerLogger: workerLogger
+        )
+    }
+
     init(
         id: JobID, queue: QueueName, group: GroupName, type: String, attempt: Int, maxAttempts: Int,
         enqueuedAt: Int64, deliveryCount: Int, headers: [String: String], traceparent: String?,
