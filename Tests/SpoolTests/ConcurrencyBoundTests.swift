@@ -285,9 +285,10 @@ final class HandlerCount: Sendable {
     var names: [String] { state.withLock { $0.names } }
 }
 
-/// The messages a logger wrote, at every level.
+/// The messages a logger wrote, at every level, each with its metadata (the logger's and the
+/// line's, rendered as strings).
 final class CapturedLog: Sendable {
-    private let events = Mutex<[(level: Logger.Level, message: String)]>([])
+    private let events = Mutex<[(level: Logger.Level, message: String, metadata: [String: String])]>([])
 
     var logger: Logger {
         Logger(label: "spool.test") { _ in Handler(log: self) }
@@ -302,6 +303,11 @@ final class CapturedLog: Sendable {
         events.withLock { $0.filter { $0.message.contains(text) }.map(\.level) }
     }
 
+    /// The metadata of each line, in the order written.
+    var metadata: [[String: String]] {
+        events.withLock { $0.map(\.metadata) }
+    }
+
     private struct Handler: LogHandler {
         let log: CapturedLog
         var logLevel: Logger.Level = .trace
@@ -314,7 +320,8 @@ final class CapturedLog: Sendable {
 
         func log(event: LogEvent) {
             let message = "\(event.message)"
-            log.events.withLock { $0.append((event.level, message)) }
+            let all = metadata.merging(event.metadata ?? [:]) { _, line in line }.mapValues { "\($0)" }
+            log.events.withLock { $0.append((event.level, message, all)) }
         }
     }
 }

@@ -13,10 +13,10 @@ enum ActiveConsumers {
     private static let running = Mutex<Set<String>>([])
 
     /// Claims every one of `keys`, or none.
-    /// - Returns: the first key already claimed, or `nil` when all were claimed now.
-    static func claim(_ keys: [String]) -> String? {
+    /// - Returns: the index of the first key already claimed, or `nil` when all were claimed now.
+    static func claim(_ keys: [String]) -> Int? {
         running.withLock { running in
-            if let taken = keys.first(where: running.contains) { return taken }
+            if let taken = keys.firstIndex(where: running.contains) { return taken }
             running.formUnion(keys)
             return nil
         }

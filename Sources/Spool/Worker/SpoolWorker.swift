@@ -177,11 +177,10 @@ public struct SpoolWorker: Service, Sendable {
                 consumer: configuration.consumerName
             )
         }
-        if let taken = ActiveConsumers.claim(serving) {
-            let parts = taken.split(separator: "\u{0}", omittingEmptySubsequences: false)
+        if let taken = ActiveConsumers.claim(serving).map({ order[$0] }) {
             throw SpoolError(
                 code: .invalidArgument,
-                message: "consumer \(configuration.consumerName) already serves queue \(parts[2]) group \(parts[3]) in this process "
+                message: "consumer \(configuration.consumerName) already serves queue \(taken.queue) group \(taken.group) in this process "
                     + "(a worker run twice at once, or one Configuration given to two workers): each would take the other's running "
                     + "jobs for an earlier run's and run them again; give each worker its own Configuration() or consumerName"
             )

@@ -134,10 +134,12 @@ extension SpoolWorker.Configuration {
             throw refuse("fetchBlockTime (\(fetchBlockTime)) must be at least 1 ms (Redis reads BLOCK 0 as waiting forever); "
                 + "the default is 1 second")
         }
-        for (name, interval, byDefault) in [
+        let intervals: [(String, Duration?, String)] = [
             ("promoteInterval", promoteInterval, "250 ms"), ("trimInterval", trimInterval, "10 seconds"),
-            ("metricsInterval", metricsInterval ?? .seconds(1), "5 seconds, or nil for no queue gauges"),
-        ] where interval <= .zero {
+            ("metricsInterval", metricsInterval, "5 seconds, or nil for no queue gauges"),
+        ]
+        for (name, interval, byDefault) in intervals {
+            guard let interval, interval <= .zero else { continue }
             throw refuse("\(name) (\(interval)) must be positive, or the worker sends its scripts back to back; the default is \(byDefault)")
         }
         if gracePeriod < .zero { throw refuse("gracePeriod (\(gracePeriod)) must not be negative; the default is 30 seconds") }
