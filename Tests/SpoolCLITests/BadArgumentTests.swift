@@ -38,13 +38,37 @@ struct BadArgumentTests {
         }
     }
 
+    /// A negative number after its option, as a separate argument, was read as an unknown
+    /// option: every one said "Missing value for '--limit <limit>'", though a value was given.
+    /// A range the worker's settings check (without --config, every value is a flag's) exited 1.
+    @Test("a negative number given as an option's own argument is that option's value, refused for its range with exit 64", arguments: [
+        (["dlq", "list", "emails", "--limit", "-5"], "--limit must be 1 or more"),
+        (["inspect", "emails", "--count", "-2"], "--count must be 1 or more"),
+        (["health", "--max-dead", "-1"], "--max-dead must be 0 or more"),
+        (["enqueue", "q", "--data", "{}", "--max-attempts", "-1"], "--max-attempts must be at least 1 (got -1)"),
+        (["ping", "--timeout", "-5s"], "The value '-5s' is invalid for '--timeout <duration>'"),
+        (["enqueue", "q", "--data", "{}", "--delay", "-3s"], "The value '-3s' is invalid for '--delay <duration>'"),
+        (["worker", "--queue", "q", "--concurrency", "-1", "--exec", "/bin/true"], "concurrency must be 1...10000 (got -1)"),
+        (["worker", "--queue", "q", "--max-attempts", "-3", "--exec", "/bin/true"], "max attempts must be at least 1 (got -3)"),
+        (["worker", "--queue", "q", "--metrics-port", "-1", "--exec", "/bin/true"], "metrics port must be 0...65535"),
+        (["worker", "--queue", "q", "--grace-period", "-3s", "--exec", "/bin/true"], "The value '-3s' is invalid for '--grace-period <duration>'"),
+        // an option's value missing before the next option: named, not taken as that option
+        (["worker", "--queue", "q", "--concurrency", "--exec", "/bin/true"], "The value '--exec' is invalid for '--concurrency <concurrency>'"),
+    ])
+    func negativeValues(arguments: [String], expected: String) async throws {
+        let run = try await spool(arguments: arguments + ["--redis", "redis://127.0.0.1:1"])
+        #expect(run.status == 64, "\(arguments): \(run.stderr)")
+        #expect(run.stderrLines.count == 1 && run.stderr.hasPrefix("spool: ") && run.stderr.contains(expected), "\(arguments): \(run.stderr)")
+        #expect(!run.stderr.contains("Missing value"), "\(arguments): \(run.stderr)")
+    }
+
     /// Was capped silently: every retry then waited the max, whatever the base said.
     @Test("worker: a backoff base above the backoff max is refused in one line at start, before Redis is reached")
     func backoffBaseAboveMax() async throws {
         let flags = try await spool(
             "worker", "--redis", "redis://127.0.0.1:1", "--queue", "a", "--backoff-base", "10m", "--exec", "/bin/true"
         )
-        #expect(flags.status == 1 && flags.stderrLines.count == 1, "\(flags.stderr)")
+        #expect(flags.status == 64 && flags.stderrLines.count == 1, "\(flags.stderr)")
         #expect(flags.stderr.contains("queue a: backoff base 600s is above backoff max 300s"), "\(flags.stderr)")
         let within = try await spool(
             "worker", "--redis", "redis://127.0.0.1:1", "--queue", "a", "--backoff-base", "10m", "--backoff-max", "10m",

@@ -88,19 +88,21 @@ struct EnqueueCommandTests {
     }
 
     @Test(arguments: [
-        (["enqueue", "q", "--data", "{not json"], "not valid JSON"),
-        (["enqueue", "bad queue!", "--data", "{}"], "queue name"),
-        (["enqueue", "", "--data", "{}"], "queue name"),
-        (["enqueue", "q", "--data", "{}", "--max-attempts", "0"], "max-attempts"),
-        (["enqueue", "q", "--data", "{}", "--traceparent", "zz-NOT-A-TRACE"], "--traceparent is not W3C trace context"),
-        (["enqueue", "q", "--data", "{}", "--traceparent", "00-00000000000000000000000000000000-0000000000000000-00"], "--traceparent"),
+        // bad data: exit 1
+        (["enqueue", "q", "--data", "{not json"], "not valid JSON", 1),
+        (["enqueue", "bad queue!", "--data", "{}"], "queue name", 1),
+        (["enqueue", "", "--data", "{}"], "queue name", 1),
+        // a flag's value out of its range: a usage error, exit 64
+        (["enqueue", "q", "--data", "{}", "--max-attempts", "0"], "max-attempts", 64),
+        (["enqueue", "q", "--data", "{}", "--traceparent", "zz-NOT-A-TRACE"], "--traceparent is not W3C trace context", 64),
+        (["enqueue", "q", "--data", "{}", "--traceparent", "00-00000000000000000000000000000000-0000000000000000-00"], "--traceparent", 64),
         (["enqueue", "q", "--data", "{}", "--lines", "--traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x"],
-         "--traceparent"),
+         "--traceparent", 64),
     ])
-    func badInputIsOneLineAndExitsOne(arguments: [String], expected: String) async throws {
+    func badInputIsOneLineAndExitsNonZero(arguments: [String], expected: String, status: Int32) async throws {
         try await withRedisServer { server in
             let result = try await SpoolProcess.run(arguments + ["--redis", server.url])
-            #expect(result.status == 1)
+            #expect(result.status == status, "\(arguments): \(result.stderr)")
             #expect(result.stderrLines.count == 1, "\(result.stderr)")
             #expect(result.stderr.hasPrefix("spool: "))
             #expect(result.stderr.contains(expected), "\(result.stderr)")

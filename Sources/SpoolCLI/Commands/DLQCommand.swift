@@ -80,7 +80,7 @@ extension DLQCommand {
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var selection: DeadLetterSelection
 
-        @Option(help: "Show at most this many (unless --all).")
+        @Option(parsing: .unconditional, help: "Show at most this many (unless --all).")
         var limit = 50
 
         @Flag(help: "Print one JSON document (fields in docs/cli.md).")

@@ -34,7 +34,7 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Read the payload from a file.", valueName: "path"))
     var file: String?
 
-    @Option(help: ArgumentHelp("Run the job no earlier than this from now, e.g. 30s, 5m.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Run the job no earlier than this from now, e.g. 30s, 5m.", valueName: "duration"))
     var delay: DurationArgument?
 
     @Option(name: .customLong("key"), help: ArgumentHelp(
@@ -42,7 +42,7 @@ struct EnqueueCommand: AsyncParsableCommand {
     ))
     var dedupKey: String?
 
-    @Option(help: "Attempts before the job is dead-lettered. Defaults to the worker's retry strategy.")
+    @Option(parsing: .unconditional, help: "Attempts before the job is dead-lettered. Defaults to the worker's retry strategy.")
     var maxAttempts: Int?
 
     @Option(help: ArgumentHelp(
@@ -54,23 +54,24 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Flag(help: "Enqueue one job per non-empty line of the input, in batches of 1000; prints one id per line as each batch is stored.")
     var lines = false
 
-    @Option(help: ArgumentHelp("Largest payload accepted. Defaults to 524288 (512 KiB), the workers' default.", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Largest payload accepted. Defaults to 524288 (512 KiB), the workers' default.", valueName: "bytes"))
     var maxPayloadBytes: Int = JobEnvelope.defaultMaxPayloadBytes
 
     func run() async throws {
         let queueName = try QueueName(queue)
         if data != nil && file != nil { throw CLIError("pass either --data or --file, not both", exitCode: 64) }
-        if let maxAttempts, maxAttempts < 1 { throw CLIError("--max-attempts must be at least 1 (got \(maxAttempts))") }
+        if let maxAttempts, maxAttempts < 1 { throw CLIError("--max-attempts must be at least 1 (got \(maxAttempts))", exitCode: 64) }
         if lines && dedupKey != nil { throw CLIError("--key cannot be combined with --lines (one key would cover every job)", exitCode: 64) }
-        if type?.isEmpty == true { throw CLIError("--type must not be empty") }
+        if type?.isEmpty == true { throw CLIError("--type must not be empty", exitCode: 64) }
         if let traceparent, !JobEnvelope.isValidTraceparent(traceparent) {
             throw CLIError(
                 "--traceparent is not W3C trace context (00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>, lowercase, "
-                    + "neither id all zeros)"
+                    + "neither id all zeros)",
+                exitCode: 64
             )
         }
         if !(1...JobEnvelope.maxPayloadBytesLimit).contains(maxPayloadBytes) {
-            throw CLIError("--max-payload-bytes must be 1...\(JobEnvelope.maxPayloadBytesLimit) (Redis's largest string)")
+            throw CLIError("--max-payload-bytes must be 1...\(JobEnvelope.maxPayloadBytesLimit) (Redis's largest string)", exitCode: 64)
         }
         let limit = maxPayloadBytes
         let input = try readInput(limit: lines ? Int.max / 2 : limit)

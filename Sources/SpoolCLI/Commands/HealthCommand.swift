@@ -17,10 +17,10 @@ struct HealthCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(help: ArgumentHelp("Unhealthy when a group's oldest unfinished job is older than this (e.g. 30s).", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Unhealthy when a group's oldest unfinished job is older than this (e.g. 30s).", valueName: "duration"))
     var maxLag: DurationArgument?
 
-    @Option(help: ArgumentHelp("Unhealthy when a group has more dead letters than this.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Unhealthy when a group has more dead letters than this.", valueName: "n"))
     var maxDead: Int?
 
     @Option(name: .customLong("queue"), help: ArgumentHelp("Check only this queue (repeatable); default: every known queue.", valueName: "queue"))

@@ -13,7 +13,7 @@ struct InspectCommand: AsyncParsableCommand {
     @Argument(help: "The queue name.")
     var queue: String
 
-    @Option(help: "How many of the newest entries to list.")
+    @Option(parsing: .unconditional, help: "How many of the newest entries to list.")
     var count = 10
 
     @Flag(help: "Print one JSON document (fields in docs/cli.md).")

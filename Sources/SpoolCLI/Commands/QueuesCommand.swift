@@ -19,7 +19,7 @@ struct QueuesCommand: AsyncParsableCommand {
     @Flag(help: "Refresh every --interval with rates per second until Ctrl-C (one frame per interval without a terminal).")
     var watch = false
 
-    @Option(help: ArgumentHelp("How often --watch refreshes. Defaults to 1s.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("How often --watch refreshes. Defaults to 1s.", valueName: "duration"))
     var interval: DurationArgument = DurationArgument(.seconds(1))
 
     func validate() throws {

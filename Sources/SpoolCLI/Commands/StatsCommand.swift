@@ -15,7 +15,7 @@ struct StatsCommand: AsyncParsableCommand {
     @Flag(help: "Required: print one JSON document (the only format for now; spool queues --watch is the terminal view).")
     var json = false
 
-    @Option(help: ArgumentHelp("How long to measure rates over. Defaults to 1s.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long to measure rates over. Defaults to 1s.", valueName: "duration"))
     var interval: DurationArgument = DurationArgument(.seconds(1))
 
     func validate() throws {

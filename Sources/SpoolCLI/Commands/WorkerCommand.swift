@@ -42,31 +42,31 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("POST each job to this http(s) URL.", valueName: "url"))
     var http: String?
 
-    @Option(help: "Handlers running at once per subscription. Defaults to 16.")
+    @Option(parsing: .unconditional, help: "Handlers running at once per subscription. Defaults to 16.")
     var concurrency: Int?
 
-    @Option(help: "Attempts before a failing job is dead-lettered. Defaults to 5.")
+    @Option(parsing: .unconditional, help: "Attempts before a failing job is dead-lettered. Defaults to 5.")
     var maxAttempts: Int?
 
-    @Option(help: ArgumentHelp("First retry backoff (doubles each attempt, full jitter). Defaults to 1s.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("First retry backoff (doubles each attempt, full jitter). Defaults to 1s.", valueName: "duration"))
     var backoffBase: DurationArgument?
 
-    @Option(help: ArgumentHelp("Longest retry backoff. Defaults to 5m.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Longest retry backoff. Defaults to 5m.", valueName: "duration"))
     var backoffMax: DurationArgument?
 
-    @Option(help: ArgumentHelp("A handler running longer is killed and the attempt fails. Defaults to 5m.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("A handler running longer is killed and the attempt fails. Defaults to 5m.", valueName: "duration"))
     var handlerTimeout: DurationArgument?
 
-    @Option(help: ArgumentHelp("Backstop for a live but hung worker: its job is taken over after this. Defaults to 5m.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Backstop for a live but hung worker: its job is taken over after this. Defaults to 5m.", valueName: "duration"))
     var visibilityTimeout: DurationArgument?
 
-    @Option(help: ArgumentHelp("How long a graceful shutdown lets running handlers finish. Defaults to 30s.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long a graceful shutdown lets running handlers finish. Defaults to 30s.", valueName: "duration"))
     var gracePeriod: DurationArgument?
 
-    @Option(help: ArgumentHelp("A worker silent this long is dead and its jobs are reclaimed. Defaults to 5s.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("A worker silent this long is dead and its jobs are reclaimed. Defaults to 5s.", valueName: "duration"))
     var heartbeatTTL: DurationArgument?
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Largest payload a job may have; a larger one is dead-lettered. Defaults to 524288 (512 KiB), the producers' default.",
         valueName: "bytes"
     ))
@@ -81,13 +81,13 @@ struct WorkerCommand: AsyncParsableCommand {
     @Flag(help: "Development mode: same as --allow-private-network.")
     var dev = false
 
-    @Option(help: ArgumentHelp("Serve /metrics (Prometheus), /healthz and /readyz over HTTP on this port (0: any free port).", valueName: "port"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Serve /metrics (Prometheus), /healthz and /readyz over HTTP on this port (0: any free port).", valueName: "port"))
     var metricsPort: Int?
 
     @Option(help: ArgumentHelp("The address the metrics endpoint binds. Defaults to 127.0.0.1.", valueName: "host"))
     var metricsHost: String?
 
-    @Option(help: ArgumentHelp("/readyz answers 503 while a subscription lags more than this. Defaults to 60s.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("/readyz answers 503 while a subscription lags more than this. Defaults to 60s.", valueName: "duration"))
     var maxLag: DurationArgument?
 
     @Option(help: "Log format on stderr: text or json.")
@@ -110,7 +110,8 @@ struct WorkerCommand: AsyncParsableCommand {
             backoffMax: backoffMax?.duration, handlerTimeout: handlerTimeout?.duration,
             startFromBeginning: startFrom.map { $0 == .beginning }
         )
-        try flagTuning.validate("flags")
+        // a flag's value out of range is a usage error (exit 64, as `spool --help` says)
+        try Self.asUsageError { try flagTuning.validate("flags") }
         var settings: WorkerSettings
         if let config {
             if !queues.isEmpty || group != nil || http != nil || !exec.isEmpty {
@@ -148,8 +149,23 @@ struct WorkerCommand: AsyncParsableCommand {
         if let metricsPort { settings.metricsPort = metricsPort }
         if let metricsHost { settings.metricsHost = metricsHost }
         if let maxLag { settings.maxLag = maxLag.duration }
-        try settings.validate()
+        // without --config every value came from a flag: a usage error; a config file's stays 1
+        if config == nil {
+            try Self.asUsageError { try settings.validate() }
+        } else {
+            try settings.validate()
+        }
         return settings
+    }
+
+    /// Runs `body`, its ``CLIError`` turned into a usage error (exit 64).
+    private static func asUsageError(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch var error as CLIError {
+            error.exitCode = 64
+            throw error
+        }
     }
 
     func run() async throws {
