@@ -180,4 +180,72 @@ struct WorkerStartTests {
             #expect(ran.withLock { $0 } == ["after", "copy: later"])
         }
     }
+
+    /// Replaced silently before: whichever registration came last ran, and the app never heard
+    /// that its other handler did not.
+    @Test("a job type (or the fallback) registered twice for one queue and group makes run() throw, naming it, before it touches Redis", arguments: [
+        "typed twice", "raw over typed", "fallback twice",
+    ])
+    func registeredTwice(how: String) async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("twice")
+            var worker = fixture.worker()
+            // the same type on another group is a handler of its own, not a second one
+            worker.register(Greeting.self, queue: queue, group: try GroupName("other")) { _, _ in }
+            switch how {
+            case "typed twice":
+                worker.register(Greeting.self, queue: queue) { _, _ in }
+                worker.register(Greeting.self, queue: queue) { _, _ in }
+            case "raw over typed":
+                worker.register(Greeting.self, queue: queue) { _, _ in }
+                worker.register(type: Greeting.jobName, queue: queue) { _, _ in }
+            default:
+                worker.registerFallback(queue: queue) { _, _ in }
+                worker.registerFallback(queue: queue) { _, _ in }
+            }
+            let error = await Self.startError(of: worker)
+            let spoolError = try #require(error as? SpoolError, "\(String(describing: error))")
+            #expect(spoolError.code == .invalidArgument)
+            let named = how == "fallback twice" ? "the fallback" : "job type \"\(Greeting.jobName)\""
+            #expect(spoolError.message.hasPrefix("\(named) has two handlers registered for queue twice group default"), "\(spoolError.message)")
+            #expect(!spoolError.message.contains("\n"), "\(spoolError.message)")
+            #expect(try await fixture.redis("DBSIZE") == .integer(0))
+        }
+    }
+
+    /// run() returned as after a graceful shutdown, so an app awaiting it took the worker for
+    /// stopped on purpose.
+    @Test("a RedisClient shut down under a running worker makes run() throw (code shutdown) once the worker stopped")
+    func clientShutDownWhileRunning() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("gone")
+            let client = RedisClient(configuration: try RedisConfiguration(url: fixture.url))
+            defer { client.shutdown() }
+            var worker = SpoolWorker(client: client, configuration: fixture.workerConfiguration(name: nil), logger: fixture.logger)
+            let ran = Mutex(0)
+            worker.register(Greeting.self, queue: queue) { _, _ in ran.withLock { $0 += 1 } }
+            try await withThrowingTaskGroup(of: (any Error)?.self) { [worker] group in
+                group.addTask {
+                    do {
+                        try await worker.run()
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+                // running: a job pushed now is handled
+                try await waitUntil("the worker's group exists") {
+                    try await fixture.redis("EXISTS", QueueKeys(queue: queue).stream) == .integer(1)
+                }
+                try await fixture.producer.push(Greeting(name: "first"), to: queue)
+                try await waitUntil("the job ran") { ran.withLock { $0 } == 1 }
+                client.shutdown()
+                let outcome = try await group.next() ?? nil
+                let spoolError = try #require(outcome as? SpoolError, "run() returned \(String(describing: outcome))")
+                #expect(spoolError.code == .shutdown, "\(String(reflecting: spoolError))")
+                #expect(spoolError.message.contains("shut down while the worker ran on queue gone group default"), "\(spoolError.message)")
+                #expect((spoolError.underlying as? RedisError)?.code == .shutdown, "\(String(reflecting: spoolError))")
+            }
+        }
+    }
 }

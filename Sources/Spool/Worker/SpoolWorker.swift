@@ -62,7 +62,7 @@ public struct SpoolWorker: Service, Sendable {
     /// Registers a handler for a `JobParameters` type on a queue and group.
     ///
     /// A job type has one handler per queue and group: registering another for the same
-    /// `J.jobName`, queue and group replaces the earlier one, silently.
+    /// `J.jobName`, queue and group makes ``run()`` throw (code `invalidArgument`).
     public mutating func register<J: JobParameters>(
         _ type: J.Type,
         queue: QueueName,
@@ -85,7 +85,7 @@ public struct SpoolWorker: Service, Sendable {
     /// Registers a handler of raw envelopes for a job type name.
     ///
     /// A job type has one handler per queue and group: registering another for the same
-    /// `type`, queue and group (typed or raw) replaces the earlier one, silently.
+    /// `type`, queue and group (typed or raw) makes ``run()`` throw (code `invalidArgument`).
     public mutating func register(
         type: String,
         queue: QueueName,
@@ -94,12 +94,15 @@ public struct SpoolWorker: Service, Sendable {
         timeout: Duration? = nil,
         handler: @escaping Handler
     ) {
-        updateSubscription(queue, group) { $0.handlers[type] = RegisteredHandler(run: handler, retry: retry, timeout: timeout) }
+        updateSubscription(queue, group) {
+            if $0.handlers[type] != nil { $0.registeredTwice.append("job type \(SpoolError.quoted(type))") }
+            $0.handlers[type] = RegisteredHandler(run: handler, retry: retry, timeout: timeout)
+        }
     }
 
     /// Registers a handler for every job type without a handler of its own (e.g. the `spool`
-    /// binary's exec and http handlers). A second fallback for the same queue and group replaces
-    /// the first.
+    /// binary's exec and http handlers). A second fallback for the same queue and group makes
+    /// ``run()`` throw (code `invalidArgument`).
     public mutating func registerFallback(
         queue: QueueName,
         group: GroupName = .default,
@@ -107,7 +110,10 @@ public struct SpoolWorker: Service, Sendable {
         timeout: Duration? = nil,
         handler: @escaping Handler
     ) {
-        updateSubscription(queue, group) { $0.fallback = RegisteredHandler(run: handler, retry: retry, timeout: timeout) }
+        updateSubscription(queue, group) {
+            if $0.fallback != nil { $0.registeredTwice.append("the fallback") }
+            $0.fallback = RegisteredHandler(run: handler, retry: retry, timeout: timeout)
+        }
     }
 
     /// Creates the (queue, group) subscription on first use, keeping registration order.
@@ -137,7 +143,8 @@ public struct SpoolWorker: Service, Sendable {
     /// - Throws: ``SpoolError``: code `redis` when Redis fails while a subscription starts
     ///   (unreachable, a wrong password, no permission; `underlying` holds the `RedisError`),
     ///   code `invalidArgument` when there is no handler, a subscription (from
-    ///   ``subscribe(queue:group:options:)``) has neither a handler nor a fallback, or
+    ///   ``subscribe(queue:group:options:)``) has neither a handler nor a fallback, a job type
+    ///   (or the fallback) has two handlers registered for the same queue and group, or
     ///   ``Configuration/heartbeatTTL`` is not longer than a positive
     ///   ``Configuration/heartbeatInterval``, or a setting cannot work (a visibility timeout not
     ///   longer than the heartbeat interval, a fetch block time under 1 ms, an interval of 0 or
@@ -146,7 +153,8 @@ public struct SpoolWorker: Service, Sendable {
     ///   timeout of 0 or less; the message names the field), or this worker's consumer name
     ///   already serves one of its (queue, group) pairs on the same Redis in this process (the
     ///   worker run twice at once, or its `Configuration` given to another worker); these are
-    ///   checked before anything is sent to Redis.
+    ///   checked before anything is sent to Redis. Code `shutdown` when the `RedisClient` was
+    ///   shut down before it started or while it ran (not stopping), after the worker stopped.
     public func run() async throws(SpoolError) {
         if order.isEmpty {
             throw SpoolError(code: .invalidArgument, message: "the worker has no handlers: register one before run()")
@@ -158,6 +166,16 @@ public struct SpoolWorker: Service, Sendable {
                 code: .invalidArgument,
                 message: "the subscription to queue \(key.queue) group \(key.group) has no handler, so its jobs would be dead-lettered "
                     + "as no_handler: register a handler (or a fallback) for queue \(key.queue) group \(key.group) before run()"
+            )
+        }
+        // the later registration would have replaced the earlier one: which one the app meant
+        // to run is its own to say
+        for key in order {
+            guard let twice = subscriptions[key]!.registeredTwice.first else { continue }
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "\(twice) has two handlers registered for queue \(key.queue) group \(key.group), and only one can run: "
+                    + "register one handler per job type (and one fallback) for each queue and group"
             )
         }
         // a heartbeat that lapses between beats makes other workers take this one's jobs
@@ -227,6 +245,8 @@ struct Subscription: Sendable {
     var options: SpoolWorker.SubscriptionOptions
     var handlers: [String: RegisteredHandler] = [:]
     var fallback: RegisteredHandler?
+    /// What was registered more than once ("job type \"x\"", "the fallback"): ``SpoolWorker/run()`` refuses to run.
+    var registeredTwice: [String] = []
 
     /// The longest any handler of this subscription may run: how long a running job's lease
     /// is extended.

@@ -10,12 +10,17 @@ extension SubscriptionRunner {
     /// (``acknowledgeAndRead(count:readRetries:completions:)``); when nothing is there, block
     /// on the main stream. Starts a handler per job. On shutdown, waits for running handlers
     /// within the grace period.
-    func fetchAndRun() async {
+    ///
+    /// - Returns: the client's error when the `RedisClient` was shut down while the worker was
+    ///   not stopping (the worker cannot go on, and says so), else `nil`.
+    func fetchAndRun() async -> RedisError? {
         await withDiscardingTaskGroup { handlers in
             var lastReclaim = ContinuousClock.now - configuration.heartbeatInterval
             var lastRetryRead = ContinuousClock.now - .seconds(1)
             var failures = 0
             var clientGone = false
+            // the client's error, when it was shut down under a worker that was not stopping
+            var shutDownUnder: RedisError?
             // the last blocking read got fewer jobs than it asked for: the streams were
             // drained then, so the next read blocks at once (it returns at once if jobs came
             // meanwhile) rather than asking first without blocking, which would take a round
@@ -56,6 +61,7 @@ extension SubscriptionRunner {
                     case .failure(let error as RedisError) where error.code == .shutdown:
                         logger.info("fetch loop ended", metadata: ["error": "\(error)"])
                         clientGone = true
+                        if !state.isStopping && !Task.isCancelled { shutDownUnder = error }
                     case .failure(let error):
                         unseen = true
                         failures += 1
@@ -127,6 +133,7 @@ extension SubscriptionRunner {
                         // the client was shut down: nothing more can be fetched
                         logger.info("fetch loop ended", metadata: ["error": "\(error)"])
                         clientGone = true
+                        if !state.isStopping && !Task.isCancelled { shutDownUnder = error }
                     } catch {
                         unseen = true
                         failures += 1
@@ -199,6 +206,7 @@ extension SubscriptionRunner {
                     break
                 }
             }
+            return shutDownUnder
         }
     }
 

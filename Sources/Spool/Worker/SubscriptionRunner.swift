@@ -74,22 +74,32 @@ struct SubscriptionRunner: Sendable {
             throw SpoolError.redis(error, doing: "start the worker on queue \(keys.queue) group \(group)")
         }
         logger.info("worker subscribed", metadata: ["spool.worker": "\(consumer)", "spool.concurrency": "\(options.concurrency)"])
-        await withTaskGroup(of: Void.self) { tasks in
+        let shutDownUnder = await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await keep() }
             tasks.addTask { await flushAcknowledgements() }
             // A cancelled worker stops as a shut-down one does: the fetch loop stops waiting for
             // slots, and a job Redis refuses to take back is left pending after a few tries
             // (``runFailScript``) instead of holding its slot, and the worker, forever.
-            await withTaskCancellationHandler {
+            let shutDownUnder = await withTaskCancellationHandler {
                 await fetchAndRun()
             } onCancel: {
                 state.beginStop()
             }
             state.finish()
             await tasks.waitForAll()
+            return shutDownUnder
         }
         _ = try? await client.send("DEL", heartbeat)
         logger.info("worker stopped", metadata: ["spool.worker": "\(consumer)"])
+        if let shutDownUnder {
+            // returning would look like a graceful shutdown to a caller that never asked for one
+            throw SpoolError(
+                code: .shutdown,
+                message: "the RedisClient was shut down while the worker ran on queue \(keys.queue) group \(group), so it stopped: "
+                    + "shut the client down after the worker's run() has returned",
+                underlying: shutDownUnder
+            )
+        }
     }
 
     /// Creates the group on the main stream (at `$`, or `0` to start from the beginning)
