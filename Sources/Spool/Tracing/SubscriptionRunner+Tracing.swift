@@ -16,6 +16,17 @@ extension SubscriptionRunner {
     ) async -> Outcome {
         let stored = envelope.traceparent.flatMap { TraceParent.isValid($0) ? $0 : nil }
         guard let tracer else { return await body(stored) }
+        return await traced(envelope, attempt: attempt, stored: stored, tracer: tracer, body)
+    }
+
+    /// ``traced(_:attempt:_:)`` with a tracer. A function of its own, so that without a tracer
+    /// the job's task allocates no frame for the span's locals (each async call's frame comes
+    /// from the task's allocator, and a larger one cost each job a `malloc`:
+    /// docs/performance.md, "Stop 26").
+    private func traced(
+        _ envelope: JobEnvelope, attempt: Int, stored: String?, tracer: any Tracer,
+        _ body: (_ traceparent: String?) async -> Outcome
+    ) async -> Outcome {
         let parent = TraceHeaders.context(from: stored, tracer: tracer)
         let span = tracer.startSpan("process \(keys.queue)", context: parent, ofKind: .consumer)
         defer { span.end() }
