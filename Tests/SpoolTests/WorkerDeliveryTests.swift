@@ -324,4 +324,36 @@ struct HandlerTimeoutTests {
             #expect(dead["dead_error"]?.contains("timed out") == true)
         }
     }
+
+    /// Job tasks run one job after another (docs/performance.md, "Stop 26"); the one whose
+    /// handler timed out stays cancelled, so it must not run the next job.
+    @Test("after a handler timed out, the next job runs uncancelled (concurrency 1)")
+    func nextJobAfterATimeout() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("after-slow")
+            let keys = QueueKeys(queue: queue)
+            let ran = Mutex<[(name: String, cancelled: Bool)]>([])
+            var worker = fixture.worker()
+            worker.subscribe(queue: queue, options: .init(concurrency: 1))
+            worker.register(Greeting.self, queue: queue, retry: .noRetries, timeout: .milliseconds(300)) { greeting, _ in
+                ran.withLock { $0.append((greeting.name, Task.isCancelled)) }
+                if greeting.name == "slow" { try await Task.sleep(for: .seconds(30)) }
+            }
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                try await fixture.producer.push(Greeting(name: "slow"), to: queue)
+                try await waitUntil("the slow job timed out and is dead-lettered") {
+                    try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1)
+                }
+                for index in 1...3 { try await fixture.producer.push(Greeting(name: "next \(index)"), to: queue) }
+                try await waitUntil("the next jobs are done") {
+                    try await fixture.redis("ZCARD", keys.done(.default)) == .integer(3)
+                }
+            }
+            let runs = ran.withLock { $0 }
+            #expect(runs.map(\.name) == ["slow", "next 1", "next 2", "next 3"])
+            #expect(runs.allSatisfy { !$0.cancelled }, "\(runs)")
+            #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1))
+        }
+    }
 }

@@ -1,7 +1,7 @@
 import Synchronization
 
-/// Handler timeouts without a timer or a second task per job: a handler runs in its job's
-/// own task, which registers itself with its deadline; `fire(now:)` cancels every registered
+/// Handler timeouts without a timer or a second task per job: a handler runs in a job task
+/// (one job at a time), which registers itself with its deadline; `fire(now:)` cancels every registered
 /// task whose deadline has passed. The keeper calls it at least every promote interval
 /// (250 ms by default) and every 50 ms while tasks are registered, so a timeout fires within
 /// about 250 ms of its deadline — plenty for handler timeouts of seconds.

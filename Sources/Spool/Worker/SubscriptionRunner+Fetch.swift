@@ -159,9 +159,10 @@ extension SubscriptionRunner {
                     hold(entries)
                     entries.removeAll()
                 }
-                for (entry, duplicate) in entries {
-                    markRunning(entry)
-                    handlers.addTask { await process(entry, isDuplicate: duplicate) }
+                for job in entries {
+                    markRunning(job.entry)
+                    // to a job task that finished its last job, else to a new one
+                    if !state.jobs.give(job) { handlers.addTask { await runJobs(first: job) } }
                 }
                 // While the queue is busy, ask for the next batches now, with the slots free, so
                 // Redis works on them while these handlers run. Yielding first lets the handlers
@@ -176,6 +177,9 @@ extension SubscriptionRunner {
                 }
                 if clientGone && aheads.isEmpty { break }
             }
+            // nothing more is given to the job tasks: those waiting end, the others once their
+            // job has
+            state.jobs.close()
             // Stopping after a failed read (or reclaim): it may have been carried out, delivering
             // entries this worker never saw. Handed back now rather than left pending, where
             // another worker would reclaim each as one more delivery (a job without retries

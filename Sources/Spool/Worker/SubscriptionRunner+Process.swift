@@ -34,6 +34,19 @@ extension SubscriptionRunner {
         state.started(entry.key, .init(leaseUntil: .now + leaseLength, waitsForSlot: waitsForSlot))
     }
 
+    /// A job task: runs `first`, then each job the fetch loop gives it (``SubscriptionState/jobs``)
+    /// until the loop stops giving, so that jobs do not each start a task of their own
+    /// (``Handoff``). A task left cancelled by its job (the handler overran its timeout, or
+    /// the worker gave up on its jobs) runs no other: the fetch loop starts a new one.
+    func runJobs(first: (entry: StreamEntry, duplicate: Bool)) async {
+        var job: (entry: StreamEntry, duplicate: Bool)? = first
+        while let (entry, duplicate) = job {
+            await process(entry, isDuplicate: duplicate)
+            if Task.isCancelled { return }
+            job = await state.jobs.next()
+        }
+    }
+
     /// Runs one delivered entry, marked running with ``markRunning(_:waitsForSlot:)``, to its
     /// end: success, retry, dead letter, handed back (cut off by shutdown or cancellation), or
     /// left pending (Redis did not take the outcome before the worker stopped). With

@@ -64,6 +64,8 @@ final class SubscriptionState: Sendable {
     let idle = AsyncSignal()
     /// Handler deadlines, fired by the keeper.
     let deadlines = DeadlineWatch()
+    /// Job tasks waiting for their next job (``SubscriptionRunner/runJobs(first:)``).
+    let jobs: Handoff<(entry: StreamEntry, duplicate: Bool)>
 
     /// Where ``handlerCount`` goes: recorded under the lock with each change, so that of two
     /// handlers ending at once the later write is the later count (read under the lock and
@@ -73,6 +75,7 @@ final class SubscriptionState: Sendable {
 
     init(concurrency: Int, handlerGauge: Gauge? = nil) {
         slots = SlotPool(concurrency)
+        jobs = Handoff(limit: concurrency)
         self.handlerGauge = handlerGauge
     }
 

@@ -1,0 +1,59 @@
+import Testing
+@testable import Spool
+
+@Suite("Handoff (the worker's job tasks waiting for their next job)")
+struct HandoffTests {
+    /// Waits (yielding, bounded) until `count` tasks wait on `handoff`.
+    private func waitForWaiters(_ handoff: Handoff<Int>, _ count: Int) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(30)
+        while handoff.waitingCount < count {
+            try #require(clock.now < deadline, "\(handoff.waitingCount) of \(count) tasks waiting after 30 s")
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    @Test("an item given while nobody waits is refused (the caller starts a task); one given to a waiting task reaches it")
+    func give() async throws {
+        let handoff = Handoff<Int>(limit: 4)
+        #expect(!handoff.give(1))
+        async let next = handoff.next()
+        try await waitForWaiters(handoff, 1)
+        #expect(handoff.give(2))
+        #expect(await next == 2)
+        #expect(handoff.waitingCount == 0)
+    }
+
+    @Test("close ends the waits in progress and every later one with nil")
+    func close() async throws {
+        let handoff = Handoff<Int>(limit: 4)
+        async let first = handoff.next()
+        async let second = handoff.next()
+        try await waitForWaiters(handoff, 2)
+        handoff.close()
+        #expect(await first == nil)
+        #expect(await second == nil)
+        #expect(await handoff.next() == nil)
+        #expect(!handoff.give(3))
+    }
+
+    @Test("no more than the limit wait: one more gets nil at once")
+    func limit() async throws {
+        let handoff = Handoff<Int>(limit: 1)
+        async let waiting = handoff.next()
+        try await waitForWaiters(handoff, 1)
+        #expect(await handoff.next() == nil)
+        #expect(handoff.give(7))
+        #expect(await waiting == 7)
+    }
+
+    @Test("a waiting task that is cancelled gets nil, and the handoff closes")
+    func cancelled() async throws {
+        let handoff = Handoff<Int>(limit: 4)
+        let task = Task { await handoff.next() }
+        try await waitForWaiters(handoff, 1)
+        task.cancel()
+        #expect(await task.value == nil)
+        #expect(!handoff.give(1))
+    }
+}
