@@ -65,6 +65,62 @@ struct UnsupportedCommandTests {
     }
 }
 
+/// A transaction over calls on a shared connection: other callers' commands, sent between
+/// them on the same connection, were queued into it (answered `QUEUED`, run at the `EXEC`).
+@Suite("Transactions on a single server's shared connections")
+struct SharedTransactionTests {
+    @Test("a MULTI or WATCH left open, or an EXEC or DISCARD without its MULTI, is refused before sending by every shared-connection call", arguments: [
+        (["MULTI"], "MULTI without its EXEC after it"),
+        (["WATCH", "k"], "WATCH without its EXEC after it"),
+        (["EXEC"], "EXEC without its MULTI before it"),
+        (["discard"], "DISCARD without its MULTI before it"),
+    ])
+    func refusedAlone(arguments: [String], expected: String) async throws {
+        try await withRedisServer { server in
+            let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
+            defer { client.shutdown() }
+            let command = RedisCommand(arguments[0], Array(arguments.dropFirst()))
+            for call in [
+                { _ = try await client.send(command) },
+                { _ = try await client.pipeline([RedisCommand("SET", "before", "1"), command]) },
+                { _ = try await client.pipeline([RedisCommand("SET", "before", "1"), command]) { _ in nil } },
+                { _ = try await client.sendToEachMaster(command) },
+                { _ = try await client.resultsFromEachMaster(command) },
+            ] as [() async throws -> Void] {
+                let error = await #expect(throws: RedisError.self, "\(arguments)") { try await call() }
+                #expect(error?.code == .unsupportedCommand, "\(arguments)")
+                let message = error?.message ?? ""
+                #expect(message.hasPrefix(expected) && message.contains("withDedicatedConnection") && !message.contains("\n"), "\(message)")
+            }
+            // nothing was sent: the connection is in no transaction, and answers in order
+            #expect(try await client.send("EXISTS", "before") == .integer(0))
+            #expect(try await client.send("PING") == .simpleString("PONG"))
+        }
+    }
+
+    @Test("a whole transaction in one pipeline runs, with WATCH and UNWATCH; on a dedicated connection it may span calls")
+    func wholeTransactionsRun() async throws {
+        try await withRedisServer { server in
+            let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
+            defer { client.shutdown() }
+            let replies = try await client.pipeline([
+                RedisCommand("WATCH", "a"), RedisCommand("MULTI"), RedisCommand("INCR", "a"), RedisCommand("INCR", "b"),
+                RedisCommand("EXEC"),
+            ])
+            #expect(replies.last == .array([.integer(1), .integer(1)]))
+            _ = try await client.pipeline([RedisCommand("WATCH", "a"), RedisCommand("UNWATCH")])
+            _ = try await client.pipeline([RedisCommand("MULTI"), RedisCommand("INCR", "a"), RedisCommand("DISCARD")])
+            #expect(try await client.send("GET", "a").string == "1")
+            let executed = try await client.withDedicatedConnection { connection in
+                _ = try await connection.send(RedisCommand("MULTI"))
+                #expect(try await connection.send(RedisCommand("INCR", "a")) == .simpleString("QUEUED"))
+                return try await connection.send(RedisCommand("EXEC"))
+            }
+            #expect(executed == .array([.integer(2)]))
+        }
+    }
+}
+
 /// A transaction on a cluster: the client routed a keyless `MULTI`, `EXEC` or `DISCARD` to any
 /// master and the commands between them to their keys' masters, so they ran outside it.
 @Suite("Transaction commands a cluster client refuses", .serialized)

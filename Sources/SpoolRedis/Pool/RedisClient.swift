@@ -24,8 +24,11 @@ private let ignoreSIGPIPE: Void = {
 ///
 /// Replies are matched to commands one each, in order, so commands that answer otherwise
 /// (`SUBSCRIBE` and the other pub/sub commands, `MONITOR`, `CLIENT REPLY OFF|SKIP`) and
-/// `RESET` are refused before sending, with the error code `unsupportedCommand`. So, on a
-/// cluster, are `MULTI`, `EXEC`, `DISCARD`, `WATCH` and `UNWATCH` sent with ``send(_:)``,
+/// `RESET` are refused before sending, with the error code `unsupportedCommand`. On a single
+/// server, so is a transaction that would not open and close within one call on a shared
+/// connection: `MULTI … EXEC` goes in one ``pipeline(_:)`` (``RedisCommand``'s
+/// `sharedConnectionReason` says why). On a cluster, so are `MULTI`, `EXEC`, `DISCARD`,
+/// `WATCH` and `UNWATCH` sent with ``send(_:)``,
 /// ``pipeline(_:)`` or to each master: each command is routed on its own, so a transaction's
 /// commands could run on different masters (a dedicated connection to one node takes them).
 public final class RedisClient: Sendable {
@@ -66,7 +69,9 @@ public final class RedisClient: Sendable {
     /// - Throws: ``RedisError``.
     public func send(_ command: RedisCommand) async throws -> RESPValue {
         switch backend {
-        case .single(let node): return try await node.sharedConnection.sendLoadingScript(command)
+        case .single(let node):
+            try refuseOnShared(CollectionOfOne(command))
+            return try await node.sharedConnection.sendLoadingScript(command)
         case .cluster(let router): return try await router.send(command)
         }
     }
@@ -85,7 +90,9 @@ public final class RedisClient: Sendable {
     /// - Throws: ``RedisError`` only when the connection fails.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         switch backend {
-        case .single(let node): return try await node.sharedConnection.pipelineLoadingScripts(commands)
+        case .single(let node):
+            try refuseOnShared(commands)
+            return try await node.sharedConnection.pipelineLoadingScripts(commands)
         case .cluster(let router): return try await router.pipeline(commands)
         }
     }
@@ -104,6 +111,7 @@ public final class RedisClient: Sendable {
     public func pipeline(_ commands: [RedisCommand], then followUp: @escaping RedisFollowUp) async throws -> [RESPValue] {
         switch backend {
         case .single(let node):
+            try refuseOnShared(commands)
             return try await node.sharedConnection.pipelineLoadingScripts(commands, then: followUp)
         case .cluster(let router):
             var replies = try await router.pipeline(commands)
@@ -117,7 +125,9 @@ public final class RedisClient: Sendable {
     /// - Throws: ``RedisError``, including an error reply from any node.
     public func sendToEachMaster(_ command: RedisCommand) async throws -> [RESPValue] {
         switch backend {
-        case .single(let node): return [try await node.sharedConnection.send(command)]
+        case .single(let node):
+            try refuseOnShared(CollectionOfOne(command))
+            return [try await node.sharedConnection.send(command)]
         case .cluster(let router): return try await router.sendToEachMaster(command)
         }
     }
@@ -131,6 +141,7 @@ public final class RedisClient: Sendable {
     public func resultsFromEachMaster(_ command: RedisCommand) async throws -> [MasterResult] {
         switch backend {
         case .single(let node):
+            try refuseOnShared(CollectionOfOne(command))
             do {
                 return [MasterResult(node: configuration.redactedURL, result: .success(try await node.sharedConnection.send(command)))]
             } catch let error as RedisError {
@@ -177,6 +188,14 @@ public final class RedisClient: Sendable {
             return try await body(connection)
         case .cluster(let router):
             return try await router.withDedicatedConnection(forKey: key, body)
+        }
+    }
+
+    /// Throws `unsupportedCommand` for commands that would leave a shared connection in a
+    /// transaction or watching keys (``RedisCommand/sharedConnectionReason(_:)``).
+    private func refuseOnShared(_ commands: some Sequence<RedisCommand>) throws(RedisError) {
+        if let reason = RedisCommand.sharedConnectionReason(commands) {
+            throw RedisError(code: .unsupportedCommand, message: reason, address: configuration.redactedURL)
         }
     }
 

@@ -223,6 +223,41 @@ public struct RedisCommand: Sendable, Hashable {
 
     private static let transactionCommands: [StaticString] = ["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]
 
+    /// Why `commands`, sent together on a connection that other callers share, would break it
+    /// for them, or `nil`. Callers' commands go out one after another on that connection, so a
+    /// transaction must open and close within one call: a `MULTI` left open would queue the
+    /// next callers' commands into it (they would get `QUEUED` for replies, and the commands
+    /// would run at someone else's `EXEC`), and a `WATCH` left standing could make another
+    /// caller's `EXEC` fail. `MULTI … EXEC` (or `DISCARD`) in one ``RedisClient/pipeline(_:)``
+    /// is written as one piece, and `WATCH` followed by its `EXEC` too; anything else goes on
+    /// a dedicated connection.
+    package static func sharedConnectionReason(_ commands: some Sequence<RedisCommand>) -> String? {
+        var open: StaticString?    // the MULTI or WATCH not closed yet
+        for command in commands where command.count > 0 {
+            let name = command.argument(0)
+            switch name.count {
+            case 4, 5, 7: break
+            default: continue
+            }
+            guard let which = transactionCommands.first(where: { matches(name, $0) }) else { continue }
+            switch which.description {
+            case "MULTI": open = "MULTI"
+            case "WATCH": if open == nil { open = "WATCH" }
+            case "UNWATCH": if open?.description == "WATCH" { open = nil }
+            default: // EXEC, DISCARD
+                guard open != nil else {
+                    return "\(which) without its MULTI before it in the same call would run on a connection other callers share: "
+                        + "send MULTI … \(which) together with pipeline(_:), or use withDedicatedConnection"
+                }
+                open = nil
+            }
+        }
+        guard let open else { return nil }
+        return "\(open) without its EXEC after it in the same call would leave a connection other callers share "
+            + (open.description == "MULTI" ? "in a transaction, queuing their commands into it" : "watching keys, failing their transactions")
+            + ": send \(open) … EXEC together with pipeline(_:), or use withDedicatedConnection"
+    }
+
     private static let multiReplyCommands: [StaticString] = [
         "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",
     ]
