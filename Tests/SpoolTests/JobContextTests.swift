@@ -26,4 +26,13 @@ struct JobContextTests {
         #expect(metadata["spool.job.id"] == "\(id)" && metadata["spool.job.type"] == "send_receipt")
         #expect(metadata["spool.attempt"] == "2" && metadata["order"] == "42")
     }
+
+    /// A test double of an app's pushing code needs to return what `push` returns.
+    @Test("a PushResult made with the public init says what a push would")
+    func pushResultForATestDouble() {
+        let id = JobID()
+        #expect(PushResult(id: id) == PushResult(id: id, isDuplicate: false))
+        #expect(PushResult(id: id, isDuplicate: true).description == "\(id) (duplicate)")
+        #expect(PushResult(id: id).description == "\(id)")
+    }
 }

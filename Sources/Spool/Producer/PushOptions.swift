@@ -50,5 +50,11 @@ public struct PushResult: Sendable, Hashable, CustomStringConvertible {
     /// `true` when a job with the same dedup key was already pushed within the window.
     public var isDuplicate: Bool
 
+    /// A result as a push returns it, e.g. from a test double of the code that pushes.
+    public init(id: JobID, isDuplicate: Bool = false) {
+        self.id = id
+        self.isDuplicate = isDuplicate
+    }
+
     public var description: String { isDuplicate ? "\(id) (duplicate)" : "\(id)" }
 }
