@@ -75,9 +75,14 @@ final class SubscriptionState: Sendable {
 
     init(concurrency: Int, handlerGauge: Gauge? = nil) {
         slots = SlotPool(concurrency)
-        jobs = Handoff(limit: concurrency)
+        // an idle job task keeps its slabs (a few KB): after a burst at a high concurrency, at
+        // most 64 stay waiting, the others end as they did before tasks were reused
+        jobs = Handoff(limit: min(concurrency, Self.idleJobTasks))
         self.handlerGauge = handlerGauge
     }
+
+    /// The most job tasks that wait for a job (``jobs``).
+    static var idleJobTasks: Int { 64 }
 
     var isStopping: Bool { state.withLock { $0.stopping } }
     var isFinished: Bool { state.withLock { $0.finished } }
