@@ -16,6 +16,14 @@ section "Build (swift build --build-tests)"
 swift build --build-tests
 
 section "Test (swift test${*:+ $*})"
-swift test "$@"
+# A hung test fails the run with its output, not at the CI's own limit (90 min) without it.
+# A full run takes 4-8 minutes; SPOOL_TEST_TIMEOUT changes the limit (a `timeout` duration).
+limit="${SPOOL_TEST_TIMEOUT:-40m}"
+status=0
+timeout --kill-after=30s "$limit" swift test "$@" || status=$?
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "Scripts/test.sh: swift test ran longer than $limit and was stopped: a test hung (the tests above that started and never passed or failed)" >&2
+fi
+[ "$status" -eq 0 ] || exit "$status"
 
 section "All tests passed"
