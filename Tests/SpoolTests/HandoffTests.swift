@@ -1,7 +1,7 @@
 import Testing
 @testable import Spool
 
-@Suite("Handoff (the worker's job tasks waiting for their next job)")
+@Suite("Handoff (the worker's job tasks waiting for their next job)", .timeLimit(.minutes(1)))
 struct HandoffTests {
     /// Waits (yielding, bounded) until `count` tasks wait on `handoff`.
     private func waitForWaiters(_ handoff: Handoff<Int>, _ count: Int) async throws {
@@ -47,13 +47,30 @@ struct HandoffTests {
         #expect(await waiting == 7)
     }
 
-    @Test("a waiting task that is cancelled gets nil, and the handoff closes")
+    /// It closed the handoff at first: one handler timeout then made every later job start a
+    /// task of its own.
+    @Test("a waiting task that is cancelled gets nil alone: the other waiting tasks still get items")
     func cancelled() async throws {
         let handoff = Handoff<Int>(limit: 4)
-        let task = Task { await handoff.next() }
+        async let other = handoff.next()
         try await waitForWaiters(handoff, 1)
+        let task = Task { await handoff.next() }
+        try await waitForWaiters(handoff, 2)
         task.cancel()
         #expect(await task.value == nil)
-        #expect(!handoff.give(1))
+        #expect(handoff.waitingCount == 1)
+        #expect(handoff.give(5))
+        #expect(await other == 5)
+        // and a task cancelled before it waits does not wait
+        let early = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await handoff.next()
+        }
+        #expect(await early.value == nil)
+        #expect(handoff.waitingCount == 0)
+        async let later = handoff.next()
+        try await waitForWaiters(handoff, 1)
+        #expect(handoff.give(6))
+        #expect(await later == 6)
     }
 }

@@ -5,17 +5,20 @@ import Synchronization
 ///
 /// A task per job cost about ten allocations each: the task, its task-local link, the
 /// closure's context and the slabs its async frames need beyond the task's first one. A task
-/// that waits here for its next job keeps its slabs (docs/performance.md, "Stop 26").
+/// that waits here for its next job keeps its slabs (docs/performance.md, "Stop 26"): as many
+/// as the largest job it ran needed, until it ends.
 ///
 /// Waiting tasks are resumed last in, first out (the most recently used one is the likeliest
 /// to be warm). At most `limit` wait: a task that would be one more gets `nil` and ends.
 final class Handoff<Item: Sendable>: Sendable {
     private struct Waiting {
         var closed = false
-        var tasks: [UnsafeContinuation<Item?, Never>] = []
+        /// Each waiting task's continuation, with the ticket its cancellation handler knows it by.
+        var tasks: [(ticket: Int, continuation: UnsafeContinuation<Item?, Never>)] = []
     }
 
     private let waiting = Mutex(Waiting())
+    private let tickets = Atomic<Int>(0)
     private let limit: Int
 
     init(limit: Int) {
@@ -25,25 +28,31 @@ final class Handoff<Item: Sendable>: Sendable {
     /// Gives `item` to a waiting task; `false` when none waits (the caller starts one).
     func give(_ item: Item) -> Bool {
         guard let task = waiting.withLock({ $0.tasks.popLast() }) else { return false }
-        task.resume(returning: item)
+        task.continuation.resume(returning: item)
         return true
     }
 
-    /// The next item given to this task, or `nil` once ``close()`` was called, the task was
-    /// cancelled (which closes the handoff: only a worker that stops cancels its job tasks
-    /// while they wait), or `limit` tasks wait already.
+    /// The next item given to this task, or `nil` once ``close()`` was called, when `limit`
+    /// tasks wait already, or when this task is (or gets) cancelled. A cancelled task's wait
+    /// ends alone: the others go on waiting.
     func next() async -> Item? {
-        await withTaskCancellationHandler {
-            await withUnsafeContinuation { (task: UnsafeContinuation<Item?, Never>) in
+        let ticket = tickets.wrappingAdd(1, ordering: .relaxed).newValue
+        return await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Item?, Never>) in
+                // Checked under the lock the cancellation handler takes: a cancel that comes
+                // before this sees no continuation to resume, but has set the flag read here.
                 let waits = waiting.withLock { waiting in
-                    guard !waiting.closed, waiting.tasks.count < limit else { return false }
-                    waiting.tasks.append(task)
+                    guard !waiting.closed, waiting.tasks.count < limit, !Task.isCancelled else { return false }
+                    waiting.tasks.append((ticket, continuation))
                     return true
                 }
-                if !waits { task.resume(returning: nil) }
+                if !waits { continuation.resume(returning: nil) }
             }
         } onCancel: {
-            close()
+            let cancelled = waiting.withLock { waiting in
+                waiting.tasks.firstIndex { $0.ticket == ticket }.map { waiting.tasks.remove(at: $0).continuation }
+            }
+            cancelled?.resume(returning: nil)
         }
     }
 
@@ -57,6 +66,6 @@ final class Handoff<Item: Sendable>: Sendable {
             defer { waiting.tasks.removeAll() }
             return waiting.tasks
         }
-        for task in tasks { task.resume(returning: nil) }
+        for task in tasks { task.continuation.resume(returning: nil) }
     }
 }

@@ -8,8 +8,8 @@ extension SubscriptionRunner {
     /// unseen (``recoverUnseenEntries(limit:)``), reclaim lost jobs, then acknowledge what
     /// finished and read due retries and new jobs
     /// (``acknowledgeAndRead(count:readRetries:completions:)``); when nothing is there, block
-    /// on the main stream. Starts a handler per job. On shutdown, waits for running handlers
-    /// within the grace period.
+    /// on the main stream. Gives each job to a job task waiting for one (``Handoff``), or starts
+    /// one. On shutdown, waits for running handlers within the grace period.
     ///
     /// - Returns: the client's error when the `RedisClient` was shut down while the worker was
     ///   not stopping (the worker cannot go on, and says so), else `nil`.

@@ -75,8 +75,9 @@ final class SubscriptionState: Sendable {
 
     init(concurrency: Int, handlerGauge: Gauge? = nil) {
         slots = SlotPool(concurrency)
-        // an idle job task keeps its slabs (a few KB): after a burst at a high concurrency, at
-        // most 64 stay waiting, the others end as they did before tasks were reused
+        // an idle job task keeps the slabs of the largest job it ran (a few KB for Spool's own
+        // frames): after a burst at a high concurrency, at most 64 stay waiting, the others end
+        // as they did before tasks were reused
         jobs = Handoff(limit: min(concurrency, Self.idleJobTasks))
         self.handlerGauge = handlerGauge
     }
