@@ -11,14 +11,7 @@ struct WorkerStartTests {
     /// cancelled and awaited).
     static func startError(of worker: SpoolWorker, within limit: Duration = .seconds(10)) async -> (any Error)? {
         await withTaskGroup(of: (any Error)?.self) { group in
-            group.addTask {
-                do {
-                    try await worker.run()
-                    return nil
-                } catch {
-                    return error
-                }
-            }
+            group.addTask { await runError(of: worker) }
             group.addTask {
                 try? await Task.sleep(for: limit)
                 return nil
@@ -29,6 +22,30 @@ struct WorkerStartTests {
             await group.waitForAll()
             return first
         }
+    }
+
+    /// What `worker.run()` threw once it ended, or `nil` when it returned.
+    static func runError(of worker: SpoolWorker) async -> (any Error)? {
+        do {
+            try await worker.run()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// `worker.run()` threw a one-line `SpoolError` (code `invalidArgument`) whose message
+    /// passes `check`, and nothing reached Redis.
+    static func expectRefusedBeforeRedis(
+        _ worker: SpoolWorker, _ fixture: QueueFixture, _ label: String, sourceLocation: SourceLocation = #_sourceLocation,
+        _ check: (String) -> Bool
+    ) async throws {
+        let error = await startError(of: worker)
+        let spoolError = try #require(error as? SpoolError, "\(label): \(String(describing: error))", sourceLocation: sourceLocation)
+        #expect(spoolError.code == .invalidArgument, "\(label)", sourceLocation: sourceLocation)
+        #expect(check(spoolError.message), "\(label): \(spoolError.message)", sourceLocation: sourceLocation)
+        #expect(!spoolError.message.contains("\n"), "\(spoolError.message)", sourceLocation: sourceLocation)
+        #expect(try await fixture.redis("DBSIZE") == .integer(0), "\(label)", sourceLocation: sourceLocation)
     }
 
     @Test("Redis down at start: run() throws a one-line SpoolError (code redis) wrapping the RedisError")
@@ -137,12 +154,7 @@ struct WorkerStartTests {
             if setting == "options timeout" { options.handlerTimeout = .zero }
             worker.subscribe(queue: queue, options: options)
             worker.register(Greeting.self, queue: queue, timeout: setting == "register timeout" ? .seconds(-1) : nil) { _, _ in }
-            let error = await Self.startError(of: worker)
-            let spoolError = try #require(error as? SpoolError, "\(setting): \(String(describing: error))")
-            #expect(spoolError.code == .invalidArgument)
-            #expect(spoolError.message.contains(field), "\(setting): \(spoolError.message)")
-            #expect(!spoolError.message.contains("\n"), "\(spoolError.message)")
-            #expect(try await fixture.redis("DBSIZE") == .integer(0))
+            try await Self.expectRefusedBeforeRedis(worker, fixture, "\(setting)") { $0.contains(field) }
         }
     }
 
@@ -203,13 +215,10 @@ struct WorkerStartTests {
                 worker.registerFallback(queue: queue) { _, _ in }
                 worker.registerFallback(queue: queue) { _, _ in }
             }
-            let error = await Self.startError(of: worker)
-            let spoolError = try #require(error as? SpoolError, "\(String(describing: error))")
-            #expect(spoolError.code == .invalidArgument)
             let named = how == "fallback twice" ? "the fallback" : "job type \"\(Greeting.jobName)\""
-            #expect(spoolError.message.hasPrefix("\(named) has two handlers registered for queue twice group default"), "\(spoolError.message)")
-            #expect(!spoolError.message.contains("\n"), "\(spoolError.message)")
-            #expect(try await fixture.redis("DBSIZE") == .integer(0))
+            try await Self.expectRefusedBeforeRedis(worker, fixture, how) {
+                $0.hasPrefix("\(named) has two handlers registered for queue twice group default")
+            }
         }
     }
 
@@ -225,14 +234,7 @@ struct WorkerStartTests {
             let ran = Mutex(0)
             worker.register(Greeting.self, queue: queue) { _, _ in ran.withLock { $0 += 1 } }
             try await withThrowingTaskGroup(of: (any Error)?.self) { [worker] group in
-                group.addTask {
-                    do {
-                        try await worker.run()
-                        return nil
-                    } catch {
-                        return error
-                    }
-                }
+                group.addTask { await Self.runError(of: worker) }
                 // running: a job pushed now is handled
                 try await waitUntil("the worker's group exists") {
                     try await fixture.redis("EXISTS", QueueKeys(queue: queue).stream) == .integer(1)
