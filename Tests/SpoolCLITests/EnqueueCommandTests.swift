@@ -32,6 +32,20 @@ struct EnqueueCommandTests {
         }
     }
 
+    /// `--data -5` said "Missing value for '--data <data>'": -5 is JSON, and a key or type may
+    /// start with "-" as well.
+    @Test("values that start with '-' are values: --data -5, --type -t, --key -k")
+    func valuesStartingWithADash() async throws {
+        try await withRedisServer { server in
+            let result = try await SpoolProcess.run(["enqueue", "neg", "--redis", server.url, "--data", "-5", "--type", "-t", "--key", "-k"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let fields = try server.cli("XRANGE", "spool:{neg}:stream", "-", "+").split(whereSeparator: \.isNewline).map(String.init)
+            #expect(fields.firstIndex(of: "payload").map { fields[$0 + 1] } == "-5", "\(fields)")
+            #expect(fields.firstIndex(of: "type").map { fields[$0 + 1] } == "-t", "\(fields)")
+            #expect(fields.firstIndex(of: "key").map { fields[$0 + 1] } == "-k", "\(fields)")
+        }
+    }
+
     @Test func typeDelayMaxAttemptsAndStdinAreUsed() async throws {
         try await withRedisServer { server in
             let result = try await SpoolProcess.run(

@@ -16,16 +16,16 @@ struct DeadLetterSelection: ParsableArguments {
     @Argument(help: "The queue name.")
     var queue: String
 
-    @Option(help: "The group whose dead letters to use.")
+    @Option(parsing: .unconditional, help: "The group whose dead letters to use.")
     var group = "default"
 
     @Option(name: .customLong("id"), help: ArgumentHelp("Only this job id or dead-letter entry id (repeatable).", valueName: "id"))
     var ids: [String] = []
 
-    @Option(help: "Only jobs of this type.")
+    @Option(parsing: .unconditional, help: "Only jobs of this type.")
     var type: String?
 
-    @Option(help: ArgumentHelp("Only dead letters since a duration ago (1h, 30m) or an ISO-8601 time.", valueName: "time"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Only dead letters since a duration ago (1h, 30m) or an ISO-8601 time.", valueName: "time"))
     var since: SinceArgument?
 
     @Flag(help: "All matching dead letters: no --limit for list; required by replay and purge without other filters.")

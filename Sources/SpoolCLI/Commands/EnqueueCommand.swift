@@ -25,10 +25,10 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Argument(help: "The queue, e.g. order.placed (1-100 characters of A-Z a-z 0-9 . _ : -).")
     var queue: String
 
-    @Option(help: "The job type name. Defaults to the queue name.")
+    @Option(parsing: .unconditional, help: "The job type name. Defaults to the queue name.")
     var type: String?
 
-    @Option(help: "The payload as JSON text.")
+    @Option(parsing: .unconditional, help: "The payload as JSON text.")
     var data: String?
 
     @Option(help: ArgumentHelp("Read the payload from a file.", valueName: "path"))
@@ -37,7 +37,7 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Run the job no earlier than this from now, e.g. 30s, 5m.", valueName: "duration"))
     var delay: DurationArgument?
 
-    @Option(name: .customLong("key"), help: ArgumentHelp(
+    @Option(name: .customLong("key"), parsing: .unconditional, help: ArgumentHelp(
         "Dedup key: a second enqueue with the same key within 24 hours enqueues nothing.", valueName: "key"
     ))
     var dedupKey: String?

@@ -36,7 +36,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("queue"), help: ArgumentHelp("The queue to serve (without --config).", valueName: "queue"))
     var queues: [String] = []
 
-    @Option(help: "The group (subscriber) to serve it as. Defaults to `default`.")
+    @Option(parsing: .unconditional, help: "The group (subscriber) to serve it as. Defaults to `default`.")
     var group: String?
 
     @Option(help: ArgumentHelp("POST each job to this http(s) URL.", valueName: "url"))
