@@ -133,6 +133,27 @@ struct PipeliningTests {
         }
     }
 
+    /// An EVALSHA that met NOSCRIPT ran again after the batch's other commands: a batch push
+    /// stored its jobs with a dedup key or a delay after the rest.
+    @Test("a batch whose script the server has not loaded yet runs in its order; the script is loaded once per connection")
+    func scriptLoadedAheadKeepsOrder() async throws {
+        try await withClient { client in
+            let script = RedisScript("return redis.call('RPUSH', KEYS[1], ARGV[1])")
+            #expect(try await client.send("SCRIPT", "EXISTS", script.sha1) == .array([.integer(0)]))
+            let replies = try await client.pipeline([
+                .evalSHA(script, keys: ["order"], arguments: ["a"]),
+                RedisCommand("RPUSH", "order", "b"),
+                .evalSHA(script, keys: ["order"], arguments: ["c"]),
+            ])
+            #expect(replies == [.integer(1), .integer(2), .integer(3)])
+            #expect(try await client.send("LRANGE", "order", "0", "-1") == .array(["a", "b", "c"].map { .bulkString(Array($0.utf8)) }))
+            _ = try await client.pipeline([.evalSHA(script, keys: ["order"], arguments: ["d"])])
+            let stats = try await client.send("INFO", "commandstats").string ?? ""
+            let loads = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_script|load:") }
+            #expect(loads?.contains("calls=1,") == true, "\(String(describing: loads))")
+        }
+    }
+
     @Test("a blocking XREADGROUP on a dedicated connection does not delay the shared one")
     func blockingReadDoesNotStall() async throws {
         try await withClient { client in

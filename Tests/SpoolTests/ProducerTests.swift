@@ -54,6 +54,22 @@ struct ProducerTests {
         }
     }
 
+    /// The first keyed push since Redis started met NOSCRIPT and ran after the batch's others.
+    @Test("a batch mixing jobs with and without a dedup key is stored in its order, on a server that has not loaded the script")
+    func batchWithKeysKeepsOrder() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("mixed")
+            let envelopes = try (0..<6).map { index in
+                try JobEnvelope.make(Greeting(name: "n\(index)"), key: index % 2 == 1 ? "key-\(index)" : nil)
+            }
+            let results = try await fixture.producer.push(envelopes, to: queue)
+            #expect(results.map(\.id) == envelopes.map(\.id) && !results.contains(where: \.isDuplicate))
+            let entries = try await fixture.redis("XRANGE", QueueKeys(queue: queue).stream, "-", "+").array ?? []
+            let stored = try entries.map { try JobEnvelope.decode(fields: $0.array?[1].array?.compactMap(\.bytes) ?? []).id }
+            #expect(stored == envelopes.map(\.id))
+        }
+    }
+
     @Test("a dedup key makes push idempotent within its window and returns the first id")
     func dedupKey() async throws {
         try await QueueFixture.with { fixture in

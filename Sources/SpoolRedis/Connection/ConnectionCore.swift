@@ -18,6 +18,8 @@ final class ConnectionCore: @unchecked Sendable {
     /// Whether `interrupt()` shut `socket` down: the connection is unusable even when the
     /// interrupted command's reply was read first.
     private var socketInterrupted = false
+    /// Sockets registered so far (``connectCount``).
+    private var connects = 0
     /// How many commands were ever queued: a command's sequence number is this count just
     /// after it was queued.
     private var queuedCount: UInt64 = 0
@@ -97,9 +99,14 @@ final class ConnectionCore: @unchecked Sendable {
             if isShutdown { return false }
             socket = fd
             socketInterrupted = false
+            connects &+= 1
             return true
         }
     }
+
+    /// How many sockets were registered so far: it changes with each (re)connect, after which
+    /// the server may be another one, or a restarted one, without the scripts loaded before.
+    var connectCount: Int { lock.withLock { connects } }
 
     /// Forgets the socket (the connection was dropped or its handshake failed).
     func unregisterSocket() {

@@ -16,6 +16,8 @@ public final class RedisConnection: Sendable {
     private let core: ConnectionCore
     private let address: String
     private let thread: Mutex<JoinableThread?>
+    /// The scripts loaded on this connection's current socket (``loadsAhead(of:)``).
+    let loadedScripts = Mutex(LoadedScripts())
 
     init(id: Int, configuration: RedisConfiguration, logger: Logger) {
         self.id = id
@@ -120,4 +122,7 @@ public final class RedisConnection: Sendable {
 
     /// The server's redacted address.
     public var redactedAddress: String { address }
+
+    /// How many times this connection connected so far (see ``ConnectionCore/connectCount``).
+    var connectCount: Int { core.connectCount }
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 extension RedisConnection {
     /// Sends a command; an EVALSHA whose script the server lacks (NOSCRIPT) is loaded with
     /// SCRIPT LOAD and sent once more.
@@ -12,14 +14,60 @@ extension RedisConnection {
 
     /// Sends the commands in one flush; EVALSHA commands that met NOSCRIPT are sent again,
     /// in their original order, after loading their scripts. Error replies are values.
+    ///
+    /// A script not loaded yet on this connection's socket goes ahead of the commands in the
+    /// same flush (`SCRIPT LOAD`, its reply dropped), so that the commands run in their order:
+    /// an EVALSHA that met NOSCRIPT ran after the others, and a batch push stored its jobs with
+    /// a dedup key or a delay after the rest. NOSCRIPT is still handled, for a script the
+    /// server lost while the socket stayed open (`SCRIPT FLUSH`).
     func pipelineLoadingScripts(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        try await reloadingScripts(commands, replies: pipeline(commands))
+        let loads = loadsAhead(of: commands)
+        if loads.isEmpty { return try await reloadingScripts(commands, replies: pipeline(commands)) }
+        let replies = try await pipeline(loads.map(\.command) + commands)
+        return try await reloadingScripts(commands, replies: loaded(loads, replies))
     }
 
     /// ``pipeline(_:then:timeout:)``, with EVALSHA commands among `commands` that met NOSCRIPT
-    /// sent again (alone, after the follow-up) as in ``pipelineLoadingScripts(_:)``.
+    /// sent again (alone, after the follow-up), and scripts loaded ahead, as in
+    /// ``pipelineLoadingScripts(_:)``; `followUp` sees the commands' replies only.
     func pipelineLoadingScripts(_ commands: [RedisCommand], then followUp: @escaping RedisFollowUp) async throws -> [RESPValue] {
-        try await reloadingScripts(commands, replies: pipeline(commands, then: followUp))
+        let loads = loadsAhead(of: commands)
+        if loads.isEmpty { return try await reloadingScripts(commands, replies: pipeline(commands, then: followUp)) }
+        let count = loads.count
+        let replies = try await pipeline(loads.map(\.command) + commands) { replies in followUp(Array(replies.dropFirst(count))) }
+        return try await reloadingScripts(commands, replies: loaded(loads, replies))
+    }
+
+    /// A `SCRIPT LOAD` to send ahead of `commands`, for each script among them not known to be
+    /// loaded on this connection's current socket.
+    private func loadsAhead(of commands: [RedisCommand]) -> [(script: RedisScript, command: RedisCommand)] {
+        // most pipelines have no script: no lock, no allocation
+        guard commands.contains(where: { $0.script != nil }) else { return [] }
+        let connect = connectCount
+        let unknown: [RedisScript] = loadedScripts.withLock { known in
+            if known.connect != connect { known = LoadedScripts(connect: connect) }
+            var unknown: [RedisScript] = []
+            for command in commands {
+                guard let script = command.script, !known.shas.contains(script.sha1),
+                      !unknown.contains(where: { $0.sha1 == script.sha1 }) else { continue }
+                unknown.append(script)
+            }
+            return unknown
+        }
+        return unknown.map { ($0, RedisCommand("SCRIPT", "LOAD", $0.source)) }
+    }
+
+    /// The replies after those of `loads`, noting each script as loaded on this socket. One
+    /// the server refused to load (a user without `script|load`, who may still run scripts
+    /// others loaded) is noted too: it is not asked again on this socket, and its EVALSHA
+    /// meets NOSCRIPT as before, if the server lacks it.
+    private func loaded(_ loads: [(script: RedisScript, command: RedisCommand)], _ replies: [RESPValue]) -> [RESPValue] {
+        let connect = connectCount
+        loadedScripts.withLock { known in
+            if known.connect != connect { known = LoadedScripts(connect: connect) }
+            for load in loads { known.shas.insert(load.script.sha1) }
+        }
+        return Array(replies.dropFirst(loads.count))
     }
 
     /// Sends again, after loading their scripts, the EVALSHA commands whose replies in
@@ -51,5 +99,16 @@ extension RedisConnection {
                 address: redactedAddress
             )
         }
+        let connect = connectCount
+        loadedScripts.withLock { known in
+            if known.connect != connect { known = LoadedScripts(connect: connect) }
+            known.shas.insert(script.sha1)
+        }
     }
+}
+
+/// The scripts a connection loaded on its current socket (``RedisConnection/connectCount``).
+struct LoadedScripts: Sendable {
+    var connect = -1
+    var shas: Set<String> = []
 }
