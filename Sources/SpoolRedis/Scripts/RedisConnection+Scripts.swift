@@ -31,8 +31,16 @@ extension RedisConnection {
     /// sent again (alone, after the follow-up), and scripts loaded ahead, as in
     /// ``pipelineLoadingScripts(_:)``; `followUp` sees the commands' replies only.
     func pipelineLoadingScripts(_ commands: [RedisCommand], then followUp: @escaping RedisFollowUp) async throws -> [RESPValue] {
+        if !loadsAhead(of: commands).isEmpty { return try await pipelineLoadingAhead(commands, then: followUp) }
+        return try await reloadingScripts(commands, replies: pipeline(commands, then: followUp))
+    }
+
+    /// The `then` form with scripts to load ahead: a function of its own, so that the usual
+    /// call (every script loaded) keeps a small async frame (a larger one cost the fetch loop's
+    /// reads an allocation each).
+    @inline(never)
+    private func pipelineLoadingAhead(_ commands: [RedisCommand], then followUp: @escaping RedisFollowUp) async throws -> [RESPValue] {
         let loads = loadsAhead(of: commands)
-        if loads.isEmpty { return try await reloadingScripts(commands, replies: pipeline(commands, then: followUp)) }
         let count = loads.count
         let replies = try await pipeline(loads.map(\.command) + commands) { replies in followUp(Array(replies.dropFirst(count))) }
         return try await reloadingScripts(commands, replies: loaded(loads, replies))
@@ -40,6 +48,7 @@ extension RedisConnection {
 
     /// A `SCRIPT LOAD` to send ahead of `commands`, for each script among them not known to be
     /// loaded on this connection's current socket.
+    @inline(never)
     private func loadsAhead(of commands: [RedisCommand]) -> [(script: RedisScript, command: RedisCommand)] {
         // most pipelines have no script: no lock, no allocation
         guard commands.contains(where: { $0.script != nil }) else { return [] }
