@@ -54,6 +54,10 @@ struct BadArgumentTests {
         (["worker", "--queue", "q", "--grace-period", "-3s", "--exec", "/bin/true"], "The value '-3s' is invalid for '--grace-period <duration>'"),
         // an option's value missing before the next option: named, not taken as that option
         (["worker", "--queue", "q", "--concurrency", "--exec", "/bin/true"], "The value '--exec' is invalid for '--concurrency <concurrency>'"),
+        (["enqueue", "q", "--type", "--data", "{}"], "--type lacks a value: it was followed by --data"),
+        (["enqueue", "q", "--key", "--lines"], "--key lacks a value: it was followed by --lines"),
+        (["dlq", "list", "emails", "--group", "--all"], "--group lacks a value: it was followed by --all"),
+        (["worker", "--queue", "q", "--group", "--exec", "/bin/true"], "--group lacks a value: it was followed by --exec"),
     ])
     func negativeValues(arguments: [String], expected: String) async throws {
         let run = try await spool(arguments: arguments + ["--redis", "redis://127.0.0.1:1"])

@@ -33,6 +33,11 @@ struct DeadLetterSelection: ParsableArguments {
 
     var hasFilter: Bool { !ids.isEmpty || type != nil || since != nil }
 
+    func validate() throws {
+        try OptionValue.refuseOptionName(group, for: "--group")
+        try OptionValue.refuseOptionName(type, for: "--type")
+    }
+
     func filter(extraIDs: [String] = []) -> DeadLetterFilter {
         DeadLetterFilter(ids: Set(ids + extraIDs), type: type, since: since?.millis)
     }

@@ -57,6 +57,11 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Largest payload accepted. Defaults to 524288 (512 KiB), the workers' default.", valueName: "bytes"))
     var maxPayloadBytes: Int = JobEnvelope.defaultMaxPayloadBytes
 
+    func validate() throws {
+        try OptionValue.refuseOptionName(type, for: "--type")
+        try OptionValue.refuseOptionName(dedupKey, for: "--key")
+    }
+
     func run() async throws {
         let queueName = try QueueName(queue)
         if data != nil && file != nil { throw CLIError("pass either --data or --file, not both", exitCode: 64) }

@@ -168,6 +168,10 @@ struct WorkerCommand: AsyncParsableCommand {
         }
     }
 
+    func validate() throws {
+        try OptionValue.refuseOptionName(group, for: "--group")
+    }
+
     func run() async throws {
         // first of all, so that a signal during startup ends the worker with status 0 too
         let signals = await WorkerSignals.trap()
