@@ -16,7 +16,7 @@ section "Build (swift build --build-tests)"
 swift build --build-tests
 
 section "Test (swift test${*:+ $*})"
-# A hung test fails the run with its output, not at the CI's own limit (90 min) without it.
+# A hung test fails the run with its output, rather than at the CI's own time limit without it.
 # A full run takes 4-8 minutes; SPOOL_TEST_TIMEOUT changes the limit (a `timeout` duration).
 limit="${SPOOL_TEST_TIMEOUT:-40m}"
 status=0

@@ -92,6 +92,13 @@ struct SharedTransactionTests {
                 let message = error?.message ?? ""
                 #expect(message.hasPrefix(expected) && message.contains("withDedicatedConnection") && !message.contains("\n"), "\(message)")
             }
+            // a WATCH is not a MULTI: its EXEC would be refused by Redis and leave the WATCH standing
+            for pair in [["EXEC"], ["DISCARD"]] {
+                let error = await #expect(throws: RedisError.self) {
+                    try await client.pipeline([RedisCommand("WATCH", "k"), RedisCommand(pair[0])])
+                }
+                #expect(error?.message.hasPrefix("\(pair[0]) without its MULTI before it") == true, "\(String(describing: error))")
+            }
             // nothing was sent: the connection is in no transaction, and answers in order
             #expect(try await client.send("EXISTS", "before") == .integer(0))
             #expect(try await client.send("PING") == .simpleString("PONG"))

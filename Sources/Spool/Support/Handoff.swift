@@ -3,8 +3,8 @@ import Synchronization
 /// Hands items to tasks waiting for one: the fetch loop gives each job to a job task that
 /// finished its last one, rather than start a task per job.
 ///
-/// A task per job cost about ten allocations each: the task, its task-local link, the
-/// closure's context and the slabs its async frames need beyond the task's first one. A task
+/// A task per job cost about ten allocations each: the task, its task-local link, two
+/// closure contexts and the slabs its async frames need beyond the task's first one. A task
 /// that waits here for its next job keeps its slabs (docs/performance.md, "Stop 26"): as many
 /// as the largest job it ran needed, until it ends.
 ///

@@ -27,7 +27,8 @@ private let ignoreSIGPIPE: Void = {
 /// `RESET` are refused before sending, with the error code `unsupportedCommand`. On a single
 /// server, so is a transaction that would not open and close within one call on a shared
 /// connection: `MULTI … EXEC` goes in one ``pipeline(_:)`` (``RedisCommand``'s
-/// `sharedConnectionReason` says why). On a cluster, so are `MULTI`, `EXEC`, `DISCARD`,
+/// `sharedConnectionReason` says why; a follow-up command of ``pipeline(_:then:)`` is not
+/// checked). On a cluster, so are `MULTI`, `EXEC`, `DISCARD`,
 /// `WATCH` and `UNWATCH` sent with ``send(_:)``,
 /// ``pipeline(_:)`` or to each master: each command is routed on its own, so a transaction's
 /// commands could run on different masters (a dedicated connection to one node takes them).

@@ -244,8 +244,8 @@ public struct RedisCommand: Sendable, Hashable {
             case "MULTI": open = "MULTI"
             case "WATCH": if open == nil { open = "WATCH" }
             case "UNWATCH": if open?.description == "WATCH" { open = nil }
-            default: // EXEC, DISCARD
-                guard open != nil else {
+            default: // EXEC, DISCARD: they end a MULTI (and the WATCH before it), nothing else
+                guard open?.description == "MULTI" else {
                     return "\(which) without its MULTI before it in the same call would run on a connection other callers share: "
                         + "send MULTI … \(which) together with pipeline(_:), or use withDedicatedConnection"
                 }

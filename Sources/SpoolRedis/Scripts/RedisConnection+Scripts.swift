@@ -21,17 +21,17 @@ extension RedisConnection {
     /// a dedup key or a delay after the rest. NOSCRIPT is still handled, for a script the
     /// server lost while the socket stayed open (`SCRIPT FLUSH`).
     func pipelineLoadingScripts(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        let loads = loadsAhead(of: commands)
+        let (loads, connect) = loadsAhead(of: commands)
         if loads.isEmpty { return try await reloadingScripts(commands, replies: pipeline(commands)) }
         let replies = try await pipeline(loads.map(\.command) + commands)
-        return try await reloadingScripts(commands, replies: loaded(loads, replies))
+        return try await reloadingScripts(commands, replies: loaded(loads, on: connect, replies))
     }
 
     /// ``pipeline(_:then:timeout:)``, with EVALSHA commands among `commands` that met NOSCRIPT
     /// sent again (alone, after the follow-up), and scripts loaded ahead, as in
     /// ``pipelineLoadingScripts(_:)``; `followUp` sees the commands' replies only.
     func pipelineLoadingScripts(_ commands: [RedisCommand], then followUp: @escaping RedisFollowUp) async throws -> [RESPValue] {
-        if !loadsAhead(of: commands).isEmpty { return try await pipelineLoadingAhead(commands, then: followUp) }
+        if !loadsAhead(of: commands).loads.isEmpty { return try await pipelineLoadingAhead(commands, then: followUp) }
         return try await reloadingScripts(commands, replies: pipeline(commands, then: followUp))
     }
 
@@ -40,18 +40,19 @@ extension RedisConnection {
     /// reads an allocation each).
     @inline(never)
     private func pipelineLoadingAhead(_ commands: [RedisCommand], then followUp: @escaping RedisFollowUp) async throws -> [RESPValue] {
-        let loads = loadsAhead(of: commands)
+        let (loads, connect) = loadsAhead(of: commands)
         let count = loads.count
         let replies = try await pipeline(loads.map(\.command) + commands) { replies in followUp(Array(replies.dropFirst(count))) }
-        return try await reloadingScripts(commands, replies: loaded(loads, replies))
+        return try await reloadingScripts(commands, replies: loaded(loads, on: connect, replies))
     }
 
     /// A `SCRIPT LOAD` to send ahead of `commands`, for each script among them not known to be
-    /// loaded on this connection's current socket.
+    /// loaded on this connection's current socket, and that socket's ``connectCount``: the
+    /// loads are noted as done on it (a reconnect meanwhile makes them count for none).
     @inline(never)
-    private func loadsAhead(of commands: [RedisCommand]) -> [(script: RedisScript, command: RedisCommand)] {
+    private func loadsAhead(of commands: [RedisCommand]) -> (loads: [(script: RedisScript, command: RedisCommand)], connect: Int) {
         // most pipelines have no script: no lock, no allocation
-        guard commands.contains(where: { $0.script != nil }) else { return [] }
+        guard commands.contains(where: { $0.script != nil }) else { return ([], 0) }
         let connect = connectCount
         let unknown: [RedisScript] = loadedScripts.withLock { known in
             if known.connect != connect { known = LoadedScripts(connect: connect) }
@@ -63,17 +64,20 @@ extension RedisConnection {
             }
             return unknown
         }
-        return unknown.map { ($0, RedisCommand("SCRIPT", "LOAD", $0.source)) }
+        return (unknown.map { ($0, RedisCommand("SCRIPT", "LOAD", $0.source)) }, connect)
     }
 
     /// The replies after those of `loads`, noting each script as loaded on this socket. One
     /// the server refused to load (a user without `script|load`, who may still run scripts
     /// others loaded) is noted too: it is not asked again on this socket, and its EVALSHA
     /// meets NOSCRIPT as before, if the server lacks it.
-    private func loaded(_ loads: [(script: RedisScript, command: RedisCommand)], _ replies: [RESPValue]) -> [RESPValue] {
-        let connect = connectCount
+    private func loaded(
+        _ loads: [(script: RedisScript, command: RedisCommand)], on connect: Int, _ replies: [RESPValue]
+    ) -> [RESPValue] {
+        let now = connectCount
         loadedScripts.withLock { known in
-            if known.connect != connect { known = LoadedScripts(connect: connect) }
+            // sent before a reconnect, they may have reached the server before it: not noted
+            guard known.connect == connect, connect == now else { return }
             for load in loads { known.shas.insert(load.script.sha1) }
         }
         return Array(replies.dropFirst(loads.count))
