@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import SpoolTesting
 import Testing
 @testable import SpoolRedis
@@ -107,13 +112,20 @@ struct ConnectionFailureTests {
             try await client.withDedicatedConnection { (connection) async throws in
                 #expect(try await connection.send(RedisCommand("PING")) == .simpleString("PONG"))
                 // The follow-up runs on the connection's thread once the PING's reply is read: it
-                // stops the server, so the follow-up's read times out after 2 s, and tells the test
-                // to queue a command with a long timeout, which fails unsent with the follow-up.
+                // tells the test to queue a command with a long timeout, waits until that command
+                // is queued (so it is queued while the thread is busy, whatever the machine's
+                // load: it failed once when the suite's start stalled the test past the 2 s), then
+                // stops the server, so the follow-up's read times out after 2 s, and the queued
+                // command fails unsent with it.
                 let (reading, nowReading) = AsyncStream<Void>.makeStream()
                 let first = Task {
                     try await connection.pipeline([RedisCommand("PING")]) { _ in
-                        server.pause()
+                        let before = connection.commandsQueued
                         nowReading.yield()
+                        let clock = ContinuousClock()
+                        let deadline = clock.now + .seconds(30)
+                        while connection.commandsQueued == before && clock.now < deadline { usleep(1_000) }
+                        server.pause()
                         return RedisCommand("PING")
                     }
                 }

@@ -104,6 +104,9 @@ final class ConnectionCore: @unchecked Sendable {
         }
     }
 
+    /// How many commands were ever queued (for tests that must know a command is queued).
+    var commandsQueued: UInt64 { lock.withLock { queuedCount } }
+
     /// How many sockets were registered so far: it changes with each (re)connect, after which
     /// the server may be another one, or a restarted one, without the scripts loaded before.
     var connectCount: Int { lock.withLock { connects } }

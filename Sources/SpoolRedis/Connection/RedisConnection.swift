@@ -123,6 +123,9 @@ public final class RedisConnection: Sendable {
     /// The server's redacted address.
     public var redactedAddress: String { address }
 
+    /// How many commands were ever queued on this connection (for tests).
+    var commandsQueued: UInt64 { core.commandsQueued }
+
     /// How many times this connection connected so far (see ``ConnectionCore/connectCount``).
     var connectCount: Int { core.connectCount }
 }
