@@ -16,7 +16,7 @@ public final class RedisConnection: Sendable {
     private let core: ConnectionCore
     private let address: String
     private let thread: Mutex<JoinableThread?>
-    /// The scripts loaded on this connection's current socket (``loadsAhead(of:)``).
+    /// The scripts loaded on this connection's current socket (see `pipelineLoadingScripts`).
     let loadedScripts = Mutex(LoadedScripts())
 
     init(id: Int, configuration: RedisConfiguration, logger: Logger) {
