@@ -8,9 +8,7 @@ struct PrivateRedisTests {
     @Test("a private redis-server that is alive but silent (SIGSTOP) is never replaced: one line after --timeout, and `redis stop` still stops it")
     func aStoppedServerIsNeverReplaced() async throws {
         try await PrivateServers.inTempDirectory { directory in
-            let start = try await SpoolProcess.run(["redis", "start"], in: directory)
-            #expect(start.status == 0, "\(start.stderr)")
-            let pid = try PrivateServers.pidFile(in: directory)
+            let pid = try await PrivateServers.start(in: directory)
             #expect(PrivateServers.running(in: directory) == [pid])
 
             #expect(kill(pid, SIGSTOP) == 0)
@@ -40,9 +38,7 @@ struct PrivateRedisTests {
     @Test("a private redis-server that answers with an error (maxclients reached) counts as running: the command fails on it, no second server")
     func aServerThatRefusesClientsIsNeverReplaced() async throws {
         try await PrivateServers.inTempDirectory { directory in
-            let start = try await SpoolProcess.run(["redis", "start"], in: directory)
-            #expect(start.status == 0, "\(start.stderr)")
-            let pid = try PrivateServers.pidFile(in: directory)
+            let pid = try await PrivateServers.start(in: directory)
             let socket = "\(directory)/.spool/redis.sock"
             let probe = RedisProbe(endpoint: .unix(path: socket), timeout: .seconds(5))
 
@@ -79,9 +75,7 @@ struct PrivateRedisTests {
     @Test("a private redis-server whose redis.pid was deleted is found in /proc: reused, never doubled, and stopped by redis stop")
     func aServerWithoutItsPIDFileIsFound() async throws {
         try await PrivateServers.inTempDirectory { directory in
-            let start = try await SpoolProcess.run(["redis", "start"], in: directory)
-            #expect(start.status == 0, "\(start.stderr)")
-            let pid = try PrivateServers.pidFile(in: directory)
+            let pid = try await PrivateServers.start(in: directory)
             #expect(unlink("\(directory)/.spool/redis.pid") == 0)
 
             let enqueue = try await SpoolProcess.run(["enqueue", "q", "--data", "{}"], in: directory)

@@ -124,7 +124,7 @@ struct ClusterRoutingTests {
             let slot = RedisHashSlot.of(keys[0])
             _ = try await client.pipeline(keys.map { RedisCommand("SET", $0, "v") })
             let source = try await cluster.master(ofSlot: slot)
-            let target = try #require(try await cluster.masters().first { $0.port != source.port })
+            let target = try await cluster.otherMaster(than: source)
 
             try await cluster.beginMigration(slot: slot, from: source, to: target)
             #expect(try await cluster.migrateKeys(slot: slot, from: source, to: target, limit: 10) == 10)
@@ -160,11 +160,7 @@ struct ClusterRoutingTests {
             let key = "{leased}:k"
             let slot = RedisHashSlot.of(key)
             #expect(try await client.send("SET", key, "v").string == "OK")   // reads the map
-            let source = try await cluster.master(ofSlot: slot)
-            let target = try #require(try await cluster.masters().first { $0.port != source.port })
-            try await cluster.beginMigration(slot: slot, from: source, to: target)
-            while try await cluster.migrateKeys(slot: slot, from: source, to: target) > 0 {}
-            try await cluster.finishMigration(slot: slot, from: source, to: target)
+            let target = try await cluster.moveSlot(slot).target
             let before = try #require(client.clusterStatistics)
 
             // the client's map still names the old owner: the lease goes there and meets MOVED

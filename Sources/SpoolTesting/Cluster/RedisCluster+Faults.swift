@@ -1,6 +1,18 @@
 import Synchronization
 
 extension RedisCluster {
+    /// A whole slot migration at once (steps 1 to 3): `slot`, keys and all, from its master to
+    /// another one. Returns the two.
+    @discardableResult
+    public func moveSlot(_ slot: Int) async throws -> (source: RedisServer, target: RedisServer) {
+        let source = try await master(ofSlot: slot)
+        let target = try await otherMaster(than: source)
+        try await beginMigration(slot: slot, from: source, to: target)
+        while try await migrateKeys(slot: slot, from: source, to: target) > 0 {}
+        try await finishMigration(slot: slot, from: source, to: target)
+        return (source, target)
+    }
+
     /// Step 1 of a slot migration: `slot` becomes IMPORTING on `target` and MIGRATING on
     /// `source`. From here `source` answers ASK for keys of the slot it no longer has.
     public func beginMigration(slot: Int, from source: RedisServer, to target: RedisServer) async throws {

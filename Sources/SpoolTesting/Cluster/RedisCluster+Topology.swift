@@ -61,6 +61,14 @@ extension RedisCluster {
         return server
     }
 
+    /// A live master serving slots other than `source`: where to move one of `source`'s slots.
+    public func otherMaster(than source: RedisServer) async throws -> RedisServer {
+        guard let other = try await masters().first(where: { $0.port != source.port }) else {
+            throw RedisServerError(code: .commandFailed, message: "no master besides port \(source.port)")
+        }
+        return other
+    }
+
     /// A live replica of `master`, waiting up to `limit` for one: on a loaded machine a node
     /// may flag a healthy replica `fail?` for a moment (its 1 s node timeout passed without a
     /// pong), and one such look is no reason to fail.

@@ -1,5 +1,6 @@
 import Foundation
 import SpoolTesting
+import Testing
 
 /// The private redis-servers that `spool` started for a test directory, found through /proc
 /// rather than through `spool`, so a test can count them, and stop them whatever `spool` does.
@@ -16,6 +17,13 @@ enum PrivateServers {
     }
 
     /// The pid in `directory/.spool/redis.pid`.
+    /// Runs `spool redis start` in `directory`, expects it to succeed, and returns the pid it wrote.
+    static func start(in directory: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Int32 {
+        let start = try await SpoolProcess.run(["redis", "start"], in: directory)
+        #expect(start.status == 0, "\(start.stderr)", sourceLocation: sourceLocation)
+        return try pidFile(in: directory)
+    }
+
     static func pidFile(in directory: String) throws -> Int32 {
         let text = try String(contentsOfFile: "\(directory)/.spool/redis.pid", encoding: .utf8)
         guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
