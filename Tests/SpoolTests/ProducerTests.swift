@@ -88,6 +88,31 @@ struct ProducerTests {
         }
     }
 
+    @Test("a dedup marker that names the pushed job itself (an earlier send of the same push) reports it stored, not a duplicate")
+    func dedupMarkerOfTheSameJob() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("resent")
+            let keys = QueueKeys(queue: queue)
+            let envelope = try JobEnvelope.make(Greeting(name: "a"), key: "order-9")
+            let delayed = try JobEnvelope.make(Greeting(name: "b"), key: "order-10")
+            let later = PushOptions(delay: .seconds(600))
+            for _ in 0..<2 {
+                let single = try await fixture.producer.push(envelope, to: queue)
+                #expect(single == PushResult(id: envelope.id, isDuplicate: false))
+                let batch = try await fixture.producer.push([envelope], to: queue)
+                #expect(batch == [PushResult(id: envelope.id, isDuplicate: false)])
+                let scheduled = try await fixture.producer.push(delayed, to: queue, options: later)
+                #expect(scheduled == PushResult(id: delayed.id, isDuplicate: false))
+            }
+            // stored once each
+            #expect(try await fixture.redis("XLEN", keys.stream) == .integer(1))
+            #expect(try await fixture.redis("ZCARD", keys.delayed) == .integer(1))
+            // another job with the key is still a duplicate of the first
+            let other = try await fixture.producer.push(try JobEnvelope.make(Greeting(name: "c"), key: "order-9"), to: queue)
+            #expect(other == PushResult(id: envelope.id, isDuplicate: true))
+        }
+    }
+
     @Test("a push with a dedup key that Redis refuses sets no marker: the push goes through once the cause is fixed")
     func refusedPushSetsNoMarker() async throws {
         try await QueueFixture.with { fixture in

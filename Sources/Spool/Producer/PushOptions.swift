@@ -47,7 +47,9 @@ public struct PushOptions: Sendable {
 public struct PushResult: Sendable, Hashable, CustomStringConvertible {
     /// The id of the job: the new one, or for a duplicate the first job's.
     public var id: JobID
-    /// `true` when a job with the same dedup key was already pushed within the window.
+    /// `true` when another job with the same dedup key was already pushed within the window:
+    /// nothing was stored, and ``id`` is that job's. `false` when the key names this very job
+    /// (the same envelope pushed again, or a resend after a lost reply): it was stored once.
     public var isDuplicate: Bool
 
     /// A result as a push returns it, e.g. from a test double of the code that pushes.

@@ -340,7 +340,11 @@ public struct SpoolProducer: Sendable {
             }
             throw SpoolError(code: .redis, message: "unexpected reply \(reply) to a push to queue \(queue)")
         }
-        return PushResult(id: first, isDuplicate: pair[0].int == 0)
+        // A marker that names this very job was set by an earlier send of this push, which
+        // stored the job (the script stores it before the marker): a cluster client's resend
+        // after a lost reply, or the caller pushing the same envelope again after an error.
+        // The job is in the queue, so it is reported stored, not as a duplicate of itself.
+        return PushResult(id: first, isDuplicate: pair[0].int == 0 && first != id)
     }
 }
 
