@@ -112,6 +112,9 @@ struct EnqueueCommandTests {
         (["enqueue", "q", "--data", "{}", "--traceparent", "00-00000000000000000000000000000000-0000000000000000-00"], "--traceparent", 64),
         (["enqueue", "q", "--data", "{}", "--lines", "--traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x"],
          "--traceparent", 64),
+        (["enqueue", "q", "--data", "{}", "--tracestate", "rojo=1"], "--tracestate needs --traceparent", 64),
+        (["enqueue", "q", "--data", "{}", "--traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+          "--tracestate", "Rojo=1"], "--tracestate is not W3C trace context", 64),
     ])
     func badInputIsOneLineAndExitsNonZero(arguments: [String], expected: String, status: Int32) async throws {
         try await withRedisServer { server in

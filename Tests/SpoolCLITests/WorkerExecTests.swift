@@ -24,7 +24,10 @@ struct WorkerExecTests {
             defer { worker.kill() }
             let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
             let result = try await SpoolProcess.run(
-                ["enqueue", "dump", "--type", "my.type", "--traceparent", traceparent, "--data", #"{"payload": "ünïcode $(x)"}"#],
+                [
+                    "enqueue", "dump", "--type", "my.type", "--traceparent", traceparent, "--tracestate", "rojo=00f067aa0ba902b7",
+                    "--data", #"{"payload": "ünïcode $(x)"}"#,
+                ],
                 in: fixture.directory,
                 environment: ["SPOOL_REDIS_URL": server.url, "SPOOL_REDIS_PASSWORD": "worker-secret-55"]
             )
@@ -44,6 +47,7 @@ struct WorkerExecTests {
             #expect(env.contains("SPOOL_JOB_TYPE=my.type"))
             #expect(env.contains("SPOOL_ATTEMPT=1"))
             #expect(env.contains("TRACEPARENT=\(traceparent)"))
+            #expect(env.contains("TRACESTATE=rojo=00f067aa0ba902b7"))
             #expect(env.contains { $0.range(of: #"^SPOOL_ENQUEUED_AT=\d{13}$"#, options: .regularExpression) != nil })
             #expect(!env.contains { $0.hasPrefix("SPOOL_REDIS") }, "\(env)")
             #expect(!fixture.read("env").contains("worker-secret-55"))
@@ -61,14 +65,15 @@ struct WorkerExecTests {
                 """)
             let id = "0190a0b0-1234-7000-8000-00000000abcd"
             _ = try server.cli(
-                "XADD", "spool:{raw}:stream", "*", "v", "1", "id", id, "type", "raw", "payload", "{}", "traceparent", "zz-NOT-A-TRACE"
+                "XADD", "spool:{raw}:stream", "*", "v", "1", "id", id, "type", "raw", "payload", "{}", "traceparent", "zz-NOT-A-TRACE",
+                "tracestate", "rojo=1"
             )
             // (`spool worker` starts a new group at the beginning of the stream)
             let worker = try fixture.worker(queue: "raw", exec: [dump, fixture.directory])
             defer { worker.kill() }
             try await waitUntil("the raw job ran", within: .seconds(60)) { !fixture.read("env-\(id)").isEmpty }
             let env = fixture.read("env-\(id)")
-            #expect(!env.contains("TRACEPARENT="), "\(env.split(separator: "\n").filter { $0.contains("TRACE") })")
+            #expect(!env.contains("TRACEPARENT=") && !env.contains("TRACESTATE="), "\(env.split(separator: "\n").filter { $0.contains("TRACE") })")
         }
     }
 

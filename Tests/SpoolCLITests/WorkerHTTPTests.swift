@@ -27,7 +27,10 @@ struct WorkerHTTPTests {
     @Test func success200PostsThePayloadWithSpoolHeaders() async throws {
         try await withHTTPWorker(path: "/ok") { fixture, http, probe in
             let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-            let id = try await fixture.enqueue("hooks", ["--type", "order.placed", "--traceparent", traceparent], data: #"{"order": 7}"#)
+            let id = try await fixture.enqueue(
+                "hooks", ["--type", "order.placed", "--traceparent", traceparent, "--tracestate", "rojo=00f067aa0ba902b7"],
+                data: #"{"order": 7}"#
+            )
             try await waitUntil("the job is done") { try probe.isDone(id) }
             let request = try #require(http.requests(to: "/ok").first)
             #expect(request["body"] as? String == #"{"order": 7}"#)
@@ -39,6 +42,7 @@ struct WorkerHTTPTests {
             #expect(headers["spool-attempt"] == "1")
             #expect(headers["spool-enqueued-at"]?.count == 13)
             #expect(headers["traceparent"] == traceparent)
+            #expect(headers["tracestate"] == "rojo=00f067aa0ba902b7")
             #expect(headers["content-type"] == "application/json")
         }
     }

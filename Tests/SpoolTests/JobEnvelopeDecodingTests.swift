@@ -96,7 +96,7 @@ import Testing
         )
     }
 
-    @Test(arguments: ["type", "key", "traceparent"])
+    @Test(arguments: ["type", "key", "traceparent", "tracestate"])
     func rejectsInvalidUTF8(name: String) {
         var fields = Self.entry([(name, "x")])
         let index = fields.firstIndex(of: Array(name.utf8))! + 1
@@ -147,7 +147,7 @@ import Testing
         var rng = SplitMix64(seed: 0x5EED)
         let names = [
             "v", "id", "type", "payload", "enqueued_at", "attempt", "max_attempts", "key",
-            "traceparent", "h:", "h:a", "x",
+            "traceparent", "tracestate", "h:", "h:a", "x",
         ].map { Array($0.utf8) }
         var decoded = 0
         for _ in 0..<5_000 {

@@ -435,6 +435,43 @@ struct ProducerArgumentTests {
         }
     }
 
+    @Test("a tracestate that is not W3C trace context, or one without a traceparent, is refused before anything is sent; a valid one is stored")
+    func invalidTracestate() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("tracestates")
+            let producer = fixture.producer
+            let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let cases: [(traceparent: String?, tracestate: String, says: String)] = [
+                (traceparent, "Rojo=1", "is not W3C trace context"),
+                (traceparent, "rojo=1,rojo=2", "is not W3C trace context"),
+                (nil, "rojo=1", "but no traceparent"),
+            ]
+            for (traceparent, tracestate, says) in cases {
+                let options = PushOptions(traceparent: traceparent, tracestate: tracestate)
+                let envelope = JobEnvelope(type: "greeting", payload: [], traceparent: traceparent, tracestate: tracestate)
+                let paths: [(String, () async throws -> Void)] = [
+                    ("typed", { try await producer.push(Greeting(name: "a"), to: queue, options: options) }),
+                    ("payload", { try await producer.push(payload: Array("{}".utf8), type: "greeting", to: queue, options: options) }),
+                    ("envelope", { try await producer.push(envelope, to: queue) }),
+                    ("typed batch", { try await producer.push([Greeting(name: "a")], to: queue, options: options) }),
+                    ("envelope batch", { try await producer.push([try JobEnvelope.make(Greeting(name: "a")), envelope], to: queue) }),
+                ]
+                for (path, push) in paths {
+                    let error = await #expect(throws: SpoolError.self, "\(path), \(tracestate)") { try await push() }
+                    #expect(error?.code == .invalidArgument, "\(path): \(String(describing: error))")
+                    let message = error?.message ?? ""
+                    #expect(message.contains(says) && message.contains("nothing was pushed") && !message.contains("\n"), "\(path): \(message)")
+                }
+            }
+            try await Self.expectNothingSent(fixture, queue)
+            let valid = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+            try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(traceparent: traceparent, tracestate: valid))
+            let entries = try await fixture.redis("XRANGE", QueueKeys(queue: queue).stream, "-", "+").array ?? []
+            let fields = entries.first?.array?.last?.array?.compactMap(\.string) ?? []
+            #expect(fields.firstIndex(of: "tracestate").map { fields[$0 + 1] } == valid, "\(fields)")
+        }
+    }
+
     @Test("a delay or a dedup window out of range is refused: over 100 years, or a window under 1 ms")
     func timesOutOfRange() async throws {
         try await QueueFixture.with { fixture in

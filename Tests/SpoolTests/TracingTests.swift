@@ -19,19 +19,7 @@ struct TracingTests {
         _ fixture: QueueFixture, producer: SpoolProducer, tracer: any Tracer, queue: QueueName,
         push: () async throws -> Void, count: Int
     ) async throws -> [Int: String?] {
-        let seen = Mutex<[Int: String?]>([:])
-        var worker = SpoolWorker(
-            client: fixture.client, configuration: fixture.workerConfiguration(), logger: fixture.logger, tracer: tracer
-        )
-        worker.subscribe(queue: queue, options: .init(startFromBeginning: true))
-        worker.register(Traced.self, queue: queue) { job, context in
-            seen.withLock { $0[job.n] = context.traceparent }
-        }
-        try await running(worker) {
-            try await push()
-            try await waitUntil("every job ran") { seen.withLock { $0.count } == count }
-        }
-        return seen.withLock { $0 }
+        try await contexts(fixture, tracer: tracer, queue: queue, count: count, push: push).mapValues(\.traceparent)
     }
 
     @Test("the handler span is the child of the enqueue span, and the handler sees its own traceparent")
@@ -68,13 +56,15 @@ struct TracingTests {
     }
 
     /// Adds a job of type `traced` to `queue`'s stream as another producer could write it:
-    /// with `traceparent` as it is (Spool's producers refuse an invalid one).
-    static func addRaw(_ fixture: QueueFixture, queue: QueueName, n: Int, traceparent: String) async throws {
+    /// with `traceparent` (and `tracestate`) as it is (Spool's producers refuse an invalid one).
+    static func addRaw(_ fixture: QueueFixture, queue: QueueName, n: Int, traceparent: String, tracestate: String? = nil) async throws {
         let envelope = try JobEnvelope.make(Traced(n: n))
-        try await fixture.redis(
+        var command = [
             "XADD", QueueKeys(queue: queue).stream, "*", "v", "1", "id", "\(envelope.id)", "type", "traced",
-            "payload", String(decoding: envelope.payload, as: UTF8.self), "traceparent", traceparent
-        )
+            "payload", String(decoding: envelope.payload, as: UTF8.self), "traceparent", traceparent,
+        ]
+        if let tracestate { command += ["tracestate", tracestate] }
+        _ = try await fixture.client.send(RedisCommand(command[0], Array(command.dropFirst())))
     }
 
     static let invalidTraceparents = [
@@ -120,6 +110,72 @@ struct TracingTests {
             for n in 0..<count {
                 #expect(passed[n] == .some(nil), "job \(n) got \(String(describing: passed[n]))")
             }
+        }
+    }
+
+    /// Runs the jobs `push` adds on a worker with `tracer`; returns each handler's context by job number.
+    static func contexts(
+        _ fixture: QueueFixture, tracer: any Tracer, queue: QueueName, count: Int, push: () async throws -> Void
+    ) async throws -> [Int: JobContext] {
+        let seen = Mutex<[Int: JobContext]>([:])
+        var worker = SpoolWorker(
+            client: fixture.client, configuration: fixture.workerConfiguration(), logger: fixture.logger, tracer: tracer
+        )
+        worker.subscribe(queue: queue, options: .init(startFromBeginning: true))
+        worker.register(Traced.self, queue: queue) { job, context in
+            seen.withLock { $0[job.n] = context }
+        }
+        try await running(worker) {
+            try await push()
+            try await waitUntil("every job ran") { seen.withLock { $0.count } == count }
+        }
+        return seen.withLock { $0 }
+    }
+
+    @Test("a tracestate travels with its traceparent: stored by the push, given to the tracer and the handler; an invalid one is absent")
+    func tracestate() async throws {
+        try await QueueFixture.with { fixture in
+            let tracer = TestTracer()
+            let queue = try QueueName("traced-state")
+            let producer = SpoolProducer(client: fixture.client, logger: fixture.logger, tracer: tracer)
+            let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let given = PushOptions(traceparent: traceparent, tracestate: "rojo=00f067aa0ba902b7")
+            var stored: [String?] = []
+            let seen = try await Self.contexts(fixture, tracer: tracer, queue: queue, count: 3) {
+                try await producer.push(Traced(n: 1), to: queue)
+                try await producer.push(Traced(n: 2), to: queue, options: given)
+                try await Self.addRaw(fixture, queue: queue, n: 3, traceparent: traceparent, tracestate: "Rojo=1")
+                let entries = try await fixture.redis("XRANGE", QueueKeys(queue: queue).stream, "-", "+").array ?? []
+                stored = entries.map { entry in
+                    let fields = entry.array?.last?.array?.compactMap(\.string) ?? []
+                    return fields.firstIndex(of: "tracestate").map { fields[$0 + 1] }
+                }
+            }
+            let push = try #require(tracer.spans.first { $0.kind == .producer })
+            let processes = tracer.spans.filter { $0.kind == .consumer }
+            func handlerSpan(_ n: Int) throws -> TestTracer.SpanIdentity {
+                let traceparent = try #require(seen[n]?.traceparent, "job \(n)")
+                return try #require(processes.first { traceparent.contains($0.identity.spanID) }, "job \(n)").identity
+            }
+            // job 1: the producer span's tracestate is stored; the handler gets its own span's
+            #expect(stored == ["test=\(push.identity.spanID)", "rojo=00f067aa0ba902b7", "Rojo=1"])
+            #expect(seen[1]?.tracestate == "test=\(try handlerSpan(1).spanID)")
+            // job 2: the given tracestate reached the tracer, which kept its members after its own
+            #expect(seen[2]?.tracestate == "test=\(try handlerSpan(2).spanID),rojo=00f067aa0ba902b7")
+            // job 3: an invalid stored tracestate is absent: the tracer got none to continue
+            #expect(seen[3]?.tracestate == "test=\(try handlerSpan(3).spanID)")
+
+            // without a tracer the handler gets the stored one as it is, or none when it is invalid
+            // or comes with an invalid traceparent
+            let untraced = try QueueName("untraced-state")
+            let passed = try await Self.contexts(fixture, tracer: InstrumentationSystem.tracer, queue: untraced, count: 3) {
+                try await fixture.producer.push(Traced(n: 1), to: untraced, options: given)
+                try await Self.addRaw(fixture, queue: untraced, n: 2, traceparent: traceparent, tracestate: "Rojo=1")
+                try await Self.addRaw(fixture, queue: untraced, n: 3, traceparent: "zz-NOT-A-TRACE", tracestate: "rojo=1")
+            }
+            #expect(passed[1]?.traceparent == traceparent && passed[1]?.tracestate == "rojo=00f067aa0ba902b7")
+            #expect(passed[2]?.traceparent == traceparent && passed[2]?.tracestate == nil)
+            #expect(passed[3]?.traceparent == nil && passed[3]?.tracestate == nil)
         }
     }
 

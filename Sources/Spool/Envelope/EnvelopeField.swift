@@ -9,6 +9,7 @@ enum EnvelopeField: CaseIterable, Sendable {
     case maxAttempts
     case key
     case traceparent
+    case tracestate
 
     /// The prefix of header fields: `h:<name>`.
     static let headerPrefix: [UInt8] = Array("h:".utf8)
@@ -25,6 +26,7 @@ enum EnvelopeField: CaseIterable, Sendable {
         case .maxAttempts: "max_attempts"
         case .key: "key"
         case .traceparent: "traceparent"
+        case .tracestate: "tracestate"
         }
     }
 
@@ -41,6 +43,7 @@ enum EnvelopeField: CaseIterable, Sendable {
         case 4 where bytes.elementsEqual("type".utf8): self = .type
         case 7 where bytes.elementsEqual("payload".utf8): self = .payload
         case 7 where bytes.elementsEqual("attempt".utf8): self = .attempt
+        case 10 where bytes.elementsEqual("tracestate".utf8): self = .tracestate
         case 11 where bytes.elementsEqual("enqueued_at".utf8): self = .enqueuedAt
         case 11 where bytes.elementsEqual("traceparent".utf8): self = .traceparent
         case 12 where bytes.elementsEqual("max_attempts".utf8): self = .maxAttempts

@@ -112,7 +112,8 @@ struct EnvelopeDecoder {
             attempt: try integer(.attempt, minimum: 1) ?? 1,
             maxAttempts: try integer(.maxAttempts, minimum: 1),
             key: try text(.key),
-            traceparent: try text(.traceparent)
+            traceparent: try text(.traceparent),
+            tracestate: try text(.tracestate)
         )
         envelope.version = version
         for header in headers {
@@ -177,6 +178,7 @@ private struct KnownFields {
     private var maxAttempts: [UInt8]?
     private var key: [UInt8]?
     private var traceparent: [UInt8]?
+    private var tracestate: [UInt8]?
 
     subscript(field: EnvelopeField) -> [UInt8]? {
         get {
@@ -190,6 +192,7 @@ private struct KnownFields {
             case .maxAttempts: maxAttempts
             case .key: key
             case .traceparent: traceparent
+            case .tracestate: tracestate
             }
         }
         set {
@@ -203,6 +206,7 @@ private struct KnownFields {
             case .maxAttempts: maxAttempts = newValue
             case .key: key = newValue
             case .traceparent: traceparent = newValue
+            case .tracestate: tracestate = newValue
             }
         }
     }

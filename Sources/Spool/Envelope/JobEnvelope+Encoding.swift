@@ -40,7 +40,7 @@ extension JobEnvelope {
     ///
     /// Order: `v`, `id`, `type`, `payload`, `enqueued_at` (omitted when it is the id's
     /// timestamp), `attempt` (omitted when 1), then the optional `max_attempts`, `key`,
-    /// `traceparent` (omitted when `nil`), headers as `h:<name>` sorted by name, and finally
+    /// `traceparent`, `tracestate` (each omitted when `nil`), headers as `h:<name>` sorted by name, and finally
     /// ``extraFields`` as read. Values are binary-safe bytes.
     public func encodeFields(into sink: inout some EnvelopeFieldSink) {
         sink.appendField(EnvelopeField.version.name)
@@ -73,6 +73,10 @@ extension JobEnvelope {
             sink.appendField(EnvelopeField.traceparent.name)
             sink.appendField(traceparent)
         }
+        if let tracestate {
+            sink.appendField(EnvelopeField.tracestate.name)
+            sink.appendField(tracestate)
+        }
         if !headers.isEmpty {
             for (name, value) in headers.sorted(by: { $0.key < $1.key }) {
                 sink.appendField(EnvelopeField.headerPrefix + Array(name.utf8))
@@ -93,6 +97,7 @@ extension JobEnvelope {
         if maxAttempts != nil { count += 1 }
         if key != nil { count += 1 }
         if traceparent != nil { count += 1 }
+        if tracestate != nil { count += 1 }
         return count
     }
 

@@ -46,6 +46,9 @@ public struct JobEnvelope: Sendable, Hashable {
     public var key: String?
     /// The W3C trace context of the enqueueing span, if any (`traceparent`).
     public var traceparent: String?
+    /// The vendor-specific part of that trace context, if any (`tracestate`): W3C Trace
+    /// Context's list of `key=value` members, passed on with ``traceparent`` only.
+    public var tracestate: String?
     /// Free-form string metadata, one `h:<name>` field per header.
     public var headers: [String: String]
     /// Fields this version does not know, in the order they were read (empty for new jobs).
@@ -64,6 +67,7 @@ public struct JobEnvelope: Sendable, Hashable {
         maxAttempts: Int? = nil,
         key: String? = nil,
         traceparent: String? = nil,
+        tracestate: String? = nil,
         headers: [String: String] = [:]
     ) {
         self.version = Self.currentVersion
@@ -76,6 +80,7 @@ public struct JobEnvelope: Sendable, Hashable {
         self.maxAttempts = maxAttempts
         self.key = key
         self.traceparent = traceparent
+        self.tracestate = tracestate
         self.headers = headers
         self.extraFields = []
     }

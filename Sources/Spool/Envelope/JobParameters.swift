@@ -24,6 +24,7 @@ extension JobEnvelope {
         maxAttempts: Int? = nil,
         key: String? = nil,
         traceparent: String? = nil,
+        tracestate: String? = nil,
         headers: [String: String] = [:],
         maxPayloadBytes: Int = defaultMaxPayloadBytes
     ) throws(SpoolError) -> JobEnvelope {
@@ -48,6 +49,7 @@ extension JobEnvelope {
             maxAttempts: maxAttempts,
             key: key,
             traceparent: traceparent,
+            tracestate: tracestate,
             headers: headers
         )
     }

@@ -19,6 +19,9 @@ public struct PushOptions: Sendable {
     /// A W3C trace context to propagate to the handler. A push with one creates no
     /// `spool.push` span: the job carries this context as it is.
     public var traceparent: String?
+    /// The vendor-specific part of that trace context (W3C `tracestate`), carried with it;
+    /// only together with ``traceparent`` (a push with this alone throws).
+    public var tracestate: String?
 
     /// Creates options; every field has a default.
     public init(
@@ -28,7 +31,8 @@ public struct PushOptions: Sendable {
         dedupKey: String? = nil,
         dedupWindow: Duration = .seconds(86_400),
         headers: [String: String] = [:],
-        traceparent: String? = nil
+        traceparent: String? = nil,
+        tracestate: String? = nil
     ) {
         self.delay = delay
         self.runAt = runAt
@@ -37,6 +41,7 @@ public struct PushOptions: Sendable {
         self.dedupWindow = dedupWindow
         self.headers = headers
         self.traceparent = traceparent
+        self.tracestate = tracestate
     }
 
     /// Options with the defaults.

@@ -38,7 +38,8 @@ public struct SpoolProducer: Sendable {
     /// - Parameters:
     ///   - metricsFactory: where `spool.jobs.enqueued` goes. Defaults to `MetricsSystem.factory`.
     ///   - tracer: with a tracer, a push runs in a `spool.push <queue>` producer span whose W3C
-    ///     `traceparent` is stored with jobs that carry none; a job with its own `traceparent`
+    ///     `traceparent` (and `tracestate`, when the tracer writes one) is stored with jobs that
+    ///     carry none; a job with its own `traceparent`
     ///     (e.g. ``PushOptions/traceparent``) keeps it, and a push whose jobs all carry one
     ///     creates no span. Defaults to `InstrumentationSystem.tracer` (a no-op until the app
     ///     bootstraps one).
@@ -62,7 +63,7 @@ public struct SpoolProducer: Sendable {
     public func push<J: JobParameters>(_ job: J, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
         let envelope = try JobEnvelope.make(
             job, maxAttempts: options.maxAttempts, key: options.dedupKey, traceparent: options.traceparent,
-            headers: options.headers, maxPayloadBytes: configuration.maxPayloadBytes
+            tracestate: options.tracestate, headers: options.headers, maxPayloadBytes: configuration.maxPayloadBytes
         )
         return try await push(envelope, to: queue, options: options)
     }
@@ -73,7 +74,7 @@ public struct SpoolProducer: Sendable {
         try JobEnvelope.checkPayloadSize(payload.count, limit: configuration.maxPayloadBytes)
         let envelope = JobEnvelope(
             type: type, payload: payload, maxAttempts: options.maxAttempts, key: options.dedupKey,
-            traceparent: options.traceparent, headers: options.headers
+            traceparent: options.traceparent, tracestate: options.tracestate, headers: options.headers
         )
         return try await push(envelope, to: queue, options: options)
     }
@@ -115,7 +116,7 @@ public struct SpoolProducer: Sendable {
     /// `options` applies to every job, except ``PushOptions/dedupKey``: a dedup key names one
     /// job, so a batch push with one throws (code `invalidArgument`) before anything is sent.
     /// To deduplicate the jobs of a batch, give each its own key with
-    /// ``JobEnvelope/make(_:id:enqueuedAt:maxAttempts:key:traceparent:headers:maxPayloadBytes:)``
+    /// ``JobEnvelope/make(_:id:enqueuedAt:maxAttempts:key:traceparent:tracestate:headers:maxPayloadBytes:)``
     /// and push the envelopes.
     @discardableResult
     public func push<J: JobParameters>(_ jobs: [J], to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> [PushResult] {
@@ -124,7 +125,7 @@ public struct SpoolProducer: Sendable {
         envelopes.reserveCapacity(jobs.count)
         for job in jobs {
             envelopes.append(try JobEnvelope.make(
-                job, maxAttempts: options.maxAttempts, traceparent: options.traceparent,
+                job, maxAttempts: options.maxAttempts, traceparent: options.traceparent, tracestate: options.tracestate,
                 headers: options.headers, maxPayloadBytes: configuration.maxPayloadBytes
             ))
         }
@@ -211,8 +212,8 @@ public struct SpoolProducer: Sendable {
     /// Refuses a job a worker would dead-letter as malformed: an attempt limit below 1, an
     /// attempt below 1, a version other than ``JobEnvelope/currentVersion``, an `enqueuedAt`
     /// below 0, an empty type, more fields than a worker reads (``JobEnvelope/maxFieldCount``); and one
-    /// whose `traceparent` is not W3C trace context (a worker would ignore it, and a tracer
-    /// could not continue it).
+    /// whose `traceparent` or `tracestate` is not W3C trace context (a worker would ignore it,
+    /// and a tracer could not continue it), or with a `tracestate` but no `traceparent`.
     private static func check(_ envelope: JobEnvelope, queue: QueueName) throws(SpoolError) {
         func refuse(_ what: String) -> SpoolError {
             SpoolError(code: .invalidArgument, message: "\(what); nothing was pushed to queue \(queue)")
@@ -235,18 +236,44 @@ public struct SpoolProducer: Sendable {
             throw refuse("enqueuedAt is \(envelope.enqueuedAt) for job \(envelope.id): Unix milliseconds, 0 or more")
         }
         if envelope.type.isEmpty { throw refuse("job \(envelope.id) has an empty type: name the kind of job") }
-        if let traceparent = envelope.traceparent, !TraceParent.isValid(traceparent) {
-            throw refuse(
-                "the traceparent of job \(envelope.id) is not W3C trace context (00-<32 hex trace id>-<16 hex parent id>-<2 hex "
-                    + "flags>, lowercase, neither id all zeros): pass one a tracer wrote, or none"
-            )
-        }
+        if envelope.traceparent != nil || envelope.tracestate != nil { try checkTraceContext(envelope, queue: queue) }
         let fields = envelope.fieldCount
         if fields > JobEnvelope.maxFieldCount {
             throw refuse(
                 "job \(envelope.id) would be a stream entry of \(fields) fields (\(envelope.headers.count) of them headers), over "
                     + "the \(JobEnvelope.maxFieldCount) a worker accepts: put the data in the payload"
             )
+        }
+    }
+
+    /// Refuses a `traceparent` or `tracestate` that is not W3C trace context, and a
+    /// `tracestate` without a `traceparent`. Apart from ``check(_:queue:)``: most jobs carry
+    /// neither, and the checks' messages would enlarge the check every job goes through.
+    @inline(never)
+    private static func checkTraceContext(_ envelope: JobEnvelope, queue: QueueName) throws(SpoolError) {
+        func refuse(_ what: String) -> SpoolError {
+            SpoolError(code: .invalidArgument, message: "\(what); nothing was pushed to queue \(queue)")
+        }
+        if let traceparent = envelope.traceparent, !TraceParent.isValid(traceparent) {
+            throw refuse(
+                "the traceparent of job \(envelope.id) is not W3C trace context (00-<32 hex trace id>-<16 hex parent id>-<2 hex "
+                    + "flags>, lowercase, neither id all zeros): pass one a tracer wrote, or none"
+            )
+        }
+        if let tracestate = envelope.tracestate {
+            if envelope.traceparent == nil {
+                throw refuse(
+                    "job \(envelope.id) has a tracestate but no traceparent: W3C trace context passes a tracestate on only with "
+                        + "its traceparent; set both, or neither"
+                )
+            }
+            if !TraceState.isValid(tracestate) {
+                throw refuse(
+                    "the tracestate of job \(envelope.id) is not W3C trace context (up to 32 key=value members separated by "
+                        + "commas, keys unique, in lowercase letters, digits and _-*/ (tenant@system allowed), values of "
+                        + "printable ASCII without , or =): pass one a tracer wrote, or none"
+                )
+            }
         }
     }
 

@@ -5,18 +5,20 @@ extension SubscriptionRunner {
     /// Runs `body` in a `process <queue>` consumer span (OpenTelemetry's messaging naming:
     /// the operation and the destination; the job type, which producers choose, is the
     /// attribute `spool.job.type`, so span names stay few), the child of the span the job was
-    /// enqueued in (its `traceparent`); `body` gets the handler span's `traceparent`. Without
-    /// a tracer it runs `body` with the job's own `traceparent`.
+    /// enqueued in (its `traceparent` and `tracestate`); `body` gets the handler span's
+    /// `traceparent` and `tracestate`. Without a tracer it runs `body` with the job's own.
     ///
     /// A stored `traceparent` that is not W3C trace context (another producer wrote it; Spool's
     /// refuse one) is treated as absent, as the spec says to: no parent, and handlers get none
-    /// (so `spool worker`'s exec and http handlers pass none on).
+    /// (so `spool worker`'s exec and http handlers pass none on). So is a stored `tracestate`
+    /// that is not, or that comes without a valid `traceparent`.
     func traced(
-        _ envelope: JobEnvelope, attempt: Int, _ body: (_ traceparent: String?) async -> Outcome
+        _ envelope: JobEnvelope, attempt: Int, _ body: (_ traceparent: String?, _ tracestate: String?) async -> Outcome
     ) async -> Outcome {
         let stored = envelope.traceparent.flatMap { TraceParent.isValid($0) ? $0 : nil }
-        guard let tracer else { return await body(stored) }
-        return await traced(envelope, attempt: attempt, stored: stored, tracer: tracer, body)
+        let state = stored == nil ? nil : envelope.tracestate.flatMap { TraceState.isValid($0) ? $0 : nil }
+        guard let tracer else { return await body(stored, state) }
+        return await traced(envelope, attempt: attempt, stored: (stored, state), tracer: tracer, body)
     }
 
     /// ``traced(_:attempt:_:)`` with a tracer. A function of its own, so that without a tracer
@@ -24,10 +26,10 @@ extension SubscriptionRunner {
     /// from the task's allocator, and a larger one cost each job a `malloc`:
     /// docs/performance.md, "Stop 26").
     private func traced(
-        _ envelope: JobEnvelope, attempt: Int, stored: String?, tracer: any Tracer,
-        _ body: (_ traceparent: String?) async -> Outcome
+        _ envelope: JobEnvelope, attempt: Int, stored: (traceparent: String?, tracestate: String?), tracer: any Tracer,
+        _ body: (_ traceparent: String?, _ tracestate: String?) async -> Outcome
     ) async -> Outcome {
-        let parent = TraceHeaders.context(from: stored, tracer: tracer)
+        let parent = TraceHeaders.context(from: stored.traceparent, tracestate: stored.tracestate, tracer: tracer)
         let span = tracer.startSpan("process \(keys.queue)", context: parent, ofKind: .consumer)
         defer { span.end() }
         span.attributes["messaging.system"] = "spool"
@@ -39,7 +41,8 @@ extension SubscriptionRunner {
         span.attributes["spool.job.type"] = envelope.type
         span.attributes["spool.attempt"] = attempt
         let outcome = await ServiceContext.$current.withValue(span.context) {
-            await body(TraceHeaders.traceparent(of: span.context, tracer: tracer) ?? stored)
+            let own = TraceHeaders.headers(of: span.context, tracer: tracer)
+            return await own.traceparent == nil ? body(stored.traceparent, stored.tracestate) : body(own.traceparent, own.tracestate)
         }
         switch outcome {
         case .succeeded, .duplicate, .abandoned:

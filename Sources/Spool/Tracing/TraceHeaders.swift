@@ -18,18 +18,23 @@ struct TraceHeaders: Injector, Extractor {
         tracer is NoOpTracer ? nil : tracer
     }
 
-    /// The `traceparent` the tracer writes for `context`, if any.
-    static func traceparent(of context: ServiceContext, tracer: any Tracer) -> String? {
+    /// The `traceparent` the tracer writes for `context`, if any, and the `tracestate` it
+    /// writes with it (`nil` when it writes none, or an empty one).
+    static func headers(of context: ServiceContext, tracer: any Tracer) -> (traceparent: String?, tracestate: String?) {
         var carrier: [String: String] = [:]
         tracer.inject(context, into: &carrier, using: TraceHeaders())
-        return carrier["traceparent"]
+        guard let traceparent = carrier["traceparent"] else { return (nil, nil) }
+        return (traceparent, carrier["tracestate"].flatMap { $0.isEmpty ? nil : $0 })
     }
 
-    /// The context a job's `traceparent` names (a remote parent), or a top-level context.
-    static func context(from traceparent: String?, tracer: any Tracer) -> ServiceContext {
+    /// The context a job's `traceparent` (and `tracestate`) name (a remote parent), or a
+    /// top-level context.
+    static func context(from traceparent: String?, tracestate: String?, tracer: any Tracer) -> ServiceContext {
         var context = ServiceContext.topLevel
         if let traceparent {
-            tracer.extract(["traceparent": traceparent], into: &context, using: TraceHeaders())
+            var carrier = ["traceparent": traceparent]
+            if let tracestate { carrier["tracestate"] = tracestate }
+            tracer.extract(carrier, into: &context, using: TraceHeaders())
         }
         return context
     }

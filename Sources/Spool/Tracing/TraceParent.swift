@@ -33,3 +33,64 @@ extension JobEnvelope {
         TraceParent.isValid(value)
     }
 }
+
+/// The W3C Trace Context `tracestate` rule (https://www.w3.org/TR/trace-context/#tracestate-header).
+enum TraceState {
+    /// The most list members a `tracestate` may have.
+    static let maxMembers = 32
+
+    /// Whether `value` is a `tracestate` to pass on: up to 32 `key=value` members separated by
+    /// `,` (spaces and tabs around them allowed, empty members ignored), keys unique. A key is
+    /// lowercase letters, digits and `_-*/`, starting with a letter (at most 256), or
+    /// `tenant@system` (at most 241 and 14, the tenant may start with a digit); a value is 1
+    /// to 256 printable ASCII characters other than `,` and `=`, not ending in a space.
+    static func isValid(_ value: String) -> Bool {
+        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        var keys: [ArraySlice<UInt8>] = []
+        for var member in Array(value.utf8).split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+            while let first = member.first, blank(first) { member = member.dropFirst() }
+            while let last = member.last, blank(last) { member = member.dropLast() }
+            if member.isEmpty { continue }
+            guard let equals = member.firstIndex(of: UInt8(ascii: "=")) else { return false }
+            let key = member[..<equals]
+            guard isValidKey(key), isValidValue(member[(equals + 1)...]), !keys.contains(key) else { return false }
+            keys.append(key)
+            if keys.count > maxMembers { return false }
+        }
+        return true
+    }
+
+    private static func isKeyCharacter(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+            || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "*") || byte == UInt8(ascii: "/")
+    }
+
+    private static func isLowercaseLetter(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") }
+
+    private static func isValidKey(_ bytes: ArraySlice<UInt8>) -> Bool {
+        guard let first = bytes.first else { return false }
+        if let at = bytes.firstIndex(of: UInt8(ascii: "@")) {
+            let tenant = bytes[..<at]
+            let system = bytes[(at + 1)...]
+            guard let systemFirst = system.first, !tenant.isEmpty, tenant.count <= 241, system.count <= 14,
+                  tenant.allSatisfy(isKeyCharacter), system.allSatisfy(isKeyCharacter), isLowercaseLetter(systemFirst)
+            else { return false }
+            return isLowercaseLetter(first) || (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9"))
+        }
+        return isLowercaseLetter(first) && bytes.count <= 256 && bytes.allSatisfy(isKeyCharacter)
+    }
+
+    private static func isValidValue(_ bytes: ArraySlice<UInt8>) -> Bool {
+        guard let last = bytes.last, bytes.count <= 256, last != UInt8(ascii: " ") else { return false }
+        return bytes.allSatisfy { $0 >= 0x20 && $0 <= 0x7E && $0 != UInt8(ascii: ",") && $0 != UInt8(ascii: "=") }
+    }
+}
+
+extension JobEnvelope {
+    /// Whether `value` is a valid W3C Trace Context `tracestate`: up to 32 `key=value` members
+    /// separated by `,`, keys unique, in the spec's characters. A push refuses a job with any
+    /// other (code `invalidArgument`), and a worker treats a stored invalid one as absent.
+    public static func isValidTracestate(_ value: String) -> Bool {
+        TraceState.isValid(value)
+    }
+}

@@ -24,6 +24,10 @@ public struct JobContext: Sendable {
     /// span's own, a child of the one the producer attached; otherwise the producer's, if any.
     /// A stored value that is not W3C trace context is treated as absent (`nil`).
     public let traceparent: String?
+    /// The vendor-specific part of that trace context (W3C `tracestate`), if any: the one the
+    /// tracer wrote for the handler span, otherwise the producer's. `nil` whenever
+    /// ``traceparent`` is, and for a stored value that is not W3C trace context.
+    public let tracestate: String?
     /// The name of the worker (Redis consumer) running the job.
     public let workerName: String
     /// A logger with the job's metadata (`spool.queue`, `spool.group`, `spool.job.id`,
@@ -61,7 +65,7 @@ public struct JobContext: Sendable {
     public init(
         id: JobID = JobID(), queue: QueueName, group: GroupName = .default, type: String, attempt: Int = 1,
         maxAttempts: Int = 5, enqueuedAt: Int64? = nil, deliveryCount: Int = 1, headers: [String: String] = [:],
-        traceparent: String? = nil, workerName: String = "test", logger: Logger = Logger(label: "spool.job")
+        traceparent: String? = nil, tracestate: String? = nil, workerName: String = "test", logger: Logger = Logger(label: "spool.job")
     ) {
         var workerLogger = logger
         workerLogger[metadataKey: "spool.queue"] = .string(queue.rawValue)
@@ -69,14 +73,14 @@ public struct JobContext: Sendable {
         self.init(
             id: id, queue: queue, group: group, type: type, attempt: attempt, maxAttempts: maxAttempts,
             enqueuedAt: enqueuedAt ?? id.timestamp, deliveryCount: deliveryCount, headers: headers, traceparent: traceparent,
-            workerName: workerName, workerLogger: workerLogger
+            tracestate: tracestate, workerName: workerName, workerLogger: workerLogger
         )
     }
 
     init(
         id: JobID, queue: QueueName, group: GroupName, type: String, attempt: Int, maxAttempts: Int,
         enqueuedAt: Int64, deliveryCount: Int, headers: [String: String], traceparent: String?,
-        workerName: String, workerLogger: Logger
+        tracestate: String?, workerName: String, workerLogger: Logger
     ) {
         self.id = id
         self.queue = queue
@@ -88,6 +92,7 @@ public struct JobContext: Sendable {
         self.deliveryCount = deliveryCount
         self.headers = headers
         self.traceparent = traceparent
+        self.tracestate = tracestate
         self.workerName = workerName
         self.workerLogger = workerLogger
     }

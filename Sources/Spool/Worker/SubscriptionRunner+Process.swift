@@ -125,19 +125,22 @@ extension SubscriptionRunner {
     private func run(
         _ handler: RegisteredHandler, _ envelope: JobEnvelope, entry: StreamEntry, attempt: Int, maxAttempts: Int
     ) async -> Outcome {
-        await traced(envelope, attempt: attempt) { traceparent in
-            await run(handler, envelope, entry: entry, attempt: attempt, maxAttempts: maxAttempts, traceparent: traceparent)
+        await traced(envelope, attempt: attempt) { traceparent, tracestate in
+            await run(
+                handler, envelope, entry: entry, attempt: attempt, maxAttempts: maxAttempts, traceparent: traceparent,
+                tracestate: tracestate
+            )
         }
     }
 
     private func run(
         _ handler: RegisteredHandler, _ envelope: JobEnvelope, entry: StreamEntry, attempt: Int, maxAttempts: Int,
-        traceparent: String?
+        traceparent: String?, tracestate: String?
     ) async -> Outcome {
         let context = JobContext(
             id: envelope.id, queue: keys.queue, group: group, type: envelope.type, attempt: attempt,
             maxAttempts: maxAttempts, enqueuedAt: envelope.enqueuedAt, deliveryCount: entry.deliveries,
-            headers: envelope.headers, traceparent: traceparent, workerName: consumer, workerLogger: logger
+            headers: envelope.headers, traceparent: traceparent, tracestate: tracestate, workerName: consumer, workerLogger: logger
         )
         let timeout = handler.timeout ?? options.handlerTimeout
         let typeMetrics = metrics.type(envelope.type)

@@ -51,6 +51,12 @@ struct EnqueueCommand: AsyncParsableCommand {
     ))
     var traceparent: String?
 
+    @Option(help: ArgumentHelp(
+        "The vendor part of that trace context (W3C tracestate, e.g. vendor=value,other=value); needs --traceparent.",
+        valueName: "tracestate"
+    ))
+    var tracestate: String?
+
     @Flag(help: "Enqueue one job per non-empty line of the input, in batches of 1000; prints one id per line as each batch is stored.")
     var lines = false
 
@@ -75,6 +81,16 @@ struct EnqueueCommand: AsyncParsableCommand {
                 exitCode: 64
             )
         }
+        if let tracestate {
+            if traceparent == nil { throw CLIError("--tracestate needs --traceparent (a tracestate goes only with its traceparent)", exitCode: 64) }
+            if !JobEnvelope.isValidTracestate(tracestate) {
+                throw CLIError(
+                    "--tracestate is not W3C trace context (up to 32 key=value members separated by commas, keys unique, in "
+                        + "lowercase letters, digits and _-*/ or tenant@system, values of printable ASCII without , or =)",
+                    exitCode: 64
+                )
+            }
+        }
         if !(1...JobEnvelope.maxPayloadBytesLimit).contains(maxPayloadBytes) {
             throw CLIError("--max-payload-bytes must be 1...\(JobEnvelope.maxPayloadBytesLimit) (Redis's largest string)", exitCode: 64)
         }
@@ -91,11 +107,12 @@ struct EnqueueCommand: AsyncParsableCommand {
             client: client, configuration: SpoolProducer.Configuration(prefix: connection.keyPrefix, maxPayloadBytes: limit),
             logger: Logger(label: "spool.cli", factory: { _ in SwiftLogNoOpLogHandler() })
         )
-        let options = PushOptions(delay: delay?.duration, maxAttempts: maxAttempts, dedupKey: dedupKey, traceparent: traceparent)
+        let options = PushOptions(delay: delay?.duration, maxAttempts: maxAttempts, dedupKey: dedupKey, traceparent: traceparent,
+                                  tracestate: tracestate)
         let jobType = type ?? queue
         if lines {
             let envelopes = payloads.map {
-                JobEnvelope(type: jobType, payload: $0, maxAttempts: maxAttempts, traceparent: traceparent)
+                JobEnvelope(type: jobType, payload: $0, maxAttempts: maxAttempts, traceparent: traceparent, tracestate: tracestate)
             }
             // each batch's ids go out as soon as it is stored: when a later batch fails, what
             // is printed is what was enqueued, so a rerun can skip those lines

@@ -194,6 +194,7 @@ struct ExecHandler: Sendable {
         changes["SPOOL_MAX_ATTEMPTS"] = "\(context.maxAttempts)"
         changes["SPOOL_ENQUEUED_AT"] = "\(context.enqueuedAt)"
         changes["TRACEPARENT"] = .some(context.traceparent)
+        changes["TRACESTATE"] = .some(context.tracestate)
         return .inherit.updating(changes)
     }
 }

@@ -41,9 +41,10 @@ struct HTTPHandler: Sendable {
                     + "(Spool-Job-Type); push the job with a plain type"
             )
         }
-        // (a traceparent here is valid W3C trace context: the worker passes an invalid stored
-        // one on as nil, so none is sent)
+        // (a traceparent or tracestate here is valid W3C trace context: the worker passes an
+        // invalid stored one on as nil, so none is sent)
         let traceparent = context.traceparent
+        let tracestate = context.tracestate
         var target = url
         for _ in 0...3 {
             let shown = RedisURL.redact(target.absoluteString)
@@ -63,6 +64,9 @@ struct HTTPHandler: Sendable {
             request.headers.add(name: "Spool-Enqueued-At", value: "\(context.enqueuedAt)")
             if let traceparent {
                 request.headers.add(name: "traceparent", value: traceparent)
+            }
+            if let tracestate {
+                request.headers.add(name: "tracestate", value: tracestate)
             }
             request.body = .bytes(ByteBuffer(bytes: envelope.payload))
 

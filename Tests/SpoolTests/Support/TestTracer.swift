@@ -3,13 +3,17 @@ import Synchronization
 import Tracing
 
 /// A tracer for tests: records every span and propagates W3C `traceparent`
-/// (`00-<32 hex trace id>-<16 hex span id>-01`). No global bootstrap: pass it as `tracer:`.
+/// (`00-<32 hex trace id>-<16 hex span id>-01`) and `tracestate`, where each span puts its own
+/// member `test=<span id>` first, before the other members of its parent's (as a vendor's
+/// tracer does). No global bootstrap: pass it as `tracer:`.
 final class TestTracer: Tracer, Sendable {
     /// The identity of a span (or of a remote parent read from a `traceparent`).
     struct SpanIdentity: Sendable, Hashable {
         var traceID: String
         var spanID: String
         var parentSpanID: String?
+        /// The `tracestate`: of a remote parent as read, of a span as it writes it.
+        var state: String? = nil
     }
 
     enum IdentityKey: ServiceContextKey {
@@ -36,8 +40,11 @@ final class TestTracer: Tracer, Sendable {
     ) -> TestSpan {
         var context = context()
         let parent = context[IdentityKey.self]
+        let spanID = Self.hex(8)
+        let inherited = (parent?.state ?? "").split(separator: ",").filter { !$0.hasPrefix("test=") }
         let identity = SpanIdentity(
-            traceID: parent?.traceID ?? Self.hex(16), spanID: Self.hex(8), parentSpanID: parent?.spanID
+            traceID: parent?.traceID ?? Self.hex(16), spanID: spanID, parentSpanID: parent?.spanID,
+            state: (["test=\(spanID)"] + inherited.map(String.init)).joined(separator: ",")
         )
         context[IdentityKey.self] = identity
         return TestSpan(operationName: operationName, kind: kind, context: context, identity: identity) { [self] span in
@@ -51,6 +58,7 @@ final class TestTracer: Tracer, Sendable {
     where Inject.Carrier == Carrier {
         guard let identity = context[IdentityKey.self] else { return }
         injector.inject("00-\(identity.traceID)-\(identity.spanID)-01", forKey: "traceparent", into: &carrier)
+        if let state = identity.state { injector.inject(state, forKey: "tracestate", into: &carrier) }
     }
 
     func extract<Carrier, Extract: Extractor>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
@@ -58,7 +66,9 @@ final class TestTracer: Tracer, Sendable {
         guard let value = extractor.extract(key: "traceparent", from: carrier) else { return }
         let parts = value.split(separator: "-")
         guard parts.count == 4, parts[1].count == 32, parts[2].count == 16 else { return }
-        context[IdentityKey.self] = SpanIdentity(traceID: String(parts[1]), spanID: String(parts[2]))
+        context[IdentityKey.self] = SpanIdentity(
+            traceID: String(parts[1]), spanID: String(parts[2]), state: extractor.extract(key: "tracestate", from: carrier)
+        )
     }
 
     private static func hex(_ bytes: Int) -> String {
