@@ -58,12 +58,30 @@ struct BadArgumentTests {
         (["enqueue", "q", "--key", "--lines"], "--key lacks a value: it was followed by --lines"),
         (["dlq", "list", "emails", "--group", "--all"], "--group lacks a value: it was followed by --all"),
         (["worker", "--queue", "q", "--group", "--exec", "/bin/true"], "--group lacks a value: it was followed by --exec"),
+        (["worker", "--queue", "--exec", "/bin/true"], "--queue lacks a value: it was followed by --exec"),
+        (["worker", "--config", "--queue", "q", "--exec", "/bin/true"], "--config lacks a value: it was followed by --queue"),
+        (["health", "--queue", "--json"], "--queue lacks a value: it was followed by --json"),
+        (["queues", "--prefix", "--json"], "--prefix lacks a value: it was followed by --json"),
+        (["enqueue", "q", "--file", "--data", "1"], "--file lacks a value: it was followed by --data"),
     ])
     func negativeValues(arguments: [String], expected: String) async throws {
         let run = try await spool(arguments: arguments + ["--redis", "redis://127.0.0.1:1"])
         #expect(run.status == 64, "\(arguments): \(run.stderr)")
         #expect(run.stderrLines.count == 1 && run.stderr.hasPrefix("spool: ") && run.stderr.contains(expected), "\(arguments): \(run.stderr)")
         #expect(!run.stderr.contains("Missing value"), "\(arguments): \(run.stderr)")
+    }
+
+    /// Queue names and prefixes may start with `-`: `--queue -urgent` and `--prefix -app` said
+    /// "Missing value", so no command could reach such a queue by flag.
+    @Test("a queue or a prefix starting with - is taken as given: by flag, and as an argument after --")
+    func valuesStartingWithDash() async throws {
+        try await withRedisServer { server in
+            let enqueued = try await spool("enqueue", "--redis", server.url, "--prefix", "-app", "--data", "{}", "--", "-urgent")
+            #expect(enqueued.status == 0, "\(enqueued.stderr)")
+            #expect(try server.cli("XLEN", "-app:{-urgent}:stream") == "1")
+            let health = try await spool("health", "--redis", server.url, "--prefix", "-app", "--queue", "-urgent")
+            #expect(health.status == 0 && health.stdout.contains("healthy: 1 queue"), "\(health.stdout) \(health.stderr)")
+        }
     }
 
     /// Was capped silently: every retry then waited the max, whatever the base said.

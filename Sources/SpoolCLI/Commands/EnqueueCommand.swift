@@ -31,7 +31,7 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "The payload as JSON text.")
     var data: String?
 
-    @Option(help: ArgumentHelp("Read the payload from a file.", valueName: "path"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Read the payload from a file.", valueName: "path"))
     var file: String?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Run the job no earlier than this from now, e.g. 30s, 5m.", valueName: "duration"))
@@ -66,6 +66,7 @@ struct EnqueueCommand: AsyncParsableCommand {
     func validate() throws {
         try OptionValue.refuseOptionName(type, for: "--type")
         try OptionValue.refuseOptionName(dedupKey, for: "--key")
+        try OptionValue.refuseOptionName(file, for: "--file")
     }
 
     func run() async throws {

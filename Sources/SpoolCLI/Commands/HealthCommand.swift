@@ -23,7 +23,7 @@ struct HealthCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Unhealthy when a group has more dead letters than this.", valueName: "n"))
     var maxDead: Int?
 
-    @Option(name: .customLong("queue"), help: ArgumentHelp("Check only this queue (repeatable); default: every known queue.", valueName: "queue"))
+    @Option(name: .customLong("queue"), parsing: .unconditionalSingleValue, help: ArgumentHelp("Check only this queue (repeatable); default: every known queue.", valueName: "queue"))
     var queues: [String] = []
 
     @Flag(help: "Print one JSON document (fields in docs/cli.md).")
@@ -40,6 +40,7 @@ struct HealthCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let maxDead, maxDead < 0 { throw ValidationError("--max-dead must be 0 or more") }
+        for queue in queues { try OptionValue.refuseOptionName(queue, for: "--queue") }
     }
 
     func run() async throws {

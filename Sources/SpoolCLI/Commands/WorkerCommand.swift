@@ -29,11 +29,11 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(help: ArgumentHelp("A YAML file listing subscriptions and settings (see docs/worker.md).", valueName: "path"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("A YAML file listing subscriptions and settings (see docs/worker.md).", valueName: "path"))
     var config: String?
 
     // (arrays, so that a second --queue is an error rather than silently replacing the first)
-    @Option(name: .customLong("queue"), help: ArgumentHelp("The queue to serve (without --config).", valueName: "queue"))
+    @Option(name: .customLong("queue"), parsing: .unconditionalSingleValue, help: ArgumentHelp("The queue to serve (without --config).", valueName: "queue"))
     var queues: [String] = []
 
     @Option(parsing: .unconditional, help: "The group (subscriber) to serve it as. Defaults to `default`.")
@@ -170,6 +170,8 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func validate() throws {
         try OptionValue.refuseOptionName(group, for: "--group")
+        try OptionValue.refuseOptionName(config, for: "--config")
+        for queue in queues { try OptionValue.refuseOptionName(queue, for: "--queue") }
     }
 
     func run() async throws {

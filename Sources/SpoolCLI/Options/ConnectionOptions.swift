@@ -24,7 +24,7 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Timeout for each command, for connecting (at most 5s), and for a private Redis to answer.", valueName: "duration"))
     var timeout: DurationArgument = DurationArgument(.seconds(5))
 
-    @Option(name: .long, help: ArgumentHelp(
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "Key prefix of the queues, as the producers and workers were configured (default: spool).",
         discussion: "Defaults to $SPOOL_PREFIX, then spool.",
         valueName: "prefix"
@@ -35,6 +35,7 @@ struct ConnectionOptions: ParsableArguments {
     var keyPrefix: String { prefix ?? Self.environment("SPOOL_PREFIX") ?? QueueKeys.defaultPrefix }
 
     func validate() throws {
+        try OptionValue.refuseOptionName(prefix, for: "--prefix")
         guard timeout.duration > .zero else { throw ValidationError("--timeout must be more than 0 (e.g. 500ms or 5s)") }
         do {
             _ = try QueueKeys(queue: QueueName("q"), prefix: keyPrefix)
