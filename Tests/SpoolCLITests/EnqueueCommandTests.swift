@@ -72,6 +72,21 @@ struct EnqueueCommandTests {
         }
     }
 
+    @Test("--lines stores the trace context given with every line's job")
+    func linesCarryTheTraceContext() async throws {
+        try await withRedisServer { server in
+            let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let result = try await SpoolProcess.run(
+                ["enqueue", "traced", "--redis", server.url, "--lines", "--traceparent", traceparent, "--tracestate", "rojo=1"],
+                stdin: Array("{}\n{}\n".utf8)
+            )
+            #expect(result.status == 0, "\(result.stderr)")
+            let lines = try server.cli("XRANGE", "spool:{traced}:stream", "-", "+").split(separator: "\n").map(String.init)
+            let values = { (name: String) in lines.indices.dropLast().filter { lines[$0] == name }.map { lines[$0 + 1] } }
+            #expect(values("traceparent") == [traceparent, traceparent] && values("tracestate") == ["rojo=1", "rojo=1"], "\(lines)")
+        }
+    }
+
     @Test func linesPrintsTheIDsOfEveryStoredLineWhenABatchFailsPartWay() async throws {
         try await withRedisServer { server in
             // Redis refuses writes once it holds 2 MB more than now: the first batch (1000

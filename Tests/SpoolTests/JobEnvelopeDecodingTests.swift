@@ -96,12 +96,25 @@ import Testing
         )
     }
 
-    @Test(arguments: ["type", "key", "traceparent", "tracestate"])
+    @Test(arguments: ["type", "key"])
     func rejectsInvalidUTF8(name: String) {
         var fields = Self.entry([(name, "x")])
         let index = fields.firstIndex(of: Array(name.utf8))! + 1
         fields[index] = [0x61, 0xC3, 0x28]
         Self.expectMalformed(fields, "malformed job envelope: field \"\(name)\" is not valid UTF-8")
+    }
+
+    /// Trace context is metadata: one that is not UTF-8 is not W3C trace context, and the job
+    /// still runs (the worker treats such a value as absent), where it was dead-lettered as malformed.
+    @Test(arguments: ["traceparent", "tracestate"])
+    func readsTraceContextThatIsNotUTF8AsInvalidText(name: String) throws {
+        var fields = Self.entry([(name, "x")])
+        let index = fields.firstIndex(of: Array(name.utf8))! + 1
+        fields[index] = [0x61, 0xC3, 0x28]
+        let envelope = try JobEnvelope.decode(fields: fields)
+        let value = name == "traceparent" ? envelope.traceparent : envelope.tracestate
+        #expect(value == "a\u{FFFD}(")
+        #expect(!JobEnvelope.isValidTraceparent(envelope.traceparent ?? "") && !JobEnvelope.isValidTracestate(value ?? ""))
     }
 
     @Test func rejectsHeaderWithInvalidUTF8() {

@@ -179,6 +179,58 @@ struct TracingTests {
         }
     }
 
+    @Test("a traced batch of jobs with and without their own trace context: each with its own keeps it, the others get the span's")
+    func mixedBatch() async throws {
+        try await QueueFixture.with { fixture in
+            let tracer = TestTracer()
+            let queue = try QueueName("traced-mixed")
+            let producer = SpoolProducer(client: fixture.client, logger: fixture.logger, tracer: tracer)
+            let own = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            var stored: [[String]] = []
+            _ = try await Self.contexts(fixture, tracer: tracer, queue: queue, count: 2) {
+                try await producer.push([
+                    try JobEnvelope.make(Traced(n: 1)),
+                    try JobEnvelope.make(Traced(n: 2), traceparent: own, tracestate: "rojo=1"),
+                ], to: queue)
+                let entries = try await fixture.redis("XRANGE", QueueKeys(queue: queue).stream, "-", "+").array ?? []
+                stored = entries.map { entry in
+                    let fields = entry.array?.last?.array?.compactMap(\.string) ?? []
+                    return ["traceparent", "tracestate"].compactMap { name in fields.firstIndex(of: name).map { fields[$0 + 1] } }
+                }
+            }
+            let push = try #require(tracer.spans.first { $0.kind == .producer })
+            #expect(stored == [
+                ["00-\(push.identity.traceID)-\(push.identity.spanID)-01", "test=\(push.identity.spanID)"],
+                [own, "rojo=1"],
+            ])
+        }
+    }
+
+    @Test("a retried job keeps its traceparent and tracestate: the next attempt's handler gets the same")
+    func retryKeepsTraceContext() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("traced-retry")
+            let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let seen = Mutex<[Int: (String?, String?)]>([:])
+            var worker = SpoolWorker(client: fixture.client, configuration: fixture.workerConfiguration(), logger: fixture.logger)
+            worker.subscribe(queue: queue, options: .init(startFromBeginning: true))
+            worker.register(Traced.self, queue: queue, retry: .fixed(maxAttempts: 2, delay: .milliseconds(1))) { _, context in
+                seen.withLock { $0[context.attempt] = (context.traceparent, context.tracestate) }
+                if context.attempt == 1 { throw SpoolError(code: .invalidArgument, message: "fail the first attempt") }
+            }
+            try await running(worker) {
+                try await fixture.producer.push(
+                    Traced(n: 1), to: queue, options: PushOptions(traceparent: traceparent, tracestate: "rojo=00f067aa0ba902b7")
+                )
+                try await waitUntil("the second attempt ran") { seen.withLock { $0[2] != nil } }
+            }
+            for attempt in 1...2 {
+                let context = try #require(seen.withLock { $0[attempt] }, "attempt \(attempt)")
+                #expect(context.0 == traceparent && context.1 == "rojo=00f067aa0ba902b7", "attempt \(attempt): \(context)")
+            }
+        }
+    }
+
     @Test("a batch push stamps every job with the batch's producer span")
     func batch() async throws {
         try await QueueFixture.with { fixture in

@@ -112,8 +112,8 @@ struct EnvelopeDecoder {
             attempt: try integer(.attempt, minimum: 1) ?? 1,
             maxAttempts: try integer(.maxAttempts, minimum: 1),
             key: try text(.key),
-            traceparent: try text(.traceparent),
-            tracestate: try text(.tracestate)
+            traceparent: lenientText(.traceparent),
+            tracestate: lenientText(.tracestate)
         )
         envelope.version = version
         for header in headers {
@@ -142,6 +142,13 @@ struct EnvelopeDecoder {
             throw JobEnvelope.malformed("field \"\(field.name)\" is not valid UTF-8")
         }
         return string
+    }
+
+    /// The field as text, with bytes that are not UTF-8 replaced (U+FFFD). For trace context:
+    /// a value that is not UTF-8 is not W3C trace context either, so the worker treats it as
+    /// absent, as it does any invalid one, rather than dead-letter the job for its metadata.
+    private func lenientText(_ field: EnvelopeField) -> String? {
+        known[field].map { String(decoding: $0, as: UTF8.self) }
     }
 
     private func integer64(_ field: EnvelopeField, minimum: Int64) throws(SpoolError) -> Int64? {

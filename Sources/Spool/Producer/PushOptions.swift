@@ -20,7 +20,8 @@ public struct PushOptions: Sendable {
     /// `spool.push` span: the job carries this context as it is.
     public var traceparent: String?
     /// The vendor-specific part of that trace context (W3C `tracestate`), carried with it;
-    /// only together with ``traceparent`` (a push with this alone throws).
+    /// only together with ``traceparent`` (a push with this alone throws). Like
+    /// ``traceparent``, for pushes of a job or a payload: an envelope carries its own.
     public var tracestate: String?
 
     /// Creates options; every field has a default.
@@ -54,7 +55,9 @@ public struct PushResult: Sendable, Hashable, CustomStringConvertible {
     public var id: JobID
     /// `true` when another job with the same dedup key was already pushed within the window:
     /// nothing was stored, and ``id`` is that job's. `false` when the key names this very job
-    /// (the same envelope pushed again, or a resend after a lost reply): it was stored once.
+    /// (the same envelope pushed again, or a resend after a lost reply): it was stored once,
+    /// by the earlier send, as that send had it (a payload or options changed since are not
+    /// applied), and `spool.jobs.enqueued` counts it again.
     public var isDuplicate: Bool
 
     /// A result as a push returns it, e.g. from a test double of the code that pushes.

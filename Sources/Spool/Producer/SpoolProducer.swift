@@ -269,9 +269,9 @@ public struct SpoolProducer: Sendable {
             }
             if !TraceState.isValid(tracestate) {
                 throw refuse(
-                    "the tracestate of job \(envelope.id) is not W3C trace context (up to 32 key=value members separated by "
-                        + "commas, keys unique, in lowercase letters, digits and _-*/ (tenant@system allowed), values of "
-                        + "printable ASCII without , or =): pass one a tracer wrote, or none"
+                    "the tracestate of job \(envelope.id) is not W3C trace context (1 to 32 key=value members separated by "
+                        + "commas, keys unique, of lowercase letters, digits and _-*/@, values of printable ASCII without , or "
+                        + "=): pass one a tracer wrote, or none"
                 )
             }
         }
@@ -370,7 +370,7 @@ public struct SpoolProducer: Sendable {
         // A marker that names this very job was set by an earlier send of this push, which
         // stored the job (the script stores it before the marker): a cluster client's resend
         // after a lost reply, or the caller pushing the same envelope again after an error.
-        // The job is in the queue, so it is reported stored, not as a duplicate of itself.
+        // The job was stored earlier, so it is reported stored, not as a duplicate of itself.
         return PushResult(id: first, isDuplicate: pair[0].int == 0 && first != id)
     }
 }

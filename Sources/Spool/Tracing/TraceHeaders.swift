@@ -19,12 +19,13 @@ struct TraceHeaders: Injector, Extractor {
     }
 
     /// The `traceparent` the tracer writes for `context`, if any, and the `tracestate` it
-    /// writes with it (`nil` when it writes none, or an empty one).
+    /// writes with it (`nil` when it writes none, or one that is not W3C `tracestate`, an empty
+    /// one among them: what Spool stores and passes on is valid).
     static func headers(of context: ServiceContext, tracer: any Tracer) -> (traceparent: String?, tracestate: String?) {
         var carrier: [String: String] = [:]
         tracer.inject(context, into: &carrier, using: TraceHeaders())
         guard let traceparent = carrier["traceparent"] else { return (nil, nil) }
-        return (traceparent, carrier["tracestate"].flatMap { $0.isEmpty ? nil : $0 })
+        return (traceparent, carrier["tracestate"].flatMap { TraceState.isValid($0) ? $0 : nil })
     }
 
     /// The context a job's `traceparent` (and `tracestate`) name (a remote parent), or a

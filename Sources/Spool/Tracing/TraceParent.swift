@@ -34,16 +34,17 @@ extension JobEnvelope {
     }
 }
 
-/// The W3C Trace Context `tracestate` rule (https://www.w3.org/TR/trace-context/#tracestate-header).
+/// The W3C Trace Context `tracestate` rule (https://www.w3.org/TR/trace-context-2/#tracestate-header),
+/// with Level 2's keys, which take in Level 1's (`tenant@system` among them).
 enum TraceState {
     /// The most list members a `tracestate` may have.
     static let maxMembers = 32
 
-    /// Whether `value` is a `tracestate` to pass on: up to 32 `key=value` members separated by
+    /// Whether `value` is a `tracestate` to pass on: 1 to 32 `key=value` members separated by
     /// `,` (spaces and tabs around them allowed, empty members ignored), keys unique. A key is
-    /// lowercase letters, digits and `_-*/`, starting with a letter (at most 256), or
-    /// `tenant@system` (at most 241 and 14, the tenant may start with a digit); a value is 1
-    /// to 256 printable ASCII characters other than `,` and `=`, not ending in a space.
+    /// 1 to 256 lowercase letters, digits and `_-*/@`, starting with a letter or a digit; a
+    /// value is 1 to 256 printable ASCII characters other than `,` and `=`, not ending in a
+    /// space. A list without members passes nothing on, so it is not one to pass on either.
     static func isValid(_ value: String) -> Bool {
         let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
         var keys: [ArraySlice<UInt8>] = []
@@ -57,27 +58,18 @@ enum TraceState {
             keys.append(key)
             if keys.count > maxMembers { return false }
         }
-        return true
+        return !keys.isEmpty
     }
-
-    private static func isKeyCharacter(_ byte: UInt8) -> Bool {
-        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-            || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "*") || byte == UInt8(ascii: "/")
-    }
-
-    private static func isLowercaseLetter(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") }
 
     private static func isValidKey(_ bytes: ArraySlice<UInt8>) -> Bool {
-        guard let first = bytes.first else { return false }
-        if let at = bytes.firstIndex(of: UInt8(ascii: "@")) {
-            let tenant = bytes[..<at]
-            let system = bytes[(at + 1)...]
-            guard let systemFirst = system.first, !tenant.isEmpty, tenant.count <= 241, system.count <= 14,
-                  tenant.allSatisfy(isKeyCharacter), system.allSatisfy(isKeyCharacter), isLowercaseLetter(systemFirst)
-            else { return false }
-            return isLowercaseLetter(first) || (first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9"))
+        guard let first = bytes.first, bytes.count <= 256 else { return false }
+        let lowercase = { (byte: UInt8) in byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") }
+        let digit = { (byte: UInt8) in byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+        guard lowercase(first) || digit(first) else { return false }
+        return bytes.allSatisfy { byte in
+            lowercase(byte) || digit(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "*")
+                || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "@")
         }
-        return isLowercaseLetter(first) && bytes.count <= 256 && bytes.allSatisfy(isKeyCharacter)
     }
 
     private static func isValidValue(_ bytes: ArraySlice<UInt8>) -> Bool {
@@ -87,9 +79,10 @@ enum TraceState {
 }
 
 extension JobEnvelope {
-    /// Whether `value` is a valid W3C Trace Context `tracestate`: up to 32 `key=value` members
-    /// separated by `,`, keys unique, in the spec's characters. A push refuses a job with any
-    /// other (code `invalidArgument`), and a worker treats a stored invalid one as absent.
+    /// Whether `value` is a valid W3C Trace Context `tracestate`: 1 to 32 `key=value` members
+    /// separated by `,`, keys unique, in the spec's characters (Level 2's keys). A push refuses
+    /// a job with any other (code `invalidArgument`), and a worker treats a stored invalid one
+    /// as absent.
     public static func isValidTracestate(_ value: String) -> Bool {
         TraceState.isValid(value)
     }

@@ -86,8 +86,8 @@ struct EnqueueCommand: AsyncParsableCommand {
             if traceparent == nil { throw CLIError("--tracestate needs --traceparent (a tracestate goes only with its traceparent)", exitCode: 64) }
             if !JobEnvelope.isValidTracestate(tracestate) {
                 throw CLIError(
-                    "--tracestate is not W3C trace context (up to 32 key=value members separated by commas, keys unique, in "
-                        + "lowercase letters, digits and _-*/ or tenant@system, values of printable ASCII without , or =)",
+                    "--tracestate is not W3C trace context (1 to 32 key=value members separated by commas, keys unique, of "
+                        + "lowercase letters, digits and _-*/@, values of printable ASCII without , or =)",
                     exitCode: 64
                 )
             }
