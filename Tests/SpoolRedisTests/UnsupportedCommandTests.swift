@@ -69,6 +69,22 @@ struct UnsupportedCommandTests {
 /// them on the same connection, were queued into it (answered `QUEUED`, run at the `EXEC`).
 @Suite("Transactions on a single server's shared connections")
 struct SharedTransactionTests {
+    /// Every call that sends `command` on a shared connection (after a `SET before 1` where it
+    /// can take more than one); each throws what the client throws, or the master's failure.
+    static func sharedConnectionCalls(_ client: RedisClient, _ command: RedisCommand) -> [() async throws -> Void] {
+        [
+            { _ = try await client.send(command) },
+            { _ = try await client.pipeline([RedisCommand("SET", "before", "1"), command]) },
+            { _ = try await client.pipeline([RedisCommand("SET", "before", "1"), command]) { _ in nil } },
+            { _ = try await client.sendToEachMaster(command) },
+            {
+                // (a command refused on every connection is that master's failure here, as any error)
+                let results = try await client.resultsFromEachMaster(command)
+                if case .failure(let error) = results.first?.result { throw error }
+            },
+        ]
+    }
+
     @Test("a MULTI or WATCH left open, or an EXEC or DISCARD without its MULTI, is refused before sending by every shared-connection call", arguments: [
         (["MULTI"], "MULTI without its EXEC after it"),
         (["WATCH", "k"], "WATCH without its EXEC after it"),
@@ -80,13 +96,7 @@ struct SharedTransactionTests {
             let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
             defer { client.shutdown() }
             let command = RedisCommand(arguments[0], Array(arguments.dropFirst()))
-            for call in [
-                { _ = try await client.send(command) },
-                { _ = try await client.pipeline([RedisCommand("SET", "before", "1"), command]) },
-                { _ = try await client.pipeline([RedisCommand("SET", "before", "1"), command]) { _ in nil } },
-                { _ = try await client.sendToEachMaster(command) },
-                { _ = try await client.resultsFromEachMaster(command) },
-            ] as [() async throws -> Void] {
+            for call in Self.sharedConnectionCalls(client, command) {
                 let error = await #expect(throws: RedisError.self, "\(arguments)") { try await call() }
                 #expect(error?.code == .unsupportedCommand, "\(arguments)")
                 let message = error?.message ?? ""
@@ -163,6 +173,81 @@ struct ClusterTransactionRefusalTests {
             }
             #expect(replies.last == .array([.integer(1), .integer(1)]))
             #expect(try await client.send("GET", "{t}:b").string == "1")
+        }
+    }
+}
+
+/// Commands that change a connection for every caller sharing it: `SELECT` moved their
+/// commands to another database, `AUTH` ran them as another user, `HELLO 3` switched the
+/// connection to RESP3, which the client cannot read.
+@Suite("Connection state on shared connections")
+struct SharedStateCommandTests {
+    @Test("SELECT, AUTH and HELLO with AUTH are refused on shared connections before sending; HELLO 3 everywhere", arguments: [
+        (["SELECT", "1"], "SELECT on a connection other callers share"),
+        (["auth", "secret"], "AUTH on a connection other callers share"),
+        (["AUTH", "app", "secret"], "AUTH on a connection other callers share"),
+        (["HELLO", "2", "AUTH", "app", "secret"], "HELLO with AUTH on a connection other callers share"),
+        (["HELLO", "3"], "HELLO 3 is not supported"),
+    ])
+    func refused(arguments: [String], expected: String) async throws {
+        try await withRedisServer { server in
+            let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
+            defer { client.shutdown() }
+            let command = RedisCommand(arguments[0], Array(arguments.dropFirst()))
+            for call in SharedTransactionTests.sharedConnectionCalls(client, command) {
+                let error = await #expect(throws: RedisError.self, "\(arguments)") { try await call() }
+                #expect(error?.code == .unsupportedCommand, "\(arguments)")
+                let message = error?.message ?? ""
+                #expect(message.hasPrefix(expected) && !message.contains("\n") && !message.contains("secret"), "\(message)")
+            }
+            // nothing was sent: still database 0, and the replies line up
+            #expect(try await client.send("EXISTS", "before") == .integer(0))
+            _ = try await client.send("SET", "here", "0")
+            #expect(try await client.withDedicatedConnection { connection in
+                try await connection.pipeline([RedisCommand("SELECT", "0"), RedisCommand("GET", "here")])
+            }.last == .bulkString(Array("0".utf8)))
+        }
+    }
+
+    @Test("a dedicated connection may SELECT and AUTH for itself; HELLO without a version, or with 2, is sent")
+    func allowedWhereTheyHold() async throws {
+        try await withRedisServer { server in
+            let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
+            defer { client.shutdown() }
+            _ = try await client.send("SET", "k", "db0")
+            let replies = try await client.withDedicatedConnection { connection in
+                try await connection.pipeline([
+                    RedisCommand("SELECT", "1"), RedisCommand("SET", "k", "db1"), RedisCommand("GET", "k"),
+                    RedisCommand("HELLO"), RedisCommand("HELLO", "2"), RedisCommand("SELECT", "0"),
+                ])
+            }
+            #expect(replies[2] == .bulkString(Array("db1".utf8)))
+            #expect(replies[3].array != nil && replies[4].array != nil, "\(replies)")
+            // the shared connection never left database 0
+            #expect(try await client.send("GET", "k") == .bulkString(Array("db0".utf8)))
+            for arguments in [["HELLO"], ["HELLO", "2"], ["HELLO", "2", "SETNAME", "x"], ["SELECTX"], ["AUTHX"]] {
+                let command = RedisCommand(arguments[0], Array(arguments.dropFirst()))
+                #expect(command.unsupportedReason == nil && command.sharedStateReason == nil, "\(arguments)")
+            }
+        }
+    }
+
+    @Test("on a cluster, SELECT, AUTH and HELLO with AUTH are refused on the shared connections too")
+    func refusedOnACluster() async throws {
+        try await withRedisCluster(.init(masters: 3, replicasPerMaster: 0)) { cluster in
+            let client = RedisClient(configuration: try RedisConfiguration(url: cluster.url))
+            defer { client.shutdown() }
+            for arguments in [["SELECT", "0"], ["AUTH", "secret"], ["HELLO", "2", "AUTH", "default", "secret"]] {
+                let command = RedisCommand(arguments[0], Array(arguments.dropFirst()))
+                for call in [
+                    { _ = try await client.send(command) },
+                    { _ = try await client.pipeline([RedisCommand("SET", "{t}:before", "1"), command]) },
+                    { _ = try await client.sendToEachMaster(command) },
+                ] as [() async throws -> Void] {
+                    await #expect { try await call() } throws: { ($0 as? RedisError)?.code == .unsupportedCommand }
+                }
+            }
+            #expect(try await client.send("EXISTS", "{t}:before") == .integer(0))
         }
     }
 }

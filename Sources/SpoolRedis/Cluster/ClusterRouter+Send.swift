@@ -216,7 +216,7 @@ extension ClusterRouter {
     /// (``RedisCommand/clusterUnsupportedReason``).
     func refuseUnsupported(_ commands: [RedisCommand]) throws(RedisError) {
         for command in commands {
-            if let reason = command.clusterUnsupportedReason {
+            if let reason = command.clusterUnsupportedReason ?? command.sharedStateReason {
                 throw RedisError(code: .unsupportedCommand, message: reason, address: configuration.redactedURL)
             }
         }
