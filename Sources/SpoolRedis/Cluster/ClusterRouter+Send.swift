@@ -208,7 +208,7 @@ extension ClusterRouter {
     func send(_ command: RedisCommand) async throws -> RESPValue {
         try refuseUnsupported([command])
         let (reply, node) = try await exchange(command)
-        if case .error(let text) = reply { throw RedisError.reply(text, address: node.configuration.redactedURL) }
+        if case .error(let text) = reply { throw RedisError.reply(text, address: node.configuration.redactedURL).forCluster() }
         return reply
     }
 
@@ -249,7 +249,7 @@ extension ClusterRouter {
             case .tryAgain, .ask, nil:
                 if isTransient(error) || error.code == .timeout { try? await refresh(force: false) }
             }
-            throw error
+            throw error.forCluster()
         }
     }
 }
@@ -257,7 +257,7 @@ extension ClusterRouter {
 extension RedisError {
     /// The same error, its message noting how many times the command was sent.
     func afterAttempts(_ attempts: Int) -> RedisError {
-        var error = self
+        var error = forCluster()
         error.message += " (gave up after \(attempts) attempts over the cluster)"
         return error
     }

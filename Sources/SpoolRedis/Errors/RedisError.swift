@@ -109,9 +109,24 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         } else if code == .noPermission {
             message += " (the Redis ACL user lacks this command or key pattern; see docs/operations.md)"
         } else if code == .redirected {
-            message += " (the server is a Redis Cluster node: connect with a redis-cluster:// URL; see docs/cluster.md)"
+            message += singleServerRedirectHint
         }
         return RedisError(code: code, message: message, address: address)
+    }
+
+    /// What a redirect tells a client that talks to one server.
+    private static let singleServerRedirectHint =
+        " (the server is a Redis Cluster node: connect with a redis-cluster:// URL; see docs/cluster.md)"
+
+    /// The error as a cluster client reports it: a redirect (MOVED, ASK) that reached the
+    /// caller says the slot moved, not to use the `redis-cluster://` URL the client already has.
+    package func forCluster() -> RedisError {
+        guard code == .redirected, message.hasSuffix(Self.singleServerRedirectHint) else { return self }
+        var error = self
+        error.message = String(message.dropLast(Self.singleServerRedirectHint.count))
+            + " (the key's hash slot moved to another master, or is moving: the client updated its slot map, so send "
+            + "again, or lease the dedicated connection again; see docs/cluster.md)"
+        return error
     }
 
     /// A handshake command's error reply made safe to show: the arguments Redis echoes
