@@ -159,3 +159,37 @@ struct ClusterKeysTests {
         }
     }
 }
+
+/// Two forced slot-map reads under way at once: the one sent first could answer last and put
+/// back the older map. `MapReads` decides which answer the router installs.
+@Suite("Cluster: the order of slot-map reads")
+struct MapReadsTests {
+    @Test("a read sent before one already installed is not installed; reads answering in order are")
+    func olderReadAnsweringLast() {
+        var reads = MapReads()
+        let first = reads.send()
+        let second = reads.send()
+        let installedsecond = reads.mayInstall(second)
+        #expect(installedsecond)
+        let installedfirst = reads.mayInstall(first)
+        #expect(!installedfirst, "the older map replaced the newer")
+        let third = reads.send()
+        let installedthird = reads.mayInstall(third)
+        #expect(installedthird)
+        let fourth = reads.send()
+        let installedfourth = reads.mayInstall(fourth)
+        #expect(installedfourth)
+    }
+
+    @Test("a MOVED patch made while a read was under way: that read is not installed, one sent after it is")
+    func patchWhileReading() {
+        var reads = MapReads()
+        let before = reads.send()
+        reads.patched()
+        let installedbefore = reads.mayInstall(before)
+        #expect(!installedbefore)
+        let after = reads.send()
+        let installedafter = reads.mayInstall(after)
+        #expect(installedafter)
+    }
+}

@@ -24,6 +24,8 @@ final class ClusterRouter: Sendable {
         var keylessMaster: RedisAddress?
         var refreshedAt: ContinuousClock.Instant?
         var refreshing = false
+        /// Orders the map reads, so that an older one never replaces a newer one.
+        var reads = MapReads()
         var isShutdown = false
         var statistics = ClusterStatistics()
     }
@@ -113,10 +115,11 @@ final class ClusterRouter: Sendable {
         for address in candidates {
             let node = node(at: address)
             do {
+                let read = state.withLock { $0.reads.send() }
                 let reply = try await node.sharedConnection.send(RedisCommand("CLUSTER", "SLOTS"))
                 let map = try SlotMap(clusterSlots: reply, host: Self.host(of: node))
                 if map.masters.isEmpty { continue }
-                install(map)
+                install(map, read: read)
                 return
             } catch let error as RedisError {
                 lastError = error
@@ -131,8 +134,11 @@ final class ClusterRouter: Sendable {
         throw lastError
     }
 
-    private func install(_ map: SlotMap) {
-        state.withLock { state in
+    /// Installs `map`, unless a map from a later read (or a MOVED) was installed meanwhile:
+    /// forced reads run side by side, and the one sent first may answer last.
+    private func install(_ map: SlotMap, read: UInt64) {
+        let installed = state.withLock { state in
+            guard state.reads.mayInstall(read) else { return false }
             var byIndex: [NodeConnections] = []
             for address in map.masters { byIndex.append(node(at: address, in: &state)) }
             state.routes = (0..<RedisHashSlot.count).map { slot in
@@ -141,6 +147,11 @@ final class ClusterRouter: Sendable {
             state.masters = map.masters
             state.refreshedAt = .now
             state.statistics.refreshes += 1
+            return true
+        }
+        guard installed else {
+            logger.debug("redis cluster slot map read skipped: a later one was installed")
+            return
         }
         logger.debug("redis cluster slot map read", metadata: ["redis.cluster.masters": "\(map.masters.count)",
                                                               "redis.cluster.covered": "\(map.coveredSlots)"])
@@ -152,6 +163,7 @@ final class ClusterRouter: Sendable {
         state.withLock { state in
             if state.routes.isEmpty { return }
             state.routes[slot] = node(at: address, in: &state)
+            state.reads.patched()
             state.statistics.moved += 1
         }
         logger.debug("redis cluster MOVED", metadata: ["redis.cluster.slot": "\(slot)", "redis.cluster.node": "\(address)"])
@@ -242,4 +254,34 @@ package struct ClusterStatistics: Sendable, Equatable {
     package var retried = 0
     /// Slot map reads.
     package var refreshes = 0
+}
+
+/// The order of slot-map reads: each `CLUSTER SLOTS` is numbered as it is sent, and a map is
+/// installed only when no read sent after it (and no MOVED patch made after it was sent) was
+/// installed first. Without it, of two forced reads under way at once, the one sent first
+/// could answer last and put back the older map (a slot's old owner, until the next MOVED).
+struct MapReads {
+    /// The number of the last read sent.
+    private(set) var sent: UInt64 = 0
+    /// Reads numbered up to this one may no longer be installed.
+    private(set) var settled: UInt64 = 0
+
+    /// Numbers a read about to be sent.
+    mutating func send() -> UInt64 {
+        sent += 1
+        return sent
+    }
+
+    /// Whether the map of read `read` may be installed; if so, the reads sent before it may
+    /// no longer be.
+    mutating func mayInstall(_ read: UInt64) -> Bool {
+        guard read > settled else { return false }
+        settled = read
+        return true
+    }
+
+    /// A MOVED patched the map: the reads sent before it knew less.
+    mutating func patched() {
+        settled = sent
+    }
 }
