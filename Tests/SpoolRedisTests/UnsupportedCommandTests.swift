@@ -177,16 +177,17 @@ struct ClusterTransactionRefusalTests {
     }
 }
 
-/// Commands that change a connection for every caller sharing it: `SELECT` moved their
-/// commands to another database, `AUTH` ran them as another user, `HELLO 3` switched the
-/// connection to RESP3, which the client cannot read.
-@Suite("Connection state on shared connections")
-struct SharedStateCommandTests {
-    @Test("SELECT, AUTH and HELLO with AUTH are refused on shared connections before sending; HELLO 3 everywhere", arguments: [
-        (["SELECT", "1"], "SELECT on a connection other callers share"),
-        (["auth", "secret"], "AUTH on a connection other callers share"),
-        (["AUTH", "app", "secret"], "AUTH on a connection other callers share"),
-        (["HELLO", "2", "AUTH", "app", "secret"], "HELLO with AUTH on a connection other callers share"),
+/// Commands that change what a connection is for every caller of it: `SELECT` moved their
+/// commands to another database, `AUTH` ran them as another user (on a dedicated connection
+/// too, once it went back to the client's pool), `HELLO 3` switched the connection to RESP3,
+/// which the client cannot read.
+@Suite("Commands that change a connection's database, user or protocol")
+struct ConnectionStateCommandTests {
+    @Test("SELECT, AUTH, HELLO with AUTH and HELLO 3 are refused before sending, on shared and dedicated connections", arguments: [
+        (["SELECT", "1"], "SELECT is not supported"),
+        (["auth", "secret"], "AUTH is not supported"),
+        (["AUTH", "app", "secret"], "AUTH is not supported"),
+        (["HELLO", "2", "AUTH", "app", "secret"], "HELLO with AUTH is not supported"),
         (["HELLO", "3"], "HELLO 3 is not supported"),
     ])
     func refused(arguments: [String], expected: String) async throws {
@@ -194,60 +195,62 @@ struct SharedStateCommandTests {
             let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
             defer { client.shutdown() }
             let command = RedisCommand(arguments[0], Array(arguments.dropFirst()))
-            for call in SharedTransactionTests.sharedConnectionCalls(client, command) {
+            let dedicated: [() async throws -> Void] = [
+                { _ = try await client.withDedicatedConnection { try await $0.send(command) } },
+                { _ = try await client.withDedicatedConnection { try await $0.pipeline([RedisCommand("SET", "before", "1"), command]) } },
+            ]
+            for call in SharedTransactionTests.sharedConnectionCalls(client, command) + dedicated {
                 let error = await #expect(throws: RedisError.self, "\(arguments)") { try await call() }
                 #expect(error?.code == .unsupportedCommand, "\(arguments)")
                 let message = error?.message ?? ""
                 #expect(message.hasPrefix(expected) && !message.contains("\n") && !message.contains("secret"), "\(message)")
             }
-            // nothing was sent: still database 0, and the replies line up
+            // as a follow-up it is not sent either
+            let replies = try await client.withDedicatedConnection { connection in
+                try await connection.pipeline([RedisCommand("PING")]) { _ in command }
+            }
+            #expect(replies == [.simpleString("PONG")])
+            // nothing was sent: still database 0 on every connection, and the replies line up
             #expect(try await client.send("EXISTS", "before") == .integer(0))
             _ = try await client.send("SET", "here", "0")
-            #expect(try await client.withDedicatedConnection { connection in
-                try await connection.pipeline([RedisCommand("SELECT", "0"), RedisCommand("GET", "here")])
-            }.last == .bulkString(Array("0".utf8)))
+            #expect(try await client.withDedicatedConnection { try await $0.send(RedisCommand("GET", "here")) } == .bulkString(Array("0".utf8)))
         }
     }
 
-    @Test("a dedicated connection may SELECT and AUTH for itself; HELLO without a version, or with 2, is sent")
-    func allowedWhereTheyHold() async throws {
+    @Test("HELLO without a version, or with 2, is sent; names that only start like the refused ones are not refused")
+    func allowed() async throws {
         try await withRedisServer { server in
             let client = RedisClient(configuration: try RedisConfiguration(url: server.url))
             defer { client.shutdown() }
-            _ = try await client.send("SET", "k", "db0")
-            let replies = try await client.withDedicatedConnection { connection in
-                try await connection.pipeline([
-                    RedisCommand("SELECT", "1"), RedisCommand("SET", "k", "db1"), RedisCommand("GET", "k"),
-                    RedisCommand("HELLO"), RedisCommand("HELLO", "2"), RedisCommand("SELECT", "0"),
-                ])
-            }
-            #expect(replies[2] == .bulkString(Array("db1".utf8)))
-            #expect(replies[3].array != nil && replies[4].array != nil, "\(replies)")
-            // the shared connection never left database 0
-            #expect(try await client.send("GET", "k") == .bulkString(Array("db0".utf8)))
-            for arguments in [["HELLO"], ["HELLO", "2"], ["HELLO", "2", "SETNAME", "x"], ["SELECTX"], ["AUTHX"]] {
+            let replies = try await client.pipeline([RedisCommand("HELLO"), RedisCommand("HELLO", "2"), RedisCommand("PING")])
+            #expect(replies[0].array != nil && replies[1].array != nil && replies[2] == .simpleString("PONG"), "\(replies)")
+            for arguments in [["HELLO"], ["HELLO", "2"], ["HELLO", "2", "SETNAME", "x"], ["SELECTX"], ["AUTHX"], ["XADD", "k", "*", "a", "b"]] {
                 let command = RedisCommand(arguments[0], Array(arguments.dropFirst()))
-                #expect(command.unsupportedReason == nil && command.sharedStateReason == nil, "\(arguments)")
+                #expect(command.unsupportedReason == nil, "\(arguments)")
             }
         }
     }
 
-    @Test("on a cluster, SELECT, AUTH and HELLO with AUTH are refused on the shared connections too")
+    @Test("on a cluster they are refused before anything is sent, alone and in a pipeline over several masters")
     func refusedOnACluster() async throws {
         try await withRedisCluster(.init(masters: 3, replicasPerMaster: 0)) { cluster in
             let client = RedisClient(configuration: try RedisConfiguration(url: cluster.url))
             defer { client.shutdown() }
-            for arguments in [["SELECT", "0"], ["AUTH", "secret"], ["HELLO", "2", "AUTH", "default", "secret"]] {
+            let before = (0..<12).map { RedisCommand("SET", "before\($0)", "1") }   // keys on several masters
+            for arguments in [["SELECT", "0"], ["AUTH", "secret"], ["HELLO", "2", "AUTH", "default", "secret"], ["HELLO", "3"]] {
                 let command = RedisCommand(arguments[0], Array(arguments.dropFirst()))
                 for call in [
                     { _ = try await client.send(command) },
-                    { _ = try await client.pipeline([RedisCommand("SET", "{t}:before", "1"), command]) },
+                    { _ = try await client.pipeline(before + [command]) },
                     { _ = try await client.sendToEachMaster(command) },
+                    { _ = try await client.withDedicatedConnection(forKey: "k") { try await $0.send(command) } },
                 ] as [() async throws -> Void] {
                     await #expect { try await call() } throws: { ($0 as? RedisError)?.code == .unsupportedCommand }
                 }
             }
-            #expect(try await client.send("EXISTS", "{t}:before") == .integer(0))
+            for index in 0..<12 {
+                #expect(try await client.send("EXISTS", "before\(index)") == .integer(0), "before\(index)")
+            }
         }
     }
 }

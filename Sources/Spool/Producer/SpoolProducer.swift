@@ -38,8 +38,8 @@ public struct SpoolProducer: Sendable {
     /// - Parameters:
     ///   - metricsFactory: where `spool.jobs.enqueued` goes. Defaults to `MetricsSystem.factory`.
     ///   - tracer: with a tracer, a push runs in a `spool.push <queue>` producer span whose W3C
-    ///     `traceparent` (and `tracestate`, when the tracer writes one) is stored with jobs that
-    ///     carry none; a job with its own `traceparent`
+    ///     `traceparent` (and `tracestate`, when the tracer writes a valid one) is stored with
+    ///     jobs that carry none; a job with its own `traceparent`
     ///     (e.g. ``PushOptions/traceparent``) keeps it, and a push whose jobs all carry one
     ///     creates no span. Defaults to `InstrumentationSystem.tracer` (a no-op until the app
     ///     bootstraps one).

@@ -24,9 +24,10 @@ public struct JobContext: Sendable {
     /// span's own, a child of the one the producer attached; otherwise the producer's, if any.
     /// A stored value that is not W3C trace context is treated as absent (`nil`).
     public let traceparent: String?
-    /// The vendor-specific part of that trace context (W3C `tracestate`), if any: the one the
-    /// tracer wrote for the handler span, otherwise the producer's. `nil` whenever
-    /// ``traceparent`` is, and for a stored value that is not W3C trace context.
+    /// The vendor-specific part of that trace context (W3C `tracestate`), if any: when the
+    /// tracer writes the handler span's ``traceparent``, the `tracestate` it writes with it (or
+    /// `nil`); otherwise the producer's. A worker gives `nil` whenever ``traceparent`` is
+    /// `nil`, and for a stored value that is not W3C trace context.
     public let tracestate: String?
     /// The name of the worker (Redis consumer) running the job.
     public let workerName: String

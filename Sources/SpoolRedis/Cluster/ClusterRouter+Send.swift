@@ -216,7 +216,8 @@ extension ClusterRouter {
     /// (``RedisCommand/clusterUnsupportedReason``).
     func refuseUnsupported(_ commands: [RedisCommand]) throws(RedisError) {
         for command in commands {
-            if let reason = command.clusterUnsupportedReason ?? command.sharedStateReason {
+            // every reason, before any node's part of a pipeline goes out
+            if let reason = command.clusterUnsupportedReason ?? command.unsupportedReason {
                 throw RedisError(code: .unsupportedCommand, message: reason, address: configuration.redactedURL)
             }
         }

@@ -124,8 +124,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         guard code == .redirected, message.hasSuffix(Self.singleServerRedirectHint) else { return self }
         var error = self
         error.message = String(message.dropLast(Self.singleServerRedirectHint.count))
-            + " (the key's hash slot moved to another master, or is moving: the client updated its slot map, so send "
-            + "again, or lease the dedicated connection again; see docs/cluster.md)"
+            + " (the key's hash slot moved to another master, or is migrating: send again, or lease the dedicated "
+            + "connection again; see docs/cluster.md)"
         return error
     }
 

@@ -24,11 +24,11 @@ private let ignoreSIGPIPE: Void = {
 ///
 /// Replies are matched to commands one each, in order, so commands that answer otherwise
 /// (`SUBSCRIBE` and the other pub/sub commands, `MONITOR`, `CLIENT REPLY OFF|SKIP`) and
-/// `RESET` are refused before sending, with the error code `unsupportedCommand`, and so is
-/// `HELLO` with a protocol version other than 2 (the client reads RESP2 only). `SELECT`,
-/// `AUTH` and `HELLO … AUTH` are refused on the shared connections, where they would switch
-/// every caller's database or user (the URL sets both; a dedicated connection may change them
-/// for itself). On a single server, so is a transaction that would not open and close within one call on a shared
+/// `RESET` are refused before sending, with the error code `unsupportedCommand`. So are
+/// `SELECT`, `AUTH` and `HELLO … AUTH`, on every connection: they would move the commands of
+/// every caller of a connection (a dedicated one goes back to the client's pool after its
+/// lease) to another database or user; the URL sets both. And so is `HELLO` with a protocol
+/// version other than 2 (the client reads RESP2 only). On a single server, so is a transaction that would not open and close within one call on a shared
 /// connection: `MULTI … EXEC` goes in one ``pipeline(_:)`` (``RedisCommand``'s
 /// `sharedConnectionReason` says why; a follow-up command of ``pipeline(_:then:)`` is not
 /// checked). On a cluster, so are `MULTI`, `EXEC`, `DISCARD`,
@@ -196,8 +196,7 @@ public final class RedisClient: Sendable {
     }
 
     /// Throws `unsupportedCommand` for commands that would leave a shared connection in a
-    /// transaction or watching keys, or switch its database or user
-    /// (``RedisCommand/sharedConnectionReason(_:)``).
+    /// transaction or watching keys (``RedisCommand/sharedConnectionReason(_:)``).
     private func refuseOnShared(_ commands: some Sequence<RedisCommand>) throws(RedisError) {
         if let reason = RedisCommand.sharedConnectionReason(commands) {
             throw RedisError(code: .unsupportedCommand, message: reason, address: configuration.redactedURL)

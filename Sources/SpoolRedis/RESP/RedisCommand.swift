@@ -178,23 +178,25 @@ public struct RedisCommand: Sendable, Hashable {
     /// share: a command that answers with more or fewer replies (`SUBSCRIBE` and the other
     /// pub/sub commands, `MONITOR`, `CLIENT REPLY OFF|SKIP`) would hand every later reply to
     /// the wrong caller, and `RESET` would undo the connection's AUTH, SELECT and CLIENT SETNAME.
+    /// `SELECT`, `AUTH` and `HELLO … AUTH` would move the commands of every caller of the
+    /// connection to another database or user: on a shared connection at once, on a dedicated
+    /// one after it goes back to the client's idle pool, and a reconnect would quietly move
+    /// them back. `HELLO` with a version other than 2 would switch to RESP3, which hiredis
+    /// 0.14 cannot read.
     package var unsupportedReason: String? {
         guard count > 0 else { return nil }
         let name = argument(0)
         // most commands differ in length from every refused one: one comparison, no allocation
         switch name.count {
-        case 5, 6, 7, 9, 10, 11, 12: break
+        case 4, 5, 6, 7, 9, 10, 11, 12: break
         default: return nil
         }
+        if let reason = connectionStateReason(name: name) { return reason }
         for refused in Self.multiReplyCommands where Self.matches(name, refused) {
             return "\(refused) is not supported: Spool's client expects one reply per command"
         }
         if Self.matches(name, "RESET") {
             return "RESET is not supported: it would undo the connection's AUTH, SELECT and CLIENT SETNAME"
-        }
-        if Self.matches(name, "HELLO"), count >= 2, !argument(1).elementsEqual("2".utf8), !Self.isOption(argument(1)) {
-            return "HELLO \(String(decoding: argument(1), as: UTF8.self)) is not supported: Spool's client reads RESP2 only "
-                + "(hiredis 0.14 has no RESP3)"
         }
         if Self.matches(name, "CLIENT"), count >= 3, Self.matches(argument(1), "REPLY") {
             let mode = argument(2)
@@ -227,38 +229,30 @@ public struct RedisCommand: Sendable, Hashable {
 
     private static let transactionCommands: [StaticString] = ["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]
 
+    /// Why the client refuses a command that changes what its connections are: their database,
+    /// their user, their protocol (see ``unsupportedReason``); `name` is the command's name.
+    private func connectionStateReason(name: ArraySlice<UInt8>) -> String? {
+        if Self.matches(name, "SELECT") {
+            return "SELECT is not supported: every connection of a client (a dedicated one too: it goes back to the client's "
+                + "pool after its lease) stays on the URL's database; give it in the URL (redis://host:port/N), or make "
+                + "another RedisClient for another database"
+        }
+        let isHello = Self.matches(name, "HELLO")
+        if Self.matches(name, "AUTH") || (isHello && (1..<count).contains { Self.matches(argument($0), "AUTH") }) {
+            return "\(isHello ? "HELLO with AUTH" : "AUTH") is not supported: every connection of a client (a dedicated one "
+                + "too: it goes back to the client's pool after its lease) runs as the URL's user; give the user and "
+                + "password in the URL (or $SPOOL_REDIS_PASSWORD), or make another RedisClient for another user"
+        }
+        if isHello, count >= 2, !argument(1).elementsEqual("2".utf8), !Self.isOption(argument(1)) {
+            return "HELLO \(String(decoding: argument(1), as: UTF8.self)) is not supported: Spool's client reads RESP2 only "
+                + "(hiredis 0.14 has no RESP3)"
+        }
+        return nil
+    }
+
     /// Whether a `HELLO` argument is one of its options rather than a protocol version.
     private static func isOption(_ bytes: ArraySlice<UInt8>) -> Bool {
         matches(bytes, "AUTH") || matches(bytes, "SETNAME")
-    }
-
-    /// Why this command, sent on a connection other callers share, would change that
-    /// connection for them, or `nil`: `SELECT` would move their commands to another database,
-    /// `AUTH` (and `HELLO … AUTH`) would run them as another user. A reconnect would quietly
-    /// undo either (the handshake sends the configured ones again), so the change would not
-    /// even last. The URL sets both for every connection; a dedicated connection may change
-    /// them for itself.
-    package var sharedStateReason: String? {
-        guard count > 0 else { return nil }
-        return sharedStateReason(name: argument(0))
-    }
-
-    /// ``sharedStateReason`` for this command, whose name is `name`.
-    private func sharedStateReason(name: ArraySlice<UInt8>) -> String? {
-        switch name.count {
-        case 4, 5, 6: break
-        default: return nil
-        }
-        if Self.matches(name, "SELECT") {
-            return "SELECT on a connection other callers share would move their commands to another database: give the "
-                + "database in the URL (redis://host:port/N), or use withDedicatedConnection"
-        }
-        let authenticates = Self.matches(name, "AUTH")
-            || (Self.matches(name, "HELLO") && (1..<count).contains { Self.matches(argument($0), "AUTH") })
-        guard authenticates else { return nil }
-        return "\(Self.matches(name, "AUTH") ? "AUTH" : "HELLO with AUTH") on a connection other callers share would run "
-            + "their commands as another user: give the user and password in the URL (or $SPOOL_REDIS_PASSWORD), or use "
-            + "withDedicatedConnection"
     }
 
     /// Why `commands`, sent together on a connection that other callers share, would break it
@@ -274,10 +268,9 @@ public struct RedisCommand: Sendable, Hashable {
         for command in commands where command.count > 0 {
             let name = command.argument(0)
             switch name.count {
-            case 4, 5, 6, 7: break
+            case 4, 5, 7: break
             default: continue
             }
-            if let reason = command.sharedStateReason(name: name) { return reason }
             guard let which = transactionCommands.first(where: { matches(name, $0) }) else { continue }
             switch which.description {
             case "MULTI": open = "MULTI"
