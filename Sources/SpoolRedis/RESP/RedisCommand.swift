@@ -188,7 +188,11 @@ public struct RedisCommand: Sendable, Hashable {
         let name = argument(0)
         // most commands differ in length from every refused one: one comparison, no allocation
         switch name.count {
-        case 4, 5, 6, 7, 9, 10, 11, 12: break
+        case 4:
+            // XADD, XACK, ZADD... of every job: only AUTH is refused, so look at the first letter first
+            guard name[name.startIndex] & 0xDF == UInt8(ascii: "A"), Self.matches(name, "AUTH") else { return nil }
+            return connectionStateReason(name: name)
+        case 5, 6, 7, 9, 10, 11, 12: break
         default: return nil
         }
         if let reason = connectionStateReason(name: name) { return reason }
