@@ -193,3 +193,19 @@ struct MapReadsTests {
         #expect(installedafter)
     }
 }
+
+/// After a command timed out on a frozen master, the map was reread from the masters in their
+/// order: the frozen one, when first, made the caller wait a second timeout.
+@Suite("Cluster: the node a map read asks last")
+struct MapReadCandidatesTests {
+    @Test("the node that timed out goes last; the others keep their order; an unknown one changes nothing")
+    func timedOutNodeLast() {
+        let a = RedisAddress.tcp(host: "10.0.0.1", port: 7000)
+        let b = RedisAddress.tcp(host: "10.0.0.2", port: 7000)
+        let c = RedisAddress.tcp(host: "10.0.0.3", port: 7000)
+        #expect(ClusterRouter.askingLast(a, in: [a, b, c]) == [b, c, a])
+        #expect(ClusterRouter.askingLast(b, in: [a, b, c]) == [a, c, b])
+        #expect(ClusterRouter.askingLast(nil, in: [a, b, c]) == [a, b, c])
+        #expect(ClusterRouter.askingLast(RedisAddress.tcp(host: "10.0.0.9", port: 7000), in: [a, b, c]) == [a, b, c])
+    }
+}

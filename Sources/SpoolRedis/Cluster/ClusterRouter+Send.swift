@@ -57,7 +57,7 @@ extension ClusterRouter {
                 try? await refresh(force: true)
                 continue
             } catch let error as RedisError where error.code == .timeout {
-                try? await refresh(force: false)
+                try? await refresh(force: false, avoiding: node.configuration.address)
                 throw error
             }
             asking = nil
@@ -248,7 +248,9 @@ extension ClusterRouter {
             case nil where error.message.hasPrefix("UNBLOCKED"):
                 try? await refresh(force: true)
             case .tryAgain, .ask, nil:
-                if isTransient(error) || error.code == .timeout { try? await refresh(force: false) }
+                if isTransient(error) || error.code == .timeout {
+                    try? await refresh(force: false, avoiding: error.code == .timeout ? node.configuration.address : nil)
+                }
             }
             throw error.forCluster()
         }

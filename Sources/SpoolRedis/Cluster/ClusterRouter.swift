@@ -90,7 +90,10 @@ final class ClusterRouter: Sendable {
     /// last 100 ms.
     /// - Throws: when none answered, the last node's error (its code; its message names every
     ///   node asked and its failure when there were several); `shutdown` after ``shutdown()``.
-    func refresh(force: Bool) async throws {
+    ///
+    /// `avoiding` (a node that just timed out) is asked last: a frozen master asked first
+    /// would make the caller wait a second timeout before the map is read elsewhere.
+    func refresh(force: Bool, avoiding: RedisAddress? = nil) async throws {
         let (candidates, isShutdown): ([RedisAddress]?, Bool) = state.withLock { state in
             let now = ContinuousClock.now
             if state.isShutdown { return (nil, true) }
@@ -103,7 +106,7 @@ final class ClusterRouter: Sendable {
             for address in settings.seeds + Array(state.nodes.keys) where !ordered.contains(address) {
                 ordered.append(address)
             }
-            return (ordered, false)
+            return (Self.askingLast(avoiding, in: ordered), false)
         }
         if isShutdown {
             throw RedisError(code: .shutdown, message: "the client was shut down", address: configuration.redactedURL)
@@ -132,6 +135,14 @@ final class ClusterRouter: Sendable {
             lastError.address = configuration.redactedURL
         }
         throw lastError
+    }
+
+    /// `candidates` with `address` (if among them) moved to the end.
+    static func askingLast(_ address: RedisAddress?, in candidates: [RedisAddress]) -> [RedisAddress] {
+        guard let address, let index = candidates.firstIndex(of: address) else { return candidates }
+        var ordered = candidates
+        ordered.append(ordered.remove(at: index))
+        return ordered
     }
 
     /// Installs `map`, unless a map from a later read (or a MOVED) was installed meanwhile:
