@@ -28,7 +28,8 @@ private let ignoreSIGPIPE: Void = {
 /// `SELECT`, `AUTH` and `HELLO … AUTH`, on every connection: they would move the commands of
 /// every caller of a connection (a dedicated one goes back to the client's pool after its
 /// lease) to another database or user; the URL sets both. And so is `HELLO` with a protocol
-/// version other than 2 (the client reads RESP2 only). On a single server, so is a transaction that would not open and close within one call on a shared
+/// version other than 2 (the client reads RESP2 only). On a single server, so is a
+/// transaction that would not open and close within one call on a shared
 /// connection: `MULTI … EXEC` goes in one ``pipeline(_:)`` (``RedisCommand``'s
 /// `sharedConnectionReason` says why; a follow-up command of ``pipeline(_:then:)`` is not
 /// checked). On a cluster, so are `MULTI`, `EXEC`, `DISCARD`,
