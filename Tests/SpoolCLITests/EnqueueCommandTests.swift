@@ -8,6 +8,12 @@ struct EnqueueCommandTests {
     /// A job id: a UUIDv7 in its 36-character text form.
     static let idPattern = #"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$"#
 
+    /// The values of the field `name` in `redis-cli XRANGE` output split into lines (each entry
+    /// id, then its names and values, a line each), entry by entry.
+    static func values(of name: String, in lines: [String]) -> [String] {
+        lines.indices.dropLast().filter { lines[$0] == name }.map { lines[$0 + 1] }
+    }
+
     @Test func enqueuePrintsTheJobIDAndAddsOneEntry() async throws {
         try await withRedisServer { server in
             let result = try await SpoolProcess.run(["enqueue", "orders", "--redis", server.url, "--data", #"{"id": 42}"#])
@@ -82,8 +88,8 @@ struct EnqueueCommandTests {
             )
             #expect(result.status == 0, "\(result.stderr)")
             let lines = try server.cli("XRANGE", "spool:{traced}:stream", "-", "+").split(separator: "\n").map(String.init)
-            let values = { (name: String) in lines.indices.dropLast().filter { lines[$0] == name }.map { lines[$0 + 1] } }
-            #expect(values("traceparent") == [traceparent, traceparent] && values("tracestate") == ["rojo=1", "rojo=1"], "\(lines)")
+            #expect(Self.values(of: "traceparent", in: lines) == [traceparent, traceparent], "\(lines)")
+            #expect(Self.values(of: "tracestate", in: lines) == ["rojo=1", "rojo=1"], "\(lines)")
         }
     }
 
@@ -111,12 +117,12 @@ struct EnqueueCommandTests {
             #expect(printed.count == length)
             let stored = try server.cli("XRANGE", "spool:{bulk}:stream", "-", "+", "COUNT", "2000")
             let lines = stored.split(separator: "\n").map(String.init)   // entry id, then names and values
-            let storedIDs = lines.indices.dropLast().filter { lines[$0] == "id" }.map { lines[$0 + 1] }
+            let storedIDs = Self.values(of: "id", in: lines)
             #expect(storedIDs == printed)
             // the lines named are exactly those of the second batch not stored: usually its tail,
             // but memory freed as Redis writes replies mid-batch can let a few later lines in
-            let storedLarge = Set(lines.indices.dropLast().filter { lines[$0] == "payload" && lines[$0 + 1].hasPrefix(#"{"pad""#) }
-                .compactMap { index in lines[index + 1].split(separator: " ").last.flatMap { Int($0.dropLast()) } }
+            let storedLarge = Set(Self.values(of: "payload", in: lines).filter { $0.hasPrefix(#"{"pad""#) }
+                .compactMap { payload in payload.split(separator: " ").last.flatMap { Int($0.dropLast()) } }
                 .map { 1000 + $0 })
             let notStored = Set(1001...2000).subtracting(storedLarge)
             #expect(storedLarge.count == length - 1000)

@@ -421,7 +421,7 @@ struct ProducerArgumentTests {
             try await Self.expectNothingSent(fixture, queue)
             #expect(try await fixture.redis("EXISTS", QueueKeys(queue: queue).delayed) == .integer(0))
             // a valid one is stored as given, and so is a later version's, which may add fields
-            let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let valid = TracingTests.remoteParent
             let later = "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-holds"
             #expect(JobEnvelope.isValidTraceparent(valid) && JobEnvelope.isValidTraceparent(later))
             try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(traceparent: valid))
@@ -440,7 +440,7 @@ struct ProducerArgumentTests {
         try await QueueFixture.with { fixture in
             let queue = try QueueName("tracestates")
             let producer = fixture.producer
-            let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let traceparent = TracingTests.remoteParent
             let cases: [(traceparent: String?, tracestate: String, says: String)] = [
                 (traceparent, "Rojo=1", "is not W3C trace context"),
                 (traceparent, "rojo=1,rojo=2", "is not W3C trace context"),

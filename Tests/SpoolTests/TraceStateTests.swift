@@ -59,7 +59,7 @@ struct TraceStateTests {
         func forceFlush() {}
         func inject<Carrier, Inject: Injector>(_ context: ServiceContext, into carrier: inout Carrier, using injector: Inject)
         where Inject.Carrier == Carrier {
-            injector.inject("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", forKey: "traceparent", into: &carrier)
+            injector.inject(TracingTests.remoteParent, forKey: "traceparent", into: &carrier)
             injector.inject(state, forKey: "tracestate", into: &carrier)
         }
         func extract<Carrier, Extract: Extractor>(_ carrier: Carrier, into context: inout ServiceContext, using extractor: Extract)
@@ -70,7 +70,7 @@ struct TraceStateTests {
     func fromATracer() {
         for (state, expected) in [("rojo=1", "rojo=1"), ("", nil), (" , ", nil), ("Rojo=1", nil)] as [(String, String?)] {
             let headers = TraceHeaders.headers(of: .topLevel, tracer: FixedTracer(state: state))
-            #expect(headers.traceparent == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            #expect(headers.traceparent == TracingTests.remoteParent)
             #expect(headers.tracestate == expected, "\(state)")
         }
     }

@@ -13,6 +13,9 @@ struct TracingTests {
         let n: Int
     }
 
+    /// A valid `traceparent` (W3C Trace Context's example): a remote parent given with a push.
+    static let remoteParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
     /// Pushes jobs with `producer` and runs them on a worker with `tracer`; returns each
     /// handler's `JobContext.traceparent` by job number.
     static func run(
@@ -28,7 +31,7 @@ struct TracingTests {
             let tracer = TestTracer()
             let queue = try QueueName("traced")
             let producer = SpoolProducer(client: fixture.client, logger: fixture.logger, tracer: tracer)
-            let explicit = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let explicit = Self.remoteParent
             let seen = try await Self.run(fixture, producer: producer, tracer: tracer, queue: queue, push: {
                 try await producer.push(Traced(n: 1), to: queue)
                 try await producer.push(Traced(n: 2), to: queue, options: PushOptions(traceparent: explicit))
@@ -148,7 +151,7 @@ struct TracingTests {
             let tracer = TestTracer()
             let queue = try QueueName("traced-state")
             let producer = SpoolProducer(client: fixture.client, logger: fixture.logger, tracer: tracer)
-            let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let traceparent = Self.remoteParent
             let given = PushOptions(traceparent: traceparent, tracestate: "rojo=00f067aa0ba902b7")
             var stored: [[String]] = []
             let seen = try await Self.contexts(fixture, tracer: tracer, queue: queue, count: 3) {
@@ -191,7 +194,7 @@ struct TracingTests {
             let tracer = TestTracer()
             let queue = try QueueName("traced-mixed")
             let producer = SpoolProducer(client: fixture.client, logger: fixture.logger, tracer: tracer)
-            let own = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let own = Self.remoteParent
             var stored: [[String]] = []
             _ = try await Self.contexts(fixture, tracer: tracer, queue: queue, count: 2) {
                 try await producer.push([
@@ -212,7 +215,7 @@ struct TracingTests {
     func retryKeepsTraceContext() async throws {
         try await QueueFixture.with { fixture in
             let queue = try QueueName("traced-retry")
-            let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let traceparent = Self.remoteParent
             let seen = Mutex<[Int: (String?, String?)]>([:])
             var worker = SpoolWorker(client: fixture.client, configuration: fixture.workerConfiguration(), logger: fixture.logger)
             worker.subscribe(queue: queue, options: .init(startFromBeginning: true))
