@@ -14,7 +14,13 @@ package final class ConditionLock: @unchecked Sendable {
 
     package init() {
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
+        // timed waits (``wait(for:)``) count on the monotonic clock: a change of the wall
+        // clock neither cuts them short nor stretches them
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -28,8 +34,22 @@ package final class ConditionLock: @unchecked Sendable {
     package func unlock() { pthread_mutex_unlock(mutex) }
     /// Waits for a signal; call with the lock held.
     package func wait() { pthread_cond_wait(condition, mutex) }
+    /// Waits for a signal, or until `duration` has passed; call with the lock held. Like any
+    /// condition wait it may return early: the caller re-checks what it waits for.
+    package func wait(for duration: Duration) {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let (seconds, attoseconds) = duration.components
+        var nanoseconds = Int(now.tv_nsec) + Int(attoseconds / 1_000_000_000)
+        var deadline = timespec(tv_sec: now.tv_sec + Int(seconds) + nanoseconds / 1_000_000_000, tv_nsec: 0)
+        nanoseconds %= 1_000_000_000
+        deadline.tv_nsec = nanoseconds
+        pthread_cond_timedwait(condition, mutex, &deadline)
+    }
     /// Wakes the waiting thread.
     package func signal() { pthread_cond_signal(condition) }
+    /// Wakes every waiting thread.
+    package func broadcast() { pthread_cond_broadcast(condition) }
 
     /// Runs `body` with the lock held.
     @inline(__always)
@@ -46,6 +66,20 @@ package struct JoinableThread: ~Copyable {
 
     /// Starts `body` on a new thread.
     package init(_ body: @escaping @Sendable () -> Void) {
+        handle = Self.spawn(body)
+    }
+
+    /// Waits for the thread to finish.
+    package consuming func join() {
+        pthread_join(handle, nil)
+    }
+
+    /// Starts `body` on a new thread that nobody joins: its resources go when it ends.
+    package static func detached(_ body: @escaping @Sendable () -> Void) {
+        pthread_detach(spawn(body))
+    }
+
+    private static func spawn(_ body: @escaping @Sendable () -> Void) -> pthread_t {
         final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var handle = pthread_t()
@@ -55,11 +89,6 @@ package struct JoinableThread: ~Copyable {
             return nil
         }, box)
         precondition(status == 0, "pthread_create failed: \(status)")
-        self.handle = handle
-    }
-
-    /// Waits for the thread to finish.
-    package consuming func join() {
-        pthread_join(handle, nil)
+        return handle
     }
 }

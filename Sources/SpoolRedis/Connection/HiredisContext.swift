@@ -17,15 +17,33 @@ final class HiredisContext {
     /// The socket, for interrupting a blocked read from another thread.
     var fileDescriptor: Int32 { context.pointee.fd }
 
-    /// Connects; throws `connectionFailed` with hiredis's reason.
+    /// Connects within `timeout`, the host's lookup included (``HostLookup``): to each of a
+    /// host name's addresses in turn until one connects, while time is left. Throws
+    /// `connectionFailed` with the lookup's or hiredis's reason (the last address's).
     init(address: RedisAddress, redacted: String, timeout: Duration) throws(RedisError) {
-        var tv = Self.timeval(timeout)
-        let raw: UnsafeMutablePointer<redisContext>?
+        var raw: UnsafeMutablePointer<redisContext>?
         switch address {
         case .tcp(let host, let port):
-            raw = redisConnectWithTimeout(host, Int32(port), tv)
+            let deadline = ContinuousClock.now + timeout
+            let addresses: [String]
+            do throws(HostLookup.Failure) {
+                addresses = try HostLookup.addresses(of: host, timeout: timeout)
+            } catch {
+                throw RedisError(code: .connectionFailed, message: error.reason, address: redacted)
+            }
+            for numeric in addresses {
+                let left = deadline - .now
+                if let failed = raw {
+                    // the last address failed: the next one, while time is left
+                    if left <= .zero { break }
+                    redisFree(failed)
+                }
+                // the lookup may have used the time up: the first address still gets a try
+                raw = redisConnectWithTimeout(numeric, Int32(port), Self.timeval(max(left, .milliseconds(1))))
+                if raw.map({ $0.pointee.err == 0 }) ?? true { break }
+            }
         case .unix(let path):
-            raw = redisConnectUnixWithTimeout(path, tv)
+            raw = redisConnectUnixWithTimeout(path, Self.timeval(timeout))
         }
         guard let raw else {
             throw RedisError(code: .connectionFailed, message: "out of memory creating a hiredis context", address: redacted)
@@ -40,8 +58,7 @@ final class HiredisContext {
         self.address = redacted
         replies.install(on: raw)
         if case .tcp = address { _ = redisEnableKeepAlive(raw) }
-        tv = Self.timeval(timeout)
-        _ = redisSetTimeout(raw, tv)
+        _ = redisSetTimeout(raw, Self.timeval(timeout))
     }
 
     /// Wraps a connected socket (the hiredis end of a TLS tunnel); the context owns and closes it.
