@@ -29,6 +29,40 @@ struct WorkerExecFailureTests {
         }
     }
 
+    @Test func theProgramsChildrenDieWithAWorkerThatIsKilled() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            // A signal the program sends its own process group (`kill 0`) reaches the
+            // trampoline between the worker and the program too: the quick job shows that it
+            // does not change the outcome (ended by it, the trampoline would fail every attempt).
+            let parent = try fixture.script("parent.sh", """
+                if [ "$SPOOL_JOB_TYPE" = quick ]; then trap '' TERM; kill 0; exit 0; fi
+                sleep 300 &
+                echo $! > "$1/child.tmp"; mv "$1/child.tmp" "$1/child.pid"
+                echo $$ > "$1/main.tmp"; mv "$1/main.tmp" "$1/main.pid"
+                wait
+                """)
+            let worker = try fixture.worker(queue: "parents", exec: [parent, fixture.directory])
+            defer { worker.kill() }
+            let probe = QueueProbe(server: server, queue: "parents")
+            _ = try await fixture.enqueue("parents", ["--type", "quick"])
+            try await waitUntil("the quick job is done") { try probe.doneCount() == 1 }
+            #expect(try probe.deadCount() == 0)
+
+            _ = try await fixture.enqueue("parents")
+            try await waitUntil("the program runs") { !fixture.read("main.pid").isEmpty }
+            let main = try #require(Int32(fixture.read("main.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+            let child = try #require(Int32(fixture.read("child.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+            defer { kill(main, SIGKILL); kill(child, SIGKILL) }
+            #expect(!processEnded(child))
+
+            worker.kill()  // SIGKILL
+            try await waitUntil("the program and its child are gone", within: .seconds(5)) {
+                processEnded(main) && processEnded(child)
+            }
+        }
+    }
+
     @Test func aProgramThatCannotStartCostsTheJobNoAttempt() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)

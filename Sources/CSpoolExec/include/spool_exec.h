@@ -7,10 +7,14 @@
 
 /// When argv is
 /// `spool|spool-exec SPOOL_EXEC_TRAMPOLINE_FLAG <token> <worker pid> <soft fd limit> <program> [args...]`,
-/// runs the exec trampoline and never returns: asks the kernel to SIGKILL this process when
-/// its parent dies (Linux PR_SET_PDEATHSIG, kept across execve), dies at once if the worker
-/// already died (getppid() differs), sets the soft RLIMIT_NOFILE back to `soft fd limit`
-/// (0: leave it), then execv()s the program with the same environment.
+/// runs the exec trampoline and never returns. On Linux: holds back every signal but the
+/// worker's death, asks the kernel for that signal when its parent dies (PR_SET_PDEATHSIG),
+/// dies at once if the worker already died (getppid() differs), sets the soft RLIMIT_NOFILE
+/// back to `soft fd limit` (0: leave it), starts the program as its child in the same process
+/// group (vfork, execv with the same environment; the child dies with this process), and ends
+/// as the program did (its exit status, or its signal). When the worker dies it SIGKILLs the
+/// program and the whole process group, so what the program started dies too. Elsewhere it
+/// execv()s the program in its own place.
 /// If execv fails it writes "<token> cannot run <program>: <reason>" to stderr and exits
 /// with 127, so the worker can tell "never started" from the program's own failure.
 /// Any other argv: returns at once.

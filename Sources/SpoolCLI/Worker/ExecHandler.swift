@@ -149,8 +149,9 @@ struct ExecHandler: Sendable {
     }
 
     /// What is spawned: on Linux the trampoline (`spool-exec`, or `spool` itself), which sets
-    /// PR_SET_PDEATHSIG so the program is SIGKILLed when the worker dies, puts back the soft
-    /// file limit the worker raised, then execs the program; elsewhere the program itself.
+    /// PR_SET_PDEATHSIG so that the program and its process group are SIGKILLed when the worker
+    /// dies, puts back the soft file limit the worker raised, then runs the program as its
+    /// child and ends as it did; elsewhere the program itself.
     private var launchArguments: [String] {
         #if os(Linux)
         [
