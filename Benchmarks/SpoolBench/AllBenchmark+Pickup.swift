@@ -12,14 +12,18 @@ extension BenchContext {
     }
 
     /// Enqueue → handler start at a trickle: raw XADD → XREADGROUP BLOCK first (the ceiling),
-    /// then Spool (push with the send time in a header, handler compares in the same process).
+    /// then Spool (push with the send time in a header, handler compares in the same process),
+    /// then Spool with dedup off: what the dedup verdict's round trip adds, in the same run
+    /// (no target; the targets are for a worker as it runs by default, dedup on).
     func measurePickup(into report: inout BenchReport) async throws {
         let count = Int(sizes.trickle.seconds * Double(sizes.trickleRate))
-        print("pickup latency: \(sizes.trickleRate) jobs/s for \(sizes.trickle), raw then Spool")
+        print("pickup latency: \(sizes.trickleRate) jobs/s for \(sizes.trickle), raw, Spool, then Spool with dedup off")
         try await flush()
         let raw = try await rawPickup(count: count)
         try await flush()
-        let spool = try await spoolPickup(count: count)
+        let spool = try await spoolPickup(count: count, dedup: true)
+        try await flush()
+        let withoutDedup = try await spoolPickup(count: count, dedup: false)
         try await flush()
         for (percentile, label, target) in [
             (50.0, "p50", BenchTarget.atMost(0.2)), (99.0, "p99", .atMost(0.5)), (99.9, "p999", nil),
@@ -29,6 +33,14 @@ extension BenchContext {
                 ceiling: Double(raw.valueAtPercentile(percentile)) / 1e6,
                 ceilingSource: "XADD → XREADGROUP BLOCK \(label)", target: target,
                 note: label == "p50" ? "\(spool.totalCount) jobs" : nil
+            )
+        }
+        for (percentile, label) in [(50.0, "p50"), (99.0, "p99")] {
+            report.add(
+                "pickup latency \(label) (200 jobs/s, dedup off)", Double(withoutDedup.valueAtPercentile(percentile)) / 1e6, unit: "ms",
+                ceiling: Double(raw.valueAtPercentile(percentile)) / 1e6,
+                ceilingSource: "XADD → XREADGROUP BLOCK \(label)", target: nil,
+                note: label == "p50" ? "\(withoutDedup.totalCount) jobs; no verdict round trip" : nil
             )
         }
     }
@@ -89,15 +101,15 @@ extension BenchContext {
         }
     }
 
-    private func spoolPickup(count: Int) async throws -> Histogram<UInt64> {
-        let queue = try QueueName("bench.pickup")
+    private func spoolPickup(count: Int, dedup: Bool) async throws -> Histogram<UInt64> {
+        let queue = try QueueName(dedup ? "bench.pickup" : "bench.pickup-nodedup")
         let producer = SpoolProducer(client: client, logger: logger)
         let histogram = Mutex(Self.latencyHistogram())
         let seen = Atomic<Int>(0)
         var configuration = SpoolWorker.Configuration()
         configuration.consumerName = "bench"
         var worker = SpoolWorker(client: client, configuration: configuration, logger: logger)
-        worker.subscribe(queue: queue, options: .init(concurrency: 32))
+        worker.subscribe(queue: queue, options: .init(concurrency: 32, dedup: dedup))
         worker.register(type: "tick", queue: queue) { _, context in
             let now = ProcessStatus.monotonicNanos()
             if let sent = context.headers["t"].flatMap(UInt64.init) {
