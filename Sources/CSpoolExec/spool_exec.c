@@ -18,14 +18,27 @@ static void cannot_run(const char *token, const char *program, const char *what,
 }
 
 #ifdef __linux__
-/// The program's pid, for the handler below (0 until it is started).
+/// The program's pid, for the handler below: 0 until it is started, and again once it has
+/// ended (before it is reaped, so the pid cannot belong to another process meanwhile).
 static volatile pid_t spool_exec_program = 0;
+/// The worker's pid, for the handler below.
+static pid_t spool_exec_worker = 0;
 
-/// The worker died: SIGKILL the program and everything else in the process group (its
-/// children, this process too), so nothing runs on while another worker reclaims the job.
-static void spool_exec_worker_died(int signal) {
+/// The worker died (the kernel's PR_SET_PDEATHSIG signal), or it asks for the job's processes
+/// to end (its handler timeout, a shutdown past the grace period, exiting at once): SIGKILL the
+/// program, the process group it may have made of its own (`setsid`, `setpgid`: GNU `timeout`
+/// does), and this process's group (the program's children, this process too), so that nothing
+/// runs on while another worker reclaims the job. The signal from anyone else (a program's
+/// `kill -RTMIN 0`) changes nothing.
+static void spool_exec_end_all(int signal, siginfo_t *info, void *context) {
     (void)signal;
-    if (spool_exec_program > 0) kill(spool_exec_program, SIGKILL);  // also when it left the group
+    (void)context;
+    if (info->si_pid != spool_exec_worker && getppid() == spool_exec_worker) return;
+    pid_t program = spool_exec_program;
+    if (program > 0) {
+        kill(-program, SIGKILL);
+        kill(program, SIGKILL);
+    }
     kill(0, SIGKILL);
     _exit(137);
 }
@@ -34,8 +47,10 @@ static void spool_exec_worker_died(int signal) {
 static void spool_exec_end_like(int status) {
     if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
     int signal = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+    // no core file or crash report of this process: the program's death is its own
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);  // the program dumped its own core, if any
+    setrlimit(RLIMIT_CORE, &no_core);
     struct sigaction fallback;
     memset(&fallback, 0, sizeof fallback);
     fallback.sa_handler = SIG_DFL;
@@ -44,7 +59,7 @@ static void spool_exec_end_like(int status) {
     sigemptyset(&only);
     sigaddset(&only, signal);
     sigprocmask(SIG_UNBLOCK, &only, NULL);
-    raise(signal);
+    kill(getpid(), signal);  // not raise(): glibc's refuses the signals it reserves (32, 33)
     _exit(128 + signal);
 }
 #endif
@@ -58,20 +73,24 @@ void spool_exec_trampoline(int argc, char **argv) {
     unsigned long long soft = strtoull(argv[4], NULL, 10);
     char **program = argv + 5;
 #ifdef __linux__
-    // Every signal but the worker's death is held back from this process (one the program
+    // Every signal but SPOOL_EXEC_END_SIGNAL is held back from this process (one the program
     // sends its own group, `kill 0` in a `trap … EXIT`, must not end it before the program):
     // it only waits for the program and ends as the program did. SIGKILL still reaches it.
-    int death = SIGRTMIN;
+    int end_signal = SPOOL_EXEC_END_SIGNAL;
+    if (end_signal < SIGRTMIN || end_signal > SIGRTMAX) {
+        cannot_run(token, program[0], "SPOOL_EXEC_END_SIGNAL is not a real-time signal here: ", EINVAL);
+    }
+    spool_exec_worker = worker;
     sigset_t all, original;
     sigfillset(&all);
-    sigdelset(&all, death);
     sigprocmask(SIG_BLOCK, &all, &original);
-    struct sigaction on_death;
-    memset(&on_death, 0, sizeof on_death);
-    on_death.sa_handler = spool_exec_worker_died;
-    sigfillset(&on_death.sa_mask);
-    sigaction(death, &on_death, NULL);
-    if (prctl(PR_SET_PDEATHSIG, death, 0, 0, 0) != 0) {
+    struct sigaction on_end;
+    memset(&on_end, 0, sizeof on_end);
+    on_end.sa_sigaction = spool_exec_end_all;
+    on_end.sa_flags = SA_SIGINFO;
+    sigfillset(&on_end.sa_mask);
+    sigaction(end_signal, &on_end, NULL);
+    if (prctl(PR_SET_PDEATHSIG, end_signal, 0, 0, 0) != 0) {
         cannot_run(token, program[0], "prctl(PR_SET_PDEATHSIG): ", errno);
     }
 #endif
@@ -92,30 +111,41 @@ void spool_exec_trampoline(int argc, char **argv) {
     // signal reaches only the worker's direct child. vfork, not fork: this process waits
     // while the child, sharing its memory, only sets its signals and calls execv (or writes
     // why not and exits); fork cost `spool worker --exec /bin/true` 11% of its rate, vfork 3%
-    // (docs/performance.md, "Stop 28").
+    // (docs/performance.md, "Stop 28"). Every signal is blocked until the child has exec'd, so
+    // the handler never runs in the child.
     pid_t self = getpid();
     pid_t child = vfork();
     if (child < 0) {
         cannot_run(token, program[0], "vfork: ", errno);
     }
     if (child == 0) {
-        // dies with this process (which the kernel's SIGKILL alone may end)
+        // dies with this process (which a SIGKILL of its own may end)
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != self) {
             _exit(137);
         }
         struct sigaction fallback;
         memset(&fallback, 0, sizeof fallback);
         fallback.sa_handler = SIG_DFL;
-        sigaction(death, &fallback, NULL);
+        sigaction(end_signal, &fallback, NULL);
         sigprocmask(SIG_SETMASK, &original, NULL);
         execv(program[0], program);
         cannot_run(token, program[0], "", errno);
     }
     spool_exec_program = child;
+    sigset_t end_only;
+    sigemptyset(&end_only);
+    sigaddset(&end_only, end_signal);
+    sigprocmask(SIG_UNBLOCK, &end_only, NULL);
     // the pipes stay the program's alone: the worker reads to their end once it has exited
     close(0);
     close(1);
     close(2);
+    // waited for without reaping, so that its pid stays its own while the handler may use it
+    siginfo_t ended;
+    while (waitid(P_PID, (id_t)child, &ended, WEXITED | WNOWAIT) < 0) {
+        if (errno != EINTR) _exit(127);
+    }
+    spool_exec_program = 0;
     int status;
     while (waitpid(child, &status, 0) < 0) {
         if (errno != EINTR) _exit(127);

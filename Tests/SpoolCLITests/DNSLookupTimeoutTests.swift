@@ -73,6 +73,12 @@ struct DNSLookupTimeoutTests {
         for tool in ["unshare", "ip", "python3"] where !path.contains(where: { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") }) {
             return "`\(tool)` is not on PATH (Scripts/bootstrap.sh installs it)"
         }
+        // the silent server is glibc's DNS: a resolver in front of it (systemd-resolved) answers instead
+        let nsswitch = (try? String(contentsOfFile: "/etc/nsswitch.conf", encoding: .utf8)) ?? "hosts: files dns"
+        let hosts = nsswitch.split(separator: "\n").first { $0.hasPrefix("hosts:") }.map(String.init) ?? "hosts: files dns"
+        if !hosts.contains(" dns") || hosts.contains("resolve") {
+            return "host lookups here do not go to resolv.conf's DNS server alone (/etc/nsswitch.conf: \(hosts))"
+        }
         return nil
     }
 }

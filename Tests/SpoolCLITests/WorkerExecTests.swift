@@ -85,6 +85,7 @@ struct WorkerExecTests {
                   ok) exit 0 ;;
                   temp) echo "temporary trouble on attempt $SPOOL_ATTEMPT" >&2; exit 75 ;;
                   bad) head -c 5000 /dev/zero | tr '\\0' 'a' >&2; echo >&2; echo "bad input detail" >&2; exit 65 ;;
+                  signal) kill -USR1 $$ ;;
                 esac
                 exit 3
                 """)
@@ -95,9 +96,10 @@ struct WorkerExecTests {
             let ok = try await fixture.enqueue("jobs", ["--type", "ok"])
             let temp = try await fixture.enqueue("jobs", ["--type", "temp"])
             let bad = try await fixture.enqueue("jobs", ["--type", "bad"])
+            let signal = try await fixture.enqueue("jobs", ["--type", "signal"])
             let probe = QueueProbe(server: server, queue: "jobs")
-            try await waitUntil("two dead letters and one done") {
-                try probe.deadCount() == 2 && probe.doneCount() == 1
+            try await waitUntil("three dead letters and one done") {
+                try probe.deadCount() == 3 && probe.doneCount() == 1
             }
             #expect(try probe.isDone(ok))
             let letters = try probe.deadLetters()
@@ -112,6 +114,10 @@ struct WorkerExecTests {
             #expect(error.hasPrefix("exited with status 65 (permanent failure): ..."), "\(error.prefix(80))")
             #expect(error.hasSuffix("bad input detail"), "\(error.suffix(80))")
             #expect(error.utf8.count <= 2_000)
+            // the program's death by a signal, as the worker saw it through the trampoline
+            let signalLetter = try #require(letters.first { $0["id"] == signal })
+            #expect(signalLetter["dead_reason"] == "retries_exhausted")
+            #expect(signalLetter["dead_error"] == "killed by signal \(SIGUSR1)", "\(signalLetter)")
         }
     }
 
@@ -142,6 +148,32 @@ struct WorkerExecTests {
             try await waitUntil("the program and its child are gone", within: .seconds(5)) {
                 processEnded(main) && processEnded(child)
             }
+            #expect(worker.isRunning)
+        }
+    }
+
+    @Test func aProgramThatMakesItsOwnProcessGroupIsKilledWithItsChildAtTheTimeout() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            // GNU timeout puts itself in a process group of its own (setpgid), which the
+            // worker's SIGKILL of the program's group does not reach; the trampoline kills it
+            let child = try fixture.script("child.sh", """
+                sleep 300 &
+                echo $! > "$1/child.tmp"; mv "$1/child.tmp" "$1/child.pid"
+                wait
+                """)
+            let worker = try fixture.worker(
+                queue: "slow", ["--handler-timeout", "1s", "--max-attempts", "1"], exec: ["timeout", "300", child, fixture.directory]
+            )
+            defer { worker.kill() }
+            _ = try await fixture.enqueue("slow")
+            let probe = QueueProbe(server: server, queue: "slow")
+            try await waitUntil("the job was dead-lettered") { try probe.deadCount() == 1 }
+            let letter = try #require(try probe.deadLetters().first)
+            #expect(letter["dead_error"]?.contains("timed out") == true, "\(letter)")
+            let sleeper = try #require(Int32(fixture.read("child.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+            defer { if !processEnded(sleeper) { kill(sleeper, SIGKILL) } }
+            try await waitUntil("the program's child is gone", within: .seconds(5)) { processEnded(sleeper) }
             #expect(worker.isRunning)
         }
     }

@@ -62,10 +62,13 @@ struct ExecHandler: Sendable {
         }
         var options = PlatformOptions()
         options.processGroupID = 0  // a new group led by the child
-        // on cancellation (the handler timeout, or shutdown past the grace period)
-        options.teardownSequence = [
-            .send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(200))
-        ]
+        // on cancellation (the handler timeout, or shutdown past the grace period): on Linux
+        // the trampoline first kills the program, what it started and a process group the
+        // program made of its own (``RunningChildren/endSignal``); then the group is SIGKILLed
+        options.teardownSequence = RunningChildren.endSignal.map {
+            [.send(signal: Signal(rawValue: $0), toProcessGroup: false, allowedDurationToNextStep: .milliseconds(200))]
+        } ?? []
+        options.teardownSequence.append(.send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(200)))
         let payload = envelope.payload
         let spawned = SpawnMark()
         let status: TerminationStatus

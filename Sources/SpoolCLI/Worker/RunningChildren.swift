@@ -3,6 +3,9 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+#if os(Linux)
+import CSpoolExec
+#endif
 
 /// The process groups of running exec handlers, so that exiting at once (a second signal)
 /// can kill them instead of leaving them behind.
@@ -37,7 +40,9 @@ final class RunningChildren: Sendable {
         state.withLock { state in
             state.starting -= 1
             if state.exiting {
-                kill(-group, SIGKILL)
+                // the trampoline ends itself, the program and what it started on this signal
+                // (held until it has started the program); elsewhere the group is SIGKILLed
+                if let signal = Self.endSignal { kill(group, signal) } else { kill(-group, SIGKILL) }
             } else {
                 state.groups.insert(group)
             }
@@ -53,14 +58,31 @@ final class RunningChildren: Sendable {
         state.withLock { _ = $0.groups.remove(group) }
     }
 
-    /// SIGKILLs every running handler's process group; the process is about to exit. A
-    /// program being spawned meanwhile is waited for (up to a second) and killed too.
+    /// The signal on which the exec trampoline kills the program, what it started, and a
+    /// process group the program made of its own (`SPOOL_EXEC_END_SIGNAL`), on Linux.
+    static var endSignal: Int32? {
+        #if os(Linux)
+        SPOOL_EXEC_END_SIGNAL
+        #else
+        nil
+        #endif
+    }
+
+    /// Ends every running handler's processes; the process is about to exit. Each trampoline
+    /// gets ``endSignal`` first, then its process group SIGKILL (what is left of it: the
+    /// trampoline ends itself and its group on that signal). A program being spawned meanwhile
+    /// is waited for (up to a second) and killed too.
     func killAll() {
-        var starting = state.withLock { state in
+        let groups = state.withLock { state in
             state.exiting = true
-            for group in state.groups { kill(-group, SIGKILL) }
-            return state.starting
+            return state.groups
         }
+        if let signal = Self.endSignal, !groups.isEmpty {
+            for group in groups { kill(group, signal) }
+            usleep(20_000)  // the trampolines' handlers run at once; a SIGKILL would cut them off
+        }
+        for group in groups { kill(-group, SIGKILL) }
+        var starting = state.withLock { $0.starting }
         // `started(_:)` kills what registers from now on; wait for spawns in flight
         var waited = 0
         while starting > 0 && waited < 100 {

@@ -39,7 +39,8 @@ package final class ConditionLock: @unchecked Sendable {
     package func wait(for duration: Duration) {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
-        let (seconds, attoseconds) = duration.components
+        // at most a day at a time (no overflow for any duration): the caller waits again
+        let (seconds, attoseconds) = min(duration, .seconds(86_400)).components
         var nanoseconds = Int(now.tv_nsec) + Int(attoseconds / 1_000_000_000)
         var deadline = timespec(tv_sec: now.tv_sec + Int(seconds) + nanoseconds / 1_000_000_000, tv_nsec: 0)
         nanoseconds %= 1_000_000_000
@@ -66,7 +67,8 @@ package struct JoinableThread: ~Copyable {
 
     /// Starts `body` on a new thread.
     package init(_ body: @escaping @Sendable () -> Void) {
-        handle = Self.spawn(body)
+        guard let handle = Self.spawn(body) else { preconditionFailure("pthread_create failed: no thread for a connection") }
+        self.handle = handle
     }
 
     /// Waits for the thread to finish.
@@ -74,21 +76,28 @@ package struct JoinableThread: ~Copyable {
         pthread_join(handle, nil)
     }
 
-    /// Starts `body` on a new thread that nobody joins: its resources go when it ends.
-    package static func detached(_ body: @escaping @Sendable () -> Void) {
-        pthread_detach(spawn(body))
+    /// Starts `body` on a new thread that nobody joins (its resources go when it ends);
+    /// returns `false`, with `body` not run, when no thread can be created (`EAGAIN`: the
+    /// process or user is at its limit of threads).
+    package static func detached(_ body: @escaping @Sendable () -> Void) -> Bool {
+        guard let handle = spawn(body) else { return false }
+        pthread_detach(handle)
+        return true
     }
 
-    private static func spawn(_ body: @escaping @Sendable () -> Void) -> pthread_t {
+    private static func spawn(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
         final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        let box = Unmanaged.passRetained(Box(body))
         var handle = pthread_t()
         let status = pthread_create(&handle, nil, { raw in
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
             box.body()
             return nil
-        }, box)
-        precondition(status == 0, "pthread_create failed: \(status)")
+        }, box.toOpaque())
+        guard status == 0 else {
+            box.release()
+            return nil
+        }
         return handle
     }
 }

@@ -39,18 +39,21 @@ enum HostLookup {
     static func addresses(
         of host: String, timeout: Duration, lookingUpWith lookup: @escaping @Sendable (String) -> Outcome
     ) throws(Failure) -> [String] {
-        let pending = inFlight.withLock { table in
+        let pending = inFlight.withLock { table -> Pending? in
             if let running = table[host] { return running }
             let started = Pending()
-            table[host] = started
-            JoinableThread.detached {
+            let running = JoinableThread.detached {
                 let outcome = lookup(host)
                 // dropped first: a caller coming after the answer starts a fresh lookup
                 _ = inFlight.withLock { $0.removeValue(forKey: host) }
                 started.finish(outcome)
             }
+            guard running else { return nil }
+            table[host] = started
             return started
         }
+        // no thread could be made for it: looked up here, without a deadline, as hiredis did
+        guard let pending else { return try lookup(host).get() }
         guard let outcome = pending.wait(timeout: timeout) else {
             throw Failure(reason: "looking up host '\(host)' took longer than the connect timeout (\(timeout)): the DNS server "
                 + "did not answer in time (check /etc/resolv.conf), or raise the connect timeout")
