@@ -7,6 +7,11 @@ import Testing
 @Suite(.timeLimit(.minutes(2)))
 struct DNSLookupTimeoutTests {
     @Test func aLookupTheDNSServerNeverAnswersFailsAtTheConnectTimeout() async throws {
+        if let reason = Self.otherResolver {
+            // not a missing setup: lookups here never reach the server the test silences
+            withKnownIssue("not runnable here: \(reason)") { throw TestFailure(reason) }
+            return
+        }
         if let reason = Self.unavailableReason {
             // as the network fault tests: a failure under CI (root), a known issue elsewhere
             if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("not runnable here: \(reason)") }
@@ -73,11 +78,17 @@ struct DNSLookupTimeoutTests {
         for tool in ["unshare", "ip", "python3"] where !path.contains(where: { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") }) {
             return "`\(tool)` is not on PATH (Scripts/bootstrap.sh installs it)"
         }
-        // the silent server is glibc's DNS: a resolver in front of it (systemd-resolved) answers instead
+        return nil
+    }
+
+    /// Why host lookups here would not reach the silenced server: the test silences glibc's DNS
+    /// (resolv.conf), and a resolver in front of it (systemd-resolved's `resolve`) answers instead.
+    static var otherResolver: String? {
         let nsswitch = (try? String(contentsOfFile: "/etc/nsswitch.conf", encoding: .utf8)) ?? "hosts: files dns"
         let hosts = nsswitch.split(separator: "\n").first { $0.hasPrefix("hosts:") }.map(String.init) ?? "hosts: files dns"
-        if !hosts.contains(" dns") || hosts.contains("resolve") {
-            return "host lookups here do not go to resolv.conf's DNS server alone (/etc/nsswitch.conf: \(hosts))"
+        let sources = hosts.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        if !sources.contains("dns") || sources.contains(where: { $0.hasPrefix("resolve") }) {
+            return "host lookups do not go to resolv.conf's DNS server alone (/etc/nsswitch.conf: \(hosts))"
         }
         return nil
     }
