@@ -29,11 +29,15 @@ static pid_t spool_exec_worker = 0;
 /// program, the process group it may have made of its own (`setsid`, `setpgid`: GNU `timeout`
 /// does), and this process's group (the program's children, this process too), so that nothing
 /// runs on while another worker reclaims the job. The signal from anyone else (a program's
-/// `kill -RTMIN 0`) changes nothing.
+/// `kill -40 0`) changes nothing: only a kill() of the worker's counts (SI_USER with its pid;
+/// the kernel's parent-death signal is one too, and by then the parent is no longer the
+/// worker). (The kernel sends that signal when the *thread* that spawned this process ends;
+/// swift-subprocess spawns from one thread that lives as long as the worker.)
 static void spool_exec_end_all(int signal, siginfo_t *info, void *context) {
     (void)signal;
     (void)context;
-    if (info->si_pid != spool_exec_worker && getppid() == spool_exec_worker) return;
+    int asked = info->si_code == SI_USER && (info->si_pid == spool_exec_worker || info->si_pid == 0);
+    if (!asked && getppid() == spool_exec_worker) return;
     pid_t program = spool_exec_program;
     if (program > 0) {
         kill(-program, SIGKILL);
@@ -61,6 +65,20 @@ static void spool_exec_end_like(int status) {
     sigprocmask(SIG_UNBLOCK, &only, NULL);
     kill(getpid(), signal);  // not raise(): glibc's refuses the signals it reserves (32, 33)
     _exit(128 + signal);
+}
+#endif
+
+#if defined(__linux__) && defined(__GLIBC__)
+/// Runs the trampoline before the executable's main, while the process surely has one
+/// thread. In `spool` (the fallback trampoline) main is Swift's async main: the signal mask
+/// covers only the thread that sets it, and were another thread running by then (the Swift
+/// runtime's, dispatch's), a signal for the process (a program's `kill 0`) could land there
+/// and end the trampoline. (It did not in a test on this toolchain: the async main's first
+/// part runs on the main thread, before other threads start; this does not depend on that.)
+/// glibc passes constructors argc and argv. Any other argv returns at once.
+__attribute__((constructor)) static void spool_exec_before_main(int argc, char **argv, char **envp) {
+    (void)envp;
+    spool_exec_trampoline(argc, argv);
 }
 #endif
 

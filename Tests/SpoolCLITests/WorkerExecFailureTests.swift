@@ -63,6 +63,27 @@ struct WorkerExecFailureTests {
         }
     }
 
+    @Test func aProgramsOwnProcessGroupDiesWithAWorkerThatIsKilled() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            // GNU timeout, the program, moves itself to a process group of its own
+            let child = try fixture.script("child.sh", """
+                sleep 300 &
+                echo $! > "$1/child.tmp"; mv "$1/child.tmp" "$1/child.pid"
+                wait
+                """)
+            let worker = try fixture.worker(queue: "timed", exec: ["timeout", "300", child, fixture.directory])
+            defer { worker.kill() }
+            _ = try await fixture.enqueue("timed")
+            try await waitUntil("the program's child runs") { !fixture.read("child.pid").isEmpty }
+            let sleeper = try #require(Int32(fixture.read("child.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+            defer { if !processEnded(sleeper) { kill(sleeper, SIGKILL) } }
+
+            worker.kill()  // SIGKILL
+            try await waitUntil("the program's child is gone", within: .seconds(5)) { processEnded(sleeper) }
+        }
+    }
+
     @Test func aProgramThatCannotStartCostsTheJobNoAttempt() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
@@ -116,7 +137,13 @@ struct WorkerExecFailureTests {
     @Test func withoutSpoolExecBesideItTheWorkerStartsProgramsThroughItselfAndSaysSo() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
-            let handler = try fixture.script("handler.sh", #"echo "$SPOOL_ATTEMPT" >> "$1/ran""#)
+            // `kill 0` reaches the trampoline too; it must not end it, the spool binary's
+            // included (its main thread, where such a signal lands, blocks it as well)
+            let handler = try fixture.script("handler.sh", """
+                echo "$SPOOL_ATTEMPT" >> "$1/ran"
+                trap '' TERM
+                kill 0
+                """)
             let probe = QueueProbe(server: server, queue: "q")
 
             let worker = try fixture.worker(queue: "q", exec: [handler, fixture.directory])

@@ -8,9 +8,9 @@
 /// The signal the trampoline ends the job's processes on (Linux): it asks the kernel for it
 /// when the worker dies (PR_SET_PDEATHSIG), and the worker sends it to the trampoline at the
 /// handler timeout, past a shutdown's grace period and when exiting at once, before it
-/// SIGKILLs the process group. A fixed real-time signal (glibc's SIGRTMIN is 34 or 35; the
-/// trampoline refuses to run when this one is not real-time), the same in the worker and in
-/// `spool-exec`, whichever libc each was linked with.
+/// SIGKILLs the process group. A fixed real-time signal (SIGRTMIN is 34 with glibc, 35 with
+/// musl; the trampoline refuses to run when this one is not real-time), the same in the
+/// worker and in `spool-exec`, whichever libc each was linked with.
 #define SPOOL_EXEC_END_SIGNAL 40
 
 /// When argv is

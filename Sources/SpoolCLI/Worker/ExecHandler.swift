@@ -19,7 +19,9 @@ import Glibc
 ///
 /// The program runs in a process group of its own, so that a timeout (or the worker exiting
 /// at once on a second signal) can SIGKILL it together with everything it started.
-/// swift-subprocess supports both (`processGroupID`, a teardown sequence sent to the group).
+/// swift-subprocess supports both (`processGroupID`, a teardown sequence). On Linux the
+/// trampoline is sent `SPOOL_EXEC_END_SIGNAL` first: it also kills a process group the
+/// program made of its own, which the group's SIGKILL does not reach.
 struct ExecHandler: Sendable {
     /// The program, resolved to a path, and its arguments.
     let executable: String
@@ -66,7 +68,9 @@ struct ExecHandler: Sendable {
         // the trampoline first kills the program, what it started and a process group the
         // program made of its own (``RunningChildren/endSignal``); then the group is SIGKILLed
         options.teardownSequence = RunningChildren.endSignal.map {
-            [.send(signal: Signal(rawValue: $0), toProcessGroup: false, allowedDurationToNextStep: .milliseconds(200))]
+            // the wait ends when the trampoline does (at once, normally): a busy machine may
+            // take a moment to run its handler, and a SIGKILL would cut that off
+            [.send(signal: Signal(rawValue: $0), toProcessGroup: false, allowedDurationToNextStep: .seconds(1))]
         } ?? []
         options.teardownSequence.append(.send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(200)))
         let payload = envelope.payload

@@ -69,22 +69,32 @@ final class RunningChildren: Sendable {
     }
 
     /// Ends every running handler's processes; the process is about to exit. Each trampoline
-    /// gets ``endSignal`` first, then its process group SIGKILL (what is left of it: the
-    /// trampoline ends itself and its group on that signal). A program being spawned meanwhile
-    /// is waited for (up to a second) and killed too.
+    /// gets ``endSignal`` first and ends itself, the program and what it started; what is
+    /// still registered a second later gets its process group SIGKILLed. A program being
+    /// spawned meanwhile is waited for (up to a second) and killed too. Signals go out under
+    /// the lock, to groups still registered: a handler removes its group before
+    /// swift-subprocess reaps the trampoline, so the id is not another process's.
     func killAll() {
-        let groups = state.withLock { state in
-            state.exiting = true
-            return state.groups
-        }
-        if let signal = Self.endSignal, !groups.isEmpty {
-            for group in groups { kill(group, signal) }
-            usleep(20_000)  // the trampolines' handlers run at once; a SIGKILL would cut them off
-        }
-        for group in groups { kill(-group, SIGKILL) }
-        var starting = state.withLock { $0.starting }
-        // `started(_:)` kills what registers from now on; wait for spawns in flight
         var waited = 0
+        if let signal = Self.endSignal {
+            var left = state.withLock { state in
+                state.exiting = true
+                for group in state.groups { kill(group, signal) }
+                return state.groups.count
+            }
+            while left > 0 && waited < 100 {
+                usleep(10_000)
+                waited += 1
+                left = state.withLock { $0.groups.count }
+            }
+        }
+        var starting = state.withLock { state in
+            state.exiting = true
+            for group in state.groups { kill(-group, SIGKILL) }
+            return state.starting
+        }
+        // `started(_:)` kills what registers from now on; wait for spawns in flight
+        waited = 0
         while starting > 0 && waited < 100 {
             usleep(10_000)
             waited += 1
