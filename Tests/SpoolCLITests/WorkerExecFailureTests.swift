@@ -67,16 +67,11 @@ struct WorkerExecFailureTests {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
             // GNU timeout, the program, moves itself to a process group of its own
-            let child = try fixture.script("child.sh", """
-                sleep 300 &
-                echo $! > "$1/child.tmp"; mv "$1/child.tmp" "$1/child.pid"
-                wait
-                """)
-            let worker = try fixture.worker(queue: "timed", exec: ["timeout", "300", child, fixture.directory])
+            let worker = try fixture.worker(queue: "timed", exec: ["timeout", "300", try fixture.sleeperScript(), fixture.directory])
             defer { worker.kill() }
             _ = try await fixture.enqueue("timed")
-            try await waitUntil("the program's child runs") { !fixture.read("child.pid").isEmpty }
-            let sleeper = try #require(Int32(fixture.read("child.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+            try await waitUntil("the program's child runs") { fixture.pid("child.pid") != nil }
+            let sleeper = try #require(fixture.pid("child.pid"))
             defer { if !processEnded(sleeper) { kill(sleeper, SIGKILL) } }
 
             worker.kill()  // SIGKILL

@@ -157,13 +157,9 @@ struct WorkerExecTests {
             let fixture = try WorkerFixture(server: server)
             // GNU timeout puts itself in a process group of its own (setpgid), which the
             // worker's SIGKILL of the program's group does not reach; the trampoline kills it
-            let child = try fixture.script("child.sh", """
-                sleep 300 &
-                echo $! > "$1/child.tmp"; mv "$1/child.tmp" "$1/child.pid"
-                wait
-                """)
             let worker = try fixture.worker(
-                queue: "slow", ["--handler-timeout", "1s", "--max-attempts", "1"], exec: ["timeout", "300", child, fixture.directory]
+                queue: "slow", ["--handler-timeout", "1s", "--max-attempts", "1"],
+                exec: ["timeout", "300", try fixture.sleeperScript(), fixture.directory]
             )
             defer { worker.kill() }
             _ = try await fixture.enqueue("slow")
@@ -171,7 +167,7 @@ struct WorkerExecTests {
             try await waitUntil("the job was dead-lettered") { try probe.deadCount() == 1 }
             let letter = try #require(try probe.deadLetters().first)
             #expect(letter["dead_error"]?.contains("timed out") == true, "\(letter)")
-            let sleeper = try #require(Int32(fixture.read("child.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+            let sleeper = try #require(fixture.pid("child.pid"))
             defer { if !processEnded(sleeper) { kill(sleeper, SIGKILL) } }
             try await waitUntil("the program's child is gone", within: .seconds(5)) { processEnded(sleeper) }
             #expect(worker.isRunning)

@@ -36,6 +36,21 @@ final class WorkerFixture: Sendable {
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// A script that starts `sleep 300` in the background, writes its pid to `child.pid` in
+    /// the directory given as its first argument (read it with ``pid(_:)``), and waits.
+    func sleeperScript() throws -> String {
+        try script("sleeper.sh", """
+            sleep 300 &
+            echo $! > "$1/child.tmp"; mv "$1/child.tmp" "$1/child.pid"
+            wait
+            """)
+    }
+
+    /// The pid written to file `name`, or `nil` before it is.
+    func pid(_ name: String) -> Int32? {
+        Int32(read(name).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     func read(_ name: String) -> String {
         (try? String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8)) ?? ""
     }
