@@ -1,9 +1,12 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import Testing
 @testable import SpoolRedis
 
 /// ``HostLookup``: a host name is looked up on a thread of its own, and a connect stops
-/// waiting for it when its timeout passes. (`DNSLookupTimeoutTests` in SpoolCLITests shows it
+/// waiting for it at its deadline (``HostLookup/timeout(connectTimeout:)``). (`DNSLookupTimeoutTests` in SpoolCLITests shows it
 /// with a DNS server that never answers.)
 @Suite("Host lookups bounded by the connect timeout")
 struct HostLookupTests {
@@ -34,13 +37,24 @@ struct HostLookupTests {
                 _ = try HostLookup.addresses(of: host, timeout: .milliseconds(20), lookingUpWith: lookup)
             } throws: { error in
                 let reason = (error as? HostLookup.Failure)?.reason ?? ""
-                return reason.contains("looking up host '\(host)' took longer than the connect timeout")
+                return reason.contains("looking up host '\(host)' took longer than 0.02 seconds")
             }
         }
+        // the lookup's thread may not have run yet: wait until it has (bounded), then count
+        let clock = ContinuousClock()
+        let bound = clock.now + .seconds(30)
+        while lookups.load(ordering: .relaxed) == 0 && clock.now < bound { sched_yield() }
         #expect(lookups.load(ordering: .relaxed) == 1, "the second caller started a lookup of its own")
         gate.open()
         // the lookup's answer, or (once it is dropped) a new lookup's: the same either way
         #expect(try HostLookup.addresses(of: host, timeout: .seconds(30), lookingUpWith: lookup) == ["10.0.0.7"])
+    }
+
+    @Test("a connect waits for its lookup as long as its timeout, but at least 10 s")
+    func lookupDeadline() {
+        #expect(HostLookup.timeout(connectTimeout: .seconds(2)) == .seconds(10))
+        #expect(HostLookup.timeout(connectTimeout: .milliseconds(1)) == .seconds(10))
+        #expect(HostLookup.timeout(connectTimeout: .seconds(30)) == .seconds(30))
     }
 
     @Test("a failed lookup says why")

@@ -28,7 +28,10 @@ public struct RedisConfiguration: Sendable {
     public var password: String?
     /// The logical database selected after connecting. Defaults to 0.
     public var database: Int
-    /// How long a connect may take, the host name's lookup included. Defaults to 2 seconds. Must be more than zero (see
+    /// How long a connect may take. Defaults to 2 seconds. A host name's lookup before it
+    /// may take as long, but at least 10 seconds (a lost DNS packet costs about 5), and then
+    /// the connect fails: glibc's own wait, without that bound, could last minutes. (With TLS,
+    /// SwiftNIO counts the lookup in this timeout.) Must be more than zero (see
     /// ``validate()``); a positive value under a microsecond counts as one.
     public var connectTimeout: Duration
     /// How long to wait for a reply before the connection is declared broken. Defaults to 5

@@ -17,20 +17,21 @@ final class HiredisContext {
     /// The socket, for interrupting a blocked read from another thread.
     var fileDescriptor: Int32 { context.pointee.fd }
 
-    /// Connects within `timeout`, the host's lookup included (``HostLookup``): to each of a
-    /// host name's addresses in turn until one connects, while time is left. Throws
-    /// `connectionFailed` with the lookup's or hiredis's reason (the last address's).
+    /// Looks the host up (``HostLookup``, within ``HostLookup/timeout(connectTimeout:)``), then
+    /// connects within `timeout`: to each of a host name's addresses in turn until one connects,
+    /// while time is left. Throws `connectionFailed` with the lookup's or hiredis's reason (the
+    /// last address's).
     init(address: RedisAddress, redacted: String, timeout: Duration) throws(RedisError) {
         var raw: UnsafeMutablePointer<redisContext>?
         switch address {
         case .tcp(let host, let port):
-            let deadline = ContinuousClock.now + timeout
             let addresses: [String]
             do throws(HostLookup.Failure) {
-                addresses = try HostLookup.addresses(of: host, timeout: timeout)
+                addresses = try HostLookup.addresses(of: host, timeout: HostLookup.timeout(connectTimeout: timeout))
             } catch {
                 throw RedisError(code: .connectionFailed, message: error.reason, address: redacted)
             }
+            let deadline = ContinuousClock.now + timeout
             for numeric in addresses {
                 let left = deadline - .now
                 if let failed = raw {
@@ -38,7 +39,6 @@ final class HiredisContext {
                     if left <= .zero { break }
                     redisFree(failed)
                 }
-                // the lookup may have used the time up: the first address still gets a try
                 raw = redisConnectWithTimeout(numeric, Int32(port), Self.timeval(max(left, .milliseconds(1))))
                 if raw.map({ $0.pointee.err == 0 }) ?? true { break }
             }

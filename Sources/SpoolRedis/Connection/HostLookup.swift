@@ -3,20 +3,20 @@ import Glibc
 #endif
 import Synchronization
 
-/// Host-name lookups that end when the connect timeout does.
+/// Host-name lookups with a deadline.
 ///
 /// hiredis looks a TCP address's host up with `getaddrinfo` before its timed connect, and that
 /// call has no deadline: with a DNS server that does not answer, glibc waits its own `timeout:`
 /// × `attempts:` (resolv.conf) for the IPv4 query and again for the IPv6 one. A connect with a
 /// 1-second timeout took a minute with `options timeout:30 attempts:1`, and a worker's
 /// reconnects, a shutdown and `spool health` waited with it. So the name is looked up here, on
-/// a thread of its own, while the connecting thread waits at most the time it has; hiredis then
-/// connects to numeric addresses, which it does not look up.
+/// a thread of its own, while the connecting thread waits at most ``timeout(connectTimeout:)``;
+/// hiredis then connects to numeric addresses, which it does not look up.
 ///
 /// A lookup that outlives its caller finishes on its thread (glibc's wait cannot be cut short)
 /// and is dropped; callers asking for the same host meanwhile wait for that lookup rather than
 /// start another, so a DNS server that does not answer costs one thread per host name, not one
-/// per reconnect.
+/// per reconnect, and a worker's next connect gets the late answer if it comes.
 enum HostLookup {
     /// Why a lookup gave no address: the one-line reason.
     struct Failure: Error, Equatable {
@@ -25,6 +25,14 @@ enum HostLookup {
 
     /// What a lookup found: numeric addresses in the order to try them, or why none.
     typealias Outcome = Result<[String], Failure>
+
+    /// How long a connect waits for its host's lookup: its connect timeout, but at least 10 s.
+    /// glibc's resolver asks again after 5 s by default, so a lost DNS packet costs about 5 s
+    /// (a well-known hiccup of busy container networks): that should delay a connect, as it
+    /// did before lookups had a deadline, not fail it.
+    static func timeout(connectTimeout: Duration) -> Duration {
+        max(connectTimeout, .seconds(10))
+    }
 
     /// The numeric addresses of `host`, in the order hiredis tries a name's: its IPv4 addresses,
     /// or its IPv6 ones when it has no IPv4 address. A numeric host comes back as it is, at once.
@@ -55,8 +63,8 @@ enum HostLookup {
         // no thread could be made for it: looked up here, without a deadline, as hiredis did
         guard let pending else { return try lookup(host).get() }
         guard let outcome = pending.wait(timeout: timeout) else {
-            throw Failure(reason: "looking up host '\(host)' took longer than the connect timeout (\(timeout)): the DNS server "
-                + "did not answer in time (check /etc/resolv.conf), or raise the connect timeout")
+            throw Failure(reason: "looking up host '\(host)' took longer than \(timeout): the DNS server did not answer "
+                + "(check /etc/resolv.conf and the network to it), or give the address as an IP")
         }
         return try outcome.get()
     }
