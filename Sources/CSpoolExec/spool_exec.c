@@ -30,13 +30,13 @@ static pid_t spool_exec_worker = 0;
 /// does), and this process's group (the program's children, this process too), so that nothing
 /// runs on while another worker reclaims the job. The signal from anyone else (a program's
 /// `kill -40 0`) changes nothing: only a kill() of the worker's counts (SI_USER with its pid;
-/// the kernel's parent-death signal is one too, and by then the parent is no longer the
-/// worker). (The kernel sends that signal when the *thread* that spawned this process ends;
-/// swift-subprocess spawns from one thread that lives as long as the worker.)
+/// the kernel's parent-death signal comes after the worker is gone, when the parent is no
+/// longer the worker). (The kernel sends that signal when the *thread* that spawned this
+/// process ends; swift-subprocess spawns from one thread that lives as long as the worker.)
 static void spool_exec_end_all(int signal, siginfo_t *info, void *context) {
     (void)signal;
     (void)context;
-    int asked = info->si_code == SI_USER && (info->si_pid == spool_exec_worker || info->si_pid == 0);
+    int asked = info->si_code == SI_USER && info->si_pid == spool_exec_worker;
     if (!asked && getppid() == spool_exec_worker) return;
     pid_t program = spool_exec_program;
     if (program > 0) {
@@ -47,6 +47,14 @@ static void spool_exec_end_all(int signal, siginfo_t *info, void *context) {
     _exit(137);
 }
 
+/// Gives `signal` its default action again.
+static void spool_exec_default_action(int signal) {
+    struct sigaction fallback;
+    memset(&fallback, 0, sizeof fallback);
+    fallback.sa_handler = SIG_DFL;
+    sigaction(signal, &fallback, NULL);
+}
+
 /// Ends this process the way the program ended: its exit status, or its signal.
 static void spool_exec_end_like(int status) {
     if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
@@ -55,10 +63,7 @@ static void spool_exec_end_like(int status) {
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);
-    struct sigaction fallback;
-    memset(&fallback, 0, sizeof fallback);
-    fallback.sa_handler = SIG_DFL;
-    sigaction(signal, &fallback, NULL);
+    spool_exec_default_action(signal);
     sigset_t only;
     sigemptyset(&only);
     sigaddset(&only, signal);
@@ -129,8 +134,8 @@ void spool_exec_trampoline(int argc, char **argv) {
     // signal reaches only the worker's direct child. vfork, not fork: this process waits
     // while the child, sharing its memory, only sets its signals and calls execv (or writes
     // why not and exits); fork cost `spool worker --exec /bin/true` 11% of its rate, vfork 3%
-    // (docs/performance.md, "Stop 28"). Every signal is blocked until the child has exec'd, so
-    // the handler never runs in the child.
+    // (docs/performance.md, "Stop 28"). Every signal stays blocked in the child until it has
+    // given SPOOL_EXEC_END_SIGNAL its default action back, so the handler never runs there.
     pid_t self = getpid();
     pid_t child = vfork();
     if (child < 0) {
@@ -141,10 +146,7 @@ void spool_exec_trampoline(int argc, char **argv) {
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != self) {
             _exit(137);
         }
-        struct sigaction fallback;
-        memset(&fallback, 0, sizeof fallback);
-        fallback.sa_handler = SIG_DFL;
-        sigaction(end_signal, &fallback, NULL);
+        spool_exec_default_action(end_signal);
         sigprocmask(SIG_SETMASK, &original, NULL);
         execv(program[0], program);
         cannot_run(token, program[0], "", errno);

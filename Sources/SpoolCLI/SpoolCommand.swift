@@ -33,7 +33,8 @@ struct SpoolCommand: AsyncParsableCommand {
 
     /// Prints errors as one line (never a stack trace, never a password) and exits non-zero.
     static func main() async {
-        // `spool` started as an exec handler's trampoline: becomes the handler program
+        // `spool` started as an exec handler's trampoline: runs the handler program and ends
+        // as it did (with glibc a constructor has done so before main; this is for other libcs)
         spool_exec_trampoline(CommandLine.argc, CommandLine.unsafeArgv)
         do {
             var command = try parseAsRoot()

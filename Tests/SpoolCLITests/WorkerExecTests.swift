@@ -158,17 +158,19 @@ struct WorkerExecTests {
             // GNU timeout puts itself in a process group of its own (setpgid), which the
             // worker's SIGKILL of the program's group does not reach; the trampoline kills it
             let worker = try fixture.worker(
-                queue: "slow", ["--handler-timeout", "1s", "--max-attempts", "1"],
+                queue: "slow", ["--handler-timeout", "5s", "--max-attempts", "1"],
                 exec: ["timeout", "300", try fixture.sleeperScript(), fixture.directory]
             )
             defer { worker.kill() }
             _ = try await fixture.enqueue("slow")
+            // the child runs before the timeout (5 s: a loaded machine may take a while to start it)
+            try await waitUntil("the program's child runs") { fixture.pid("child.pid") != nil }
+            let sleeper = try #require(fixture.pid("child.pid"))
+            defer { if !processEnded(sleeper) { kill(sleeper, SIGKILL) } }
             let probe = QueueProbe(server: server, queue: "slow")
             try await waitUntil("the job was dead-lettered") { try probe.deadCount() == 1 }
             let letter = try #require(try probe.deadLetters().first)
             #expect(letter["dead_error"]?.contains("timed out") == true, "\(letter)")
-            let sleeper = try #require(fixture.pid("child.pid"))
-            defer { if !processEnded(sleeper) { kill(sleeper, SIGKILL) } }
             try await waitUntil("the program's child is gone", within: .seconds(5)) { processEnded(sleeper) }
             #expect(worker.isRunning)
         }

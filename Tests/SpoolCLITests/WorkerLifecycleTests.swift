@@ -43,6 +43,27 @@ struct WorkerLifecycleTests {
         }
     }
 
+    @Test func aSecondSignalKillsAProgramsOwnProcessGroupToo() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            // GNU timeout, the program, moves itself to a process group of its own: the worker's
+            // SIGKILL of the trampoline's group does not reach it, the trampoline's handler does
+            let worker = try fixture.worker(
+                queue: "work", ["--grace-period", "60s"], exec: ["timeout", "300", try fixture.sleeperScript(), fixture.directory]
+            )
+            defer { worker.kill() }
+            _ = try await fixture.enqueue("work")
+            try await waitUntil("the program's child runs") { fixture.pid("child.pid") != nil }
+            let sleeper = try #require(fixture.pid("child.pid"))
+            defer { if !processEnded(sleeper) { kill(sleeper, SIGKILL) } }
+            worker.signal(SIGTERM)
+            try await waitUntil("the worker logged the graceful shutdown") { worker.stderr.contains("shutting down gracefully") }
+            worker.signal(SIGINT)
+            #expect(try await worker.wait(timeout: .seconds(10)).status == 1)
+            try await waitUntil("the program's child is gone", within: .seconds(5)) { processEnded(sleeper) }
+        }
+    }
+
     @Test func aSecondSignalExitsAtOnceAndKillsRunningPrograms() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)

@@ -73,32 +73,29 @@ final class RunningChildren: Sendable {
     /// still registered a second later gets its process group SIGKILLed. A program being
     /// spawned meanwhile is waited for (up to a second) and killed too. Signals go out under
     /// the lock, to groups still registered: a handler removes its group before
-    /// swift-subprocess reaps the trampoline, so the id is not another process's.
-    func killAll() {
-        var waited = 0
+    /// swift-subprocess reaps the trampoline, so the id is not another process's. The waits
+    /// sleep as tasks, so the handlers can deregister meanwhile on a pool of one thread too.
+    func killAll() async {
         if let signal = Self.endSignal {
-            var left = state.withLock { state in
+            state.withLock { state in
                 state.exiting = true
                 for group in state.groups { kill(group, signal) }
-                return state.groups.count
             }
-            while left > 0 && waited < 100 {
-                usleep(10_000)
-                waited += 1
-                left = state.withLock { $0.groups.count }
-            }
+            await waitUpToASecond { $0.groups.isEmpty }
         }
-        var starting = state.withLock { state in
+        state.withLock { state in
             state.exiting = true
             for group in state.groups { kill(-group, SIGKILL) }
-            return state.starting
         }
         // `started(_:)` kills what registers from now on; wait for spawns in flight
-        waited = 0
-        while starting > 0 && waited < 100 {
-            usleep(10_000)
-            waited += 1
-            starting = state.withLock { $0.starting }
+        await waitUpToASecond { $0.starting == 0 }
+    }
+
+    /// Returns once `done` holds for the state, or after about a second.
+    private func waitUpToASecond(until done: (State) -> Bool) async {
+        for _ in 0..<100 {
+            if state.withLock({ done($0) }) { return }
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 

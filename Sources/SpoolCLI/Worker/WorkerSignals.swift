@@ -59,7 +59,7 @@ final class WorkerSignals: Sendable {
                 logger.info("shutting down gracefully; send the signal again to exit at once", metadata: ["signal": "\(signal)"])
                 await group.triggerGracefulShutdown()
             } else {
-                RunningChildren.shared.killAll()
+                await RunningChildren.shared.killAll()
                 let message = "exiting at once on a second \(signal); unfinished jobs stay pending for other workers"
                 switch format {
                 case .text:
