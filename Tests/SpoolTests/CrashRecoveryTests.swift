@@ -62,7 +62,7 @@ struct CrashRecoveryTests {
                 let name = naming == "named apart" ? "victim-\(generation)" : "victim"
                 let child = try TestWorkerProcess.start(url: fixture.url, queue: queue, name: name, mode: "crash", log: log)
                 defer { child.kill() }
-                try await waitUntil(within: .seconds(15), "worker \(generation) died or dead-lettered the job") {
+                try await waitUntil(within: .seconds(30), "worker \(generation) died or dead-lettered the job") {
                     if !child.isRunning { return true }
                     return try await fixture.redis("XLEN", keys.dead(.default)) == .integer(1)
                 }
@@ -380,7 +380,17 @@ final class TestWorkerProcess: @unchecked Sendable {
         return TestWorkerProcess(process)
     }
 
-    var isRunning: Bool { process.isRunning }
+    /// Running: Foundation has not seen it exit, and the kernel does not show it ended. With
+    /// many tests spawning at once Foundation can miss a child's exit (see ChildProgram in
+    /// SpoolCLITests): the child then stays a zombie, which `/proc` shows.
+    var isRunning: Bool {
+        guard process.isRunning else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).prefix(1)
+        return state != "Z" && state != "X"
+    }
 
     /// SIGKILL. Not waited for: a killed process runs no more code, Foundation reaps it, and
     /// `waitUntilExit` would hold a thread of the cooperative pool (see `runOffThePool`).
