@@ -21,7 +21,7 @@ struct ConnectionOptions: ParsableArguments {
     ))
     var redis: String?
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Timeout for each command, for connecting (at most 5s), and for a private Redis to answer.", valueName: "duration"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Timeout for each command, for connecting (at most 5s; a host name's lookup before it, up to 10s), and for a private Redis to answer.", valueName: "duration"))
     var timeout: DurationArgument = DurationArgument(.seconds(5))
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
