@@ -76,15 +76,12 @@ final class RunningChildren: Sendable {
     /// swift-subprocess reaps the trampoline, so the id is not another process's. The waits
     /// sleep as tasks, so the handlers can deregister meanwhile on a pool of one thread too.
     func killAll() async {
-        if let signal = Self.endSignal {
-            state.withLock { state in
-                state.exiting = true
-                for group in state.groups { kill(group, signal) }
-            }
-            await waitUpToASecond { $0.groups.isEmpty }
-        }
         state.withLock { state in
             state.exiting = true
+            if let signal = Self.endSignal { for group in state.groups { kill(group, signal) } }
+        }
+        if Self.endSignal != nil { await waitUpToASecond { $0.groups.isEmpty } }
+        state.withLock { state in
             for group in state.groups { kill(-group, SIGKILL) }
         }
         // `started(_:)` kills what registers from now on; wait for spawns in flight

@@ -41,10 +41,10 @@ package final class ConditionLock: @unchecked Sendable {
         clock_gettime(CLOCK_MONOTONIC, &now)
         // at most a day at a time (no overflow for any duration): the caller waits again
         let (seconds, attoseconds) = min(duration, .seconds(86_400)).components
-        var nanoseconds = Int(now.tv_nsec) + Int(attoseconds / 1_000_000_000)
-        var deadline = timespec(tv_sec: now.tv_sec + Int(seconds) + nanoseconds / 1_000_000_000, tv_nsec: 0)
-        nanoseconds %= 1_000_000_000
-        deadline.tv_nsec = nanoseconds
+        let nanoseconds = Int(now.tv_nsec) + Int(attoseconds / 1_000_000_000)
+        var deadline = timespec(
+            tv_sec: now.tv_sec + Int(seconds) + nanoseconds / 1_000_000_000, tv_nsec: nanoseconds % 1_000_000_000
+        )
         pthread_cond_timedwait(condition, mutex, &deadline)
     }
     /// Wakes the waiting thread.
