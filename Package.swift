@@ -8,6 +8,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "spool",
+    // Linux only for now (README, "Requirements"); macOS 15 is the Synchronization module's minimum
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SpoolRedis", targets: ["SpoolRedis"]),
