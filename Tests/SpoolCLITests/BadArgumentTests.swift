@@ -180,4 +180,29 @@ struct BadArgumentTests {
             #expect(try letters.json()["count"] as? Int == 1)
         }
     }
+
+    /// An empty `$SPOOL_REDIS_URL` (a secret missing or mounted empty) was read as unset: the
+    /// job went to a private redis-server started in the working directory, exit 0.
+    @Test("an empty $SPOOL_REDIS_URL or $SPOOL_PREFIX is refused, not read as unset; --redis and --prefix still win")
+    func emptyEnvironment() async throws {
+        let directory = try TempDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let emptyURL = try await SpoolProcess.run(["enqueue", "q", "--data", "{}"], in: directory, environment: ["SPOOL_REDIS_URL": ""])
+        #expect(emptyURL.status == 64, "\(emptyURL.stderr)")
+        #expect(emptyURL.stderrLines == ["spool: $SPOOL_REDIS_URL is set but empty: set it to a Redis URL (e.g. redis://localhost:6379), "
+            + "or unset it to use a private redis-server under ./.spool/ (see `spool help`)"], "\(emptyURL.stderr)")
+        #expect(emptyURL.stdout.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/.spool"), "a private Redis was started")
+        try await withRedisServer { server in
+            let emptyPrefix = try await spool(arguments: ["enqueue", "q", "--data", "{}", "--redis", server.url], environment: ["SPOOL_PREFIX": ""])
+            #expect(emptyPrefix.status == 64 && emptyPrefix.stderrLines.count == 1, "\(emptyPrefix.stderr)")
+            #expect(emptyPrefix.stderr.contains("$SPOOL_PREFIX is set but empty"), "\(emptyPrefix.stderr)")
+            #expect(try server.cli("EXISTS", "spool:{q}:stream") == "0")
+            let flagsWin = try await spool(
+                arguments: ["enqueue", "q", "--data", "{}", "--redis", server.url, "--prefix", "app"],
+                environment: ["SPOOL_REDIS_URL": "", "SPOOL_PREFIX": ""])
+            #expect(flagsWin.status == 0, "\(flagsWin.stderr)")
+            #expect(try server.cli("XLEN", "app:{q}:stream") == "1")
+        }
+    }
 }

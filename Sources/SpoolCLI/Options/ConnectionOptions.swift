@@ -14,8 +14,8 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "Redis URL: redis://[user[:password]@]host[:port][/db], rediss://... (TLS), unix:///path.sock[?db=N], or redis-cluster://host:port[,host:port...] (Redis Cluster).",
         discussion: """
-            Defaults to $SPOOL_REDIS_URL; without either, a private redis-server is started (or reused) \
-            under ./.spool/. The password may also come from $SPOOL_REDIS_PASSWORD.
+            Defaults to $SPOOL_REDIS_URL (refused when set but empty); without either, a private redis-server \
+            is started (or reused) under ./.spool/. The password may also come from $SPOOL_REDIS_PASSWORD.
             """,
         valueName: "url"
     ))
@@ -26,7 +26,7 @@ struct ConnectionOptions: ParsableArguments {
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "Key prefix of the queues, as the producers and workers were configured (default: spool).",
-        discussion: "Defaults to $SPOOL_PREFIX, then spool.",
+        discussion: "Defaults to $SPOOL_PREFIX (refused when set but empty), then spool.",
         valueName: "prefix"
     ))
     var prefix: String?
@@ -36,6 +36,16 @@ struct ConnectionOptions: ParsableArguments {
 
     func validate() throws {
         try OptionValue.refuseOptionName(prefix, for: "--prefix")
+        // set but empty is a mistake (a secret missing or mounted empty), not "unset": read as
+        // unset, an empty URL sent jobs to a private redis-server nobody else reads, and an
+        // empty prefix meant other queues
+        if redis == nil && Self.isSetButEmpty("SPOOL_REDIS_URL") {
+            throw ValidationError("$SPOOL_REDIS_URL is set but empty: set it to a Redis URL (e.g. redis://localhost:6379), "
+                + "or unset it to use a private redis-server under ./.spool/")
+        }
+        if prefix == nil && Self.isSetButEmpty("SPOOL_PREFIX") {
+            throw ValidationError("$SPOOL_PREFIX is set but empty: set it to the producers' and workers' key prefix, or unset it for spool")
+        }
         guard timeout.duration > .zero else { throw ValidationError("--timeout must be more than 0 (e.g. 500ms or 5s)") }
         do {
             _ = try QueueKeys(queue: QueueName("q"), prefix: keyPrefix)
@@ -58,6 +68,11 @@ struct ConnectionOptions: ParsableArguments {
         configuration.commandTimeout = timeout.duration
         configuration.clientName = "spool-cli"
         return configuration
+    }
+
+    /// Whether the environment variable `name` is set to the empty string.
+    static func isSetButEmpty(_ name: String) -> Bool {
+        getenv(name).map { $0.pointee == 0 } ?? false
     }
 
     /// The value of an environment variable, `nil` when unset or empty.
