@@ -10,6 +10,7 @@ struct BadArgumentTests {
         (["dlq", "list", "emails", "--limit=-5"], "--limit must be 1 or more"),
         (["inspect", "emails", "--count", "0"], "--count must be 1 or more"),
         (["enqueue", "q", "--data", "{}", "--delay", "9999999999999h"], "9999999999999h"),
+        (["enqueue", "q", "--data", "{}", "--type", "a\nb"], #"--type "a\nb" holds control characters"#),
         (["ping", "--timeout", "9999999999999h"], "9999999999999h"),
         (["ping", "--timeout", "0s"], "--timeout must be more than 0"),
         (["health", "--max-dead=-1"], "--max-dead must be 0 or more"),

@@ -204,4 +204,35 @@ struct BadDataTests {
             #expect(health.stdout == "unhealthy: queue emails group default dead letters 1 > 0\n", "\(health.stdout)")
         }
     }
+
+    /// A payload, a type, a handler's error text and a consumer name can hold any bytes: the
+    /// CLI printed them raw, so a stored `ESC ]0;…BEL` retitled the operator's window and
+    /// `ESC [2J` cleared the screen. Now they print escaped, as the worker's log writes them.
+    @Test("inspect, job, queues, dlq list and show print stored control characters escaped, never raw")
+    func controlCharacters() async throws {
+        try await withRedisServer { server in
+            try Seed.emails(server)
+            let now = String(Int64(Date().timeIntervalSince1970 * 1000))
+            _ = try server.cli("XADD", Seed.stream, "*", "v", "1", "id", Self.odd, "type", "t\u{1B}[2J", "payload", "pay\u{1B}]0;pwned\u{07}load\rX")
+            _ = try server.cli("XREADGROUP", "GROUP", "default", "c\u{1B}[31m", "COUNT", "5", "STREAMS", Seed.stream, ">")
+            _ = try server.cli("XGROUP", "CREATE", Seed.stream, "g\u{1B}[2J", "0")
+            _ = try server.cli(
+                "XADD", "spool:{emails}:dead:default", "*", "v", "1", "id", Self.oddDead, "type", "t\u{9B}2J", "payload", "{}",
+                "attempt", "3", "dead_reason", "retries_exhausted", "dead_error", "err\u{1B}[31mRED", "dead_failed_at", now
+            )
+            for arguments in [
+                ["inspect", "emails"], ["job", "emails", Self.odd], ["dlq", "list", "emails"], ["dlq", "show", "emails", "--all"], ["queues"],
+            ] {
+                let run = try await spool(arguments: arguments + ["--redis", server.url])
+                #expect(run.status == 0, "\(arguments): \(run.stderr)")
+                let raw = run.stdout.unicodeScalars.filter { ($0.value < 0x20 && $0 != "\n") || (0x7F...0x9F).contains($0.value) }
+                #expect(raw.isEmpty, "\(arguments) printed controls raw: \(raw.map(\.value))")
+                #expect(run.stdout.contains("\\u001b") || run.stdout.contains("\\u009b"), "\(arguments): \(run.stdout)")
+            }
+            let show = try await spool("dlq", "show", "emails", "--all", "--redis", server.url)
+            #expect(show.stdout.contains("err\\u001b[31mRED"), "\(show.stdout)")
+            let job = try await spool("job", "emails", Self.odd, "--redis", server.url)
+            #expect(job.stdout.contains("pay\\u001b]0;pwned\\u0007load\\u000dX"), "\(job.stdout)")
+        }
+    }
 }

@@ -123,6 +123,8 @@ struct WatchCommandTests {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
             _ = try await fixture.enqueue("watched")
+            // a group made by hand whose name holds an escape sequence: shown escaped (TerminalText)
+            _ = try server.cli("XGROUP", "CREATE", "spool:{watched}:stream", "g\u{1B}[2J", "0")
             let watch = try SpoolProcess.start(
                 ["queues", "--watch", "--interval", "200ms", "--redis", server.url], in: fixture.directory
             )
@@ -136,6 +138,7 @@ struct WatchCommandTests {
             #expect(result.stdout.contains("watched"))
             #expect(result.stdout.contains("ENQ/S"))
             #expect(!result.stdout.contains("\u{1B}["), "no ANSI escapes without a terminal")
+            #expect(result.stdout.contains("g\\u001b[2J"), "\(result.stdout)")
         }
     }
 }

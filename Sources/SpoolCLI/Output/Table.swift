@@ -41,8 +41,9 @@ struct Table {
         }.joined(separator: "\n")
     }
 
+    /// `text` on one line (line feeds as spaces), terminal-safe (``TerminalText``), cut to `width`.
     static func cut(_ text: String, to width: Int) -> String {
-        let single = text.replacingOccurrences(of: "\n", with: " ")
+        let single = TerminalText.safe(text.replacingOccurrences(of: "\n", with: " "))
         guard single.count > width, width > 1 else { return single }
         return String(single.prefix(width - 1)) + "…"
     }
