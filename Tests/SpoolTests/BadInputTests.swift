@@ -14,7 +14,8 @@ struct BadInputTests {
             let queue = try QueueName("hostile")
             let keys = QueueKeys(queue: queue)
             let recorder = Recorder()
-            var worker = fixture.worker()
+            let log = CapturedLog()
+            var worker = SpoolWorker(client: fixture.client, configuration: fixture.workerConfiguration(), logger: log.logger)
             worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
             try await running(worker) {
                 try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
@@ -56,6 +57,9 @@ struct BadInputTests {
                     #expect(letter["dead_reason"] == reason, "entry \(index): \(letter["dead_error"] ?? "")")
                     #expect(letter["dead_error"]?.contains(fragment) == true, "entry \(index): \(letter["dead_error"] ?? "")")
                 }
+                // the log names each job as its dead letter does, unreadable ones included (was `-`)
+                let logged = log.metadata.filter { $0["spool.reason"] != nil }.compactMap { $0["spool.job.id"] }
+                #expect(Set(logged) == Set((1...4).map { "0190f0f0-0000-7000-8000-00000000000\($0)" }), "\(logged)")
             }
         }
     }

@@ -262,9 +262,23 @@ extension SubscriptionRunner {
         )
         record.encode(original: fields, envelope: envelope, into: &command)
         logger.warning("job dead-lettered", metadata: [
-            "spool.job.id": "\(envelope.map { "\($0.id)" } ?? "-")", "spool.reason": "\(reason.rawValue)", "error": "\(error)",
+            "spool.job.id": "\(envelope.map { "\($0.id)" } ?? Self.rawJobID(fields))", "spool.reason": "\(reason.rawValue)", "error": "\(error)",
         ])
         await runFailScript(command, entry)
+    }
+
+    /// An unreadable entry's `id` field as its dead letter keeps it (the log must name the job
+    /// an operator will find there), cut at 100 bytes; `-` without one.
+    static func rawJobID(_ fields: [[UInt8]]) -> String {
+        var index = 0
+        while index + 1 < fields.count {
+            if fields[index].elementsEqual("id".utf8) {
+                let value = fields[index + 1]
+                return String(decoding: value.prefix(100), as: UTF8.self) + (value.count > 100 ? "…" : "")
+            }
+            index += 2
+        }
+        return "-"
     }
 
     private func failCommand(_ entry: StreamEntry, action: String, due: Int64, extra: Int) -> RedisCommand {
