@@ -78,6 +78,21 @@ struct EnqueueCommandTests {
         }
     }
 
+    /// The message said only that a payload was too large, not which of the lines.
+    @Test func linesNamesTheOversizeLineByItsNumberInTheInput() async throws {
+        try await withRedisServer { server in
+            let input = "{\"n\": 1}\n\n  \n{\"n\": 2}\r\n\"\(String(repeating: "x", count: 2000))\"\n{\"n\": 3}\n"
+            let result = try await SpoolProcess.run(
+                ["enqueue", "bulk", "--redis", server.url, "--lines", "--max-payload-bytes", "1000"], stdin: Array(input.utf8)
+            )
+            #expect(result.status == 1)
+            #expect(result.stderrLines == ["spool: line 5: payload of 2002 bytes exceeds the limit of 1000 bytes: keep jobs small "
+                + "(ids and minimal context) or raise the limit (maxPayloadBytes in the library, --max-payload-bytes for spool worker "
+                + "and spool enqueue) (nothing was enqueued)"], "\(result.stderr)")
+            #expect(try server.cli("EXISTS", "spool:{bulk}:stream") == "0")
+        }
+    }
+
     @Test("--lines stores the trace context given with every line's job")
     func linesCarryTheTraceContext() async throws {
         try await withRedisServer { server in

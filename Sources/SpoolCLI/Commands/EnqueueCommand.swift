@@ -101,9 +101,16 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
         let limit = maxPayloadBytes
         let input = try readInput(limit: lines ? Int.max / 2 : limit)
-        let payloads = lines ? splitLines(input) : [input]
-        for payload in payloads {
-            try JobEnvelope.checkPayloadSize(payload.count, limit: limit)
+        // with --lines, each payload with its line number in the input (blank lines skipped)
+        let numbered = lines ? splitLines(input) : [(line: 1, payload: input)]
+        let payloads = numbered.map(\.payload)
+        for entry in numbered {
+            do {
+                try JobEnvelope.checkPayloadSize(entry.payload.count, limit: limit)
+            } catch {
+                if !lines { throw error }
+                throw CLIError("line \(entry.line): \(error.message) (nothing was enqueued)")
+            }
         }
 
         let client = RedisClient(configuration: try connection.configuration())
@@ -124,7 +131,10 @@ struct EnqueueCommand: AsyncParsableCommand {
             for chunk in stride(from: 0, to: envelopes.count, by: 1000) {
                 let end = min(chunk + 1000, envelopes.count)
                 let batch = Array(envelopes[chunk..<end])
-                let results = try await Self.push(batch, with: producer, to: queueName, options: options, lines: chunk + 1)
+                let results = try await Self.push(
+                    batch, with: producer, to: queueName, options: options, lines: numbered[chunk..<end].map(\.line),
+                    storedBefore: chunk > 0 ? numbered[chunk - 1].line : nil
+                )
                 var output = ""
                 for result in results { output += "\(result)\n" }
                 StandardOutput.write(output.utf8)
@@ -135,27 +145,30 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
     }
 
-    /// Pushes one batch of `--lines`, the lines from `first`. A failure says which lines are
-    /// stored: the batches before it, and of this batch (not atomic) those Redis reported
-    /// stored, whose ids it prints first; after a timeout or a lost connection, which of this
-    /// batch's lines were stored is unknown.
+    /// Pushes one batch of `--lines`: the input's lines `lines` (their numbers, blank lines
+    /// skipped), after the batches that stored every job up to line `storedBefore`. A failure
+    /// says which lines are stored: the batches before it, and of this batch (not atomic) those
+    /// Redis reported stored, whose ids it prints first; after a timeout or a lost connection,
+    /// which of this batch's lines were stored is unknown.
     private static func push(
-        _ batch: [JobEnvelope], with producer: SpoolProducer, to queue: QueueName, options: PushOptions, lines first: Int
+        _ batch: [JobEnvelope], with producer: SpoolProducer, to queue: QueueName, options: PushOptions, lines: [Int],
+        storedBefore: Int?
     ) async throws -> [PushResult] {
         do {
             return try await producer.push(batch, to: queue, options: options)
         } catch {
-            let before = first > 1 ? "lines 1-\(first - 1) were enqueued, their ids printed; " : ""
+            let before = storedBefore.map { "lines 1-\($0) were enqueued, their ids printed; " } ?? ""
+            let span = "\(lines[0])-\(lines[lines.count - 1])"
             guard let partial = error.underlying as? PartialPush else {
-                throw CLIError("\(error) (\(before)of lines \(first)-\(first + batch.count - 1) some may be enqueued)")
+                throw CLIError("\(error) (\(before)of lines \(span) some may be enqueued)")
             }
             var output = ""
             for result in partial.results { if let result { output += "\(result)\n" } }
             StandardOutput.write(output.utf8)
-            let failed = partial.errors.keys.sorted().map { first + $0 }
+            let failed = partial.errors.keys.sorted().map { lines[$0] }
             let reason = partial.errors.min { $0.key < $1.key }.map { $0.value.message } ?? "?"
             throw CLIError(
-                "\(before)of lines \(first)-\(first + batch.count - 1), \(partial.storedCount) were enqueued (ids printed) and "
+                "\(before)of lines \(span), \(partial.storedCount) were enqueued (ids printed) and "
                     + "\(failed.count) were not: lines \(PartialPush.ranges(failed)), the first because \(reason). Push those lines again"
             )
         }
@@ -200,9 +213,10 @@ struct EnqueueCommand: AsyncParsableCommand {
         return bytes
     }
 
-    private func splitLines(_ input: [UInt8]) -> [[UInt8]] {
-        input.split(separator: UInt8(ascii: "\n")).map { line in
-            Array(line.last == UInt8(ascii: "\r") ? line.dropLast() : line[...])
-        }.filter { !$0.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") } }
+    /// The input's non-blank lines (a CR before the LF dropped), each with its line number.
+    private func splitLines(_ input: [UInt8]) -> [(line: Int, payload: [UInt8])] {
+        input.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated().map { index, line in
+            (index + 1, Array(line.last == UInt8(ascii: "\r") ? line.dropLast() : line[...]))
+        }.filter { !$0.payload.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") } }
     }
 }
