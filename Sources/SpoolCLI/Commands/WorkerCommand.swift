@@ -221,6 +221,11 @@ struct WorkerCommand: AsyncParsableCommand {
                     handlers.append((spec, handler.run, "exec \(handler.executable)"))
                 case .http(let text):
                     let url = try HTTPHandler.parse(text)
+                    if let host = url.host, let range = policy.deniedAtStart(host: host) {
+                        throw CLIError("http handler \(RedisURL.redact(text)): \(host) is in a range the worker refuses "
+                            + "(\(range)), so every job would be dead-lettered: pass --allow-private-network (allow_private_network: "
+                            + "true in a --config file) to allow it")
+                    }
                     let handler = HTTPHandler(
                         url: url, client: httpClient!, policy: policy,
                         timeout: spec.tuning.over(.builtIn).handlerTimeout!

@@ -30,6 +30,19 @@ struct NetworkPolicy: Sendable {
         }
     }
 
+    /// The denied range of `host` when it is a numeric address (`127.0.0.1`, `[::1]`): known
+    /// without a lookup, so `spool worker` refuses it at start rather than dead-lettering
+    /// every job. A name is checked before each request only, as its addresses may change.
+    func deniedAtStart(host: String) -> String? {
+        guard !allowPrivateNetwork else { return nil }
+        let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        var v4 = in_addr()
+        if inet_pton(AF_INET, name, &v4) == 1 { return Self.deniedRange(withUnsafeBytes(of: v4) { Array($0) }) }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, name, &v6) == 1 { return Self.deniedRange(withUnsafeBytes(of: v6) { Array($0) }) }
+        return nil
+    }
+
     /// Every IPv4 (4 bytes) and IPv6 (16 bytes) address of `host`.
     static func resolve(_ host: String) throws -> [[UInt8]] {
         var hints = addrinfo()
