@@ -7,6 +7,67 @@ import Testing
 
 @Suite("Worker: crash recovery by liveness")
 struct CrashRecoveryTests {
+    /// A Redis outage longer than the heartbeat TTL lapses every heartbeat at once. The first
+    /// worker back took the running jobs of the others before they wrote theirs again: the jobs
+    /// ran twice, and some were dead-lettered as `max_deliveries` while they ran. Consumer `a`
+    /// is played by the test, so that its heartbeat comes back after the worker is running
+    /// again, as a live worker's slower heartbeat would.
+    @Test("after a Redis outage longer than the heartbeat TTL, a worker waits a TTL before it takes the jobs of workers whose heartbeat lapsed")
+    func outageDoesNotMakeLiveWorkersLookDead() async throws {
+        try await QueueFixture.with(RedisServer.Options(appendOnly: true)) { fixture in
+            let server = fixture.server
+            let queue = try QueueName("outage")
+            let keys = QueueKeys(queue: queue)
+            let heartbeatOfA = keys.heartbeat(.default, consumer: "a")
+            _ = try server.cli("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
+            let held = try await fixture.producer.push(Greeting(name: "held"), to: queue)
+            _ = try server.cli("XREADGROUP", "GROUP", "default", "a", "COUNT", "1", "STREAMS", keys.stream, ">")
+            _ = try server.cli("SET", heartbeatOfA, "1", "PX", "60000")
+            let recorder = Recorder()
+            var worker = fixture.worker(name: "b") { configuration in
+                configuration.heartbeatInterval = .milliseconds(100)
+                // its wait after the outage: ample for the steps below on a loaded machine
+                configuration.heartbeatTTL = .seconds(10)
+            }
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            try await running(worker) {
+                try await waitUntil("the worker's heartbeat is written") {
+                    try server.cli("EXISTS", keys.heartbeat(.default, consumer: "b")) == "1"
+                }
+                // an outage of 2 s, in which a's heartbeat (1 s left) lapses
+                _ = try server.cli("SET", heartbeatOfA, "1", "PX", "1000")
+                try await server.stop()
+                try await Task.sleep(for: .seconds(2))
+                try await server.restart()
+                #expect(try server.cli("EXISTS", heartbeatOfA) == "0")
+                // the worker is running again once it has run a job pushed after the outage
+                let after = try await Self.pushAfterRestart(Greeting(name: "after"), fixture, queue)
+                try await waitUntil("the worker ran the job pushed after the outage") {
+                    recorder.executions.contains { $0.job == "\(after.id)" }
+                }
+                // a is alive: its heartbeat is back, and its job is still its own
+                _ = try server.cli("SET", heartbeatOfA, "1", "PX", "60000")
+                let pending = try server.cli("XPENDING", keys.stream, "default", "-", "+", "10").split(separator: "\n").map(String.init)
+                #expect(pending.count == 4 && pending[1] == "a", "\(pending)")
+                #expect(!recorder.executions.contains { $0.job == "\(held.id)" }, "the worker ran a's job")
+                // a dies: once the worker has had its own heartbeat for a TTL, it takes the job
+                _ = try server.cli("DEL", heartbeatOfA)
+                try await waitUntil("the worker ran a's job") { recorder.executions.contains { $0.job == "\(held.id)" } }
+            }
+        }
+    }
+
+    /// Pushes `job` once the producer's client is connected again (it may be backing off).
+    static func pushAfterRestart(_ job: Greeting, _ fixture: QueueFixture, _ queue: QueueName) async throws -> PushResult {
+        let pushed = Mutex<PushResult?>(nil)
+        try await waitUntil("a push succeeds") {
+            guard let result = try? await fixture.producer.push(job, to: queue) else { return false }
+            pushed.withLock { $0 = result }
+            return true
+        }
+        return try #require(pushed.withLock { $0 })
+    }
+
     @Test("jobs of a SIGKILLed worker are reclaimed within the heartbeat TTL plus a few seconds")
     func killedWorkerRecovery() async throws {
         try await QueueFixture.with { try await Self.killedWorkerRecovery($0) }

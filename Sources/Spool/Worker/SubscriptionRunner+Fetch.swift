@@ -92,7 +92,10 @@ extension SubscriptionRunner {
                             }
                         }
                         let now = ContinuousClock.now
-                        if now - lastReclaim >= configuration.heartbeatInterval && entries.count + suspects.count < slots {
+                        // (not before this worker's own heartbeat has been kept for a TTL: see
+                        // `SubscriptionState.heartbeatKept(for:)`)
+                        if now - lastReclaim >= configuration.heartbeatInterval && entries.count + suspects.count < slots
+                            && state.heartbeatKept(for: configuration.heartbeatTTL) {
                             lastReclaim = now
                             let reclaimed = try await reclaim(limit: slots - entries.count - suspects.count)
                             let duplicates = await completedJobs(reclaimed)

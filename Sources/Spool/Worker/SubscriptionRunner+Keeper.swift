@@ -32,8 +32,10 @@ extension SubscriptionRunner {
                 nextBeat = now + configuration.heartbeatInterval
                 do {
                     try await beatAndExtendLeases(now: now)
+                    state.noteHeartbeat(written: true)
                     failing.reset()
                 } catch {
+                    state.noteHeartbeat(written: false)
                     failing.note(error, logger)
                 }
             }
