@@ -380,6 +380,31 @@ struct WorkerSemanticsTests {
         }
     }
 
+    /// The counter's `HINCRBY` failed after the cap had dropped the entries: the script
+    /// errored, so the worker neither counted nor logged the lost jobs, on every trim.
+    @Test("the hard cap's drops are reported when the counter cannot be written (its key holds another type)")
+    func hardCapWithABrokenCounter() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("capped.broken")
+            let keys = QueueKeys(queue: queue)
+            try await fixture.redis("XGROUP", "CREATE", keys.stream, "slow", "$", "MKSTREAM")
+            try await fixture.redis("SET", keys.meta, "not a hash")
+            let log = CapturedLog()
+            var configuration = fixture.workerConfiguration()
+            configuration.maxStreamLength = 100
+            var worker = SpoolWorker(client: fixture.client, configuration: configuration, logger: log.logger)
+            worker.register(Greeting.self, queue: queue) { _, _ in }
+            try await running(worker) {
+                try await fixture.producer.push((0..<500).map { Greeting(name: "\($0)") }, to: queue)
+                try await waitUntil("the drops are logged") { log.contains("those jobs are lost") }
+            }
+            let lines = log.metadata.filter { $0["spool.dropped"] != nil }
+            #expect(lines.first?["spool.counter_error"]?.contains("WRONGTYPE") == true, "\(lines)")
+            let length = try #require(try await fixture.redis("XLEN", keys.stream).int)
+            #expect(lines.compactMap { Int($0["spool.dropped"] ?? "") }.reduce(0, +) == 500 - length, "\(lines)")
+        }
+    }
+
     @Test("a worker whose Redis client is shut down stops fetching and returns", .timeLimit(.minutes(1)))
     func clientShutdownEndsWorker() async throws {
         try await QueueFixture.with { fixture in

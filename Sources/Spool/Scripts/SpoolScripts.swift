@@ -186,8 +186,10 @@ enum SpoolScripts {
     /// `MINID` (a group created later at `0` reads it all), but the hard cap applies.
     ///
     /// KEYS: stream, meta hash. ARGV: hard cap (0 = none).
-    /// Returns `{entries trimmed as done, entries dropped by the cap}`; the cap's drops are
-    /// added to the meta field `dropped_by_cap`.
+    /// Returns `{entries trimmed as done, entries dropped by the cap, counter error}`; the cap's
+    /// drops are added to the meta field `dropped_by_cap`, and when Redis refuses that (the key
+    /// holds another type) the error's text comes back third (`""` otherwise): the entries are
+    /// gone by then, and the worker must still report them lost.
     static let trim = RedisScript(#"""
         if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
         -- compares two stream ids ('ms-seq', decimal, no leading zeros) without numbers:
@@ -212,14 +214,17 @@ enum SpoolScripts {
           if summary[1] > 0 and less(summary[2], wants) then wants = summary[2] end
           if needed == nil or less(wants, needed) then needed = wants end
         end
-        local trimmed, dropped = 0, 0
+        local trimmed, dropped, counter = 0, 0, ''
         if needed ~= nil then trimmed = redis.call('XTRIM', KEYS[1], 'MINID', '~', needed) end
         local cap = tonumber(ARGV[1])
         if cap > 0 then
           dropped = redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', cap)
-          if dropped > 0 then redis.call('HINCRBY', KEYS[2], 'dropped_by_cap', dropped) end
+          if dropped > 0 then
+            local counted = redis.pcall('HINCRBY', KEYS[2], 'dropped_by_cap', dropped)
+            if type(counted) == 'table' and counted.err then counter = counted.err end
+          end
         end
-        return {trimmed, dropped}
+        return {trimmed, dropped, counter}
         """#)
 
     /// Moves one dead letter back to its group's retry stream, so only that group runs it

@@ -142,11 +142,17 @@ extension SubscriptionRunner {
     private func trim() async throws {
         let cap = configuration.maxStreamLength ?? 0
         let reply = try await client.send(.evalSHA(SpoolScripts.trim, keys: [keys.stream, keys.meta], arguments: [String(cap)]))
-        let dropped = reply.array.flatMap { $0.count == 2 ? $0[1].int : nil } ?? 0
+        let parts = reply.array ?? []
+        let dropped = parts.count >= 2 ? parts[1].int ?? 0 : 0
         if dropped > 0 {
             metrics.dropped.increment(by: dropped)
+            var metadata: Logger.Metadata = ["spool.dropped": "\(dropped)", "spool.cap": "\(cap)"]
+            if parts.count >= 3, let counter = parts[2].string, !counter.isEmpty {
+                // (the entries are gone all the same: only the counter `spool inspect` shows is off)
+                metadata["spool.counter_error"] = "\(keys.meta): \(counter)"
+            }
             logger.warning("stream over its hard cap (maxStreamLength): dropped entries some group had not finished; those jobs are lost",
-                           metadata: ["spool.dropped": "\(dropped)", "spool.cap": "\(cap)"])
+                           metadata: metadata)
         }
     }
 
