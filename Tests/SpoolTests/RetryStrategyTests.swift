@@ -66,6 +66,28 @@ import Testing
         }
     }
 
+    /// A fixed wait of `Int64.max` seconds saturated to `Int64.max` milliseconds, and the
+    /// worker's `now + wait` trapped on every failure of such a job.
+    @Test func delaysOverAHundredYearsAreAHundredYears() {
+        let hundredYears = Duration.seconds(100 * 365 * 86_400)
+        var rng = SplitMix64(seed: 5)
+        #expect(RetryStrategy.fixed(maxAttempts: 2, delay: .seconds(Int64.max)).delay(afterAttempt: 1, using: &rng) == hundredYears)
+        let exponential = RetryStrategy.exponentialJitter(baseDelay: .seconds(Int64.max), maxBackoff: .seconds(Int64.max))
+        for attempt in [1, 30, 10_000] {
+            #expect(exponential.delay(afterAttempt: attempt, using: &rng) <= hundredYears)
+        }
+        // the worker's sum: now in milliseconds plus the wait, far from overflowing
+        #expect(JobID.currentMillis().addingReportingOverflow(hundredYears.milliseconds).overflow == false)
+    }
+
+    @Test func millisecondsSaturateAtInt64sEnds() {
+        let nearMax = Duration(secondsComponent: Int64.max / 1000, attosecondsComponent: 999_999_999_999_999_999)
+        #expect(nearMax.milliseconds == .max)
+        #expect(Duration(secondsComponent: -(Int64.max / 1000) - 1, attosecondsComponent: -999_999_999_999_999_999).milliseconds == .min)
+        #expect(Duration.seconds(Int64.max).milliseconds == .max)
+        #expect(Duration.milliseconds(1500).milliseconds == 1500)
+    }
+
     @Test func zeroOrNegativeDelaysMeanRetryAtOnce() {
         var rng = SplitMix64(seed: 2)
         let zeroBase = RetryStrategy.exponentialJitter(baseDelay: .zero)

@@ -25,7 +25,7 @@ public struct RetryStrategy: Sendable, Hashable {
     /// `[0, min(maxBackoff, baseDelay * 2^(n-1))]`.
     ///
     /// Defaults: 5 attempts, 1 second base delay, 300 seconds cap. A `maxAttempts` below 1
-    /// counts as 1 and negative durations as zero.
+    /// counts as 1, negative durations as zero and ones over 100 years as 100 years.
     public static func exponentialJitter(
         maxAttempts: Int = 5,
         baseDelay: Duration = .seconds(1),
@@ -33,13 +33,21 @@ public struct RetryStrategy: Sendable, Hashable {
     ) -> RetryStrategy {
         RetryStrategy(
             maxAttempts: maxAttempts,
-            backoff: .exponentialJitter(base: max(.zero, baseDelay), cap: max(.zero, maxBackoff))
+            backoff: .exponentialJitter(base: bounded(baseDelay), cap: bounded(maxBackoff))
         )
     }
 
-    /// The same wait before every retry, without jitter. A negative `delay` counts as zero.
+    /// The same wait before every retry, without jitter. A negative `delay` counts as zero, and
+    /// one over 100 years as 100 years.
     public static func fixed(maxAttempts: Int, delay: Duration) -> RetryStrategy {
-        RetryStrategy(maxAttempts: maxAttempts, backoff: .fixed(max(.zero, delay)))
+        RetryStrategy(maxAttempts: maxAttempts, backoff: .fixed(bounded(delay)))
+    }
+
+    /// `duration` within zero to 100 years (``SpoolProducer``'s longest delay): a retry's due
+    /// time is now plus the wait, in milliseconds, and a wait near `Int64.max` milliseconds
+    /// overflowed that sum (the worker trapped on each failure of such a job).
+    private static func bounded(_ duration: Duration) -> Duration {
+        min(max(.zero, duration), SpoolProducer.longestDuration)
     }
 
     /// One attempt, no retries: a failed job goes straight to the dead-letter stream. Where a

@@ -4,6 +4,7 @@ extension Duration {
         let (seconds, attoseconds) = components
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1000)
         if overflow { return seconds < 0 ? .min : .max }
-        return product + attoseconds / 1_000_000_000_000_000
+        let (sum, over) = product.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        return over ? (seconds < 0 ? .min : .max) : sum
     }
 }
