@@ -193,6 +193,26 @@ struct WorkerSemanticsTests {
         }
     }
 
+    /// One promote call per pass moved at most 100 members: 100k jobs due at once took four
+    /// minutes at the default 250 ms interval.
+    @Test("a pass promotes past 100 due jobs: every due job, up to 5,000, in one pass")
+    func manyDueJobsInOnePass() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("later.many")
+            let keys = QueueKeys(queue: queue)
+            try await fixture.producer.push((0..<1_000).map { Greeting(name: "\($0)") }, to: queue, options: PushOptions(delay: .milliseconds(1)))
+            #expect(try await fixture.redis("ZCARD", keys.delayed) == .integer(1_000))
+            let recorder = Recorder()
+            // the next pass an hour away: the first, at the start, must move them all
+            var worker = fixture.worker { $0.promoteInterval = .seconds(3600) }
+            worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
+            try await running(worker) {
+                try await recorder.waitFor(1_000, within: .seconds(30))
+            }
+            #expect(try await fixture.redis("ZCARD", keys.delayed) == .integer(0))
+        }
+    }
+
     @Test("graceful shutdown lets running handlers finish and acknowledges nothing unfinished")
     func gracefulShutdown() async throws {
         try await QueueFixture.with { try await Self.gracefulShutdown($0) }
