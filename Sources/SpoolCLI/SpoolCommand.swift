@@ -69,7 +69,11 @@ struct SpoolCommand: AsyncParsableCommand {
                 exit(withError: error)  // --help, --version: the full text, exit 0
             }
             let text = firstParagraph(message(for: error)) ?? "\(error)"
-            let line = text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : text
+            var line = text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : text
+            // the parser names the option but not what a duration looks like
+            if line.hasPrefix("The value '") && line.contains(" <duration>'") {
+                line += ": " + DurationArgument.formatHint
+            }
             printError(RedisURL.redact(line) + " (see `spool help`)")
             StandardError.exit(code.rawValue)
         }

@@ -49,6 +49,8 @@ struct BadArgumentTests {
         (["enqueue", "q", "--data", "{}", "--max-attempts", "-1"], "--max-attempts must be at least 1 (got -1)"),
         (["ping", "--timeout", "-5s"], "The value '-5s' is invalid for '--timeout <duration>'"),
         (["enqueue", "q", "--data", "{}", "--delay", "-3s"], "The value '-3s' is invalid for '--delay <duration>'"),
+        // (it did not say what a duration looks like)
+        (["enqueue", "q", "--data", "{}", "--delay", "5x"], "The value '5x' is invalid for '--delay <duration>': a duration is a number with ms, s, m or h"),
         (["worker", "--queue", "q", "--concurrency", "-1", "--exec", "/bin/true"], "concurrency must be 1...10000 (got -1)"),
         (["worker", "--queue", "q", "--max-attempts", "-3", "--exec", "/bin/true"], "max attempts must be at least 1 (got -3)"),
         (["worker", "--queue", "q", "--metrics-port", "-1", "--exec", "/bin/true"], "metrics port must be 0...65535"),

@@ -15,6 +15,9 @@ struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertibl
 
     static let maxSeconds: Double = 100 * 365 * 86_400
 
+    /// What a duration looks like, for an error about one.
+    static let formatHint = "a duration is a number with ms, s, m or h (a bare number is seconds), e.g. 250ms, 30s, 5m, 1h; from 0 to 100 years"
+
     init(_ duration: Duration) { self.duration = duration }
 
     init?(argument: String) {
