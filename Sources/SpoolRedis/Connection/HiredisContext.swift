@@ -136,7 +136,9 @@ final class HiredisContext {
             return RedisError(code: .timeout, message: "no reply within the command timeout", address: address)
         }
         if err == REDIS_ERR_PROTOCOL {
-            return RedisError(code: .protocolError, message: reason, address: address)
+            // what else answers on a Redis port: an HTTP server, a TLS one (rediss:// needed)
+            let hint = reason.contains("reply type byte") ? " (is a Redis server listening there? For TLS, use rediss://)" : ""
+            return RedisError(code: .protocolError, message: reason + hint, address: address)
         }
         if err == REDIS_ERR_EOF {
             return RedisError(code: .connectionClosed, message: "server closed the connection", address: address)
