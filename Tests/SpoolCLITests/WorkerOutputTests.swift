@@ -102,12 +102,13 @@ struct WorkerOutputTests {
 
     /// Text log values were quoted only for a space, a quote or a newline: a job type holding a
     /// tab, `=` and ESC passed through raw, so a logfmt reader saw a second `spool.job.id` and a
-    /// terminal cleared its screen.
+    /// terminal cleared its screen. (Another producer wrote the type: `spool enqueue --type`
+    /// refuses control characters.)
     @Test func aJobTypeCannotForgeALogKeyNorReachATerminalRaw() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
             let type = "x\tspool.job.id=forged\u{1B}[2J"
-            _ = try await fixture.enqueue("q", ["--type", type])
+            _ = try server.cli("XADD", "spool:{q}:stream", "*", "v", "1", "id", "0190ff3c-5e4a-7b21-9c3d-4e5f607182d1", "type", type, "payload", "{}")
             let worker = try fixture.worker(queue: "q", ["--max-attempts", "1"], exec: ["/bin/false"])
             defer { worker.kill() }
             let probe = QueueProbe(server: server, queue: "q")
