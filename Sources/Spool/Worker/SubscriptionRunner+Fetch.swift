@@ -92,12 +92,12 @@ extension SubscriptionRunner {
                             }
                         }
                         let now = ContinuousClock.now
-                        // (not before this worker's own heartbeat has been kept for a TTL: see
-                        // `SubscriptionState.heartbeatKept(for:)`)
-                        if now - lastReclaim >= configuration.heartbeatInterval && entries.count + suspects.count < slots
-                            && state.heartbeatKept(for: configuration.heartbeatTTL) {
+                        if now - lastReclaim >= configuration.heartbeatInterval && entries.count + suspects.count < slots {
                             lastReclaim = now
-                            let reclaimed = try await reclaim(limit: slots - entries.count - suspects.count)
+                            // (none while a lapse of live workers' heartbeats cannot be ruled
+                            // out: see `HeartbeatWatch`)
+                            let safe = state.allowsReclaim(now: now)
+                            let reclaimed = safe ? try await reclaim(limit: slots - entries.count - suspects.count) : []
                             let duplicates = await completedJobs(reclaimed)
                             for entry in reclaimed {
                                 let item = (entry: entry, duplicate: duplicates.contains(entry.key))

@@ -32,10 +32,10 @@ extension SubscriptionRunner {
                 nextBeat = now + configuration.heartbeatInterval
                 do {
                     try await beatAndExtendLeases(now: now)
-                    state.noteHeartbeat(written: true)
+                    let replied = clock.now
+                    state.heartbeatWritten(sentAt: now, now: replied)
                     failing.reset()
                 } catch {
-                    state.noteHeartbeat(written: false)
                     failing.note(error, logger)
                 }
             }
@@ -120,7 +120,12 @@ extension SubscriptionRunner {
             claim.append("JUSTID")
             commands.append(claim)
         }
-        _ = try await client.pipeline(commands)
+        let replies = try await client.pipeline(commands)
+        // a refused heartbeat (out of memory under `noeviction`, a read-only replica, an ACL)
+        // is a failed one: it came back as a value, and was taken for written
+        if let refusal = replies.first?.errorMessage {
+            throw RedisError.reply(refusal, address: client.redactedAddress)
+        }
     }
 
     /// Moves due retries into the group's retry stream and due delayed jobs into the queue.

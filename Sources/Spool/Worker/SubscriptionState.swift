@@ -50,9 +50,8 @@ final class SubscriptionState: Sendable {
     private let state = Mutex(State())
     /// When a hand-back was last logged, and how many were not since.
     private let handBackReports = Mutex<(last: ContinuousClock.Instant?, unlogged: Int)>((nil, 0))
-    /// Whether a heartbeat write of this worker failed yet, and since when its heartbeat has
-    /// been written without a failure after the last one (`nil` until a write succeeds again).
-    private let heartbeatContact = Mutex<(lost: Bool, keptSince: ContinuousClock.Instant?)>((false, nil))
+    /// Whether another worker's lapsed heartbeat means it is gone, as far as this one can tell.
+    private let heartbeatWatch: Mutex<HeartbeatWatch>
     /// Free handler slots.
     let slots: SlotPool
     /// Rung when completions are waiting, and when the subscription finishes.
@@ -76,8 +75,9 @@ final class SubscriptionState: Sendable {
     /// on an idle worker).
     private let handlerGauge: Gauge?
 
-    init(concurrency: Int, handlerGauge: Gauge? = nil) {
+    init(concurrency: Int, heartbeatTTL: Duration, heartbeatInterval: Duration, handlerGauge: Gauge? = nil) {
         slots = SlotPool(concurrency)
+        heartbeatWatch = Mutex(HeartbeatWatch(ttl: heartbeatTTL, interval: heartbeatInterval))
         // an idle job task keeps the slabs of the largest job it ran (a few KB for Spool's own
         // frames): after a burst at a high concurrency, at most 64 stay waiting, the others end
         // as they did before tasks were reused
@@ -89,33 +89,17 @@ final class SubscriptionState: Sendable {
     static var idleJobTasks: Int { 64 }
 
     var isStopping: Bool { state.withLock { $0.stopping } }
-
-    /// Records a heartbeat write: `written` or failed.
-    func noteHeartbeat(written: Bool) {
-        let now = ContinuousClock.now
-        heartbeatContact.withLock { contact in
-            if !written {
-                contact = (true, nil)
-            } else if contact.lost && contact.keptSince == nil {
-                contact.keptSince = now
-            }
-        }
-    }
-
-    /// Whether another worker's lapsed heartbeat means that worker is gone, as far as this
-    /// worker can tell: yes until one of its own heartbeat writes fails; after that, only once
-    /// its heartbeat has been written again without a failure for `span` (the heartbeat TTL).
-    /// A Redis outage (a restart, a failover, a pause) longer than the TTL lapses every
-    /// heartbeat at once, live workers' included; those write theirs again within a heartbeat
-    /// interval of Redis coming back, so a worker that waits one TTL of its own contact first
-    /// does not take the jobs they are running. (The first worker back reclaimed them at once:
-    /// they ran twice, and some were dead-lettered as `max_deliveries` while they ran.)
-    func heartbeatKept(for span: Duration) -> Bool {
-        heartbeatContact.withLock { contact in
-            !contact.lost || contact.keptSince.map { ContinuousClock.now - $0 >= span } ?? false
-        }
-    }
     var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// A heartbeat write sent at `sent` succeeded, its reply at `now` (``HeartbeatWatch``).
+    func heartbeatWritten(sentAt sent: ContinuousClock.Instant, now: ContinuousClock.Instant) {
+        heartbeatWatch.withLock { $0.written(sentAt: sent, now: now) }
+    }
+
+    /// Whether reclaiming other workers' jobs is safe at `now` (``HeartbeatWatch``).
+    func allowsReclaim(now: ContinuousClock.Instant) -> Bool {
+        heartbeatWatch.withLock { $0.allowsReclaim(now: now) }
+    }
 
     /// Stops fetching: wakes the fetch loop and the keeper.
     func beginStop() {

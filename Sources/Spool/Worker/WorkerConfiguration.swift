@@ -22,6 +22,13 @@ extension SpoolWorker {
         /// How long a heartbeat lives: a worker silent this long is dead and its jobs are
         /// reclaimed by others. Must be longer than ``heartbeatInterval`` (`run()` throws
         /// otherwise); a few times it leaves room for a slow beat. Defaults to 5 seconds.
+        ///
+        /// A worker reclaims only once it has written its own heartbeat for this long without
+        /// a gap near it: at its start, and after Redis was away or refused writes that long
+        /// (every heartbeat then lapsed at once, live workers' included). Live workers write
+        /// theirs again within a ``heartbeatInterval`` plus the client's reconnect backoff
+        /// (`RedisConfiguration.reconnectMaxDelay`, 2 s by default), so keep the TTL above those
+        /// two together.
         public var heartbeatTTL: Duration
         /// Backstop for a live but hung worker: a job whose lease was not extended for this
         /// long is taken over. Defaults to 5 minutes.
