@@ -231,6 +231,19 @@ struct BadDataTests {
             }
             let show = try await spool("dlq", "show", "emails", "--all", "--redis", server.url)
             #expect(show.stdout.contains("err\\u001b[31mRED"), "\(show.stdout)")
+            // an error that lists the groups (one made by hand) is escaped as well, on stderr
+            let unknown = try await spool("dlq", "list", "emails", "--group", "nope", "--redis", server.url)
+            #expect(unknown.status == 1 && unknown.stderr.contains("g\\u001b[2J"), "\(unknown.stderr)")
+            #expect(!unknown.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "\(unknown.stderr)")
+            // JSON escapes C0 controls itself; DEL and C1 (U+009B) are escaped too, same values
+            for arguments in [["dlq", "show", "emails", "--all", "--json"], ["inspect", "emails", "--json"], ["queues", "--json"]] {
+                let json = try await spool(arguments: arguments + ["--redis", server.url])
+                #expect(json.status == 0, "\(arguments): \(json.stderr)")
+                #expect(!json.stdout.unicodeScalars.contains { (0x7F...0x9F).contains($0.value) }, "\(arguments)")
+                _ = try json.json()
+            }
+            let letters = try await spool("dlq", "show", "emails", "--all", "--json", "--redis", server.url)
+            #expect(letters.stdout.contains(#""t\u009b2J""#), "\(letters.stdout)")
             let job = try await spool("job", "emails", Self.odd, "--redis", server.url)
             #expect(job.stdout.contains("pay\\u001b]0;pwned\\u0007load\\u000dX"), "\(job.stdout)")
         }

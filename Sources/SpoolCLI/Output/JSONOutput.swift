@@ -7,7 +7,24 @@ enum JSONOutput {
     /// Prints one JSON document on stdout.
     static func print(_ object: [String: Any]) throws {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        StandardOutput.write(data + Data("\n".utf8))
+        StandardOutput.write(Array(escapingDELAndC1(data).utf8) + [UInt8(ascii: "\n")])
+    }
+
+    /// `json` with DEL and the C1 controls (U+007F to U+009F) escaped as `\u009b`: JSON allows
+    /// them raw, and JSONSerialization leaves them so, but a terminal may act on them. They can
+    /// only be inside strings, where the escape means the same character.
+    static func escapingDELAndC1(_ json: Data) -> String {
+        let text = String(decoding: json, as: UTF8.self)
+        guard text.unicodeScalars.contains(where: { (0x7F...0x9F).contains($0.value) }) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if (0x7F...0x9F).contains(scalar.value) {
+                out.append(contentsOf: "\\u00\(String(scalar.value, radix: 16))".unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
     }
 
     static func value(_ optional: (some Any)?) -> Any {

@@ -39,9 +39,10 @@ enum StandardError {
         return true
     }
 
-    /// Writes (or queues) `line` and a newline.
+    /// Writes (or queues) `line` and a newline, terminal-safe (``TerminalText``): an error
+    /// message may quote names read from Redis (a hand-made group's, for one).
     static func writeLine(_ line: String) {
-        write(Array((line + "\n").utf8))
+        write(Array((TerminalText.safe(line) + "\n").utf8))
     }
 
     /// Waits (at most `limit`) until the writer thread, if any, has written what is queued.

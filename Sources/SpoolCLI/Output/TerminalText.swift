@@ -3,9 +3,9 @@
 ///
 /// Such a value can hold an escape sequence (`ESC ]0;…BEL` retitles a window, `ESC [2J` clears
 /// the screen, a carriage return overwrites what a line said). Here every C0 control but the
-/// line feed and the tab, DEL and the C1 controls are written as `\u001b`, as the worker's
-/// text log writes them (`StderrLogHandler`); everything else stays as it is. The `--json`
-/// documents need none of this: JSON escapes controls itself.
+/// line feed and the tab, DEL and the C1 controls are written as `\u` escapes (`\u001b`,
+/// `\u000d`); everything else, backslashes included, stays as it is. The `--json` documents
+/// are escaped by JSON itself, and DEL and C1 by ``JSONOutput``.
 enum TerminalText {
     static func safe(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: needsEscape) else { return text }
@@ -30,7 +30,7 @@ enum TerminalText {
 /// `Swift.print` with ``TerminalText/safe(_:)`` applied: every text line a command prints
 /// goes through here, so no command can pass a stored value's escape sequence to a terminal.
 /// (`JSONOutput` and the watch frames write through `StandardOutput`; the watch's cells are
-/// made safe in ``Table``.)
+/// made safe in ``Table``, and stderr's lines in `StandardError.writeLine`.)
 func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
     Swift.print(TerminalText.safe(items.map { "\($0)" }.joined(separator: separator)), terminator: terminator)
 }
