@@ -105,7 +105,8 @@ struct WorkerHTTPTests {
     @Test(arguments: [
         ("198.18.0.1", "reserved (benchmarking)"), ("192.0.0.8", "reserved (IETF protocol assignments)"),
         ("[::7f00:1]", "reserved (IPv4-compatible IPv6)"), ("[2002:7f00:1::1]", "loopback, in 6to4"),
-        ("127.0.0.1", "loopback"), ("[::1]", "loopback"), ("10.1.2.3", "private"),
+        ("127.0.0.1", "loopback"), ("[::1]", "loopback"), ("10.1.2.3", "private"), ("127.1", "loopback"),
+        ("2130706433", "loopback"), ("[::ffff:192.168.0.1]", "private"),
     ])
     func deniedNumericAddressesStopTheWorkerAtStart(host: String, range: String) async throws {
         try await withRedisServer { server in

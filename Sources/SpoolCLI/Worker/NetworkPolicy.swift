@@ -20,7 +20,7 @@ struct NetworkPolicy: Sendable {
     /// Throws a ``NonRetryableError``-worthy ``DeniedAddress`` when `host` resolves to a denied address.
     func check(host: String) async throws {
         guard !allowPrivateNetwork else { return }
-        let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        let name = Self.unbracketed(host)
         let addresses = try await NIOThreadPool.singleton.runIfActive { try Self.resolve(name) }
         for address in addresses {
             if let range = Self.deniedRange(address) {
@@ -30,17 +30,23 @@ struct NetworkPolicy: Sendable {
         }
     }
 
-    /// The denied range of `host` when it is a numeric address (`127.0.0.1`, `[::1]`): known
+    /// The denied range of `host` when it is a numeric address (`127.0.0.1`, `127.1`, `[::1]`): known
     /// without a lookup, so `spool worker` refuses it at start rather than dead-lettering
     /// every job. A name is checked before each request only, as its addresses may change.
     func deniedAtStart(host: String) -> String? {
         guard !allowPrivateNetwork else { return nil }
-        let name = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        let name = Self.unbracketed(host)
         var v4 = in_addr()
-        if inet_pton(AF_INET, name, &v4) == 1 { return Self.deniedRange(withUnsafeBytes(of: v4) { Array($0) }) }
+        // inet_aton, as getaddrinfo: `127.1`, `2130706433` and `0x7f.0.0.1` are 127.0.0.1 too
+        if inet_aton(name, &v4) != 0 { return Self.deniedRange(withUnsafeBytes(of: v4) { Array($0) }) }
         var v6 = in6_addr()
         if inet_pton(AF_INET6, name, &v6) == 1 { return Self.deniedRange(withUnsafeBytes(of: v6) { Array($0) }) }
         return nil
+    }
+
+    /// `host` without the brackets a URL puts around an IPv6 address.
+    static func unbracketed(_ host: String) -> String {
+        host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 
     /// Every IPv4 (4 bytes) and IPv6 (16 bytes) address of `host`.
