@@ -195,7 +195,7 @@ struct WorkerSemanticsTests {
 
     /// One promote call per pass moved at most 100 members: 100k jobs due at once took four
     /// minutes at the default 250 ms interval.
-    @Test("a pass promotes past 100 due jobs: every due job, up to 5,000, in one pass")
+    @Test("a pass promotes more than 100 due jobs: 1,000 in the first pass")
     func manyDueJobsInOnePass() async throws {
         try await QueueFixture.with { fixture in
             let queue = try QueueName("later.many")
