@@ -9,7 +9,7 @@ import Testing
 struct WorkerStartTests {
     /// What `worker.run()` threw, or `nil` when it was still running after `limit` (it is then
     /// cancelled and awaited).
-    static func startError(of worker: SpoolWorker, within limit: Duration = .seconds(10)) async -> (any Error)? {
+    static func startError(of worker: SpoolWorker, within limit: Duration = .seconds(60)) async -> (any Error)? {
         await withTaskGroup(of: (any Error)?.self) { group in
             group.addTask { await runError(of: worker) }
             group.addTask {
