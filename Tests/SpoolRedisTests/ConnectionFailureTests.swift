@@ -185,13 +185,19 @@ struct ConnectionFailureTests {
     @Test("connection refused is a clear connectionFailed error naming the address")
     func refused() async throws {
         let port = try await withRedisServer { server in server.port }
+        let error = try #require(await Self.pingError(port: port))
+        #expect(error.code == .connectionFailed && "\(error)".contains("127.0.0.1:\(port)") && "\(error)".contains("refused"), "\(error)")
+    }
+
+    /// What a `PING` to 127.0.0.1:`port` fails with (`nil` when it succeeds).
+    static func pingError(port: Int) async -> RedisError? {
         let client = RedisClient(configuration: RedisConfiguration(address: .tcp(host: "127.0.0.1", port: port)))
         defer { client.shutdown() }
-        await #expect {
-            try await client.send("PING")
-        } throws: { error in
-            let error = error as! RedisError
-            return error.code == .connectionFailed && "\(error)".contains("127.0.0.1:\(port)") && "\(error)".contains("refused")
+        do {
+            _ = try await client.send("PING")
+            return nil
+        } catch {
+            return error as? RedisError
         }
     }
 
@@ -225,14 +231,8 @@ struct ConnectionFailureTests {
             while recv(connection, &buffer, buffer.count, 0) > 0 {}
         }
         #expect(answered)
-        let client = RedisClient(configuration: RedisConfiguration(address: .tcp(host: "127.0.0.1", port: port)))
-        defer { client.shutdown() }
-        await #expect {
-            try await client.send("PING")
-        } throws: { error in
-            let error = error as! RedisError
-            return error.code == .protocolError && "\(error)".contains("got \"H\" as reply type byte (is a Redis server listening there?")
-        }
+        let error = try #require(await Self.pingError(port: port))
+        #expect(error.code == .protocolError && "\(error)".contains("got \"H\" as reply type byte (is a Redis server listening there?"), "\(error)")
     }
 
     @Test("calls after shutdown fail with a shutdown error")
