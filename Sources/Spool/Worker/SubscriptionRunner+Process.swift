@@ -268,17 +268,10 @@ extension SubscriptionRunner {
     }
 
     /// An unreadable entry's `id` field as its dead letter keeps it (the log must name the job
-    /// an operator will find there), cut at 100 bytes; `-` without one.
+    /// an operator will find there), cut at 100 characters; `-` without one.
     static func rawJobID(_ fields: [[UInt8]]) -> String {
-        var index = 0
-        while index + 1 < fields.count {
-            if fields[index].elementsEqual("id".utf8) {
-                let value = fields[index + 1]
-                return String(decoding: value.prefix(100), as: UTF8.self) + (value.count > 100 ? "…" : "")
-            }
-            index += 2
-        }
-        return "-"
+        guard let id = field("id", in: fields) else { return "-" }
+        return id.count > 100 ? id.prefix(100) + "…" : id
     }
 
     private func failCommand(_ entry: StreamEntry, action: String, due: Int64, extra: Int) -> RedisCommand {
