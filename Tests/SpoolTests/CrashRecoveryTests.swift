@@ -9,11 +9,10 @@ import Testing
 struct CrashRecoveryTests {
     /// Redis refusing writes (out of memory under `noeviction`, the policy `spool health`
     /// asks for) for longer than the heartbeat TTL lapses every heartbeat at once. The worker
-    /// took its refused heartbeat for written (the refusal came back as a value) and took the
-    /// running job of a live worker whose heartbeat lapsed alike. Consumer `a` is played by
-    /// the test; its heartbeat outlives the worker's own by a second, as a live worker's
-    /// writes may fall later than another's.
-    @Test("while Redis refuses heartbeats, and for a TTL after, a worker takes no job of a worker whose heartbeat lapsed")
+    /// took the running job of a live worker whose heartbeat lapsed so (and took its own
+    /// refused heartbeat for written: the refusal came back as a value). Consumer `a` is
+    /// played by the test.
+    @Test("while Redis refuses heartbeats a worker takes no job of a worker whose heartbeat lapsed; it does once one stays gone")
     func refusedHeartbeatsMakeNoWorkerLookDead() async throws {
         try await QueueFixture.with { fixture in
             let server = fixture.server
@@ -39,17 +38,17 @@ struct CrashRecoveryTests {
                 try await waitUntil("both heartbeats lapsed") {
                     try server.cli("EXISTS", heartbeatOfA, keys.heartbeat(.default, consumer: "b")) == "0"
                 }
-                // the worker's fetch loop goes round at least three times (each round would
-                // reclaim a's job, its heartbeat gone), its blocking reads 200 ms each
+                // the worker's fetch loop goes round 15 times more (its blocking reads 200 ms
+                // each: 3 s, past the 2.1 s a heartbeat must be seen gone, `LapseWatch`)
                 let reads = try Self.blockingReadCalls(server)
-                try await waitUntil("three more reads") { try Self.blockingReadCalls(server) >= reads + 3 }
+                try await waitUntil("15 more reads") { try Self.blockingReadCalls(server) >= reads + 15 }
                 let pendingForA = try server.cli("XPENDING", keys.stream, "default", "-", "+", "10", "a").split(separator: "\n")
                 #expect(pendingForA.count == 4, "a's job was taken: \(pendingForA)")
                 #expect(!recorder.executions.contains { $0.job == "\(held.id)" }, "the worker ran a's job")
                 // Redis takes writes again, and a (alive) writes its heartbeat at once
                 _ = try server.cli("CONFIG", "SET", "maxmemory", "0")
                 _ = try server.cli("SET", heartbeatOfA, "1", "PX", "60000")
-                // a dies: once the worker has kept its own heartbeat for a TTL, it takes the job
+                // a dies: its heartbeat seen gone for the grace, the worker takes the job
                 try await waitUntil("the worker's heartbeat is back") {
                     try server.cli("EXISTS", keys.heartbeat(.default, consumer: "b")) == "1"
                 }
@@ -93,8 +92,9 @@ struct CrashRecoveryTests {
         var survivor = fixture.worker(name: "survivor")
         survivor.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
         try await running(survivor) {
-            // the child's heartbeat TTL is 1 s, and a new worker first keeps its own heartbeat
-            // for its TTL (3 s, `HeartbeatWatch`); allow 5 s more
+            // the child's heartbeat TTL is 1 s, and a heartbeat is reclaimed once seen gone
+            // for a heartbeat interval plus the client's reconnect backoff (2.2 s here,
+            // `LapseWatch`); allow 5 s more
             try await recorder.waitFor(5, within: .seconds(9))
         }
         #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))

@@ -102,8 +102,9 @@ struct MetricsTests {
                 try await waitUntil("the lag gauge shows the backlog") {
                     let lag = try metrics.expectGauge("spool.queue.lag.entries", dimensions).lastValue
                     let pending = try metrics.expectGauge("spool.queue.pending", dimensions).lastValue
-                    // a new worker reclaims nothing for its first heartbeat TTL (`HeartbeatWatch`):
-                    // its single slot takes a new job and keeps it; 24 undelivered, 5 + 1 pending
+                    // "gone" has no heartbeat, but its jobs are reclaimed only once that was seen
+                    // for 2.1 s (`LapseWatch`): the single slot takes a new job first and keeps
+                    // it; 24 undelivered, 5 + 1 pending
                     return lag == 24 && pending == 6
                 }
                 #expect(try metrics.expectGauge("spool.queue.length", dimensions).lastValue == 30)

@@ -16,6 +16,9 @@ extension SubscriptionRunner {
     func fetchAndRun() async -> RedisError? {
         await withDiscardingTaskGroup { handlers in
             var lastReclaim = ContinuousClock.now - configuration.heartbeatInterval
+            // whose heartbeats were seen gone, and since when (`LapseWatch`)
+            var lapses = LapseWatch(grace: configuration.heartbeatInterval + client.configuration.reconnectMaxDelay)
+            var failedBeats = state.failedBeatCount
             var lastRetryRead = ContinuousClock.now - .seconds(1)
             var failures = 0
             var clientGone = false
@@ -65,6 +68,7 @@ extension SubscriptionRunner {
                     case .failure(let error):
                         unseen = true
                         failures += 1
+                        lapses.forget()
                         await handleFetchError(error, failures: failures)
                     }
                 } else {
@@ -94,10 +98,13 @@ extension SubscriptionRunner {
                         let now = ContinuousClock.now
                         if now - lastReclaim >= configuration.heartbeatInterval && entries.count + suspects.count < slots {
                             lastReclaim = now
-                            // (none while a lapse of live workers' heartbeats cannot be ruled
-                            // out: see `HeartbeatWatch`)
-                            let safe = state.allowsReclaim(now: now)
-                            let reclaimed = safe ? try await reclaim(limit: slots - entries.count - suspects.count) : []
+                            // this worker's own heartbeat failed meanwhile: Redis may not have
+                            // taken the others' either (out of memory, read-only)
+                            if state.failedBeatCount != failedBeats {
+                                failedBeats = state.failedBeatCount
+                                lapses.forget()
+                            }
+                            let reclaimed = try await reclaim(limit: slots - entries.count - suspects.count, lapses: &lapses)
                             let duplicates = await completedJobs(reclaimed)
                             for entry in reclaimed {
                                 let item = (entry: entry, duplicate: duplicates.contains(entry.key))
@@ -140,6 +147,7 @@ extension SubscriptionRunner {
                     } catch {
                         unseen = true
                         failures += 1
+                        lapses.forget()
                         await handleFetchError(error, failures: failures)
                     }
                 }
@@ -609,9 +617,9 @@ extension SubscriptionRunner {
         return entries
     }
 
-    /// Claims jobs of workers whose heartbeat lapsed, and (backstop) jobs whose lease was not
-    /// extended within the visibility timeout.
-    private func reclaim(limit: Int) async throws -> [StreamEntry] {
+    /// Claims jobs of workers whose heartbeat lapsed (seen gone for `lapses`' grace), and
+    /// (backstop) jobs whose lease was not extended within the visibility timeout.
+    private func reclaim(limit: Int, lapses: inout LapseWatch) async throws -> [StreamEntry] {
         var claimed: [StreamEntry] = []
         for (stream, source) in [(keys.stream, StreamEntry.Source.main), (retryStream, .retry)] {
             let reply = try await client.send(RedisCommand("XINFO", "CONSUMERS", stream, group.rawValue))
@@ -628,9 +636,11 @@ extension SubscriptionRunner {
                 let alive = try await client.pipeline(candidates.map {
                     RedisCommand("EXISTS", keys.heartbeat(group, consumer: $0))
                 })
+                let gone = candidates.indices.filter { alive[$0].int == 0 }.map { candidates[$0] }
+                let ready = lapses.round(in: stream, gone: gone, now: .now)
                 // The script re-checks the heartbeat, claims, and deletes the consumer only
                 // once nothing is pending for it, all atomically.
-                for (index, name) in candidates.enumerated() where alive[index].int == 0 && claimed.count < limit {
+                for name in gone where ready.contains(name) && claimed.count < limit {
                     let reply = try await client.send(Self.reclaimCommand(
                         keys: [stream, keys.heartbeat(group, consumer: name)],
                         arguments: [group.rawValue, consumer, "0", String(limit - claimed.count), name, claimed.isEmpty ? "1" : "0"]

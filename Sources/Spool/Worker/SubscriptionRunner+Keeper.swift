@@ -32,10 +32,9 @@ extension SubscriptionRunner {
                 nextBeat = now + configuration.heartbeatInterval
                 do {
                     try await beatAndExtendLeases(now: now)
-                    let replied = clock.now
-                    state.heartbeatWritten(sentAt: now, now: replied)
                     failing.reset()
                 } catch {
+                    state.noteFailedBeat()
                     failing.note(error, logger)
                 }
             }

@@ -49,10 +49,7 @@ struct SubscriptionRunner: Sendable {
         self.metrics = SubscriptionMetrics(
             queue: keys.queue, group: group, types: Array(subscription.handlers.keys), factory: metricsFactory
         )
-        self.state = SubscriptionState(
-            concurrency: subscription.options.concurrency, heartbeatTTL: configuration.heartbeatTTL,
-            heartbeatInterval: configuration.heartbeatInterval, handlerGauge: metrics.inflight
-        )
+        self.state = SubscriptionState(concurrency: subscription.options.concurrency, handlerGauge: metrics.inflight)
         self.retryStream = keys.retry(group)
         self.scheduled = keys.scheduled(group)
         self.dead = keys.dead(group)

@@ -50,8 +50,8 @@ final class SubscriptionState: Sendable {
     private let state = Mutex(State())
     /// When a hand-back was last logged, and how many were not since.
     private let handBackReports = Mutex<(last: ContinuousClock.Instant?, unlogged: Int)>((nil, 0))
-    /// Whether another worker's lapsed heartbeat means it is gone, as far as this one can tell.
-    private let heartbeatWatch: Mutex<HeartbeatWatch>
+    /// Heartbeat writes of this worker that failed or Redis refused, so far (``LapseWatch``).
+    private let failedBeats = Atomic<Int>(0)
     /// Free handler slots.
     let slots: SlotPool
     /// Rung when completions are waiting, and when the subscription finishes.
@@ -75,9 +75,8 @@ final class SubscriptionState: Sendable {
     /// on an idle worker).
     private let handlerGauge: Gauge?
 
-    init(concurrency: Int, heartbeatTTL: Duration, heartbeatInterval: Duration, handlerGauge: Gauge? = nil) {
+    init(concurrency: Int, handlerGauge: Gauge? = nil) {
         slots = SlotPool(concurrency)
-        heartbeatWatch = Mutex(HeartbeatWatch(ttl: heartbeatTTL, interval: heartbeatInterval))
         // an idle job task keeps the slabs of the largest job it ran (a few KB for Spool's own
         // frames): after a burst at a high concurrency, at most 64 stay waiting, the others end
         // as they did before tasks were reused
@@ -91,15 +90,11 @@ final class SubscriptionState: Sendable {
     var isStopping: Bool { state.withLock { $0.stopping } }
     var isFinished: Bool { state.withLock { $0.finished } }
 
-    /// A heartbeat write sent at `sent` succeeded, its reply at `now` (``HeartbeatWatch``).
-    func heartbeatWritten(sentAt sent: ContinuousClock.Instant, now: ContinuousClock.Instant) {
-        heartbeatWatch.withLock { $0.written(sentAt: sent, now: now) }
-    }
+    /// Counts a heartbeat write that failed or that Redis refused.
+    func noteFailedBeat() { failedBeats.add(1, ordering: .relaxed) }
 
-    /// Whether reclaiming other workers' jobs is safe at `now` (``HeartbeatWatch``).
-    func allowsReclaim(now: ContinuousClock.Instant) -> Bool {
-        heartbeatWatch.withLock { $0.allowsReclaim(now: now) }
-    }
+    /// The heartbeat writes that failed or were refused so far.
+    var failedBeatCount: Int { failedBeats.load(ordering: .relaxed) }
 
     /// Stops fetching: wakes the fetch loop and the keeper.
     func beginStop() {

@@ -23,12 +23,12 @@ extension SpoolWorker {
         /// reclaimed by others. Must be longer than ``heartbeatInterval`` (`run()` throws
         /// otherwise); a few times it leaves room for a slow beat. Defaults to 5 seconds.
         ///
-        /// A worker reclaims only once it has written its own heartbeat for this long without
-        /// a gap near it: at its start, and after Redis was away or refused writes that long
-        /// (every heartbeat then lapsed at once, live workers' included). Live workers write
-        /// theirs again within a ``heartbeatInterval`` plus the client's reconnect backoff
-        /// (`RedisConfiguration.reconnectMaxDelay`, 2 s by default), so keep the TTL above those
-        /// two together.
+        /// A lapsed heartbeat's jobs are reclaimed once it has been seen gone for a
+        /// ``heartbeatInterval`` plus the client's reconnect backoff
+        /// (`RedisConfiguration.reconnectMaxDelay`, 2 s by default): after Redis was away or
+        /// refused writes for longer than the TTL, every heartbeat lapsed at once, and live
+        /// workers write theirs again within that (docs/semantics.md, "Crash recovery by
+        /// liveness"). Give the workers of a group the same interval and backoff.
         public var heartbeatTTL: Duration
         /// Backstop for a live but hung worker: a job whose lease was not extended for this
         /// long is taken over. Defaults to 5 minutes.
