@@ -24,10 +24,18 @@ struct CrashRecoveryTests {
             _ = try server.cli("XREADGROUP", "GROUP", "default", "a", "COUNT", "1", "STREAMS", keys.stream, ">")
             _ = try server.cli("SET", heartbeatOfA, "1", "PX", "60000")
             let recorder = Recorder()
-            var worker = fixture.worker(name: "b") { configuration in
-                configuration.heartbeatInterval = .milliseconds(100)
-                configuration.heartbeatTTL = .seconds(3)
-            }
+            var configuration = fixture.workerConfiguration(name: "b")
+            configuration.heartbeatInterval = .milliseconds(100)
+            configuration.heartbeatTTL = .seconds(3)
+            // a heartbeat must be seen gone for the interval, the reconnect backoff and the
+            // connect timeout: 1.1 s here, so that 3 s of reads without the refusal check
+            // would reclaim
+            var clientConfiguration = try RedisConfiguration(url: server.url)
+            clientConfiguration.reconnectMaxDelay = .milliseconds(500)
+            clientConfiguration.connectTimeout = .milliseconds(500)
+            let client = RedisClient(configuration: clientConfiguration)
+            defer { client.shutdown() }
+            var worker = SpoolWorker(client: client, configuration: configuration, logger: fixture.logger)
             worker.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
             try await running(worker) {
                 let before = try await fixture.producer.push(Greeting(name: "before"), to: queue)
@@ -39,7 +47,7 @@ struct CrashRecoveryTests {
                     try server.cli("EXISTS", heartbeatOfA, keys.heartbeat(.default, consumer: "b")) == "0"
                 }
                 // the worker's fetch loop goes round 15 times more (its blocking reads 200 ms
-                // each: 3 s, past the 2.1 s a heartbeat must be seen gone, `LapseWatch`)
+                // each: 3 s, past the 1.1 s a heartbeat must be seen gone, `LapseWatch`)
                 let reads = try Self.blockingReadCalls(server)
                 try await waitUntil("15 more reads") { try Self.blockingReadCalls(server) >= reads + 15 }
                 let pendingForA = try server.cli("XPENDING", keys.stream, "default", "-", "+", "10", "a").split(separator: "\n")
@@ -93,14 +101,14 @@ struct CrashRecoveryTests {
         survivor.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
         try await running(survivor) {
             // the child's heartbeat TTL is 1 s, and a heartbeat is reclaimed once seen gone
-            // for a heartbeat interval plus the client's reconnect backoff (2.2 s here,
-            // `LapseWatch`); allow 5 s more
-            try await recorder.waitFor(5, within: .seconds(9))
+            // for a heartbeat interval, the reconnect backoff and the connect timeout (4.2 s
+            // here, `LapseWatch`); allow 6 s more
+            try await recorder.waitFor(5, within: .seconds(12))
         }
         #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
         #expect(recorder.executions.allSatisfy { $0.attempt == 2 }, "the crashed delivery counts as an attempt")
         let recovered = try #require(recorder.executions.map(\.at).max(), "nothing was reclaimed") - killedAt
-        #expect(recovered < .seconds(9), "recovered in \(recovered)")
+        #expect(recovered < .seconds(12), "recovered in \(recovered)")
         let consumers = try await fixture.redis("XINFO", "CONSUMERS", keys.stream, "default").array ?? []
         #expect(!consumers.contains { infoMap($0)["name"]?.string == "doomed" }, "the dead consumer was removed")
     }

@@ -30,6 +30,18 @@ import Testing
         #expect(watch.round(in: "s", gone: ["a", "b"], now: at(10)) == ["a", "b"])
     }
 
+    @Test("a round that did not see a consumer gone, or skipped its stream, forgets its sighting")
+    func unseenRounds() {
+        var watch = LapseWatch(grace: .seconds(3))
+        _ = watch.round(in: "s", gone: ["a"], now: at(0))
+        _ = watch.round(in: "s", gone: [], now: at(1))
+        #expect(watch.round(in: "s", gone: ["a"], now: at(3)).isEmpty)
+        _ = watch.round(in: "t", gone: ["b"], now: at(0))
+        watch.forget(in: "t")
+        #expect(watch.round(in: "t", gone: ["b"], now: at(4)).isEmpty)
+        #expect(watch.round(in: "s", gone: ["a"], now: at(6)) == ["a"])
+    }
+
     @Test("each stream keeps its own sightings: a round over the retry stream does not reset the queue's")
     func streamsApart() {
         var watch = LapseWatch(grace: .seconds(3))

@@ -4,15 +4,15 @@
 /// over, paused, refusing writes) for longer than the TTL: then every heartbeat lapsed at once,
 /// live workers' included, and the first worker back took the jobs the others were running
 /// (they ran twice; some were dead-lettered as `max_deliveries` while they ran). A live worker
-/// writes its heartbeat again within a heartbeat interval and the client's reconnect backoff
-/// of Redis coming back. So a consumer's jobs are reclaimed only once its heartbeat has been
-/// seen gone for that long (``grace``), in reclaim rounds with no failure of this worker's
-/// fetch loop, and no failed or refused heartbeat of its own, in between: either may be an
-/// outage this worker cannot see past (Redis out of memory refuses every heartbeat while it
-/// still answers reads), and starts the wait again (``forget()``). A dead worker's jobs wait
-/// ``grace`` longer than before.
+/// writes its heartbeat again within its next beat, a reconnect's backoff and its connect of
+/// Redis coming back. So a consumer's jobs are reclaimed only once its heartbeat has been seen
+/// gone, round after round, for that long (``grace``); while this worker's own heartbeat goes
+/// unwritten for most of a TTL (an outage it cannot see past: Redis out of memory refuses every
+/// heartbeat while it still answers reads) the sightings are forgotten (``forget()``). A dead
+/// worker's jobs wait ``grace`` longer than before.
 struct LapseWatch {
-    /// How long a heartbeat must be seen gone: the heartbeat interval plus the reconnect backoff.
+    /// How long a heartbeat must be seen gone: the heartbeat interval, the reconnect backoff
+    /// and the connect timeout.
     let grace: Duration
     /// By stream (the queue's and the group's retry stream list their consumers apart): when
     /// each consumer's heartbeat was first seen gone, in the rounds since the last failure.
@@ -38,8 +38,14 @@ struct LapseWatch {
         return ready
     }
 
-    /// Forgets every sighting: after a failure of the fetch loop (a read, a reclaim).
+    /// Forgets every sighting: this worker's own heartbeat has not been written for most of a
+    /// TTL (Redis away or refusing writes; a live worker's heartbeat may lapse too).
     mutating func forget() {
         goneSince.removeAll()
+    }
+
+    /// Forgets the sightings of `stream`: a round skipped it.
+    mutating func forget(in stream: String) {
+        goneSince[stream] = nil
     }
 }

@@ -17,8 +17,9 @@ extension SubscriptionRunner {
         await withDiscardingTaskGroup { handlers in
             var lastReclaim = ContinuousClock.now - configuration.heartbeatInterval
             // whose heartbeats were seen gone, and since when (`LapseWatch`)
-            var lapses = LapseWatch(grace: configuration.heartbeatInterval + client.configuration.reconnectMaxDelay)
-            var failedBeats = state.failedBeatCount
+            var lapses = LapseWatch(
+                grace: configuration.heartbeatInterval + client.configuration.reconnectMaxDelay + client.configuration.connectTimeout
+            )
             var lastRetryRead = ContinuousClock.now - .seconds(1)
             var failures = 0
             var clientGone = false
@@ -68,7 +69,6 @@ extension SubscriptionRunner {
                     case .failure(let error):
                         unseen = true
                         failures += 1
-                        lapses.forget()
                         await handleFetchError(error, failures: failures)
                     }
                 } else {
@@ -98,10 +98,10 @@ extension SubscriptionRunner {
                         let now = ContinuousClock.now
                         if now - lastReclaim >= configuration.heartbeatInterval && entries.count + suspects.count < slots {
                             lastReclaim = now
-                            // this worker's own heartbeat failed meanwhile: Redis may not have
-                            // taken the others' either (out of memory, read-only)
-                            if state.failedBeatCount != failedBeats {
-                                failedBeats = state.failedBeatCount
+                            // this worker's own heartbeat has not been written for most of a
+                            // TTL: Redis may not take the others' either (away, out of memory,
+                            // read-only), and a live one's may lapse too
+                            if (state.sinceLastBeat(now: now) ?? .seconds(86_400)) >= configuration.heartbeatTTL - configuration.heartbeatInterval {
                                 lapses.forget()
                             }
                             let reclaimed = try await reclaim(limit: slots - entries.count - suspects.count, lapses: &lapses)
@@ -147,7 +147,6 @@ extension SubscriptionRunner {
                     } catch {
                         unseen = true
                         failures += 1
-                        lapses.forget()
                         await handleFetchError(error, failures: failures)
                     }
                 }
@@ -632,27 +631,30 @@ extension SubscriptionRunner {
                     candidates.append(name)
                 }
             }
-            if !candidates.isEmpty {
-                let alive = try await client.pipeline(candidates.map {
-                    RedisCommand("EXISTS", keys.heartbeat(group, consumer: $0))
-                })
-                let gone = candidates.indices.filter { alive[$0].int == 0 }.map { candidates[$0] }
-                let ready = lapses.round(in: stream, gone: gone, now: .now)
-                // The script re-checks the heartbeat, claims, and deletes the consumer only
-                // once nothing is pending for it, all atomically.
-                for name in gone where ready.contains(name) && claimed.count < limit {
-                    let reply = try await client.send(Self.reclaimCommand(
-                        keys: [stream, keys.heartbeat(group, consumer: name)],
-                        arguments: [group.rawValue, consumer, "0", String(limit - claimed.count), name, claimed.isEmpty ? "1" : "0"]
-                    ))
-                    let entries = StreamEntry.parseReclaimed(reply, source: source)
-                    metrics.reclaimed.increment(by: entries.count)
-                    if !entries.isEmpty {
-                        logger.info("reclaimed jobs of a worker whose heartbeat lapsed",
-                                    metadata: ["spool.dead_worker": "\(name)", "spool.count": "\(entries.count)"])
-                    }
-                    claimed += entries
-                    if Self.holdsSuspect(claimed) { return claimed }
+            let alive = candidates.isEmpty ? [] : try await client.pipeline(candidates.map {
+                RedisCommand("EXISTS", keys.heartbeat(group, consumer: $0))
+            })
+            let gone = candidates.indices.filter { alive[$0].int == 0 }.map { candidates[$0] }
+            // (every round, an empty one too: a sighting must not outlive a round that did not see it)
+            let ready = lapses.round(in: stream, gone: gone, now: .now)
+            // The script re-checks the heartbeat, claims, and deletes the consumer only once
+            // nothing is pending for it, all atomically.
+            for name in gone where ready.contains(name) && claimed.count < limit {
+                let reply = try await client.send(Self.reclaimCommand(
+                    keys: [stream, keys.heartbeat(group, consumer: name)],
+                    arguments: [group.rawValue, consumer, "0", String(limit - claimed.count), name, claimed.isEmpty ? "1" : "0"]
+                ))
+                let entries = StreamEntry.parseReclaimed(reply, source: source)
+                metrics.reclaimed.increment(by: entries.count)
+                if !entries.isEmpty {
+                    logger.info("reclaimed jobs of a worker whose heartbeat lapsed",
+                                metadata: ["spool.dead_worker": "\(name)", "spool.count": "\(entries.count)"])
+                }
+                claimed += entries
+                if Self.holdsSuspect(claimed) {
+                    // (a suspect runs alone: the retry stream's round is skipped, and its sightings go)
+                    if source == .main { lapses.forget(in: retryStream) }
+                    return claimed
                 }
             }
             if claimed.count < limit {
@@ -667,7 +669,11 @@ extension SubscriptionRunner {
                     logger.info("reclaimed jobs past the visibility timeout", metadata: ["spool.count": "\(entries.count)"])
                 }
                 claimed += entries
-                if Self.holdsSuspect(claimed) { return claimed }
+                if Self.holdsSuspect(claimed) {
+                    // (a suspect runs alone: the retry stream's round is skipped, and its sightings go)
+                    if source == .main { lapses.forget(in: retryStream) }
+                    return claimed
+                }
             }
         }
         return claimed

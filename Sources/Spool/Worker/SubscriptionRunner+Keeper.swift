@@ -32,9 +32,9 @@ extension SubscriptionRunner {
                 nextBeat = now + configuration.heartbeatInterval
                 do {
                     try await beatAndExtendLeases(now: now)
+                    state.noteBeat(sentAt: now)
                     failing.reset()
                 } catch {
-                    state.noteFailedBeat()
                     failing.note(error, logger)
                 }
             }

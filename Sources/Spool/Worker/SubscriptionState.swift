@@ -50,8 +50,10 @@ final class SubscriptionState: Sendable {
     private let state = Mutex(State())
     /// When a hand-back was last logged, and how many were not since.
     private let handBackReports = Mutex<(last: ContinuousClock.Instant?, unlogged: Int)>((nil, 0))
-    /// Heartbeat writes of this worker that failed or Redis refused, so far (``LapseWatch``).
-    private let failedBeats = Atomic<Int>(0)
+    /// When this worker's heartbeat was last written, in nanoseconds after ``createdAt``; -1
+    /// before the first write (``LapseWatch``).
+    private let lastBeat = Atomic<Int64>(-1)
+    private let createdAt = ContinuousClock.now
     /// Free handler slots.
     let slots: SlotPool
     /// Rung when completions are waiting, and when the subscription finishes.
@@ -90,11 +92,17 @@ final class SubscriptionState: Sendable {
     var isStopping: Bool { state.withLock { $0.stopping } }
     var isFinished: Bool { state.withLock { $0.finished } }
 
-    /// Counts a heartbeat write that failed or that Redis refused.
-    func noteFailedBeat() { failedBeats.add(1, ordering: .relaxed) }
+    /// Records a heartbeat write that Redis took, sent at `sent`.
+    func noteBeat(sentAt sent: ContinuousClock.Instant) {
+        let (seconds, attoseconds) = (sent - createdAt).components
+        lastBeat.store(seconds * 1_000_000_000 + attoseconds / 1_000_000_000, ordering: .relaxed)
+    }
 
-    /// The heartbeat writes that failed or were refused so far.
-    var failedBeatCount: Int { failedBeats.load(ordering: .relaxed) }
+    /// How long ago this worker's heartbeat was last written (sent); `nil` before the first.
+    func sinceLastBeat(now: ContinuousClock.Instant) -> Duration? {
+        let nanoseconds = lastBeat.load(ordering: .relaxed)
+        return nanoseconds < 0 ? nil : now - (createdAt + .nanoseconds(nanoseconds))
+    }
 
     /// Stops fetching: wakes the fetch loop and the keeper.
     func beginStop() {

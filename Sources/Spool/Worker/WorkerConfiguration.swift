@@ -24,11 +24,11 @@ extension SpoolWorker {
         /// otherwise); a few times it leaves room for a slow beat. Defaults to 5 seconds.
         ///
         /// A lapsed heartbeat's jobs are reclaimed once it has been seen gone for a
-        /// ``heartbeatInterval`` plus the client's reconnect backoff
-        /// (`RedisConfiguration.reconnectMaxDelay`, 2 s by default): after Redis was away or
-        /// refused writes for longer than the TTL, every heartbeat lapsed at once, and live
-        /// workers write theirs again within that (docs/semantics.md, "Crash recovery by
-        /// liveness"). Give the workers of a group the same interval and backoff.
+        /// ``heartbeatInterval`` plus the client's reconnect backoff and connect timeout
+        /// (`RedisConfiguration.reconnectMaxDelay` and `connectTimeout`, 2 s each by default):
+        /// after Redis was away or refused writes for longer than the TTL, every heartbeat
+        /// lapsed at once, and live workers write theirs again within that (docs/semantics.md,
+        /// "Crash recovery by liveness"). Give the workers of a group the same settings.
         public var heartbeatTTL: Duration
         /// Backstop for a live but hung worker: a job whose lease was not extended for this
         /// long is taken over. Defaults to 5 minutes.
