@@ -17,7 +17,7 @@ import Testing
         #expect(watch.round(in: "s", gone: ["a", "b"], now: at(6)) == ["a", "b"])
     }
 
-    @Test("a heartbeat that comes back, or a failure of the fetch loop, starts the wait again")
+    @Test("a heartbeat that comes back, or forgetting (the worker's own heartbeat stale), starts the wait again")
     func resets() {
         var watch = LapseWatch(grace: .seconds(3))
         _ = watch.round(in: "s", gone: ["a", "b"], now: at(0))

@@ -103,8 +103,8 @@ struct MetricsTests {
                     let lag = try metrics.expectGauge("spool.queue.lag.entries", dimensions).lastValue
                     let pending = try metrics.expectGauge("spool.queue.pending", dimensions).lastValue
                     // "gone" has no heartbeat, but its jobs are reclaimed only once that was seen
-                    // for 4.2 s (`LapseWatch`): the single slot takes a new job first and keeps
-                    // it; 24 undelivered, 5 + 1 pending
+                    // over rounds for 4.2 s (`LapseWatch`): the first round only sees it, and the
+                    // single slot takes a new job and keeps it; 24 undelivered, 5 + 1 pending
                     return lag == 24 && pending == 6
                 }
                 #expect(try metrics.expectGauge("spool.queue.length", dimensions).lastValue == 30)

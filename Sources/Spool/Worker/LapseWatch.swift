@@ -15,7 +15,8 @@ struct LapseWatch {
     /// and the connect timeout.
     let grace: Duration
     /// By stream (the queue's and the group's retry stream list their consumers apart): when
-    /// each consumer's heartbeat was first seen gone, in the rounds since the last failure.
+    /// each consumer's heartbeat was first seen gone, in the rounds since it was last seen
+    /// present or the sightings were forgotten.
     private var goneSince: [String: [String: ContinuousClock.Instant]] = [:]
 
     init(grace: Duration) {

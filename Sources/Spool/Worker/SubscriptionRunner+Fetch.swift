@@ -100,11 +100,13 @@ extension SubscriptionRunner {
                             lastReclaim = now
                             // this worker's own heartbeat has not been written for most of a
                             // TTL: Redis may not take the others' either (away, out of memory,
-                            // read-only), and a live one's may lapse too
-                            if (state.sinceLastBeat(now: now) ?? .seconds(86_400)) >= configuration.heartbeatTTL - configuration.heartbeatInterval {
-                                lapses.forget()
-                            }
-                            let reclaimed = try await reclaim(limit: slots - entries.count - suspects.count, lapses: &lapses)
+                            // read-only), and a live one's may lapse too; such a round forgets
+                            // every sighting and records none
+                            let stale = state.sinceLastBeat(now: now).map { $0 >= configuration.heartbeatTTL - configuration.heartbeatInterval } ?? true
+                            if stale { lapses.forget() }
+                            let reclaimed = try await reclaim(
+                                limit: slots - entries.count - suspects.count, lapses: &lapses, seeing: !stale
+                            )
                             let duplicates = await completedJobs(reclaimed)
                             for entry in reclaimed {
                                 let item = (entry: entry, duplicate: duplicates.contains(entry.key))
@@ -616,9 +618,10 @@ extension SubscriptionRunner {
         return entries
     }
 
-    /// Claims jobs of workers whose heartbeat lapsed (seen gone for `lapses`' grace), and
-    /// (backstop) jobs whose lease was not extended within the visibility timeout.
-    private func reclaim(limit: Int, lapses: inout LapseWatch) async throws -> [StreamEntry] {
+    /// Claims jobs of workers whose heartbeat lapsed (seen gone for `lapses`' grace; none and
+    /// no sighting recorded unless `seeing`), and (backstop) jobs whose lease was not extended
+    /// within the visibility timeout.
+    private func reclaim(limit: Int, lapses: inout LapseWatch, seeing: Bool) async throws -> [StreamEntry] {
         var claimed: [StreamEntry] = []
         for (stream, source) in [(keys.stream, StreamEntry.Source.main), (retryStream, .retry)] {
             let reply = try await client.send(RedisCommand("XINFO", "CONSUMERS", stream, group.rawValue))
@@ -635,8 +638,9 @@ extension SubscriptionRunner {
                 RedisCommand("EXISTS", keys.heartbeat(group, consumer: $0))
             })
             let gone = candidates.indices.filter { alive[$0].int == 0 }.map { candidates[$0] }
-            // (every round, an empty one too: a sighting must not outlive a round that did not see it)
-            let ready = lapses.round(in: stream, gone: gone, now: .now)
+            // (every round that completes, an empty one too: a sighting must not outlive a
+            // round that did not see it)
+            let ready = seeing ? lapses.round(in: stream, gone: gone, now: .now) : []
             // The script re-checks the heartbeat, claims, and deletes the consumer only once
             // nothing is pending for it, all atomically.
             for name in gone where ready.contains(name) && claimed.count < limit {
