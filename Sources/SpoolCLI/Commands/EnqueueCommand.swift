@@ -75,7 +75,7 @@ struct EnqueueCommand: AsyncParsableCommand {
         if let maxAttempts, maxAttempts < 1 { throw CLIError("--max-attempts must be at least 1 (got \(maxAttempts))", exitCode: 64) }
         if lines && dedupKey != nil { throw CLIError("--key cannot be combined with --lines (one key would cover every job)", exitCode: 64) }
         if type?.isEmpty == true { throw CLIError("--type must not be empty", exitCode: 64) }
-        if let type, type.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+        if let type, type.unicodeScalars.contains(where: TerminalText.isControl) {
             // an HTTP handler could never send it as a header, and it garbles logs and tables
             throw CLIError("--type \(String(reflecting: type)) holds control characters: a job type is a name, such as send_email", exitCode: 64)
         }

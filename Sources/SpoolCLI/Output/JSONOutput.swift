@@ -14,17 +14,7 @@ enum JSONOutput {
     /// them raw, and JSONSerialization leaves them so, but a terminal may act on them. They can
     /// only be inside strings, where the escape means the same character.
     static func escapingDELAndC1(_ json: Data) -> String {
-        let text = String(decoding: json, as: UTF8.self)
-        guard text.unicodeScalars.contains(where: { (0x7F...0x9F).contains($0.value) }) else { return text }
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            if (0x7F...0x9F).contains(scalar.value) {
-                out.append(contentsOf: "\\u00\(String(scalar.value, radix: 16))".unicodeScalars)
-            } else {
-                out.append(scalar)
-            }
-        }
-        return String(out)
+        TerminalText.escaping(String(decoding: json, as: UTF8.self)) { $0.value >= 0x7F && TerminalText.isControl($0) }
     }
 
     static func value(_ optional: (some Any)?) -> Any {

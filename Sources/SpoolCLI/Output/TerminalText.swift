@@ -8,6 +8,16 @@
 /// are escaped by JSON itself, and DEL and C1 by ``JSONOutput``.
 enum TerminalText {
     static func safe(_ text: String) -> String {
+        escaping(text) { isControl($0) && $0 != "\n" && $0 != "\t" }
+    }
+
+    /// A C0 control, DEL or a C1 control.
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+    }
+
+    /// `text` with the scalars `needsEscape` picks written as `\u` and four hex digits.
+    static func escaping(_ text: String, where needsEscape: (Unicode.Scalar) -> Bool) -> String {
         guard text.unicodeScalars.contains(where: needsEscape) else { return text }
         var out = ""
         out.reserveCapacity(text.utf8.count + 16)
@@ -20,10 +30,6 @@ enum TerminalText {
             }
         }
         return out
-    }
-
-    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
-        (scalar.value < 0x20 && scalar != "\n" && scalar != "\t") || (0x7F...0x9F).contains(scalar.value)
     }
 }
 
