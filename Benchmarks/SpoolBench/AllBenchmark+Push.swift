@@ -3,9 +3,10 @@ import Spool
 import SpoolRedis
 
 extension BenchContext {
-    /// Push from one task (rate, latency per push), from 64 tasks, and in batches of 100.
+    /// Push from one task (rate, latency per push), from 64 tasks, and in batches of 100 from one
+    /// task and from two.
     func measurePush(ceilings: Ceilings?, into report: inout BenchReport) async throws {
-        print("push: one task, 64 tasks, batches of 100")
+        print("push: one task, 64 tasks, batches of 100 (one task, two)")
         let producer = SpoolProducer(client: client, logger: logger)
         let queue = try QueueName("bench.push")
         try await flush()
@@ -47,9 +48,7 @@ extension BenchContext {
         try await flush()
 
         let batchRate = try await measureRate(count: jobs / 100 * 100) {
-            for batch in 0..<(jobs / 100) {
-                try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
-            }
+            try await pushTicksInBatches(jobs: jobs, producer: producer, queue: queue)
         }
         report.add("push, batches of 100", batchRate, unit: "jobs/s", ceiling: ceilings?.pipelined.rate,
                    ceilingSource: "redis-benchmark XADD -c 1 -P 64", target: .atLeast(400_000))
@@ -57,6 +56,15 @@ extension BenchContext {
         // left between the two is the client's
         report.add("push, batches of 100, vs its own entries", batchRate, unit: "jobs/s", ceiling: ceilings?.entryPipelined.rate,
                    ceilingSource: "redis-benchmark -c 1 -P 100, XADD of a Tick entry")
+        try await flush()
+
+        // two tasks, so that one batch is encoded while Redis adds the other: one task's
+        // batches go one after the other, and the producer's and Redis's costs add up
+        let twoTaskRate = try await measureRate(count: jobs / 100 * 100) {
+            try await pushTicksInBatches(jobs: jobs, tasks: 2, producer: producer, queue: queue)
+        }
+        report.add("push, batches of 100, 2 tasks", twoTaskRate, unit: "jobs/s", ceiling: ceilings?.pipelined.rate,
+                   ceilingSource: "redis-benchmark XADD -c 1 -P 64")
         try await flush()
     }
 }

@@ -37,6 +37,9 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Flag(help: "Only measure the batch push (batches of 100); also prints the CPU time per job of this process (the producer) and of Redis, and this process's heap allocations per job.")
     var batchOnly = false
 
+    @Option(help: "With --batch-only: tasks pushing batches at once, so that as many batches can be in flight.")
+    var batchTasks = 1
+
     @Option(help: "Shared connections of the client that pushes and processes (RedisConfiguration.poolSize).")
     var poolSize = 1
 
@@ -46,13 +49,9 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Flag(help: "Only measure what a push adds to a raw XADD of the same bytes: one task alternates the two, p50 of each.")
     var pushOverhead = false
 
-    struct Tick: JobParameters {
-        static let jobName = "tick"
-        let n: Int
-    }
-
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard batchTasks >= 1 else { throw ValidationError("--batch-tasks must be at least 1") }
         guard poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
     }
 
@@ -83,12 +82,12 @@ struct QueueBenchmark: AsyncParsableCommand {
             let redisCPUStart = try await redisCPUSeconds(client)
             let allocationsStart = spool_bench_process_allocations()
             let rate = try await measureRate(count: jobs / 100 * 100) {
-                try await pushInBatches(jobs: jobs, producer: producer, queue: queue)
+                try await pushTicksInBatches(jobs: jobs, tasks: batchTasks, producer: producer, queue: queue)
             }
             let allocations = Double(spool_bench_process_allocations() - allocationsStart) / Double(jobs / 100 * 100)
             let cpu = (ProcessStatus.cpuSeconds() - cpuStart) / Double(jobs / 100 * 100) * 1e6
             let redisCPU = (try await redisCPUSeconds(client) - redisCPUStart) / Double(jobs / 100 * 100) * 1e6
-            print(line("push, batches of 100", rate,
+            print(line("push, batches of 100\(batchTasks > 1 ? ", \(batchTasks) tasks" : "")", rate,
                        extra: "CPU/job: producer \(String(format: "%.2f", cpu)) µs, Redis \(String(format: "%.2f", redisCPU)) µs; allocations/job \(String(format: "%.1f", allocations))"))
             _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
             await server.shutdown()
@@ -133,7 +132,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
 
         let batchRate = try await measureRate(count: jobs / 100 * 100) {
-            try await pushInBatches(jobs: jobs, producer: producer, queue: queue)
+            try await pushTicksInBatches(jobs: jobs, producer: producer, queue: queue)
         }
         print(line("push, batches of 100", batchRate))
         _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
@@ -214,7 +213,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         let queue = try QueueName(queueName)
         let keys = QueueKeys(queue: queue)
         _ = try await client.send("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
-        try await pushInBatches(jobs: jobs, producer: producer, queue: queue)
+        try await pushTicksInBatches(jobs: jobs, producer: producer, queue: queue)
         let processed = Atomic<Int>(0)
         var configuration = SpoolWorker.Configuration()
         configuration.consumerName = "bench"
@@ -255,13 +254,6 @@ struct QueueBenchmark: AsyncParsableCommand {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         // this process (client and worker) and Redis apart; the ZCARD polls count in both
         return (Double(jobs) / seconds, cpu / Double(jobs) * 1e6, redisCPU / Double(jobs) * 1e6, Double(allocations) / Double(jobs))
-    }
-
-    /// Pushes `jobs` ticks (rounded down to a hundred) in batches of 100.
-    private func pushInBatches(jobs: Int, producer: SpoolProducer, queue: QueueName) async throws {
-        for batch in 0..<(jobs / 100) {
-            try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
-        }
     }
 
     /// Redis's own CPU time so far (user + system, from `INFO cpu`).

@@ -5,3 +5,25 @@ struct Tick: JobParameters {
     static let jobName = "tick"
     let n: Int
 }
+
+/// Pushes `jobs` ticks (rounded down to a hundred) in batches of 100. With more than one task,
+/// the tasks push at once, each every `tasks`-th batch, so that `tasks` batches can be in
+/// flight: one encoded while Redis adds another.
+func pushTicksInBatches(jobs: Int, tasks: Int = 1, producer: SpoolProducer, queue: QueueName) async throws {
+    let batches = jobs / 100
+    @Sendable func push(_ batch: Int) async throws {
+        try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
+    }
+    if tasks == 1 {
+        for batch in 0..<batches { try await push(batch) }
+        return
+    }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for task in 0..<tasks {
+            group.addTask {
+                for batch in stride(from: task, to: batches, by: tasks) { try await push(batch) }
+            }
+        }
+        try await group.waitForAll()
+    }
+}
