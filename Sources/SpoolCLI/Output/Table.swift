@@ -43,8 +43,19 @@ struct Table {
 
     /// `text` on one line (line feeds as spaces), terminal-safe (``TerminalText``), cut to `width`.
     static func cut(_ text: String, to width: Int) -> String {
-        let single = TerminalText.safe(text.replacingOccurrences(of: "\n", with: " "))
-        guard single.count > width, width > 1 else { return single }
-        return String(single.prefix(width - 1)) + "…"
+        let single = text.replacingOccurrences(of: "\n", with: " ")
+        let safe = TerminalText.safe(single)
+        guard safe.count > width, width > 1 else { return safe }
+        // cut whole characters of the stored text, each as wide as it prints: an escape
+        // (`\u001b`) is kept whole or left out, never cut after its `\u`
+        var kept = ""
+        var shown = 0
+        for character in single {
+            let printed = TerminalText.safe(String(character))
+            if shown + printed.count > width - 1 { break }
+            kept += printed
+            shown += printed.count
+        }
+        return kept + "…"
     }
 }
