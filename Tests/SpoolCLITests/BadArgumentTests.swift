@@ -208,4 +208,20 @@ struct BadArgumentTests {
             #expect(try server.cli("XLEN", "app:{q}:stream") == "1")
         }
     }
+
+    /// An empty `$SPOOL_REDIS_PASSWORD` was read as unset: the command connected without AUTH
+    /// (to a server with no password, the job was pushed, exit 0).
+    @Test("an empty $SPOOL_REDIS_PASSWORD is refused like an empty $SPOOL_REDIS_URL, before Redis is reached")
+    func emptyPassword() async throws {
+        try await withRedisServer { server in
+            for arguments in [["enqueue", "q", "--data", "{}"], ["ping"]] {
+                let run = try await spool(arguments: arguments + ["--redis", server.url], environment: ["SPOOL_REDIS_PASSWORD": ""])
+                #expect(run.status == 64, "\(arguments): \(run.stderr)")
+                #expect(run.stderrLines == ["spool: $SPOOL_REDIS_PASSWORD is set but empty: set it to the Redis password, "
+                    + "or unset it to connect without one (see `spool help`)"], "\(run.stderr)")
+                #expect(run.stdout.isEmpty)
+            }
+            #expect(try server.cli("EXISTS", "spool:{q}:stream") == "0")
+        }
+    }
 }

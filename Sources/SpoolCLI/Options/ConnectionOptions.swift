@@ -15,7 +15,7 @@ struct ConnectionOptions: ParsableArguments {
         "Redis URL: redis://[user[:password]@]host[:port][/db], rediss://... (TLS), unix:///path.sock[?db=N], or redis-cluster://host:port[,host:port...] (Redis Cluster).",
         discussion: """
             Defaults to $SPOOL_REDIS_URL (refused when set but empty); without either, a private redis-server \
-            is started (or reused) under ./.spool/. The password may also come from $SPOOL_REDIS_PASSWORD.
+            is started (or reused) under ./.spool/. The password may also come from $SPOOL_REDIS_PASSWORD (refused when set but empty).
             """,
         valueName: "url"
     ))
@@ -45,6 +45,10 @@ struct ConnectionOptions: ParsableArguments {
         }
         if prefix == nil && Self.isSetButEmpty("SPOOL_PREFIX") {
             throw ValidationError("$SPOOL_PREFIX is set but empty: set it to the producers' and workers' key prefix, or unset it for spool")
+        }
+        // likewise a password: read as unset, an empty one connected without AUTH
+        if Self.isSetButEmpty("SPOOL_REDIS_PASSWORD") {
+            throw ValidationError("$SPOOL_REDIS_PASSWORD is set but empty: set it to the Redis password, or unset it to connect without one")
         }
         guard timeout.duration > .zero else { throw ValidationError("--timeout must be more than 0 (e.g. 500ms or 5s)") }
         do {
