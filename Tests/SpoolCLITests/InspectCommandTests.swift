@@ -112,7 +112,7 @@ struct InspectCommandTests {
             try Seed.emails(server)
             let refused = try await spool("dlq", "replay", "emails", "--all", "--redis", server.url)
             #expect(refused.status == 1)
-            #expect(refused.stderrLines.count == 1 && refused.stderr.hasPrefix("spool: refusing to replay 1 dead letters"))
+            #expect(refused.stderrLines.count == 1 && refused.stderr.hasPrefix("spool: refusing to replay 1 dead letter without confirmation"))
             #expect(try server.cli("XLEN", "spool:{emails}:dead:default") == "1")
 
             let unfiltered = try await spool("dlq", "replay", "emails", "--yes", "--redis", server.url)
@@ -136,6 +136,23 @@ struct InspectCommandTests {
             // re-running is safe: nothing left to do
             let again = try await spool("dlq", "replay", "emails", "--id", Seed.deadJob, "--yes", "--redis", server.url)
             #expect(again.status == 0 && again.stdout.contains("no dead letters match"))
+        }
+    }
+
+    /// Counts of one read "1 dead letters", "newest 1 entries", "1 deliveries".
+    @Test("a count of one takes the singular: dlq replay, inspect, job")
+    func singularCounts() async throws {
+        try await withRedisServer { server in
+            try Seed.emails(server)
+            let dry = try await spool("dlq", "replay", "emails", "--all", "--dry-run", "--redis", server.url)
+            #expect(dry.status == 0 && dry.stdout.hasPrefix("replay 1 dead letter of queue emails group default: "), "\(dry.stdout)")
+            let inspect = try await spool("inspect", "emails", "--count", "1", "--redis", server.url)
+            #expect(inspect.status == 0, "\(inspect.stderr)")
+            #expect(inspect.stdout.contains("queue emails: 3 entries, ") && inspect.stdout.contains("newest 1 entry:"), "\(inspect.stdout)")
+            let job = try await spool("job", "emails", Seed.jobs[0], "--redis", server.url)
+            #expect(job.status == 0 && job.stdout.contains(", 1 delivery (stream entry "), "\(job.stdout)\(job.stderr)")
+            let show = try await spool("dlq", "show", "emails", Seed.deadJob, "--redis", server.url)
+            #expect(show.stdout.contains("retries_exhausted after 3 attempts"), "\(show.stdout)")
         }
     }
 

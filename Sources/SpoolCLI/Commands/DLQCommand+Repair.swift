@@ -70,16 +70,17 @@ struct RepairConfirmation: ParsableArguments {
                 return
             }
             let sample = matching.prefix(5).map { $0.jobID ?? $0.entryID }.joined(separator: ", ")
-            print("\(verb) \(matching.count) dead letter\(matching.count == 1 ? "" : "s") of \(place): \(sample)\(matching.count > 5 ? ", …" : "")")
+            let letters = Formatting.counted(matching.count, "dead letter")
+            print("\(verb) \(letters) of \(place): \(sample)\(matching.count > 5 ? ", …" : "")")
             if dryRun {
                 print("dry run: nothing changed")
                 return
             }
             if !yes {
                 guard Terminal.isInteractive else {
-                    throw Terminal.fail("refusing to \(verb) \(matching.count) dead letters without confirmation: stdin is not a terminal; pass --yes")
+                    throw Terminal.fail("refusing to \(verb) \(letters) without confirmation: stdin is not a terminal; pass --yes")
                 }
-                guard Terminal.confirm("\(verb) \(matching.count) dead letters?") else { throw Terminal.fail("aborted, nothing changed") }
+                guard Terminal.confirm("\(verb) \(letters)?") else { throw Terminal.fail("aborted, nothing changed") }
             }
             let total = matching.count
             let showProgress = total > 100
@@ -91,8 +92,9 @@ struct RepairConfirmation: ParsableArguments {
             }
             if showProgress && onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
             let target = verb == "replay" ? " to the retry stream of group \(group)" : ""
-            print("\(done) \(count) dead letter\(count == 1 ? "" : "s")\(target)"
-                + (count < total ? " (\(total - count) were already gone)" : ""))
+            let gone = total - count
+            print("\(done) \(Formatting.counted(count, "dead letter"))\(target)"
+                + (gone > 0 ? " (\(gone) \(gone == 1 ? "was" : "were") already gone)" : ""))
         }
     }
 }

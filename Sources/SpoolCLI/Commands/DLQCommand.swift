@@ -178,7 +178,7 @@ extension DLQCommand {
             print("dead letter \(letter.entryID)")
             print("  job id:      \(letter.jobID ?? "-")")
             print("  type:        \(letter.type ?? "-")")
-            print("  reason:      \(letter.reason) after \(letter.attempts.map(String.init) ?? "?") attempts")
+            print("  reason:      \(letter.reason) after \(letter.attempts.map { Formatting.counted($0, "attempt") } ?? "? attempts")")
             print("  error:       \(letter.error)")
             if let first = letter.firstError, first != letter.error { print("  first error: \(first)") }
             print("  failed at:   \(Formatting.relative(letter.failedAt))")

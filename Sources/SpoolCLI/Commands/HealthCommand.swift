@@ -97,7 +97,7 @@ struct HealthCommand: AsyncParsableCommand {
             for violation in violations { print(violation.message) }
             if violations.isEmpty {
                 let groups = statuses.reduce(0) { $0 + $1.groups.count }
-                print("healthy: \(statuses.count) queue\(statuses.count == 1 ? "" : "s"), \(groups) group\(groups == 1 ? "" : "s") checked")
+                print("healthy: \(Formatting.counted(statuses.count, "queue")), \(Formatting.counted(groups, "group")) checked")
             }
         }
         if !violations.isEmpty { throw ExitCode(1) }

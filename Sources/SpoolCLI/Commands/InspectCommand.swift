@@ -35,7 +35,7 @@ struct InspectCommand: AsyncParsableCommand {
             try JSONOutput.print(document)
             return
         }
-        print("queue \(status.queue): \(status.length) entries, \(status.delayed) delayed, \(status.droppedByCap) dropped by cap")
+        print("queue \(status.queue): \(Formatting.counted(status.length, "entry", plural: "entries")), \(status.delayed) delayed, \(status.droppedByCap) dropped by cap")
         if status.groups.isEmpty { print("\nno groups yet (no worker subscribed)") }
         for group in status.groups {
             print("")
@@ -67,7 +67,7 @@ struct InspectCommand: AsyncParsableCommand {
             print("no entries in the stream")
             return
         }
-        print("newest \(entries.count) entries:")
+        print("newest \(Formatting.counted(entries.count, "entry", plural: "entries")):")
         var table = Table([
             .init(title: "ENTRY ID", maxWidth: 24),
             .init(title: "JOB ID", maxWidth: 36),

@@ -68,12 +68,12 @@ struct JobCommand: AsyncParsableCommand {
         switch state.state {
         case .pending:
             return "pending on \(state.consumer ?? "?") for \(Formatting.span(milliseconds: state.idleMilliseconds ?? 0)), "
-                + "\(state.deliveries ?? 0) deliveries (\(stream) entry \(state.entryID ?? "?"))"
+                + "\(Formatting.counted(state.deliveries ?? 0, "delivery", plural: "deliveries")) (\(stream) entry \(state.entryID ?? "?"))"
         case .retryDue: return "retry due, waiting in the retry stream (entry \(state.entryID ?? "?"))"
         case .retryScheduled: return "retry scheduled at \(Formatting.relative(state.retryAt))"
         case .deadLettered:
             let letter = state.deadLetter
-            return "dead-lettered \(Formatting.age(letter?.failedAt)) ago: \(letter?.reason ?? "?") after \(letter?.attempts ?? 0) attempts: \(Table.cut(letter?.error ?? "", to: 200))"
+            return "dead-lettered \(Formatting.age(letter?.failedAt)) ago: \(letter?.reason ?? "?") after \(Formatting.counted(letter?.attempts ?? 0, "attempt")): \(Table.cut(letter?.error ?? "", to: 200))"
         case .done: return "done at \(Formatting.relative(state.doneAt))"
         case .waiting: return "waiting (not yet delivered)"
         case .acknowledged: return "acknowledged (finished; no dedup record left)"

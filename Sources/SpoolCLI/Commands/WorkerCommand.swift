@@ -189,7 +189,7 @@ struct WorkerCommand: AsyncParsableCommand {
         StandardError.startWriter { dropped in
             let line = StderrLogHandler.line(
                 format: format, level: .warning, label: "spool.worker",
-                message: "dropped \(dropped) lines of output: stderr was not read fast enough",
+                message: "dropped \(Formatting.counted(dropped, "line")) of output: stderr was not read fast enough",
                 metadata: [("spool.output.dropped", "\(dropped)")]
             )
             return Array((line + "\n").utf8)

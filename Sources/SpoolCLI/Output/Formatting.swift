@@ -42,6 +42,12 @@ enum Formatting {
         "\(group.lag.map(String.init) ?? "?") (\(span(seconds: group.lagSeconds)))"
     }
 
+    /// A count and its noun, singular for one: `1 dead letter`, `3 dead letters`, `1 entry`,
+    /// `2 entries` (`plural` defaults to `singular` + `s`).
+    static func counted(_ count: Int, _ singular: String, plural: String? = nil) -> String {
+        "\(count) \(count == 1 ? singular : plural ?? singular + "s")"
+    }
+
     /// A Unix-millisecond time as ISO 8601 UTC with milliseconds; a time outside
     /// ``timeRange`` as its number, marked so.
     static func time(_ millis: Int64?) -> String {
