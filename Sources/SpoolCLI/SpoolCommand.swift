@@ -13,7 +13,7 @@ struct SpoolCommand: AsyncParsableCommand {
             Exit status: 0 on success; 64 when the command line cannot be parsed (unknown flag, \
             missing argument, a value of the wrong kind), when a flag's value is out of range \
             (--timeout 0, --count 0, --limit 0, --concurrency 0, --max-attempts 0, a bad --prefix \
-            or $SPOOL_PREFIX, an empty $SPOOL_REDIS_URL or $SPOOL_REDIS_PASSWORD, \
+            or $SPOOL_PREFIX, an empty $SPOOL_REDIS_URL or $SPOOL_REDIS_PASSWORD, an empty enqueue --key, \
             an enqueue --type with control characters; \
             a worker's settings from flags, without --config), or flags do not \
             go together; 1 for every other failure, including values Spool rejects (queue names, \

@@ -163,6 +163,8 @@ struct EnqueueCommandTests {
         (["enqueue", "", "--data", "{}"], "queue name", 1),
         // a flag's value out of its range: a usage error, exit 64
         (["enqueue", "q", "--data", "{}", "--max-attempts", "0"], "max-attempts", 64),
+        // an empty dedup key was taken as a key
+        (["enqueue", "q", "--data", "{}", "--key", ""], "--key must not be empty: give a dedup key (e.g. --key order-42), or leave --key out", 64),
         (["enqueue", "q", "--data", "{}", "--traceparent", "zz-NOT-A-TRACE"], "--traceparent is not W3C trace context", 64),
         (["enqueue", "q", "--data", "{}", "--traceparent", "00-00000000000000000000000000000000-0000000000000000-00"], "--traceparent", 64),
         (["enqueue", "q", "--data", "{}", "--lines", "--traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x"],

@@ -74,6 +74,9 @@ struct EnqueueCommand: AsyncParsableCommand {
         if data != nil && file != nil { throw CLIError("pass either --data or --file, not both", exitCode: 64) }
         if let maxAttempts, maxAttempts < 1 { throw CLIError("--max-attempts must be at least 1 (got \(maxAttempts))", exitCode: 64) }
         if lines && dedupKey != nil { throw CLIError("--key cannot be combined with --lines (one key would cover every job)", exitCode: 64) }
+        if dedupKey?.isEmpty == true {
+            throw CLIError("--key must not be empty: give a dedup key (e.g. --key order-42), or leave --key out", exitCode: 64)
+        }
         if type?.isEmpty == true { throw CLIError("--type must not be empty", exitCode: 64) }
         if let type, type.unicodeScalars.contains(where: TerminalText.isControl) {
             // an HTTP handler could never send it as a header, and it garbles logs and tables
