@@ -156,6 +156,23 @@ struct EnqueueCommandTests {
         }
     }
 
+    /// A failed registration said "(nothing was pushed)" and then "of lines 1-3 some may be
+    /// enqueued".
+    @Test("--lines: when registering the queue fails, the error says nothing was pushed, and only that")
+    func linesRegistrationFailureSaysNothingWasPushed() async throws {
+        try await withRedisServer { server in
+            _ = try server.cli("SET", "spool:queues", "not a set")   // SADD fails with WRONGTYPE
+            let result = try await SpoolProcess.run(["enqueue", "bulk", "--redis", server.url, "--lines"], stdin: Array("1\n2\n3\n".utf8))
+            #expect(result.status == 1, "\(result.stderr)")
+            #expect(result.stderrLines.count == 1, "\(result.stderr)")
+            #expect(result.stderr.contains("(nothing was pushed)") && result.stderr.contains("WRONGTYPE"), "\(result.stderr)")
+            #expect(result.stderr.hasSuffix("(the push that failed was of lines 1-3)\n"), "\(result.stderr)")
+            #expect(!result.stderr.contains("may be enqueued"), "\(result.stderr)")
+            #expect(result.stdout.isEmpty)
+            #expect(try server.cli("EXISTS", "spool:{bulk}:stream") == "0")
+        }
+    }
+
     @Test(arguments: [
         // bad data: exit 1
         (["enqueue", "q", "--data", "{not json"], "not valid JSON", 1),

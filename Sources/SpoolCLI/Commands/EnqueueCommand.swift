@@ -152,7 +152,7 @@ struct EnqueueCommand: AsyncParsableCommand {
     /// skipped), after the batches that stored every job up to line `storedBefore`. A failure
     /// says which lines are stored: the batches before it, and of this batch (not atomic) those
     /// Redis reported stored, whose ids it prints first; after a timeout or a lost connection,
-    /// which of this batch's lines were stored is unknown.
+    /// which of this batch's lines were stored is unknown (the producer's error says which).
     private static func push(
         _ batch: [JobEnvelope], with producer: SpoolProducer, to queue: QueueName, options: PushOptions, lines: [Int],
         storedBefore: Int?
@@ -163,7 +163,9 @@ struct EnqueueCommand: AsyncParsableCommand {
             let before = storedBefore.map { "lines 1-\($0) were enqueued, their ids printed; " } ?? ""
             let span = "\(lines[0])-\(lines[lines.count - 1])"
             guard let partial = error.underlying as? PartialPush else {
-                throw CLIError("\(error) (\(before)of lines \(span) some may be enqueued)")
+                // what became of this batch the error says: nothing pushed (the queue's
+                // registration or a check failed), or unknown (a timeout, a lost connection)
+                throw CLIError("\(error) (\(before)the push that failed was of lines \(span))")
             }
             var output = ""
             for result in partial.results { if let result { output += "\(result)\n" } }
