@@ -13,6 +13,25 @@ struct MetricsEndpointTests {
         return (worker, try await worker.loggedMetricsPort())
     }
 
+    /// It printed SwiftNIO's text: `bind(descriptor:ptr:bytes:): Address already in use (errno: 98)`.
+    @Test("a metrics port in use stops the worker at start with one line naming the address and what to do")
+    func metricsPortInUse() async throws {
+        try await withRedisServer { server in
+            let holder = try SilentListener()
+            let fixture = try WorkerFixture(server: server)
+            let worker = try fixture.worker(queue: "q", ["--metrics-port", "\(holder.port)"], exec: ["/bin/true"])
+            defer {
+                worker.kill()
+                withExtendedLifetime((holder, fixture)) {}   // the port stays taken until the worker has tried it
+            }
+            let run = try await worker.wait(timeout: .seconds(20))
+            #expect(run.status == 1, "\(run.stderr)")
+            #expect(run.stderrLines.last == "spool: cannot serve metrics on 127.0.0.1:\(holder.port): the port is in use: choose another "
+                + "--metrics-port (metrics_port in a config file; 0 picks a free one), or stop the process that holds it", "\(run.stderr)")
+            #expect(!run.stderr.contains("errno") && !run.stderr.contains("bind("), "\(run.stderr)")
+        }
+    }
+
     @Test func metricsCountWhatThisWorkerProcessed() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)

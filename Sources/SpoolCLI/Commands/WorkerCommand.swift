@@ -319,7 +319,12 @@ struct WorkerCommand: AsyncParsableCommand {
             server = try await MetricsServer.bind(host: settings.metricsHost, port: port, routes: routes, logger: logger)
         } catch {
             healthClient.shutdown()
-            throw CLIError("cannot serve metrics on \(settings.metricsHost):\(port): \(error)")
+            let address = settings.metricsHost.contains(":") ? "[\(settings.metricsHost)]:\(port)" : "\(settings.metricsHost):\(port)"
+            if let error = error as? IOError, error.errnoCode == EADDRINUSE {
+                throw CLIError("cannot serve metrics on \(address): the port is in use: choose another --metrics-port "
+                    + "(metrics_port in a config file; 0 picks a free one), or stop the process that holds it")
+            }
+            throw CLIError("cannot serve metrics on \(address): \(error)")
         }
         logger.info("serving /metrics, /healthz and /readyz", metadata: [
             "spool.metrics.address": "\(settings.metricsHost):\(server.localAddress?.port ?? port)",
