@@ -156,6 +156,28 @@ struct InspectCommandTests {
         }
     }
 
+    /// A handler's multi-line error (a stack trace) went on at the left margin, under the labels.
+    @Test("dlq show: a multi-line error's further lines are indented under its first; controls are still escaped")
+    func dlqShowIndentsMultiLineErrors() async throws {
+        try await withRedisServer { server in
+            try Seed.emails(server)
+            let id = "0190ff3c-5e4a-7b21-9c3d-4e5f607182fe"
+            _ = try server.cli(
+                "XADD", "spool:{emails}:dead:default", "*", "v", "1", "id", id, "type", "send_email", "payload", "{}",
+                "enqueued_at", "1", "attempt", "1", "dead_reason", "non_retryable",
+                "dead_error", "Fatal error: boom\n\tat frame 1\nfrom \u{1b}[2J", "dead_attempts", "1"
+            )
+            let show = try await spool("dlq", "show", "emails", id, "--redis", server.url)
+            #expect(show.status == 0, "\(show.stderr)")
+            #expect(show.stdout.contains("""
+                  error:       Fatal error: boom
+                               \tat frame 1
+                               from \\u001b[2J
+                  failed at:
+                """), "\(show.stdout)")
+        }
+    }
+
     @Test("dlq purge: deletes only what matches")
     func dlqPurge() async throws {
         try await withRedisServer { server in

@@ -176,16 +176,23 @@ extension DLQCommand {
 
         private func render(_ letter: DeadLetter) {
             print("dead letter \(letter.entryID)")
-            print("  job id:      \(letter.jobID ?? "-")")
-            print("  type:        \(letter.type ?? "-")")
-            print("  reason:      \(letter.reason) after \(letter.attempts.map { Formatting.counted($0, "attempt") } ?? "? attempts")")
-            print("  error:       \(letter.error)")
-            if let first = letter.firstError, first != letter.error { print("  first error: \(first)") }
-            print("  failed at:   \(Formatting.relative(letter.failedAt))")
-            print("  first fail:  \(Formatting.relative(letter.firstFailedAt))")
-            print("  worker:      \(letter.worker ?? "-")")
-            print("  was entry:   \(letter.originalEntryID ?? "-")")
-            print("  payload:     \(letter.payload ?? "-")")
+            field("job id", letter.jobID ?? "-")
+            field("type", letter.type ?? "-")
+            field("reason", "\(letter.reason) after \(letter.attempts.map { Formatting.counted($0, "attempt") } ?? "? attempts")")
+            field("error", letter.error)
+            if let first = letter.firstError, first != letter.error { field("first error", first) }
+            field("failed at", Formatting.relative(letter.failedAt))
+            field("first fail", Formatting.relative(letter.firstFailedAt))
+            field("worker", letter.worker ?? "-")
+            field("was entry", letter.originalEntryID ?? "-")
+            field("payload", letter.payload ?? "-")
+        }
+
+        /// `  label:  value`, values in one column; a value's further lines (a stack trace in
+        /// a handler's error, pretty-printed JSON) are indented to that column too.
+        private func field(_ label: String, _ value: String) {
+            let head = "  " + (label + ":").padding(toLength: 13, withPad: " ", startingAt: 0)
+            print(head + value.replacingOccurrences(of: "\n", with: "\n" + String(repeating: " ", count: head.count)))
         }
     }
 }
