@@ -155,7 +155,13 @@ struct WorkerLifecycleTests {
         ("grace_period: soon\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "grace_period"),
         ("subscriptions:\n  - queue: q\n    exec: [/bin/true]\n    max_attempts: 2.5\n", "max_attempts: expected a whole number"),
         ("allow_private_network: maybe\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "allow_private_network: expected true or false"),
-        ("a: [unclosed\n", "invalid YAML"),
+        // Yams's first line held the context but not the problem, nor, for a repeated key, where
+        ("a: [unclosed\n", "spool.yml: invalid YAML: line 2, column 1: did not find expected ',' or ']' "
+            + "(while parsing a flow sequence at line 1, column 4)"),
+        ("subscriptions:\n  - queue: q\n    exec: [/bin/true]\n   concurrency: 2\n",
+         "spool.yml: invalid YAML: line 4, column 4: did not find expected '-' indicator (while parsing a block collection at line 2, column 3)"),
+        ("grace_period: 5s\ngrace_period: 6s\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n",
+         "spool.yml: invalid YAML: line 1, column 1: key \"grace_period\" given more than once in one mapping: keep one of each"),
         // the base from the file's defaults, the cap from the built-in defaults
         ("defaults:\n  backoff_base: 10m\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "queue q: backoff base 600s is above backoff max 300s"),
     ])

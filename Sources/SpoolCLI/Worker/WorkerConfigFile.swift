@@ -35,8 +35,7 @@ enum WorkerConfigFile {
             // each where a setting expects one.
             root = try Yams.load(yaml: text, .basic)
         } catch {
-            let first = "\(error)".split(whereSeparator: \.isNewline).first.map(String.init) ?? "invalid YAML"
-            throw CLIError("\(name): invalid YAML: \(first)")
+            throw CLIError("\(name): invalid YAML: \(yamlReason(error))")
         }
         let top = try mapping(root, "\(name)")
         try checkKeys(top, allowed: topKeys, in: name)
@@ -84,6 +83,26 @@ enum WorkerConfigFile {
             ))
         }
         return (settings, defaults)
+    }
+
+    /// What Yams found wrong, on one line with its place: `line 3, column 1: did not find expected
+    /// key (while parsing a block mapping at line 1, column 1)`. Yams's own text puts the
+    /// problem after the context on a second line, then quotes the file's line (which may
+    /// hold a secret), so its first line alone lacked the problem.
+    static func yamlReason(_ error: any Error) -> String {
+        switch error as? YamlError {
+        case let .scanner(context, problem, mark, _)?, let .parser(context, problem, mark, _)?, let .composer(context, problem, mark, _)?:
+            let place = context.map { " (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? ""
+            return "line \(mark.line), column \(mark.column): \(problem)\(place)"
+        case let .duplicatedKeysInMapping(duplicates, context)?:
+            // the context's text is the whole file: only its place is shown
+            let keys = duplicates.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
+            return "line \(context.mark.line), column \(context.mark.column): \(duplicates.count == 1 ? "key" : "keys") \(keys) "
+                + "given more than once in one mapping: keep one of each"
+        default:
+            // a reader error's first line has its place and problem; the next quotes the file
+            return "\(error)".split(whereSeparator: \.isNewline).first.map(String.init) ?? "unreadable"
+        }
     }
 
     private static func tuning(_ map: [String: Any], _ where_: String) throws -> SubscriptionTuning {
