@@ -57,9 +57,7 @@ extension BenchContext {
         let keys = QueueKeys(queue: queue)
         _ = try await client.send("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM")
         let producer = SpoolProducer(client: client, logger: logger)
-        for batch in 0..<(jobs / 100) {
-            try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
-        }
+        try await pushTicksInBatches(jobs: jobs, producer: producer, queue: queue)
         let worker = Process()
         worker.executableURL = URL(fileURLWithPath: binary)
         worker.arguments = [

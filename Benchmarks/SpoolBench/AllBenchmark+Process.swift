@@ -14,9 +14,7 @@ extension BenchContext {
         let keys = QueueKeys(queue: queue)
         let producer = SpoolProducer(client: client, logger: logger)
         _ = try await client.send("XGROUP", "CREATE", keys.stream, GroupName.default.rawValue, "0", "MKSTREAM")
-        for batch in 0..<(jobs / 100) {
-            try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
-        }
+        try await pushTicksInBatches(jobs: jobs, producer: producer, queue: queue)
         return keys
     }
 

@@ -81,9 +81,7 @@ struct ClusterBenchmark: AsyncParsableCommand {
                 RedisCommand("DEL", keys.stream, keys.done(.default), keys.retry(.default)),
                 RedisCommand("XGROUP", "CREATE", keys.stream, "default", "0", "MKSTREAM"),
             ])
-            for batch in 0..<(jobs / 100) {
-                try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
-            }
+            try await pushTicksInBatches(jobs: jobs, producer: producer, queue: queue)
         }
         var configuration = SpoolWorker.Configuration()
         configuration.consumerName = "bench-\(round)"

@@ -52,6 +52,7 @@ struct QueueBenchmark: AsyncParsableCommand {
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard batchTasks >= 1 else { throw ValidationError("--batch-tasks must be at least 1") }
+        guard batchTasks == 1 || batchOnly else { throw ValidationError("--batch-tasks goes with --batch-only") }
         guard poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
     }
 

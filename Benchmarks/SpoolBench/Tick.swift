@@ -10,6 +10,7 @@ struct Tick: JobParameters {
 /// the tasks push at once, each every `tasks`-th batch, so that `tasks` batches can be in
 /// flight: one encoded while Redis adds another.
 func pushTicksInBatches(jobs: Int, tasks: Int = 1, producer: SpoolProducer, queue: QueueName) async throws {
+    precondition(tasks >= 1, "pushTicksInBatches needs at least one task")
     let batches = jobs / 100
     @Sendable func push(_ batch: Int) async throws {
         try await producer.push((0..<100).map { Tick(n: batch * 100 + $0) }, to: queue)
