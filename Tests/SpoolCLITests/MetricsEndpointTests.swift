@@ -32,6 +32,21 @@ struct MetricsEndpointTests {
         }
     }
 
+    /// It printed SwiftNIO's `bind(descriptor:ptr:bytes:): Cannot assign requested address (errno: 99)`.
+    @Test("worker --metrics-host with an address no interface has says so in one line")
+    func metricsHostNotHere() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            // 192.0.2.0/24 is TEST-NET-1: documentation only, on no interface
+            let worker = try fixture.worker(queue: "q", ["--metrics-port", "0", "--metrics-host", "192.0.2.1"], exec: ["/bin/true"])
+            defer { worker.kill() }
+            let run = try await worker.wait(timeout: .seconds(20))
+            #expect(run.status == 1, "\(run.stderr)")
+            #expect(run.stderrLines.last == "spool: cannot serve metrics on 192.0.2.1:0: no interface of this machine has that address: "
+                + "give one of its addresses as --metrics-host (metrics_host in a config file), or 0.0.0.0 for all", "\(run.stderr)")
+        }
+    }
+
     @Test func metricsCountWhatThisWorkerProcessed() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)

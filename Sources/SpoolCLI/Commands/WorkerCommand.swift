@@ -320,15 +320,34 @@ struct WorkerCommand: AsyncParsableCommand {
         } catch {
             healthClient.shutdown()
             let address = settings.metricsHost.contains(":") ? "[\(settings.metricsHost)]:\(port)" : "\(settings.metricsHost):\(port)"
-            if let error = error as? IOError, error.errnoCode == EADDRINUSE {
-                throw CLIError("cannot serve metrics on \(address): the port is in use: choose another --metrics-port "
-                    + "(metrics_port in a config file; 0 picks a free one), or stop the process that holds it")
-            }
-            throw CLIError("cannot serve metrics on \(address): \(error)")
+            throw CLIError("cannot serve metrics on \(address): " + Self.bindFailure(error))
         }
         logger.info("serving /metrics, /healthz and /readyz", metadata: [
             "spool.metrics.address": "\(settings.metricsHost):\(server.localAddress?.port ?? port)",
         ])
         return (server, factory, healthClient)
+    }
+
+    /// Why the metrics listener could not bind, and what to do, in words rather than SwiftNIO's
+    /// (`bind(descriptor:ptr:bytes:): Address already in use (errno: 98)`).
+    private static func bindFailure(_ error: any Error) -> String {
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case EADDRINUSE:
+                return "the port is in use: choose another --metrics-port (metrics_port in a config file; 0 picks a free one), "
+                    + "or stop the process that holds it"
+            case EADDRNOTAVAIL:
+                return "no interface of this machine has that address: give one of its addresses as --metrics-host "
+                    + "(metrics_host in a config file), or 0.0.0.0 for all"
+            case EACCES:
+                return "permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a higher --metrics-port"
+            default:
+                return String(cString: strerror(error.errnoCode)) + " (errno \(error.errnoCode)): check --metrics-host and --metrics-port"
+            }
+        }
+        if error is SocketAddressError {
+            return "the host name does not resolve: give --metrics-host as an address (127.0.0.1, 0.0.0.0, ::1) or a name this machine resolves"
+        }
+        return "\(error)"
     }
 }
