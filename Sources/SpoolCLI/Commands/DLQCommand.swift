@@ -190,9 +190,13 @@ extension DLQCommand {
 
         /// `  label:  value`, values in one column; a value's further lines (a stack trace in
         /// a handler's error, pretty-printed JSON) are indented to that column too.
+        /// Blank lines stay blank.
         private func field(_ label: String, _ value: String) {
             let head = "  " + (label + ":").padding(toLength: 13, withPad: " ", startingAt: 0)
-            print(head + value.replacingOccurrences(of: "\n", with: "\n" + String(repeating: " ", count: head.count)))
+            let indent = String(repeating: " ", count: head.count)
+            // (split by scalar: a `\r\n` is one Character; its `\r` prints escaped)
+            let lines = value.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String($0) }
+            print(head + lines.enumerated().map { $0 == 0 || $1.isEmpty ? $1 : indent + $1 }.joined(separator: "\n"))
         }
     }
 }
