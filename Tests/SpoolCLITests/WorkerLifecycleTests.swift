@@ -177,6 +177,27 @@ struct WorkerLifecycleTests {
         #expect(result.stderr.contains(expected), "\(result.stderr)")
     }
 
+    /// A config file can hold secrets (an `http` handler's URL with a token, an `exec` argument):
+    /// a YAML error names the place and the problem, never the file's text (Yams's own
+    /// description quotes the line).
+    @Test(arguments: [
+        "subscriptions:\n  - queue: q\n    http: https://h/hook?token=CANARY-7f3a\n   concurrency: [2\n",
+        "subscriptions:\n  - queue: q\n    exec: [/bin/prog, --token, CANARY-7f3a\n",
+        "subscriptions:\n  - queue: q\n    exec: [/bin/true, CANARY-7f3a]\n    exec: [/bin/true]\n",
+        "subscriptions:\n  - queue: q\n    exec: [/bin/true, \"CANARY-7f3a\u{7}\"]\n",
+    ])
+    func aBadConfigFileNeverShowsItsText(yaml: String) async throws {
+        let directory = try TempDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try yaml.write(toFile: "\(directory)/spool.yml", atomically: true, encoding: .utf8)
+        let result = try await SpoolProcess.run(
+            ["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml"], in: directory
+        )
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("spool.yml: invalid YAML: "), "\(result.stderr)")
+        #expect(!result.stderr.contains("CANARY") && !result.stdout.contains("CANARY"), "\(result.stderr)")
+    }
+
     @Test func thePrivateRedisWorksFromAnEmptyDirectory() async throws {
         let directory = try TempDirectory.make()
         defer { _ = try? FileManager.default.removeItem(atPath: directory) }
