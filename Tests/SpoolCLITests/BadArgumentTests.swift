@@ -218,7 +218,7 @@ struct BadArgumentTests {
                 let run = try await spool(arguments: arguments + ["--redis", server.url], environment: ["SPOOL_REDIS_PASSWORD": ""])
                 #expect(run.status == 64, "\(arguments): \(run.stderr)")
                 #expect(run.stderrLines == ["spool: $SPOOL_REDIS_PASSWORD is set but empty: set it to the Redis password, "
-                    + "or unset it to connect without one (see `spool help`)"], "\(run.stderr)")
+                    + "or unset it (a password in the URL, if any, is used) (see `spool help`)"], "\(run.stderr)")
                 #expect(run.stdout.isEmpty)
             }
             #expect(try server.cli("EXISTS", "spool:{q}:stream") == "0")

@@ -126,7 +126,8 @@ struct EnqueueCommandTests {
             let length = try #require(Int(try server.cli("XLEN", "spool:{bulk}:stream")))
             #expect(length > 1000 && length < 2000, "part of the second batch is stored")
             // every stored line's id is printed, in order, and the error names the lines that were not
-            #expect(result.stderr.contains("lines 1-1000 were enqueued, their ids printed; of lines 1001-2000, \(length - 1000) were enqueued (ids printed) and \(2000 - length) were not: lines "), "\(result.stderr)")
+            func were(_ count: Int) -> String { "\(count) \(count == 1 ? "was" : "were")" }
+            #expect(result.stderr.contains("lines 1-1000 were enqueued, their ids printed; of lines 1001-2000, \(were(length - 1000)) enqueued (ids printed) and \(were(2000 - length)) not: lines "), "\(result.stderr)")
             #expect(result.stderr.contains("OOM"), "\(result.stderr)")
             let printed = result.stdout.split(separator: "\n").map(String.init)
             #expect(printed.count == length)
@@ -141,7 +142,7 @@ struct EnqueueCommandTests {
                 .map { 1000 + $0 })
             let notStored = Set(1001...2000).subtracting(storedLarge)
             #expect(storedLarge.count == length - 1000)
-            let named = result.stderr.components(separatedBy: "were not: lines ").last?.components(separatedBy: ", the first because").first ?? ""
+            let named = result.stderr.components(separatedBy: " not: lines ").last?.components(separatedBy: ", the first because").first ?? ""
             // (past 10 ranges the message names the first 10 and says how many more)
             let listed = named.components(separatedBy: " and ").first ?? named
             let namedLines = Set(listed.components(separatedBy: ", ").flatMap { range -> [Int] in

@@ -48,7 +48,7 @@ struct ConnectionOptions: ParsableArguments {
         }
         // likewise a password: read as unset, an empty one connected without AUTH
         if Self.isSetButEmpty("SPOOL_REDIS_PASSWORD") {
-            throw ValidationError("$SPOOL_REDIS_PASSWORD is set but empty: set it to the Redis password, or unset it to connect without one")
+            throw ValidationError("$SPOOL_REDIS_PASSWORD is set but empty: set it to the Redis password, or unset it (a password in the URL, if any, is used)")
         }
         guard timeout.duration > .zero else { throw ValidationError("--timeout must be more than 0 (e.g. 500ms or 5s)") }
         do {

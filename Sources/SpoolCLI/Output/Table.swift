@@ -43,9 +43,11 @@ struct Table {
 
     /// `text` on one line (line feeds as spaces), terminal-safe (``TerminalText``), cut to `width`.
     static func cut(_ text: String, to width: Int) -> String {
-        let single = text.replacingOccurrences(of: "\n", with: " ")
+        // (line feeds by scalar: a `\r\n` is one Character, which a search for "\n" can miss)
+        let single = String(String.UnicodeScalarView(text.unicodeScalars.lazy.map { $0 == "\n" ? " " : $0 }))
         let safe = TerminalText.safe(single)
-        guard safe.count > width, width > 1 else { return safe }
+        guard safe.count > width else { return safe }
+        guard width > 1 else { return width == 1 ? "…" : "" }
         // cut whole characters of the stored text, each as wide as it prints: an escape
         // (`\u001b`) is kept whole or left out, never cut after its `\u`
         var kept = ""
