@@ -166,15 +166,19 @@ struct WorkerLifecycleTests {
         ("defaults:\n  backoff_base: 10m\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "queue q: backoff base 600s is above backoff max 300s"),
     ])
     func aBadConfigFileIsOneLineAndExitsOne(yaml: String, expected: String) async throws {
-        let directory = try TempDirectory.make()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try yaml.write(toFile: "\(directory)/spool.yml", atomically: true, encoding: .utf8)
-        let result = try await SpoolProcess.run(
-            ["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml"], in: directory
-        )
+        let result = try await Self.workerWithConfig(yaml)
         #expect(result.status == 1)
         #expect(result.stderrLines.count == 1, "\(result.stderr)")
         #expect(result.stderr.contains(expected), "\(result.stderr)")
+    }
+
+    /// `spool worker --config spool.yml` with `yaml` as that file, in a directory of its own,
+    /// against a port where no Redis listens (the file is read before any connection).
+    private static func workerWithConfig(_ yaml: String) async throws -> RunResult {
+        let directory = try TempDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try yaml.write(toFile: "\(directory)/spool.yml", atomically: true, encoding: .utf8)
+        return try await SpoolProcess.run(["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml"], in: directory)
     }
 
     /// A config file can hold secrets (an `http` handler's URL with a token, an `exec` argument):
@@ -187,12 +191,7 @@ struct WorkerLifecycleTests {
         "subscriptions:\n  - queue: q\n    exec: [/bin/true, \"CANARY-7f3a\u{7}\"]\n",
     ])
     func aBadConfigFileNeverShowsItsText(yaml: String) async throws {
-        let directory = try TempDirectory.make()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try yaml.write(toFile: "\(directory)/spool.yml", atomically: true, encoding: .utf8)
-        let result = try await SpoolProcess.run(
-            ["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml"], in: directory
-        )
+        let result = try await Self.workerWithConfig(yaml)
         #expect(result.status == 1)
         #expect(result.stderr.contains("spool.yml: invalid YAML: "), "\(result.stderr)")
         #expect(!result.stderr.contains("CANARY") && !result.stdout.contains("CANARY"), "\(result.stderr)")
