@@ -165,7 +165,7 @@ struct InspectCommandTests {
             _ = try server.cli(
                 "XADD", "spool:{emails}:dead:default", "*", "v", "1", "id", id, "type", "send_email", "payload", "{}",
                 "enqueued_at", "1", "attempt", "1", "dead_reason", "non_retryable",
-                "dead_error", "Fatal error: boom\n\tat frame 1\n\nfrom \u{1b}[2J\r\nend", "dead_attempts", "1"
+                "dead_error", "Fatal error: boom\n\tat frame 1\n\nfrom \u{1b}[2J\r\nend\n", "dead_attempts", "1"
             )
             let show = try await spool("dlq", "show", "emails", id, "--redis", server.url)
             #expect(show.status == 0, "\(show.stderr)")

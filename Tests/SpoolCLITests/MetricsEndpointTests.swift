@@ -24,7 +24,7 @@ struct MetricsEndpointTests {
                 worker.kill()
                 withExtendedLifetime((holder, fixture)) {}   // the port stays taken until the worker has tried it
             }
-            let run = try await worker.wait(timeout: .seconds(20))
+            let run = try await worker.wait(timeout: .seconds(60))
             #expect(run.status == 1, "\(run.stderr)")
             #expect(run.stderrLines.last == "spool: cannot serve metrics on 127.0.0.1:\(holder.port): the port is in use: choose another "
                 + "--metrics-port (metrics_port in a config file; 0 picks a free one), or stop the process that holds it", "\(run.stderr)")
@@ -40,10 +40,25 @@ struct MetricsEndpointTests {
             // 192.0.2.0/24 is TEST-NET-1: documentation only, on no interface
             let worker = try fixture.worker(queue: "q", ["--metrics-port", "0", "--metrics-host", "192.0.2.1"], exec: ["/bin/true"])
             defer { worker.kill() }
-            let run = try await worker.wait(timeout: .seconds(20))
+            let run = try await worker.wait(timeout: .seconds(60))
             #expect(run.status == 1, "\(run.stderr)")
             #expect(run.stderrLines.last == "spool: cannot serve metrics on 192.0.2.1:0: no interface of this machine has that address: "
                 + "give one of its addresses as --metrics-host (metrics_host in a config file), or 0.0.0.0 for all", "\(run.stderr)")
+        }
+    }
+
+    /// It printed SwiftNIO's `SocketAddressError.UnknownHost` text.
+    @Test("worker --metrics-host with a name that does not resolve says so in one line")
+    func metricsHostUnknown() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            // .invalid never resolves (RFC 6761); the lookup may wait for a resolver, hence 60 s
+            let worker = try fixture.worker(queue: "q", ["--metrics-port", "0", "--metrics-host", "no-such-host.invalid"], exec: ["/bin/true"])
+            defer { worker.kill() }
+            let run = try await worker.wait(timeout: .seconds(60))
+            #expect(run.status == 1, "\(run.stderr)")
+            #expect(run.stderrLines.last == "spool: cannot serve metrics on no-such-host.invalid:0: the host name does not resolve: give "
+                + "--metrics-host as an address (127.0.0.1, 0.0.0.0, ::1) or a name this machine resolves", "\(run.stderr)")
         }
     }
 

@@ -185,8 +185,8 @@ struct WorkerLifecycleTests {
     /// a YAML error names the place and the problem, never the file's text (Yams's own
     /// description quotes the line).
     @Test(arguments: [
-        "subscriptions:\n  - queue: q\n    http: https://h/hook?token=CANARY-7f3a\n   concurrency: [2\n",
-        "subscriptions:\n  - queue: q\n    exec: [/bin/prog, --token, CANARY-7f3a\n",
+        "subscriptions:\n  - queue: q\n    http: https://h/hook?token=CANARY-7f3a: x\n",
+        "subscriptions:\n  - queue: q\n    exec: [/bin/prog, --token, CANARY-7f3a}\n",
         "subscriptions:\n  - queue: q\n    exec: [/bin/true, CANARY-7f3a]\n    exec: [/bin/true]\n",
         "subscriptions:\n  - queue: q\n    exec: [/bin/true, \"CANARY-7f3a\u{7}\"]\n",
     ])

@@ -195,7 +195,13 @@ extension DLQCommand {
             let head = "  " + (label + ":").padding(toLength: 13, withPad: " ", startingAt: 0)
             let indent = String(repeating: " ", count: head.count)
             // (split by scalar: a `\r\n` is one Character; its `\r` prints escaped)
-            let lines = value.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String($0) }
+            var lines = value.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String($0) }
+            // (a value's last line feed ends its last line: no blank line before the next label)
+            if lines.count > 1 && lines.last == "" { lines.removeLast() }
+            if lines == [""] {
+                print("  \(label):")   // (an empty value: no padding left at the end of the line)
+                return
+            }
             print(head + lines.enumerated().map { $0 == 0 || $1.isEmpty ? $1 : indent + $1 }.joined(separator: "\n"))
         }
     }

@@ -320,7 +320,7 @@ struct WorkerCommand: AsyncParsableCommand {
         } catch {
             healthClient.shutdown()
             let address = settings.metricsHost.contains(":") ? "[\(settings.metricsHost)]:\(port)" : "\(settings.metricsHost):\(port)"
-            throw CLIError("cannot serve metrics on \(address): " + Self.bindFailure(error))
+            throw CLIError("cannot serve metrics on \(address): " + Self.bindFailure(error, port: port))
         }
         logger.info("serving /metrics, /healthz and /readyz", metadata: [
             "spool.metrics.address": "\(settings.metricsHost):\(server.localAddress?.port ?? port)",
@@ -330,7 +330,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     /// Why the metrics listener could not bind, and what to do, in words rather than SwiftNIO's
     /// (`bind(descriptor:ptr:bytes:): Address already in use (errno: 98)`).
-    private static func bindFailure(_ error: any Error) -> String {
+    private static func bindFailure(_ error: any Error, port: Int) -> String {
         if let error = error as? IOError {
             switch error.errnoCode {
             case EADDRINUSE:
@@ -339,13 +339,15 @@ struct WorkerCommand: AsyncParsableCommand {
             case EADDRNOTAVAIL:
                 return "no interface of this machine has that address: give one of its addresses as --metrics-host "
                     + "(metrics_host in a config file), or 0.0.0.0 for all"
-            case EACCES:
-                return "permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a higher --metrics-port"
+            case EACCES where port < 1024:
+                return "permission denied: a port below net.ipv4.ip_unprivileged_port_start (1024 by default) needs "
+                    + "CAP_NET_BIND_SERVICE: choose a higher --metrics-port (metrics_port in a config file)"
             default:
                 return String(cString: strerror(error.errnoCode)) + " (errno \(error.errnoCode)): check --metrics-host and --metrics-port"
             }
         }
-        if error is SocketAddressError {
+        // (NIO's lookup failure is a struct nested in SocketAddressError, not one of its cases)
+        if error is SocketAddressError.UnknownHost || error is SocketAddressError {
             return "the host name does not resolve: give --metrics-host as an address (127.0.0.1, 0.0.0.0, ::1) or a name this machine resolves"
         }
         return "\(error)"
