@@ -39,6 +39,32 @@ struct BadArgumentTests {
         }
     }
 
+    /// An executable file the kernel cannot run passed the start check: the worker started and
+    /// handed every job back, the reason only in its log. (A file that is not ELF and has no `#!`
+    /// line can be run when a `binfmt_misc` format is registered, so that case is checked only
+    /// where none is.)
+    @Test("worker: an exec program the kernel cannot run stops it at start, saying why", arguments: [
+        ("no-shebang.sh", "echo hi\n", "it is neither a program (ELF) nor a script with a #! line: make its first line #!/bin/sh"),
+        ("crlf.sh", "#!/bin/sh\r\necho hi\r\n", "its #! line ends in a carriage return (Windows line endings): convert the file"),
+        ("no-interpreter.sh", "#!/no/such/interpreter -x\necho hi\n",
+         "its #! interpreter /no/such/interpreter is missing or not executable: install it, or change the #! line"),
+    ])
+    func unrunnableExecProgram(name: String, content: String, expected: String) async throws {
+        let binfmt = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/sys/fs/binfmt_misc")) ?? []
+        if name == "no-shebang.sh" && binfmt.contains(where: { $0 != "register" && $0 != "status" }) { return }
+        let directory = try TempDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/\(name)"
+        try content.write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(chmod(path, 0o755) == 0)
+        try await withRedisServer { server in
+            // (bounded: a worker that starts would otherwise run until stopped)
+            let run = try await SpoolProcess.run(["worker", "--redis", server.url, "--queue", "a", "--exec", path], timeout: .seconds(60))
+            #expect(run.status == 1 && run.stderrLines.count == 1, "\(run.stderr)")
+            #expect(run.stderr.hasPrefix("spool: exec handler \(path) cannot be run: \(expected)"), "\(run.stderr)")
+        }
+    }
+
     /// A negative number after its option, as a separate argument, was read as an unknown
     /// option: every one said "Missing value for '--limit <limit>'", though a value was given.
     /// A range the worker's settings check (without --config, every value is a flag's) exited 1.

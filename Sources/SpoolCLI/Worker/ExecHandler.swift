@@ -52,7 +52,48 @@ struct ExecHandler: Sendable {
         } else {
             throw CLIError("exec handler \(program) was not found on $PATH")
         }
+        if let unrunnable = Self.whyUnrunnable(executable) {
+            throw CLIError("exec handler \(program) cannot be run: \(unrunnable)")
+        }
         arguments = Array(argv.dropFirst())
+    }
+
+    /// Why the kernel would refuse to run the executable file at `path` (`ENOEXEC`, or
+    /// `ENOENT` for a missing `#!` interpreter), read from its first line; `nil` when it
+    /// looks runnable, cannot be read (execute-only), or a `binfmt_misc` format is registered
+    /// (which may run files of other kinds). Without this, the worker started and handed
+    /// every job back, the error in its log.
+    static func whyUnrunnable(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        let head = Array((try? handle.read(upToCount: 256)) ?? Data())
+        if head.starts(with: [0x7F, 0x45, 0x4C, 0x46]) { return nil }  // ELF
+        guard head.starts(with: Array("#!".utf8)) else {
+            if hasBinfmtMiscFormats() { return nil }
+            return "it is neither a program (ELF) nor a script with a #! line: make its first line #!/bin/sh "
+                + "(or the interpreter it needs)"
+        }
+        guard let end = head.firstIndex(of: UInt8(ascii: "\n")) else {
+            // a #! line longer than this read: the kernel's own limit is 256 bytes
+            return nil
+        }
+        let line = head[2..<end]
+        if line.last == UInt8(ascii: "\r") {
+            return "its #! line ends in a carriage return (Windows line endings): convert the file, e.g. with dos2unix"
+        }
+        let words = line.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
+        guard let first = words.first else { return "its #! line names no interpreter" }
+        let interpreter = String(decoding: first, as: UTF8.self)
+        if !PrivateRedis.isExecutableFile(interpreter) {
+            return "its #! interpreter \(interpreter) is missing or not executable: install it, or change the #! line"
+        }
+        return nil
+    }
+
+    /// Whether the kernel has a `binfmt_misc` format registered (besides its control files).
+    private static func hasBinfmtMiscFormats() -> Bool {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/sys/fs/binfmt_misc")) ?? []
+        return entries.contains { $0 != "register" && $0 != "status" }
     }
 
     /// Runs one job.
