@@ -21,7 +21,7 @@ struct DNSLookupTimeoutTests {
         let directory = try TempDirectory.make()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n"
-            .write(toFile: "\(directory)/resolv.conf", atomically: true, encoding: .utf8)
+            .write(toFile: "\(directory)/resolv.conf", atomically: false, encoding: .utf8)
         // Runs in a network and mount namespace of its own (unshare): its resolv.conf sends
         // queries to a UDP socket on the namespace's loopback that never answers.
         let silentDNS = try TempDirectory.script(directory, "silent-dns.sh", """

@@ -208,7 +208,7 @@ struct EnqueueCommandTests {
             let directory = try TempDirectory.make()
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let big = "\"" + String(repeating: "x", count: 600 * 1024) + "\""
-            try big.write(toFile: "\(directory)/big.json", atomically: true, encoding: .utf8)
+            try big.write(toFile: "\(directory)/big.json", atomically: false, encoding: .utf8)
             // (--data cannot carry it: Linux limits one argument to 128 KiB)
             for arguments in [["--file", "big.json"]] {
                 let result = try await SpoolProcess.run(["enqueue", "q", "--redis", server.url] + arguments, in: directory)

@@ -21,7 +21,7 @@ struct HostAddressesTests {
             // 127.0.0.1 sorts first (glibc prefers the address that is its own source), and
             // nothing listens on it at the server's port: the connect must go on to 127.0.0.2
             try "127.0.0.1 localhost\n127.0.0.2 spool-multi.test\n127.0.0.1 spool-multi.test\n"
-                .write(toFile: "\(directory)/hosts", atomically: true, encoding: .utf8)
+                .write(toFile: "\(directory)/hosts", atomically: false, encoding: .utf8)
             // a mount namespace of its own (unshare), with that hosts file bind-mounted
             let withHosts = try TempDirectory.script(directory, "with-hosts.sh", """
                 #!/bin/sh

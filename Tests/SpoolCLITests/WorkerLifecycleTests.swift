@@ -132,7 +132,7 @@ struct WorkerLifecycleTests {
                   - queue: 2024
                     group: billing
                     exec: [\(record), \(fixture.directory), 0x1F]
-                """.write(toFile: "\(fixture.directory)/spool.yml", atomically: true, encoding: .utf8)
+                """.write(toFile: "\(fixture.directory)/spool.yml", atomically: false, encoding: .utf8)
             let worker = try SpoolProcess.start(["worker", "--redis", server.url, "--config", "spool.yml"], in: fixture.directory)
             defer { worker.kill() }
             _ = try await fixture.enqueue("emails")
@@ -177,7 +177,7 @@ struct WorkerLifecycleTests {
     private static func workerWithConfig(_ yaml: String) async throws -> RunResult {
         let directory = try TempDirectory.make()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try yaml.write(toFile: "\(directory)/spool.yml", atomically: true, encoding: .utf8)
+        try yaml.write(toFile: "\(directory)/spool.yml", atomically: false, encoding: .utf8)
         return try await SpoolProcess.run(["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml"], in: directory)
     }
 

@@ -8,9 +8,9 @@ struct CheckerTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("checker-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory + "/effects", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try enqueues.write(toFile: directory + "/e", atomically: true, encoding: .utf8)
-        try executions.write(toFile: directory + "/x", atomically: true, encoding: .utf8)
-        try faults.write(toFile: directory + "/f", atomically: true, encoding: .utf8)
+        try enqueues.write(toFile: directory + "/e", atomically: false, encoding: .utf8)
+        try executions.write(toFile: directory + "/x", atomically: false, encoding: .utf8)
+        try faults.write(toFile: directory + "/f", atomically: false, encoding: .utf8)
         for name in effectFiles ?? [] {
             #expect(FileManager.default.createFile(atPath: directory + "/effects/" + name, contents: nil))
         }

@@ -59,7 +59,7 @@ public struct TestCertificates: Sendable {
     }
 
     private func write(_ name: String, _ text: String) throws {
-        try text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+        try text.write(toFile: directory + "/" + name, atomically: false, encoding: .utf8)
     }
 
     private func openssl(_ arguments: [String]) throws {

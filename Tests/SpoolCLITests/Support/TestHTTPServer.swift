@@ -60,7 +60,7 @@ final class TestHTTPServer: Sendable {
 
     static func start(in directory: String) async throws -> TestHTTPServer {
         let scriptPath = "\(directory)/server.py"
-        try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        try script.write(toFile: scriptPath, atomically: false, encoding: .utf8)
         let logPath = "\(directory)/requests.jsonl"
         let portPath = "\(directory)/server.port"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
