@@ -58,42 +58,58 @@ struct ExecHandler: Sendable {
         arguments = Array(argv.dropFirst())
     }
 
-    /// Why the kernel would refuse to run the executable file at `path` (`ENOEXEC`, or
-    /// `ENOENT` for a missing `#!` interpreter), read from its first line; `nil` when it
-    /// looks runnable, cannot be read (execute-only), or a `binfmt_misc` format is registered
-    /// (which may run files of other kinds). Without this, the worker started and handed
-    /// every job back, the error in its log.
+    /// Why the kernel would refuse to run the executable file at `path`, read from its start:
+    /// `ENOEXEC` for a file that is neither ELF nor a `#!` script, or whose `#!` line names no
+    /// interpreter; `ENOENT` for a `#!` interpreter that is missing, or whose name ends in a
+    /// carriage return (a script with Windows line endings; a carriage return after an
+    /// argument goes to the interpreter, which may accept it). `nil` when it looks runnable,
+    /// cannot be read (execute-only, a read error), or when `binfmt_misc` may run it: a
+    /// registered format can run any file, and where `binfmt_misc` is not mounted (most
+    /// containers) the host's formats may still apply, so a file that is neither ELF nor `#!`
+    /// is refused only where it is mounted with none. Without this, the worker started and
+    /// handed every job back, the reason only in its log.
     static func whyUnrunnable(_ path: String) -> String? {
+        #if os(Linux)
+        let formats = binfmtMiscFormats()
+        if formats == .some { return nil }
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
-        let head = Array((try? handle.read(upToCount: 256)) ?? Data())
+        guard let read = try? handle.read(upToCount: 256) else { return nil }
+        let head = Array(read)
         if head.starts(with: [0x7F, 0x45, 0x4C, 0x46]) { return nil }  // ELF
         guard head.starts(with: Array("#!".utf8)) else {
-            if hasBinfmtMiscFormats() { return nil }
+            guard formats == .none else { return nil }
             return "it is neither a program (ELF) nor a script with a #! line: make its first line #!/bin/sh "
                 + "(or the interpreter it needs)"
         }
-        guard let end = head.firstIndex(of: UInt8(ascii: "\n")) else {
-            // a #! line longer than this read: the kernel's own limit is 256 bytes
-            return nil
-        }
-        let line = head[2..<end]
-        if line.last == UInt8(ascii: "\r") {
-            return "its #! line ends in a carriage return (Windows line endings): convert the file, e.g. with dos2unix"
-        }
+        // the line ends at its line feed, or at the end of a file shorter than the read; a
+        // longer line is left to the kernel (which allows 256 bytes)
+        guard let end = head.firstIndex(of: UInt8(ascii: "\n")) ?? (head.count < 256 ? head.endIndex : nil) else { return nil }
+        // (the kernel splits at spaces and tabs only, and a NUL ends the line)
+        let line = head[2..<end].prefix { $0 != 0 }
         let words = line.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
-        guard let first = words.first else { return "its #! line names no interpreter" }
+        guard let first = words.first else { return "its #! line names no interpreter: write #!/bin/sh (or the interpreter it needs)" }
+        if first.last == UInt8(ascii: "\r") {
+            return "its #! interpreter's name ends in a carriage return (Windows line endings): convert the file, e.g. with dos2unix"
+        }
         let interpreter = String(decoding: first, as: UTF8.self)
         if !PrivateRedis.isExecutableFile(interpreter) {
             return "its #! interpreter \(interpreter) is missing or not executable: install it, or change the #! line"
         }
+        #endif
         return nil
     }
 
-    /// Whether the kernel has a `binfmt_misc` format registered (besides its control files).
-    private static func hasBinfmtMiscFormats() -> Bool {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/sys/fs/binfmt_misc")) ?? []
-        return entries.contains { $0 != "register" && $0 != "status" }
+    /// What `binfmt_misc` may run besides ELF and `#!` files.
+    private enum BinfmtMisc { case none, some, unknown }
+
+    /// `none` where `binfmt_misc` is mounted and lists no format besides its control files
+    /// (`register`, `status`); `some` where it lists one; `unknown` where it is not mounted.
+    private static func binfmtMiscFormats() -> BinfmtMisc {
+        let directory = "/proc/sys/fs/binfmt_misc"
+        guard FileManager.default.fileExists(atPath: directory + "/status"),
+              let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return .unknown }
+        return entries.contains { $0 != "register" && $0 != "status" } ? .some : .none
     }
 
     /// Runs one job.
