@@ -28,6 +28,9 @@ func spool(arguments: [String], environment extra: [String: String] = [:]) async
     try await runOffThePool { try runSpoolBlocking(arguments: arguments, environment: extra) }
 }
 
+/// How long `spool(...)` lets a command run.
+private let spoolRunLimitSeconds = 120
+
 private func runSpoolBlocking(arguments: [String], environment extra: [String: String]) throws -> SpoolRun {
     let directory = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).deletingLastPathComponent()
     var binary = directory.appendingPathComponent("spool")
@@ -53,7 +56,16 @@ private func runSpoolBlocking(arguments: [String], environment extra: [String: S
     process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
     process.standardOutput = try FileHandle(forWritingTo: out)
     process.standardError = try FileHandle(forWritingTo: err)
+    let ended = DispatchSemaphore(value: 0)
+    process.terminationHandler = { _ in ended.signal() }
     try process.run()
+    // bounded: a command that should refuse and exit, but starts a worker instead, would
+    // otherwise hold the test until the suite's own time limit
+    if ended.wait(timeout: .now() + .seconds(spoolRunLimitSeconds)) == .timedOut {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw TestFailure("spool \(arguments.joined(separator: " ")) ran longer than \(spoolRunLimitSeconds) s and was killed")
+    }
     process.waitUntilExit()
     return SpoolRun(
         status: process.terminationStatus,
