@@ -94,7 +94,7 @@ struct RepairConfirmation: ParsableArguments {
             let target = verb == "replay" ? " to the retry stream of group \(group)" : ""
             let gone = total - count
             print("\(done) \(Formatting.counted(count, "dead letter"))\(target)"
-                + (gone > 0 ? " (\(gone) \(gone == 1 ? "was" : "were") already gone)" : ""))
+                + (gone > 0 ? " (\(Formatting.counted(gone, "was", plural: "were")) already gone)" : ""))
         }
     }
 }

@@ -178,7 +178,7 @@ extension DLQCommand {
             print("dead letter \(letter.entryID)")
             field("job id", letter.jobID ?? "-")
             field("type", letter.type ?? "-")
-            field("reason", "\(letter.reason) after \(letter.attempts.map { Formatting.counted($0, "attempt") } ?? "? attempts")")
+            field("reason", "\(letter.reason) after \(Formatting.attempts(letter.attempts))")
             field("error", letter.error)
             if let first = letter.firstError, first != letter.error { field("first error", first) }
             field("failed at", Formatting.relative(letter.failedAt))

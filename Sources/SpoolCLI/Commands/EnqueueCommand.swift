@@ -173,8 +173,8 @@ struct EnqueueCommand: AsyncParsableCommand {
             let failed = partial.errors.keys.sorted().map { lines[$0] }
             let reason = partial.errors.min { $0.key < $1.key }.map { $0.value.message } ?? "?"
             throw CLIError(
-                "\(before)of lines \(span), \(partial.storedCount) \(partial.storedCount == 1 ? "was" : "were") enqueued (ids printed) and "
-                    + "\(failed.count) \(failed.count == 1 ? "was" : "were") not: lines \(PartialPush.ranges(failed)), the first because \(reason). Push those lines again"
+                "\(before)of lines \(span), \(Formatting.counted(partial.storedCount, "was", plural: "were")) enqueued (ids printed) and "
+                    + "\(Formatting.counted(failed.count, "was", plural: "were")) not: lines \(PartialPush.ranges(failed)), the first because \(reason). Push those lines again"
             )
         }
     }

@@ -73,7 +73,7 @@ struct JobCommand: AsyncParsableCommand {
         case .retryScheduled: return "retry scheduled at \(Formatting.relative(state.retryAt))"
         case .deadLettered:
             let letter = state.deadLetter
-            return "dead-lettered \(Formatting.age(letter?.failedAt)) ago: \(letter?.reason ?? "?") after \(letter?.attempts.map { Formatting.counted($0, "attempt") } ?? "? attempts"): \(Table.cut(letter?.error ?? "", to: 200))"
+            return "dead-lettered \(Formatting.age(letter?.failedAt)) ago: \(letter?.reason ?? "?") after \(Formatting.attempts(letter?.attempts)): \(Table.cut(letter?.error ?? "", to: 200))"
         case .done: return "done at \(Formatting.relative(state.doneAt))"
         case .waiting: return "waiting (not yet delivered)"
         case .acknowledged: return "acknowledged (finished; no dedup record left)"

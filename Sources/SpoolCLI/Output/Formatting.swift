@@ -48,6 +48,11 @@ enum Formatting {
         "\(count) \(count == 1 ? singular : plural ?? singular + "s")"
     }
 
+    /// `3 attempts`, `1 attempt`, or `? attempts` for a dead letter that does not say.
+    static func attempts(_ count: Int?) -> String {
+        count.map { counted($0, "attempt") } ?? "? attempts"
+    }
+
     /// A Unix-millisecond time as ISO 8601 UTC with milliseconds; a time outside
     /// ``timeRange`` as its number, marked so.
     static func time(_ millis: Int64?) -> String {
