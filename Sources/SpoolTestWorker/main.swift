@@ -3,6 +3,7 @@
 // sleeps, or kills its own process with SIGKILL (a job that crashes its worker).
 //
 // usage: spool-test-worker URL QUEUE GROUP NAME MODE LOG [SLEEP_MS] [KEY=VALUE ...]
+//        spool-test-worker thread-limit URL   (see ThreadLimitCheck.swift)
 //   MODE: record | crash | noop | faults | ack-first
 //   noop: records nothing (for spool-bench); faults: the fault-suite handler (see
 //   FaultsHandler.swift); ack-first: a deliberately broken worker that acknowledges before
@@ -20,6 +21,9 @@ import Spool
 import SpoolRedis
 
 let arguments = CommandLine.arguments
+if arguments.count == 3 && arguments[1] == "thread-limit" {
+    exit(await threadLimitCheck(url: arguments[2]))
+}
 guard arguments.count >= 7 else {
     FileHandle.standardError.write(Data("usage: spool-test-worker URL QUEUE GROUP NAME MODE LOG [SLEEP_MS] [KEY=VALUE ...]\n".utf8))
     exit(64)

@@ -439,16 +439,19 @@ final class TestWorkerProcess: @unchecked Sendable {
     private init(_ process: Process) { self.process = process }
 
     static func start(url: String, queue: QueueName, name: String, mode: String, log: ExecutionLog, sleepMilliseconds: Int = 0) throws -> TestWorkerProcess {
-        let directory = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).deletingLastPathComponent()
-        var binary = directory.appendingPathComponent("spool-test-worker")
-        if !FileManager.default.fileExists(atPath: binary.path) {
-            binary = directory.deletingLastPathComponent().appendingPathComponent("spool-test-worker")
-        }
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = try binary()
         process.arguments = [url, queue.rawValue, "default", name, mode, log.path, String(sleepMilliseconds)]
         try process.run()
         return TestWorkerProcess(process)
+    }
+
+    /// The `spool-test-worker` built beside the tests.
+    static func binary() throws -> URL {
+        let directory = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).deletingLastPathComponent()
+        let binary = directory.appendingPathComponent("spool-test-worker")
+        if FileManager.default.fileExists(atPath: binary.path) { return binary }
+        return directory.deletingLastPathComponent().appendingPathComponent("spool-test-worker")
     }
 
     /// Running: Foundation has not seen it exit, and the kernel does not show it ended. With

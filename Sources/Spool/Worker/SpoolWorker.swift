@@ -205,7 +205,15 @@ public struct SpoolWorker: Service, Sendable {
         }
         defer { ActiveConsumers.release(serving) }
         var runners: [SubscriptionRunner] = []
-        let executor = configuration.dedicatedThread ? WorkerThreadExecutor() : nil
+        var executor: WorkerThreadExecutor?
+        if configuration.dedicatedThread {
+            do {
+                executor = try WorkerThreadExecutor()
+            } catch {
+                // the worker works as well on the shared pool, only with more thread wake-ups
+                logger.warning("the worker runs on the shared task pool: no thread of its own (Configuration.dedicatedThread) could be started (\(error.cause))")
+            }
+        }
         // every task that prefers it has ended when the group returns
         defer { executor?.shutdown() }
         for key in order {

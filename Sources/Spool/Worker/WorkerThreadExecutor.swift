@@ -26,8 +26,9 @@ final class WorkerThreadExecutor: TaskExecutor, @unchecked Sendable {
     private var state = State.running
     private var thread: JoinableThread?
 
-    init() {
-        thread = JoinableThread { [self] in loop() }
+    /// - Throws: ``ThreadStartFailure`` when no thread can be started.
+    init() throws(ThreadStartFailure) {
+        thread = try JoinableThread { [self] in loop() }
     }
 
     func enqueue(_ job: consuming ExecutorJob) {

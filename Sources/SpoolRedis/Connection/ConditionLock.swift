@@ -66,9 +66,11 @@ package struct JoinableThread: ~Copyable {
     private let handle: pthread_t
 
     /// Starts `body` on a new thread.
-    package init(_ body: @escaping @Sendable () -> Void) {
-        guard let handle = Self.spawn(body) else { preconditionFailure("pthread_create failed: no thread for a connection") }
-        self.handle = handle
+    ///
+    /// - Throws: ``ThreadStartFailure`` when no thread can be created (`EAGAIN`: the process
+    ///   or user is at its limit of threads or processes, or out of memory for a stack).
+    package init(_ body: @escaping @Sendable () -> Void) throws(ThreadStartFailure) {
+        self.handle = try Self.spawn(body)
     }
 
     /// Waits for the thread to finish.
@@ -77,15 +79,14 @@ package struct JoinableThread: ~Copyable {
     }
 
     /// Starts `body` on a new thread that nobody joins (its resources go when it ends);
-    /// returns `false`, with `body` not run, when no thread can be created (`EAGAIN`: the
-    /// process or user is at its limit of threads).
+    /// returns `false`, with `body` not run, when no thread can be created.
     package static func detached(_ body: @escaping @Sendable () -> Void) -> Bool {
-        guard let handle = spawn(body) else { return false }
+        guard let handle = try? spawn(body) else { return false }
         pthread_detach(handle)
         return true
     }
 
-    private static func spawn(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
+    private static func spawn(_ body: @escaping @Sendable () -> Void) throws(ThreadStartFailure) -> pthread_t {
         final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
         let box = Unmanaged.passRetained(Box(body))
         var handle = pthread_t()
@@ -96,8 +97,24 @@ package struct JoinableThread: ~Copyable {
         }, box.toOpaque())
         guard status == 0 else {
             box.release()
-            return nil
+            throw ThreadStartFailure(code: status)
         }
         return handle
     }
+}
+
+/// `pthread_create` failed.
+package struct ThreadStartFailure: Error, CustomStringConvertible {
+    /// The error number `pthread_create` returned.
+    package let code: Int32
+
+    /// Why, with what to change for the usual cause.
+    package var cause: String {
+        let reason = String(cString: strerror(code))
+        guard code == EAGAIN else { return reason }
+        return reason + ": the process is at a limit of threads (`ulimit -u`, a container's pids limit, "
+            + "/proc/sys/kernel/threads-max) or of memory for their stacks"
+    }
+
+    package var description: String { "no thread could be started (\(cause))" }
 }

@@ -15,7 +15,10 @@ public final class RedisConnection: Sendable {
     public let id: Int
     private let core: ConnectionCore
     private let address: String
-    private let thread: Mutex<JoinableThread?>
+    private let worker: ConnectionThread
+    private let thread: Mutex<ThreadState>
+    /// Whether the thread was started: checked before each command without the lock.
+    private let threadStarted: Atomic<Bool>
     /// The scripts loaded on this connection's current socket (see `pipelineLoadingScripts`).
     let loadedScripts = Mutex(LoadedScripts())
 
@@ -27,7 +30,48 @@ public final class RedisConnection: Sendable {
         var logger = logger
         logger[metadataKey: "redis.connection.id"] = "\(id)"
         let worker = ConnectionThread(id: id, configuration: configuration, core: core, logger: logger)
-        self.thread = Mutex(JoinableThread { worker.run() })
+        self.worker = worker
+        var state = ThreadState()
+        do {
+            state.thread = try JoinableThread { worker.run() }
+        } catch {
+            // not fatal: each command tries again to start it, and fails with this until one can
+            logger.error("a Redis connection has no thread yet; its commands fail until one can be started",
+                         metadata: ["error": "\(error)"])
+        }
+        self.threadStarted = Atomic(state.thread != nil)
+        self.thread = Mutex(state)
+    }
+
+    /// The connection's thread, once started; `closed` once ``close()`` was called (no thread
+    /// is started after that: commands fail as shut down).
+    private struct ThreadState: ~Copyable {
+        var thread: JoinableThread?
+        var closed = false
+    }
+
+    /// Starts the connection's thread if it is not running (it could not be started before):
+    /// throws `connectionFailed` when it still cannot be. Costs one atomic load once it runs.
+    @inline(__always)
+    private func requireThread() throws(RedisError) {
+        if threadStarted.load(ordering: .acquiring) { return }
+        try startThread()
+    }
+
+    private func startThread() throws(RedisError) {
+        let failure = thread.withLock { state -> ThreadStartFailure? in
+            if state.thread != nil || state.closed { return nil }
+            do throws(ThreadStartFailure) {
+                state.thread = try JoinableThread { [worker] in worker.run() }
+                threadStarted.store(true, ordering: .releasing)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure {
+            throw RedisError(code: .connectionFailed, message: "no thread could be started for this connection (\(failure.cause))", address: address)
+        }
     }
 
     deinit {
@@ -61,6 +105,7 @@ public final class RedisConnection: Sendable {
 
     private func send(_ command: RedisCommand, timeout: Duration?, ticket: InterruptTicket?) async throws -> RESPValue {
         try refuseUnsupported(command)
+        try requireThread()
         let reply = try await withUnsafeThrowingContinuation { continuation in
             core.enqueue(.single(command, continuation), timeout: timeout, address: address, ticket: ticket)
         }
@@ -84,6 +129,7 @@ public final class RedisConnection: Sendable {
     public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
         for command in commands { try refuseUnsupported(command) }
+        try requireThread()
         return try await withUnsafeThrowingContinuation { continuation in
             core.enqueue(.batch(commands, continuation), timeout: timeout, address: address)
         }
@@ -105,6 +151,7 @@ public final class RedisConnection: Sendable {
     ) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
         for command in commands { try refuseUnsupported(command) }
+        try requireThread()
         return try await withUnsafeThrowingContinuation { continuation in
             core.enqueue(.chained(commands, followUp, continuation), timeout: timeout, address: address)
         }
@@ -113,9 +160,9 @@ public final class RedisConnection: Sendable {
     /// Fails everything queued, stops the thread and waits for it; idempotent.
     public func close() {
         core.beginShutdown()
-        let thread = self.thread.withLock { thread in
-            let taken = thread.take()
-            return taken
+        let thread = self.thread.withLock { state in
+            state.closed = true
+            return state.thread.take()
         }
         thread?.join()
     }

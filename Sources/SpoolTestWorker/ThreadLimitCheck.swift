@@ -1,0 +1,116 @@
+// `spool-test-worker thread-limit URL`: what Spool does in a process that can start no more
+// threads (a container at its pids limit, a user at `ulimit -u`). For Spool's own tests
+// (`ThreadLimitTests`), which check what it prints.
+//
+// The limit is RLIMIT_NPROC at 1, which counts every thread of the process's real user. Root
+// is exempt from it, so a process started as root first becomes the user `nobody` (65534).
+// The task pool's threads are started before (Swift's runtime waits while it cannot start
+// one), and so are the connections that the worker of step 3 uses.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import Spool
+import SpoolRedis
+
+func threadLimitCheck(url: String) async -> Int32 {
+    @Sendable func say(_ line: String) {
+        _ = (line + "\n").utf8CString.withUnsafeBufferPointer { write(1, $0.baseAddress, $0.count - 1) }
+    }
+    // twice as many blocking tasks as cores: the task pool starts all of its threads
+    await withTaskGroup(of: Void.self) { group in
+        for _ in 0..<max(16, 2 * ProcessInfo.processInfo.activeProcessorCount) { group.addTask { usleep(5_000) } }
+    }
+    if geteuid() == 0 {
+        guard setgroups(0, nil) == 0, setgid(65534) == 0, setuid(65534) == 0 else {
+            say("setup failed: cannot become the user nobody (\(String(cString: strerror(errno))))")
+            return 2
+        }
+    }
+    var unlimited = rlimit()
+    getrlimit(__rlimit_resource_t(__RLIMIT_NPROC.rawValue), &unlimited)
+    func limitThreads(_ on: Bool) -> Bool {
+        var limit = unlimited
+        if on { limit.rlim_cur = 1 }
+        return setrlimit(__rlimit_resource_t(__RLIMIT_NPROC.rawValue), &limit) == 0
+    }
+    let configuration: RedisConfiguration
+    do {
+        configuration = try RedisConfiguration(url: url)
+    } catch {
+        say("setup failed: \(error)")
+        return 2
+    }
+
+    // 1. A client made while no thread can start: its commands fail, saying why.
+    guard limitThreads(true) else {
+        say("setup failed: setrlimit")
+        return 2
+    }
+    let client = RedisClient(configuration: configuration)
+    do {
+        let reply = try await client.send("PING")
+        say("step 1: PING answered with no thread to send it: \(reply)")
+        return 1
+    } catch {
+        say("step 1: \(error)")
+    }
+    // 2. Once threads can start again, the same client works.
+    _ = limitThreads(false)
+    do {
+        let reply = try await client.send("PING")
+        say("step 2: \(reply.string ?? "\(reply)")")
+    } catch {
+        say("step 2: \(error)")
+        return 1
+    }
+
+    // 3. A worker configured for a thread of its own, started while none can be made, runs
+    //    on the shared pool. Its connections (shared and blocking) exist before the limit.
+    do {
+        try await client.withDedicatedConnection { connection in _ = try await connection.send(RedisCommand("PING")) }
+        let queue = try QueueName("thread-limit")
+        _ = try await SpoolProducer(client: client, logger: Logger(label: "thread-limit")).push(payload: Array("{}".utf8), type: "check", to: queue)
+        var workerConfiguration = SpoolWorker.Configuration()
+        workerConfiguration.dedicatedThread = true
+        var worker = SpoolWorker(client: client, configuration: workerConfiguration, logger: Logger(label: "thread-limit") { _ in
+            LineHandler(say: say)
+        })
+        let ran = AsyncStream<Void>.makeStream()
+        worker.registerFallback(queue: queue) { _, _ in
+            ran.continuation.yield()
+        }
+        guard limitThreads(true) else {
+            say("setup failed: setrlimit")
+            return 2
+        }
+        let running = Task { [worker] in try await worker.run() }
+        for await _ in ran.stream { break }
+        say("step 3: the job ran")
+        running.cancel()
+        try await running.value
+        _ = limitThreads(false)
+    } catch {
+        say("step 3: \(error)")
+        return 1
+    }
+    client.shutdown()
+    return 0
+}
+
+/// Prints the worker's warnings and errors, one line each.
+private struct LineHandler: LogHandler {
+    let say: @Sendable (String) -> Void
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .warning
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        say("log \(event.level): \(event.message)")
+    }
+}
