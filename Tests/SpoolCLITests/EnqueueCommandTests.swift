@@ -78,6 +78,21 @@ struct EnqueueCommandTests {
         }
     }
 
+    /// It enqueued nothing and said nothing.
+    @Test("--lines with no non-blank line enqueues nothing, says so on stderr and exits 0")
+    func linesWithoutAnyLine() async throws {
+        try await withRedisServer { server in
+            for input in ["", "\n  \n\r\n"] {
+                let result = try await SpoolProcess.run(["enqueue", "bulk", "--redis", server.url, "--lines"], stdin: Array(input.utf8))
+                #expect(result.status == 0, "\(result.stderr)")
+                #expect(result.stdout.isEmpty)
+                #expect(result.stderrLines == ["spool: nothing enqueued: the input has no non-blank line (with --lines, each is one job)"],
+                        "\(result.stderr)")
+            }
+            #expect(try server.cli("EXISTS", "spool:{bulk}:stream") == "0")
+        }
+    }
+
     /// The message said only that a payload was too large, not which of the lines.
     @Test func linesNamesTheOversizeLineByItsNumberInTheInput() async throws {
         try await withRedisServer { server in

@@ -15,8 +15,9 @@ struct EnqueueCommand: AsyncParsableCommand {
         abstract: "Enqueue a job and print its id (\"<id> (duplicate)\" when the dedup key was already used).",
         discussion: """
             The payload comes from --data (must be valid JSON), --file (sent as is) or standard input \
-            (sent as is; `{}` when standard input is a terminal). With --lines each non-empty line of \
-            the input, --data's included, is one job's payload, sent as is.
+            (sent as is; `{}` when standard input is a terminal). With --lines each non-blank line of \
+            the input, --data's included, is one job's payload, sent as is (no such line: nothing is \
+            enqueued, and stderr says so).
             """
     )
 
@@ -106,6 +107,11 @@ struct EnqueueCommand: AsyncParsableCommand {
         let input = try readInput(limit: lines ? Int.max / 2 : limit)
         // with --lines, each payload with its line number in the input (blank lines skipped)
         let numbered = lines ? splitLines(input) : [(line: 1, payload: input)]
+        if numbered.isEmpty {
+            // not an error (a filter upstream may find nothing), but said: stdout stays empty
+            StandardError.writeLine("spool: nothing enqueued: the input has no non-blank line (with --lines, each is one job)")
+            return
+        }
         let payloads = numbered.map(\.payload)
         for entry in numbered {
             do {
