@@ -62,6 +62,34 @@ struct MetricsEndpointTests {
         return nonlocalBind ? [unknown] : [notHere, unknown]
     }
 
+    /// It logged `spool.metrics.address=::1:<port>`.
+    @Test("an IPv6 --metrics-host is logged in brackets, [::1]:<port>", .enabled(if: ipv6Loopback, "no IPv6 loopback here"))
+    func metricsAddressIPv6() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let worker = try fixture.worker(queue: "q", ["--metrics-port", "0", "--metrics-host", "::1"], exec: ["/bin/true"])
+            defer { worker.kill() }
+            try await waitUntil("the worker logs its metrics address") {
+                if !worker.isRunning { throw TestFailure("worker exited: \(worker.stderr)") }
+                return worker.stderr.contains("spool.metrics.address=")
+            }
+            #expect(worker.stderr.contains(/spool\.metrics\.address=\[::1\]:[1-9][0-9]*\b/), "\(worker.stderr)")
+        }
+    }
+
+    /// Whether a socket can bind ::1 here (containers may run without IPv6).
+    static let ipv6Loopback: Bool = {
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_addr = in6addr_loopback
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+        } == 0
+    }()
+
     @Test func metricsCountWhatThisWorkerProcessed() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)

@@ -319,13 +319,17 @@ struct WorkerCommand: AsyncParsableCommand {
             server = try await MetricsServer.bind(host: settings.metricsHost, port: port, routes: routes, logger: logger)
         } catch {
             healthClient.shutdown()
-            let address = settings.metricsHost.contains(":") ? "[\(settings.metricsHost)]:\(port)" : "\(settings.metricsHost):\(port)"
-            throw CLIError("cannot serve metrics on \(address): " + Self.bindFailure(error, port: port))
+            throw CLIError("cannot serve metrics on \(Self.hostPort(settings.metricsHost, port)): " + Self.bindFailure(error, port: port))
         }
         logger.info("serving /metrics, /healthz and /readyz", metadata: [
-            "spool.metrics.address": "\(settings.metricsHost):\(server.localAddress?.port ?? port)",
+            "spool.metrics.address": "\(Self.hostPort(settings.metricsHost, server.localAddress?.port ?? port))",
         ])
         return (server, factory, healthClient)
+    }
+
+    /// `host:port`, with an IPv6 address in brackets (`[::1]:9090`).
+    static func hostPort(_ host: String, _ port: Int) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     /// Why the metrics listener could not bind, and what to do, in words rather than SwiftNIO's
