@@ -23,7 +23,7 @@ struct WorkerCommand: AsyncParsableCommand {
             The program gets the payload on stdin and SPOOL_JOB_ID, SPOOL_QUEUE, SPOOL_GROUP, SPOOL_JOB_TYPE, \
             SPOOL_ATTEMPT, SPOOL_MAX_ATTEMPTS, SPOOL_ENQUEUED_AT (and TRACEPARENT, TRACESTATE) in its environment; exit 0 = done, \
             65 = permanent failure (dead letter), anything else = retry. SIGTERM/SIGINT shut down gracefully; \
-            a second signal exits at once, leaving unfinished jobs pending. See docs/worker.md.
+            a second signal (1 s or more after the first) exits at once, leaving unfinished jobs pending. See docs/worker.md.
             """
     )
 

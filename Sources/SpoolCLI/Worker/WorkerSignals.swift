@@ -10,7 +10,9 @@ import UnixSignals
 /// Redis, binding the metrics port) ends it at once with status 0: it has taken no job yet.
 /// Once the service group exists, the first signal starts a graceful shutdown; a second one
 /// kills the running handler programs and exits at once with status 1, leaving unfinished
-/// jobs pending (another worker reclaims them once this one's heartbeat lapses).
+/// jobs pending (another worker reclaims them once this one's heartbeat lapses). A signal
+/// within ``repeatWindow`` of the first is the same request sent twice, not a second one: GNU
+/// `timeout` signals its child and then its own process group, the child included.
 ///
 /// The line about exiting at once is a log line in `--log-format json` (so stderr stays
 /// JSON lines), and the usual `spool: …` error line in text mode.
@@ -45,18 +47,26 @@ final class WorkerSignals: Sendable {
         try await group.run()
     }
 
+    /// How long after the first signal another one counts as the same request.
+    static let repeatWindow: Duration = .seconds(1)
+
     private func watch(logger startupLogger: Logger, format: LogFormat) async {
-        var received = 0
+        var first: ContinuousClock.Instant?
         var logger = startupLogger
         for await signal in signals {
-            received += 1
-            if received == 1 {
+            if let first, ContinuousClock.now - first < Self.repeatWindow {
+                logger.info("a signal within 1 s of the first is taken as the same request (GNU timeout sends two); send one later to exit at once",
+                            metadata: ["signal": "\(signal)"])
+                continue
+            }
+            if first == nil {
+                first = .now
                 guard let (group, groupLogger) = running.withLock({ $0 }) else {
                     logger.info("shutting down while starting; no job was taken", metadata: ["signal": "\(signal)"])
                     StandardError.exit(0)
                 }
                 logger = groupLogger
-                logger.info("shutting down gracefully; send the signal again to exit at once", metadata: ["signal": "\(signal)"])
+                logger.info("shutting down gracefully; send the signal again (1 s or more later) to exit at once", metadata: ["signal": "\(signal)"])
                 await group.triggerGracefulShutdown()
             } else {
                 await RunningChildren.shared.killAll()

@@ -160,6 +160,17 @@ final class SpoolProcess: Sendable {
         if isRunning { Foundation.kill(child.pid, signal) }
     }
 
+    /// Sends `first`, waits for the worker's graceful-shutdown log line and until 1.1 s have
+    /// passed (a signal within 1 s of the first is the same request: `WorkerSignals`), then
+    /// sends `second`: a second request, which makes a worker exit at once.
+    func signalTwice(_ first: Int32, then second: Int32) async throws {
+        let sent = ContinuousClock.now
+        signal(first)
+        try await waitUntil("the worker logged the graceful shutdown") { stderr.contains("shutting down gracefully") }
+        try await Task.sleep(until: sent + .milliseconds(1100))
+        signal(second)
+    }
+
     /// Waits for the process to end; SIGKILLs it and throws after `timeout`.
     func wait(timeout: Duration) async throws -> RunResult {
         let deadline = ContinuousClock.now + timeout
