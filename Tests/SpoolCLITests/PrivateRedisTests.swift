@@ -35,6 +35,29 @@ struct PrivateRedisTests {
         }
     }
 
+    /// Without a URL, `health` started a private Redis and reported it healthy: a probe whose
+    /// SPOOL_REDIS_URL went missing said healthy forever. `ping` answered PONG the same way.
+    @Test("health and ping never start the private Redis: with none running they exit 64 saying so; with one running they check it")
+    func checksNeverStartThePrivateRedis() async throws {
+        try await PrivateServers.inTempDirectory { directory in
+            for command in ["health", "ping"] {
+                let run = try await SpoolProcess.run([command], in: directory)
+                #expect(run.status == 64, "\(run.stderr)")
+                #expect(run.stderrLines == ["spool: no Redis to check: give --redis or $SPOOL_REDIS_URL (spool \(command) never starts "
+                    + "the private Redis, and none runs under ./.spool/: `spool redis start` starts it)"], "\(run.stderr)")
+                #expect(run.stdout.isEmpty, "\(run.stdout)")
+            }
+            #expect(PrivateServers.running(in: directory).isEmpty)
+
+            let pid = try await PrivateServers.start(in: directory)
+            let health = try await SpoolProcess.run(["health"], in: directory)
+            #expect(health.status == 0 && health.stdout.hasPrefix("healthy"), "\(health.stdout) \(health.stderr)")
+            let ping = try await SpoolProcess.run(["ping"], in: directory)
+            #expect(ping.status == 0 && ping.stdout.hasPrefix("PONG from unix://"), "\(ping.stdout) \(ping.stderr)")
+            #expect(PrivateServers.running(in: directory) == [pid])
+        }
+    }
+
     @Test("a private redis-server that answers with an error (maxclients reached) counts as running: the command fails on it, no second server")
     func aServerThatRefusesClientsIsNeverReplaced() async throws {
         try await PrivateServers.inTempDirectory { directory in

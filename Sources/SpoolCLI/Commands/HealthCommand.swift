@@ -47,7 +47,7 @@ struct HealthCommand: AsyncParsableCommand {
         var warnings: [String] = []
         var violations: [Violation] = []
         var policy: String?
-        let statuses = try await withInspector(connection) { inspector in
+        let statuses = try await withInspector(connection, checking: "spool health") { inspector in
             (policy, warnings) = try await Self.evictionPolicy(inspector)
             if queues.isEmpty { return try await inspector.queues() }
             var result: [QueueStatus] = []

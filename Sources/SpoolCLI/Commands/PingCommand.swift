@@ -11,7 +11,7 @@ struct PingCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
-        let client = RedisClient(configuration: try connection.configuration())
+        let client = RedisClient(configuration: try connection.configuration(checking: "spool ping"))
         defer { client.shutdown() }
         let clock = ContinuousClock()
         let start = clock.now

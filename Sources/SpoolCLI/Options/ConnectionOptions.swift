@@ -15,7 +15,7 @@ struct ConnectionOptions: ParsableArguments {
         "Redis URL: redis://[user[:password]@]host[:port][/db], rediss://... (TLS), unix:///path.sock[?db=N], or redis-cluster://host:port[,host:port...] (Redis Cluster).",
         discussion: """
             Defaults to $SPOOL_REDIS_URL (refused when set but empty); without either, a private redis-server \
-            is started (or reused) under ./.spool/. The password may also come from $SPOOL_REDIS_PASSWORD (refused when set but empty).
+            is started (or reused) under ./.spool/ (health and ping only use one that runs). The password may also come from $SPOOL_REDIS_PASSWORD (refused when set but empty).
             """,
         valueName: "url"
     ))
@@ -60,12 +60,21 @@ struct ConnectionOptions: ParsableArguments {
 
     /// The configuration from the flags and the environment, starting the private Redis if
     /// no URL was given.
-    func configuration() throws -> RedisConfiguration {
+    ///
+    /// - Parameter checking: for a command that checks a Redis (`health`, `ping`): it uses
+    ///   the private Redis only when that runs, and otherwise throws (exit 64). A probe whose
+    ///   `SPOOL_REDIS_URL` went missing must not report a fresh, empty Redis as healthy.
+    func configuration(checking command: String? = nil) throws -> RedisConfiguration {
         let url: String
         if let given = redis ?? Self.environment("SPOOL_REDIS_URL") {
             url = given
         } else {
-            url = try PrivateRedis(directory: PrivateRedis.defaultDirectory()).startOrReuse(announce: true, wait: timeout.duration)
+            let privateRedis = PrivateRedis(directory: PrivateRedis.defaultDirectory())
+            if let command, !privateRedis.isRunning {
+                throw CLIError("no Redis to check: give --redis or $SPOOL_REDIS_URL (\(command) never starts the private Redis, "
+                    + "and none runs under ./.spool/: `spool redis start` starts it)", exitCode: 64)
+            }
+            url = try privateRedis.startOrReuse(announce: true, wait: timeout.duration)
         }
         var configuration = try RedisConfiguration(url: url, password: Self.environment("SPOOL_REDIS_PASSWORD"))
         configuration.connectTimeout = min(timeout.duration, .seconds(5))

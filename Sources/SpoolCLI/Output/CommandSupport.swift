@@ -9,8 +9,10 @@ import Glibc
 
 /// Runs `body` with an inspector on a fresh client; Spool and Redis errors become one line
 /// on stderr (`spool: …`, never a password or a stack trace) and exit status 1.
-func withInspector<T>(_ connection: ConnectionOptions, _ body: (SpoolInspector) async throws -> T) async throws -> T {
-    let configuration = try connection.configuration()
+func withInspector<T>(
+    _ connection: ConnectionOptions, checking command: String? = nil, _ body: (SpoolInspector) async throws -> T
+) async throws -> T {
+    let configuration = try connection.configuration(checking: command)
     let client = RedisClient(configuration: configuration)
     defer { client.shutdown() }
     do {

@@ -58,6 +58,12 @@ struct PrivateRedis {
         return url
     }
 
+    /// Whether our server runs (``serverState()``).
+    var isRunning: Bool {
+        if case .running = serverState() { return true }
+        return false
+    }
+
     /// Whether our server runs, by `redis.pid` and /proc.
     enum ServerState: Equatable {
         /// No pid file (or no pid in it), and no server of ours in /proc.
