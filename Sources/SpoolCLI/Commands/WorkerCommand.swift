@@ -63,7 +63,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("How long a graceful shutdown lets running handlers finish. Defaults to 30s.", valueName: "duration"))
     var gracePeriod: DurationArgument?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("A worker silent this long is dead and its jobs are reclaimed (once its heartbeat was seen gone for a heartbeat interval plus the reconnect backoff and connect timeout: 7s more at the default --timeout, docs/semantics.md). Defaults to 5s.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("A worker silent this long is dead and its jobs are reclaimed (once its heartbeat was seen gone for a heartbeat interval plus the reconnect backoff and connect timeout: 8s more at the default --timeout, docs/semantics.md). Defaults to 5s.", valueName: "duration"))
     var heartbeatTTL: DurationArgument?
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
