@@ -141,4 +141,34 @@ struct WatchCommandTests {
             #expect(result.stdout.contains("g\\u001b[2J"), "\(result.stdout)")
         }
     }
+
+    /// It exited (status 1) at the first reading that failed.
+    @Test("a reading that fails once the watch has drawn a frame is shown in the next frame, and the watch goes on")
+    func watchOutlivesAFailedReading() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            _ = try await fixture.enqueue("watched")
+            let watch = try SpoolProcess.start(
+                ["queues", "--watch", "--interval", "200ms", "--timeout", "1s", "--redis", server.url], in: fixture.directory
+            )
+            defer { watch.kill() }
+            try await waitUntil("a frame printed") { watch.stdout.contains("watched") }
+            // Redis holds every command for 3 s: the next reading times out
+            _ = try server.cli("CLIENT", "PAUSE", "3000", "ALL")
+            let failure = "Redis at \(server.url): timed out: no reply within the command timeout (trying again every 200ms)"
+            try await waitUntil("the failed reading is shown") {
+                if !watch.isRunning { throw TestFailure("the watch ended: \(watch.stderr)") }
+                return watch.stdout.contains(failure)
+            }
+            try await waitUntil("a frame with the queues follows it") {
+                if !watch.isRunning { throw TestFailure("the watch ended: \(watch.stderr)") }
+                guard let shown = watch.stdout.range(of: failure, options: .backwards) else { return false }
+                return watch.stdout[shown.upperBound...].contains("watched")
+            }
+            watch.signal(SIGINT)
+            let result = try await watch.wait(timeout: .seconds(10))
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stderr.isEmpty, "\(result.stderr)")
+        }
+    }
 }

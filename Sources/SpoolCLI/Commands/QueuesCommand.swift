@@ -101,12 +101,22 @@ struct QueuesCommand: AsyncParsableCommand {
                 tasks.addTask {
                     var previous: QueueSample?
                     while !Task.isCancelled {
-                        let sample = try await QueueSample.take(inspector, client: client, since: previous)
-                        let frame = WatchFrame.render(
-                            QueueRates(from: previous, to: sample), intervalText: "\(interval)", takenAt: sample.takenAtMillis
-                        )
+                        let frame: String
+                        do {
+                            let sample = try await QueueSample.take(inspector, client: client, since: previous)
+                            frame = WatchFrame.render(
+                                QueueRates(from: previous, to: sample), intervalText: "\(interval)", takenAt: sample.takenAtMillis
+                            )
+                            previous = sample
+                        } catch where previous != nil {
+                            // Once a reading worked, a failed one (Redis restarting, paused, a
+                            // stray registry member) is shown and the next interval tries again;
+                            // the first reading's error ends the command (the URL or the
+                            // password is wrong). Ctrl-C during a reading shows nothing.
+                            if Task.isCancelled { return }
+                            frame = WatchFrame.failure(error, intervalText: "\(interval)", takenAt: Formatting.nowMillis())
+                        }
                         StandardOutput.write(((redraw ? WatchFrame.clearAndHome : "") + frame + (redraw ? "" : "\n")).utf8)
-                        previous = sample
                         try await Task.sleep(for: interval.duration)
                     }
                 }

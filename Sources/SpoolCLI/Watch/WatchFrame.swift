@@ -36,6 +36,12 @@ enum WatchFrame {
         return header + "\n\n" + body + "\n"
     }
 
+    /// The frame for a reading that failed: the header, then the error in one line (terminal-safe).
+    static func failure(_ error: any Error, intervalText: String, takenAt: Int64) -> String {
+        let header = "spool queues — every \(intervalText) — \(Formatting.time(takenAt)) (Ctrl-C to quit)"
+        return header + "\n\n" + TerminalText.safe("\(error) (trying again every \(intervalText))") + "\n"
+    }
+
     static func rate(_ value: Double?) -> String {
         guard let value else { return "-" }
         return value >= 100 ? String(format: "%.0f", value) : String(format: "%.1f", value)
