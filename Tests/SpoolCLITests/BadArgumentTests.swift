@@ -14,6 +14,7 @@ struct BadArgumentTests {
         (["ping", "--timeout", "9999999999999h"], "9999999999999h"),
         (["ping", "--timeout", "0s"], "--timeout must be more than 0"),
         (["health", "--max-dead=-1"], "--max-dead must be 0 or more"),
+        (["queues", "--interval", "2s"], "--interval is how often --watch refreshes: add --watch, or leave it out"),
         (["worker", "--queue", "q", "--log-level", "loud", "--exec", "/bin/true"], "trace, debug, info"),
         // flags that do not go together (these exited 1, where `spool --help` promises 64)
         (["enqueue", "q", "--data", "{}", "--file", "job.json"], "pass either --data or --file, not both"),

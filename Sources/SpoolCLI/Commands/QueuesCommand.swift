@@ -20,16 +20,18 @@ struct QueuesCommand: AsyncParsableCommand {
     var watch = false
 
     @Option(parsing: .unconditional, help: ArgumentHelp("How often --watch refreshes. Defaults to 1s.", valueName: "duration"))
-    var interval: DurationArgument = DurationArgument(.seconds(1))
+    var interval: DurationArgument?
 
     func validate() throws {
         if watch && json { throw ValidationError("--watch is a terminal view: use `spool stats --json` for scripts") }
-        if interval.duration <= .zero { throw ValidationError("--interval must be positive") }
+        if let interval, interval.duration <= .zero { throw ValidationError("--interval must be positive") }
+        // it did nothing without --watch, and said nothing
+        if interval != nil && !watch { throw ValidationError("--interval is how often --watch refreshes: add --watch, or leave it out") }
     }
 
     func run() async throws {
         if watch {
-            try await Self.watch(connection, every: interval)
+            try await Self.watch(connection, every: interval ?? DurationArgument(.seconds(1)))
             return
         }
         if json {
