@@ -75,6 +75,8 @@ struct SpoolCommand: AsyncParsableCommand {
             // the parser names the option but not what a duration looks like
             if line.hasPrefix("The value '") && line.contains(" <duration>'") {
                 line += ": " + DurationArgument.formatHint
+            } else if line.hasPrefix("The value '") && line.contains("'--since <time>'") {
+                line += ": " + SinceArgument.formatHint
             }
             printError(RedisURL.redact(line) + " (see `spool help`)")
             StandardError.exit(code.rawValue)

@@ -15,6 +15,8 @@ struct BadArgumentTests {
         (["ping", "--timeout", "0s"], "--timeout must be more than 0"),
         (["health", "--max-dead=-1"], "--max-dead must be 0 or more"),
         (["queues", "--interval", "2s"], "--interval is how often --watch refreshes: add --watch, or leave it out"),
+        (["dlq", "list", "emails", "--since", "2h30m"], "The value '2h30m' is invalid for '--since <time>': give a duration ago "
+            + "(a number with ms, s, m or h, e.g. 30m, 2h) or an ISO 8601 time (2024-05-01T12:00:00Z, 2024-05-01)"),
         (["worker", "--queue", "q", "--log-level", "loud", "--exec", "/bin/true"], "trace, debug, info"),
         // flags that do not go together (these exited 1, where `spool --help` promises 64)
         (["enqueue", "q", "--data", "{}", "--file", "job.json"], "pass either --data or --file, not both"),

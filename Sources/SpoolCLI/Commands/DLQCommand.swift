@@ -60,6 +60,10 @@ struct DeadLetterSelection: ParsableArguments {
 struct SinceArgument: ExpressibleByArgument, Sendable {
     var millis: Int64
 
+    /// What a `--since` value looks like, for an error about one.
+    static let formatHint = "give a duration ago (a number with ms, s, m or h, e.g. 30m, 2h) or an ISO 8601 time "
+        + "(2024-05-01T12:00:00Z, 2024-05-01)"
+
     init?(argument: String) {
         if let duration = DurationArgument(argument: argument) {
             let (seconds, attos) = duration.duration.components
