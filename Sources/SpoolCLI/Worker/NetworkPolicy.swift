@@ -30,12 +30,16 @@ struct NetworkPolicy: Sendable {
         }
     }
 
-    /// The denied range of `host` when it is a numeric address (`127.0.0.1`, `127.1`, `[::1]`): known
-    /// without a lookup, so `spool worker` refuses it at start rather than dead-lettering
-    /// every job. A name is checked before each request only, as its addresses may change.
+    /// The denied range of `host` when it is a numeric address (`127.0.0.1`, `127.1`, `[::1]`), or
+    /// `localhost` or a name under it (RFC 6761 reserves them for loopback): known without a
+    /// lookup, so `spool worker` refuses it at start rather than dead-lettering every job. Any
+    /// other name is checked before each request only, as its addresses may change.
     func deniedAtStart(host: String) -> String? {
         guard !allowPrivateNetwork else { return nil }
         let name = Self.unbracketed(host)
+        let lowered = name.lowercased()
+        let bare = lowered.hasSuffix(".") ? String(lowered.dropLast()) : lowered
+        if bare == "localhost" || bare.hasSuffix(".localhost") { return "loopback" }
         var v4 = in_addr()
         // inet_aton, as getaddrinfo: `127.1`, `2130706433` and `0x7f.0.0.1` are 127.0.0.1 too
         if inet_aton(name, &v4) != 0 { return Self.deniedRange(withUnsafeBytes(of: v4) { Array($0) }) }
