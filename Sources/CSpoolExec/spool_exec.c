@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -175,4 +176,21 @@ void spool_exec_trampoline(int argc, char **argv) {
     execv(program[0], program);
     cannot_run(token, program[0], "", errno);
 #endif
+}
+
+int spool_flush_stdout(void) {
+    int flushed = fflush(stdout);
+    int error = errno;
+    if (flushed == 0 && !ferror(stdout)) {
+        return 0;
+    }
+    if (error == EPIPE) {
+        return EPIPE;
+    }
+    // an earlier write failed (its errno is gone): a pipe without a reader reports POLLERR
+    struct pollfd out = {.fd = STDOUT_FILENO, .events = 0, .revents = 0};
+    if (poll(&out, 1, 0) == 1 && (out.revents & POLLERR)) {
+        return EPIPE;
+    }
+    return flushed != 0 && error != 0 ? error : EIO;
 }

@@ -45,6 +45,13 @@ struct SpoolCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            // what `print` wrote must have got out: a reader gone before the end (`| head`)
+            // ends the command as SIGPIPE does (status 141); any other failed write is an error
+            let written = spool_flush_stdout()
+            if written == EPIPE { StandardOutput.readerGone() }
+            if written != 0 {
+                fail(CLIError("writing to standard output failed: \(String(cString: strerror(written)))"))
+            }
             StandardError.flush()
         } catch {
             fail(error)

@@ -100,6 +100,29 @@ struct WorkerOutputTests {
         }
     }
 
+    /// A table (`print`, stdio's buffer) to a pipe whose reader was gone, or to a full disk,
+    /// ended with status 0: only `--json` and the other direct writes reported it.
+    @Test("a table that cannot be written ends the command: SIGPIPE with the reader gone, exit 1 naming the error on /dev/full")
+    func aTableThatCannotBeWrittenIsNotASuccess() async throws {
+        try await withRedisServer { server in
+            _ = try server.cli("SADD", "spool:queues", "emails")
+            let pipe = try StderrPipe()   // stdout's pipe, its reader gone before the command starts
+            pipe.closeReadEnd()
+            let gone = try SpoolProcess.start(["queues", "--redis", server.url], stdoutDescriptor: pipe.writeEnd)
+            pipe.closeWriteEnd()
+            let ended = try await gone.wait(timeout: .seconds(30))
+            #expect(ended.status == 128 + SIGPIPE, "status \(ended.status): \(ended.stderr)")
+            #expect(ended.stderr.isEmpty, "\(ended.stderr)")
+
+            let full = open("/dev/full", O_WRONLY)
+            try #require(full >= 0, "no /dev/full")
+            defer { close(full) }
+            let failed = try await SpoolProcess.start(["queues", "--redis", server.url], stdoutDescriptor: full).wait(timeout: .seconds(30))
+            #expect(failed.status == 1, "status \(failed.status): \(failed.stderr)")
+            #expect(failed.stderrLines == ["spool: writing to standard output failed: No space left on device"], "\(failed.stderr)")
+        }
+    }
+
     /// Text log values were quoted only for a space, a quote or a newline: a job type holding a
     /// tab, `=` and ESC passed through raw, so a logfmt reader saw a second `spool.job.id` and a
     /// terminal cleared its screen. (Another producer wrote the type: `spool enqueue --type`

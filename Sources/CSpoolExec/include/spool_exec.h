@@ -29,4 +29,11 @@
 /// Any other argv: returns at once.
 void spool_exec_trampoline(int argc, char **argv);
 
+/// Flushes stdout's stdio buffer (Swift's `print` writes there) and tells whether everything
+/// written to it got out: 0 if so, EPIPE when its reader is gone (a pipe whose read end is
+/// closed), else the error number of the failed write (EIO when none is known). `spool` calls
+/// it before exiting 0, so a table cut short by `| head` ends the command as SIGPIPE would, and
+/// a failed write is never a silent success.
+int spool_flush_stdout(void);
+
 #endif

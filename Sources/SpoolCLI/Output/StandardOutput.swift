@@ -17,10 +17,15 @@ enum StandardOutput {
         case .written, .failed:
             return
         case .gone:
-            StandardError.flush()
-            _ = signal(SIGPIPE, SIG_DFL)
-            _ = raise(SIGPIPE)
-            Foundation.exit(141)
+            readerGone()
         }
+    }
+
+    /// Ends the process as a Unix tool ends when its stdout's reader is gone: by SIGPIPE.
+    static func readerGone() -> Never {
+        StandardError.flush()
+        _ = signal(SIGPIPE, SIG_DFL)
+        _ = raise(SIGPIPE)
+        Foundation.exit(141)
     }
 }
