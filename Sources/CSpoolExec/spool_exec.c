@@ -14,7 +14,10 @@
 #endif
 
 static void cannot_run(const char *token, const char *program, const char *what, int error) {
-    dprintf(2, "%s cannot run %s: %s%s\n", token, program, what, strerror(error));
+    // the kernel's own text ("Exec format error") does not say what to change
+    const char *hint = error == ENOEXEC
+        ? " (neither an ELF binary nor a #! script this kernel runs: start a script with a #! line, e.g. #!/bin/sh)" : "";
+    dprintf(2, "%s cannot run %s: %s%s%s\n", token, program, what, strerror(error), hint);
     _exit(127);
 }
 

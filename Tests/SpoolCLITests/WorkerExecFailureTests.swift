@@ -104,6 +104,27 @@ struct WorkerExecFailureTests {
         }
     }
 
+    /// The line said only `Exec format error`. (Where binfmt_misc is mounted and lists no
+    /// format, such a file is refused at start: `execProgramOfNoKnownFormat`.)
+    @Test("a script without a #! line is handed back, the reason saying to add one",
+          .enabled(if: BinfmtMisc.state != .mountedEmpty, "binfmt_misc is mounted empty: refused at start"))
+    func aScriptWithoutAShebangSaysToAddOne() async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let handler = fixture.directory + "/no-shebang.sh"
+            try "echo ran\n".write(toFile: handler, atomically: false, encoding: .utf8)
+            #expect(chmod(handler, 0o755) == 0)
+            let worker = try fixture.worker(queue: "plain", exec: [handler])
+            defer { worker.kill() }
+            _ = try await fixture.enqueue("plain")
+            try await waitUntil("the worker said the job did not start") { worker.stderr.contains("did not start") }
+            let line = try #require(worker.stderr.split(separator: "\n").first { $0.contains("did not start") })
+            #expect(line.contains("cannot run \(handler): Exec format error (neither an ELF binary nor a #! script this kernel "
+                + "runs: start a script with a #! line, e.g. #!/bin/sh)"), "\(line)")
+            #expect(try QueueProbe(server: server, queue: "plain").deadCount() == 0)
+        }
+    }
+
     @Test func aConcurrencyTheFileLimitCannotHoldIsRefusedAtStart() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
