@@ -50,7 +50,7 @@ struct SpoolCommand: AsyncParsableCommand {
             let written = spool_flush_stdout()
             if written == EPIPE { StandardOutput.readerGone() }
             if written != 0 {
-                fail(CLIError("writing to standard output failed: \(String(cString: strerror(written)))"))
+                fail(CLIError("the command ran, but writing its output failed: \(String(cString: strerror(written)))"))
             }
             StandardError.flush()
         } catch {
