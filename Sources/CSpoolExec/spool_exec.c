@@ -1,6 +1,7 @@
 #include "spool_exec.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 static void cannot_run(const char *token, const char *program, const char *what, int error) {
     // the kernel's own text ("Exec format error") does not say what to change
     const char *hint = error == ENOEXEC
-        ? " (neither an ELF binary nor a #! script this kernel runs: start a script with a #! line, e.g. #!/bin/sh)" : "";
+        ? " (not a program this machine runs: a script needs a #! line, e.g. #!/bin/sh; a binary must be built for this CPU)" : "";
     dprintf(2, "%s cannot run %s: %s%s%s\n", token, program, what, strerror(error), hint);
     _exit(127);
 }
@@ -88,6 +89,19 @@ static void spool_exec_end_like(int status) {
 __attribute__((constructor)) static void spool_exec_before_main(int argc, char **argv, char **envp) {
     (void)envp;
     spool_exec_trampoline(argc, argv);
+    // Started with stdin, stdout or stderr closed (`spool queues >&-`), the process would give
+    // that number to the next descriptor it opens (the runtime's epoll one, a socket), and
+    // output would go there. /dev/null opened read-only takes its place instead: reads see an
+    // end of file and writes fail with EBADF, which `spool` reports (spool_flush_stdout).
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+            int null = open("/dev/null", O_RDONLY);
+            if (null >= 0 && null != fd) {
+                dup2(null, fd);
+                close(null);
+            }
+        }
+    }
 }
 #endif
 
@@ -182,8 +196,9 @@ void spool_exec_trampoline(int argc, char **argv) {
 }
 
 int spool_flush_stdout(void) {
+    errno = 0;
     int flushed = fflush(stdout);
-    int error = errno;
+    int error = flushed != 0 ? errno : 0;   // errno tells only about a failed fflush
     if (flushed == 0 && !ferror(stdout)) {
         return 0;
     }
@@ -195,5 +210,5 @@ int spool_flush_stdout(void) {
     if (poll(&out, 1, 0) == 1 && (out.revents & POLLERR)) {
         return EPIPE;
     }
-    return flushed != 0 && error != 0 ? error : EIO;
+    return error != 0 ? error : EIO;
 }

@@ -153,8 +153,9 @@ struct WatchCommandTests {
             )
             defer { watch.kill() }
             try await waitUntil("a frame printed") { watch.stdout.contains("watched") }
-            // Redis holds every command for 3 s: the next reading times out
-            _ = try server.cli("CLIENT", "PAUSE", "3000", "ALL")
+            // Redis holds every command for 6 s (CLIENT UNPAUSE would wait too): a reading that
+            // starts in the first 5 s times out, even if this machine holds the watch up a while
+            _ = try server.cli("CLIENT", "PAUSE", "6000", "ALL")
             let failure = "Redis at \(server.url): timed out: no reply within the command timeout (trying again every 200ms)"
             try await waitUntil("the failed reading is shown") {
                 if !watch.isRunning { throw TestFailure("the watch ended: \(watch.stderr)") }

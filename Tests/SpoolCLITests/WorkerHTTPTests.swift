@@ -161,12 +161,13 @@ struct WorkerHTTPTests {
         }
     }
 
-    /// A name other than `localhost` (and names under it) that /etc/hosts maps to 127.x.y.z.
+    /// A name other than `localhost` (and names under it) that /etc/hosts maps to 127.x.y.z or
+    /// ::1 (Docker's lists `ip6-localhost` there).
     static let loopbackName: String? = {
         guard let hosts = try? String(contentsOfFile: "/etc/hosts", encoding: .utf8) else { return nil }
         for line in hosts.split(separator: "\n") {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard fields.count >= 2, fields[0].hasPrefix("127."), !fields[0].hasPrefix("#") else { continue }
+            guard fields.count >= 2, fields[0].hasPrefix("127.") || fields[0] == "::1" else { continue }
             for name in fields.dropFirst() {
                 if name.hasPrefix("#") { break }
                 let lowered = name.lowercased()

@@ -102,7 +102,7 @@ struct WorkerOutputTests {
 
     /// A table (`print`, stdio's buffer) to a pipe whose reader was gone, or to a full disk,
     /// ended with status 0: only `--json` and the other direct writes reported it.
-    @Test("a table that cannot be written ends the command: SIGPIPE with the reader gone, exit 1 naming the error on /dev/full")
+    @Test("a table that cannot be written ends the command: SIGPIPE with the reader gone, exit 1 naming the error on /dev/full or a closed stdout")
     func aTableThatCannotBeWrittenIsNotASuccess() async throws {
         try await withRedisServer { server in
             _ = try server.cli("SADD", "spool:queues", "emails")
@@ -120,6 +120,21 @@ struct WorkerOutputTests {
             let failed = try await SpoolProcess.start(["queues", "--redis", server.url], stdoutDescriptor: full).wait(timeout: .seconds(30))
             #expect(failed.status == 1, "status \(failed.status): \(failed.stderr)")
             #expect(failed.stderrLines == ["spool: the command ran, but writing its output failed: No space left on device"], "\(failed.stderr)")
+
+            // stdout closed: the table went into whatever descriptor took number 1 (exit 1 with
+            // "Invalid argument", or 0)
+            let directory = try TempDirectory.make()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let closed = try ChildProgram(
+                executable: "/bin/sh", arguments: ["-c", #"exec "$0" queues --redis "$1" >&-"#, try SpoolProcess.binary(), server.url],
+                directory: directory, environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SPOOL_") },
+                stdinPath: nil, stdoutPath: directory + "/out", stderrPath: directory + "/err"
+            )
+            defer { if closed.exitStatus == nil { kill(closed.pid, SIGKILL); _ = closed.exitStatus } }
+            try await waitUntil("the command ends", within: .seconds(30)) { closed.exitStatus != nil }
+            let stderr = (try? String(contentsOfFile: directory + "/err", encoding: .utf8)) ?? ""
+            #expect(closed.exitStatus == 1, "\(stderr)")
+            #expect(stderr == "spool: the command ran, but writing its output failed: Bad file descriptor\n", "\(stderr)")
         }
     }
 

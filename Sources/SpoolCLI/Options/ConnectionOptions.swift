@@ -70,11 +70,13 @@ struct ConnectionOptions: ParsableArguments {
             url = given
         } else {
             let privateRedis = PrivateRedis(directory: PrivateRedis.defaultDirectory())
-            if let command, !privateRedis.isRunning {
-                throw CLIError("no Redis to check: give --redis or $SPOOL_REDIS_URL (\(command) never starts the private Redis, "
+            let refusal = command.map {
+                CLIError("no Redis to check: give --redis or $SPOOL_REDIS_URL (\($0) never starts the private Redis, "
                     + "and none runs under ./.spool/: `spool redis start` starts it)", exitCode: 64)
             }
-            url = try privateRedis.startOrReuse(announce: true, wait: timeout.duration)
+            // (checked first without the lock, which would make ./.spool/ where there is none)
+            if let refusal, !privateRedis.isRunning { throw refusal }
+            url = try privateRedis.startOrReuse(announce: true, wait: timeout.duration, instead: refusal)
         }
         var configuration = try RedisConfiguration(url: url, password: Self.environment("SPOOL_REDIS_PASSWORD"))
         configuration.connectTimeout = min(timeout.duration, .seconds(5))

@@ -34,7 +34,10 @@ struct PrivateRedis {
     ///
     /// A running server of ours is never replaced: one that does not answer yet (loading its
     /// data, stopped, stalled) gets `wait` to answer, then this throws.
-    func startOrReuse(announce: Bool, wait: Duration) throws -> String {
+    ///
+    /// With `instead`, never starts one: throws `instead` when none of ours runs (checked
+    /// under the lock, so a server stopped meanwhile is not started again).
+    func startOrReuse(announce: Bool, wait: Duration, instead: CLIError? = nil) throws -> String {
         // sun_path holds 108 bytes with the terminating NUL
         guard socketPath.utf8.count < 104 else {
             throw CLIError("the private Redis socket path \(socketPath) is too long for a unix socket; "
@@ -44,6 +47,7 @@ struct PrivateRedis {
         try withLock { () throws -> Void in
             // a stale pid file is replaced by start()
             if case .running(let pid) = serverState(), try awaitAnswer(from: pid, within: wait) { return }
+            if let instead { throw instead }
             try self.start()
         }
         if announce {

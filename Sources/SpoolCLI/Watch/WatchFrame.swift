@@ -39,7 +39,8 @@ enum WatchFrame {
     /// The frame for a reading that failed: the header, then the error in one line (terminal-safe).
     static func failure(_ error: any Error, intervalText: String, takenAt: Int64) -> String {
         let header = "spool queues — every \(intervalText) — \(Formatting.time(takenAt)) (Ctrl-C to quit)"
-        return header + "\n\n" + TerminalText.safe("\(error) (trying again every \(intervalText))") + "\n"
+        let line = TerminalText.safe("\(error) (trying again every \(intervalText))").replacingOccurrences(of: "\n", with: "\\n")
+        return header + "\n\n" + line + "\n"
     }
 
     static func rate(_ value: Double?) -> String {

@@ -160,14 +160,15 @@ final class SpoolProcess: Sendable {
         if isRunning { Foundation.kill(child.pid, signal) }
     }
 
-    /// Sends `first`, waits for the worker's graceful-shutdown log line and until 1.1 s have
-    /// passed (a signal within 1 s of the first is the same request: `WorkerSignals`), then
-    /// sends `second`: a second request, which makes a worker exit at once.
+    /// Sends `first`, waits for the worker's graceful-shutdown log line, then 1.1 s more, and
+    /// sends `second`: a second request, which makes a worker exit at once. (A signal within
+    /// 1 s of the first is the same request, `WorkerSignals`; the worker starts that second
+    /// before it logs the line, so from the line on, 1.1 s is past it however late the line
+    /// was seen.) The worker must still be shutting down then: give it a job that runs on.
     func signalTwice(_ first: Int32, then second: Int32) async throws {
-        let sent = ContinuousClock.now
         signal(first)
         try await waitUntil("the worker logged the graceful shutdown") { stderr.contains("shutting down gracefully") }
-        try await Task.sleep(until: sent + .milliseconds(1100))
+        try await Task.sleep(for: .milliseconds(1100))
         signal(second)
     }
 

@@ -6,33 +6,26 @@ import Testing
 /// `ulimit -u`): Spool reports it and goes on, where it used to stop the process. Run in a
 /// child, `spool-test-worker thread-limit` (Sources/SpoolTestWorker/ThreadLimitCheck.swift),
 /// since the limit holds for the whole process.
-@Suite("A process at its limit of threads")
+@Suite(.timeLimit(.minutes(2)))
 struct ThreadLimitTests {
     @Test("a connection without a thread fails its commands in words and works once threads can start; a worker meant for a thread of its own runs on the shared pool")
     func noThreadLeft() async throws {
         try await withRedisServer { server in
-            let process = Process()
-            process.executableURL = try TestWorkerProcess.binary()
-            process.arguments = ["thread-limit", server.url]
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let pid = process.processIdentifier
-            // bounded: a check that hangs (the runtime waiting for a thread) fails the test
-            let watchdog = Task {
-                try await Task.sleep(for: .seconds(60))
-                kill(pid, SIGKILL)
-            }
-            let text = try await runOffThePool {
-                let data = output.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                return String(decoding: data, as: UTF8.self)
-            }
-            watchdog.cancel()
+            let directory = try TempDirectory.make()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let binary = URL(fileURLWithPath: try SpoolProcess.binary()).deletingLastPathComponent()
+                .appendingPathComponent("spool-test-worker").path
+            let child = try ChildProgram(
+                executable: binary, arguments: ["thread-limit", server.url], directory: directory,
+                environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SPOOL_") },
+                stdinPath: nil, stdoutPath: directory + "/out", stderrPath: directory + "/out"
+            )
+            defer { if child.exitStatus == nil { kill(child.pid, SIGKILL); _ = child.exitStatus } }
+            // bounded: a check that hangs (the runtime waiting for a thread) fails here
+            try await waitUntil("the check ends", within: .seconds(60)) { child.exitStatus != nil }
+            let text = (try? String(contentsOfFile: directory + "/out", encoding: .utf8)) ?? ""
             let lines = text.split(separator: "\n").map(String.init)
-            #expect(process.terminationReason == .exit && process.terminationStatus == 0,
-                    "ended with \(process.terminationReason == .exit ? "status" : "signal") \(process.terminationStatus): \(text)")
+            #expect(child.exitStatus == 0, "status \(child.exitStatus.map { "\($0)" } ?? "-"): \(text)")
             let refused = lines.first { $0.hasPrefix("step 1: ") } ?? ""
             #expect(refused.contains("connection failed: no thread could be started for this connection (Resource temporarily unavailable: "
                 + "the process is at a limit of threads"), "\(text)")
