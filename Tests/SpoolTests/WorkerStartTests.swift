@@ -131,6 +131,10 @@ struct WorkerStartTests {
         ("trimInterval", "trim"), ("metricsInterval", "metrics"), ("gracePeriod", "grace"), ("dedupWindow", "dedup"),
         ("maxStreamLength", "cap"), ("maxPayloadBytes", "payload"), ("concurrency", "concurrency"),
         ("handler timeout", "options timeout"), ("handler timeout", "register timeout"),
+        // a colon let two (group, consumer) pairs share a heartbeat key; `~previous` names the
+        // hand-over consumer; an empty name was sent as is
+        ("consumerName \"a:b\" holds a colon", "name colon"), ("consumerName \"w~previous\" ends in ~previous", "name previous"),
+        ("consumerName \"\" is empty", "name empty"), ("consumerName \"w\\n\" holds control characters", "name control"),
     ])
     func unusableConfiguration(field: String, setting: String) async throws {
         try await QueueFixture.with { fixture in
@@ -146,6 +150,10 @@ struct WorkerStartTests {
                 case "dedup": configuration.dedupWindow = .zero
                 case "cap": configuration.maxStreamLength = 0
                 case "payload": configuration.maxPayloadBytes = 0
+                case "name colon": configuration.consumerName = "a:b"
+                case "name previous": configuration.consumerName = "w~previous"
+                case "name empty": configuration.consumerName = ""
+                case "name control": configuration.consumerName = "w\n"
                 default: break
                 }
             }

@@ -11,6 +11,8 @@ extension SpoolWorker {
         ///
         /// It must be unique among live workers. A fixed name may be reused across restarts:
         /// what the previous run left pending is reclaimed at start, like a dead worker's jobs.
+        /// 1 to 200 bytes, without a colon or control characters, not ending in `~previous`
+        /// (``SpoolWorker/run()`` refuses others).
         public var consumerName: String
         /// How long one blocking read waits for new jobs; also bounds how long a graceful
         /// shutdown, or cancelling the worker's task, waits for the fetch loop (a read in
@@ -161,6 +163,23 @@ extension SpoolWorker.Configuration {
             throw refuse("maxPayloadBytes (\(maxPayloadBytes)) must be 1...\(JobEnvelope.maxPayloadBytesLimit), or every job "
                 + "with a payload is dead-lettered as malformed; the default is \(JobEnvelope.defaultMaxPayloadBytes)")
         }
+        if let reason = Self.whyNotAConsumerName(consumerName) {
+            throw refuse("consumerName \(String(reflecting: consumerName)) \(reason); the default, host-pid-random, is always usable")
+        }
+    }
+
+    /// Why `name` cannot be a consumer name, or `nil`. Empty, it is no name. A colon would let
+    /// two (group, consumer) pairs share a heartbeat key (`hb:<group>:<consumer>`, group names
+    /// may hold colons): one worker's beat would keep another's lapsed jobs from reclaim. The
+    /// `~previous` suffix names the consumer an earlier run's jobs are handed over to. Control
+    /// characters would reach logs and terminals. Longer than 200 bytes, it only costs memory.
+    static func whyNotAConsumerName(_ name: String) -> String? {
+        if name.isEmpty { return "is empty" }
+        if name.utf8.count > 200 { return "is longer than 200 bytes" }
+        if name.contains(":") { return "holds a colon, which would let two workers share a heartbeat key" }
+        if name.hasSuffix("~previous") { return "ends in ~previous, which names where an earlier run's jobs are handed over" }
+        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "holds control characters" }
+        return nil
     }
 }
 
