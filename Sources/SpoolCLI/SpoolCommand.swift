@@ -15,8 +15,8 @@ struct SpoolCommand: AsyncParsableCommand {
             (--timeout 0, --count 0, --limit 0, --concurrency 0, --max-attempts 0, a bad --prefix \
             or $SPOOL_PREFIX, an empty $SPOOL_REDIS_URL or $SPOOL_REDIS_PASSWORD, an empty enqueue --key, \
             an enqueue --type with control characters; \
-            a worker's settings from flags, without --config), or flags do not \
-            go together; 1 for every other failure, including values Spool rejects (queue names, \
+            a worker's settings from flags, without --config), when flags do not \
+            go together, or when health or ping has no Redis to check; 1 for every other failure, including values Spool rejects (queue names, \
             JSON, URLs, payload size, config files) and Redis errors.
             """,
         subcommands: [
