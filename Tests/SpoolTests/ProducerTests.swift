@@ -168,7 +168,7 @@ struct ProducerTests {
                     }
                 }
                 let message = error?.message ?? ""
-                #expect(message.contains("the dedup marker \(keys.dedupKey("py1")) holds \"hello\", not a job id"), "\(message)")
+                #expect(message.contains("the dedup marker \"\(keys.dedupKey("py1"))\" holds \"hello\", not a job id"), "\(message)")
                 #expect(single || message.hasPrefix("push to queue foreign stored 0 of 1 jobs"), "\(message)")
                 #expect(!message.contains("\n"))
             }
@@ -303,6 +303,29 @@ struct ProducerArgumentTests {
         }
     }
 
+    /// They were dropped on an envelope push: the job ran with the envelope's attempts.
+    @Test("an envelope push takes maxAttempts, headers and traceparent from the options where they are set")
+    func optionsApplyToEnvelopes() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("applied")
+            let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            let options = PushOptions(maxAttempts: 3, headers: ["tenant": "b"], traceparent: traceparent)
+            let own = try JobEnvelope.make(Greeting(name: "a"), maxAttempts: 9, headers: ["tenant": "a", "keep": "1"])
+            try await fixture.producer.push(own, to: queue, options: options)
+            try await fixture.producer.push([try JobEnvelope.make(Greeting(name: "b"))], to: queue, options: options)
+            let entries = try await fixture.redis("XRANGE", QueueKeys(queue: queue).stream, "-", "+").array ?? []
+            #expect(entries.count == 2)
+            for (index, entry) in entries.enumerated() {
+                let fields = entry.array?.last?.array?.compactMap(\.string) ?? []
+                func value(_ name: String) -> String? { fields.firstIndex(of: name).map { fields[$0 + 1] } }
+                #expect(value("max_attempts") == "3", "\(fields)")
+                #expect(value("h:tenant") == "b", "\(fields)")
+                #expect(value("traceparent") == traceparent, "\(fields)")
+                if index == 0 { #expect(value("h:keep") == "1", "\(fields)") }
+            }
+        }
+    }
+
     @Test("maxAttempts below 1 is refused on every push path, before anything is sent")
     func maxAttemptsBelowOne() async throws {
         try await QueueFixture.with { fixture in
@@ -319,6 +342,11 @@ struct ProducerArgumentTests {
                 }),
                 ("payload", { try await producer.push(payload: Array("{}".utf8), type: "greeting", to: queue, options: zero) }),
                 ("envelope", { try await producer.push(JobEnvelope(type: "greeting", payload: [], maxAttempts: 0), to: queue) }),
+                // (the options' maxAttempts was dropped on envelope pushes)
+                ("envelope, options", { try await producer.push(JobEnvelope(type: "greeting", payload: []), to: queue, options: zero) }),
+                ("envelope batch, options", {
+                    try await producer.push([try JobEnvelope.make(Greeting(name: "a"))], to: queue, options: zero)
+                }),
                 ("typed batch", { try await producer.push([Greeting(name: "a"), Greeting(name: "b")], to: queue, options: zero) }),
                 ("envelope batch", {
                     try await producer.push(
@@ -351,6 +379,23 @@ struct ProducerArgumentTests {
                 ("typed, 1000 headers", "1004 fields (1000 of them headers)", {
                     try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(headers: headers))
                 }),
+                // a worker reads 1000 fields, and a retry adds up to 4: 997 made the first retry unreadable
+                ("typed, 993 headers", "997 fields (993 of them headers), over the 996 a job may have", {
+                    let many = Dictionary(uniqueKeysWithValues: (0..<993).map { ("h\($0)", "v") })
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(headers: many))
+                }),
+                ("payload, type with a line feed", #"the type "a\x0Ab" of job"#, {
+                    try await producer.push(payload: Array("{}".utf8), type: "a\nb", to: queue)
+                }),
+                ("envelope, empty key", "empty dedup key", {
+                    try await producer.push(try JobEnvelope.make(Greeting(name: "a"), key: ""), to: queue)
+                }),
+                ("typed, header named with a line feed", #"a header named "x\x0Ay""#, {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(headers: ["x\ny": "v"]))
+                }),
+                ("envelope batch, empty header name", #"a header named """#, {
+                    try await producer.push([try JobEnvelope.make(Greeting(name: "a"), headers: ["": "v"])], to: queue)
+                }),
                 ("typed, dedup key, 1000 headers", "fields", {
                     try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(dedupKey: "k", headers: headers))
                 }),
@@ -382,8 +427,8 @@ struct ProducerArgumentTests {
             }
             try await Self.expectNothingSent(fixture, queue)
             #expect(try await fixture.redis("EXISTS", QueueKeys(queue: queue).delayed) == .integer(0))
-            // 990 headers fit
-            let fits = Dictionary(uniqueKeysWithValues: (0..<990).map { ("h\($0)", "v") })
+            // 992 headers fit: 996 fields
+            let fits = Dictionary(uniqueKeysWithValues: (0..<992).map { ("h\($0)", "v") })
             try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(headers: fits))
         }
     }
@@ -472,7 +517,7 @@ struct ProducerArgumentTests {
         }
     }
 
-    @Test("a delay or a dedup window out of range is refused: over 100 years, or a window under 1 ms")
+    @Test("a delay, runAt or dedup window out of range is refused (over 100 years, runAt in seconds or negative, a window under 1 ms), and an empty dedup key or a producer payload limit of 0")
     func timesOutOfRange() async throws {
         try await QueueFixture.with { fixture in
             let queue = try QueueName("forever")
@@ -489,6 +534,23 @@ struct ProducerArgumentTests {
                 }),
                 ("zero window", "PushOptions.dedupWindow", {
                     try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(dedupKey: "k", dedupWindow: .zero))
+                }),
+                // a Unix time in seconds ran at once (read as 1970); one in microseconds waited for ever
+                ("runAt in seconds", "PushOptions.runAt is 1732900000: that is in 1970", {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(runAt: 1_732_900_000))
+                }),
+                ("runAt in microseconds", "PushOptions.runAt is 1732900000000000: more than 100 years from now", {
+                    try await producer.push([Greeting(name: "a")], to: queue, options: PushOptions(runAt: 1_732_900_000_000_000))
+                }),
+                ("negative runAt", "PushOptions.runAt is -1: Unix milliseconds, 0 or more", {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(runAt: -1))
+                }),
+                ("empty dedup key", "PushOptions.dedupKey is empty", {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(dedupKey: ""))
+                }),
+                ("producer payload limit 0", "SpoolProducer.Configuration.maxPayloadBytes (0) must be", {
+                    let zero = SpoolProducer(client: fixture.client, configuration: .init(maxPayloadBytes: 0), logger: fixture.logger)
+                    try await zero.push(Greeting(name: "a"), to: queue)
                 }),
                 ("batch window", "PushOptions.dedupWindow", {
                     try await producer.push(

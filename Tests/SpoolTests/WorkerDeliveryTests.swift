@@ -79,6 +79,36 @@ struct WorkerDeliveryTests {
     }
 
     /// The body of ``retriesThenDeadLetter()``, also run on a Redis Cluster by `ClusterSemanticsTests`.
+    /// A job of 997–1000 fields (the producer took up to 1000) was unreadable once its first
+    /// failure added Spool's own fields: dead-lettered as malformed, without its id.
+    @Test("a job with as many fields as a producer allows is retried like any other, not dead-lettered as malformed")
+    func aJobAtTheFieldLimitIsRetried() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("wide")
+            let recorder = Recorder()
+            var worker = fixture.worker()
+            worker.register(Greeting.self, queue: queue, retry: .exponentialJitter(maxAttempts: 3, baseDelay: .milliseconds(50), maxBackoff: .milliseconds(100))) { _, context in
+                recorder.record(context)
+                if context.attempt < 3 { throw TestFailure("boom \(context.attempt)") }
+            }
+            let keys = QueueKeys(queue: queue)
+            try await running(worker) {
+                try await waitUntil("the group exists") { try await fixture.redis("EXISTS", keys.retry(.default)) == .integer(1) }
+                // the most headers a push takes (992 beside the job's 4 fields), found by pushing
+                var pushed: PushResult?
+                for count in stride(from: 1000, through: 900, by: -1) where pushed == nil {
+                    let headers = Dictionary(uniqueKeysWithValues: (0..<count).map { ("h\($0)", "v") })
+                    pushed = try? await fixture.producer.push(Greeting(name: "x"), to: queue, options: PushOptions(headers: headers))
+                }
+                let job = try #require(pushed)
+                try await recorder.waitFor(3)
+                #expect(recorder.executions.map(\.attempt) == [1, 2, 3])
+                #expect(Set(recorder.executions.map(\.job)) == ["\(job.id)"])
+                #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(0))
+            }
+        }
+    }
+
     static func retriesThenDeadLetter(_ fixture: QueueFixture) async throws {
         let queue = try QueueName("flaky")
         let recorder = Recorder()

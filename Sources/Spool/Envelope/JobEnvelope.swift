@@ -11,6 +11,10 @@ public struct JobEnvelope: Sendable, Hashable {
     public static let maxPayloadBytesLimit = 512 * 1024 * 1024
     /// The most fields a stream entry may have before it is rejected as malformed.
     public static let maxFieldCount = 1_000
+    /// Fields of Spool's own a retry may add to a job's entry (`attempt`, `enqueued_at`,
+    /// `spool_first_error`, `spool_first_failed_at`): a producer leaves room for them under
+    /// ``maxFieldCount``, or the job's first retry would be unreadable.
+    public static let fieldsARetryAdds = 4
 
     /// A field of the stream entry that this version does not know; kept byte-exact so that
     /// re-enqueueing (retry, replay) preserves what a newer producer wrote.

@@ -1,11 +1,14 @@
 /// Options for one push: delay, attempts, dedup key, headers.
 public struct PushOptions: Sendable {
-    /// Run the job no earlier than this long from now. Defaults to `nil` (at once).
+    /// Run the job no earlier than this long from now (0 or less: at once; at most 100 years).
+    /// Defaults to `nil` (at once).
     public var delay: Duration?
-    /// Run the job no earlier than this Unix time in milliseconds; wins over ``delay``.
+    /// Run the job no earlier than this Unix time in milliseconds; wins over ``delay``. A time
+    /// in the past runs the job at once. A push refuses a negative one, one that reads as
+    /// seconds (under 10^11, before March 1973), and one more than 100 years ahead.
     public var runAt: Int64?
     /// Attempts before the job is dead-lettered, at least 1 (a push with less throws);
-    /// `nil` uses the worker's retry strategy.
+    /// `nil` uses the worker's retry strategy. Set, it replaces an envelope's own.
     public var maxAttempts: Int?
     /// Makes the push idempotent: within ``dedupWindow`` a second push with the same key
     /// enqueues nothing and returns the first job's id. For a push of one job only: a batch
@@ -14,14 +17,15 @@ public struct PushOptions: Sendable {
     public var dedupKey: String?
     /// How long a dedup key is remembered. Defaults to 24 hours.
     public var dedupWindow: Duration
-    /// Free-form string headers carried with the job (`h:<name>` fields).
+    /// Free-form string headers carried with the job (`h:<name>` fields); each replaces an
+    /// envelope's header of the same name. A name must be non-empty, without control characters.
     public var headers: [String: String]
     /// A W3C trace context to propagate to the handler. A push with one creates no
     /// `spool.push` span: the job carries this context as it is.
     public var traceparent: String?
     /// The vendor-specific part of that trace context (W3C `tracestate`), carried with it;
-    /// only together with ``traceparent`` (a push with this alone throws). Like
-    /// ``traceparent``, for pushes of a job or a payload: an envelope carries its own.
+    /// only together with ``traceparent`` (a push with this alone throws). A
+    /// ``traceparent`` set here replaces an envelope's, with its tracestate (this one, or none).
     public var tracestate: String?
 
     /// Creates options; every field has a default.
@@ -47,6 +51,20 @@ public struct PushOptions: Sendable {
 
     /// Options with the defaults.
     public static var `default`: PushOptions { PushOptions() }
+
+    /// Whether these options set a field an envelope carries (``apply(to:)`` changes it).
+    var setsEnvelopeFields: Bool { maxAttempts != nil || traceparent != nil || tracestate != nil || !headers.isEmpty }
+
+    /// Puts the fields these options set into `envelope`, replacing its own.
+    func apply(to envelope: inout JobEnvelope) {
+        guard setsEnvelopeFields else { return }
+        if let maxAttempts { envelope.maxAttempts = maxAttempts }
+        if traceparent != nil || tracestate != nil {
+            envelope.traceparent = traceparent
+            envelope.tracestate = tracestate
+        }
+        for (name, value) in headers { envelope.headers[name] = value }
+    }
 }
 
 /// What a push did: the job's id, and whether a dedup key made it a duplicate.

@@ -61,32 +61,45 @@ public struct SpoolProducer: Sendable {
     ///   connection leaves the outcome unknown).
     @discardableResult
     public func push<J: JobParameters>(_ job: J, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
+        try checkConfiguration(queue)
         let envelope = try JobEnvelope.make(
             job, maxAttempts: options.maxAttempts, key: options.dedupKey, traceparent: options.traceparent,
             tracestate: options.tracestate, headers: options.headers, maxPayloadBytes: configuration.maxPayloadBytes
         )
-        return try await push(envelope, to: queue, options: options)
+        return try await pushPrepared(envelope, to: queue, options: options)
     }
 
     /// Pushes raw payload bytes with a job type name.
     @discardableResult
     public func push(payload: [UInt8], type: String, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
+        try checkConfiguration(queue)
         try JobEnvelope.checkPayloadSize(payload.count, limit: configuration.maxPayloadBytes)
         let envelope = JobEnvelope(
             type: type, payload: payload, maxAttempts: options.maxAttempts, key: options.dedupKey,
             traceparent: options.traceparent, tracestate: options.tracestate, headers: options.headers
         )
-        return try await push(envelope, to: queue, options: options)
+        return try await pushPrepared(envelope, to: queue, options: options)
     }
 
     /// Pushes a prepared envelope (its `id` is the job's id).
     ///
     /// The dedup key is ``PushOptions/dedupKey``, else the envelope's own ``JobEnvelope/key``
-    /// (as in a batch push); the one used is the one the stored job carries.
+    /// (as in a batch push); the one used is the one the stored job carries. The options'
+    /// ``PushOptions/maxAttempts``, ``PushOptions/traceparent`` (with its
+    /// ``PushOptions/tracestate``) and ``PushOptions/headers``, where set, replace the
+    /// envelope's (a header of the same name).
     @discardableResult
     public func push(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
-        try Self.check(envelope, queue: queue)
+        var envelope = envelope
+        options.apply(to: &envelope)
+        return try await pushPrepared(envelope, to: queue, options: options)
+    }
+
+    /// ``push(_:to:options:)`` of an envelope the options were applied to.
+    private func pushPrepared(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions) async throws(SpoolError) -> PushResult {
+        try checkConfiguration(queue)
         try Self.check(options, queue: queue, keyed: options.dedupKey != nil || envelope.key != nil)
+        try Self.check(envelope, queue: queue)
         var envelope = envelope
         var options = options
         if options.dedupKey == nil {
@@ -120,6 +133,7 @@ public struct SpoolProducer: Sendable {
     /// and push the envelopes.
     @discardableResult
     public func push<J: JobParameters>(_ jobs: [J], to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> [PushResult] {
+        try checkConfiguration(queue)
         try Self.checkBatch(options)
         var envelopes: [JobEnvelope] = []
         envelopes.reserveCapacity(jobs.count)
@@ -129,7 +143,7 @@ public struct SpoolProducer: Sendable {
                 headers: options.headers, maxPayloadBytes: configuration.maxPayloadBytes
             ))
         }
-        return try await push(envelopes, to: queue, options: options)
+        return try await pushPrepared(envelopes, to: queue, options: options)
     }
 
     /// Pushes many envelopes to one queue in a single round trip; results are in order.
@@ -137,9 +151,19 @@ public struct SpoolProducer: Sendable {
     /// Each envelope's own ``JobEnvelope/key`` is its dedup key (deduplicated within
     /// `options.dedupWindow`). ``PushOptions/dedupKey`` must be `nil`: one key cannot name every
     /// job of a batch, so a batch push with one throws (code `invalidArgument`) before anything
-    /// is sent.
+    /// is sent. The options' ``PushOptions/maxAttempts``, ``PushOptions/traceparent`` and
+    /// ``PushOptions/headers``, where set, replace each envelope's, as for one envelope.
     @discardableResult
     public func push(_ envelopes: [JobEnvelope], to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> [PushResult] {
+        guard options.setsEnvelopeFields else { return try await pushPrepared(envelopes, to: queue, options: options) }
+        var envelopes = envelopes
+        for index in envelopes.indices { options.apply(to: &envelopes[index]) }
+        return try await pushPrepared(envelopes, to: queue, options: options)
+    }
+
+    /// ``push(_:to:options:)`` of envelopes the options were applied to.
+    private func pushPrepared(_ envelopes: [JobEnvelope], to queue: QueueName, options: PushOptions) async throws(SpoolError) -> [PushResult] {
+        try checkConfiguration(queue)
         try Self.checkBatch(options)
         if envelopes.isEmpty { return [] }
         var keyed = false
@@ -236,12 +260,47 @@ public struct SpoolProducer: Sendable {
             throw refuse("enqueuedAt is \(envelope.enqueuedAt) for job \(envelope.id): Unix milliseconds, 0 or more")
         }
         if envelope.type.isEmpty { throw refuse("job \(envelope.id) has an empty type: name the kind of job") }
+        if envelope.type.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            // (an http handler sends the type as a header, and logs and terminals show it)
+            throw refuse("the type \(SpoolError.quoted(envelope.type)) of job \(envelope.id) holds control characters: name the kind of job without them")
+        }
+        if envelope.key?.isEmpty == true {
+            throw refuse("job \(envelope.id) has an empty dedup key: give a key that names the job, or none")
+        }
+        if !envelope.headers.isEmpty { try checkHeaders(envelope, queue: queue) }
         if envelope.traceparent != nil || envelope.tracestate != nil { try checkTraceContext(envelope, queue: queue) }
         let fields = envelope.fieldCount
-        if fields > JobEnvelope.maxFieldCount {
+        if fields > JobEnvelope.maxFieldCount - JobEnvelope.fieldsARetryAdds {
             throw refuse(
                 "job \(envelope.id) would be a stream entry of \(fields) fields (\(envelope.headers.count) of them headers), over "
-                    + "the \(JobEnvelope.maxFieldCount) a worker accepts: put the data in the payload"
+                    + "the \(JobEnvelope.maxFieldCount - JobEnvelope.fieldsARetryAdds) a job may have (a worker reads "
+                    + "\(JobEnvelope.maxFieldCount), and a retry adds up to \(JobEnvelope.fieldsARetryAdds) of Spool's own): put the data in the payload"
+            )
+        }
+    }
+
+    /// Refuses a header name that is empty or holds control characters. Apart from
+    /// ``check(_:queue:)``, as ``checkTraceContext(_:queue:)`` is: most jobs carry none.
+    @inline(never)
+    private static func checkHeaders(_ envelope: JobEnvelope, queue: QueueName) throws(SpoolError) {
+        for name in envelope.headers.keys
+        where name.isEmpty || name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "job \(envelope.id) has a header named \(SpoolError.quoted(name)): a header name must be non-empty, "
+                    + "without control characters; nothing was pushed to queue \(queue)"
+            )
+        }
+    }
+
+    /// Refuses a ``Configuration/maxPayloadBytes`` no push can work with (as a worker's is checked).
+    private func checkConfiguration(_ queue: QueueName) throws(SpoolError) {
+        if !(1...JobEnvelope.maxPayloadBytesLimit).contains(configuration.maxPayloadBytes) {
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "SpoolProducer.Configuration.maxPayloadBytes (\(configuration.maxPayloadBytes)) must be "
+                    + "1...\(JobEnvelope.maxPayloadBytesLimit) (Redis's largest string); the default is "
+                    + "\(JobEnvelope.defaultMaxPayloadBytes); nothing was pushed to queue \(queue)"
             )
         }
     }
@@ -284,6 +343,13 @@ public struct SpoolProducer: Sendable {
 
     /// Refuses a delay or (for a push with a dedup key) a dedup window out of range.
     private static func check(_ options: PushOptions, queue: QueueName, keyed: Bool) throws(SpoolError) {
+        if let runAt = options.runAt { try check(runAt: runAt, queue: queue) }
+        if options.dedupKey?.isEmpty == true {
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "PushOptions.dedupKey is empty: give a key that names the job, or nil; nothing was pushed to queue \(queue)"
+            )
+        }
         if let delay = options.delay, delay > longestDuration {
             throw SpoolError(
                 code: .invalidArgument,
@@ -296,6 +362,25 @@ public struct SpoolProducer: Sendable {
                 message: "PushOptions.dedupWindow is \(options.dedupWindow): it must be 1 ms to 100 years; nothing was pushed "
                     + "to queue \(queue)"
             )
+        }
+    }
+
+    /// Refuses a `runAt` that cannot be meant: negative, in seconds rather than milliseconds
+    /// (a Unix time in seconds read as milliseconds is in January 1970: the job would run at
+    /// once), or more than 100 years ahead (it would wait for ever).
+    @inline(never)
+    private static func check(runAt: Int64, queue: QueueName) throws(SpoolError) {
+        func refuse(_ what: String) -> SpoolError {
+            SpoolError(code: .invalidArgument, message: "PushOptions.runAt is \(runAt): \(what); nothing was pushed to queue \(queue)")
+        }
+        if runAt < 0 { throw refuse("Unix milliseconds, 0 or more") }
+        // 10^11 ms is 1973-03-03; 10^11 s is the year 5138
+        if runAt > 0 && runAt < 100_000_000_000 {
+            throw refuse("that is in 1970 or so as Unix milliseconds: a Unix time in seconds? Multiply it by 1000")
+        }
+        let now = JobID.currentMillis()
+        if runAt > now && runAt - now > longestDuration.milliseconds {
+            throw refuse("more than 100 years from now: Unix milliseconds, at most 100 years ahead")
         }
     }
 
@@ -360,7 +445,7 @@ public struct SpoolProducer: Sendable {
                 let value = pair[1].string.map { SpoolError.quoted($0) } ?? "\(pair[1])"
                 throw SpoolError(
                     code: .redis,
-                    message: "the dedup marker \(marker) holds \(value), not a job id: another client set it without "
+                    message: "the dedup marker \(SpoolError.quoted(marker, limit: 200)) holds \(value), not a job id: another client set it without "
                         + "following docs/wire-format.md (\"Dedup keys from other producers\"); job \(id) was not pushed to queue "
                         + "\(queue). Delete the key, or push with another dedup key"
                 )
