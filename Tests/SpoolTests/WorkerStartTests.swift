@@ -134,6 +134,7 @@ struct WorkerStartTests {
         // a colon let two (group, consumer) pairs share a heartbeat key; `~previous` names the
         // hand-over consumer; an empty name was sent as is
         ("consumerName \"a:b\" holds a colon", "name colon"), ("consumerName \"w~previous\" ends in ~previous", "name previous"),
+        ("heartbeatTTL", "ttl huge"), ("heartbeatTTL", "ttl tiny"),
         ("consumerName \"\" is empty", "name empty"), ("consumerName \"w\\n\" holds control characters", "name control"),
     ])
     func unusableConfiguration(field: String, setting: String) async throws {
@@ -150,6 +151,10 @@ struct WorkerStartTests {
                 case "dedup": configuration.dedupWindow = .zero
                 case "cap": configuration.maxStreamLength = 0
                 case "payload": configuration.maxPayloadBytes = 0
+                case "ttl huge": configuration.heartbeatTTL = .seconds(200 * 365 * 86_400)
+                case "ttl tiny":
+                    configuration.heartbeatInterval = .microseconds(1)
+                    configuration.heartbeatTTL = .microseconds(500)
                 case "name colon": configuration.consumerName = "a:b"
                 case "name previous": configuration.consumerName = "w~previous"
                 case "name empty": configuration.consumerName = ""

@@ -139,6 +139,11 @@ extension SpoolWorker.Configuration {
                 + "other workers would take running jobs between their lease extensions and run them a second time; the default "
                 + "is 5 minutes")
         }
+        // sent as `SET … PX <ms>`: Redis refuses 0 ms and an expiry past its clock, and the
+        // refusal named no field ("run the worker failed: invalid expire time")
+        if heartbeatTTL < .milliseconds(1) || heartbeatTTL > .seconds(100 * 365 * 86_400) {
+            throw refuse("heartbeatTTL (\(heartbeatTTL)) must be from 1 ms to 100 years; the default is 5 seconds")
+        }
         if fetchBlockTime < .milliseconds(1) {
             throw refuse("fetchBlockTime (\(fetchBlockTime)) must be at least 1 ms (Redis reads BLOCK 0 as waiting forever); "
                 + "the default is 1 second")
