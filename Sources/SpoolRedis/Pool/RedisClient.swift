@@ -69,6 +69,12 @@ public final class RedisClient: Sendable {
 
     /// Sends a command on a shared connection and returns its reply.
     ///
+    /// Every caller's commands share that connection, in order: a blocking command (`BLPOP`,
+    /// `BRPOP`, `BLMOVE`, `XREAD`/`XREADGROUP … BLOCK`, `WAIT`) holds all of them up until it
+    /// returns, and one that blocks past ``RedisConfiguration/commandTimeout`` drops the
+    /// connection, failing the commands in flight with it. Send those with
+    /// ``withDedicatedConnection(_:)``.
+    ///
     /// An EVALSHA built with ``RedisCommand/evalSHA(_:keys:arguments:)`` whose script the
     /// server lacks is loaded with SCRIPT LOAD and retried once.
     /// - Throws: ``RedisError``.
