@@ -393,6 +393,10 @@ struct ProducerArgumentTests {
                 ("typed, header named with a line feed", #"a header named "x\x0Ay""#, {
                     try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(headers: ["x\ny": "v"]))
                 }),
+                // a 5 MB header went through a 100-byte payload limit
+                ("typed, a 70 KB header", "bytes of type, dedup key and headers, over the 65536 allowed", {
+                    try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(headers: ["big": String(repeating: "x", count: 70_000)]))
+                }),
                 ("envelope batch, empty header name", #"a header named """#, {
                     try await producer.push([try JobEnvelope.make(Greeting(name: "a"), headers: ["": "v"])], to: queue)
                 }),

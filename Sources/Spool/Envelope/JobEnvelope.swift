@@ -15,6 +15,10 @@ public struct JobEnvelope: Sendable, Hashable {
     /// `spool_first_error`, `spool_first_failed_at`): a producer leaves room for them under
     /// ``maxFieldCount``, or the job's first retry would be unreadable.
     public static let fieldsARetryAdds = 4
+    /// The most bytes a job's type, dedup key and headers (names and values) may take together:
+    /// 64 KiB. ``defaultMaxPayloadBytes`` bounds the payload; this bounds the rest, so that a
+    /// worker's read of a few dozen jobs stays small.
+    public static let maxMetadataBytes = 64 * 1024
 
     /// A field of the stream entry that this version does not know; kept byte-exact so that
     /// re-enqueueing (retry, replay) preserves what a newer producer wrote.

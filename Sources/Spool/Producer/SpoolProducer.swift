@@ -267,7 +267,9 @@ public struct SpoolProducer: Sendable {
         if envelope.key?.isEmpty == true {
             throw refuse("job \(envelope.id) has an empty dedup key: give a key that names the job, or none")
         }
-        if !envelope.headers.isEmpty { try checkHeaders(envelope, queue: queue) }
+        if !envelope.headers.isEmpty || envelope.type.utf8.count + (envelope.key?.utf8.count ?? 0) > JobEnvelope.maxMetadataBytes {
+            try checkHeaders(envelope, queue: queue)
+        }
         if envelope.traceparent != nil || envelope.tracestate != nil { try checkTraceContext(envelope, queue: queue) }
         let fields = envelope.fieldCount
         if fields > JobEnvelope.maxFieldCount - JobEnvelope.fieldsARetryAdds {
@@ -295,10 +297,21 @@ public struct SpoolProducer: Sendable {
         }
     }
 
-    /// Refuses a header name that is empty or holds control characters. Apart from
-    /// ``check(_:queue:)``, as ``checkTraceContext(_:queue:)`` is: most jobs carry none.
+    /// Refuses a header name that is empty or holds control characters, and a type, dedup key
+    /// and headers over ``JobEnvelope/maxMetadataBytes`` together. Apart from
+    /// ``check(_:queue:)``, as ``checkTraceContext(_:queue:)`` is: most jobs carry no header.
     @inline(never)
     private static func checkHeaders(_ envelope: JobEnvelope, queue: QueueName) throws(SpoolError) {
+        var bytes = envelope.type.utf8.count + (envelope.key?.utf8.count ?? 0)
+        for (name, value) in envelope.headers { bytes += name.utf8.count + value.utf8.count }
+        if bytes > JobEnvelope.maxMetadataBytes {
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "job \(envelope.id) has \(bytes) bytes of type, dedup key and headers, over the "
+                    + "\(JobEnvelope.maxMetadataBytes) allowed (the payload has its own limit): put the data in the payload; "
+                    + "nothing was pushed to queue \(queue)"
+            )
+        }
         for name in envelope.headers.keys
         where name.isEmpty || hasControlCharacters(name) {
             throw SpoolError(
