@@ -23,7 +23,8 @@ extension SpoolInspector {
         try await deadLetters(queue: queue, group: group, filter: DeadLetterFilter(ids: [id]), limit: 1).first
     }
 
-    /// Moves matching dead letters back to the group's retry stream: only this group runs
+    /// Moves matching dead letters (the default filter matches **every** one of the group)
+    /// back to the group's retry stream: only this group runs
     /// them again, with attempts reset. Safe to interrupt and re-run (each move is atomic).
     ///
     /// A dead letter that holds only part of its entry (an unreadable entry with more than
@@ -101,7 +102,8 @@ extension SpoolInspector {
         return replayed
     }
 
-    /// Deletes matching dead letters. Safe to interrupt and re-run.
+    /// Deletes matching dead letters. Safe to interrupt and re-run. The default filter
+    /// matches **every** dead letter of the group.
     /// - Returns: how many were deleted.
     @discardableResult
     public func purgeDeadLetters(
