@@ -98,8 +98,13 @@ public struct SpoolProducer: Sendable {
     /// ``push(_:to:options:)`` of an envelope the options were applied to.
     private func pushPrepared(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions) async throws(SpoolError) -> PushResult {
         try checkConfiguration(queue)
-        try Self.check(options, queue: queue, keyed: options.dedupKey != nil || envelope.key != nil)
-        try Self.check(envelope, queue: queue)
+        if options.dedupKey?.isEmpty == true {
+            throw SpoolError(
+                code: .invalidArgument,
+                message: "PushOptions.dedupKey is empty: give a key that names the job, or nil; nothing was pushed to queue \(queue)"
+            )
+        }
+        // the key stored is the one checked
         var envelope = envelope
         var options = options
         if options.dedupKey == nil {
@@ -107,6 +112,8 @@ public struct SpoolProducer: Sendable {
         } else if envelope.key != options.dedupKey {
             envelope.key = options.dedupKey
         }
+        try Self.check(options, queue: queue, keyed: options.dedupKey != nil)
+        try Self.check(envelope, queue: queue)
         if tracer != nil && envelope.traceparent == nil {
             return try await traced([envelope], to: queue) { (stamped) async throws(SpoolError) -> PushResult in
                 try await pushUntraced(stamped[0], to: queue, options: options)
@@ -271,12 +278,14 @@ public struct SpoolProducer: Sendable {
             try checkHeaders(envelope, queue: queue)
         }
         if envelope.traceparent != nil || envelope.tracestate != nil { try checkTraceContext(envelope, queue: queue) }
-        let fields = envelope.fieldCount
+        // counting the traceparent and tracestate a tracer may stamp on the job before it is sent
+        let fields = envelope.fieldCount + (envelope.traceparent == nil ? 2 : envelope.tracestate == nil ? 1 : 0)
         if fields > JobEnvelope.maxFieldCount - JobEnvelope.fieldsARetryAdds {
             throw refuse(
-                "job \(envelope.id) would be a stream entry of \(fields) fields (\(envelope.headers.count) of them headers), over "
-                    + "the \(JobEnvelope.maxFieldCount - JobEnvelope.fieldsARetryAdds) a job may have (a worker reads "
-                    + "\(JobEnvelope.maxFieldCount), and a retry adds up to \(JobEnvelope.fieldsARetryAdds) of Spool's own): put the data in the payload"
+                "job \(envelope.id) would be a stream entry of up to \(fields) fields (\(envelope.headers.count) of them headers, "
+                    + "2 for trace context), over the \(JobEnvelope.maxFieldCount - JobEnvelope.fieldsARetryAdds) a job may have "
+                    + "(a worker reads \(JobEnvelope.maxFieldCount), and a retry adds up to \(JobEnvelope.fieldsARetryAdds) of "
+                    + "Spool's own): put the data in the payload"
             )
         }
     }
@@ -373,12 +382,6 @@ public struct SpoolProducer: Sendable {
     /// Refuses a delay or (for a push with a dedup key) a dedup window out of range.
     private static func check(_ options: PushOptions, queue: QueueName, keyed: Bool) throws(SpoolError) {
         if let runAt = options.runAt { try check(runAt: runAt, queue: queue) }
-        if options.dedupKey?.isEmpty == true {
-            throw SpoolError(
-                code: .invalidArgument,
-                message: "PushOptions.dedupKey is empty: give a key that names the job, or nil; nothing was pushed to queue \(queue)"
-            )
-        }
         if let delay = options.delay, delay > longestDuration {
             throw SpoolError(
                 code: .invalidArgument,

@@ -85,7 +85,8 @@ extension SpoolWorker {
         public static func defaultConsumerName() -> String {
             var buffer = [CChar](repeating: 0, count: 256)
             gethostname(&buffer, buffer.count - 1)
-            let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            // at most 150 bytes of it: a consumer name is at most 200 (macOS allows 255-byte host names)
+            let host = String(decoding: buffer.prefix { $0 != 0 }.prefix(150).map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let random = String(UInt32.random(in: 0...UInt32.max), radix: 16)
             return "\(host.isEmpty ? "worker" : host)-\(getpid())-\(random)"
         }
