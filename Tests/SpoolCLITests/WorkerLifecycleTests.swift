@@ -62,14 +62,26 @@ struct WorkerLifecycleTests {
         }
     }
 
+    /// A worker (grace period 60 s, and `flags`) running a job that sleeps 60 s, once the job
+    /// has written its pid to `main.pid` in the fixture's directory.
+    static func workerWithASlowJob(_ fixture: WorkerFixture, _ flags: [String] = []) async throws -> SpoolProcess {
+        let slow = try fixture.script("slow.sh", "echo $$ > \"$1/main.pid\"\nsleep 60\n")
+        let worker = try fixture.worker(queue: "work", ["--grace-period", "60s"] + flags, exec: [slow, fixture.directory])
+        do {
+            _ = try await fixture.enqueue("work")
+            try await waitUntil("the job started") { !fixture.read("main.pid").isEmpty }
+        } catch {
+            worker.kill()
+            throw error
+        }
+        return worker
+    }
+
     @Test func aSecondSignalExitsAtOnceAndKillsRunningPrograms() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
-            let slow = try fixture.script("slow.sh", "echo $$ > \"$1/main.pid\"\nsleep 60\n")
-            let worker = try fixture.worker(queue: "work", ["--grace-period", "60s"], exec: [slow, fixture.directory])
+            let worker = try await Self.workerWithASlowJob(fixture)
             defer { worker.kill() }
-            _ = try await fixture.enqueue("work")
-            try await waitUntil("the job started") { !fixture.read("main.pid").isEmpty }
             let main = try #require(Int32(fixture.read("main.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
             try await worker.signalTwice(SIGTERM, then: SIGINT)
             let ended = try await worker.wait(timeout: .seconds(5))
@@ -88,11 +100,8 @@ struct WorkerLifecycleTests {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
             // a job that runs on, so the worker is still shutting down when the signals come
-            let slow = try fixture.script("slow.sh", "echo $$ > \"$1/main.pid\"\nsleep 60\n")
-            let worker = try fixture.worker(queue: "work", ["--grace-period", "60s"], exec: [slow, fixture.directory])
+            let worker = try await Self.workerWithASlowJob(fixture)
             defer { worker.kill() }
-            _ = try await fixture.enqueue("work")
-            try await waitUntil("the job started") { !fixture.read("main.pid").isEmpty }
             let first = ContinuousClock.now
             worker.signal(SIGTERM)
             try await waitUntil("the worker logged the graceful shutdown") { worker.stderr.contains("shutting down gracefully") }
@@ -119,13 +128,8 @@ struct WorkerLifecycleTests {
     @Test func inJSONModeEveryStderrLineOfASecondSignalExitIsJSON() async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
-            let slow = try fixture.script("slow.sh", "echo $$ > \"$1/main.pid\"\nsleep 60\n")
-            let worker = try fixture.worker(
-                queue: "work", ["--grace-period", "60s", "--log-format", "json"], exec: [slow, fixture.directory]
-            )
+            let worker = try await Self.workerWithASlowJob(fixture, ["--log-format", "json"])
             defer { worker.kill() }
-            _ = try await fixture.enqueue("work")
-            try await waitUntil("the job started") { !fixture.read("main.pid").isEmpty }
             try await worker.signalTwice(SIGTERM, then: SIGTERM)
             let ended = try await worker.wait(timeout: .seconds(5))
             #expect(ended.status == 1)
