@@ -150,9 +150,10 @@ public struct SpoolWorker: Service, Sendable {
     ///   longer than the heartbeat interval, a fetch block time under 1 ms, an interval of 0 or
     ///   less, a negative grace period, a dedup window outside 1 ms to 100 years, a stream cap
     ///   under 1, a payload limit outside 1 byte to 512 MB, a concurrency under 1, a handler
-    ///   timeout of 0 or less, a heartbeat TTL under 1 ms or over 100 years, a consumer name that is empty, over 200 bytes, holds a colon or
-    ///   control characters, or ends in `~previous`; the message names the field), or this worker's consumer name
-    ///   already serves one of its (queue, group) pairs on the same Redis in this process (the
+    ///   timeout of 0 or less, a heartbeat TTL under 1 ms or over 100 years, a consumer name
+    ///   that is empty, over 200 bytes, holds a colon or control characters, or ends in
+    ///   `~previous`; the message names the field), or this worker's consumer name already
+    ///   serves one of its (queue, group) pairs on the same Redis in this process (the
     ///   worker run twice at once, or its `Configuration` given to another worker); these are
     ///   checked before anything is sent to Redis. Code `shutdown` when the `RedisClient` was
     ///   shut down before it started or while it ran (not stopping), after the worker stopped.
@@ -212,7 +213,9 @@ public struct SpoolWorker: Service, Sendable {
                 executor = try WorkerThreadExecutor()
             } catch {
                 // the worker works as well on the shared pool, only with more thread wake-ups
-                logger.warning("the worker runs on the shared task pool: no thread of its own (Configuration.dedicatedThread) could be started (\(error.cause))")
+                logger.warning(
+                    "the worker runs on the shared task pool: no thread of its own (Configuration.dedicatedThread) could be started (\(error.cause))"
+                )
             }
         }
         // every task that prefers it has ended when the group returns
