@@ -376,11 +376,11 @@ struct ProducerArgumentTests {
                 ("envelope batch, empty type", "empty type", {
                     try await producer.push([try JobEnvelope.make(Greeting(name: "a")), JobEnvelope(type: "", payload: [])], to: queue)
                 }),
-                ("typed, 1000 headers", "1006 fields (1000 of them headers, 2 for trace context)", {
+                ("typed, 1000 headers", "1006 fields (1000 of them headers, 2 for trace context a tracer may add)", {
                     try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(headers: headers))
                 }),
                 // a worker reads 1000 fields, a retry adds up to 4, a tracer 2: 997 made the first retry unreadable
-                ("typed, 991 headers", "997 fields (991 of them headers, 2 for trace context), over the 996 a job may have", {
+                ("typed, 991 headers", "997 fields (991 of them headers, 2 for trace context a tracer may add), over the 996 a job may have", {
                     let many = Dictionary(uniqueKeysWithValues: (0..<991).map { ("h\($0)", "v") })
                     try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(headers: many))
                 }),

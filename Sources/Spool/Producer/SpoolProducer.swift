@@ -90,6 +90,7 @@ public struct SpoolProducer: Sendable {
     /// envelope's (a header of the same name).
     @discardableResult
     public func push(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> PushResult {
+        try checkConfiguration(queue)
         var envelope = envelope
         options.apply(to: &envelope)
         return try await pushPrepared(envelope, to: queue, options: options)
@@ -97,7 +98,6 @@ public struct SpoolProducer: Sendable {
 
     /// ``push(_:to:options:)`` of an envelope the options were applied to.
     private func pushPrepared(_ envelope: JobEnvelope, to queue: QueueName, options: PushOptions) async throws(SpoolError) -> PushResult {
-        try checkConfiguration(queue)
         if options.dedupKey?.isEmpty == true {
             throw SpoolError(
                 code: .invalidArgument,
@@ -162,6 +162,7 @@ public struct SpoolProducer: Sendable {
     /// ``PushOptions/headers``, where set, replace each envelope's, as for one envelope.
     @discardableResult
     public func push(_ envelopes: [JobEnvelope], to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> [PushResult] {
+        try checkConfiguration(queue)
         guard options.setsEnvelopeFields else { return try await pushPrepared(envelopes, to: queue, options: options) }
         var envelopes = envelopes
         for index in envelopes.indices { options.apply(to: &envelopes[index]) }
@@ -170,7 +171,6 @@ public struct SpoolProducer: Sendable {
 
     /// ``push(_:to:options:)`` of envelopes the options were applied to.
     private func pushPrepared(_ envelopes: [JobEnvelope], to queue: QueueName, options: PushOptions) async throws(SpoolError) -> [PushResult] {
-        try checkConfiguration(queue)
         try Self.checkBatch(options)
         if envelopes.isEmpty { return [] }
         var keyed = false
@@ -267,7 +267,7 @@ public struct SpoolProducer: Sendable {
             throw refuse("enqueuedAt is \(envelope.enqueuedAt) for job \(envelope.id): Unix milliseconds, 0 or more")
         }
         if envelope.type.isEmpty { throw refuse("job \(envelope.id) has an empty type: name the kind of job") }
-        if Self.hasControlCharacters(envelope.type) {
+        if envelope.type.containsControlCharacters {
             // (an http handler sends the type as a header, and logs and terminals show it)
             throw refuse("the type \(SpoolError.quoted(envelope.type)) of job \(envelope.id) holds control characters: name the kind of job without them")
         }
@@ -279,30 +279,15 @@ public struct SpoolProducer: Sendable {
         }
         if envelope.traceparent != nil || envelope.tracestate != nil { try checkTraceContext(envelope, queue: queue) }
         // counting the traceparent and tracestate a tracer may stamp on the job before it is sent
-        let fields = envelope.fieldCount + (envelope.traceparent == nil ? 2 : envelope.tracestate == nil ? 1 : 0)
+        let traceFields = envelope.traceparent == nil ? 2 : envelope.tracestate == nil ? 1 : 0
+        let fields = envelope.fieldCount + traceFields
         if fields > JobEnvelope.maxFieldCount - JobEnvelope.fieldsARetryAdds {
             throw refuse(
                 "job \(envelope.id) would be a stream entry of up to \(fields) fields (\(envelope.headers.count) of them headers, "
-                    + "2 for trace context), over the \(JobEnvelope.maxFieldCount - JobEnvelope.fieldsARetryAdds) a job may have "
+                    + "\(traceFields) for trace context a tracer may add), over the \(JobEnvelope.maxFieldCount - JobEnvelope.fieldsARetryAdds) a job may have "
                     + "(a worker reads \(JobEnvelope.maxFieldCount), and a retry adds up to \(JobEnvelope.fieldsARetryAdds) of "
                     + "Spool's own): put the data in the payload"
             )
-        }
-    }
-
-    /// Whether `text` holds a control character (C0, DEL or C1), by its UTF-8 bytes: every job's
-    /// type goes through this, and Unicode property lookups cost a batch push a tenth of its rate.
-    @inline(__always)
-    static func hasControlCharacters(_ text: String) -> Bool {
-        var text = text
-        return text.withUTF8 { bytes in
-            // C1 controls, U+0080 to U+009F, are 0xC2 0x80 to 0xC2 0x9F
-            var previous: UInt8 = 0
-            for byte in bytes {
-                if byte < 0x20 || byte == 0x7F || (previous == 0xC2 && byte < 0xA0) { return true }
-                previous = byte
-            }
-            return false
         }
     }
 
@@ -322,7 +307,7 @@ public struct SpoolProducer: Sendable {
             )
         }
         for name in envelope.headers.keys
-        where name.isEmpty || hasControlCharacters(name) {
+        where name.isEmpty || name.containsControlCharacters {
             throw SpoolError(
                 code: .invalidArgument,
                 message: "job \(envelope.id) has a header named \(SpoolError.quoted(name)): a header name must be non-empty, "
@@ -331,7 +316,8 @@ public struct SpoolProducer: Sendable {
         }
     }
 
-    /// Refuses a ``Configuration/maxPayloadBytes`` no push can work with (as a worker's is checked).
+    /// Refuses a ``Configuration/maxPayloadBytes`` no push can work with (as a worker's is
+    /// checked); each public push calls it once, first.
     private func checkConfiguration(_ queue: QueueName) throws(SpoolError) {
         if !(1...JobEnvelope.maxPayloadBytesLimit).contains(configuration.maxPayloadBytes) {
             throw SpoolError(

@@ -184,7 +184,7 @@ extension SpoolWorker.Configuration {
         if name.utf8.count > 200 { return "is longer than 200 bytes" }
         if name.contains(":") { return "holds a colon, which would let two workers share a heartbeat key" }
         if name.hasSuffix("~previous") { return "ends in ~previous, which names where an earlier run's jobs are handed over" }
-        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "holds control characters" }
+        if name.containsControlCharacters { return "holds control characters" }
         return nil
     }
 }
