@@ -202,7 +202,7 @@ struct MetricsEndpointTests {
             #expect(FileManager.default.createFile(atPath: gate, contents: nil))
             let probe = QueueProbe(server: server, queue: "slow")
             try await waitUntil("drained", within: .seconds(30)) { try probe.doneCount() == 8 }
-            try await waitUntil("ready again once drained", within: .seconds(10)) {
+            try await waitUntil("ready again once drained", within: .seconds(30)) {
                 try HTTPGet.get(port: port, "/readyz").status == 200
             }
             #expect(try HTTPGet.get(port: port, "/healthz").status == 200)

@@ -145,7 +145,7 @@ struct WorkerExecTests {
             #expect(letter["dead_error"]?.contains("timed out") == true, "\(letter)")
             let main = try #require(Int32(fixture.read("main.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
             let child = try #require(Int32(fixture.read("child.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
-            try await waitUntil("the program and its child are gone", within: .seconds(5)) {
+            try await waitUntil("the program and its child are gone", within: .seconds(60)) {
                 processEnded(main) && processEnded(child)
             }
             #expect(worker.isRunning)
@@ -171,7 +171,7 @@ struct WorkerExecTests {
             try await waitUntil("the job was dead-lettered") { try probe.deadCount() == 1 }
             let letter = try #require(try probe.deadLetters().first)
             #expect(letter["dead_error"]?.contains("timed out") == true, "\(letter)")
-            try await waitUntil("the program's child is gone", within: .seconds(5)) { processEnded(sleeper) }
+            try await waitUntil("the program's child is gone", within: .seconds(60)) { processEnded(sleeper) }
             #expect(worker.isRunning)
         }
     }

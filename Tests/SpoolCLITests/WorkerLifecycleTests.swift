@@ -58,14 +58,14 @@ struct WorkerLifecycleTests {
             defer { if !processEnded(sleeper) { kill(sleeper, SIGKILL) } }
             try await worker.signalTwice(SIGTERM, then: SIGINT)
             #expect(try await worker.wait(timeout: .seconds(10)).status == 1)
-            try await waitUntil("the program's child is gone", within: .seconds(5)) { processEnded(sleeper) }
+            try await waitUntil("the program's child is gone", within: .seconds(60)) { processEnded(sleeper) }
         }
     }
 
-    /// A worker (grace period 60 s, and `flags`) running a job that sleeps 60 s, once the job
+    /// A worker (grace period 60 s, and `flags`) running a job that sleeps 300 s, once the job
     /// has written its pid to `main.pid` in the fixture's directory.
     static func workerWithASlowJob(_ fixture: WorkerFixture, _ flags: [String] = []) async throws -> SpoolProcess {
-        let slow = try fixture.script("slow.sh", "echo $$ > \"$1/main.pid\"\nsleep 60\n")
+        let slow = try fixture.script("slow.sh", "echo $$ > \"$1/main.pid\"\nsleep 300\n")
         let worker = try fixture.worker(queue: "work", ["--grace-period", "60s"] + flags, exec: [slow, fixture.directory])
         do {
             _ = try await fixture.enqueue("work")
@@ -84,10 +84,10 @@ struct WorkerLifecycleTests {
             defer { worker.kill() }
             let main = try #require(Int32(fixture.read("main.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
             try await worker.signalTwice(SIGTERM, then: SIGINT)
-            let ended = try await worker.wait(timeout: .seconds(5))
+            let ended = try await worker.wait(timeout: .seconds(30))
             #expect(ended.status == 1)
             #expect(ended.stderr.contains("spool: exiting at once"))
-            try await waitUntil("the handler program is gone", within: .seconds(5)) { processEnded(main) }
+            try await waitUntil("the handler program is gone", within: .seconds(60)) { processEnded(main) }
             #expect(try QueueProbe(server: server, queue: "work").pending() == 1)
         }
     }
@@ -131,7 +131,7 @@ struct WorkerLifecycleTests {
             let worker = try await Self.workerWithASlowJob(fixture, ["--log-format", "json"])
             defer { worker.kill() }
             try await worker.signalTwice(SIGTERM, then: SIGTERM)
-            let ended = try await worker.wait(timeout: .seconds(5))
+            let ended = try await worker.wait(timeout: .seconds(30))
             #expect(ended.status == 1)
             var objects: [[String: Any]] = []
             for line in ended.stderr.split(separator: "\n") {

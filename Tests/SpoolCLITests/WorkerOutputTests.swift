@@ -42,7 +42,7 @@ struct WorkerOutputTests {
             worker.signal(SIGTERM)
             let ended = try await worker.wait(timeout: .seconds(20))
             #expect(ended.status == 0)
-            try await waitUntil("the pipe reached its end", within: .seconds(10)) { pipe.isAtEnd }
+            try await waitUntil("the pipe reached its end", within: .seconds(30)) { pipe.isAtEnd }
             let text = pipe.text
             #expect(text.range(of: #"dropped [0-9]+ lines? of output: stderr was not read fast enough"#, options: .regularExpression) != nil)
             #expect(text.contains("shutting down gracefully"))

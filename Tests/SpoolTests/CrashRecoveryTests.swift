@@ -76,7 +76,7 @@ struct CrashRecoveryTests {
         return calls.flatMap { Int($0) } ?? 0
     }
 
-    @Test("jobs of a SIGKILLed worker are reclaimed within the heartbeat TTL plus a few seconds")
+    @Test("jobs of a SIGKILLed worker are reclaimed once its heartbeat lapses: each once, as attempt 2, its consumer removed")
     func killedWorkerRecovery() async throws {
         try await QueueFixture.with { try await Self.killedWorkerRecovery($0) }
     }
@@ -96,21 +96,19 @@ struct CrashRecoveryTests {
         let pushed = try await fixture.producer.push((0..<5).map { Greeting(name: "\($0)") }, to: queue)
         try await waitUntil("the child started all five") { log.lines().count == 5 }
         child.kill()
-        let killedAt = ContinuousClock.now
 
         let recorder = Recorder()
         var survivor = fixture.worker(name: "survivor")
         survivor.register(Greeting.self, queue: queue) { _, context in recorder.record(context) }
         try await running(survivor) {
-            // the child's heartbeat TTL is 1 s, and a heartbeat is reclaimed once seen gone
-            // for a heartbeat interval, the reconnect backoff and the connect timeout (4.2 s
-            // here, `LapseWatch`); allow 6 s more
-            try await recorder.waitFor(5, within: .seconds(12))
+            // The child's heartbeat TTL is 1 s, and a heartbeat is reclaimed once seen gone for
+            // a heartbeat interval, the reconnect backoff and the connect timeout (4.2 s here,
+            // `LapseWatch`). The limit bounds a hang; how soon is a timing goal, asserted by the
+            // `worker-kill` fault scenario (docs/reliability.md), not here.
+            try await recorder.waitFor(5, within: .seconds(60))
         }
         #expect(Set(recorder.executions.map(\.job)) == Set(pushed.map { "\($0.id)" }))
         #expect(recorder.executions.allSatisfy { $0.attempt == 2 }, "the crashed delivery counts as an attempt")
-        let recovered = try #require(recorder.executions.map(\.at).max(), "nothing was reclaimed") - killedAt
-        #expect(recovered < .seconds(12), "recovered in \(recovered)")
         let consumers = try await fixture.redis("XINFO", "CONSUMERS", keys.stream, "default").array ?? []
         #expect(!consumers.contains { infoMap($0)["name"]?.string == "doomed" }, "the dead consumer was removed")
     }

@@ -451,7 +451,7 @@ struct WorkerSemanticsTests {
                 try await Task.sleep(for: .seconds(30))
             }
             worker.task.cancel()
-            try await waitUntil(within: .seconds(10), "the cancelled worker returned") { worker.hasEnded }
+            try await waitUntil(within: .seconds(30), "the cancelled worker returned") { worker.hasEnded }
             let pending = try await fixture.redis("XPENDING", keys.stream, "default", "-", "+", "10").array ?? []
             #expect(pending.isEmpty, "the job it was running is no longer this worker's")
             #expect(try await handedBack(fixture, keys) == 1, "handed back to the group")
@@ -474,12 +474,12 @@ struct WorkerSemanticsTests {
             worker.task.cancel()
             // The heartbeat is refreshed every 200 ms for 3 s; a worker that went on with its
             // upkeep would keep the key alive. Stopped, the key expires.
-            try await waitUntil(within: .seconds(10), "the heartbeat lapsed") {
+            try await waitUntil(within: .seconds(30), "the heartbeat lapsed") {
                 try await fixture.redis("EXISTS", heartbeat) == .integer(0)
             }
             #expect(!worker.hasEnded, "run() waits for its running handler")
             release.open()
-            try await waitUntil(within: .seconds(10), "the cancelled worker returned") { worker.hasEnded }
+            try await waitUntil(within: .seconds(30), "the cancelled worker returned") { worker.hasEnded }
         }
     }
 }

@@ -224,13 +224,16 @@ enum TempDirectory {
     }
 }
 
-/// Polls `condition` every 50 ms until it holds; fails after `limit`.
+/// Polls `condition` every 50 ms until it holds; fails after `limit`. The condition is checked
+/// once more after the deadline: on a loaded machine one sleep can outlast the whole limit (the
+/// full suite holds tests up for 12-23 s on two cores), and a wait must not fail unchecked.
 func waitUntil(
     _ what: String, within limit: Duration = .seconds(30), _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
+    while true {
         if try await condition() { return }
+        if ContinuousClock.now >= deadline { break }
         try await Task.sleep(for: .milliseconds(50))
     }
     throw TestFailure("timed out after \(limit) waiting until \(what)")
