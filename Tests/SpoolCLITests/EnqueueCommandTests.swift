@@ -257,7 +257,7 @@ struct EnqueueCommandTests {
             #expect(letter["id"] == id && letter["dead_error"]?.contains("exceeds the limit of 512 bytes") == true, "\(letter)")
             #expect(letter["dead_error"]?.contains("--max-payload-bytes for spool worker") == true, "\(letter)")
             strict.signal(SIGTERM)
-            _ = try await strict.wait(timeout: .seconds(10))
+            _ = try await strict.wait(timeout: .seconds(60))
 
             // replayed, it runs on a worker with the default limit
             let replay = try await SpoolProcess.run(["dlq", "replay", "q", "--all", "--yes", "--redis", server.url], in: fixture.directory)
@@ -283,12 +283,13 @@ struct EnqueueCommandTests {
         let clock = ContinuousClock()
         let start = clock.now
         let result = try await SpoolProcess.run(
-            ["enqueue", "q", "--redis", "redis://127.0.0.1:1", "--timeout", "2s", "--data", "{}"], timeout: .seconds(20)
+            ["enqueue", "q", "--redis", "redis://127.0.0.1:1", "--timeout", "2s", "--data", "{}"], timeout: .seconds(60)
         )
         #expect(result.status == 1)
         #expect(result.stderrLines.count == 1, "\(result.stderr)")
         #expect(result.stderr.contains("127.0.0.1:1"))
-        #expect(clock.now - start < .seconds(15))
+        // gives up after its --timeout instead of retrying on (the bound leaves room for a loaded machine)
+        #expect(clock.now - start < .seconds(45))
     }
 
     @Test func wrongPasswordNeverAppearsInTheOutput() async throws {

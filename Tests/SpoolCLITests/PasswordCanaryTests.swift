@@ -124,7 +124,7 @@ struct PasswordCanaryTests {
             try await waitUntil("the worker with a wrong password logged its failure") { !refusedWorker.stderr.isEmpty }
             try await Task.sleep(for: .seconds(1))   // let it log its reconnect attempts too
             refusedWorker.signal(SIGTERM)
-            _ = try? await refusedWorker.wait(timeout: .seconds(10))
+            _ = try? await refusedWorker.wait(timeout: .seconds(60))
             evidence.add("worker with a wrong password stdout", refusedWorker.stdout)
             evidence.add("worker with a wrong password stderr", refusedWorker.stderr)
 
@@ -181,7 +181,7 @@ struct PasswordCanaryTests {
                 try await waitUntil("the worker logged its failure") { !worker.stderr.isEmpty || !worker.stdout.isEmpty }
                 try await Task.sleep(for: .milliseconds(500))   // and a reconnect attempt or two
                 worker.signal(SIGTERM)
-                _ = try? await worker.wait(timeout: .seconds(10))
+                _ = try? await worker.wait(timeout: .seconds(60))
                 evidence.add("worker with \(what) stdout", worker.stdout)
                 evidence.add("worker with \(what) stderr", worker.stderr)
             }

@@ -133,7 +133,7 @@ struct WatchCommandTests {
                 watch.stdout.components(separatedBy: "spool queues — every 200ms").count - 1 >= 2
             }
             watch.signal(SIGINT)
-            let result = try await watch.wait(timeout: .seconds(10))
+            let result = try await watch.wait(timeout: .seconds(60))
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stdout.contains("watched"))
             #expect(result.stdout.contains("ENQ/S"))
@@ -167,7 +167,7 @@ struct WatchCommandTests {
                 return watch.stdout[shown.upperBound...].contains("watched")
             }
             watch.signal(SIGINT)
-            let result = try await watch.wait(timeout: .seconds(10))
+            let result = try await watch.wait(timeout: .seconds(60))
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stderr.isEmpty, "\(result.stderr)")
         }

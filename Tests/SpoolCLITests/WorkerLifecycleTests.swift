@@ -23,7 +23,7 @@ struct WorkerLifecycleTests {
                 fixture.read("started").split(separator: "\n").count == 2
             }
             first.signal(SIGTERM)
-            let ended = try await first.wait(timeout: .seconds(10))
+            let ended = try await first.wait(timeout: .seconds(60))
             #expect(ended.status == 0, "\(ended.stderr)")
             let probe = QueueProbe(server: server, queue: "work")
             #expect(try probe.doneCount() == 0)
@@ -39,7 +39,7 @@ struct WorkerLifecycleTests {
             let finished = Set(fixture.read("finished").split(separator: "\n").map(String.init))
             #expect(finished == Set(ids))
             second.signal(SIGTERM)
-            #expect(try await second.wait(timeout: .seconds(10)).status == 0)
+            #expect(try await second.wait(timeout: .seconds(60)).status == 0)
         }
     }
 
@@ -57,7 +57,7 @@ struct WorkerLifecycleTests {
             let sleeper = try #require(fixture.pid("child.pid"))
             defer { if !processEnded(sleeper) { kill(sleeper, SIGKILL) } }
             try await worker.signalTwice(SIGTERM, then: SIGINT)
-            #expect(try await worker.wait(timeout: .seconds(10)).status == 1)
+            #expect(try await worker.wait(timeout: .seconds(60)).status == 1)
             try await waitUntil("the program's child is gone", within: .seconds(60)) { processEnded(sleeper) }
         }
     }
@@ -175,7 +175,7 @@ struct WorkerLifecycleTests {
             // and a queue written `2024` as missing
             #expect(seen == ["emails default from emails", "2024 billing 0x1F"])
             worker.signal(SIGTERM)
-            #expect(try await worker.wait(timeout: .seconds(10)).status == 0)
+            #expect(try await worker.wait(timeout: .seconds(60)).status == 0)
         }
     }
 

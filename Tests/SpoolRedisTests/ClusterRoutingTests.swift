@@ -265,12 +265,17 @@ struct ClusterRoutingTests {
             first.pause()
             defer { first.resume() }
             #expect(try await client.send("PING").string == "PONG")
-            // the master that answered is asked first from now on: no second timeout
-            let start = ContinuousClock.now
-            let again = try await client.send("PING")
-            let elapsed = ContinuousClock.now - start
-            #expect(again.string == "PONG")
-            #expect(elapsed < .milliseconds(900), "\(elapsed)")
+            // The master that answered is asked first from now on: no second timeout. Asked first
+            // again, the frozen master would cost every PING its 1 s timeout; the quickest of five
+            // shows it is not, even when the loaded machine holds some of them up.
+            var quickest = Duration.seconds(3600)
+            for _ in 0..<5 {
+                let start = ContinuousClock.now
+                let again = try await client.send("PING")
+                quickest = min(quickest, ContinuousClock.now - start)
+                #expect(again.string == "PONG")
+            }
+            #expect(quickest < .milliseconds(900), "the quickest of five PINGs took \(quickest)")
         }
     }
 

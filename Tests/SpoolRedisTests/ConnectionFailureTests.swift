@@ -45,7 +45,7 @@ struct ConnectionFailureTests {
             }
 
             try await server.restart()
-            let reply = try await eventually(within: .seconds(10)) { try await client.send("GET", "kept") }
+            let reply = try await eventually(within: .seconds(60)) { try await client.send("GET", "kept") }
             #expect(reply.string == "yes")
         }
     }
@@ -66,7 +66,7 @@ struct ConnectionFailureTests {
                 return error.code == .timeout && "\(error)".contains("timed out")
             }
             server.resume()
-            let reply = try await eventually(within: .seconds(10)) { try await client.send("PING") }
+            let reply = try await eventually(within: .seconds(60)) { try await client.send("PING") }
             #expect(reply == .simpleString("PONG"))
         }
     }

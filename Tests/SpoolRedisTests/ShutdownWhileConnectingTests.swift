@@ -12,7 +12,7 @@ struct ShutdownWhileConnectingTests {
     /// the BLPOP went out and `shutdown()` hung); over plain TCP it comes during CLIENT
     /// SETNAME (the socket was shut down, and the call failed as "connection closed").
     @Test("shutdown during the connect or handshake fails a queued BLPOP 0 as shut down, and shutdown() returns",
-          .timeLimit(.minutes(1)), arguments: [false, true])
+          .timeLimit(.minutes(3)), arguments: [false, true])
     func blockingCommandNotSent(tls: Bool) async throws {
         let certificates = try TestCertificates.make()
         defer { certificates.remove() }

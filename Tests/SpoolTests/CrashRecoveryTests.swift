@@ -40,9 +40,11 @@ struct CrashRecoveryTests {
             try await running(worker) {
                 let before = try await fixture.producer.push(Greeting(name: "before"), to: queue)
                 try await waitUntil("the worker ran a job") { recorder.executions.contains { $0.job == "\(before.id)" } }
-                // from now on Redis refuses writes; a's heartbeat lapses 4 s on, the worker's own within 3 s
-                _ = try server.cli("SET", heartbeatOfA, "1", "PX", "4000")
-                _ = try server.cli("CONFIG", "SET", "maxmemory", "1")
+                // from now on Redis refuses writes; a's heartbeat lapses 4 s on, the worker's own
+                // within 3 s (in one flush: a's must not lapse before writes are refused)
+                _ = try await client.pipeline([
+                    RedisCommand("SET", heartbeatOfA, "1", "PX", "4000"), RedisCommand("CONFIG", "SET", "maxmemory", "1"),
+                ])
                 try await waitUntil("both heartbeats lapsed") {
                     try server.cli("EXISTS", heartbeatOfA, keys.heartbeat(.default, consumer: "b")) == "0"
                 }

@@ -1,7 +1,7 @@
 import Testing
 @testable import Spool
 
-@Suite("Handoff (the worker's job tasks waiting for their next job)", .timeLimit(.minutes(1)))
+@Suite("Handoff (the worker's job tasks waiting for their next job)", .timeLimit(.minutes(3)))
 struct HandoffTests {
     /// Waits (yielding, bounded) until `count` tasks wait on `handoff`.
     private func waitForWaiters(_ handoff: Handoff<Int>, _ count: Int) async throws {

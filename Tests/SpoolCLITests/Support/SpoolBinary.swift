@@ -144,7 +144,7 @@ final class SpoolProcess: Sendable {
     /// Runs `spool arguments` to its end (SIGKILLed and failed after `timeout`).
     static func run(
         _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:],
-        stdin: [UInt8]? = nil, timeout: Duration = .seconds(30)
+        stdin: [UInt8]? = nil, timeout: Duration = .seconds(60)
     ) async throws -> RunResult {
         let process = try start(arguments, in: directory, environment: environment, stdin: stdin)
         return try await process.wait(timeout: timeout)
@@ -227,16 +227,25 @@ enum TempDirectory {
 /// Polls `condition` every 50 ms until it holds; fails after `limit`. The condition is checked
 /// once more after the deadline: on a loaded machine one sleep can outlast the whole limit (the
 /// full suite holds tests up for 12-23 s on two cores), and a wait must not fail unchecked.
+/// An error from `condition` (a redis-cli run or an HTTP read that timed out) counts as "not
+/// yet" and is reported if the wait times out; a `TestFailure` it throws ends the wait at once.
 func waitUntil(
-    _ what: String, within limit: Duration = .seconds(30), _ condition: () async throws -> Bool
+    _ what: String, within limit: Duration = .seconds(60), _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + limit
+    var lastError: (any Error)?
     while true {
-        if try await condition() { return }
+        do {
+            if try await condition() { return }
+        } catch let failure as TestFailure {
+            throw failure
+        } catch {
+            lastError = error
+        }
         if ContinuousClock.now >= deadline { break }
         try await Task.sleep(for: .milliseconds(50))
     }
-    throw TestFailure("timed out after \(limit) waiting until \(what)")
+    throw TestFailure("timed out after \(limit) waiting until \(what)\(lastError.map { "; last error: \($0)" } ?? "")")
 }
 
 /// Whether `pid` is gone (or a zombie no one reaped).

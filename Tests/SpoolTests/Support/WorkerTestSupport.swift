@@ -124,7 +124,7 @@ final class Recorder: Sendable {
     var count: Int { state.withLock { $0.count } }
 
     /// Waits until at least `count` executions were recorded, failing the test after `limit`.
-    func waitFor(_ count: Int, within limit: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    func waitFor(_ count: Int, within limit: Duration = .seconds(60), sourceLocation: SourceLocation = #_sourceLocation) async throws {
         try await waitUntil(within: limit, "\(count) executions were recorded", sourceLocation: sourceLocation) {
             self.count >= count
         }
