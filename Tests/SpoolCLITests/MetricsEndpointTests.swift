@@ -79,7 +79,7 @@ struct MetricsEndpointTests {
 
     /// Whether a socket can bind ::1 here (containers may run without IPv6).
     static let ipv6Loopback: Bool = {
-        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in6()

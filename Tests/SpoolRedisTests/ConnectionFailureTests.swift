@@ -204,7 +204,7 @@ struct ConnectionFailureTests {
     /// It said only `Protocol error, got "H" as reply type byte`.
     @Test("a server that is not Redis (HTTP here) is a protocolError that asks whether Redis listens there")
     func notRedis() async throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         #expect(listener >= 0)
         defer { close(listener) }
         var address = sockaddr_in()

@@ -30,7 +30,7 @@ enum HTTPGet {
 
     /// A socket connected to `host`:`port` whose reads give up after `timeout`; the caller closes it.
     static func connected(port: Int, host: String = "127.0.0.1", timeout: timeval) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
         var timeout = timeout
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
