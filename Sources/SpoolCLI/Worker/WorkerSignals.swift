@@ -11,8 +11,9 @@ import UnixSignals
 /// Once the service group exists, the first signal starts a graceful shutdown; a second one
 /// kills the running handler programs and exits at once with status 1, leaving unfinished
 /// jobs pending (another worker reclaims them once this one's heartbeat lapses). A signal
-/// within ``repeatWindow`` of the first is the same request sent twice, not a second one: GNU
-/// `timeout` signals its child and then its own process group, the child included.
+/// within ``repeatWindow`` of the first (counted from when the worker has acted on the first)
+/// is the same request sent twice, not a second one: GNU `timeout` signals its child and then
+/// its own process group, the child included.
 ///
 /// The line about exiting at once is a log line in `--log-format json` (so stderr stays
 /// JSON lines), and the usual `spool: …` error line in text mode.
@@ -68,6 +69,10 @@ final class WorkerSignals: Sendable {
                 logger = groupLogger
                 logger.info("shutting down gracefully; send the signal again (1 s or more later) to exit at once", metadata: ["signal": "\(signal)"])
                 await group.triggerGracefulShutdown()
+                // The window starts again once the first is handled: a repeat that came while
+                // this task waited for a busy thread (a worker under load) is taken from the
+                // stream only now, and must not look like a second request.
+                first = .now
             } else {
                 await RunningChildren.shared.killAll()
                 let message = "exiting at once on a second \(signal); unfinished jobs stay pending for other workers"
