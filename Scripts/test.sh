@@ -16,8 +16,8 @@ section "Build (swift build --build-tests)"
 swift build --build-tests
 
 # A hung test fails the run with its output, rather than at the CI's own time limit without it.
-# A full run takes 4-8 minutes; SPOOL_TEST_TIMEOUT changes the limit of each pass (a `timeout`
-# duration).
+# A full run takes about 4 minutes here (7 in CI, building included); SPOOL_TEST_TIMEOUT changes
+# the limit of each pass (a `timeout` duration). With arguments, one pass runs them.
 limit="${SPOOL_TEST_TIMEOUT:-40m}"
 run_tests() {
     local status=0

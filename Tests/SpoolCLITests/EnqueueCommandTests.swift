@@ -288,7 +288,7 @@ struct EnqueueCommandTests {
         #expect(result.status == 1)
         #expect(result.stderrLines.count == 1, "\(result.stderr)")
         #expect(result.stderr.contains("127.0.0.1:1"))
-        // gives up after its --timeout instead of retrying on (the bound leaves room for a loaded machine)
+        // gives up instead of retrying on (a bound against a hang, with room for a loaded machine)
         #expect(clock.now - start < .seconds(45))
     }
 

@@ -137,13 +137,15 @@ struct WorkerExecTests {
             )
             defer { worker.kill() }
             let id = try await fixture.enqueue("slow")
+            let probe = QueueProbe(server: server, queue: "slow")
             try await waitUntil("the program and its child run", within: .seconds(60)) {
-                fixture.pid("main.pid") != nil && fixture.pid("child.pid") != nil
+                if fixture.pid("main.pid") != nil && fixture.pid("child.pid") != nil { return true }
+                if try probe.deadCount() > 0 { throw TestFailure("timed out before the program wrote its pids") }
+                return false
             }
             let main = try #require(fixture.pid("main.pid"))
             let child = try #require(fixture.pid("child.pid"))
             defer { for pid in [main, child] where !processEnded(pid) { kill(pid, SIGKILL) } }
-            let probe = QueueProbe(server: server, queue: "slow")
             try await waitUntil("the job was dead-lettered", within: .seconds(60)) { try probe.deadCount() == 1 }
             let letter = try #require(try probe.deadLetters().first)
             #expect(letter["id"] == id)

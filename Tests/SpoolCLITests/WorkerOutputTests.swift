@@ -13,8 +13,14 @@ struct WorkerOutputTests {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
             let pipe = try StderrPipe()
-            // 2 MB each, in lines of 999 x's and a newline
-            let loud = ["/bin/sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' x | fold -w 999"]
+            // 2 MB each, in lines of 999 x's and a newline, then 100 kB every 50 ms until the
+            // test creates the gate file
+            let gate = fixture.directory + "/gate"
+            let loud = ["/bin/sh", "-c", """
+                line=$(head -c 999 /dev/zero | tr '\\0' x)
+                yes "$line" | head -n 2000
+                while [ ! -e "$0" ]; do yes "$line" | head -n 100; sleep 0.05; done
+                """, gate]
             let worker = try fixture.worker(
                 queue: "loud", ["--concurrency", "4", "--heartbeat-ttl", "2s", "--grace-period", "2s"],
                 exec: loud, stderrDescriptor: pipe.writeEnd
@@ -23,23 +29,31 @@ struct WorkerOutputTests {
             defer { worker.kill() }
             let probe = QueueProbe(server: server, queue: "loud")
             let heartbeats = "spool:{loud}:hb:default:*"
-            try await waitUntil("the worker's heartbeat key exists") { !(try server.cli("KEYS", heartbeats)).isEmpty }
+            var key = ""
+            try await waitUntil("the worker's heartbeat key exists") {
+                key = try server.cli("KEYS", heartbeats).split(separator: "\n").first.map(String.init) ?? ""
+                return !key.isEmpty
+            }
             for _ in 0..<4 { _ = try await fixture.enqueue("loud") }
+            try await waitUntil("the pipe is full") { pipe.unreadBytes >= 60_000 }
 
-            try await waitUntil("the four jobs are done") { try probe.doneCount() == 4 }
-            #expect(worker.isRunning)
-            // With 8 MB printed into the unread pipe, the worker still beats: its heartbeat key's
-            // TTL goes back up three times (each a refresh). Blocked on the pipe, it never did:
-            // the key expired. (Counted, not watched: a loaded machine may hold up a beat.)
-            let key = try #require(try server.cli("KEYS", heartbeats).split(separator: "\n").first.map(String.init))
+            // While the programs print into the full pipe, the worker still beats: its live
+            // heartbeat key's TTL goes back up three times (each a refresh). Blocked on the
+            // pipe, it never did: the key expired. (Counted, not watched: a loaded machine may
+            // hold a beat up; a key that lapsed and came back counts no refresh.)
             var refreshes = 0
-            var last = Int.max
+            var last = -2
             try await waitUntil("the heartbeat was refreshed three times with the pipe full") {
                 let ttl = Int(try server.cli("PTTL", key).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -2
-                if ttl > last { refreshes += 1 }
+                if last > 0 && ttl > last { refreshes += 1 }
                 last = ttl
                 return refreshes >= 3
             }
+            #expect(pipe.unreadBytes >= 60_000, "the pipe was read meanwhile")
+            #expect(try probe.doneCount() == 0, "the programs stopped printing before the gate")
+            #expect(FileManager.default.createFile(atPath: gate, contents: nil))
+            try await waitUntil("the four jobs are done") { try probe.doneCount() == 4 }
+            #expect(worker.isRunning)
 
             // the reader comes back: the worker says how many lines it dropped
             pipe.startReading()

@@ -219,7 +219,7 @@ struct ConnectionFailureTests {
         // answers the first connection's first bytes as an HTTP server would; closes once the
         // client has (closing with the request unread would reset the connection instead)
         let answered = JoinableThread.detached {
-            let connection = accept(listener, nil, nil)
+            let connection = acceptClosingOnExec(listener)
             guard connection >= 0 else { return }
             defer { close(connection) }
             var bound = timeval(tv_sec: 10, tv_usec: 0)

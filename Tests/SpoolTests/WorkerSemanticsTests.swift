@@ -450,7 +450,7 @@ struct WorkerSemanticsTests {
         try await QueueFixture.with { fixture in
             let keys = QueueKeys(queue: try QueueName("cancelled"))
             let worker = try await WorkerTask.start(fixture, queue: keys.queue) {
-                try await Task.sleep(for: .seconds(30))
+                try await Task.sleep(for: .seconds(300))
             }
             worker.task.cancel()
             try await waitUntil(within: .seconds(30), "the cancelled worker returned") { worker.hasEnded }

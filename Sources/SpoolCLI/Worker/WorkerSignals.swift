@@ -11,9 +11,9 @@ import UnixSignals
 /// Once the service group exists, the first signal starts a graceful shutdown; a second one
 /// kills the running handler programs and exits at once with status 1, leaving unfinished
 /// jobs pending (another worker reclaims them once this one's heartbeat lapses). A signal
-/// within ``repeatWindow`` of the first (counted from when the worker has acted on the first)
-/// is the same request sent twice, not a second one: GNU `timeout` signals its child and then
-/// its own process group, the child included.
+/// within ``repeatWindow`` of the worker acting on the first (it logs that it is shutting down
+/// gracefully) is the same request sent twice, not a second one: GNU `timeout` signals its
+/// child and then its own process group, the child included.
 ///
 /// The line about exiting at once is a log line in `--log-format json` (so stderr stays
 /// JSON lines), and the usual `spool: …` error line in text mode.
@@ -67,12 +67,13 @@ final class WorkerSignals: Sendable {
                     StandardError.exit(0)
                 }
                 logger = groupLogger
-                logger.info("shutting down gracefully; send the signal again (1 s or more later) to exit at once", metadata: ["signal": "\(signal)"])
                 await group.triggerGracefulShutdown()
-                // The window starts again once the first is handled: a repeat that came while
-                // this task waited for a busy thread (a worker under load) is taken from the
-                // stream only now, and must not look like a second request.
+                // The window starts once the first is acted on: a repeat that came while this
+                // task waited for a busy thread (a worker under load) is taken from the stream
+                // only now, and must not look like a second request. The line comes after, so
+                // that a signal sent 1 s or more after it is a second request, as it says.
                 first = .now
+                logger.info("shutting down gracefully; send the signal again (1 s or more later) to exit at once", metadata: ["signal": "\(signal)"])
             } else {
                 await RunningChildren.shared.killAll()
                 let message = "exiting at once on a second \(signal); unfinished jobs stay pending for other workers"

@@ -61,12 +61,11 @@ public final class DelayProxy: Sendable {
 
     private func acceptLoop(target: sockaddr_in) {
         while !stopped.load(ordering: .relaxed) {
-            let client = accept(listener, nil, nil)
+            let client = acceptClosingOnExec(listener)
             if client < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 break
             }
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             var address = target
             let connected = server >= 0 && withUnsafePointer(to: &address) {

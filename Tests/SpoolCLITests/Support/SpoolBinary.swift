@@ -162,9 +162,9 @@ final class SpoolProcess: Sendable {
 
     /// Sends `first`, waits for the worker's graceful-shutdown log line, then 1.1 s more, and
     /// sends `second`: a second request, which makes a worker exit at once. (A signal within
-    /// 1 s of the first is the same request, `WorkerSignals`; the worker starts that second
-    /// before it logs the line, so from the line on, 1.1 s is past it however late the line
-    /// was seen.) The worker must still be shutting down then: give it a job that runs on.
+    /// 1 s of the worker acting on the first is the same request, `WorkerSignals`; it starts
+    /// that second before it logs the line, so from the line on, 1.1 s is past it however late
+    /// the line was seen.) The worker must still be shutting down then: give it a job that runs on.
     func signalTwice(_ first: Int32, then second: Int32) async throws {
         signal(first)
         try await waitUntil("the worker logged the graceful shutdown") { stderr.contains("shutting down gracefully") }

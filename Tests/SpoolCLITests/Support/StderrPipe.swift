@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SpoolTesting
 
 /// A pipe to give a `spool` process as its stderr: the test holds the read end and decides
 /// whether to read it, leave it unread (a stuck log shipper) or close it (a reader gone).
@@ -44,6 +45,12 @@ final class StderrPipe: Sendable {
             return !state.read
         }
         if first { close(readEnd) }
+    }
+
+    /// Bytes written into the pipe and not read yet (`FIONREAD`).
+    var unreadBytes: Int {
+        var count: Int32 = 0
+        return ioctl(readEnd, UInt(FIONREAD), &count) == 0 ? Int(count) : 0
     }
 
     /// Reads everything until end of file on a thread of its own (not the cooperative pool).
@@ -113,9 +120,8 @@ final class SilentListener: Sendable {
     /// over all connections (a client's first command, once it has sent one).
     func poll() -> Int {
         while true {
-            let connection = accept(socketDescriptor, nil, nil)
+            let connection = acceptClosingOnExec(socketDescriptor)
             guard connection >= 0 else { break }
-            _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
             _ = fcntl(connection, F_SETFL, fcntl(connection, F_GETFL) | O_NONBLOCK)
             connections.withLock { $0.append(connection) }
         }

@@ -134,7 +134,7 @@ final class Recorder: Sendable {
 /// Polls `condition` until it holds or `limit` passes (for state that lives in Redis).
 /// An error from `condition` counts as "not yet"; the last one is reported on timeout.
 func waitUntil(
-    within limit: Duration = .seconds(30), _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+    within limit: Duration = .seconds(60), _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
     _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + limit
