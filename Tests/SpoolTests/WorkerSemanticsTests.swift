@@ -183,7 +183,12 @@ struct WorkerSemanticsTests {
                 }
                 let pushedAt = ContinuousClock.now
                 let job = try await fixture.producer.push(Greeting(name: "x"), to: queue, options: PushOptions(delay: .milliseconds(1500)))
-                #expect(try await fixture.redis("ZCARD", QueueKeys(queue: queue).delayed) == .integer(1))
+                let delayed = try await fixture.redis("ZCARD", QueueKeys(queue: queue).delayed)
+                // in the delayed set until it is due: read before then, it must be there (a test
+                // held up past its time by a loaded machine cannot tell, and skips this)
+                if ContinuousClock.now - pushedAt < .milliseconds(1500) {
+                    #expect(delayed == .integer(1))
+                }
                 try await recorder.waitFor(1)
                 let ran = try #require(recorder.executions.first)
                 #expect(ran.job == "\(job.id)")
