@@ -3,6 +3,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 private let streamType = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
@@ -129,21 +131,55 @@ final class ProbeSocket {
         RedisServerError(code: code, message: "\(call) failed: \(String(cString: strerror(number)))")
     }
 
-    /// Asks the kernel for a currently free TCP port on 127.0.0.1 (bind to port 0, read, close).
+    /// A TCP port free on 127.0.0.1 now, for a test server.
+    ///
+    /// Taken below the kernel's ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`),
+    /// in turn from a random start and not twice while the range lasts, so that no other test's
+    /// server and no client connection (its local port is an ephemeral one) takes it while a
+    /// server is stopped: a server restarted on its port found it taken (EADDRINUSE), 1 run
+    /// of the suite in 8, when ports came from a bind to port 0. Each is checked free by a bind.
+    /// Where the ephemeral range starts too low to leave room below it, a bind to port 0.
     static func freeLocalPort() throws(RedisServerError) -> Int {
+        guard let range = belowEphemeral else { return try boundPort(0) }
+        for _ in 0..<range.count {
+            let candidate = nextCandidate.withLock { next in
+                if next == nil || !range.contains(next!) { next = Int.random(in: range) }
+                defer { next = next! + 1 == range.upperBound ? range.lowerBound : next! + 1 }
+                return next!
+            }
+            if let port = try? boundPort(candidate) { return port }
+        }
+        return try boundPort(0)
+    }
+
+    /// Ports from 10000 to the ephemeral range's start (a cluster node's bus port is also
+    /// taken from here), or `nil` when that leaves under 1000.
+    private static let belowEphemeral: Range<Int>? = {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        guard let low = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap({ Int($0) }),
+              low - 10_000 >= 1_000
+        else { return nil }
+        return 10_000..<low
+    }()
+
+    private static let nextCandidate = Mutex<Int?>(nil)
+
+    /// Binds 127.0.0.1:`port` (0: one the kernel picks), closes, and returns the port bound.
+    private static func boundPort(_ port: Int) throws(RedisServerError) -> Int {
         let fd = socket(AF_INET, streamType, 0)
         guard fd >= 0 else { throw failure(.launchFailed, "socket") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
                 bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
             }
         }
-        guard bound else { throw failure(.launchFailed, "bind 127.0.0.1:0") }
+        guard bound else { throw failure(.launchFailed, "bind 127.0.0.1:\(port)") }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
