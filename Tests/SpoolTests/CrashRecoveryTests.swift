@@ -78,7 +78,7 @@ struct CrashRecoveryTests {
         return calls.flatMap { Int($0) } ?? 0
     }
 
-    @Test("jobs of a SIGKILLed worker are reclaimed once its heartbeat lapses: each once, as attempt 2, its consumer removed")
+    @Test("jobs of a SIGKILLed worker are all reclaimed once its heartbeat lapses, as attempt 2, and its consumer removed")
     func killedWorkerRecovery() async throws {
         try await QueueFixture.with { try await Self.killedWorkerRecovery($0) }
     }

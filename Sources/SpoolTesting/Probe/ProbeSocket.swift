@@ -143,9 +143,9 @@ final class ProbeSocket {
         guard let range = belowEphemeral else { return try boundPort(0) }
         for _ in 0..<range.count {
             let candidate = nextCandidate.withLock { next in
-                if next == nil || !range.contains(next!) { next = Int.random(in: range) }
-                defer { next = next! + 1 == range.upperBound ? range.lowerBound : next! + 1 }
-                return next!
+                let port = next ?? Int.random(in: range)
+                next = port + 1 == range.upperBound ? range.lowerBound : port + 1
+                return port
             }
             if let port = try? boundPort(candidate) { return port }
         }
