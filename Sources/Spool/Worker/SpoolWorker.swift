@@ -207,10 +207,10 @@ public struct SpoolWorker: Service, Sendable {
         }
         defer { ActiveConsumers.release(serving) }
         var runners: [SubscriptionRunner] = []
-        var executor: WorkerThreadExecutor?
+        var executor: ConnectionLoop?
         if configuration.dedicatedThread {
             do {
-                executor = try WorkerThreadExecutor()
+                executor = try ConnectionLoop()
             } catch {
                 // the worker works as well on the shared pool, only with more thread wake-ups
                 logger.warning(
@@ -218,11 +218,21 @@ public struct SpoolWorker: Service, Sendable {
                 )
             }
         }
-        // every task that prefers it has ended when the group returns
-        defer { executor?.shutdown() }
+        // On its own thread, the worker sends through a connection of its own whose I/O that
+        // thread drives between the worker's tasks (a cluster: through `client`). It goes down
+        // with `client`, so a client shut down under the worker stops it as before.
+        let loopClient = executor.flatMap { RedisClient(following: client, loop: $0, logger: logger) }
+        // every task that prefers the executor has ended when the group returns
+        defer {
+            if let loopClient {
+                client.stopFollowing(loopClient)
+                loopClient.shutdown()
+            }
+            executor?.shutdown()
+        }
         for key in order {
             runners.append(SubscriptionRunner(
-                client: client, keys: try QueueKeys(queue: key.queue, prefix: configuration.prefix),
+                client: loopClient ?? client, keys: try QueueKeys(queue: key.queue, prefix: configuration.prefix),
                 group: key.group, subscription: subscriptions[key]!, configuration: configuration, logger: logger,
                 metricsFactory: metricsFactory, tracer: tracer, executor: executor
             ))

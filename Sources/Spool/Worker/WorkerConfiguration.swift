@@ -61,6 +61,15 @@ extension SpoolWorker {
         /// one thread, so a handler that blocks it (synchronous I/O, `sleep`, a lock held long)
         /// or computes for long delays all the others, and CPU-bound handlers get one core.
         /// Keep the default for those.
+        ///
+        /// The thread also drives the I/O of the worker's own shared Redis connection, as an
+        /// event loop does: the worker's commands are written once the ready tasks have run,
+        /// and their replies read when its socket is readable, with no connection thread in
+        /// between (docs/performance.md, "Stop 33"). That connection is made from the
+        /// `RedisClient`'s configuration and goes down with the client; the worker's blocking
+        /// reads keep connections with threads of their own. On a Redis Cluster the worker
+        /// sends through the client as it is. A connect, and a write to a full socket, wait on
+        /// that thread (at most the connect and command timeouts), as a blocking handler would.
         public var dedicatedThread: Bool
 
         /// Creates a configuration with the defaults.

@@ -10,6 +10,9 @@ import Darwin
 /// `@unchecked Sendable`: every stored `var` is read and written only with `lock` held.
 final class ConnectionCore: @unchecked Sendable {
     let lock = ConditionLock()
+    /// The loop that drives this connection's I/O, for one without a thread of its own: told
+    /// of new work instead of a thread being signalled.
+    let loop: ConnectionLoop?
     private var queue: Deque<PendingCommand> = []
     private var isShutdown = false
     private var threadWaiting = false
@@ -31,6 +34,10 @@ final class ConnectionCore: @unchecked Sendable {
     private var interruptTarget: UInt64?
     /// The largest per-command timeout queued since the thread last took work.
     private var requestedTimeout: Duration?
+
+    init(loop: ConnectionLoop? = nil) {
+        self.loop = loop
+    }
 
     /// Why the thread must not send the work it holds (``stopRequested()``).
     enum Stop {
@@ -58,7 +65,25 @@ final class ConnectionCore: @unchecked Sendable {
         if let timeout { requestedTimeout = max(requestedTimeout ?? timeout, timeout) }
         let wake = threadWaiting
         lock.unlock()
-        if wake { lock.signal() }
+        if let loop {
+            loop.connectionHasWork()
+        } else if wake {
+            lock.signal()
+        }
+    }
+
+    /// Takes everything queued without waiting, for a connection driven by a ``ConnectionLoop``
+    /// (it sends more while earlier work is in flight); `shutdown` once the client was shut down.
+    func takeAvailable(into work: inout Deque<PendingCommand>) -> (shutdown: Bool, timeout: Duration?) {
+        lock.withLock {
+            work.append(contentsOf: queue)
+            queue.removeAll(keepingCapacity: true)
+            takenThrough = queuedCount
+            finishedThrough = takenThrough
+            let timeout = requestedTimeout
+            requestedTimeout = nil
+            return (isShutdown, timeout)
+        }
     }
 
     /// Blocks until there is work and returns it all; `shutdown` with what was left after
@@ -166,6 +191,7 @@ final class ConnectionCore: @unchecked Sendable {
         if socket >= 0 { _ = shutdown(socket, Int32(SHUT_RDWR)) }
         lock.unlock()
         lock.signal()
+        loop?.connectionHasWork()
     }
 }
 

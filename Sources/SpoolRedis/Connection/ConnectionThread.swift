@@ -114,15 +114,7 @@ struct ConnectionThread: Sendable {
     ) -> RedisError? {
         do throws(RedisError) {
             output.removeAll(keepingCapacity: true)
-            for pending in work {
-                switch pending {
-                case .single(let command, _): command.encodeRESP(into: &output)
-                case .batch(let commands, _), .chained(let commands, _, _):
-                    for command in commands { command.encodeRESP(into: &output) }
-                case .followUp:
-                    break // written when its batch's replies were read
-                }
-            }
+            for pending in work { pending.encodeCommands(into: &output) }
             try context.write(output)
             if output.count > 1 << 20 { output = [] }
             while let pending = work.first {
@@ -144,10 +136,7 @@ struct ConnectionThread: Sendable {
                     work.removeFirst()
                     // a follow-up the client refuses (`unsupportedReason`) is not sent: the
                     // caller gets the replies without its reply, as after a failure
-                    guard let next = followUp(replies), next.unsupportedReason == nil else {
-                        continuation.resume(returning: replies)
-                        continue
-                    }
+                    guard let next = PendingCommand.command(following: replies, followUp, continuation) else { continue }
                     // written now, so its reply comes after those of everything written before
                     // it, which is all of `work`: it waits at the end. Queued before the write,
                     // so a failed write still hands the replies back (`PendingCommand.fail`):
@@ -175,7 +164,7 @@ struct ConnectionThread: Sendable {
     /// The queue is taken before any caller is resumed: a resumed caller may send its next
     /// command at once, and that one did not wait on the failure, so it goes out on a new
     /// connection.
-    private func failAll(_ work: inout Deque<PendingCommand>, with error: RedisError) {
+    func failAll(_ work: inout Deque<PendingCommand>, with error: RedisError) {
         let queued = core.takeQueued()
         for pending in work { pending.fail(error) }
         work.removeAll(keepingCapacity: true)
@@ -183,7 +172,7 @@ struct ConnectionThread: Sendable {
     }
 
     /// Fails the work taken with the error for `stop`.
-    private func fail(_ work: inout Deque<PendingCommand>, _ stop: ConnectionCore.Stop) {
+    func fail(_ work: inout Deque<PendingCommand>, _ stop: ConnectionCore.Stop) {
         let error = switch stop {
         case .shutdown: RedisError(code: .shutdown, message: "the client was shut down", address: address)
         case .cancelled: RedisError(code: .cancelled, message: "the command was cancelled", address: address)
@@ -192,7 +181,7 @@ struct ConnectionThread: Sendable {
         work.removeAll(keepingCapacity: true)
     }
 
-    private func drop(_ context: inout HiredisContext?) {
+    func drop(_ context: inout HiredisContext?) {
         if context != nil {
             core.unregisterSocket()
             context = nil
@@ -201,7 +190,7 @@ struct ConnectionThread: Sendable {
 
     /// Connects and runs the handshake: AUTH, SELECT, CLIENT SETNAME. `tlsSetupFailure` is the
     /// connection's last failed TLS setup (``TLSTunnel/SetupFailure``).
-    private func connect(tlsSetupFailure: inout TLSTunnel.SetupFailure?) throws(RedisError) -> HiredisContext {
+    func connect(tlsSetupFailure: inout TLSTunnel.SetupFailure?) throws(RedisError) -> HiredisContext {
         try configuration.validate()
         let context: HiredisContext
         if let tls = configuration.tls, case .tcp(let host, let port) = configuration.address {
@@ -274,7 +263,7 @@ struct ConnectionThread: Sendable {
     /// Shorter idle spells are not checked: a command then saves the system call.
     static var idleCheckAfter: Duration { .milliseconds(100) }
 
-    private func backoff(_ failures: Int) -> Duration {
+    func backoff(_ failures: Int) -> Duration {
         let exponent = min(failures - 1, 20)
         let delay = configuration.reconnectBaseDelay * (1 << exponent)
         return min(delay, configuration.reconnectMaxDelay)

@@ -75,6 +75,7 @@ final class HiredisContext {
 
     deinit {
         redisFree(context)
+        receiveBuffer?.deallocate()
     }
 
     /// Sets the socket read/write timeout (the command timeout).
@@ -119,6 +120,52 @@ final class HiredisContext {
         var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
         return poll(&descriptor, 1, 0) > 0 && descriptor.revents != 0
     }
+
+    /// Reads what the socket holds without waiting and hands it to the reply parser, for a
+    /// connection driven by a ``ConnectionLoop``; returns whether anything was read. Throws on
+    /// an end of stream or an I/O error.
+    func receiveAvailable() throws(RedisError) -> Bool {
+        guard let reader = context.pointee.reader else {
+            throw RedisError(code: .connectionClosed, message: "the connection has no reply reader", address: address)
+        }
+        let buffer = receiveBuffer ?? UnsafeMutablePointer<CChar>.allocate(capacity: Self.receiveBufferSize)
+        receiveBuffer = buffer
+        let fd = context.pointee.fd
+        var received = false
+        while true {
+            let count = recv(fd, buffer, Self.receiveBufferSize, Int32(MSG_DONTWAIT))
+            if count > 0 {
+                received = true
+                if redisReaderFeed(reader, buffer, count) != REDIS_OK {
+                    throw RedisError(code: .protocolError, message: "the reply parser refused the input", address: address)
+                }
+                // a short read emptied the socket: spare the call that would say so
+                if count < Self.receiveBufferSize { return true }
+                continue
+            }
+            if count == 0 {
+                throw RedisError(code: .connectionClosed, message: "server closed the connection", address: address)
+            }
+            let code = errno
+            if code == EINTR { continue }
+            if code == EAGAIN || code == EWOULDBLOCK { return received }
+            throw RedisError(code: .connectionClosed, message: String(cString: strerror(code)), address: address)
+        }
+    }
+
+    /// The next reply parsed from what ``receiveAvailable()`` read; `nil` when none is complete yet.
+    func nextParsedReply() throws(RedisError) -> RESPValue? {
+        var reply: UnsafeMutableRawPointer?
+        guard redisGetReplyFromReader(context, &reply) == REDIS_OK else { throw ioError() }
+        guard reply != nil else { return nil }
+        guard let value = replies.take() else { throw ioError() }
+        return value
+    }
+
+    private static let receiveBufferSize = 16 * 1024
+    /// Where ``receiveAvailable()`` reads to; allocated on its first use (a threaded
+    /// connection never uses it: hiredis reads for it).
+    private var receiveBuffer: UnsafeMutablePointer<CChar>?
 
     /// Reads the next reply (built by ``ReplyBuilder`` as hiredis parses it).
     func readReply() throws(RedisError) -> RESPValue {

@@ -22,9 +22,11 @@ public final class RedisConnection: Sendable {
     /// The scripts loaded on this connection's current socket (see `pipelineLoadingScripts`).
     let loadedScripts = Mutex(LoadedScripts())
 
-    init(id: Int, configuration: RedisConfiguration, logger: Logger) {
+    /// - Parameter loop: the loop that drives this connection's I/O, instead of a thread of
+    ///   its own (``ConnectionLoop``).
+    init(id: Int, configuration: RedisConfiguration, logger: Logger, loop: ConnectionLoop? = nil) {
         self.id = id
-        let core = ConnectionCore()
+        let core = ConnectionCore(loop: loop)
         self.core = core
         self.address = configuration.redactedURL
         var logger = logger
@@ -32,6 +34,12 @@ public final class RedisConnection: Sendable {
         let worker = ConnectionThread(id: id, configuration: configuration, core: core, logger: logger)
         self.worker = worker
         var state = ThreadState()
+        if let loop {
+            loop.host(DrivenConnection(logic: worker))
+            self.threadStarted = Atomic(true)
+            self.thread = Mutex(state)
+            return
+        }
         do {
             state.thread = try JoinableThread { worker.run() }
         } catch {

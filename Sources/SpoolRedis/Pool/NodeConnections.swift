@@ -8,7 +8,9 @@ final class NodeConnections: Sendable {
     /// The configuration of every connection here; its address is this server's.
     let configuration: RedisConfiguration
     private let logger: Logger
-    private let ids: ConnectionIDs
+    /// Numbers the connections (shared with a client that follows this one's, see
+    /// ``RedisClient/init(following:loop:logger:)``).
+    let ids: ConnectionIDs
     private let shared: [RedisConnection]
     private let nextShared = Atomic<Int>(0)
     private let dedicated: Mutex<DedicatedState>
@@ -20,12 +22,13 @@ final class NodeConnections: Sendable {
     }
 
     /// Creates the connection threads; connections open on first use.
-    init(configuration: RedisConfiguration, ids: ConnectionIDs, logger: Logger) {
+    /// - Parameter loop: drives the shared connections' I/O, when given (``ConnectionLoop``).
+    init(configuration: RedisConfiguration, ids: ConnectionIDs, logger: Logger, loop: ConnectionLoop? = nil) {
         self.configuration = configuration
         self.logger = logger
         self.ids = ids
         self.shared = (0..<max(1, configuration.poolSize)).map { _ in
-            RedisConnection(id: ids.next(), configuration: configuration, logger: logger)
+            RedisConnection(id: ids.next(), configuration: configuration, logger: logger, loop: loop)
         }
         self.dedicated = Mutex(DedicatedState())
     }

@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -58,6 +59,40 @@ public final class RedisClient: Sendable {
         } else {
             backend = .single(NodeConnections(configuration: configuration, ids: ConnectionIDs(), logger: logger))
         }
+    }
+
+    /// A client for part of `parent`'s work, whose shared connection is driven by `loop`
+    /// (``ConnectionLoop``): tasks on the loop's thread send and get replies with no other
+    /// thread woken. Same configuration (its own shared connections, `poolSize` of them);
+    /// dedicated connections keep threads of their own. It is shut down with `parent` (at once
+    /// if `parent` already was), until ``stopFollowing(_:)``. `nil` for a cluster.
+    package init?(
+        following parent: RedisClient, loop: ConnectionLoop,
+        logger: Logger = Logger(label: "spool.redis", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        guard case .single(let node) = parent.backend else { return nil }
+        ignoreSIGPIPE
+        self.configuration = parent.configuration
+        self.backend = .single(NodeConnections(configuration: configuration, ids: node.ids, logger: logger, loop: loop))
+        let parentDown = parent.followers.withLock { state in
+            if state.isShutdown { return true }
+            state.clients[ObjectIdentifier(self)] = self
+            return false
+        }
+        if parentDown { shutdown() }
+    }
+
+    /// Clients shut down with this one (``init(following:loop:logger:)``).
+    private let followers = Mutex(Followers())
+
+    private struct Followers {
+        var clients: [ObjectIdentifier: RedisClient] = [:]
+        var isShutdown = false
+    }
+
+    /// Lets go of a client made to follow this one: it is no longer shut down with this one.
+    package func stopFollowing(_ follower: RedisClient) {
+        _ = followers.withLock { $0.clients.removeValue(forKey: ObjectIdentifier(follower)) }
     }
 
     deinit {
@@ -230,6 +265,12 @@ public final class RedisClient: Sendable {
 
     /// Fails everything in flight, closes every connection and joins its thread; idempotent.
     public func shutdown() {
+        let following = followers.withLock { state in
+            state.isShutdown = true
+            defer { state.clients.removeAll() }
+            return Array(state.clients.values)
+        }
+        for follower in following { follower.shutdown() }
         switch backend {
         case .single(let node): node.shutdown()
         case .cluster(let router): router.shutdown()

@@ -1,0 +1,176 @@
+import CHiredis
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One thread that runs tasks, in the order they become ready, and drives the I/O of the
+/// connections made on it (``RedisClient/init(configuration:logger:loop:)``): SwiftNIO's
+/// event-loop shape.
+///
+/// A task that sends a command queues it; the loop writes it once the tasks ready now have
+/// run, and, when no task is ready, waits in `poll` for the replies (or for work from another
+/// thread). A reply resumes its task on this same thread: no thread is woken to send a
+/// command or to hand its reply back, as a connection's own thread would be.
+///
+/// `@unchecked Sendable`: `queue`, `added`, `waiting`, `connectionWork` and `state` are read
+/// and written only with `lock` held; `connections` only by the loop's thread; `thread` only
+/// by `init` and by ``shutdown()``, called once.
+package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
+    private enum State {
+        case running
+        /// ``shutdown()`` was called: the thread runs what is queued, then ends.
+        case stopping
+        /// The thread ended: work that still arrives goes to the shared pool.
+        case ended
+    }
+
+    private let lock = ConditionLock()
+    private var queue: [UnownedJob] = []
+    /// Connections made on this loop, not yet taken up by its thread.
+    private var added: [DrivenConnection] = []
+    /// The thread waits in `poll`: wake it through `wakeDescriptor`.
+    private var waiting = false
+    /// A connection was given work (or shut down) since the thread last looked.
+    private var connectionWork = false
+    private var state = State.running
+    private let wakeDescriptor: Int32
+    private var connections: [DrivenConnection] = []
+    private var thread: JoinableThread?
+
+    /// - Throws: ``ThreadStartFailure`` when no thread (or no eventfd) can be had.
+    package init() throws(ThreadStartFailure) {
+        wakeDescriptor = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        guard wakeDescriptor >= 0 else { throw ThreadStartFailure(code: errno) }
+        do throws(ThreadStartFailure) {
+            thread = try JoinableThread { [self] in loop() }
+        } catch {
+            close(wakeDescriptor)
+            throw error
+        }
+    }
+
+    deinit {
+        close(wakeDescriptor)
+    }
+
+    package func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        lock.lock()
+        guard state != .ended else {
+            lock.unlock()
+            // not expected (its owner shuts this down once its tasks have ended); never dropped
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+            return
+        }
+        queue.append(job)
+        let wake = waiting
+        waiting = false
+        lock.unlock()
+        if wake { signal() }
+    }
+
+    /// Takes up a connection made on this loop.
+    func host(_ connection: DrivenConnection) {
+        lock.lock()
+        added.append(connection)
+        connectionWork = true
+        let wake = waiting
+        waiting = false
+        lock.unlock()
+        if wake { signal() }
+    }
+
+    /// A connection of this loop was given work, or shut down.
+    func connectionHasWork() {
+        lock.lock()
+        connectionWork = true
+        let wake = waiting
+        waiting = false
+        lock.unlock()
+        if wake { signal() }
+    }
+
+    /// Lets the thread run what is queued, then ends it and waits for it. The connections
+    /// still open then fail what they hold as shut down.
+    package func shutdown() {
+        lock.lock()
+        if state == .running { state = .stopping }
+        let wake = waiting
+        waiting = false
+        lock.unlock()
+        if wake { signal() }
+        thread.take()?.join()
+    }
+
+    private func signal() {
+        var one: UInt64 = 1
+        _ = write(wakeDescriptor, &one, 8)
+    }
+
+    private func loop() {
+        var batch: [UnownedJob] = []
+        var descriptors: [pollfd] = []
+        while true {
+            lock.lock()
+            if !added.isEmpty {
+                connections += added
+                added.removeAll()
+            }
+            let pump = connectionWork
+            connectionWork = false
+            if pump {
+                lock.unlock()
+                for connection in connections { connection.pump() }
+                connections.removeAll { $0.isClosed }
+                continue
+            }
+            if !queue.isEmpty {
+                swap(&queue, &batch)
+                lock.unlock()
+                for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
+                batch.removeAll(keepingCapacity: true)
+                // replies that came while the tasks ran
+                for connection in connections { connection.receive() }
+                continue
+            }
+            if state == .stopping {
+                state = .ended
+                lock.unlock()
+                for connection in connections { connection.close() }
+                connections.removeAll()
+                return
+            }
+            waiting = true
+            lock.unlock()
+            descriptors.removeAll(keepingCapacity: true)
+            descriptors.append(pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0))
+            var deadline: ContinuousClock.Instant?
+            for connection in connections {
+                guard let socket = connection.awaitedSocket else { continue }
+                descriptors.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0))
+                if let due = connection.deadline { deadline = min(deadline ?? due, due) }
+            }
+            let timeout = deadline.map { Self.milliseconds(until: $0) } ?? -1
+            let ready = poll(&descriptors, nfds_t(descriptors.count), timeout)
+            lock.withLock { waiting = false }
+            if ready > 0 && descriptors[0].revents != 0 {
+                var count: UInt64 = 0
+                _ = read(wakeDescriptor, &count, 8)
+            }
+            let now = ContinuousClock.now
+            for connection in connections {
+                connection.receive()
+                connection.checkDeadline(now: now)
+            }
+        }
+    }
+
+    /// Whole milliseconds from now until `deadline`, rounded up (0 once it has passed).
+    private static func milliseconds(until deadline: ContinuousClock.Instant) -> Int32 {
+        let left = deadline - .now
+        if left <= .zero { return 0 }
+        let (seconds, attoseconds) = left.components
+        let total = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return Int32(min(total, Int64(Int32.max)))
+    }
+}

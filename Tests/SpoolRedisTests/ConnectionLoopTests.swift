@@ -1,0 +1,216 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SpoolTesting
+import Synchronization
+import Testing
+@testable import SpoolRedis
+
+/// A client whose shared connection a ``ConnectionLoop`` drives (a worker on its own thread
+/// sends through one): the same replies, failures and recovery as a connection with a thread.
+@Suite("Connections driven by a loop's thread")
+struct ConnectionLoopTests {
+    /// Runs `body` with a client following one for `server` (``RedisClient/init(following:loop:logger:)``)
+    /// and the loop driving it; shuts both down after.
+    private func withLoopClient<T>(
+        _ server: RedisServer, commandTimeout: Duration = .seconds(10),
+        _ body: (RedisClient, RedisClient, ConnectionLoop) async throws -> T
+    ) async throws -> T {
+        var configuration = try RedisConfiguration(url: server.url)
+        configuration.commandTimeout = commandTimeout
+        let parent = RedisClient(configuration: configuration)
+        defer { parent.shutdown() }
+        let loop = try ConnectionLoop()
+        defer { loop.shutdown() }
+        let client = try #require(RedisClient(following: parent, loop: loop))
+        defer { client.shutdown() }
+        return try await body(client, parent, loop)
+    }
+
+    @Test("commands from the loop's tasks and from other threads, single, batched and chained, each get their own replies")
+    func repliesReachTheirCallers() async throws {
+        try await withRedisServer { server in
+            try await withLoopClient(server) { client, _, loop in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for worker in 0..<8 {
+                        // half the callers on the loop's thread, half on the shared pool
+                        let preference: (any TaskExecutor)? = worker % 2 == 0 ? loop : nil
+                        group.addTask(executorPreference: preference) {
+                            for round in 0..<100 {
+                                let key = "k\(worker)-\(round)"
+                                #expect(try await client.send("SET", key, "v\(round)") == .simpleString("OK"))
+                                #expect(try await client.send("GET", key).string == "v\(round)")
+                                let echoes = try await client.pipeline([RedisCommand("ECHO", "a\(round)"), RedisCommand("ECHO", "b\(round)")])
+                                #expect(echoes.map(\.string) == ["a\(round)", "b\(round)"])
+                                // the follow-up is made from the batch's replies, and its reply comes last
+                                let chained = try await client.pipeline([RedisCommand("RPUSH", "l\(worker)", "x"), RedisCommand("ECHO", key)]) { replies in
+                                    RedisCommand("LLEN", "l\(worker)")
+                                }
+                                #expect(chained.count == 3 && chained[0].int == round + 1 && chained[1].string == key && chained[2].int == round + 1)
+                                _ = try await client.send("INCR", "total")
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                #expect(try await client.send("GET", "total").string == "800")
+            }
+        }
+    }
+
+    @Test("a reply many times the loop's 16 KiB read comes whole, and the next reply after it")
+    func largeReply() async throws {
+        try await withRedisServer { server in
+            try await withLoopClient(server) { client, _, loop in
+                let value = String((0..<(1 << 20)).map { _ in Character(UnicodeScalar(UInt8.random(in: 97...122))) })
+                let replies = try await Task(executorPreference: loop) {
+                    _ = try await client.send("SET", "big", value)
+                    return try await client.pipeline([RedisCommand("GET", "big"), RedisCommand("PING")])
+                }.value
+                #expect(replies[0].string == value)
+                #expect(replies[1] == .simpleString("PONG"))
+            }
+        }
+    }
+
+    @Test("server paused past the command timeout: the call times out, and the next ones work after SIGCONT")
+    func timesOut() async throws {
+        try await withRedisServer { server in
+            try await withLoopClient(server, commandTimeout: .milliseconds(500)) { client, _, loop in
+                #expect(try await client.send("PING") == .simpleString("PONG"))
+                server.pause()
+                let ping = Task(executorPreference: loop) { try await client.send("PING") }
+                // a bound against a hang (no timeout at all): the server is let go, and the PING
+                // that then succeeds fails the test
+                let paused = await result(of: ping, within: .seconds(30)) { server.resume() }
+                server.resume()
+                #expect {
+                    _ = try #require(paused).get()
+                } throws: { error in
+                    let error = error as! RedisError
+                    return error.code == .timeout && "\(error)".contains(server.url)
+                }
+                let reply = try await eventually(within: .seconds(60)) { try await client.send("PING") }
+                #expect(reply == .simpleString("PONG"))
+            }
+        }
+    }
+
+    @Test("server stopped with a command in flight: it fails as a lost connection, and the client reconnects after a restart")
+    func serverStopAndRestart() async throws {
+        try await withRedisServer(.init(appendOnly: true)) { server in
+            try await withLoopClient(server, commandTimeout: .seconds(60)) { client, parent, loop in
+                _ = try await client.send("SET", "kept", "yes")
+                // in flight on the loop's connection while the server goes away
+                let inFlight = Task(executorPreference: loop) { try await client.send("BLPOP", "never", "50") }
+                try await waitForBlockedClient(parent)
+                try await server.stop()
+                await #expect {
+                    _ = try await inFlight.value
+                } throws: { error in
+                    (error as? RedisError)?.code == .connectionClosed
+                }
+                try await server.restart()
+                let reply = try await eventually(within: .seconds(60)) { try await client.send("GET", "kept") }
+                #expect(reply.string == "yes")
+            }
+        }
+    }
+
+    @Test("a connection the server closed while idle is replaced before the next command")
+    func closedWhileIdle() async throws {
+        try await withRedisServer { server in
+            try await withLoopClient(server) { client, parent, _ in
+                let first = try #require(try await client.send("CLIENT", "ID").int)
+                let used = ContinuousClock.now
+                #expect(try await parent.send("CLIENT", "KILL", "ID", String(first)) == .integer(1))
+                try await Task.sleep(until: used + ConnectionThread.idleCheckAfter + .milliseconds(20))
+                #expect(try await client.send("PING") == .simpleString("PONG"))
+                #expect(try await client.send("CLIENT", "ID").int != first, "a new connection served it")
+            }
+        }
+    }
+
+    @Test("shutting the followed client down fails a command in flight on the loop's connection as shut down, and later ones")
+    func shutDownWithParent() async throws {
+        try await withRedisServer { server in
+            try await withLoopClient(server, commandTimeout: .seconds(60)) { client, parent, loop in
+                let inFlight = Task(executorPreference: loop) { try await client.send("BLPOP", "never", "50") }
+                try await waitForBlockedClient(parent)
+                parent.shutdown()
+                await #expect {
+                    _ = try await inFlight.value
+                } throws: { error in
+                    (error as? RedisError)?.code == .shutdown
+                }
+                await #expect {
+                    try await client.send("PING")
+                } throws: { error in
+                    (error as? RedisError)?.code == .shutdown
+                }
+            }
+        }
+    }
+
+    @Test("a client made to follow one already shut down is shut down; one let go of is not shut down with it")
+    func followingRules() async throws {
+        try await withRedisServer { server in
+            let loop = try ConnectionLoop()
+            defer { loop.shutdown() }
+            let configuration = try RedisConfiguration(url: server.url)
+            let gone = RedisClient(configuration: configuration)
+            gone.shutdown()
+            let late = try #require(RedisClient(following: gone, loop: loop))
+            await #expect {
+                try await late.send("PING")
+            } throws: { error in
+                (error as? RedisError)?.code == .shutdown
+            }
+            let parent = RedisClient(configuration: configuration)
+            let kept = try #require(RedisClient(following: parent, loop: loop))
+            defer { kept.shutdown() }
+            parent.stopFollowing(kept)
+            parent.shutdown()
+            #expect(try await kept.send("PING") == .simpleString("PONG"))
+        }
+    }
+
+    @Test("shutting the loop down fails what its connections still hold as shut down")
+    func loopShutdown() async throws {
+        try await withRedisServer { server in
+            var configuration = try RedisConfiguration(url: server.url)
+            configuration.commandTimeout = .seconds(60)
+            let parent = RedisClient(configuration: configuration)
+            defer { parent.shutdown() }
+            let loop = try ConnectionLoop()
+            let client = try #require(RedisClient(following: parent, loop: loop))
+            defer { client.shutdown() }
+            // sent from the shared pool: the loop's thread only drives the connection
+            let inFlight = Task { try await client.send("BLPOP", "never", "50") }
+            try await waitForBlockedClient(parent)
+            loop.shutdown()
+            await #expect {
+                _ = try await inFlight.value
+            } throws: { error in
+                (error as? RedisError)?.code == .shutdown
+            }
+            // nothing drives the connection any more: a command fails at once, not never
+            let later = Task { try await client.send("PING") }
+            let outcome = await result(of: later, within: .seconds(30)) { client.shutdown() }
+            #expect {
+                _ = try #require(outcome).get()
+            } throws: { error in
+                (error as? RedisError)?.code == .shutdown
+            }
+        }
+    }
+
+    /// Waits until the server holds a client blocked (a `BLPOP` sent); a bound against a hang.
+    private func waitForBlockedClient(_ admin: RedisClient) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while (try await admin.send("INFO", "clients").string ?? "").contains("blocked_clients:0") {
+            try #require(ContinuousClock.now < deadline, "the BLPOP never blocked")
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
