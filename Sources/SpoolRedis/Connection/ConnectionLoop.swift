@@ -110,6 +110,8 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
     private func loop() {
         var batch: [UnownedJob] = []
         var descriptors: [pollfd] = []
+        // tasks ran since the sockets were last looked at
+        var ranTasks = false
         while true {
             lock.lock()
             if !added.isEmpty {
@@ -127,12 +129,17 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
             if !queue.isEmpty {
                 swap(&queue, &batch)
                 lock.unlock()
+                // Replies that came while the last tasks ran, before more run: tasks that keep
+                // making tasks do not hold them up. (Once no task is ready, `poll` looks.)
+                if ranTasks {
+                    for connection in connections { connection.receive() }
+                }
                 for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
                 batch.removeAll(keepingCapacity: true)
-                // replies that came while the tasks ran
-                for connection in connections { connection.receive() }
+                ranTasks = true
                 continue
             }
+            ranTasks = false
             if state == .stopping {
                 state = .ended
                 lock.unlock()
