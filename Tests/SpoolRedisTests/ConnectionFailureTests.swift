@@ -204,33 +204,9 @@ struct ConnectionFailureTests {
     /// It said only `Protocol error, got "H" as reply type byte`.
     @Test("a server that is not Redis (HTTP here) is a protocolError that asks whether Redis listens there")
     func notRedis() async throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        #expect(listener >= 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
-        }
-        #expect(bound && listen(listener, 1) == 0)
-        let port = Int(UInt16(bigEndian: address.sin_port))
-        // answers the first connection's first bytes as an HTTP server would; closes once the
-        // client has (closing with the request unread would reset the connection instead)
-        let answered = JoinableThread.detached {
-            let connection = acceptClosingOnExec(listener)
-            guard connection >= 0 else { return }
-            defer { close(connection) }
-            var bound = timeval(tv_sec: 10, tv_usec: 0)
-            setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &bound, socklen_t(MemoryLayout<timeval>.size))
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            guard recv(connection, &buffer, buffer.count, 0) > 0 else { return }
-            let reply = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".utf8)
-            _ = reply.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            while recv(connection, &buffer, buffer.count, 0) > 0 {}
-        }
-        #expect(answered)
+        // answers the first bytes as an HTTP server would
+        let reply = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".utf8)
+        let port = try OneReplyServer.start(reply: reply, then: .waitForClientClose)
         let error = try #require(await Self.pingError(port: port))
         #expect(error.code == .protocolError && "\(error)".contains("got \"H\" as reply type byte (is a Redis server listening there?"), "\(error)")
     }

@@ -44,9 +44,9 @@ struct ConnectionLoopTests {
                                 #expect(echoes.map(\.string) == ["a\(round)", "b\(round)"])
                                 // the follow-up is made from the batch's replies, and its reply comes last
                                 let chained = try await client.pipeline([RedisCommand("RPUSH", "l\(worker)", "x"), RedisCommand("ECHO", key)]) { replies in
-                                    RedisCommand("LLEN", "l\(worker)")
+                                    replies[1].string.map { RedisCommand("GET", $0) }
                                 }
-                                #expect(chained.count == 3 && chained[0].int == round + 1 && chained[1].string == key && chained[2].int == round + 1)
+                                #expect(chained.count == 3 && chained[0].int == round + 1 && chained[1].string == key && chained[2].string == "v\(round)")
                                 _ = try await client.send("INCR", "total")
                             }
                         }
@@ -73,16 +73,36 @@ struct ConnectionLoopTests {
         }
     }
 
+    @Test("a reply that fills the loop's whole 16 KiB read and is followed by the server's close reaches its caller")
+    func replyThenClose() async throws {
+        // 8 bytes of header, 16,374 of value, 2 of CRLF: one full read, then the end of stream
+        let value = String(repeating: "v", count: 16_374)
+        let port = try OneReplyServer.start(reply: Array("$16374\r\n\(value)\r\n".utf8), then: .close)
+        var configuration = RedisConfiguration(address: .tcp(host: "127.0.0.1", port: port))
+        configuration.clientName = nil   // no handshake: the first bytes sent are the GET
+        let parent = RedisClient(configuration: configuration)
+        defer { parent.shutdown() }
+        let loop = try ConnectionLoop()
+        defer { loop.shutdown() }
+        let client = try #require(RedisClient(following: parent, loop: loop))
+        defer { client.shutdown() }
+        let reply = try await Task(executorPreference: loop) { try await client.send("GET", "k") }.value
+        #expect(reply.string == value)
+    }
+
     @Test("server paused past the command timeout: the call times out, and the next ones work after SIGCONT")
     func timesOut() async throws {
         try await withRedisServer { server in
             try await withLoopClient(server, commandTimeout: .milliseconds(500)) { client, _, loop in
                 #expect(try await client.send("PING") == .simpleString("PONG"))
                 server.pause()
+                let sent = ContinuousClock.now
                 let ping = Task(executorPreference: loop) { try await client.send("PING") }
                 // a bound against a hang (no timeout at all): the server is let go, and the PING
                 // that then succeeds fails the test
                 let paused = await result(of: ping, within: .seconds(30)) { server.resume() }
+                // not at once: once the command timeout had passed with no reply
+                #expect(ContinuousClock.now - sent >= .milliseconds(500))
                 server.resume()
                 #expect {
                     _ = try #require(paused).get()
@@ -189,20 +209,33 @@ struct ConnectionLoopTests {
             let inFlight = Task { try await client.send("BLPOP", "never", "50") }
             try await waitForBlockedClient(parent)
             loop.shutdown()
+            // bounded: had the loop left its connection open, nothing would ever read the reply
             await #expect {
-                _ = try await inFlight.value
+                _ = try #require(await outcome(of: inFlight, within: .seconds(30))).get()
             } throws: { error in
                 (error as? RedisError)?.code == .shutdown
             }
             // nothing drives the connection any more: a command fails at once, not never
             let later = Task { try await client.send("PING") }
-            let outcome = await result(of: later, within: .seconds(30)) { client.shutdown() }
-            #expect {
-                _ = try #require(outcome).get()
+            await #expect {
+                _ = try #require(await outcome(of: later, within: .seconds(30))).get()
             } throws: { error in
                 (error as? RedisError)?.code == .shutdown
             }
         }
+    }
+
+    /// `task`'s result if it finishes within `limit`, else `nil`, leaving it running (nothing
+    /// may be able to end it: the test fails rather than hangs).
+    private func outcome<T: Sendable>(of task: Task<T, any Error>, within limit: Duration) async -> Result<T, any Error>? {
+        let finished = Mutex<Result<T, any Error>?>(nil)
+        Task { let result = await task.result; finished.withLock { $0 = result } }
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if let result = finished.withLock({ $0 }) { return result }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return finished.withLock { $0 }
     }
 
     /// Waits until the server holds a client blocked (a `BLPOP` sent); a bound against a hang.

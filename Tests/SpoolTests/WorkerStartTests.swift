@@ -237,9 +237,13 @@ struct WorkerStartTests {
 
     /// run() returned as after a graceful shutdown, so an app awaiting it took the worker for
     /// stopped on purpose.
-    @Test("a RedisClient shut down under a running worker makes run() throw (code shutdown) once the worker stopped")
-    func clientShutDownWhileRunning() async throws {
+    @Test("a RedisClient shut down under a running worker makes run() throw (code shutdown) once the worker stopped",
+          arguments: [false, true])
+    func clientShutDownWhileRunning(dedicatedThread: Bool) async throws {
         try await QueueFixture.with { fixture in
+            // on its own thread, the worker sends through a client that follows this one
+            var fixture = fixture
+            fixture.dedicatedThread = dedicatedThread
             let queue = try QueueName("gone")
             let client = RedisClient(configuration: try RedisConfiguration(url: fixture.url))
             defer { client.shutdown() }

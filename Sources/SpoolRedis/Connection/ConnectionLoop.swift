@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// One thread that runs tasks, in the order they become ready, and drives the I/O of the
-/// connections made on it (``RedisClient/init(configuration:logger:loop:)``): SwiftNIO's
+/// connections made on it (``RedisClient/init(following:loop:logger:)``): SwiftNIO's
 /// event-loop shape.
 ///
 /// A task that sends a command queues it; the loop writes it once the tasks ready now have
@@ -41,12 +41,8 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
     package init() throws(ThreadStartFailure) {
         wakeDescriptor = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
         guard wakeDescriptor >= 0 else { throw ThreadStartFailure(code: errno) }
-        do throws(ThreadStartFailure) {
-            thread = try JoinableThread { [self] in loop() }
-        } catch {
-            close(wakeDescriptor)
-            throw error
-        }
+        // on a failure `deinit` closes the eventfd (every property is set by then)
+        thread = try JoinableThread { [self] in loop() }
     }
 
     deinit {
@@ -72,6 +68,12 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
     /// Takes up a connection made on this loop.
     func host(_ connection: DrivenConnection) {
         lock.lock()
+        if state == .ended {
+            lock.unlock()
+            // nothing would drive it: its commands fail as shut down
+            connection.close()
+            return
+        }
         added.append(connection)
         connectionWork = true
         let wake = waiting
@@ -132,7 +134,11 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
                 // Replies that came while the last tasks ran, before more run: tasks that keep
                 // making tasks do not hold them up. (Once no task is ready, `poll` looks.)
                 if ranTasks {
-                    for connection in connections { connection.receive() }
+                    for connection in connections {
+                        connection.receive()
+                        // a server that stopped answering times out even while tasks keep coming
+                        if connection.deadline != nil { connection.checkDeadline(now: .now) }
+                    }
                 }
                 for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
                 batch.removeAll(keepingCapacity: true)

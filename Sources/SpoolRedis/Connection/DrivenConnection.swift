@@ -5,6 +5,10 @@ import Logging
 /// they are queued and reads its replies when its socket is readable, between the tasks it
 /// runs. The same work as ``ConnectionThread``'s, in steps that never wait for a reply.
 ///
+/// Only a client's shared connections are driven, and callers never hold those, so no
+/// ``RedisConnection/sendInterruptible(_:timeout:)`` reaches one: interrupts are not handled
+/// here (``ConnectionCore/takeAvailable(into:)`` marks what it takes as finished for them).
+///
 /// `@unchecked Sendable`: it is made on the thread that creates the connection and handed to
 /// the loop under the loop's lock; from then on only the loop's thread touches its state.
 final class DrivenConnection: @unchecked Sendable {

@@ -143,12 +143,15 @@ final class HiredisContext {
                 if count < Self.receiveBufferSize { return true }
                 continue
             }
+            let code = errno
+            if count < 0 && code == EINTR { continue }
+            if count < 0 && (code == EAGAIN || code == EWOULDBLOCK) { return received }
+            // The replies read before an end of stream (or a reset) are handed out first: the
+            // next call finds it again, as a read after an end of stream reads nothing.
+            if received { return true }
             if count == 0 {
                 throw RedisError(code: .connectionClosed, message: "server closed the connection", address: address)
             }
-            let code = errno
-            if code == EINTR { continue }
-            if code == EAGAIN || code == EWOULDBLOCK { return received }
             throw RedisError(code: .connectionClosed, message: String(cString: strerror(code)), address: address)
         }
     }

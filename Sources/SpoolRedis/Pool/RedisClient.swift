@@ -66,6 +66,9 @@ public final class RedisClient: Sendable {
     /// thread woken. Same configuration (its own shared connections, `poolSize` of them);
     /// dedicated connections keep threads of their own. It is shut down with `parent` (at once
     /// if `parent` already was), until ``stopFollowing(_:)``. `nil` for a cluster.
+    ///
+    /// Its ``shutdown()`` does not wait: the loop fails what is in flight on its next turn
+    /// (after the task running then), and closes the socket.
     package init?(
         following parent: RedisClient, loop: ConnectionLoop,
         logger: Logger = Logger(label: "spool.redis", factory: { _ in SwiftLogNoOpLogHandler() })
