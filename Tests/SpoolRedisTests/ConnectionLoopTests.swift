@@ -18,6 +18,12 @@ struct ConnectionLoopTests {
     ) async throws -> T {
         var configuration = try RedisConfiguration(url: server.url)
         configuration.commandTimeout = commandTimeout
+        return try await withLoopClient(configuration, body)
+    }
+
+    private func withLoopClient<T>(
+        _ configuration: RedisConfiguration, _ body: (RedisClient, RedisClient, ConnectionLoop) async throws -> T
+    ) async throws -> T {
         let parent = RedisClient(configuration: configuration)
         defer { parent.shutdown() }
         let loop = try ConnectionLoop()
@@ -80,14 +86,10 @@ struct ConnectionLoopTests {
         let port = try OneReplyServer.start(reply: Array("$16374\r\n\(value)\r\n".utf8), then: .close)
         var configuration = RedisConfiguration(address: .tcp(host: "127.0.0.1", port: port))
         configuration.clientName = nil   // no handshake: the first bytes sent are the GET
-        let parent = RedisClient(configuration: configuration)
-        defer { parent.shutdown() }
-        let loop = try ConnectionLoop()
-        defer { loop.shutdown() }
-        let client = try #require(RedisClient(following: parent, loop: loop))
-        defer { client.shutdown() }
-        let reply = try await Task(executorPreference: loop) { try await client.send("GET", "k") }.value
-        #expect(reply.string == value)
+        try await withLoopClient(configuration) { client, _, loop in
+            let reply = try await Task(executorPreference: loop) { try await client.send("GET", "k") }.value
+            #expect(reply.string == value)
+        }
     }
 
     @Test("server paused past the command timeout: the call times out, and the next ones work after SIGCONT")
