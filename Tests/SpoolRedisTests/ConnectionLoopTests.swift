@@ -10,7 +10,7 @@ import Testing
 /// sends through one): the same replies, failures and recovery as a connection with a thread.
 @Suite("Connections driven by a loop's thread")
 struct ConnectionLoopTests {
-    /// Runs `body` with a client following one for `server` (``RedisClient/init(following:loop:logger:)``)
+    /// Runs `body` with a client following one for `server` (``RedisClient/init(following:loop:)``)
     /// and the loop driving it; shuts both down after.
     private func withLoopClient<T>(
         _ server: RedisServer, commandTimeout: Duration = .seconds(10),

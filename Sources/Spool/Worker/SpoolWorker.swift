@@ -221,7 +221,7 @@ public struct SpoolWorker: Service, Sendable {
         // On its own thread, the worker sends through a connection of its own whose I/O that
         // thread drives between the worker's tasks (a cluster: through `client`). It goes down
         // with `client`, so a client shut down under the worker stops it as before.
-        let loopClient = executor.flatMap { RedisClient(following: client, loop: $0, logger: logger) }
+        let loopClient = executor.flatMap { RedisClient(following: client, loop: $0) }
         // every task that prefers the executor has ended when the group returns
         defer {
             if let loopClient {

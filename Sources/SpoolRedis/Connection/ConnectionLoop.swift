@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// One thread that runs tasks, in the order they become ready, and drives the I/O of the
-/// connections made on it (``RedisClient/init(following:loop:logger:)``): SwiftNIO's
+/// connections made on it (``RedisClient/init(following:loop:)``): SwiftNIO's
 /// event-loop shape.
 ///
 /// A task that sends a command queues it; the loop writes it once the tasks ready now have

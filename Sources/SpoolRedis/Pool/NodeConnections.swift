@@ -7,9 +7,10 @@ import Synchronization
 final class NodeConnections: Sendable {
     /// The configuration of every connection here; its address is this server's.
     let configuration: RedisConfiguration
-    private let logger: Logger
+    /// The client's logger (a client following this one's logs to it too).
+    let logger: Logger
     /// Numbers the connections (shared with a client that follows this one's, see
-    /// ``RedisClient/init(following:loop:logger:)``).
+    /// ``RedisClient/init(following:loop:)``).
     let ids: ConnectionIDs
     private let shared: [RedisConnection]
     private let nextShared = Atomic<Int>(0)

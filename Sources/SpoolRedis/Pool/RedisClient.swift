@@ -63,20 +63,17 @@ public final class RedisClient: Sendable {
 
     /// A client for part of `parent`'s work, whose shared connection is driven by `loop`
     /// (``ConnectionLoop``): tasks on the loop's thread send and get replies with no other
-    /// thread woken. Same configuration (its own shared connections, `poolSize` of them);
+    /// thread woken. Same configuration and logger (its own shared connections, `poolSize` of them);
     /// dedicated connections keep threads of their own. It is shut down with `parent` (at once
     /// if `parent` already was), until ``stopFollowing(_:)``. `nil` for a cluster.
     ///
     /// Its ``shutdown()`` does not wait: the loop fails what is in flight on its next turn
     /// (after the task running then), and closes the socket.
-    package init?(
-        following parent: RedisClient, loop: ConnectionLoop,
-        logger: Logger = Logger(label: "spool.redis", factory: { _ in SwiftLogNoOpLogHandler() })
-    ) {
+    package init?(following parent: RedisClient, loop: ConnectionLoop) {
         guard case .single(let node) = parent.backend else { return nil }
         ignoreSIGPIPE
         self.configuration = parent.configuration
-        self.backend = .single(NodeConnections(configuration: configuration, ids: node.ids, logger: logger, loop: loop))
+        self.backend = .single(NodeConnections(configuration: configuration, ids: node.ids, logger: node.logger, loop: loop))
         let parentDown = parent.followers.withLock { state in
             if state.isShutdown { return true }
             state.clients[ObjectIdentifier(self)] = self
@@ -85,7 +82,7 @@ public final class RedisClient: Sendable {
         if parentDown { shutdown() }
     }
 
-    /// Clients shut down with this one (``init(following:loop:logger:)``).
+    /// Clients shut down with this one (``init(following:loop:)``).
     private let followers = Mutex(Followers())
 
     private struct Followers {
