@@ -64,6 +64,30 @@ struct ConnectionLoopTests {
         }
     }
 
+    @Test("8,000 commands from 16 tasks on the shared pool, each waking the loop from another thread, are all answered")
+    func sendersOnOtherThreads() async throws {
+        try await withRedisServer { server in
+            try await withLoopClient(server) { client, _, _ in
+                // every caller on the shared pool: each command wakes the loop from another thread
+                let all = Task {
+                    try await withThrowingTaskGroup(of: Int.self) { group in
+                        for _ in 0..<16 {
+                            group.addTask {
+                                var answered = 0
+                                for _ in 0..<500 where try await client.send("PING") == .simpleString("PONG") { answered += 1 }
+                                return answered
+                            }
+                        }
+                        return try await group.reduce(0, +)
+                    }
+                }
+                // bounded: a command left queued while the loop sleeps is never answered
+                let answered = try #require(await outcome(of: all, within: .seconds(60)), "a command was never answered").get()
+                #expect(answered == 16 * 500)
+            }
+        }
+    }
+
     @Test("a reply many times the loop's 16 KiB read comes whole, and the next reply after it")
     func largeReply() async throws {
         try await withRedisServer { server in
@@ -76,6 +100,29 @@ struct ConnectionLoopTests {
                 #expect(replies[0].string == value)
                 #expect(replies[1] == .simpleString("PONG"))
             }
+        }
+    }
+
+    @Test("reading what a socket holds: a reply that fills the whole 16 KiB read, then the peer's close, gives the reply, then the close")
+    func receiveThenEndOfStream() throws {
+        var sockets: [Int32] = [-1, -1]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sockets) == 0)
+        // the context owns and closes its end
+        let context = try HiredisContext(connectedSocket: sockets[0], redacted: "socketpair", timeout: .seconds(5))
+        let value = String(repeating: "v", count: 16_374)
+        let bytes = Array("$16374\r\n\(value)\r\n".utf8)
+        #expect(bytes.withUnsafeBytes { write(sockets[1], $0.baseAddress, $0.count) } == bytes.count)
+        // shut down, not only closed: a process another test spawns at this moment holds a copy
+        // of the descriptor until its exec, and the close alone would end nothing meanwhile
+        shutdown(sockets[1], Int32(SHUT_WR))
+        close(sockets[1])
+        #expect(try context.receiveAvailable())
+        #expect(try context.nextParsedReply()?.string == value)
+        #expect(try context.nextParsedReply() == nil)
+        #expect {
+            _ = try context.receiveAvailable()
+        } throws: { error in
+            (error as? RedisError)?.code == .connectionClosed
         }
     }
 
@@ -96,7 +143,9 @@ struct ConnectionLoopTests {
     func timesOut() async throws {
         try await withRedisServer { server in
             try await withLoopClient(server, commandTimeout: .milliseconds(500)) { client, _, loop in
-                #expect(try await client.send("PING") == .simpleString("PONG"))
+                // connected first (a connect on a loaded machine may take longer than the timeout)
+                let pong = try await eventually(within: .seconds(60)) { try await client.send("PING") }
+                #expect(pong == .simpleString("PONG"))
                 server.pause()
                 let sent = ContinuousClock.now
                 let ping = Task(executorPreference: loop) { try await client.send("PING") }
@@ -114,6 +163,49 @@ struct ConnectionLoopTests {
                 }
                 let reply = try await eventually(within: .seconds(60)) { try await client.send("PING") }
                 #expect(reply == .simpleString("PONG"))
+            }
+        }
+    }
+
+    @Test("a command in flight times out while the loop's thread is never idle (a task that keeps yielding)")
+    func timesOutWhileBusy() async throws {
+        try await withRedisServer { server in
+            try await withLoopClient(server, commandTimeout: .milliseconds(500)) { client, _, loop in
+                let pong = try await eventually(within: .seconds(60)) { try await client.send("PING") }
+                #expect(pong == .simpleString("PONG"))
+                let stop = Atomic<Bool>(false)
+                // keeps a task ready on the loop at every turn, so it never waits in `poll`
+                let spinner = Task(executorPreference: loop) {
+                    while !stop.load(ordering: .relaxed) { await Task.yield() }
+                }
+                server.pause()
+                let ping = Task(executorPreference: loop) { try await client.send("PING") }
+                let paused = await result(of: ping, within: .seconds(30)) { server.resume() }
+                stop.store(true, ordering: .relaxed)
+                await spinner.value
+                server.resume()
+                #expect {
+                    _ = try #require(paused).get()
+                } throws: { error in
+                    (error as? RedisError)?.code == .timeout
+                }
+            }
+        }
+    }
+
+    @Test("a server that is not Redis is a protocolError on the loop too, asking whether Redis listens there")
+    func notRedis() async throws {
+        let reply = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".utf8)
+        let port = try OneReplyServer.start(reply: reply, then: .waitForClientClose)
+        var configuration = RedisConfiguration(address: .tcp(host: "127.0.0.1", port: port))
+        configuration.clientName = nil   // no handshake: the reply is read by the loop
+        try await withLoopClient(configuration) { client, _, loop in
+            let outcome = await Task(executorPreference: loop) { try await client.send("PING") }.result
+            #expect {
+                _ = try outcome.get()
+            } throws: { error in
+                let error = error as! RedisError
+                return error.code == .protocolError && "\(error)".contains("(is a Redis server listening there?")
             }
         }
     }
@@ -144,9 +236,10 @@ struct ConnectionLoopTests {
         try await withRedisServer { server in
             try await withLoopClient(server) { client, parent, _ in
                 let first = try #require(try await client.send("CLIENT", "ID").int)
-                let used = ContinuousClock.now
                 #expect(try await parent.send("CLIENT", "KILL", "ID", String(first)) == .integer(1))
-                try await Task.sleep(until: used + ConnectionThread.idleCheckAfter + .milliseconds(20))
+                // idle long enough to be checked before the next command: counted from after the
+                // kill, which came after the connection's last exchange
+                try await Task.sleep(for: ConnectionThread.idleCheckAfter + .milliseconds(200))
                 #expect(try await client.send("PING") == .simpleString("PONG"))
                 #expect(try await client.send("CLIENT", "ID").int != first, "a new connection served it")
             }
@@ -194,6 +287,24 @@ struct ConnectionLoopTests {
             parent.stopFollowing(kept)
             parent.shutdown()
             #expect(try await kept.send("PING") == .simpleString("PONG"))
+        }
+    }
+
+    @Test("a client made on a loop that has ended fails its commands as shut down, rather than never")
+    func endedLoop() async throws {
+        try await withRedisServer { server in
+            let parent = RedisClient(configuration: try RedisConfiguration(url: server.url))
+            defer { parent.shutdown() }
+            let loop = try ConnectionLoop()
+            loop.shutdown()
+            let client = try #require(RedisClient(following: parent, loop: loop))
+            defer { client.shutdown() }
+            let ping = Task { try await client.send("PING") }
+            await #expect {
+                _ = try #require(await outcome(of: ping, within: .seconds(30))).get()
+            } throws: { error in
+                (error as? RedisError)?.code == .shutdown
+            }
         }
     }
 

@@ -250,8 +250,12 @@ struct WorkerStartTests {
             var worker = SpoolWorker(client: client, configuration: fixture.workerConfiguration(name: nil), logger: fixture.logger)
             let ran = Mutex(0)
             worker.register(Greeting.self, queue: queue) { _, _ in ran.withLock { $0 += 1 } }
+            let finished = Flag()
             try await withThrowingTaskGroup(of: (any Error)?.self) { [worker] group in
-                group.addTask { await Self.runError(of: worker) }
+                group.addTask {
+                    defer { finished.set() }
+                    return await Self.runError(of: worker)
+                }
                 // running: a job pushed now is handled
                 try await waitUntil("the worker's group exists") {
                     try await fixture.redis("EXISTS", QueueKeys(queue: queue).stream) == .integer(1)
@@ -259,6 +263,9 @@ struct WorkerStartTests {
                 try await fixture.producer.push(Greeting(name: "first"), to: queue)
                 try await waitUntil("the job ran") { ran.withLock { $0 } == 1 }
                 client.shutdown()
+                // bounded: a worker that never heard of the shutdown would run on (the group's
+                // end then cancels it, and the test fails rather than hangs)
+                try await waitUntil("run() returned") { finished.isSet }
                 let outcome = try await group.next() ?? nil
                 let spoolError = try #require(outcome as? SpoolError, "run() returned \(String(describing: outcome))")
                 #expect(spoolError.code == .shutdown, "\(String(reflecting: spoolError))")
@@ -267,4 +274,11 @@ struct WorkerStartTests {
             }
         }
     }
+}
+
+/// A flag one task sets and another reads.
+private final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }

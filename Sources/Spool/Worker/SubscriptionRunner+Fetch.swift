@@ -474,8 +474,9 @@ extension SubscriptionRunner {
 
     /// Reads new jobs without Lua: in one flush a transaction acknowledging `completions`
     /// (``appendAcknowledgements(_:to:)``) and `XREADGROUP … COUNT count … >` on the main
-    /// stream; with dedup on, the connection's thread sends `ZMSCORE` on the done set for the
-    /// read's job ids the moment the read's reply is in, and the caller is woken once for both.
+    /// stream; with dedup on, the connection's thread (the worker's own, with `dedicatedThread`)
+    /// sends `ZMSCORE` on the done set for the read's job ids the moment the read's reply is
+    /// in, and the caller is woken once for both.
     ///
     /// Why not the `fetch` script: Redis spends about 4 µs per entry turning a read's reply
     /// into Lua tables and back, and a few more per call on the script's arguments. The
@@ -548,7 +549,7 @@ extension SubscriptionRunner {
 
     /// `ZMSCORE` on the done set with the job id of each item of an `XREADGROUP` reply, in the
     /// reply's order (`""`, never a member, for an item without one); `nil` when the read
-    /// delivered nothing. Runs on the connection's thread.
+    /// delivered nothing. Runs on the connection's thread (the worker's own, with `dedicatedThread`).
     static func verdictsCommand(for reply: RESPValue, done: String) -> RedisCommand? {
         let streams = StreamEntry.readStreams(reply)
         let count = streams.reduce(0) { $0 + $1.items.count }

@@ -40,7 +40,8 @@ public struct RedisConfiguration: Sendable {
     public var commandTimeout: Duration
     /// The name set with CLIENT SETNAME after each connect. Defaults to `spool`.
     public var clientName: String?
-    /// Shared, auto-pipelined connections (each with its own thread). Defaults to 1.
+    /// Shared, auto-pipelined connections (each with its own thread, or driven by a worker's
+    /// own thread: `dedicatedThread`). Defaults to 1.
     public var poolSize: Int
     /// Idle dedicated connections kept for blocking commands. Defaults to 4.
     public var maxIdleDedicatedConnections: Int

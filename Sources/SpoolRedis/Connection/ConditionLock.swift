@@ -105,7 +105,7 @@ package struct JoinableThread: ~Copyable {
 
 /// `pthread_create` failed.
 package struct ThreadStartFailure: Error, CustomStringConvertible {
-    /// The error number `pthread_create` returned.
+    /// The error number `pthread_create` returned (or `eventfd`, for a ``ConnectionLoop``).
     package let code: Int32
 
     /// Why, with what to change for the usual cause.

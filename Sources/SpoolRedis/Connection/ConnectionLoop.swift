@@ -40,6 +40,7 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
     /// - Throws: ``ThreadStartFailure`` when no thread (or no eventfd) can be had.
     package init() throws(ThreadStartFailure) {
         wakeDescriptor = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        // reported as a thread that could not start (its cause names the errno: EMFILE, ...)
         guard wakeDescriptor >= 0 else { throw ThreadStartFailure(code: errno) }
         // on a failure `deinit` closes the eventfd (every property is set by then)
         thread = try JoinableThread { [self] in loop() }
@@ -126,7 +127,9 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
                 lock.unlock()
                 for connection in connections { connection.pump() }
                 connections.removeAll { $0.isClosed }
-                continue
+                // on to the tasks, not round to another pump: callers on other threads that
+                // keep sending cannot hold the tasks up
+                lock.lock()
             }
             if !queue.isEmpty {
                 swap(&queue, &batch)
@@ -148,10 +151,17 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
             ranTasks = false
             if state == .stopping {
                 state = .ended
+                connections += added
+                added.removeAll()
                 lock.unlock()
                 for connection in connections { connection.close() }
                 connections.removeAll()
                 return
+            }
+            // work that came while the lock was let go for the pump: round again, not to sleep
+            if connectionWork || !added.isEmpty {
+                lock.unlock()
+                continue
             }
             waiting = true
             lock.unlock()

@@ -3,14 +3,17 @@ import Logging
 
 /// A connection without a thread of its own: a ``ConnectionLoop`` writes its commands when
 /// they are queued and reads its replies when its socket is readable, between the tasks it
-/// runs. The same work as ``ConnectionThread``'s, in steps that never wait for a reply.
+/// runs. The same work as ``ConnectionThread``'s, in steps that wait for no command's reply
+/// (a connect and its handshake do wait, within the connect timeout).
 ///
 /// Only a client's shared connections are driven, and callers never hold those, so no
 /// ``RedisConnection/sendInterruptible(_:timeout:)`` reaches one: interrupts are not handled
 /// here (``ConnectionCore/takeAvailable(into:)`` marks what it takes as finished for them).
 ///
 /// `@unchecked Sendable`: it is made on the thread that creates the connection and handed to
-/// the loop under the loop's lock; from then on only the loop's thread touches its state.
+/// the loop under the loop's lock; from then on only the loop's thread touches its state. (A
+/// loop that has ended never takes it: ``ConnectionLoop/host(_:)`` closes it on the creating
+/// thread, which alone holds it then.)
 final class DrivenConnection: @unchecked Sendable {
     private let logic: ConnectionThread
     private var context: HiredisContext?

@@ -47,5 +47,6 @@ enum PendingCommand: Sendable {
 }
 
 /// Makes the command that follows a batch from the batch's replies, or `nil` for none. It
-/// runs on the connection's thread, between reading replies: keep it short, and do not block.
+/// runs on the connection's thread (a ``ConnectionLoop``'s, between its tasks, for a connection
+/// the loop drives), between reading replies: keep it short, and do not block.
 public typealias RedisFollowUp = @Sendable ([RESPValue]) -> RedisCommand?

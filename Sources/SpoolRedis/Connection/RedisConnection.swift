@@ -2,11 +2,13 @@ import DequeModule
 import Logging
 import Synchronization
 
-/// One Redis connection: a hiredis context owned by a dedicated thread.
+/// One Redis connection: a hiredis context owned by a dedicated thread (or driven by a
+/// ``ConnectionLoop``'s thread, for a client made with ``RedisClient/init(following:loop:)``).
 ///
 /// Any number of tasks may call ``send(_:timeout:)`` concurrently: the thread drains
 /// everything queued, writes it in one flush and reads the replies in order, so callers
-/// share the connection and are pipelined for free. After an I/O error or timeout every
+/// share the connection and are pipelined for free (a loop writes what was queued while
+/// earlier replies are still due). After an I/O error or timeout every
 /// command in flight fails, and the next command reconnects (with capped exponential
 /// backoff between failed attempts). Commands arriving while a reconnect is backing off
 /// fail at once with the last connection error: no caller ever waits forever.
@@ -144,7 +146,7 @@ public final class RedisConnection: Sendable {
     }
 
     /// Sends the commands in one flush; when their replies are read, `followUp` may name one
-    /// more command, which the connection's thread writes at once (no task is woken for it).
+    /// more command, which the connection's thread (or loop) writes at once (no task is woken for it).
     /// Returns the commands' replies, then the follow-up's reply if there was one.
     ///
     /// For a second step that depends on the first one's replies, e.g. dedup verdicts for the
@@ -165,7 +167,8 @@ public final class RedisConnection: Sendable {
         }
     }
 
-    /// Fails everything queued, stops the thread and waits for it; idempotent.
+    /// Fails everything queued, stops the thread and waits for it; idempotent. A connection a
+    /// ``ConnectionLoop`` drives is failed and closed on the loop's next turn, unwaited.
     public func close() {
         core.beginShutdown()
         let thread = self.thread.withLock { state in

@@ -144,7 +144,7 @@ public final class RedisClient: Sendable {
     }
 
     /// Sends the commands in one flush on one shared connection; when their replies are read,
-    /// `followUp` may name one more command, written at once by the connection's thread (see
+    /// `followUp` may name one more command, written at once by the connection's thread or loop (see
     /// ``RedisConnection/pipeline(_:then:timeout:)``). Returns the commands' replies, then the
     /// follow-up's reply if there was one. Every command and the follow-up must go to the same
     /// server: on a cluster, keys of one hash slot (there the follow-up goes as a second
@@ -264,6 +264,8 @@ public final class RedisClient: Sendable {
     }
 
     /// Fails everything in flight, closes every connection and joins its thread; idempotent.
+    /// Shuts down the clients following this one too (``init(following:loop:)``), whose
+    /// commands in flight fail on their loop's next turn, unwaited.
     public func shutdown() {
         let following = followers.withLock { state in
             state.isShutdown = true

@@ -27,8 +27,9 @@ final class ReplyBuilder {
     // `@exclusivity(unchecked)` (here and on `recent`): no two accesses to these can overlap.
     // Each one is inside `add`, `beginArray`, `bytes` or `take`, which call nothing that
     // reaches the builder again, and
-    // only the connection's thread calls them (hiredis, from `redisGetReply` in `readReply`,
-    // or `readReply` itself).
+    // only the connection's thread calls them (hiredis, from `redisGetReply` in `readReply` or
+    // `redisGetReplyFromReader` in `nextParsedReply`, or those two themselves; a loop-driven
+    // connection's "thread" is its loop's).
 
     /// The arrays being filled, outermost first.
     @exclusivity(unchecked) private var frames: [Frame] = []

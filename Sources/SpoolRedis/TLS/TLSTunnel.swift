@@ -19,7 +19,8 @@ import Darwin
 enum TLSTunnel {
     /// Connects, completes the TLS handshake within `timeout`, and returns the socket for hiredis.
     ///
-    /// Runs on a connection's own thread and blocks it, like hiredis's connect.
+    /// Runs on a connection's own thread and blocks it, like hiredis's connect (on a
+    /// ``ConnectionLoop``'s thread for a connection the loop drives: its tasks wait meanwhile).
     /// - Throws: ``RedisError`` `connectionFailed` with the TLS reason (certificate not
     ///   trusted or expired, name mismatch, plaintext server, unreadable certificate files).
     ///

@@ -27,6 +27,9 @@ public enum OneReplyServer {
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
         }
+        // an accept that no client comes to ends (after 30 s) rather than holding the thread
+        var acceptBound = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &acceptBound, socklen_t(MemoryLayout<timeval>.size))
         guard bound && listen(listener, 1) == 0 else {
             close(listener)
             throw RedisServerError(code: .launchFailed, message: "no loopback listener: \(String(cString: strerror(errno)))")
@@ -44,6 +47,9 @@ public enum OneReplyServer {
             if case .waitForClientClose = then {
                 while recv(connection, &buffer, buffer.count, 0) > 0 {}
             }
+            // the end of stream goes out now, even while a process another test spawns holds a
+            // copy of the descriptor (until its exec)
+            shutdown(connection, Int32(SHUT_WR))
         }
         return Int(UInt16(bigEndian: address.sin_port))
     }
