@@ -60,10 +60,7 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
             return
         }
         queue.append(job)
-        let wake = waiting
-        waiting = false
-        lock.unlock()
-        if wake { signal() }
+        unlockWaking()
     }
 
     /// Takes up a connection made on this loop.
@@ -77,20 +74,14 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
         }
         added.append(connection)
         connectionWork = true
-        let wake = waiting
-        waiting = false
-        lock.unlock()
-        if wake { signal() }
+        unlockWaking()
     }
 
     /// A connection of this loop was given work, or shut down.
     func connectionHasWork() {
         lock.lock()
         connectionWork = true
-        let wake = waiting
-        waiting = false
-        lock.unlock()
-        if wake { signal() }
+        unlockWaking()
     }
 
     /// Lets the thread run what is queued, then ends it and waits for it. The connections
@@ -98,16 +89,20 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
     package func shutdown() {
         lock.lock()
         if state == .running { state = .stopping }
-        let wake = waiting
-        waiting = false
-        lock.unlock()
-        if wake { signal() }
+        unlockWaking()
         thread.take()?.join()
     }
 
-    private func signal() {
-        var one: UInt64 = 1
-        _ = write(wakeDescriptor, &one, 8)
+    /// Lets the lock go (call with it held, after a change the thread must see) and wakes the
+    /// thread if it waits in `poll`.
+    private func unlockWaking() {
+        let wake = waiting
+        waiting = false
+        lock.unlock()
+        if wake {
+            var one: UInt64 = 1
+            _ = write(wakeDescriptor, &one, 8)
+        }
     }
 
     private func loop() {

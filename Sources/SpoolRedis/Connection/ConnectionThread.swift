@@ -13,13 +13,10 @@ struct ConnectionThread: Sendable {
     func run() {
         var context: HiredisContext?
         var work: Deque<PendingCommand> = []
-        var failedConnects = 0
-        var retryAt: ContinuousClock.Instant?
-        var lastError: RedisError?
+        var attempts = ConnectAttempts()
         var socketTimeout = configuration.commandTimeout
         var output: [UInt8] = []
         var lastExchange = ContinuousClock.now
-        var tlsSetupFailure: TLSTunnel.SetupFailure?
 
         while true {
             let taken = core.takeWork(into: &work)
@@ -39,41 +36,8 @@ struct ConnectionThread: Sendable {
                 work.removeAll()
                 continue
             }
-            // A connection the server closed while it sat idle would fail the next command
-            // with "connection closed", though the command was never sent: check before using
-            // one idle for a while, and connect again instead (a poll, no round trip).
-            if let connected = context, ContinuousClock.now - lastExchange >= Self.idleCheckAfter,
-               connected.isReadableWhileIdle {
-                logger.debug("redis connection closed while idle; reconnecting")
-                drop(&context)
-            }
-            if context == nil {
-                if let retryAt, ContinuousClock.now < retryAt, let lastError {
-                    failAll(&work, with: lastError)
-                    continue
-                }
-                do throws(RedisError) {
-                    context = try connect(tlsSetupFailure: &tlsSetupFailure)
-                    socketTimeout = configuration.commandTimeout
-                    failedConnects = 0
-                    retryAt = nil
-                    lastError = nil
-                } catch {
-                    // a shutdown or an interrupt during the connect broke it: the server did not
-                    // fail, so no backoff, and the interrupt is used up here (left set, it would
-                    // cancel the next command instead)
-                    if let stop = core.stopRequested() {
-                        fail(&work, stop)
-                        continue
-                    }
-                    failedConnects += 1
-                    retryAt = ContinuousClock.now + backoff(failedConnects)
-                    lastError = error
-                    logger.debug("redis connect failed", metadata: ["error": "\(error)"])
-                    failAll(&work, with: error)
-                    continue
-                }
-            }
+            guard let connection = connection(for: &work, &context, &attempts, idleSince: lastExchange) else { continue }
+            if connection.isNew { socketTimeout = configuration.commandTimeout }
             // A shutdown or an interrupt that came while connecting stops this work now, before
             // a blocking command is sent: the socket was not registered yet, so neither could
             // break it (one that comes from here on finds it registered and shuts it down). An
@@ -157,6 +121,66 @@ struct ConnectionThread: Sendable {
         }
     }
 
+    /// What a connection keeps between connect attempts (``connection(for:_:_:idleSince:)``).
+    struct ConnectAttempts {
+        /// Failed connects in a row.
+        var failures = 0
+        /// After a failed connect, none is tried before this: commands fail with `lastError`.
+        var retryAt: ContinuousClock.Instant?
+        var lastError: RedisError?
+        /// The last failed TLS setup (``TLSTunnel/SetupFailure``).
+        var tlsSetupFailure: TLSTunnel.SetupFailure?
+    }
+
+    /// The connection to write `work` on: `context`, or a new one when there is none, or when
+    /// the server closed it while it sat idle. `nil`, with `work` failed, when none can be had:
+    /// with the last connect's error while a reconnect backs off, with this connect's error, or
+    /// as stopped by a shutdown or an interrupt during the connect. `isNew` when it connected
+    /// (its socket timeout is the command timeout).
+    ///
+    /// - Parameter idleSince: the last exchange's end, when nothing is in flight on `context`.
+    func connection(
+        for work: inout Deque<PendingCommand>, _ context: inout HiredisContext?, _ attempts: inout ConnectAttempts,
+        idleSince: ContinuousClock.Instant?
+    ) -> (context: HiredisContext, isNew: Bool)? {
+        // A connection the server closed while it sat idle would fail the next command with
+        // "connection closed", though the command was never sent: check before using one idle
+        // for a while, and connect again instead (a poll, no round trip).
+        if let connected = context, let idleSince, ContinuousClock.now - idleSince >= Self.idleCheckAfter,
+            connected.isReadableWhileIdle
+        {
+            logger.debug("redis connection closed while idle; reconnecting")
+            drop(&context)
+        }
+        if let context { return (context, false) }
+        if let retryAt = attempts.retryAt, ContinuousClock.now < retryAt, let lastError = attempts.lastError {
+            failAll(&work, with: lastError)
+            return nil
+        }
+        do throws(RedisError) {
+            let connected = try connect(tlsSetupFailure: &attempts.tlsSetupFailure)
+            attempts.failures = 0
+            attempts.retryAt = nil
+            attempts.lastError = nil
+            context = connected
+            return (connected, true)
+        } catch {
+            // a shutdown or an interrupt during the connect broke it: the server did not fail,
+            // so no backoff, and the interrupt is used up here (left set, it would cancel the
+            // next command instead)
+            if let stop = core.stopRequested() {
+                fail(&work, stop)
+                return nil
+            }
+            attempts.failures += 1
+            attempts.retryAt = ContinuousClock.now + backoff(attempts.failures)
+            attempts.lastError = error
+            logger.debug("redis connect failed", metadata: ["error": "\(error)"])
+            failAll(&work, with: error)
+            return nil
+        }
+    }
+
     /// Fails the work taken and everything queued meanwhile: a caller that queued while a
     /// connect or an exchange was failing has waited already, and must not wait again for the
     /// next attempt (so no call takes much longer than one command timeout).
@@ -190,7 +214,7 @@ struct ConnectionThread: Sendable {
 
     /// Connects and runs the handshake: AUTH, SELECT, CLIENT SETNAME. `tlsSetupFailure` is the
     /// connection's last failed TLS setup (``TLSTunnel/SetupFailure``).
-    func connect(tlsSetupFailure: inout TLSTunnel.SetupFailure?) throws(RedisError) -> HiredisContext {
+    private func connect(tlsSetupFailure: inout TLSTunnel.SetupFailure?) throws(RedisError) -> HiredisContext {
         try configuration.validate()
         let context: HiredisContext
         if let tls = configuration.tls, case .tcp(let host, let port) = configuration.address {
@@ -263,7 +287,7 @@ struct ConnectionThread: Sendable {
     /// Shorter idle spells are not checked: a command then saves the system call.
     static var idleCheckAfter: Duration { .milliseconds(100) }
 
-    func backoff(_ failures: Int) -> Duration {
+    private func backoff(_ failures: Int) -> Duration {
         let exponent = min(failures - 1, 20)
         let delay = configuration.reconnectBaseDelay * (1 << exponent)
         return min(delay, configuration.reconnectMaxDelay)

@@ -28,11 +28,8 @@ final class DrivenConnection: @unchecked Sendable {
     /// The read timeout of the work in flight: the command timeout, or longer for a blocking command.
     private var timeout: Duration
     private var output: [UInt8] = []
-    private var failedConnects = 0
-    private var retryAt: ContinuousClock.Instant?
-    private var lastError: RedisError?
+    private var attempts = ConnectionThread.ConnectAttempts()
     private var lastExchange = ContinuousClock.now
-    private var tlsSetupFailure: TLSTunnel.SetupFailure?
     /// The client was shut down: everything was failed and the socket closed.
     private(set) var isClosed = false
 
@@ -56,37 +53,10 @@ final class DrivenConnection: @unchecked Sendable {
             return
         }
         if work.isEmpty { return }
-        if inFlight.isEmpty, let connected = context, ContinuousClock.now - lastExchange >= ConnectionThread.idleCheckAfter,
-            connected.isReadableWhileIdle
-        {
-            logic.logger.debug("redis connection closed while idle; reconnecting")
-            logic.drop(&context)
-        }
-        if context == nil {
-            if let retryAt, ContinuousClock.now < retryAt, let lastError {
-                logic.failAll(&work, with: lastError)
-                return
-            }
-            do throws(RedisError) {
-                context = try logic.connect(tlsSetupFailure: &tlsSetupFailure)
-                timeout = logic.configuration.commandTimeout
-                failedConnects = 0
-                retryAt = nil
-                lastError = nil
-            } catch {
-                if logic.core.stopRequested() == .shutdown {
-                    close()
-                    return
-                }
-                failedConnects += 1
-                retryAt = ContinuousClock.now + logic.backoff(failedConnects)
-                lastError = error
-                logic.logger.debug("redis connect failed", metadata: ["error": "\(error)"])
-                logic.failAll(&work, with: error)
-                return
-            }
-        }
-        guard let connected = context else { return }
+        // (a shutdown during the connect fails `work` there; the loop, woken by it, closes this next)
+        let idleSince = inFlight.isEmpty ? lastExchange : nil
+        guard let (connected, isNew) = logic.connection(for: &work, &context, &attempts, idleSince: idleSince) else { return }
+        if isNew { timeout = logic.configuration.commandTimeout }
         let wanted = max(logic.configuration.commandTimeout, taken.timeout ?? logic.configuration.commandTimeout)
         let longest = inFlight.isEmpty ? wanted : max(timeout, wanted)
         if longest != timeout {
