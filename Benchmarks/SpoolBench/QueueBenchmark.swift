@@ -31,6 +31,9 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Flag(help: "Run the processing worker on a thread of its own (SpoolWorker.Configuration.dedicatedThread).")
     var dedicatedThread = false
 
+    @Option(help: "With --dedicated-thread: microseconds the worker's thread polls for replies before it sleeps (SpoolWorker.Configuration.busyPoll; default 100, 0 turns it off).")
+    var busyPoll: Int?
+
     @Flag(help: "Each processed job's handler makes one tiny Redis write (INCR), as in the peers' comparison, instead of nothing.")
     var handlerWrites = false
 
@@ -53,7 +56,9 @@ struct QueueBenchmark: AsyncParsableCommand {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard batchTasks >= 1 else { throw ValidationError("--batch-tasks must be at least 1") }
         guard batchTasks == 1 || batchOnly else { throw ValidationError("--batch-tasks goes with --batch-only") }
-        guard poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
+        guard (0...10_000).contains(busyPoll ?? 0) else { throw ValidationError("--busy-poll must be 0...10000 (µs)") }
+        guard busyPoll == nil || dedicatedThread else { throw ValidationError("--busy-poll goes with --dedicated-thread") }
+                guard poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
     }
 
     func run() async throws {
@@ -219,6 +224,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         var configuration = SpoolWorker.Configuration()
         configuration.consumerName = "bench"
         configuration.dedicatedThread = dedicatedThread
+        if let busyPoll { configuration.busyPoll = .microseconds(busyPoll) }
         var worker = SpoolWorker(client: client, configuration: configuration, logger: logger, metricsFactory: metricsFactory)
         worker.subscribe(queue: queue, options: .init(concurrency: concurrency))
         let writes = handlerWrites

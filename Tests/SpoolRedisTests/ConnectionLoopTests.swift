@@ -13,30 +13,35 @@ struct ConnectionLoopTests {
     /// Runs `body` with a client following one for `server` (``RedisClient/init(following:loop:)``)
     /// and the loop driving it; shuts both down after.
     private func withLoopClient<T>(
-        _ server: RedisServer, commandTimeout: Duration = .seconds(10),
+        _ server: RedisServer, commandTimeout: Duration = .seconds(10), busyPoll: Duration = .zero,
         _ body: (RedisClient, RedisClient, ConnectionLoop) async throws -> T
     ) async throws -> T {
         var configuration = try RedisConfiguration(url: server.url)
         configuration.commandTimeout = commandTimeout
-        return try await withLoopClient(configuration, body)
+        return try await withLoopClient(configuration, busyPoll: busyPoll, body)
     }
 
     private func withLoopClient<T>(
-        _ configuration: RedisConfiguration, _ body: (RedisClient, RedisClient, ConnectionLoop) async throws -> T
+        _ configuration: RedisConfiguration, busyPoll: Duration = .zero,
+        _ body: (RedisClient, RedisClient, ConnectionLoop) async throws -> T
     ) async throws -> T {
         let parent = RedisClient(configuration: configuration)
         defer { parent.shutdown() }
-        let loop = try ConnectionLoop()
+        let loop = try ConnectionLoop(busyPoll: busyPoll)
         defer { loop.shutdown() }
         let client = try #require(RedisClient(following: parent, loop: loop))
         defer { client.shutdown() }
         return try await body(client, parent, loop)
     }
 
-    @Test("commands from the loop's tasks and from other threads, single, batched and chained, each get their own replies")
-    func repliesReachTheirCallers() async throws {
+    /// The loop's busy polls (``ConnectionLoop/BusyPoll``): off, and on.
+    static let busyPolls: [Duration] = [.zero, .microseconds(100)]
+
+    @Test("commands from the loop's tasks and from other threads, single, batched and chained, each get their own replies",
+          arguments: busyPolls)
+    func repliesReachTheirCallers(busyPoll: Duration) async throws {
         try await withRedisServer { server in
-            try await withLoopClient(server) { client, _, loop in
+            try await withLoopClient(server, busyPoll: busyPoll) { client, _, loop in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for worker in 0..<8 {
                         // half the callers on the loop's thread, half on the shared pool
@@ -64,10 +69,11 @@ struct ConnectionLoopTests {
         }
     }
 
-    @Test("8,000 commands from 16 tasks on the shared pool, each waking the loop from another thread, are all answered")
-    func sendersOnOtherThreads() async throws {
+    @Test("8,000 commands from 16 tasks on the shared pool, each waking the loop from another thread, are all answered",
+          arguments: busyPolls)
+    func sendersOnOtherThreads(busyPoll: Duration) async throws {
         try await withRedisServer { server in
-            try await withLoopClient(server) { client, _, _ in
+            try await withLoopClient(server, busyPoll: busyPoll) { client, _, _ in
                 // every caller on the shared pool: each command wakes the loop from another thread
                 let all = Task {
                     try await withThrowingTaskGroup(of: Int.self) { group in
@@ -139,10 +145,11 @@ struct ConnectionLoopTests {
         }
     }
 
-    @Test("server paused past the command timeout: the call times out, and the next ones work after SIGCONT")
-    func timesOut() async throws {
+    @Test("server paused past the command timeout: the call times out, and the next ones work after SIGCONT",
+          arguments: busyPolls)
+    func timesOut(busyPoll: Duration) async throws {
         try await withRedisServer { server in
-            try await withLoopClient(server, commandTimeout: .milliseconds(500)) { client, _, loop in
+            try await withLoopClient(server, commandTimeout: .milliseconds(500), busyPoll: busyPoll) { client, _, loop in
                 // connected first (a connect on a loaded machine may take longer than the timeout)
                 let pong = try await eventually(within: .seconds(60)) { try await client.send("PING") }
                 #expect(pong == .simpleString("PONG"))
@@ -167,10 +174,11 @@ struct ConnectionLoopTests {
         }
     }
 
-    @Test("a command in flight times out while the loop's thread is never idle (a task that keeps yielding)")
-    func timesOutWhileBusy() async throws {
+    @Test("a command in flight times out while the loop's thread is never idle (a task that keeps yielding)",
+          arguments: busyPolls)
+    func timesOutWhileBusy(busyPoll: Duration) async throws {
         try await withRedisServer { server in
-            try await withLoopClient(server, commandTimeout: .milliseconds(500)) { client, _, loop in
+            try await withLoopClient(server, commandTimeout: .milliseconds(500), busyPoll: busyPoll) { client, _, loop in
                 let pong = try await eventually(within: .seconds(60)) { try await client.send("PING") }
                 #expect(pong == .simpleString("PONG"))
                 let stop = Atomic<Bool>(false)
@@ -358,5 +366,49 @@ struct ConnectionLoopTests {
             try #require(ContinuousClock.now < deadline, "the BLPOP never blocked")
             try await Task.sleep(for: .milliseconds(5))
         }
+    }
+
+    @Test("busy polling: on while polls catch replies; after 4 polls in a row that run out, off for 16 waits, then 32, up to 1,024; a catch starts over")
+    func busyPollBacksOff() {
+        var poll = ConnectionLoop.BusyPoll(limit: .microseconds(100))
+        func polls() -> Bool { poll.next() }
+        // waits until the next poll
+        func sleepsBeforeNextPoll() -> Int {
+            var sleeps = 0
+            while !poll.next() { sleeps += 1 }
+            return sleeps
+        }
+        #expect(polls())
+        poll.record(caught: true)
+        for _ in 0..<3 {
+            #expect(polls())
+            poll.record(caught: false)
+        }
+        // three misses: still polling; the fourth backs off
+        #expect(polls())
+        poll.record(caught: false)
+        #expect(sleepsBeforeNextPoll() == 16)
+        var expected = 32
+        for _ in 0..<8 {
+            // that wait polled (counted by sleepsBeforeNextPoll's last next()); three more misses
+            poll.record(caught: false)
+            for _ in 0..<3 {
+                #expect(polls())
+                poll.record(caught: false)
+            }
+            #expect(sleepsBeforeNextPoll() == expected)
+            expected = min(expected * 2, 1024)
+        }
+        // a catch starts over: four misses back off for 16 again
+        poll.record(caught: true)
+        for _ in 0..<4 {
+            #expect(polls())
+            poll.record(caught: false)
+        }
+        #expect(sleepsBeforeNextPoll() == 16)
+        // zero never polls
+        var off = ConnectionLoop.BusyPoll(limit: .zero)
+        let offPolls = off.next()
+        #expect(!offPolls)
     }
 }

@@ -125,7 +125,8 @@ struct WorkerStartTests {
     /// timeout under a beat ran live workers' jobs twice, a fetch block time of 0 blocked
     /// forever, intervals of 0 spun, a dedup window of 0 turned dedup off, a payload limit of 0
     /// dead-lettered every job, a concurrency of 0 (set after init) started nothing, a handler
-    /// timeout of 0 failed every attempt.
+    /// timeout of 0 failed every attempt. (A busy poll past 10 ms is refused as it only keeps
+    /// a core busy.)
     @Test("a configuration a worker cannot run with makes run() throw, naming the field, before it touches Redis", arguments: [
         ("visibilityTimeout", "visibility"), ("fetchBlockTime", "block"), ("promoteInterval", "promote"),
         ("trimInterval", "trim"), ("metricsInterval", "metrics"), ("gracePeriod", "grace"), ("dedupWindow", "dedup"),
@@ -136,6 +137,7 @@ struct WorkerStartTests {
         ("consumerName \"a:b\" holds a colon", "name colon"), ("consumerName \"w~previous\" ends in ~previous", "name previous"),
         ("heartbeatTTL", "ttl huge"), ("heartbeatTTL", "ttl tiny"),
         ("consumerName \"\" is empty", "name empty"), ("consumerName \"w\\n\" holds control characters", "name control"),
+        ("busyPoll", "busy poll long"), ("busyPoll", "busy poll negative"),
     ])
     func unusableConfiguration(field: String, setting: String) async throws {
         try await QueueFixture.with { fixture in
@@ -159,6 +161,8 @@ struct WorkerStartTests {
                 case "name previous": configuration.consumerName = "w~previous"
                 case "name empty": configuration.consumerName = ""
                 case "name control": configuration.consumerName = "w\n"
+                case "busy poll long": configuration.busyPoll = .milliseconds(11)
+                case "busy poll negative": configuration.busyPoll = .microseconds(-1)
                 default: break
                 }
             }

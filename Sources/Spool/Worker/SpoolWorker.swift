@@ -210,7 +210,7 @@ public struct SpoolWorker: Service, Sendable {
         var executor: ConnectionLoop?
         if configuration.dedicatedThread {
             do {
-                executor = try ConnectionLoop()
+                executor = try ConnectionLoop(busyPoll: configuration.busyPoll)
             } catch {
                 // the worker works as well on the shared pool, only with more thread wake-ups
                 logger.warning(

@@ -71,6 +71,17 @@ extension SpoolWorker {
         /// sends through the client as it is. A connect, and a write to a full socket, wait on
         /// that thread (at most the connect and command timeouts), as a blocking handler would.
         public var dedicatedThread: Bool
+        /// With ``dedicatedThread``: how long the worker's thread, waiting for Redis's replies,
+        /// polls its socket without sleeping before it sleeps. Defaults to 100 µs; zero turns
+        /// it off. At most 10 ms.
+        ///
+        /// A reply on loopback comes within tens of microseconds; sleeping for it costs the
+        /// thread a switch out and back in, and Redis a wake-up of a sleeping thread. Polling
+        /// made one busy worker about 18% faster on a 2-core machine (docs/performance.md,
+        /// "Stop 34"). It is adaptive: the thread polls only while the last wait for replies
+        /// ended within this time, so replies slower than that (a remote or loaded Redis)
+        /// cost no polling, and an idle worker, which waits on a connection of its own, none.
+        public var busyPoll: Duration
 
         /// Creates a configuration with the defaults.
         public init(prefix: String = QueueKeys.defaultPrefix) {
@@ -88,6 +99,7 @@ extension SpoolWorker {
             self.metricsInterval = .seconds(5)
             self.maxPayloadBytes = JobEnvelope.defaultMaxPayloadBytes
             self.dedicatedThread = false
+            self.busyPoll = .microseconds(100)
         }
 
         /// `host-pid-random`, unique per worker instance.
@@ -177,6 +189,10 @@ extension SpoolWorker.Configuration {
         if !(1...JobEnvelope.maxPayloadBytesLimit).contains(maxPayloadBytes) {
             throw refuse("maxPayloadBytes (\(maxPayloadBytes)) must be 1...\(JobEnvelope.maxPayloadBytesLimit), or every job "
                 + "with a payload is dead-lettered as malformed; the default is \(JobEnvelope.defaultMaxPayloadBytes)")
+        }
+        if busyPoll < .zero || busyPoll > .milliseconds(10) {
+            throw refuse("busyPoll (\(busyPoll)) must be from 0 to 10 ms (longer only keeps a core busy while Redis is slow); "
+                + "the default is 100 µs")
         }
         if let reason = Self.whyNotAConsumerName(consumerName) {
             throw refuse("consumerName \(String(reflecting: consumerName)) \(reason); the default, host-pid-random, is always usable")

@@ -36,9 +36,14 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
     private let wakeDescriptor: Int32
     private var connections: [DrivenConnection] = []
     private var thread: JoinableThread?
+    /// Only the loop's thread uses it.
+    private var busyPoll: BusyPoll
 
+    /// - Parameter busyPoll: how long the thread polls for replies without sleeping before it
+    ///   sleeps in `poll` (``BusyPoll``); zero never.
     /// - Throws: ``ThreadStartFailure`` when no thread (or no eventfd) can be had.
-    package init() throws(ThreadStartFailure) {
+    package init(busyPoll: Duration = .zero) throws(ThreadStartFailure) {
+        self.busyPoll = BusyPoll(limit: busyPoll)
         wakeDescriptor = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
         // reported as a thread that could not start (its cause names the errno: EMFILE, ...)
         guard wakeDescriptor >= 0 else { throw ThreadStartFailure(code: errno) }
@@ -169,7 +174,16 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
                 if let due = connection.deadline { deadline = min(deadline ?? due, due) }
             }
             let timeout = deadline.map { Self.milliseconds(until: $0) } ?? -1
-            let ready = poll(&descriptors, nfds_t(descriptors.count), timeout)
+            var ready: Int32 = 0
+            // replies awaited: poll without sleeping first, while replies come that fast
+            if descriptors.count > 1 && busyPoll.next() {
+                let end = ContinuousClock.now + busyPoll.limit
+                repeat {
+                    ready = poll(&descriptors, nfds_t(descriptors.count), 0)
+                } while ready == 0 && ContinuousClock.now < end
+                busyPoll.record(caught: ready != 0)
+            }
+            if ready == 0 { ready = poll(&descriptors, nfds_t(descriptors.count), timeout) }
             lock.withLock { waiting = false }
             if ready > 0 && descriptors[0].revents != 0 {
                 var count: UInt64 = 0
@@ -179,6 +193,61 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
             for connection in connections {
                 connection.receive()
                 connection.checkDeadline(now: now)
+            }
+        }
+    }
+
+    /// Whether the loop's thread polls for replies without sleeping, and for how long.
+    ///
+    /// Why: on loopback a reply comes within tens of microseconds, and a thread that sleeps in
+    /// `poll` for it pays for the sleep and the wake-up twice: the kernel switches it out and
+    /// back in, and the sender (Redis) wakes it through the scheduler, which on a virtual
+    /// machine costs an interrupt to another core (docs/performance.md, "Stop 34").
+    ///
+    /// Adaptive, so that slow replies (a remote Redis, a loaded one) cost little polling: after
+    /// ``missesToBackOff`` polls in a row that ran out with nothing ready, the next waits sleep
+    /// at once, 16 of them, then twice as many after each such run of misses, up to 1,024.
+    /// A poll that catches a reply starts over.
+    struct BusyPoll {
+        let limit: Duration
+        /// Polls in a row that ran out.
+        private var misses = 0
+        /// Waits left that sleep at once.
+        private var skip = 0
+        /// How many waits the next run of misses makes sleep at once.
+        private var backoff = BusyPoll.firstBackoff
+
+        static var missesToBackOff: Int { 4 }
+        static var firstBackoff: Int { 16 }
+        static var longestBackoff: Int { 1024 }
+
+        init(limit: Duration) {
+            self.limit = max(.zero, limit)
+        }
+
+        /// Whether this wait for replies polls without sleeping first (a wait that does not
+        /// counts towards the end of a back-off).
+        mutating func next() -> Bool {
+            if limit <= .zero { return false }
+            if skip > 0 {
+                skip -= 1
+                return false
+            }
+            return true
+        }
+
+        /// Records how a poll ended: something was ready (`caught`), or the limit passed.
+        mutating func record(caught: Bool) {
+            if caught {
+                misses = 0
+                backoff = Self.firstBackoff
+                return
+            }
+            misses += 1
+            if misses >= Self.missesToBackOff {
+                misses = 0
+                skip = backoff
+                backoff = min(backoff * 2, Self.longestBackoff)
             }
         }
     }
