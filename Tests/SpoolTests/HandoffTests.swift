@@ -48,29 +48,35 @@ struct HandoffTests {
     }
 
     /// It closed the handoff at first: one handler timeout then made every later job start a
-    /// task of its own.
-    @Test("a waiting task that is cancelled gets nil alone: the other waiting tasks still get items")
+    /// task of its own. A timed-out job task is cancelled before it waits, so it does not wait;
+    /// one cancelled while it waits (the worker's task was cancelled) waits for its item or for
+    /// the close that the worker's stopping brings.
+    @Test("a task cancelled before it waits gets nil and does not wait; one cancelled while waiting waits on, for an item or the close")
     func cancelled() async throws {
         let handoff = Handoff<Int>(limit: 4)
-        async let other = handoff.next()
-        try await waitForWaiters(handoff, 1)
-        let task = Task { await handoff.next() }
-        try await waitForWaiters(handoff, 2)
-        task.cancel()
-        #expect(await task.value == nil)
-        #expect(handoff.waitingCount == 1)
-        #expect(handoff.give(5))
-        #expect(await other == 5)
-        // and a task cancelled before it waits does not wait
         let early = Task {
             withUnsafeCurrentTask { $0?.cancel() }
             return await handoff.next()
         }
         #expect(await early.value == nil)
         #expect(handoff.waitingCount == 0)
+        // the handoff still works for the others
         async let later = handoff.next()
         try await waitForWaiters(handoff, 1)
         #expect(handoff.give(6))
         #expect(await later == 6)
+        // cancelled while waiting: still waiting, and given the next item
+        let waiting = Task { await handoff.next() }
+        try await waitForWaiters(handoff, 1)
+        waiting.cancel()
+        #expect(handoff.waitingCount == 1)
+        #expect(handoff.give(5))
+        #expect(await waiting.value == 5)
+        // or ended by the close
+        let closed = Task { await handoff.next() }
+        try await waitForWaiters(handoff, 1)
+        closed.cancel()
+        handoff.close()
+        #expect(await closed.value == nil)
     }
 }

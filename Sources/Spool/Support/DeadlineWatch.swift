@@ -29,8 +29,8 @@ final class DeadlineWatch: Sendable {
     /// Runs `body` in the calling task. If `deadline` passes first, the task is cancelled
     /// (`body` should then end soon; it is awaited) and `timedOut` is `true`; the task stays
     /// cancelled afterwards.
-    func run(
-        _ key: StreamEntry.Key, until deadline: ContinuousClock.Instant, _ body: () async throws -> Void
+    nonisolated(nonsending) func run(
+        _ key: StreamEntry.Key, until deadline: ContinuousClock.Instant, _ body: nonisolated(nonsending) () async throws -> Void
     ) async -> (error: (any Error)?, timedOut: Bool) {
         let registered: Bool = withUnsafeCurrentTask { task in
             guard let task else { return false }

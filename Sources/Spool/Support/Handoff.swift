@@ -13,12 +13,11 @@ import Synchronization
 final class Handoff<Item: Sendable>: Sendable {
     private struct Waiting {
         var closed = false
-        /// Each waiting task's continuation, with the ticket its cancellation handler knows it by.
-        var tasks: [(ticket: Int, continuation: UnsafeContinuation<Item?, Never>)] = []
+        /// Each waiting task's continuation.
+        var tasks: [UnsafeContinuation<Item?, Never>] = []
     }
 
     private let waiting = Mutex(Waiting())
-    private let tickets = Atomic<Int>(0)
     private let limit: Int
 
     init(limit: Int) {
@@ -28,31 +27,27 @@ final class Handoff<Item: Sendable>: Sendable {
     /// Gives `item` to a waiting task; `false` when none waits (the caller starts one).
     func give(_ item: Item) -> Bool {
         guard let task = waiting.withLock({ $0.tasks.popLast() }) else { return false }
-        task.continuation.resume(returning: item)
+        task.resume(returning: item)
         return true
     }
 
     /// The next item given to this task, or `nil` once ``close()`` was called, when `limit`
-    /// tasks wait already, or when this task is (or gets) cancelled. A cancelled task's wait
-    /// ends alone: the others go on waiting.
-    func next() async -> Item? {
-        let ticket = tickets.wrappingAdd(1, ordering: .relaxed).newValue
-        return await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<Item?, Never>) in
-                // Checked under the lock the cancellation handler takes: a cancel that comes
-                // before this sees no continuation to resume, but has set the flag read here.
-                let waits = waiting.withLock { waiting in
-                    guard !waiting.closed, waiting.tasks.count < limit, !Task.isCancelled else { return false }
-                    waiting.tasks.append((ticket, continuation))
-                    return true
-                }
-                if !waits { continuation.resume(returning: nil) }
+    /// tasks wait already, or when this task was cancelled before it waits. A task cancelled
+    /// while it waits goes on waiting, for an item or for ``close()``.
+    ///
+    /// Why no cancellation handler: the worker closes the handoff whenever its fetch loop ends,
+    /// a cancelled worker's too (the cancellation stops the loop), and it cancels its job
+    /// tasks past the grace period only after that. `withTaskCancellationHandler` cost each
+    /// job three executor switches, and on a worker's own thread each of those takes the
+    /// task's status lock: about 4% of the worker's rate (docs/performance.md, "Stop 34").
+    nonisolated(nonsending) func next() async -> Item? {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Item?, Never>) in
+            let waits = waiting.withLock { waiting in
+                guard !waiting.closed, waiting.tasks.count < limit, !Task.isCancelled else { return false }
+                waiting.tasks.append(continuation)
+                return true
             }
-        } onCancel: {
-            let cancelled = waiting.withLock { waiting in
-                waiting.tasks.firstIndex { $0.ticket == ticket }.map { waiting.tasks.remove(at: $0).continuation }
-            }
-            cancelled?.resume(returning: nil)
+            if !waits { continuation.resume(returning: nil) }
         }
     }
 
@@ -66,6 +61,6 @@ final class Handoff<Item: Sendable>: Sendable {
             defer { waiting.tasks.removeAll() }
             return waiting.tasks
         }
-        for task in tasks { task.continuation.resume(returning: nil) }
+        for task in tasks { task.resume(returning: nil) }
     }
 }

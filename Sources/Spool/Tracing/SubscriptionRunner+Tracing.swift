@@ -12,8 +12,8 @@ extension SubscriptionRunner {
     /// refuse one) is treated as absent, as the spec says to: no parent, and handlers get none
     /// (so `spool worker`'s exec and http handlers pass none on). So is a stored `tracestate`
     /// that is not, or that comes without a valid `traceparent`.
-    func traced(
-        _ envelope: JobEnvelope, attempt: Int, _ body: (_ traceparent: String?, _ tracestate: String?) async -> Outcome
+    nonisolated(nonsending) func traced(
+        _ envelope: JobEnvelope, attempt: Int, _ body: nonisolated(nonsending) (_ traceparent: String?, _ tracestate: String?) async -> Outcome
     ) async -> Outcome {
         let stored = envelope.traceparent.flatMap { TraceParent.isValid($0) ? $0 : nil }
         let state = stored == nil ? nil : envelope.tracestate.flatMap { TraceState.isValid($0) ? $0 : nil }
@@ -25,9 +25,9 @@ extension SubscriptionRunner {
     /// the job's task allocates no frame for the span's locals (each async call's frame comes
     /// from the task's allocator, and a larger one cost each job a `malloc`:
     /// docs/performance.md, "Stop 26").
-    private func traced(
+    nonisolated(nonsending) private func traced(
         _ envelope: JobEnvelope, attempt: Int, stored: (traceparent: String?, tracestate: String?), tracer: any Tracer,
-        _ body: (_ traceparent: String?, _ tracestate: String?) async -> Outcome
+        _ body: nonisolated(nonsending) (_ traceparent: String?, _ tracestate: String?) async -> Outcome
     ) async -> Outcome {
         let parent = TraceHeaders.context(from: stored.traceparent, tracestate: stored.tracestate, tracer: tracer)
         let span = tracer.startSpan("process \(keys.queue)", context: parent, ofKind: .consumer)

@@ -20,7 +20,11 @@ import Tracing
 /// ```
 public struct SpoolWorker: Service, Sendable {
     /// A handler of raw envelopes.
-    public typealias Handler = @Sendable (JobEnvelope, JobContext) async throws -> Void
+    ///
+    /// `nonisolated(nonsending)`: it runs on the job's own task and executor (a worker's own
+    /// thread, or the shared pool), with no executor switch on entry. Any async closure or
+    /// function converts to it: one isolated to an actor (`@MainActor`) still runs there.
+    public typealias Handler = nonisolated(nonsending) @Sendable (JobEnvelope, JobContext) async throws -> Void
 
     let client: RedisClient
     let configuration: Configuration
@@ -69,7 +73,7 @@ public struct SpoolWorker: Service, Sendable {
         group: GroupName = .default,
         retry: RetryStrategy? = nil,
         timeout: Duration? = nil,
-        handler: @escaping @Sendable (J, JobContext) async throws -> Void
+        handler: nonisolated(nonsending) @escaping @Sendable (J, JobContext) async throws -> Void
     ) {
         register(type: J.jobName, queue: queue, group: group, retry: retry, timeout: timeout) { envelope, context in
             let parameters: J

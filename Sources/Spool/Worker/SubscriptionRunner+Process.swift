@@ -38,7 +38,15 @@ extension SubscriptionRunner {
     /// until the loop stops giving, so that jobs do not each start a task of their own
     /// (``Handoff``). A task left cancelled by its job (the handler overran its timeout, or
     /// the worker gave up on its jobs) runs no other: the fetch loop starts a new one.
-    func runJobs(first: (entry: StreamEntry, duplicate: Bool)) async {
+    ///
+    /// `nonisolated(nonsending)`, as are the functions a job goes through (``process(_:isDuplicate:handBack:)``,
+    /// `run`, `traced`, `settle`, ``DeadlineWatch/run(_:until:_:)``, ``Handoff/next()``) and
+    /// ``SpoolWorker/Handler``: each runs on its caller's executor, with no switch to the
+    /// generic executor on entry or after its awaits. Such a switch is cheap on the shared
+    /// pool, but a task that prefers an executor (a worker on its own thread) takes its
+    /// status lock for each: ten a job cost that worker about 8% of its rate
+    /// (docs/performance.md, "Stop 34").
+    nonisolated(nonsending) func runJobs(first: (entry: StreamEntry, duplicate: Bool)) async {
         var job: (entry: StreamEntry, duplicate: Bool)? = first
         while let (entry, duplicate) = job {
             await process(entry, isDuplicate: duplicate)
@@ -53,7 +61,7 @@ extension SubscriptionRunner {
     /// `handBack`, no handler runs: the job is handed back to its group as the same attempt, as
     /// a job cut off by shutdown is (a duplicate is still acknowledged, a malformed entry still
     /// dead-lettered).
-    func process(_ entry: StreamEntry, isDuplicate: Bool, handBack: Bool = false) async {
+    nonisolated(nonsending) func process(_ entry: StreamEntry, isDuplicate: Bool, handBack: Bool = false) async {
         defer { state.ended(entry.key) }
 
         guard let fields = entry.fields else {
@@ -122,7 +130,7 @@ extension SubscriptionRunner {
         }
     }
 
-    private func run(
+    nonisolated(nonsending) private func run(
         _ handler: RegisteredHandler, _ envelope: JobEnvelope, entry: StreamEntry, attempt: Int, maxAttempts: Int
     ) async -> Outcome {
         await traced(envelope, attempt: attempt) { traceparent, tracestate in
@@ -133,7 +141,7 @@ extension SubscriptionRunner {
         }
     }
 
-    private func run(
+    nonisolated(nonsending) private func run(
         _ handler: RegisteredHandler, _ envelope: JobEnvelope, entry: StreamEntry, attempt: Int, maxAttempts: Int,
         traceparent: String?, tracestate: String?
     ) async -> Outcome {
@@ -178,7 +186,7 @@ extension SubscriptionRunner {
 
     /// Records the outcome in Redis: acknowledge (batched), schedule a retry or dead-letter
     /// (one atomic script each), or leave the job pending.
-    private func settle(
+    nonisolated(nonsending) private func settle(
         _ entry: StreamEntry, fields: [[UInt8]], envelope: JobEnvelope?, attempt: Int, outcome: Outcome,
         strategy: RetryStrategy = .none, maxAttempts: Int = 1
     ) async {
