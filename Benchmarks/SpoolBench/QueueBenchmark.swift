@@ -58,7 +58,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         guard batchTasks == 1 || batchOnly else { throw ValidationError("--batch-tasks goes with --batch-only") }
         guard (0...10_000).contains(busyPoll ?? 0) else { throw ValidationError("--busy-poll must be 0...10000 (µs)") }
         guard busyPoll == nil || dedicatedThread else { throw ValidationError("--busy-poll goes with --dedicated-thread") }
-                guard poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
+        guard poolSize >= 1 else { throw ValidationError("--pool-size must be at least 1") }
     }
 
     func run() async throws {

@@ -368,7 +368,7 @@ struct ConnectionLoopTests {
         }
     }
 
-    @Test("busy polling: on while polls catch replies; after 4 polls in a row that run out, off for 16 waits, then 32, up to 1,024; a catch starts over")
+    @Test("busy polling: on while polls catch replies; after 4 polls in a row that run out, off for 16 waits, then 32, up to 1,024; a catch starts the count and the back-off over")
     func busyPollBacksOff() {
         var poll = ConnectionLoop.BusyPoll(limit: .microseconds(100))
         func polls() -> Bool { poll.next() }
@@ -399,8 +399,21 @@ struct ConnectionLoopTests {
             #expect(sleepsBeforeNextPoll() == expected)
             expected = min(expected * 2, 1024)
         }
-        // a catch starts over: four misses back off for 16 again
+        // a catch between misses starts the count over: three, a catch, three more still poll
         poll.record(caught: true)
+        for _ in 0..<3 {
+            #expect(polls())
+            poll.record(caught: false)
+        }
+        #expect(polls())
+        poll.record(caught: true)
+        for _ in 0..<3 {
+            #expect(polls())
+            poll.record(caught: false)
+        }
+        #expect(polls())
+        poll.record(caught: true)
+        // and the back-off starts from 16 again: four misses back off for 16
         for _ in 0..<4 {
             #expect(polls())
             poll.record(caught: false)

@@ -21,9 +21,11 @@ import Tracing
 public struct SpoolWorker: Service, Sendable {
     /// A handler of raw envelopes.
     ///
-    /// `nonisolated(nonsending)`: it runs on the job's own task and executor (a worker's own
-    /// thread, or the shared pool), with no executor switch on entry. Any async closure or
-    /// function converts to it: one isolated to an actor (`@MainActor`) still runs there.
+    /// `nonisolated(nonsending)`: a closure written in place runs on the job's own task and
+    /// executor (a worker's own thread, or the shared pool), with no executor switch on entry.
+    /// Any async closure or function converts to it: one isolated to an actor (`@MainActor`)
+    /// still runs there, and a plain `async` function passed by name still switches to the
+    /// generic executor on entry (mark it `nonisolated(nonsending)` to save that switch).
     public typealias Handler = nonisolated(nonsending) @Sendable (JobEnvelope, JobContext) async throws -> Void
 
     let client: RedisClient
@@ -156,7 +158,8 @@ public struct SpoolWorker: Service, Sendable {
     ///   under 1, a payload limit outside 1 byte to 512 MB, a concurrency under 1, a handler
     ///   timeout of 0 or less, a heartbeat TTL under 1 ms or over 100 years, a consumer name
     ///   that is empty, over 200 bytes, holds a colon or control characters, or ends in
-    ///   `~previous`; the message names the field), or this worker's consumer name already
+    ///   `~previous`, a busy poll outside 0 to 10 ms, with or without a thread of its own;
+    ///   the message names the field), or this worker's consumer name already
     ///   serves one of its (queue, group) pairs on the same Redis in this process (the
     ///   worker run twice at once, or its `Configuration` given to another worker); these are
     ///   checked before anything is sent to Redis. Code `shutdown` when the `RedisClient` was

@@ -15,6 +15,9 @@ extension SubscriptionRunner {
     ///   not stopping (the worker cannot go on, and says so), else `nil`.
     func fetchAndRun() async -> RedisError? {
         await withDiscardingTaskGroup { handlers in
+            // Job tasks waiting for their next job end only when the handoff closes (below,
+            // once the loop ends): closed however this body is left, or the group never ends.
+            defer { state.jobs.close() }
             var lastReclaim = ContinuousClock.now - configuration.heartbeatInterval
             // whose heartbeats were seen gone, and since when (`LapseWatch`)
             var lapses = LapseWatch(

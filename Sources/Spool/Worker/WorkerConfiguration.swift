@@ -72,15 +72,19 @@ extension SpoolWorker {
         /// that thread (at most the connect and command timeouts), as a blocking handler would.
         public var dedicatedThread: Bool
         /// With ``dedicatedThread``: how long the worker's thread, waiting for Redis's replies,
-        /// polls its socket without sleeping before it sleeps. Defaults to 100 µs; zero turns
+        /// polls its sockets without sleeping before it sleeps. Defaults to 100 µs; zero turns
         /// it off. At most 10 ms.
         ///
         /// A reply on loopback comes within tens of microseconds; sleeping for it costs the
         /// thread a switch out and back in, and Redis a wake-up of a sleeping thread. Polling
-        /// made one busy worker about 18% faster on a 2-core machine (docs/performance.md,
-        /// "Stop 34"). It is adaptive: the thread polls only while the last wait for replies
-        /// ended within this time, so replies slower than that (a remote or loaded Redis)
-        /// cost no polling, and an idle worker, which waits on a connection of its own, none.
+        /// made one busy worker about 15% faster on a 2-core machine (docs/performance.md,
+        /// "Stop 34"). The cost is CPU: the thread stays busy up to this long per wait. It backs
+        /// off when replies are slower (a remote or loaded Redis): after four polls in a row
+        /// that catch no reply, the next 16 waits sleep at once, then 32 after the next four
+        /// misses, up to 1,024; a poll that catches a reply starts over. So slow replies cost
+        /// four polls per back-off, and an idle worker (its blocking reads wait on connections
+        /// of their own) polls only for its upkeep's few commands. Set it to zero where CPU is
+        /// scarcer than latency (a CPU quota below a core).
         public var busyPoll: Duration
 
         /// Creates a configuration with the defaults.

@@ -13,7 +13,7 @@ import Glibc
 /// command or to hand its reply back, as a connection's own thread would be.
 ///
 /// `@unchecked Sendable`: `queue`, `added`, `waiting`, `connectionWork` and `state` are read
-/// and written only with `lock` held; `connections` only by the loop's thread; `thread` only
+/// and written only with `lock` held; `connections` and `busyPoll` only by the loop's thread; `thread` only
 /// by `init` and by ``shutdown()``, called once.
 package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
     private enum State {
@@ -173,16 +173,19 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
                 descriptors.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0))
                 if let due = connection.deadline { deadline = min(deadline ?? due, due) }
             }
-            let timeout = deadline.map { Self.milliseconds(until: $0) } ?? -1
             var ready: Int32 = 0
-            // replies awaited: poll without sleeping first, while replies come that fast
+            // replies awaited: poll without sleeping first, while polls catch them (`BusyPoll`),
+            // never past the nearest deadline
             if descriptors.count > 1 && busyPoll.next() {
-                let end = ContinuousClock.now + busyPoll.limit
+                let end = min(ContinuousClock.now + busyPoll.limit, deadline ?? .now + busyPoll.limit)
                 repeat {
                     ready = poll(&descriptors, nfds_t(descriptors.count), 0)
                 } while ready == 0 && ContinuousClock.now < end
-                busyPoll.record(caught: ready != 0)
+                // a reply: not work from another thread (the eventfd, first), nor an error
+                busyPoll.record(caught: ready > 0 && descriptors.dropFirst().contains { $0.revents != 0 })
             }
+            // (taken after the spin, so that the spin does not push a deadline back)
+            let timeout = deadline.map { Self.milliseconds(until: $0) } ?? -1
             if ready == 0 { ready = poll(&descriptors, nfds_t(descriptors.count), timeout) }
             lock.withLock { waiting = false }
             if ready > 0 && descriptors[0].revents != 0 {
