@@ -41,6 +41,8 @@ import Testing
         let id = try #require(JobID(text))
         #expect(id.description == text.lowercased())
         #expect(JobID(utf8: Array(text.utf8)) == id)
+        // a collection without contiguous storage takes the byte-by-byte path
+        #expect(JobID(utf8: text.utf8.lazy.map { $0 }) == id)
     }
 
     @Test(arguments: [
@@ -51,6 +53,28 @@ import Testing
     ])
     func rejectsNonCanonicalText(text: String) {
         #expect(JobID(text) == nil)
+        #expect(JobID(utf8: Array(text.utf8)) == nil)
+        #expect(JobID(utf8: text.utf8.lazy.map { $0 }) == nil)
+    }
+
+    /// The contiguous fast path (a table lookup per digit) and the byte-by-byte one agree on
+    /// 36-byte texts of digits, dashes and a few other bytes, each byte at each place.
+    @Test func bothParsersAgree() {
+        var random = SplitMix64(seed: 7)
+        let alphabet = Array("0123456789abcdefABCDEF-".utf8) + [0x00, 0x2F, 0x3A, 0x40, 0x47, 0x60, 0x67, 0xFF]
+        var parsed = 0
+        for round in 0..<20_000 {
+            var bytes = Array("0190ff3c-5e4a-7b21-9c3d-4e5f60718293".utf8)
+            // one to three bytes changed, at any place
+            for _ in 0...(round % 3) {
+                bytes[Int(random.next() % 36)] = alphabet[Int(random.next() % UInt64(alphabet.count))]
+            }
+            let fast = JobID(utf8: bytes)
+            #expect(fast == JobID(utf8: bytes.lazy.map { $0 }), "\(bytes)")
+            if fast != nil { parsed += 1 }
+        }
+        // both outcomes were seen
+        #expect(parsed > 1000 && parsed < 19_000)
     }
 
     @Test func idsOfOneProcessStrictlyIncreaseAsValuesAndStrings() {
