@@ -24,13 +24,14 @@ extension BenchContext {
     }
 
     /// One in-process `SpoolWorker` (concurrency 32, dedup on) draining no-op jobs, on the
-    /// shared pool and then on a thread of its own; then the same on the shared pool with a
+    /// shared pool, on a thread of its own, and on its own thread reading 32 jobs ahead
+    /// (`prefetch`, still 32 handlers at most); then the same on the shared pool with a
     /// handler that makes one tiny Redis write (`INCR`), the workload of the peers' figures
     /// in #8; then Redis memory per dedup entry, from deleting the dedup set.
     func measureProcessing(ceilings: Ceilings?, into report: inout BenchReport) async throws {
         let jobs = sizes.processJobs / 100 * 100
-        for (dedicatedThread, writes) in [(false, false), (true, false), (false, true)] {
-            let how = dedicatedThread ? "its own thread" : "the shared pool"
+        for (dedicatedThread, writes, prefetch) in [(false, false, 0), (true, false, 0), (true, false, 32), (false, true, 0)] {
+            let how = (dedicatedThread ? "its own thread" : "the shared pool") + (prefetch > 0 ? ", prefetch \(prefetch)" : "")
             print("process: \(jobs) \(writes ? "jobs that INCR a key" : "no-op jobs"), one SpoolWorker on \(how), concurrency 32, dedup on")
             try await flush()
             let keys = try await enqueueForProcessing(jobs)
@@ -38,7 +39,7 @@ extension BenchContext {
             configuration.consumerName = "bench"
             configuration.dedicatedThread = dedicatedThread
             var worker = SpoolWorker(client: client, configuration: configuration, logger: logger)
-            worker.subscribe(queue: keys.queue, options: .init(concurrency: 32))
+            worker.subscribe(queue: keys.queue, options: .init(concurrency: 32, prefetch: prefetch))
             let client = self.client
             worker.register(Tick.self, queue: keys.queue) { _, _ in
                 if writes { _ = try await client.send("INCR", "bench.handler.writes") }
@@ -50,6 +51,15 @@ extension BenchContext {
                 report.add("process, 1 worker, INCR/job (c=32, dedup)", rate, unit: "jobs/s",
                            ceiling: ceilings?.lifecycle, ceilingSource: ceilings?.lifecycleSource,
                            note: "each handler makes one tiny Redis write, as in the peers' figures")
+                continue
+            }
+            if prefetch > 0 {
+                report.add("process, 1 worker, own thread, prefetch \(prefetch) (c=32, dedup)", rate, unit: "jobs/s",
+                           ceiling: ceilings?.lifecycle, ceilingSource: ceilings?.lifecycleSource, target: .atLeast(60_000),
+                           note: "reads \(prefetch) jobs ahead of its free slots; 32 handlers at most")
+                report.add("process, own thread + prefetch ÷ lifecycle ceiling", ceilings.map { rate / $0.lifecycle }, unit: "×",
+                           target: .atLeast(0.5))
+                try await flush()
                 continue
             }
             let label = dedicatedThread ? "process, 1 worker, own thread" : "process, 1 worker"

@@ -25,6 +25,9 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Option(help: "Handler slots of the worker that processes (1 or more).")
     var concurrency = 32
 
+    @Option(help: "Jobs the processing worker may read ahead of its free slots (SpoolWorker.SubscriptionOptions.prefetch; default 0).")
+    var prefetch = 0
+
     @Flag(help: "Only measure processing; also prints the CPU time per job of this process (the worker) and of Redis, and this process's heap allocations per job.")
     var processOnly = false
 
@@ -54,6 +57,9 @@ struct QueueBenchmark: AsyncParsableCommand {
 
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard (0...SpoolWorker.SubscriptionOptions.maxPrefetch).contains(prefetch) else {
+            throw ValidationError("--prefetch must be 0...\(SpoolWorker.SubscriptionOptions.maxPrefetch)")
+        }
         guard batchTasks >= 1 else { throw ValidationError("--batch-tasks must be at least 1") }
         guard batchTasks == 1 || batchOnly else { throw ValidationError("--batch-tasks goes with --batch-only") }
         guard (0...10_000).contains(busyPoll ?? 0) else { throw ValidationError("--busy-poll must be 0...10000 (µs)") }
@@ -226,7 +232,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         configuration.dedicatedThread = dedicatedThread
         if let busyPoll { configuration.busyPoll = .microseconds(busyPoll) }
         var worker = SpoolWorker(client: client, configuration: configuration, logger: logger, metricsFactory: metricsFactory)
-        worker.subscribe(queue: queue, options: .init(concurrency: concurrency))
+        worker.subscribe(queue: queue, options: .init(concurrency: concurrency, prefetch: prefetch))
         let writes = handlerWrites
         worker.register(Tick.self, queue: queue) { _, _ in
             if writes { _ = try await client.send("INCR", "bench.handler.writes") }

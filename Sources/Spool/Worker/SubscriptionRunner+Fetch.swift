@@ -75,7 +75,7 @@ extension SubscriptionRunner {
                         await handleFetchError(error, failures: failures)
                     }
                 } else {
-                    slots = await state.slots.acquire(max: options.concurrency)
+                    slots = await state.slots.acquire(max: slotCount)
                     if slots == 0 { break }
                 }
                 let fromHeld = !readAhead && !held.isEmpty
@@ -174,7 +174,11 @@ extension SubscriptionRunner {
                     hold(entries)
                     entries.removeAll()
                 }
-                for job in entries {
+                // with a prefetch, what would make more than `concurrency` handlers waits for one
+                // to end (those waiting already start first)
+                let (start, waiting) = state.admit(entries)
+                for (entry, _) in waiting { markRunning(entry, waitsForSlot: true) }
+                for job in start {
                     markRunning(job.entry)
                     // to a job task that finished its last job, else to a new one
                     if !state.jobs.give(job) { handlers.addTask { await runJobs(first: job) } }
@@ -209,7 +213,7 @@ extension SubscriptionRunner {
             // Stopping (or cancelled) with jobs still waiting for a slot: none of them started,
             // so each is handed back to its group as the same attempt, as a job cut off by
             // shutdown is.
-            for (entry, duplicate) in held {
+            for (entry, duplicate) in held + state.takeWaitingJobs() {
                 handlers.addTask { await process(entry, isDuplicate: duplicate, handBack: true) }
             }
             state.beginStop()
@@ -234,6 +238,10 @@ extension SubscriptionRunner {
         let slots: Int
         let read: Task<[(entry: StreamEntry, duplicate: Bool)], any Error>
     }
+
+    /// The slots of the pool: one per job the worker may hold, `concurrency` running and
+    /// ``SpoolWorker/SubscriptionOptions/prefetch`` more waiting (``SubscriptionState/admit(_:)``).
+    private var slotCount: Int { options.concurrency + options.prefetch }
 
     /// The fewest slots a read asks for while another read is in flight.
     static var pipelinedReadMinimum: Int { 8 }
@@ -263,7 +271,7 @@ extension SubscriptionRunner {
     /// while the handlers run, both work at once; with two, Redis serves one while the
     /// worker takes in the other's reply and starts its handlers.
     private func sendReadAheads(_ aheads: inout [ReadAhead], readRetries: Bool) -> Bool {
-        let free = state.slots.tryAcquire(max: options.concurrency)
+        let free = state.slots.tryAcquire(max: slotCount)
         let sizes = Self.readAheadSizes(free: free, inFlight: aheads.count)
         let total = sizes.reduce(0, +)
         // what the reads do not ask for goes back (no one waits on the pool: only this loop takes)

@@ -50,7 +50,16 @@ extension SubscriptionRunner {
         var job: (entry: StreamEntry, duplicate: Bool)? = first
         while let (entry, duplicate) = job {
             await process(entry, isDuplicate: duplicate)
-            if Task.isCancelled { return }
+            if Task.isCancelled {
+                _ = state.handlerEnded(takingNext: false)
+                return
+            }
+            // with a prefetch, a job read ahead that waits for a handler runs next, here
+            if let next = state.handlerEnded(takingNext: true) {
+                markRunning(next.entry)
+                job = next
+                continue
+            }
             job = await state.jobs.next()
         }
     }

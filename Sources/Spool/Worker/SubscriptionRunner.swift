@@ -49,7 +49,9 @@ struct SubscriptionRunner: Sendable {
         self.metrics = SubscriptionMetrics(
             queue: keys.queue, group: group, types: Array(subscription.handlers.keys), factory: metricsFactory
         )
-        self.state = SubscriptionState(concurrency: subscription.options.concurrency, handlerGauge: metrics.inflight)
+        self.state = SubscriptionState(
+            concurrency: subscription.options.concurrency, prefetch: subscription.options.prefetch, handlerGauge: metrics.inflight
+        )
         self.retryStream = keys.retry(group)
         self.scheduled = keys.scheduled(group)
         self.dead = keys.dead(group)

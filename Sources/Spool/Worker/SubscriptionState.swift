@@ -1,4 +1,5 @@
 import CoreMetrics
+import DequeModule
 import Synchronization
 
 /// Mutable state shared by one subscription's tasks: the fetch loop, the handlers, the
@@ -71,14 +72,33 @@ final class SubscriptionState: Sendable {
     /// Job tasks waiting for their next job (``SubscriptionRunner/runJobs(first:)``).
     let jobs: Handoff<(entry: StreamEntry, duplicate: Bool)>
 
+    /// With a prefetch (``SpoolWorker/SubscriptionOptions/prefetch``): the handlers running
+    /// and the jobs read ahead that wait for one to end, oldest first.
+    ///
+    /// The slot pool then holds `concurrency + prefetch` slots, one per job the worker holds,
+    /// so the fetch loop reads as a worker of that concurrency would, in as large batches; a
+    /// job it takes starts only while fewer than `concurrency` handlers run (``admit(_:)``),
+    /// else it waits here, and a job task that ended its job takes the next that waits
+    /// (``handlerEnded(takingNext:)``), without the fetch loop.
+    private let admission = Mutex(Admission())
+    private let handlerLimit: Int
+    private let prefetches: Bool
+
+    private struct Admission {
+        var running = 0
+        var waiting = Deque<(entry: StreamEntry, duplicate: Bool)>()
+    }
+
     /// Where ``handlerCount`` goes: recorded under the lock with each change, so that of two
     /// handlers ending at once the later write is the later count (read under the lock and
     /// recorded after it, the writes could land in the other order and leave the gauge at 1
     /// on an idle worker).
     private let handlerGauge: Gauge?
 
-    init(concurrency: Int, handlerGauge: Gauge? = nil) {
-        slots = SlotPool(concurrency)
+    init(concurrency: Int, prefetch: Int = 0, handlerGauge: Gauge? = nil) {
+        slots = SlotPool(concurrency + prefetch)
+        handlerLimit = concurrency
+        prefetches = prefetch > 0
         // an idle job task keeps the slabs of the largest job it ran (a few KB for Spool's own
         // frames): after a burst at a high concurrency, at most 64 stay waiting, the others end
         // as they did before tasks were reused
@@ -153,6 +173,50 @@ final class SubscriptionState: Sendable {
             }
             defer { reports = (now, 0) }
             return reports.unlogged
+        }
+    }
+
+    /// What may start of the jobs waiting and of `items` (each holding a slot): those
+    /// waiting first, then `items` in order, while fewer than `concurrency` handlers run.
+    /// `waiting` are the `items` that wait now (the caller marks them running, waiting for a
+    /// slot). Without a prefetch, all of `items` start.
+    func admit(_ items: [(entry: StreamEntry, duplicate: Bool)]) -> (start: [(entry: StreamEntry, duplicate: Bool)], waiting: [(entry: StreamEntry, duplicate: Bool)]) {
+        guard prefetches else { return (items, []) }
+        return admission.withLock { admission in
+            var room = max(0, handlerLimit - admission.running)
+            var start: [(entry: StreamEntry, duplicate: Bool)] = []
+            start.reserveCapacity(min(room, admission.waiting.count + items.count))
+            while room > 0, let next = admission.waiting.popFirst() {
+                start.append(next)
+                room -= 1
+            }
+            let now = min(room, items.count)
+            start += items.prefix(now)
+            let waiting = Array(items.dropFirst(now))
+            admission.waiting.append(contentsOf: waiting)
+            admission.running += start.count
+            return (start, waiting)
+        }
+    }
+
+    /// A handler admitted by ``admit(_:)`` ended: the job that waits longest, to run next in
+    /// its place (when `takingNext` and the worker is not stopping), or `nil`.
+    func handlerEnded(takingNext: Bool) -> (entry: StreamEntry, duplicate: Bool)? {
+        guard prefetches else { return nil }
+        let stopping = takingNext && isStopping
+        return admission.withLock { admission in
+            if takingNext && !stopping, let next = admission.waiting.popFirst() { return next }
+            admission.running -= 1
+            return nil
+        }
+    }
+
+    /// Every job read ahead still waiting (stopping: each is handed back).
+    func takeWaitingJobs() -> [(entry: StreamEntry, duplicate: Bool)] {
+        guard prefetches else { return [] }
+        return admission.withLock { admission in
+            defer { admission.waiting.removeAll() }
+            return Array(admission.waiting)
         }
     }
 

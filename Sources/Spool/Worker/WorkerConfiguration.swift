@@ -134,6 +134,20 @@ extension SpoolWorker {
         public var startFromBeginning: Bool
         /// Skip jobs this group already completed (the dedup set). Defaults to `true`.
         public var dedup: Bool
+        /// How many jobs beyond `concurrency` the worker may read ahead and hold, unstarted, for
+        /// its next free slots. Defaults to 0: it reads only as many jobs as slots are free.
+        ///
+        /// Reading more per round trip costs Redis and the worker less per job, so a worker of
+        /// short jobs goes faster (docs/performance.md, "Stop 34"); at most `concurrency`
+        /// handlers still run at once. The price: a held job waits for a slot of this worker
+        /// while another worker may be idle, so keep it 0 for long jobs. Held jobs are this
+        /// worker's (their leases are extended; if it dies they are reclaimed as its running
+        /// jobs are), and a shutdown hands them back unstarted, as the same attempt. At most
+        /// ``maxPrefetch``.
+        public var prefetch: Int
+
+        /// The largest ``prefetch``.
+        public static var maxPrefetch: Int { 10_000 }
 
         /// Creates options; every field has a default.
         public init(
@@ -141,13 +155,15 @@ extension SpoolWorker {
             retry: RetryStrategy = .exponentialJitter(),
             handlerTimeout: Duration = .seconds(300),
             startFromBeginning: Bool = true,
-            dedup: Bool = true
+            dedup: Bool = true,
+            prefetch: Int = 0
         ) {
             self.concurrency = max(1, concurrency)
             self.retry = retry
             self.handlerTimeout = handlerTimeout
             self.startFromBeginning = startFromBeginning
             self.dedup = dedup
+            self.prefetch = prefetch
         }
     }
 }
@@ -228,6 +244,10 @@ extension Subscription {
         if options.concurrency < 1 {
             throw SpoolError(code: .invalidArgument, message: "\(subscription) has concurrency \(options.concurrency): "
                 + "it must be 1 or more, or no job ever starts; the default is 16")
+        }
+        if !(0...SpoolWorker.SubscriptionOptions.maxPrefetch).contains(options.prefetch) {
+            throw SpoolError(code: .invalidArgument, message: "\(subscription) has prefetch \(options.prefetch): it must be "
+                + "0...\(SpoolWorker.SubscriptionOptions.maxPrefetch); the default, 0, reads only as many jobs as slots are free")
         }
         let timeouts = [options.handlerTimeout] + handlers.values.compactMap(\.timeout) + [fallback?.timeout].compactMap { $0 }
         if let bad = timeouts.first(where: { $0 <= .zero }) {

@@ -1,0 +1,153 @@
+import Spool
+import SpoolRedis
+import SpoolTesting
+import Synchronization
+import Testing
+@testable import Spool
+
+/// ``SpoolWorker/SubscriptionOptions/prefetch``: a worker reads ahead of its free slots, and
+/// still runs at most `concurrency` handlers at once.
+@Suite("Worker: prefetch", .timeLimit(.minutes(3)))
+struct PrefetchTests {
+    private static func entry(_ number: UInt64) -> (entry: StreamEntry, duplicate: Bool) {
+        (StreamEntry(id: StreamID(milliseconds: number, sequence: 0), source: .main, fields: [], deliveries: 1), false)
+    }
+
+    @Test("admission: up to concurrency start, the rest wait in order; an ended handler takes the oldest waiting; waiting ones start before new ones")
+    func admission() {
+        let state = SubscriptionState(concurrency: 2, prefetch: 3)
+        let first = state.admit((1...4).map(Self.entry))
+        #expect(first.start.map(\.entry.id.milliseconds) == [1, 2])
+        #expect(first.waiting.map(\.entry.id.milliseconds) == [3, 4])
+        // a handler ended: it runs the oldest waiting job next
+        #expect(state.handlerEnded(takingNext: true)?.entry.id.milliseconds == 3)
+        // one ended without taking (its task was cancelled): a slot of the two is free, and
+        // the job still waiting starts before the new one
+        #expect(state.handlerEnded(takingNext: false) == nil)
+        let second = state.admit([Self.entry(5)])
+        #expect(second.start.map(\.entry.id.milliseconds) == [4])
+        #expect(second.waiting.map(\.entry.id.milliseconds) == [5])
+        // two end with nothing else waiting but 5: the first takes it, the second frees its handler
+        #expect(state.handlerEnded(takingNext: true)?.entry.id.milliseconds == 5)
+        #expect(state.handlerEnded(takingNext: true) == nil)
+        #expect(state.admit([Self.entry(6)]).start.map(\.entry.id.milliseconds) == [6])
+        // stopping: nothing more is taken, and what waits is handed over
+        _ = state.admit([Self.entry(7), Self.entry(8)])
+        state.beginStop()
+        #expect(state.handlerEnded(takingNext: true) == nil)
+        #expect(state.takeWaitingJobs().map(\.entry.id.milliseconds) == [7, 8])
+        #expect(state.takeWaitingJobs().isEmpty)
+    }
+
+    @Test("admission without a prefetch starts everything it is given, as before")
+    func noPrefetch() {
+        let state = SubscriptionState(concurrency: 2)
+        #expect(state.admit((1...3).map(Self.entry)).start.count == 3)
+        #expect(state.handlerEnded(takingNext: true) == nil)
+        #expect(state.takeWaitingJobs().isEmpty)
+    }
+
+    @Test("with a prefetch, every job runs once and no more than concurrency handlers run at once",
+          arguments: [false, true])
+    func boundedAndComplete(dedicatedThread: Bool) async throws {
+        try await QueueFixture.with { fixture in
+            var fixture = fixture
+            fixture.dedicatedThread = dedicatedThread
+            let queue = try QueueName("prefetch-\(dedicatedThread)")
+            let keys = QueueKeys(queue: queue)
+            let handlers = HandlerCount()
+            var worker = fixture.worker()
+            worker.subscribe(queue: queue, options: .init(concurrency: 3, prefetch: 9))
+            worker.register(Greeting.self, queue: queue) { job, _ in
+                handlers.started(job.name)
+                defer { handlers.ended() }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            _ = try await fixture.producer.push((0..<300).map { Greeting(name: "g\($0)") }, to: queue)
+            try await running(worker) {
+                try await waitUntil("every job ran") { handlers.names.count >= 300 }
+                try await waitUntil("every job is acknowledged") {
+                    try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0)
+                }
+            }
+            #expect(handlers.most <= 3)
+            #expect(handlers.most == 3, "the three slots were used")
+            #expect(Set(handlers.names).count == 300 && handlers.names.count == 300)
+            #expect(try await fixture.redis("ZCARD", keys.done(.default)) == .integer(300))
+        }
+    }
+
+    @Test("jobs read ahead when the worker stops are handed back unstarted, as the same attempt")
+    func handedBackAtShutdown() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("prefetch-stop")
+            let keys = QueueKeys(queue: queue)
+            let handlers = HandlerCount()
+            var worker = fixture.worker { $0.gracePeriod = .milliseconds(300) }
+            worker.subscribe(queue: queue, options: .init(concurrency: 1, prefetch: 4))
+            // the handler runs until the grace period is over and the worker cancels it
+            worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { job, _ in
+                handlers.started(job.name)
+                defer { handlers.ended() }
+                try await Task.sleep(for: .seconds(60))
+            }
+            _ = try await fixture.producer.push((0..<5).map { Greeting(name: "g\($0)") }, to: queue)
+            try await running(worker) {
+                try await waitUntil("one handler runs") { handlers.names.count == 1 }
+                try await waitUntil("the worker holds all five: one running, four read ahead") {
+                    try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(5)
+                }
+            }
+            #expect(handlers.names == ["g0"])
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
+            #expect(try await handedBack(fixture, keys) == 5)
+            // the next worker runs all five, each as its first attempt
+            let rerun = Recorder()
+            var next = fixture.worker()
+            next.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { _, context in rerun.record(context) }
+            try await running(next) {
+                try await rerun.waitFor(5)
+            }
+            #expect(rerun.executions.map(\.attempt) == Array(repeating: 1, count: 5))
+            #expect(try await fixture.redis("XLEN", keys.dead(.default)) == .integer(0))
+        }
+    }
+
+    @Test("a handler that times out while jobs wait does not strand them: they run")
+    func timeoutDoesNotStrand() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("prefetch-timeout")
+            let ran = Recorder()
+            var worker = fixture.worker()
+            worker.subscribe(queue: queue, options: .init(concurrency: 1, prefetch: 4))
+            worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none, timeout: .milliseconds(200)) { job, context in
+                // the first ignores nothing: it sleeps past its timeout and is cancelled
+                if job.name == "slow" { try await Task.sleep(for: .seconds(60)) }
+                ran.record(context)
+            }
+            _ = try await fixture.producer.push(Greeting(name: "slow"), to: queue)
+            _ = try await fixture.producer.push((0..<4).map { Greeting(name: "g\($0)") }, to: queue)
+            try await running(worker) {
+                try await ran.waitFor(4)
+            }
+            #expect(ran.executions.count == 4)
+            #expect(try await fixture.redis("XLEN", QueueKeys(queue: queue).dead(.default)) == .integer(1))
+        }
+    }
+
+    @Test("a prefetch outside 0...10,000 makes run() throw, naming it", arguments: [-1, 10_001])
+    func refused(prefetch: Int) async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("prefetch-bad")
+            var worker = fixture.worker()
+            worker.subscribe(queue: queue, options: .init(prefetch: prefetch))
+            worker.register(Greeting.self, queue: queue) { _, _ in }
+            await #expect {
+                try await worker.run()
+            } throws: { error in
+                let error = error as! SpoolError
+                return error.code == .invalidArgument && error.message.contains("prefetch \(prefetch)")
+            }
+        }
+    }
+}
