@@ -77,8 +77,7 @@ final class ReplyBuilder {
         return fresh
     }
 
-    private func add(_ value: RESPValue) {
-        var value = value
+    private func add(_ value: consuming RESPValue) {
         while !frames.isEmpty {
             let top = frames.count - 1
             frames[top].elements.append(value)
@@ -98,14 +97,18 @@ final class ReplyBuilder {
         frames.append(Frame(elements: elements, expected: count))
     }
 
-    /// The builder a reader task belongs to: its reader's `privdata`, which hiredis copies into
-    /// the first task of each reply (and, depending on the version, into nested ones).
-    private static func builder(_ task: UnsafePointer<redisReadTask>?) -> ReplyBuilder {
+    /// Runs `body` with the builder a reader task belongs to: its reader's `privdata`, which
+    /// hiredis copies into the first task of each reply (and, depending on the version, into
+    /// nested ones). The builder is borrowed, not retained: it outlives its reader
+    /// (``install(on:)``), and hiredis calls these functions only while it parses, from the
+    /// builder's own connection (docs/performance.md, "Stop 34": retaining and releasing it
+    /// for every value of every reply was a worker's largest share of reference counting).
+    private static func withBuilder<T>(_ task: UnsafePointer<redisReadTask>?, _ body: (ReplyBuilder) -> T) -> T {
         var current = task!
         while current.pointee.privdata == nil, let parent = current.pointee.parent {
             current = UnsafePointer(parent)
         }
-        return Unmanaged<ReplyBuilder>.fromOpaque(current.pointee.privdata!).takeUnretainedValue()
+        return Unmanaged<ReplyBuilder>.fromOpaque(current.pointee.privdata!)._withUnsafeGuaranteedRef(body)
     }
 
     /// What the functions return for every value: hiredis only checks it is not `NULL` (its
@@ -122,25 +125,27 @@ final class ReplyBuilder {
         // field by field on a zeroed table, so newer hiredis's extra (RESP3) members stay NULL
         table.initialize(to: redisReplyObjectFunctions())
         table.pointee.createString = { task, bytes, length in
-            let builder = ReplyBuilder.builder(task)
             let buffer = UnsafeRawBufferPointer(start: bytes, count: Int(length))
-            switch task!.pointee.type {
-            case REDIS_REPLY_STATUS: builder.add(.simpleString(String(decoding: buffer, as: UTF8.self)))
-            case REDIS_REPLY_ERROR: builder.add(.error(String(decoding: buffer, as: UTF8.self)))
-            default: builder.add(.bulkString(builder.bytes(buffer)))
+            let type = task!.pointee.type
+            ReplyBuilder.withBuilder(task) { builder in
+                switch type {
+                case REDIS_REPLY_STATUS: builder.add(.simpleString(String(decoding: buffer, as: UTF8.self)))
+                case REDIS_REPLY_ERROR: builder.add(.error(String(decoding: buffer, as: UTF8.self)))
+                default: builder.add(.bulkString(builder.bytes(buffer)))
+                }
             }
             return ReplyBuilder.token
         }
         table.pointee.createArray = { task, count in
-            ReplyBuilder.builder(task).beginArray(count: Int(count))
+            ReplyBuilder.withBuilder(task) { $0.beginArray(count: Int(count)) }
             return ReplyBuilder.token
         }
         table.pointee.createInteger = { task, value in
-            ReplyBuilder.builder(task).add(.integer(Int64(value)))
+            ReplyBuilder.withBuilder(task) { $0.add(.integer(Int64(value))) }
             return ReplyBuilder.token
         }
         table.pointee.createNil = { task in
-            ReplyBuilder.builder(task).add(.null)
+            ReplyBuilder.withBuilder(task) { $0.add(.null) }
             return ReplyBuilder.token
         }
         // the values live in the builder: nothing of hiredis's to free
