@@ -14,36 +14,45 @@ struct PrefetchTests {
     }
 
     @Test("admission: up to concurrency start, the rest wait in order; an ended handler takes the oldest waiting; waiting ones start before new ones")
-    func admission() {
+    func admission() async {
         let state = SubscriptionState(concurrency: 2, prefetch: 3)
-        let first = state.admit((1...4).map(Self.entry))
-        #expect(first.start.map(\.entry.id.milliseconds) == [1, 2])
-        #expect(first.waiting.map(\.entry.id.milliseconds) == [3, 4])
+        let first = state.admit((1...4).map(Self.entry), takeWaiting: true)
+        #expect(first.start.map { $0.entry.id.milliseconds } == [1, 2])
+        #expect(first.waiting.map { $0.entry.id.milliseconds } == [3, 4])
+        #expect(state.admittedCount == 2)
         // a handler ended: it runs the oldest waiting job next
         #expect(state.handlerEnded(takingNext: true)?.entry.id.milliseconds == 3)
-        // one ended without taking (its task was cancelled): a slot of the two is free, and
-        // the job still waiting starts before the new one
+        // one ended without taking (its task was cancelled): the fetch loop is woken, as 4 waits
         #expect(state.handlerEnded(takingNext: false) == nil)
-        let second = state.admit([Self.entry(5)])
-        #expect(second.start.map(\.entry.id.milliseconds) == [4])
-        #expect(second.waiting.map(\.entry.id.milliseconds) == [5])
+        #expect(await state.slots.acquire(max: 5, wakeable: true) == 5, "free slots are taken first")
+        #expect(await state.slots.acquire(max: 5, wakeable: true) == 0, "then the wake ends the wait")
+        state.slots.release(5)
+        // not told to take waiting jobs (the worker's task was cancelled): 4 still waits
+        #expect(state.admit([], takeWaiting: false).start.isEmpty)
+        // a slot of the two is free, and the job still waiting starts before the new one
+        let second = state.admit([Self.entry(5)], takeWaiting: true)
+        #expect(second.start.map { $0.entry.id.milliseconds } == [4])
+        #expect(second.waiting.map { $0.entry.id.milliseconds } == [5])
         // two end with nothing else waiting but 5: the first takes it, the second frees its handler
         #expect(state.handlerEnded(takingNext: true)?.entry.id.milliseconds == 5)
         #expect(state.handlerEnded(takingNext: true) == nil)
-        #expect(state.admit([Self.entry(6)]).start.map(\.entry.id.milliseconds) == [6])
-        // stopping: nothing more is taken, and what waits is handed over
-        _ = state.admit([Self.entry(7), Self.entry(8)])
+        #expect(state.admittedCount == 1)
+        #expect(state.admit([Self.entry(6)], takeWaiting: true).start.map { $0.entry.id.milliseconds } == [6])
+        // stopping: nothing that waits starts, and what waits is handed over
+        _ = state.admit([Self.entry(7), Self.entry(8)], takeWaiting: true)
         state.beginStop()
         #expect(state.handlerEnded(takingNext: true) == nil)
-        #expect(state.takeWaitingJobs().map(\.entry.id.milliseconds) == [7, 8])
+        #expect(state.admit([], takeWaiting: true).start.isEmpty)
+        #expect(state.takeWaitingJobs().map { $0.entry.id.milliseconds } == [7, 8])
         #expect(state.takeWaitingJobs().isEmpty)
     }
 
     @Test("admission without a prefetch starts everything it is given, as before")
     func noPrefetch() {
         let state = SubscriptionState(concurrency: 2)
-        #expect(state.admit((1...3).map(Self.entry)).start.count == 3)
+        #expect(state.admit((1...3).map(Self.entry), takeWaiting: true).start.count == 3)
         #expect(state.handlerEnded(takingNext: true) == nil)
+        #expect(state.admittedCount == 0)
         #expect(state.takeWaitingJobs().isEmpty)
     }
 
@@ -113,6 +122,34 @@ struct PrefetchTests {
         }
     }
 
+    @Test("cancelling the worker's task hands the jobs read ahead back unstarted: none of them runs")
+    func cancelledHandsBack() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("prefetch-cancel")
+            let keys = QueueKeys(queue: queue)
+            let handlers = HandlerCount()
+            var worker = fixture.worker()
+            worker.subscribe(queue: queue, options: .init(concurrency: 1, prefetch: 4))
+            worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { job, _ in
+                handlers.started(job.name)
+                defer { handlers.ended() }
+                try await Task.sleep(for: .seconds(60))
+            }
+            _ = try await fixture.producer.push((0..<5).map { Greeting(name: "g\($0)") }, to: queue)
+            let subscribed = worker
+            let task = Task { try? await subscribed.run() }
+            try await waitUntil("one handler runs") { handlers.names.count == 1 }
+            try await waitUntil("the worker holds all five") {
+                try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(5)
+            }
+            task.cancel()
+            await task.value
+            #expect(handlers.names == ["g0"], "no job read ahead started")
+            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
+            #expect(try await handedBack(fixture, keys) == 5)
+        }
+    }
+
     @Test("a handler that times out while jobs wait does not strand them: they run")
     func timeoutDoesNotStrand() async throws {
         try await QueueFixture.with { fixture in
@@ -121,7 +158,7 @@ struct PrefetchTests {
             var worker = fixture.worker()
             worker.subscribe(queue: queue, options: .init(concurrency: 1, prefetch: 4))
             worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none, timeout: .milliseconds(200)) { job, context in
-                // the first ignores nothing: it sleeps past its timeout and is cancelled
+                // the first sleeps past its timeout and is cancelled
                 if job.name == "slow" { try await Task.sleep(for: .seconds(60)) }
                 ran.record(context)
             }

@@ -22,4 +22,27 @@ struct SlotPoolTests {
         #expect(await waiting == 0)
         #expect(await pool.acquire(max: 1) == 0)
     }
+
+    @Test("wake ends a wakeable wait with 0, or the next one if none waits; a plain wait ignores it")
+    func wake() async throws {
+        let pool = SlotPool(1)
+        #expect(await pool.acquire(max: 1) == 1)
+        // no wait under way: the next wakeable one returns 0 at once, and only that one
+        pool.wake()
+        #expect(await pool.acquire(max: 1, wakeable: true) == 0)
+        // a wait under way is ended (the sleeps make that order likely; in the other, the wake
+        // waits for the wait, and each result is the same)
+        let waiting = Task { await pool.acquire(max: 1, wakeable: true) }
+        try await Task.sleep(for: .milliseconds(50))
+        pool.wake()
+        #expect(await waiting.value == 0)
+        // a plain wait is not: it gets the slot when it is released
+        let plain = Task { await pool.acquire(max: 1) }
+        try await Task.sleep(for: .milliseconds(50))
+        pool.wake()
+        pool.release(1)
+        #expect(await plain.value == 1)
+        // that wake stays for the next wakeable wait
+        #expect(await pool.acquire(max: 1, wakeable: true) == 0)
+    }
 }

@@ -7,6 +7,10 @@ final class SlotPool: Sendable {
         var free: Int
         var waiter: (max: Int, continuation: CheckedContinuation<Int, Never>)?
         var closed = false
+        /// ``wake()`` was called with no wakeable wait under way: the next one returns at once.
+        var woken = false
+        /// The waiter came from ``acquire(max:wakeable:)`` with `wakeable`.
+        var waiterWakeable = false
     }
     private let state: Mutex<State>
 
@@ -14,8 +18,9 @@ final class SlotPool: Sendable {
         state = Mutex(State(free: count))
     }
 
-    /// Waits until at least one slot is free and takes up to `max`; returns 0 once closed.
-    func acquire(max: Int) async -> Int {
+    /// Waits until at least one slot is free and takes up to `max`; returns 0 once closed, or,
+    /// when `wakeable`, once ``wake()`` is called (or was, since the last wakeable wait).
+    func acquire(max: Int, wakeable: Bool = false) async -> Int {
         await withCheckedContinuation { continuation in
             let taken: Int? = state.withLock { state in
                 if state.closed { return 0 }
@@ -24,11 +29,30 @@ final class SlotPool: Sendable {
                     state.free -= count
                     return count
                 }
+                if wakeable && state.woken {
+                    state.woken = false
+                    return 0
+                }
                 state.waiter = (max, continuation)
+                state.waiterWakeable = wakeable
                 return nil
             }
             if let taken { continuation.resume(returning: taken) }
         }
+    }
+
+    /// Ends a wakeable wait (``acquire(max:wakeable:)``) with 0, or makes the next one return
+    /// 0 at once if none is under way: the fetch loop is wanted for something other than a slot.
+    func wake() {
+        let waiter: CheckedContinuation<Int, Never>? = state.withLock { state in
+            guard let waiter = state.waiter, state.waiterWakeable else {
+                state.woken = true
+                return nil
+            }
+            state.waiter = nil
+            return waiter.continuation
+        }
+        waiter?.resume(returning: 0)
     }
 
     /// Takes up to `max` free slots without waiting.

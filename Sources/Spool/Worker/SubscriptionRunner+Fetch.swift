@@ -49,6 +49,14 @@ extension SubscriptionRunner {
                 for (entry, _) in entries { markRunning(entry, waitsForSlot: true) }
                 held += entries
             }
+            // Starts each job in a job task (marked running now): one that finished its last job,
+            // else a new one.
+            func start(_ jobs: [(entry: StreamEntry, duplicate: Bool)]) {
+                for job in jobs {
+                    markRunning(job.entry)
+                    if !state.jobs.give(job) { handlers.addTask { await runJobs(first: job) } }
+                }
+            }
             // a cancelled worker task stops like a shutdown (its sleeps no longer wait, so
             // looping on would spin)
             while !state.isStopping && !Task.isCancelled || !aheads.isEmpty {
@@ -75,8 +83,13 @@ extension SubscriptionRunner {
                         await handleFetchError(error, failures: failures)
                     }
                 } else {
-                    slots = await state.slots.acquire(max: slotCount)
-                    if slots == 0 { break }
+                    slots = await state.slots.acquire(max: slotCount, wakeable: options.prefetch > 0)
+                    if slots == 0 {
+                        if state.isStopping || Task.isCancelled { break }
+                        // woken: a job task was cancelled with jobs waiting, which start here
+                        start(state.admit([], takeWaiting: true).start)
+                        continue
+                    }
                 }
                 let fromHeld = !readAhead && !held.isEmpty
                 if fromHeld {
@@ -174,14 +187,14 @@ extension SubscriptionRunner {
                     hold(entries)
                     entries.removeAll()
                 }
-                // with a prefetch, what would make more than `concurrency` handlers waits for one
-                // to end (those waiting already start first)
-                let (start, waiting) = state.admit(entries)
-                for (entry, _) in waiting { markRunning(entry, waitsForSlot: true) }
-                for job in start {
-                    markRunning(job.entry)
-                    // to a job task that finished its last job, else to a new one
-                    if !state.jobs.give(job) { handlers.addTask { await runJobs(first: job) } }
+                // With a prefetch, what would make more than `concurrency` handlers waits for one
+                // to end (those waiting already start first, unless the worker stops or its task
+                // was cancelled). Each is marked as waiting before a job task can take it.
+                if options.prefetch > 0 {
+                    for (entry, _) in entries { markRunning(entry, waitsForSlot: true) }
+                    start(state.admit(entries, takeWaiting: !state.isStopping && !Task.isCancelled).start)
+                } else {
+                    start(entries)
                 }
                 // While the queue is busy, ask for the next batches now, with the slots free, so
                 // Redis works on them while these handlers run. Yielding first lets the handlers
@@ -316,8 +329,10 @@ extension SubscriptionRunner {
 
     /// Waits until no handler runs, or the worker stops (a cancelled task's waits return at
     /// once: stop rather than spin).
+    /// (With a prefetch, a job task between its job and the next it takes from those waiting
+    /// counts as running: ``SubscriptionState/admittedCount``.)
     private func waitUntilNoHandlerRuns() async {
-        while state.handlerCount > 0 && !state.isStopping && !Task.isCancelled {
+        while (state.handlerCount > 0 || state.admittedCount > 0) && !state.isStopping && !Task.isCancelled {
             await state.idle.wait()
         }
     }

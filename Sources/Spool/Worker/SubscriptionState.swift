@@ -77,9 +77,12 @@ final class SubscriptionState: Sendable {
     ///
     /// The slot pool then holds `concurrency + prefetch` slots, one per job the worker holds,
     /// so the fetch loop reads as a worker of that concurrency would, in as large batches; a
-    /// job it takes starts only while fewer than `concurrency` handlers run (``admit(_:)``),
-    /// else it waits here, and a job task that ended its job takes the next that waits
-    /// (``handlerEnded(takingNext:)``), without the fetch loop.
+    /// job it takes starts only while fewer than `concurrency` handlers run
+    /// (``admit(_:takeWaiting:)``), else it waits here (marked running, waiting for a slot,
+    /// before it is put here). A job task that ended its job runs the next that waits
+    /// (``handlerEnded(takingNext:)``), without the fetch loop. A job task that was cancelled
+    /// does not: it wakes the fetch loop (``SlotPool/wake()``), whose `admit` starts it. Once
+    /// the worker stops, nothing that waits starts: it is handed back.
     private let admission = Mutex(Admission())
     private let handlerLimit: Int
     private let prefetches: Bool
@@ -87,6 +90,8 @@ final class SubscriptionState: Sendable {
     private struct Admission {
         var running = 0
         var waiting = Deque<(entry: StreamEntry, duplicate: Bool)>()
+        /// The worker stops (``beginStop()``).
+        var stopped = false
     }
 
     /// Where ``handlerCount`` goes: recorded under the lock with each change, so that of two
@@ -130,6 +135,7 @@ final class SubscriptionState: Sendable {
             state.stopping = true
             return state.running.isEmpty
         }
+        admission.withLock { $0.stopped = true }
         slots.close()
         stopRequested.signal()
         upkeepStopRequested.signal()
@@ -176,17 +182,19 @@ final class SubscriptionState: Sendable {
         }
     }
 
-    /// What may start of the jobs waiting and of `items` (each holding a slot): those
-    /// waiting first, then `items` in order, while fewer than `concurrency` handlers run.
-    /// `waiting` are the `items` that wait now (the caller marks them running, waiting for a
-    /// slot). Without a prefetch, all of `items` start.
-    func admit(_ items: [(entry: StreamEntry, duplicate: Bool)]) -> (start: [(entry: StreamEntry, duplicate: Bool)], waiting: [(entry: StreamEntry, duplicate: Bool)]) {
+    /// What may start of the jobs waiting and of `items` (each holding a slot, and marked
+    /// running, waiting for a slot): those waiting first (only with `takeWaiting`, and not once
+    /// the worker stops), then `items` in order, while fewer than `concurrency` handlers run.
+    /// `waiting` are the `items` that wait now. Without a prefetch, all of `items` start.
+    func admit(
+        _ items: [(entry: StreamEntry, duplicate: Bool)], takeWaiting: Bool
+    ) -> (start: [(entry: StreamEntry, duplicate: Bool)], waiting: [(entry: StreamEntry, duplicate: Bool)]) {
         guard prefetches else { return (items, []) }
         return admission.withLock { admission in
             var room = max(0, handlerLimit - admission.running)
             var start: [(entry: StreamEntry, duplicate: Bool)] = []
             start.reserveCapacity(min(room, admission.waiting.count + items.count))
-            while room > 0, let next = admission.waiting.popFirst() {
+            while takeWaiting && !admission.stopped && room > 0, let next = admission.waiting.popFirst() {
                 start.append(next)
                 room -= 1
             }
@@ -199,16 +207,28 @@ final class SubscriptionState: Sendable {
         }
     }
 
-    /// A handler admitted by ``admit(_:)`` ended: the job that waits longest, to run next in
-    /// its place (when `takingNext` and the worker is not stopping), or `nil`.
+    /// A handler admitted by ``admit(_:takeWaiting:)`` ended: the job that waits longest, to
+    /// run next in its place (when `takingNext`, and the worker does not stop), or `nil`.
+    /// Without one, and with jobs waiting, the fetch loop is woken to start them; with no
+    /// handler left, ``idle`` rings.
     func handlerEnded(takingNext: Bool) -> (entry: StreamEntry, duplicate: Bool)? {
         guard prefetches else { return nil }
-        let stopping = takingNext && isStopping
-        return admission.withLock { admission in
-            if takingNext && !stopping, let next = admission.waiting.popFirst() { return next }
+        let (next, wakeLoop, noneRuns) = admission.withLock { admission -> ((entry: StreamEntry, duplicate: Bool)?, Bool, Bool) in
+            if takingNext && !admission.stopped, let next = admission.waiting.popFirst() { return (next, false, false) }
             admission.running -= 1
-            return nil
+            return (nil, !admission.stopped && !admission.waiting.isEmpty, admission.running == 0)
         }
+        if wakeLoop { slots.wake() }
+        if noneRuns { idle.signal() }
+        return next
+    }
+
+    /// How many handlers ``admit(_:takeWaiting:)`` admitted that have not ended: 0 without a
+    /// prefetch. (A job task counts from its admission to its ``handlerEnded(takingNext:)``,
+    /// across the moment between one job and the next it takes.)
+    var admittedCount: Int {
+        guard prefetches else { return 0 }
+        return admission.withLock { $0.running }
     }
 
     /// Every job read ahead still waiting (stopping: each is handed back).
