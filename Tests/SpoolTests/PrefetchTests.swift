@@ -16,10 +16,12 @@ struct PrefetchTests {
     @Test("admission: up to concurrency start, the rest wait in order; an ended handler takes the oldest waiting; waiting ones start before new ones")
     func admission() async {
         let state = SubscriptionState(concurrency: 2, prefetch: 3)
-        let first = state.admit((1...4).map(Self.entry), takeWaiting: true)
+        let first = state.admit((1...4).map(Self.entry), takeWaiting: true, leaseUntil: .now)
         #expect(first.start.map { $0.entry.id.milliseconds } == [1, 2])
         #expect(first.waiting.map { $0.entry.id.milliseconds } == [3, 4])
         #expect(state.admittedCount == 2)
+        // those that wait are marked as held, waiting for a slot (the two started are the caller's to mark)
+        #expect(state.runningCount == 2 && state.handlerCount == 0)
         // a handler ended: it runs the oldest waiting job next
         #expect(state.handlerEnded(takingNext: true)?.entry.id.milliseconds == 3)
         // one ended without taking (its task was cancelled): the fetch loop is woken, as 4 waits
@@ -28,21 +30,21 @@ struct PrefetchTests {
         #expect(await state.slots.acquire(max: 5, wakeable: true) == 0, "then the wake ends the wait")
         state.slots.release(5)
         // not told to take waiting jobs (the worker's task was cancelled): 4 still waits
-        #expect(state.admit([], takeWaiting: false).start.isEmpty)
+        #expect(state.admit([], takeWaiting: false, leaseUntil: .now).start.isEmpty)
         // a slot of the two is free, and the job still waiting starts before the new one
-        let second = state.admit([Self.entry(5)], takeWaiting: true)
+        let second = state.admit([Self.entry(5)], takeWaiting: true, leaseUntil: .now)
         #expect(second.start.map { $0.entry.id.milliseconds } == [4])
         #expect(second.waiting.map { $0.entry.id.milliseconds } == [5])
         // two end with nothing else waiting but 5: the first takes it, the second frees its handler
         #expect(state.handlerEnded(takingNext: true)?.entry.id.milliseconds == 5)
         #expect(state.handlerEnded(takingNext: true) == nil)
         #expect(state.admittedCount == 1)
-        #expect(state.admit([Self.entry(6)], takeWaiting: true).start.map { $0.entry.id.milliseconds } == [6])
+        #expect(state.admit([Self.entry(6)], takeWaiting: true, leaseUntil: .now).start.map { $0.entry.id.milliseconds } == [6])
         // stopping: nothing that waits starts, and what waits is handed over
-        _ = state.admit([Self.entry(7), Self.entry(8)], takeWaiting: true)
+        _ = state.admit([Self.entry(7), Self.entry(8)], takeWaiting: true, leaseUntil: .now)
         state.beginStop()
         #expect(state.handlerEnded(takingNext: true) == nil)
-        #expect(state.admit([], takeWaiting: true).start.isEmpty)
+        #expect(state.admit([], takeWaiting: true, leaseUntil: .now).start.isEmpty)
         #expect(state.takeWaitingJobs().map { $0.entry.id.milliseconds } == [7, 8])
         #expect(state.takeWaitingJobs().isEmpty)
     }
@@ -50,7 +52,7 @@ struct PrefetchTests {
     @Test("admission without a prefetch starts everything it is given, as before")
     func noPrefetch() {
         let state = SubscriptionState(concurrency: 2)
-        #expect(state.admit((1...3).map(Self.entry), takeWaiting: true).start.count == 3)
+        #expect(state.admit((1...3).map(Self.entry), takeWaiting: true, leaseUntil: .now).start.count == 3)
         #expect(state.handlerEnded(takingNext: true) == nil)
         #expect(state.admittedCount == 0)
         #expect(state.takeWaitingJobs().isEmpty)

@@ -87,7 +87,7 @@ extension SubscriptionRunner {
                     if slots == 0 {
                         if state.isStopping || Task.isCancelled { break }
                         // woken: a job task was cancelled with jobs waiting, which start here
-                        start(state.admit([], takeWaiting: true).start)
+                        start(state.admit([], takeWaiting: true, leaseUntil: .now + leaseLength).start)
                         continue
                     }
                 }
@@ -189,13 +189,8 @@ extension SubscriptionRunner {
                 }
                 // With a prefetch, what would make more than `concurrency` handlers waits for one
                 // to end (those waiting already start first, unless the worker stops or its task
-                // was cancelled). Each is marked as waiting before a job task can take it.
-                if options.prefetch > 0 {
-                    for (entry, _) in entries { markRunning(entry, waitsForSlot: true) }
-                    start(state.admit(entries, takeWaiting: !state.isStopping && !Task.isCancelled).start)
-                } else {
-                    start(entries)
-                }
+                // was cancelled), marked as waiting before a job task can take it.
+                start(state.admit(entries, takeWaiting: !state.isStopping && !Task.isCancelled, leaseUntil: .now + leaseLength).start)
                 // While the queue is busy, ask for the next batches now, with the slots free, so
                 // Redis works on them while these handlers run. Yielding first lets the handlers
                 // just started run up to their first suspension (or to their end): short jobs

@@ -153,10 +153,14 @@ final class SubscriptionState: Sendable {
 
     func started(_ entry: StreamEntry.Key, _ running: Running) {
         state.withLock { state in
-            if state.running.updateValue(running, forKey: entry)?.waitsForSlot == true { state.waiting -= 1 }
-            if running.waitsForSlot { state.waiting += 1 }
+            Self.record(entry, running, in: &state)
             handlerGauge?.record(state.running.count - state.waiting)
         }
+    }
+
+    private static func record(_ entry: StreamEntry.Key, _ running: Running, in state: inout State) {
+        if state.running.updateValue(running, forKey: entry)?.waitsForSlot == true { state.waiting -= 1 }
+        if running.waitsForSlot { state.waiting += 1 }
     }
 
     func ended(_ entry: StreamEntry.Key) {
@@ -182,14 +186,16 @@ final class SubscriptionState: Sendable {
         }
     }
 
-    /// What may start of the jobs waiting and of `items` (each holding a slot, and marked
-    /// running, waiting for a slot): those waiting first (only with `takeWaiting`, and not once
-    /// the worker stops), then `items` in order, while fewer than `concurrency` handlers run.
-    /// `waiting` are the `items` that wait now. Without a prefetch, all of `items` start.
+    /// What may start of the jobs waiting and of `items` (each holding a slot): those waiting
+    /// first (only with `takeWaiting`, and not once the worker stops), then `items` in order,
+    /// while fewer than `concurrency` handlers run. `waiting` are the `items` that wait now:
+    /// marked running, waiting for a slot (lease until `leaseUntil`), before a job task can
+    /// take one. Without a prefetch, all of `items` start.
     func admit(
-        _ items: [(entry: StreamEntry, duplicate: Bool)], takeWaiting: Bool
+        _ items: [(entry: StreamEntry, duplicate: Bool)], takeWaiting: Bool, leaseUntil: ContinuousClock.Instant
     ) -> (start: [(entry: StreamEntry, duplicate: Bool)], waiting: [(entry: StreamEntry, duplicate: Bool)]) {
         guard prefetches else { return (items, []) }
+        // (the admission lock, then the state's: no path takes them the other way round)
         return admission.withLock { admission in
             var room = max(0, handlerLimit - admission.running)
             var start: [(entry: StreamEntry, duplicate: Bool)] = []
@@ -201,6 +207,12 @@ final class SubscriptionState: Sendable {
             let now = min(room, items.count)
             start += items.prefix(now)
             let waiting = Array(items.dropFirst(now))
+            if !waiting.isEmpty {
+                state.withLock { state in
+                    for (entry, _) in waiting { Self.record(entry.key, Running(leaseUntil: leaseUntil, waitsForSlot: true), in: &state) }
+                    handlerGauge?.record(state.running.count - state.waiting)
+                }
+            }
             admission.waiting.append(contentsOf: waiting)
             admission.running += start.count
             return (start, waiting)
