@@ -59,7 +59,6 @@ extension BenchContext {
                            note: "reads \(prefetch) jobs ahead of its free slots; 32 handlers at most")
                 report.add("process, own thread + prefetch ÷ lifecycle ceiling", ceilings.map { rate / $0.lifecycle }, unit: "×",
                            target: .atLeast(0.5))
-                try await flush()
                 continue
             }
             let label = dedicatedThread ? "process, 1 worker, own thread" : "process, 1 worker"

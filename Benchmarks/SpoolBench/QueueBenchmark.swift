@@ -107,7 +107,7 @@ struct QueueBenchmark: AsyncParsableCommand {
         }
         if processOnly {
             let run = try await process(jobs: jobs, client: client, producer: producer, logger: logger)
-            print(line("process, 1 worker\(dedicatedThread ? " (own thread)" : ""), concurrency \(concurrency), dedup on\(handlerWrites ? ", INCR per job" : "")", run.rate,
+            print(line("process, 1 worker\(dedicatedThread ? " (own thread)" : ""), concurrency \(concurrency)\(prefetch > 0 ? ", prefetch \(prefetch)" : ""), dedup on\(handlerWrites ? ", INCR per job" : "")", run.rate,
                        extra: "CPU/job: worker \(String(format: "%.1f", run.cpuPerJob)) µs, Redis \(String(format: "%.1f", run.redisCPUPerJob)) µs; allocations/job \(String(format: "%.1f", run.allocationsPerJob))"))
             await server.shutdown()
             return

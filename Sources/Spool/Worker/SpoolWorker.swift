@@ -155,8 +155,9 @@ public struct SpoolWorker: Service, Sendable {
     ///   ``Configuration/heartbeatInterval``, or a setting cannot work (a visibility timeout not
     ///   longer than the heartbeat interval, a fetch block time under 1 ms, an interval of 0 or
     ///   less, a negative grace period, a dedup window outside 1 ms to 100 years, a stream cap
-    ///   under 1, a payload limit outside 1 byte to 512 MB, a concurrency under 1, a handler
-    ///   timeout of 0 or less, a heartbeat TTL under 1 ms or over 100 years, a consumer name
+    ///   under 1, a payload limit outside 1 byte to 512 MB, a concurrency under 1, a prefetch
+    ///   outside 0 to 1,000, a handler timeout of 0 or less, a heartbeat TTL under 1 ms or over
+    ///   100 years, a consumer name
     ///   that is empty, over 200 bytes, holds a colon or control characters, or ends in
     ///   `~previous`, a busy poll outside 0 to 10 ms, with or without a thread of its own;
     ///   the message names the field), or this worker's consumer name already

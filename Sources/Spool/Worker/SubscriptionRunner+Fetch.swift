@@ -272,7 +272,7 @@ extension SubscriptionRunner {
     /// Sends acknowledge-and-reads with the slots free now (sized by ``readAheadSizes``), as
     /// tasks the fetch loop awaits on its next turns; returns whether one went out (the first
     /// reads due retries when `readRetries`). They never ask for more than the free slots
-    /// together (no prefetch).
+    /// together (with a prefetch, the slots are `concurrency + prefetch`).
     ///
     /// Why: the loop used to wait for each read's reply before it started that batch's
     /// handlers and asked again, so the worker and Redis took turns. With a read in flight

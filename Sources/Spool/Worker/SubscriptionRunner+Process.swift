@@ -34,10 +34,12 @@ extension SubscriptionRunner {
         state.started(entry.key, .init(leaseUntil: .now + leaseLength, waitsForSlot: waitsForSlot))
     }
 
-    /// A job task: runs `first`, then each job the fetch loop gives it (``SubscriptionState/jobs``)
-    /// until the loop stops giving, so that jobs do not each start a task of their own
-    /// (``Handoff``). A task left cancelled by its job (the handler overran its timeout, or
-    /// the worker gave up on its jobs) runs no other: the fetch loop starts a new one.
+    /// A job task: runs `first`, then, with a prefetch, the job that waited longest for a
+    /// handler (``SubscriptionState/handlerEnded(takingNext:)``), else each job the fetch loop
+    /// gives it (``SubscriptionState/jobs``), until the loop stops giving, so that jobs do not
+    /// each start a task of their own (``Handoff``). A task left cancelled by its job (the
+    /// handler overran its timeout, or the worker gave up on its jobs) runs no other: the fetch
+    /// loop starts a new one.
     ///
     /// `nonisolated(nonsending)`, as are the functions a job goes through (``process(_:isDuplicate:handBack:)``,
     /// `run`, `traced`, `settle`, ``DeadlineWatch/run(_:until:_:)``, ``Handoff/next()``) and

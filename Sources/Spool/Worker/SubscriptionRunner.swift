@@ -75,7 +75,9 @@ struct SubscriptionRunner: Sendable {
         } catch {
             throw SpoolError.redis(error, doing: "start the worker on queue \(keys.queue) group \(group)")
         }
-        logger.info("worker subscribed", metadata: ["spool.worker": "\(consumer)", "spool.concurrency": "\(options.concurrency)"])
+        logger.info("worker subscribed", metadata: [
+            "spool.worker": "\(consumer)", "spool.concurrency": "\(options.concurrency)", "spool.prefetch": "\(options.prefetch)",
+        ])
         let shutDownUnder = await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await keep() }
             tasks.addTask { await flushAcknowledgements() }

@@ -9,8 +9,9 @@ final class SubscriptionState: Sendable {
     struct Running: Sendable {
         /// After this instant the lease is no longer extended (the handler overran its timeout).
         let leaseUntil: ContinuousClock.Instant
-        /// Delivered beyond the free slots: its handler starts once a slot is free
-        /// (``SubscriptionRunner/fetchAndRun()``), so it is not counted as running a handler.
+        /// Delivered beyond the free slots (or read ahead, with a prefetch): its handler starts
+        /// once a slot is free, from ``SubscriptionRunner/fetchAndRun()`` or, with a prefetch,
+        /// from a job task that ended its job, so it is not counted as running a handler.
         var waitsForSlot = false
     }
 

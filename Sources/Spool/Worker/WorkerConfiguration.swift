@@ -139,15 +139,21 @@ extension SpoolWorker {
         ///
         /// Reading more per round trip costs Redis and the worker less per job, so a worker of
         /// short jobs goes faster (docs/performance.md, "Stop 34"); at most `concurrency`
-        /// handlers still run at once. The price: a held job waits for a slot of this worker
-        /// while another worker may be idle, so keep it 0 for long jobs. Held jobs are this
-        /// worker's (their leases are extended; if it dies they are reclaimed as its running
-        /// jobs are), and a shutdown hands them back unstarted, as the same attempt. At most
-        /// ``maxPrefetch``.
+        /// handlers still run at once. The price is fairness: a held job waits for a slot of
+        /// this worker while another worker may be idle, so keep it 0 for long jobs. A held job
+        /// is the worker's as a running one is: its lease is extended, and if the worker dies it
+        /// is reclaimed with one more delivery, which counts as an attempt (so a job on its last
+        /// attempt, or with no retries, is dead-lettered as `max_deliveries` without having
+        /// run). A shutdown, or the worker's task cancelled, hands held jobs back unstarted, as
+        /// the same attempt. A blocking read over the main and the retry stream can bring up to
+        /// twice its count, so for a moment a worker may hold up to about
+        /// `2 × (concurrency + prefetch)` jobs. A handler that hands its job back with a pause
+        /// (``HandBackError``) pauses its slot, not the held jobs, which start as other slots
+        /// free. At most ``maxPrefetch``.
         public var prefetch: Int
 
         /// The largest ``prefetch``.
-        public static var maxPrefetch: Int { 10_000 }
+        public static var maxPrefetch: Int { 1_000 }
 
         /// Creates options; every field has a default.
         public init(
@@ -237,7 +243,9 @@ extension SpoolWorker.Configuration {
 extension Subscription {
     /// Refuses options that would stall or fail every job: a concurrency below 1 (set after
     /// `init`, which raises it to 1) waits for a slot forever; a timeout of 0 or less fails
-    /// every attempt.
+    /// every attempt. (A prefetch outside 0...``SpoolWorker/SubscriptionOptions/maxPrefetch``
+    /// is refused too: a negative one would shrink the slots, a huge one read that many jobs
+    /// at once.)
     /// - Throws: ``SpoolError`` (code `invalidArgument`) naming the subscription and the value.
     func validate(_ key: SubscriptionKey) throws(SpoolError) {
         let subscription = "the subscription to queue \(key.queue) group \(key.group)"
