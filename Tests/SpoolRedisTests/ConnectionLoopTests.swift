@@ -372,6 +372,13 @@ struct ConnectionLoopTests {
     func busyPollBacksOff() {
         var poll = ConnectionLoop.BusyPoll(limit: .microseconds(100))
         func polls() -> Bool { poll.next() }
+        // polls that each run out
+        func miss(_ times: Int) {
+            for _ in 0..<times {
+                #expect(polls())
+                poll.record(caught: false)
+            }
+        }
         // waits until the next poll
         func sleepsBeforeNextPoll() -> Int {
             var sleeps = 0
@@ -380,10 +387,7 @@ struct ConnectionLoopTests {
         }
         #expect(polls())
         poll.record(caught: true)
-        for _ in 0..<3 {
-            #expect(polls())
-            poll.record(caught: false)
-        }
+        miss(3)
         // three misses: still polling; the fourth backs off
         #expect(polls())
         poll.record(caught: false)
@@ -392,32 +396,20 @@ struct ConnectionLoopTests {
         for _ in 0..<8 {
             // that wait polled (counted by sleepsBeforeNextPoll's last next()); three more misses
             poll.record(caught: false)
-            for _ in 0..<3 {
-                #expect(polls())
-                poll.record(caught: false)
-            }
+            miss(3)
             #expect(sleepsBeforeNextPoll() == expected)
             expected = min(expected * 2, 1024)
         }
         // a catch between misses starts the count over: three, a catch, three more still poll
         poll.record(caught: true)
-        for _ in 0..<3 {
-            #expect(polls())
-            poll.record(caught: false)
-        }
+        miss(3)
         #expect(polls())
         poll.record(caught: true)
-        for _ in 0..<3 {
-            #expect(polls())
-            poll.record(caught: false)
-        }
+        miss(3)
         #expect(polls())
         poll.record(caught: true)
         // and the back-off starts from 16 again: four misses back off for 16
-        for _ in 0..<4 {
-            #expect(polls())
-            poll.record(caught: false)
-        }
+        miss(4)
         #expect(sleepsBeforeNextPoll() == 16)
         // zero never polls
         var off = ConnectionLoop.BusyPoll(limit: .zero)

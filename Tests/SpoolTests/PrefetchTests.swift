@@ -88,26 +88,38 @@ struct PrefetchTests {
         }
     }
 
+    /// A worker of concurrency 1 and prefetch 4 whose handler runs until it is cancelled, and
+    /// five jobs pushed for it; `holdsFive` waits until one runs and the worker holds the rest.
+    private static func holdingWorker(
+        _ fixture: QueueFixture, _ queue: QueueName
+    ) async throws -> (worker: SpoolWorker, handlers: HandlerCount, holdsFive: @Sendable () async throws -> Void) {
+        let handlers = HandlerCount()
+        var worker = fixture.worker { $0.gracePeriod = .milliseconds(300) }
+        worker.subscribe(queue: queue, options: .init(concurrency: 1, prefetch: 4))
+        worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { job, _ in
+            handlers.started(job.name)
+            defer { handlers.ended() }
+            try await Task.sleep(for: .seconds(60))
+        }
+        _ = try await fixture.producer.push((0..<5).map { Greeting(name: "g\($0)") }, to: queue)
+        let stream = QueueKeys(queue: queue).stream
+        return (worker, handlers, {
+            try await waitUntil("one handler runs") { handlers.names.count == 1 }
+            try await waitUntil("the worker holds all five: one running, four read ahead") {
+                try await fixture.redis("XPENDING", stream, "default").array?.first == .integer(5)
+            }
+        })
+    }
+
     @Test("jobs read ahead when the worker stops are handed back unstarted, as the same attempt")
     func handedBackAtShutdown() async throws {
         try await QueueFixture.with { fixture in
             let queue = try QueueName("prefetch-stop")
             let keys = QueueKeys(queue: queue)
-            let handlers = HandlerCount()
-            var worker = fixture.worker { $0.gracePeriod = .milliseconds(300) }
-            worker.subscribe(queue: queue, options: .init(concurrency: 1, prefetch: 4))
             // the handler runs until the grace period is over and the worker cancels it
-            worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { job, _ in
-                handlers.started(job.name)
-                defer { handlers.ended() }
-                try await Task.sleep(for: .seconds(60))
-            }
-            _ = try await fixture.producer.push((0..<5).map { Greeting(name: "g\($0)") }, to: queue)
+            let (worker, handlers, holdsFive) = try await Self.holdingWorker(fixture, queue)
             try await running(worker) {
-                try await waitUntil("one handler runs") { handlers.names.count == 1 }
-                try await waitUntil("the worker holds all five: one running, four read ahead") {
-                    try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(5)
-                }
+                try await holdsFive()
             }
             #expect(handlers.names == ["g0"])
             #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
@@ -129,21 +141,9 @@ struct PrefetchTests {
         try await QueueFixture.with { fixture in
             let queue = try QueueName("prefetch-cancel")
             let keys = QueueKeys(queue: queue)
-            let handlers = HandlerCount()
-            var worker = fixture.worker()
-            worker.subscribe(queue: queue, options: .init(concurrency: 1, prefetch: 4))
-            worker.register(Greeting.self, queue: queue, retry: RetryStrategy.none) { job, _ in
-                handlers.started(job.name)
-                defer { handlers.ended() }
-                try await Task.sleep(for: .seconds(60))
-            }
-            _ = try await fixture.producer.push((0..<5).map { Greeting(name: "g\($0)") }, to: queue)
-            let subscribed = worker
-            let task = Task { try? await subscribed.run() }
-            try await waitUntil("one handler runs") { handlers.names.count == 1 }
-            try await waitUntil("the worker holds all five") {
-                try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(5)
-            }
+            let (worker, handlers, holdsFive) = try await Self.holdingWorker(fixture, queue)
+            let task = Task { try? await worker.run() }
+            try await holdsFive()
             task.cancel()
             await task.value
             #expect(handlers.names == ["g0"], "no job read ahead started")
