@@ -12,7 +12,8 @@
 //   heartbeat-ms=N, heartbeat-ttl-ms=N, grace-ms=N, cap=N, trim-ms=N, max-attempts=N,
 //   crash-after=N (ack-first only), command-timeout-ms=N, connect-timeout-ms=N, reconnect-max-ms=N
 // SPOOL_TEST_DEDICATED_THREAD=1 in the environment runs the worker on a thread of its own
-// (SpoolWorker.Configuration.dedicatedThread).
+// (SpoolWorker.Configuration.dedicatedThread); SPOOL_TEST_PREFETCH=N in faults mode reads N jobs
+// ahead of the free slots (SpoolWorker.SubscriptionOptions.prefetch).
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -82,7 +83,9 @@ if mode == "faults" {
     let handler = FaultsHandler(worker: name, effectsDirectory: settings["effects"] ?? (logPath + ".effects"), append: appendLine)
     worker.subscribe(queue: queue, group: group, options: .init(
         concurrency: setting("concurrency") ?? 16,
-        retry: .exponentialJitter(maxAttempts: setting("max-attempts") ?? 3, baseDelay: .milliseconds(20), maxBackoff: .milliseconds(100))
+        retry: .exponentialJitter(maxAttempts: setting("max-attempts") ?? 3, baseDelay: .milliseconds(20), maxBackoff: .milliseconds(100)),
+        // the fault suite can run its workers with a prefetch (docs/reliability.md)
+        prefetch: testPrefetch()
     ))
     worker.registerFallback(queue: queue, group: group) { envelope, context in
         try await handler.handle(envelope, context)
@@ -99,6 +102,17 @@ if mode == "faults" {
         }
     }
 }
+/// SPOOL_TEST_PREFETCH, or 0; anything but a number stops the process, so that a fault run
+/// never passes without the prefetch it asked for.
+func testPrefetch() -> Int {
+    guard let text = ProcessInfo.processInfo.environment["SPOOL_TEST_PREFETCH"] else { return 0 }
+    guard let value = Int(text) else {
+        FileHandle.standardError.write(Data("SPOOL_TEST_PREFETCH must be a number, not \(text)\n".utf8))
+        exit(64)
+    }
+    return value
+}
+
 let services = ServiceGroup(
     configuration: .init(services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 )

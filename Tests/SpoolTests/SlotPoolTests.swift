@@ -30,15 +30,14 @@ struct SlotPoolTests {
         // no wait under way: the next wakeable one returns 0 at once, and only that one
         pool.wake()
         #expect(await pool.acquire(max: 1, wakeable: true) == 0)
-        // a wait under way is ended (the sleeps make that order likely; in the other, the wake
-        // waits for the wait, and each result is the same)
+        // a wait under way is ended
         let waiting = Task { await pool.acquire(max: 1, wakeable: true) }
-        try await Task.sleep(for: .milliseconds(50))
+        try await waitUntil("the wakeable wait is under way") { pool.hasWaiter }
         pool.wake()
         #expect(await waiting.value == 0)
         // a plain wait is not: it gets the slot when it is released
         let plain = Task { await pool.acquire(max: 1) }
-        try await Task.sleep(for: .milliseconds(50))
+        try await waitUntil("the plain wait is under way") { pool.hasWaiter }
         pool.wake()
         pool.release(1)
         #expect(await plain.value == 1)

@@ -88,9 +88,9 @@ extension JobID: CustomStringConvertible, LosslessStringConvertible {
 
     /// ``init(utf8:)`` over contiguous bytes: the four dashes checked at their places, each
     /// digit looked up in ``hexValues`` (0xFF for a byte that is not one), every bad byte
-    /// caught by one test of the values or'ed together. It parsed a worker's every job id
-    /// at about a tenth of a busy worker's thread time, byte by byte through the collection
-    /// (docs/performance.md, "Stop 34").
+    /// caught by one test of the values or'ed together: `JobEnvelope.decode(fields:)` 395 →
+    /// 373 ns against the byte-by-byte parse through the collection (docs/performance.md,
+    /// "Stop 34").
     private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> JobID? {
         guard bytes.count == 36, let base = bytes.baseAddress,
               base[8] == UInt8(ascii: "-"), base[13] == UInt8(ascii: "-"),

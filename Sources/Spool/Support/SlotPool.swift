@@ -27,6 +27,8 @@ final class SlotPool: Sendable {
                 if state.free > 0 {
                     let count = min(state.free, max)
                     state.free -= count
+                    // a wake meant for this wait is answered by the loop's turn these slots start
+                    if wakeable { state.woken = false }
                     return count
                 }
                 if wakeable && state.woken {
@@ -54,6 +56,9 @@ final class SlotPool: Sendable {
         }
         waiter?.resume(returning: 0)
     }
+
+    /// Whether a wait is under way (for tests).
+    var hasWaiter: Bool { state.withLock { $0.waiter != nil } }
 
     /// Takes up to `max` free slots without waiting.
     func tryAcquire(max: Int) -> Int {

@@ -24,8 +24,9 @@ public struct SpoolWorker: Service, Sendable {
     /// `nonisolated(nonsending)`: a closure written in place runs on the job's own task and
     /// executor (a worker's own thread, or the shared pool), with no executor switch on entry.
     /// Any async closure or function converts to it: one isolated to an actor (`@MainActor`)
-    /// still runs there, and a plain `async` function passed by name still switches to the
-    /// generic executor on entry (mark it `nonisolated(nonsending)` to save that switch).
+    /// still runs there, and a plain `async` function passed by name still pays an executor
+    /// switch on entry, though it runs on the same executor (mark it `nonisolated(nonsending)`
+    /// to save that switch).
     public typealias Handler = nonisolated(nonsending) @Sendable (JobEnvelope, JobContext) async throws -> Void
 
     let client: RedisClient

@@ -16,7 +16,7 @@ extension SubscriptionRunner {
     func fetchAndRun() async -> RedisError? {
         await withDiscardingTaskGroup { handlers in
             // Job tasks waiting for their next job end only when the handoff closes (below,
-            // once the loop ends): closed however this body is left, or the group never ends.
+            // once the loop ends); closed here too, should this body ever be left another way.
             defer { state.jobs.close() }
             var lastReclaim = ContinuousClock.now - configuration.heartbeatInterval
             // whose heartbeats were seen gone, and since when (`LapseWatch`)
@@ -90,6 +90,12 @@ extension SubscriptionRunner {
                         start(state.admit([], takeWaiting: true, leaseUntil: .now + leaseLength).start)
                         continue
                     }
+                    // With a prefetch, jobs waiting for a handler that has room start now, before
+                    // this round reads: a handler cancelled by its timeout frees room without
+                    // starting the next, and its slot may send this loop into a blocking read.
+                    if options.prefetch > 0 && !state.isStopping && !Task.isCancelled {
+                        start(state.admit([], takeWaiting: true, leaseUntil: .now + leaseLength).start)
+                    }
                 }
                 let fromHeld = !readAhead && !held.isEmpty
                 if fromHeld {
@@ -151,7 +157,11 @@ extension SubscriptionRunner {
                             entries += read
                         }
                         if entries.isEmpty && isolated == 0 && !state.isStopping {
-                            entries += try await blockingRead(count: slots)
+                            // Jobs read ahead that wait for a handler start when one ends; one
+                            // cancelled by its timeout leaves that to this loop, which a long
+                            // blocking read would hold up: while jobs wait, it blocks briefly.
+                            let jobsWait = options.prefetch > 0 && state.waitingJobCount > 0
+                            entries += try await blockingRead(count: slots, block: jobsWait ? Self.blockWhileJobsWait : nil)
                             drained = entries.count < slots
                         } else {
                             drained = false
@@ -247,8 +257,11 @@ extension SubscriptionRunner {
         let read: Task<[(entry: StreamEntry, duplicate: Bool)], any Error>
     }
 
+    /// How long a blocking read waits while jobs read ahead wait for a handler (see its call).
+    static var blockWhileJobsWait: Duration { .milliseconds(50) }
+
     /// The slots of the pool: one per job the worker may hold, `concurrency` running and
-    /// ``SpoolWorker/SubscriptionOptions/prefetch`` more waiting (``SubscriptionState/admit(_:)``).
+    /// ``SpoolWorker/SubscriptionOptions/prefetch`` more waiting (``SubscriptionState/admit(_:takeWaiting:leaseUntil:)``).
     private var slotCount: Int { options.concurrency + options.prefetch }
 
     /// The fewest slots a read asks for while another read is in flight.
@@ -340,8 +353,8 @@ extension SubscriptionRunner {
     /// With dedup on, the connection's thread sends `ZMSCORE` for the delivered job ids the
     /// moment the read's reply is in (``verdictsCommand(for:done:)``), and the fetch loop is
     /// woken once, with both.
-    func blockingRead(count: Int) async throws -> [(entry: StreamEntry, duplicate: Bool)] {
-        let block = configuration.fetchBlockTime
+    func blockingRead(count: Int, block: Duration? = nil) async throws -> [(entry: StreamEntry, duplicate: Bool)] {
+        let block = block ?? configuration.fetchBlockTime
         var read = RedisCommand("XREADGROUP", "GROUP", group.rawValue, consumer, "COUNT", String(count))
         read.append("BLOCK")
         read.append(block.milliseconds)

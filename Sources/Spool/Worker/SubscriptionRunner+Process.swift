@@ -59,6 +59,13 @@ extension SubscriptionRunner {
             // with a prefetch, a job read ahead that waits for a handler runs next, here
             if let next = state.handlerEnded(takingNext: true) {
                 markRunning(next.entry)
+                if Task.isCancelled {
+                    // cancelled since the check above: the job must not start; it goes back
+                    // unstarted, as the worker's stop hands back the others that wait
+                    await process(next.entry, isDuplicate: next.duplicate, handBack: true)
+                    _ = state.handlerEnded(takingNext: false)
+                    return
+                }
                 job = next
                 continue
             }

@@ -79,7 +79,7 @@ final class SubscriptionState: Sendable {
     /// The slot pool then holds `concurrency + prefetch` slots, one per job the worker holds,
     /// so the fetch loop reads as a worker of that concurrency would, in as large batches; a
     /// job it takes starts only while fewer than `concurrency` handlers run
-    /// (``admit(_:takeWaiting:)``), else it waits here (marked running, waiting for a slot,
+    /// (``admit(_:takeWaiting:leaseUntil:)``), else it waits here (marked running, waiting for a slot,
     /// before it is put here). A job task that ended its job runs the next that waits
     /// (``handlerEnded(takingNext:)``), without the fetch loop. A job task that was cancelled
     /// does not: it wakes the fetch loop (``SlotPool/wake()``), whose `admit` starts it. Once
@@ -220,7 +220,7 @@ final class SubscriptionState: Sendable {
         }
     }
 
-    /// A handler admitted by ``admit(_:takeWaiting:)`` ended: the job that waits longest, to
+    /// A handler admitted by ``admit(_:takeWaiting:leaseUntil:)`` ended: the job that waits longest, to
     /// run next in its place (when `takingNext`, and the worker does not stop), or `nil`.
     /// Without one, and with jobs waiting, the fetch loop is woken to start them; with no
     /// handler left, ``idle`` rings.
@@ -236,12 +236,18 @@ final class SubscriptionState: Sendable {
         return next
     }
 
-    /// How many handlers ``admit(_:takeWaiting:)`` admitted that have not ended: 0 without a
+    /// How many handlers ``admit(_:takeWaiting:leaseUntil:)`` admitted that have not ended: 0 without a
     /// prefetch. (A job task counts from its admission to its ``handlerEnded(takingNext:)``,
     /// across the moment between one job and the next it takes.)
     var admittedCount: Int {
         guard prefetches else { return 0 }
         return admission.withLock { $0.running }
+    }
+
+    /// How many jobs read ahead wait for a handler.
+    var waitingJobCount: Int {
+        guard prefetches else { return 0 }
+        return admission.withLock { $0.waiting.count }
     }
 
     /// Every job read ahead still waiting (stopping: each is handed back).

@@ -181,8 +181,13 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
                 repeat {
                     ready = poll(&descriptors, nfds_t(descriptors.count), 0)
                 } while ready == 0 && ContinuousClock.now < end
-                // a reply: not work from another thread (the eventfd, first), nor an error
-                busyPoll.record(caught: ready > 0 && descriptors.dropFirst().contains { $0.revents != 0 })
+                // a reply caught, or the time run out; work from another thread (the eventfd,
+                // first) or an error says nothing of how fast replies come
+                if ready == 0 {
+                    busyPoll.record(caught: false)
+                } else if ready > 0 && descriptors.dropFirst().contains(where: { $0.revents != 0 }) {
+                    busyPoll.record(caught: true)
+                }
             }
             // (taken after the spin, so that the spin does not push a deadline back)
             let timeout = deadline.map { Self.milliseconds(until: $0) } ?? -1
@@ -239,7 +244,8 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
             return true
         }
 
-        /// Records how a poll ended: something was ready (`caught`), or the limit passed.
+        /// Records how a poll ended: a reply was ready (`caught`), or the limit (or a deadline)
+        /// passed with none. (A poll ended by work from another thread records nothing.)
         mutating func record(caught: Bool) {
             if caught {
                 misses = 0
