@@ -113,6 +113,16 @@ struct PrefetchTests {
         })
     }
 
+    /// Only the first of ``holdingWorker(_:_:)``'s five jobs started, and all five are handed
+    /// back: none is pending any more.
+    private static func expectAllHandedBack(
+        _ fixture: QueueFixture, _ keys: QueueKeys, _ handlers: HandlerCount, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        #expect(handlers.names == ["g0"], "no job read ahead started", sourceLocation: sourceLocation)
+        #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0), sourceLocation: sourceLocation)
+        #expect(try await handedBack(fixture, keys) == 5, sourceLocation: sourceLocation)
+    }
+
     @Test("jobs read ahead when the worker stops are handed back unstarted, as the same attempt")
     func handedBackAtShutdown() async throws {
         try await QueueFixture.with { fixture in
@@ -123,9 +133,7 @@ struct PrefetchTests {
             try await running(worker) {
                 try await holdsFive()
             }
-            #expect(handlers.names == ["g0"])
-            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
-            #expect(try await handedBack(fixture, keys) == 5)
+            try await Self.expectAllHandedBack(fixture, keys, handlers)
             // the next worker runs all five, each as its first attempt
             let rerun = Recorder()
             var next = fixture.worker()
@@ -148,9 +156,7 @@ struct PrefetchTests {
             try await holdsFive()
             task.cancel()
             await task.value
-            #expect(handlers.names == ["g0"], "no job read ahead started")
-            #expect(try await fixture.redis("XPENDING", keys.stream, "default").array?.first == .integer(0))
-            #expect(try await handedBack(fixture, keys) == 5)
+            try await Self.expectAllHandedBack(fixture, keys, handlers)
         }
     }
 

@@ -84,18 +84,16 @@ extension SubscriptionRunner {
                     }
                 } else {
                     slots = await state.slots.acquire(max: slotCount, wakeable: options.prefetch > 0)
-                    if slots == 0 {
-                        if state.isStopping || Task.isCancelled { break }
-                        // woken: a job task was cancelled with jobs waiting, which start here
-                        start(state.admit([], takeWaiting: true, leaseUntil: .now + leaseLength).start)
-                        continue
-                    }
+                    let stopping = state.isStopping || Task.isCancelled
+                    if slots == 0 && stopping { break }
                     // With a prefetch, jobs waiting for a handler that has room start now, before
                     // this round reads: a handler cancelled by its timeout frees room without
-                    // starting the next, and its slot may send this loop into a blocking read.
-                    if options.prefetch > 0 && !state.isStopping && !Task.isCancelled {
+                    // starting the next (it wakes this loop, with no slot: 0), and its slot may
+                    // send this loop into a blocking read.
+                    if options.prefetch > 0 && !stopping {
                         start(state.admit([], takeWaiting: true, leaseUntil: .now + leaseLength).start)
                     }
+                    if slots == 0 { continue }
                 }
                 let fromHeld = !readAhead && !held.isEmpty
                 if fromHeld {
