@@ -65,12 +65,14 @@ package final class ConditionLock: @unchecked Sendable {
 package struct JoinableThread: ~Copyable {
     private let handle: pthread_t
 
-    /// Starts `body` on a new thread.
+    /// Starts `body` on a new thread named `name` (its first 15 bytes, as Linux keeps them):
+    /// `top -H`, `perf` and `/proc/<pid>/task/*/comm` show it, where an unnamed thread shows
+    /// the name of the thread that started it (`…oot.default-qos`, Swift's task pool).
     ///
     /// - Throws: ``ThreadStartFailure`` when no thread can be created (`EAGAIN`: the process
     ///   or user is at its limit of threads or processes, or out of memory for a stack).
-    package init(_ body: @escaping @Sendable () -> Void) throws(ThreadStartFailure) {
-        self.handle = try Self.spawn(body)
+    package init(name: String, _ body: @escaping @Sendable () -> Void) throws(ThreadStartFailure) {
+        self.handle = try Self.spawn(name: name, body)
     }
 
     /// Waits for the thread to finish.
@@ -78,20 +80,29 @@ package struct JoinableThread: ~Copyable {
         pthread_join(handle, nil)
     }
 
-    /// Starts `body` on a new thread that nobody joins (its resources go when it ends);
-    /// returns `false`, with `body` not run, when no thread can be created.
-    package static func detached(_ body: @escaping @Sendable () -> Void) -> Bool {
-        guard let handle = try? spawn(body) else { return false }
+    /// Starts `body` on a new thread named `name` that nobody joins (its resources go when it
+    /// ends); returns `false`, with `body` not run, when no thread can be created.
+    package static func detached(name: String, _ body: @escaping @Sendable () -> Void) -> Bool {
+        guard let handle = try? spawn(name: name, body) else { return false }
         pthread_detach(handle)
         return true
     }
 
-    private static func spawn(_ body: @escaping @Sendable () -> Void) throws(ThreadStartFailure) -> pthread_t {
-        final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
-        let box = Unmanaged.passRetained(Box(body))
+    private static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(ThreadStartFailure) -> pthread_t {
+        final class Box {
+            let name: String
+            let body: @Sendable () -> Void
+            init(_ name: String, _ body: @escaping @Sendable () -> Void) {
+                self.name = name
+                self.body = body
+            }
+        }
+        let box = Unmanaged.passRetained(Box(name, body))
         var handle = pthread_t()
         let status = pthread_create(&handle, nil, { raw in
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            // named by the thread itself: Darwin names only the calling thread
+            nameThisThread(box.name)
             box.body()
             return nil
         }, box.toOpaque())

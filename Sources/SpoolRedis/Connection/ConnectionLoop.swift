@@ -48,7 +48,7 @@ package final class ConnectionLoop: TaskExecutor, @unchecked Sendable {
         // reported as a thread that could not start (its cause names the errno: EMFILE, ...)
         guard wakeDescriptor >= 0 else { throw ThreadStartFailure(code: errno) }
         // on a failure `deinit` closes the eventfd (every property is set by then)
-        thread = try JoinableThread { [self] in loop() }
+        thread = try JoinableThread(name: "spool-loop") { [self] in loop() }
     }
 
     deinit {

@@ -220,3 +220,16 @@ final class HiredisContext {
         return micros >= 1_000_000 ? (Int(seconds) + 1, Int(micros) - 1_000_000) : (Int(seconds), Int(micros))
     }
 }
+
+/// Names the calling thread `name` (its first 15 bytes, as Linux keeps them), for
+/// ``JoinableThread``. Here, in a file that imports CHiredis already: importing it into
+/// ConditionLock.swift too broke the release build (`timespec`'s fields in TLSTunnel.swift were
+/// then taken as CHiredis's, which that file does not import).
+func nameThisThread(_ name: String) {
+    let name = String(decoding: name.utf8.prefix(15), as: UTF8.self)
+    #if os(Linux)
+    _ = spool_name_this_thread(name)
+    #elseif canImport(Darwin)
+    _ = pthread_setname_np(name)
+    #endif
+}

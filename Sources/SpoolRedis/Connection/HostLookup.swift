@@ -50,7 +50,7 @@ enum HostLookup {
         let pending = inFlight.withLock { table -> Pending? in
             if let running = table[host] { return running }
             let started = Pending()
-            let running = JoinableThread.detached {
+            let running = JoinableThread.detached(name: "spool-lookup") {
                 let outcome = lookup(host)
                 // dropped first: a caller coming after the answer starts a fresh lookup
                 _ = inFlight.withLock { $0.removeValue(forKey: host) }
