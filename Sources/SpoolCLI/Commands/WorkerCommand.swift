@@ -75,6 +75,21 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Where a new group starts: beginning (every job in the stream) or new (jobs enqueued from now). Defaults to beginning.")
     var startFrom: StartFrom?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Jobs read ahead of the free handler slots and held, unstarted, for the next ones (0...1000): faster for short jobs, less fair between workers (docs/operations.md). Defaults to 0.",
+        valueName: "jobs"
+    ))
+    var prefetch: Int?
+
+    @Flag(help: "Run the worker on a thread of its own, for many short jobs; its handlers then share that thread (docs/operations.md).")
+    var dedicatedThread = false
+
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "With --dedicated-thread: how long its thread polls for Redis's replies before it sleeps (0...10000; 0 turns it off, for a CPU quota below a core). Defaults to 100.",
+        valueName: "microseconds"
+    ))
+    var busyPollUs: Int?
+
     @Flag(help: "Let the http handler reach loopback, link-local and private addresses.")
     var allowPrivateNetwork = false
 
@@ -108,7 +123,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let flagTuning = SubscriptionTuning(
             concurrency: concurrency, maxAttempts: maxAttempts, backoffBase: backoffBase?.duration,
             backoffMax: backoffMax?.duration, handlerTimeout: handlerTimeout?.duration,
-            startFromBeginning: startFrom.map { $0 == .beginning }
+            startFromBeginning: startFrom.map { $0 == .beginning }, prefetch: prefetch
         )
         // a flag's value out of range is a usage error (exit 64, as `spool --help` says)
         try Self.asUsageError { try flagTuning.validate("flags") }
@@ -149,6 +164,8 @@ struct WorkerCommand: AsyncParsableCommand {
         if let metricsPort { settings.metricsPort = metricsPort }
         if let metricsHost { settings.metricsHost = metricsHost }
         if let maxLag { settings.maxLag = maxLag.duration }
+        if dedicatedThread { settings.dedicatedThread = true }
+        if let busyPollUs { settings.busyPollMicroseconds = busyPollUs }
         // without --config every value came from a flag: a usage error; a config file's stays 1
         if config == nil {
             try Self.asUsageError { try settings.validate() }

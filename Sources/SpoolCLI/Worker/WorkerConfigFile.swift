@@ -8,10 +8,10 @@ import Yams
 enum WorkerConfigFile {
     static let topKeys: Set<String> = [
         "visibility_timeout", "grace_period", "heartbeat_ttl", "allow_private_network", "defaults", "subscriptions",
-        "metrics_port", "metrics_host", "max_lag", "max_payload_bytes",
+        "metrics_port", "metrics_host", "max_lag", "max_payload_bytes", "dedicated_thread", "busy_poll_us",
     ]
     static let tuningKeys: Set<String> = [
-        "concurrency", "max_attempts", "backoff_base", "backoff_max", "handler_timeout", "start_from",
+        "concurrency", "max_attempts", "backoff_base", "backoff_max", "handler_timeout", "start_from", "prefetch",
     ]
     static let subscriptionKeys = tuningKeys.union(["queue", "group", "exec", "http"])
 
@@ -48,6 +48,8 @@ enum WorkerConfigFile {
         if let value = top["metrics_host"] { settings.metricsHost = try string(value, "\(name): metrics_host") }
         if let value = top["max_lag"] { settings.maxLag = try duration(value, "\(name): max_lag") }
         if let value = top["max_payload_bytes"] { settings.maxPayloadBytes = try int(value, "\(name): max_payload_bytes") }
+        if let value = top["dedicated_thread"] { settings.dedicatedThread = try bool(value, "\(name): dedicated_thread") }
+        if let value = top["busy_poll_us"] { settings.busyPollMicroseconds = try int(value, "\(name): busy_poll_us") }
         var defaults = SubscriptionTuning()
         if let value = top["defaults"] {
             let map = try mapping(value, "\(name): defaults")
@@ -112,6 +114,7 @@ enum WorkerConfigFile {
         if let value = map["backoff_base"] { tuning.backoffBase = try duration(value, "\(where_): backoff_base") }
         if let value = map["backoff_max"] { tuning.backoffMax = try duration(value, "\(where_): backoff_max") }
         if let value = map["handler_timeout"] { tuning.handlerTimeout = try duration(value, "\(where_): handler_timeout") }
+        if let value = map["prefetch"] { tuning.prefetch = try int(value, "\(where_): prefetch") }
         if let value = map["start_from"] {
             switch try string(value, "\(where_): start_from") {
             case "beginning": tuning.startFromBeginning = true

@@ -17,12 +17,13 @@ struct SubscriptionTuning: Sendable, Equatable {
     var backoffMax: Duration?
     var handlerTimeout: Duration?
     var startFromBeginning: Bool?
+    var prefetch: Int?
 
     /// The built-in defaults: 16 handlers, 5 attempts, backoff 1s doubling up to 5m, a 5 minute
-    /// handler timeout, new groups start at the beginning of the stream.
+    /// handler timeout, new groups start at the beginning of the stream, no jobs read ahead.
     static let builtIn = SubscriptionTuning(
         concurrency: 16, maxAttempts: 5, backoffBase: .seconds(1), backoffMax: .seconds(300),
-        handlerTimeout: .seconds(300), startFromBeginning: true
+        handlerTimeout: .seconds(300), startFromBeginning: true, prefetch: 0
     )
 
     /// `self` with its unset fields taken from `fallback`.
@@ -33,7 +34,8 @@ struct SubscriptionTuning: Sendable, Equatable {
             backoffBase: backoffBase ?? fallback.backoffBase,
             backoffMax: backoffMax ?? fallback.backoffMax,
             handlerTimeout: handlerTimeout ?? fallback.handlerTimeout,
-            startFromBeginning: startFromBeginning ?? fallback.startFromBeginning
+            startFromBeginning: startFromBeginning ?? fallback.startFromBeginning,
+            prefetch: prefetch ?? fallback.prefetch
         )
     }
 
@@ -48,6 +50,9 @@ struct SubscriptionTuning: Sendable, Equatable {
         if let handlerTimeout, handlerTimeout <= .zero {
             throw CLIError("\(context): handler timeout must be positive")
         }
+        if let prefetch, !(0...SpoolWorker.SubscriptionOptions.maxPrefetch).contains(prefetch) {
+            throw CLIError("\(context): prefetch must be 0...\(SpoolWorker.SubscriptionOptions.maxPrefetch) (got \(prefetch))")
+        }
     }
 
     /// The library's options for a fully resolved tuning.
@@ -59,7 +64,8 @@ struct SubscriptionTuning: Sendable, Equatable {
                 maxAttempts: resolved.maxAttempts!, baseDelay: resolved.backoffBase!, maxBackoff: resolved.backoffMax!
             ),
             handlerTimeout: resolved.handlerTimeout!,
-            startFromBeginning: resolved.startFromBeginning!
+            startFromBeginning: resolved.startFromBeginning!,
+            prefetch: resolved.prefetch!
         )
     }
 }
@@ -91,6 +97,12 @@ struct WorkerSettings: Sendable, Equatable {
     var metricsHost = "127.0.0.1"
     /// `/readyz` answers 503 while a subscription's lag exceeds this. Defaults to 60 seconds.
     var maxLag: Duration = .seconds(60)
+    /// Run the worker's tasks on a thread of its own (`SpoolWorker.Configuration.dedicatedThread`).
+    /// Defaults to `false`.
+    var dedicatedThread = false
+    /// With ``dedicatedThread``: microseconds its thread polls for replies before it sleeps
+    /// (`SpoolWorker.Configuration.busyPoll`); `nil` keeps the library's 100.
+    var busyPollMicroseconds: Int?
 
     /// How often the queue gauges are read: often enough that `/readyz` notices `maxLag`
     /// within about a quarter of it, between 250 ms and the library's 5 seconds.
@@ -107,6 +119,8 @@ struct WorkerSettings: Sendable, Equatable {
         configuration.maxPayloadBytes = maxPayloadBytes
         configuration.heartbeatInterval = min(.seconds(1), heartbeatTTL / 3)
         if metricsPort != nil { configuration.metricsInterval = metricsInterval }
+        configuration.dedicatedThread = dedicatedThread
+        if let busyPollMicroseconds { configuration.busyPoll = .microseconds(busyPollMicroseconds) }
         return configuration
     }
 
@@ -121,6 +135,15 @@ struct WorkerSettings: Sendable, Equatable {
         if let metricsPort, !(0...65_535).contains(metricsPort) { throw CLIError("metrics port must be 0...65535") }
         if maxLag <= .zero { throw CLIError("max lag must be positive") }
         if visibilityTimeout < heartbeatTTL { throw CLIError("visibility timeout must be at least the heartbeat TTL") }
+        if let busyPollMicroseconds {
+            guard (0...10_000).contains(busyPollMicroseconds) else {
+                throw CLIError("busy poll must be 0...10000 microseconds (got \(busyPollMicroseconds)); 0 turns it off")
+            }
+            guard dedicatedThread else {
+                throw CLIError("busy poll applies to a worker with a thread of its own: add --dedicated-thread "
+                    + "(dedicated_thread: true in --config), or drop --busy-poll-us (busy_poll_us)")
+            }
+        }
         var seen = Set<String>()
         for subscription in subscriptions {
             let key = "\(subscription.queue)/\(subscription.group)"

@@ -1,0 +1,103 @@
+import Foundation
+import SpoolTesting
+import Testing
+
+/// `spool worker`'s throughput settings: `--prefetch`, `--dedicated-thread`, `--busy-poll-us`
+/// (and their config keys) reach the worker.
+@Suite(.timeLimit(.minutes(2)))
+struct WorkerTuningTests {
+    /// With one handler slot and a prefetch of 3 the worker holds 4 jobs (1 running, 3 read
+    /// ahead) while only one handler runs; without the prefetch it would hold 1.
+    @Test(arguments: [false, true])
+    func prefetchHoldsJobsAheadOfTheFreeSlots(fromConfig: Bool) async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let gated = try fixture.script("gated.sh", """
+                echo "$SPOOL_JOB_ID" >> "$1/started"
+                while [ ! -e "$1/go" ]; do sleep 0.05; done
+                echo "$SPOOL_JOB_ID" >> "$1/finished"
+                """)
+            let worker: SpoolProcess
+            if fromConfig {
+                try """
+                    subscriptions:
+                      - queue: work
+                        exec: [\(gated), \(fixture.directory)]
+                        concurrency: 1
+                        prefetch: 3
+                    """.write(toFile: "\(fixture.directory)/spool.yml", atomically: false, encoding: .utf8)
+                worker = try SpoolProcess.start(["worker", "--redis", server.url, "--config", "spool.yml"], in: fixture.directory)
+            } else {
+                worker = try fixture.worker(queue: "work", ["--concurrency", "1", "--prefetch", "3"], exec: [gated, fixture.directory])
+            }
+            defer { worker.kill() }
+            for _ in 0..<6 { _ = try await fixture.enqueue("work") }
+            let probe = QueueProbe(server: server, queue: "work")
+            try await waitUntil("the worker holds four jobs") { try probe.pending() == 4 }
+            #expect(fixture.read("started").split(separator: "\n").count == 1)
+            FileManager.default.createFile(atPath: "\(fixture.directory)/go", contents: nil)
+            try await waitUntil("every job is done") { try probe.doneCount() == 6 }
+            #expect(Set(fixture.read("finished").split(separator: "\n")).count == 6)
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: .seconds(60)).status == 0)
+        }
+    }
+
+    /// `--dedicated-thread` runs the worker on a thread of its own, named `spool-loop`;
+    /// without it there is no such thread.
+    @Test(arguments: [false, true])
+    func dedicatedThreadRunsTheWorkerOnItsOwnThread(dedicated: Bool) async throws {
+        try await withRedisServer { server in
+            let fixture = try WorkerFixture(server: server)
+            let record = try fixture.script("record.sh", "echo \"$SPOOL_JOB_ID\" >> \"$1/finished\"\n")
+            let flags = dedicated ? ["--dedicated-thread", "--busy-poll-us", "0"] : []
+            let worker = try fixture.worker(queue: "work", flags, exec: [record, fixture.directory])
+            defer { worker.kill() }
+            let id = try await fixture.enqueue("work")
+            try await waitUntil("the job ran") { fixture.read("finished").contains(id) }
+            let names = Self.threadNames(worker.child.pid)
+            #expect(names.contains("spool-loop") == dedicated, "\(names)")
+            // the worker's Redis connections have threads of their own either way
+            #expect(names.contains { $0.hasPrefix("spool-redis-") }, "\(names)")
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait(timeout: .seconds(60)).status == 0)
+        }
+    }
+
+    @Test("bad prefetch and busy-poll values are refused in one line, before Redis is reached", arguments: [
+        (["--prefetch", "1001"], "prefetch must be 0...1000 (got 1001)", Int32(64)),
+        (["--busy-poll-us", "20000", "--dedicated-thread"], "busy poll must be 0...10000 microseconds (got 20000)", 64),
+        (["--busy-poll-us", "50"], "busy poll applies to a worker with a thread of its own: add --dedicated-thread", 64),
+    ])
+    func badFlags(flags: [String], expected: String, status: Int32) async throws {
+        let run = try await SpoolProcess.run(
+            ["worker", "--redis", "redis://127.0.0.1:1", "--queue", "q"] + flags + ["--exec", "/bin/true"]
+        )
+        #expect(run.status == status, "\(run.stderr)")
+        #expect(run.stderrLines.count == 1 && run.stderr.contains(expected), "\(run.stderr)")
+    }
+
+    @Test("bad prefetch and busy-poll keys in a config file are refused in one line with exit 1", arguments: [
+        ("subscriptions:\n  - queue: q\n    exec: [/bin/true]\n    prefetch: -1\n", "subscriptions[0]: prefetch must be 0...1000 (got -1)"),
+        ("defaults:\n  prefetch: many\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "defaults: prefetch: expected a whole number"),
+        ("busy_poll_us: 5\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "busy poll applies to a worker with a thread of its own"),
+        ("dedicated_thread: sometimes\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "dedicated_thread: expected true or false"),
+    ])
+    func badConfigKeys(yaml: String, expected: String) async throws {
+        let directory = try TempDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try yaml.write(toFile: "\(directory)/spool.yml", atomically: false, encoding: .utf8)
+        let run = try await SpoolProcess.run(["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml"], in: directory)
+        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.stderrLines.count == 1 && run.stderr.contains(expected), "\(run.stderr)")
+    }
+
+    /// The names of the threads of process `pid` (Linux's `/proc/<pid>/task/*/comm`).
+    private static func threadNames(_ pid: pid_t) -> [String] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.compactMap { task in
+            (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+}
