@@ -248,6 +248,12 @@ struct ProducerTests {
                 let error = error as! SpoolError
                 return error.code == .payloadTooLarge && error.message.contains("524289 bytes")
             }
+            // a typed batch: the first job fits, the second does not, and neither is sent
+            await #expect {
+                try await fixture.producer.push([Greeting(name: "a"), Greeting(name: String(repeating: "x", count: 512 * 1024))], to: queue)
+            } throws: { error in
+                (error as! SpoolError).code == .payloadTooLarge
+            }
             #expect(try await fixture.redis("EXISTS", QueueKeys(queue: queue).stream) == .integer(0))
             #expect(throws: SpoolError.self) { try QueueName("bad name!") }
         }
@@ -389,6 +395,13 @@ struct ProducerArgumentTests {
                 }),
                 ("envelope, empty key", "empty dedup key", {
                     try await producer.push(try JobEnvelope.make(Greeting(name: "a"), key: ""), to: queue)
+                }),
+                // a typed batch makes and checks each job on a path of its own (no tracer)
+                ("typed batch, 1000 headers", "1006 fields (1000 of them headers, 2 for trace context a tracer may add)", {
+                    try await producer.push([Greeting(name: "a"), Greeting(name: "b")], to: queue, options: PushOptions(headers: headers))
+                }),
+                ("typed batch, header named with a line feed", #"a header named "x\x0Ay""#, {
+                    try await producer.push([Greeting(name: "a")], to: queue, options: PushOptions(headers: ["x\ny": "v"]))
                 }),
                 ("typed, header named with a line feed", #"a header named "x\x0Ay""#, {
                     try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(headers: ["x\ny": "v"]))

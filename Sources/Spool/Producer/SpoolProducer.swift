@@ -142,6 +142,7 @@ public struct SpoolProducer: Sendable {
     public func push<J: JobParameters>(_ jobs: [J], to queue: QueueName, options: PushOptions = .default) async throws(SpoolError) -> [PushResult] {
         try checkConfiguration(queue)
         try Self.checkBatch(options)
+        if tracer == nil { return try await pushMade(jobs, to: queue, options: options) }
         var envelopes: [JobEnvelope] = []
         envelopes.reserveCapacity(jobs.count)
         for job in jobs {
@@ -192,32 +193,69 @@ public struct SpoolProducer: Sendable {
         let keys = known.keys
         var commands: [RedisCommand] = []
         commands.reserveCapacity(envelopes.count)
-        // by index, so that no envelope is copied (each copy retains its fields)
+        // each element read here is copied, every field retained and released (the compiler
+        // does not borrow it in place, by index or pointer alike): the typed batch push avoids
+        // the array (`pushMade`)
         var perJob = options
         for index in envelopes.indices {
             try JobEnvelope.checkPayloadSize(envelopes[index].payload.count, limit: configuration.maxPayloadBytes)
             perJob.dedupKey = envelopes[index].key
             commands.append(command(for: envelopes[index], keys: keys, options: perJob))
         }
+        return try await sendBatch(commands, queue: queue, known: known) { index in
+            (envelopes[index].id, envelopes[index].key.map { keys.dedupKey($0) })
+        }
+    }
+
+    /// The batch push of jobs of one type without a tracer: each envelope is made, checked and
+    /// turned into its command in one step, with no array of envelopes. Read back out of one,
+    /// an envelope was copied, every field retained and released, up to three times per job.
+    /// Nothing is sent before every job is made and checked, as in the other batch pushes.
+    private func pushMade<J: JobParameters>(_ jobs: [J], to queue: QueueName, options: PushOptions) async throws(SpoolError) -> [PushResult] {
+        if jobs.isEmpty { return [] }
+        let keys = try QueueKeys(queue: queue, prefix: configuration.prefix)
+        var commands: [RedisCommand] = []
+        commands.reserveCapacity(jobs.count)
+        var ids: [JobID] = []
+        ids.reserveCapacity(jobs.count)
+        for job in jobs {
+            let envelope = try JobEnvelope.make(
+                job, maxAttempts: options.maxAttempts, traceparent: options.traceparent, tracestate: options.tracestate,
+                headers: options.headers, maxPayloadBytes: configuration.maxPayloadBytes
+            )
+            try Self.check(envelope, queue: queue)
+            commands.append(command(for: envelope, keys: keys, options: options))
+            ids.append(envelope.id)
+        }
+        // a job of a type has no dedup key of its own (and `options` has none: `checkBatch`)
+        try Self.check(options, queue: queue, keyed: false)
+        let known = try await registeredQueue(queue)
+        return try await sendBatch(commands, queue: queue, known: known) { index in (ids[index], nil) }
+    }
+
+    /// Sends a batch push's commands and reads each job's result; `job(index)` is the id of
+    /// the job of the command at `index`, and its dedup marker's key if it has one.
+    private func sendBatch(
+        _ commands: [RedisCommand], queue: QueueName, known: RegisteredQueues.Queue, job: (Int) -> (id: JobID, marker: String?)
+    ) async throws(SpoolError) -> [PushResult] {
         let replies: [RESPValue]
         do {
             replies = try await client.pipeline(commands)
         } catch {
-            throw SpoolError.redis(error, doing: "push of \(envelopes.count) jobs to queue \(queue) (which of them were stored is unknown)")
+            throw SpoolError.redis(error, doing: "push of \(commands.count) jobs to queue \(queue) (which of them were stored is unknown)")
         }
         // Each job's command succeeds or fails on its own (a batch is not a transaction): the
         // stored ones are reported even when others failed, so that nobody pushes them again.
         var results: [PushResult?] = []
-        results.reserveCapacity(envelopes.count)
+        results.reserveCapacity(commands.count)
         var errors: [Int: SpoolError] = [:]
-        for index in envelopes.indices {
+        for index in commands.indices {
             do throws(SpoolError) {
                 if let failure = replies[index].errorMessage {
                     throw SpoolError.redis(RedisError.reply(failure, address: client.redactedAddress), doing: "push")
                 }
-                results.append(try result(
-                    replies[index], id: envelopes[index].id, queue: queue, marker: envelopes[index].key.map { keys.dedupKey($0) }
-                ))
+                let (id, marker) = job(index)
+                results.append(try result(replies[index], id: id, queue: queue, marker: marker))
             } catch {
                 results.append(nil)
                 errors[index] = error
