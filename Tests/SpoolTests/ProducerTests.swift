@@ -546,6 +546,13 @@ struct ProducerArgumentTests {
                 ("batch delay", "PushOptions.delay", {
                     try await producer.push([Greeting(name: "a")], to: queue, options: PushOptions(delay: .seconds(200 * 365 * 86_400)))
                 }),
+                // checked before any job's command is made: adding it to the clock overflowed
+                ("batch delay, Int64.max seconds", "PushOptions.delay", {
+                    try await producer.push([Greeting(name: "a")], to: queue, options: PushOptions(delay: .seconds(Int64.max)))
+                }),
+                ("envelope batch delay, Int64.max seconds", "PushOptions.delay", {
+                    try await producer.push([try JobEnvelope.make(Greeting(name: "a"))], to: queue, options: PushOptions(delay: .seconds(Int64.max)))
+                }),
                 ("window", "PushOptions.dedupWindow", {
                     try await producer.push(Greeting(name: "a"), to: queue, options: PushOptions(dedupKey: "k", dedupWindow: .seconds(Int64.max)))
                 }),

@@ -213,6 +213,9 @@ public struct SpoolProducer: Sendable {
     /// Nothing is sent before every job is made and checked, as in the other batch pushes.
     private func pushMade<J: JobParameters>(_ jobs: [J], to queue: QueueName, options: PushOptions) async throws(SpoolError) -> [PushResult] {
         if jobs.isEmpty { return [] }
+        // first: a command's delay is added to the clock (a job of a type has no dedup key of
+        // its own, and `options` has none: `checkBatch`)
+        try Self.check(options, queue: queue, keyed: false)
         let keys = try QueueKeys(queue: queue, prefix: configuration.prefix)
         var commands: [RedisCommand] = []
         commands.reserveCapacity(jobs.count)
@@ -227,8 +230,6 @@ public struct SpoolProducer: Sendable {
             commands.append(command(for: envelope, keys: keys, options: options))
             ids.append(envelope.id)
         }
-        // a job of a type has no dedup key of its own (and `options` has none: `checkBatch`)
-        try Self.check(options, queue: queue, keyed: false)
         let known = try await registeredQueue(queue)
         return try await sendBatch(commands, queue: queue, known: known) { index in (ids[index], nil) }
     }
