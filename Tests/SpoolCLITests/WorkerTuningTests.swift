@@ -7,9 +7,10 @@ import Testing
 @Suite(.timeLimit(.minutes(2)))
 struct WorkerTuningTests {
     /// With one handler slot and a prefetch of 3 the worker holds 4 jobs (1 running, 3 read
-    /// ahead) while only one handler runs; without the prefetch it would hold 1.
-    @Test(arguments: [false, true])
-    func prefetchHoldsJobsAheadOfTheFreeSlots(fromConfig: Bool) async throws {
+    /// ahead) while only one handler runs; without the prefetch it would hold 1. The prefetch
+    /// comes from the flag, a subscription's key, or the config file's `defaults:`.
+    @Test(arguments: ["flag", "subscription", "defaults"])
+    func prefetchHoldsJobsAheadOfTheFreeSlots(from source: String) async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
             let gated = try fixture.script("gated.sh", """
@@ -18,23 +19,27 @@ struct WorkerTuningTests {
                 echo "$SPOOL_JOB_ID" >> "$1/finished"
                 """)
             let worker: SpoolProcess
-            if fromConfig {
+            if source == "flag" {
+                worker = try fixture.worker(queue: "work", ["--concurrency", "1", "--prefetch", "3"], exec: [gated, fixture.directory])
+            } else {
+                let defaults = source == "defaults" ? "defaults:\n  prefetch: 3\n" : ""
+                let own = source == "subscription" ? "    prefetch: 3\n" : ""
                 try """
-                    subscriptions:
+                    \(defaults)subscriptions:
                       - queue: work
                         exec: [\(gated), \(fixture.directory)]
                         concurrency: 1
-                        prefetch: 3
-                    """.write(toFile: "\(fixture.directory)/spool.yml", atomically: false, encoding: .utf8)
+
+                    """.appending(own).write(toFile: "\(fixture.directory)/spool.yml", atomically: false, encoding: .utf8)
                 worker = try SpoolProcess.start(["worker", "--redis", server.url, "--config", "spool.yml"], in: fixture.directory)
-            } else {
-                worker = try fixture.worker(queue: "work", ["--concurrency", "1", "--prefetch", "3"], exec: [gated, fixture.directory])
             }
             defer { worker.kill() }
             for _ in 0..<6 { _ = try await fixture.enqueue("work") }
             let probe = QueueProbe(server: server, queue: "work")
-            try await waitUntil("the worker holds four jobs") { try probe.pending() == 4 }
-            #expect(fixture.read("started").split(separator: "\n").count == 1)
+            // both at once: the first read may take all four before the first handler starts
+            try await waitUntil("the worker holds four jobs, one of them started") {
+                try probe.pending() == 4 && fixture.read("started").split(separator: "\n").count == 1
+            }
             FileManager.default.createFile(atPath: "\(fixture.directory)/go", contents: nil)
             try await waitUntil("every job is done") { try probe.doneCount() == 6 }
             #expect(Set(fixture.read("finished").split(separator: "\n")).count == 6)
@@ -43,22 +48,34 @@ struct WorkerTuningTests {
         }
     }
 
-    /// `--dedicated-thread` runs the worker on a thread of its own, named `spool-loop`;
-    /// without it there is no such thread.
-    @Test(arguments: [false, true])
-    func dedicatedThreadRunsTheWorkerOnItsOwnThread(dedicated: Bool) async throws {
+    /// `--dedicated-thread` (or `dedicated_thread: true`) runs the worker on a thread of its
+    /// own, named `spool-loop`; without it there is no such thread.
+    @Test(arguments: [(false, false), (true, false), (true, true)])
+    func dedicatedThreadRunsTheWorkerOnItsOwnThread(dedicated: Bool, fromConfig: Bool) async throws {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
             let record = try fixture.script("record.sh", "echo \"$SPOOL_JOB_ID\" >> \"$1/finished\"\n")
-            let flags = dedicated ? ["--dedicated-thread", "--busy-poll-us", "0"] : []
-            let worker = try fixture.worker(queue: "work", flags, exec: [record, fixture.directory])
+            let worker: SpoolProcess
+            if fromConfig {
+                try """
+                    dedicated_thread: true
+                    busy_poll_us: 0
+                    subscriptions:
+                      - queue: work
+                        exec: [\(record), \(fixture.directory)]
+                    """.write(toFile: "\(fixture.directory)/spool.yml", atomically: false, encoding: .utf8)
+                worker = try SpoolProcess.start(["worker", "--redis", server.url, "--config", "spool.yml"], in: fixture.directory)
+            } else {
+                let flags = dedicated ? ["--dedicated-thread", "--busy-poll-us", "0"] : []
+                worker = try fixture.worker(queue: "work", flags, exec: [record, fixture.directory])
+            }
             defer { worker.kill() }
             let id = try await fixture.enqueue("work")
             try await waitUntil("the job ran") { fixture.read("finished").contains(id) }
             let names = Self.threadNames(worker.child.pid)
             #expect(names.contains("spool-loop") == dedicated, "\(names)")
             // the worker's Redis connections have threads of their own either way
-            #expect(names.contains { $0.hasPrefix("spool-redis-") }, "\(names)")
+            #expect(names.contains { $0.hasPrefix("spool-conn-") }, "\(names)")
             worker.signal(SIGTERM)
             #expect(try await worker.wait(timeout: .seconds(60)).status == 0)
         }
@@ -75,6 +92,19 @@ struct WorkerTuningTests {
         )
         #expect(run.status == status, "\(run.stderr)")
         #expect(run.stderrLines.count == 1 && run.stderr.contains(expected), "\(run.stderr)")
+    }
+
+    /// A flag's own value out of range is a usage error with a config file too.
+    @Test func aBusyPollFlagOutOfRangeIsAUsageErrorWithAConfigFile() async throws {
+        let directory = try TempDirectory.make()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "dedicated_thread: true\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n"
+            .write(toFile: "\(directory)/spool.yml", atomically: false, encoding: .utf8)
+        let run = try await SpoolProcess.run(
+            ["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml", "--busy-poll-us", "20000"], in: directory
+        )
+        #expect(run.status == 64, "\(run.stderr)")
+        #expect(run.stderrLines.count == 1 && run.stderr.contains("busy poll must be 0...10000 microseconds (got 20000)"), "\(run.stderr)")
     }
 
     @Test("bad prefetch and busy-poll keys in a config file are refused in one line with exit 1", arguments: [

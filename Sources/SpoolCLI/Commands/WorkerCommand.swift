@@ -127,6 +127,7 @@ struct WorkerCommand: AsyncParsableCommand {
         )
         // a flag's value out of range is a usage error (exit 64, as `spool --help` says)
         try Self.asUsageError { try flagTuning.validate("flags") }
+        if let busyPollUs { try Self.asUsageError { try WorkerSettings.checkBusyPoll(microseconds: busyPollUs) } }
         var settings: WorkerSettings
         if let config {
             if !queues.isEmpty || group != nil || http != nil || !exec.isEmpty {

@@ -124,6 +124,13 @@ struct WorkerSettings: Sendable, Equatable {
         return configuration
     }
 
+    /// Refuses a busy poll the library would refuse (`SpoolWorker.Configuration.busyPoll`).
+    static func checkBusyPoll(microseconds: Int) throws {
+        guard (0...10_000).contains(microseconds) else {
+            throw CLIError("busy poll must be 0...10000 microseconds (got \(microseconds)); 0 turns it off")
+        }
+    }
+
     func validate() throws {
         guard !subscriptions.isEmpty else {
             throw CLIError("nothing to run: pass --queue Q with --exec PROGRAM or --http URL, or --config spool.yml")
@@ -136,9 +143,7 @@ struct WorkerSettings: Sendable, Equatable {
         if maxLag <= .zero { throw CLIError("max lag must be positive") }
         if visibilityTimeout < heartbeatTTL { throw CLIError("visibility timeout must be at least the heartbeat TTL") }
         if let busyPollMicroseconds {
-            guard (0...10_000).contains(busyPollMicroseconds) else {
-                throw CLIError("busy poll must be 0...10000 microseconds (got \(busyPollMicroseconds)); 0 turns it off")
-            }
+            try Self.checkBusyPoll(microseconds: busyPollMicroseconds)
             guard dedicatedThread else {
                 throw CLIError("busy poll applies to a worker with a thread of its own: add --dedicated-thread "
                     + "(dedicated_thread: true in --config), or drop --busy-poll-us (busy_poll_us)")
