@@ -4,12 +4,11 @@
 /* for ConnectionLoop's wake-ups (not in Swift's Glibc module) */
 #include <sys/eventfd.h>
 #ifdef __linux__
-/* Names the calling thread (at most 15 bytes are kept): prctl is variadic, which Swift
-   cannot call, and pthread_setname_np needs _GNU_SOURCE. The prototype alone, rather than
-   <sys/prctl.h>: nothing else of that header is needed. */
-int prctl(int option, ...);
+#include <sys/prctl.h>
+/* Names the calling thread (the kernel keeps 15 bytes): prctl is variadic, which Swift cannot
+   call, and pthread_setname_np needs _GNU_SOURCE. */
 static inline int spool_name_this_thread(const char *name) {
-    return prctl(15 /* PR_SET_NAME */, (unsigned long)name, 0UL, 0UL, 0UL);
+    return prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL);
 }
 #endif
 #endif

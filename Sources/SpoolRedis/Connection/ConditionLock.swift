@@ -65,7 +65,7 @@ package final class ConditionLock: @unchecked Sendable {
 package struct JoinableThread: ~Copyable {
     private let handle: pthread_t
 
-    /// Starts `body` on a new thread named `name` (its first 15 bytes, as Linux keeps them):
+    /// Starts `body` on a new thread named `name` (cut to 15 bytes, as Linux keeps them):
     /// `top -H`, `perf` and `/proc/<pid>/task/*/comm` show it, where an unnamed thread shows
     /// the name of the thread that started it (`…oot.default-qos`, Swift's task pool).
     ///

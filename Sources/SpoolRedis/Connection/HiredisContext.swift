@@ -221,15 +221,21 @@ final class HiredisContext {
     }
 }
 
-/// Names the calling thread `name` (its first 15 bytes, as Linux keeps them), for
-/// ``JoinableThread``. Here, in a file that imports CHiredis already: importing it into
-/// ConditionLock.swift too broke the release build (`timespec`'s fields in TLSTunnel.swift were
-/// then taken as CHiredis's, which that file does not import).
+/// Names the calling thread `name`, cut to whole characters within 15 bytes (what Linux
+/// keeps), for ``JoinableThread``. Here, in a file that imports CHiredis already: importing
+/// it into ConditionLock.swift too broke the release build (`timespec`'s fields in
+/// TLSTunnel.swift were then taken as CHiredis's, which that file does not import).
 func nameThisThread(_ name: String) {
-    let name = String(decoding: name.utf8.prefix(15), as: UTF8.self)
+    var kept = ""
+    var bytes = 0
+    for scalar in name.unicodeScalars {
+        bytes += scalar.utf8.count
+        if bytes > 15 { break }
+        kept.unicodeScalars.append(scalar)
+    }
     #if os(Linux)
-    _ = spool_name_this_thread(name)
+    _ = spool_name_this_thread(kept)
     #elseif canImport(Darwin)
-    _ = pthread_setname_np(name)
+    _ = pthread_setname_np(kept)
     #endif
 }

@@ -43,7 +43,7 @@ public final class RedisConnection: Sendable {
             return
         }
         do {
-            state.thread = try JoinableThread(name: "spool-redis-\(id)") { worker.run() }
+            state.thread = try JoinableThread(name: "spool-conn-\(id)") { worker.run() }
         } catch {
             // not fatal: each command tries again to start it, and fails with this until one can
             logger.error("a Redis connection has no thread yet; its commands fail until one can be started",
@@ -72,7 +72,7 @@ public final class RedisConnection: Sendable {
         let failure = thread.withLock { state -> ThreadStartFailure? in
             if state.thread != nil || state.closed { return nil }
             do throws(ThreadStartFailure) {
-                state.thread = try JoinableThread(name: "spool-redis-\(id)") { [worker] in worker.run() }
+                state.thread = try JoinableThread(name: "spool-conn-\(id)") { [worker] in worker.run() }
                 threadStarted.store(true, ordering: .releasing)
                 return nil
             } catch {
