@@ -74,6 +74,9 @@ struct WorkerTuningTests {
             try await waitUntil("the job ran") { fixture.read("finished").contains(id) }
             let names = Self.threadNames(worker.child.pid)
             #expect(names.contains("spool-loop") == dedicated, "\(names)")
+            // and the worker says so at start
+            try await waitUntil("the worker logged its subscription") { worker.stderr.contains("worker subscribed") }
+            #expect(worker.stderr.contains("spool.dedicated_thread=\(dedicated)"), "\(worker.stderr)")
             // the worker's Redis connections have threads of their own either way
             #expect(names.contains { $0.hasPrefix("spool-conn-") }, "\(names)")
             worker.signal(SIGTERM)

@@ -77,6 +77,7 @@ struct SubscriptionRunner: Sendable {
         }
         logger.info("worker subscribed", metadata: [
             "spool.worker": "\(consumer)", "spool.concurrency": "\(options.concurrency)", "spool.prefetch": "\(options.prefetch)",
+            "spool.dedicated_thread": "\(executor != nil)",
         ])
         let shutDownUnder = await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await keep() }
