@@ -116,6 +116,25 @@ struct RedisServerFixtureTests {
         }
     }
 
+    /// `cli` sends the command itself and prints the reply as `redis-cli -e` does: compared
+    /// with `redis-cli --raw` (what it prints off a terminal), run on the same server.
+    @Test func cliPrintsRepliesAsRedisCLIDoes() async throws {
+        try await withRedisServer(.init(password: "p w")) { server in
+            _ = try server.cli("XADD", "s", "1-1", "f", "v", "g", "w")
+            _ = try server.cli("XADD", "s", "2-1", "f", "x")
+            _ = try server.cli("SET", "k", "v")
+            for command in [
+                ["XRANGE", "s", "-", "+"], ["MGET", "k", "missing", "k"], ["GET", "missing"], ["XLEN", "s"], ["PING"],
+                ["EXISTS", "k", "missing"],
+                ["CONFIG", "GET", "maxmemory-policy"], ["EVAL", "return {1, {'a', false}, 'b'}", "0"],
+            ] {
+                #expect(try server.cli(arguments: command) == server.cli(arguments: ["--raw"] + command), "\(command)")
+            }
+            #expect(try server.cli("XRANGE", "s", "-", "+") == "1-1\nf\nv\ng\nw\n2-1\nf\nx")
+            #expect(try server.cli("MGET", "k", "missing", "k") == "v\n\nv")
+        }
+    }
+
     @Test func shutdownRemovesTheDirectoryAndIsIdempotent() async throws {
         let server = try await RedisServer.start()
         let pid = server.pid
