@@ -37,8 +37,13 @@ struct ShutdownWhileConnectingTests {
                     try await connection.sendInterruptible(RedisCommand("BLPOP", key, "0"), timeout: .seconds(60))
                 }
             }
-            // the connection's handshake takes 500 ms or more (TLS: twice that), so this is in it
-            try await Task.sleep(for: .milliseconds(100))
+            // the connection reached the proxy: its handshake, 500 ms or more from here (TLS:
+            // twice that), is under way
+            _ = try await eventually(within: .seconds(10)) {
+                if proxy.acceptedConnections == 0 {
+                    throw RedisServerError(code: .timedOut, message: "the client's connect has not reached the proxy")
+                }
+            }
             // shutdown() joins the connection's thread: off the cooperative pool
             let shutdown = Task { try await runOffThePool { client.shutdown() } }
 

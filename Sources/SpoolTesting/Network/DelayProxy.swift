@@ -23,6 +23,11 @@ public final class DelayProxy: Sendable {
     private let listener: Int32
     private let sockets = Mutex<Set<Int32>>([])
     private let stopped = Atomic<Bool>(false)
+    private let accepted = Atomic<Int>(0)
+
+    /// How many client connections it accepted and connected to the target so far: a test
+    /// can wait for a client's connect to be under way rather than sleep and hope.
+    public var acceptedConnections: Int { accepted.load(ordering: .acquiring) }
 
     /// Starts proxying 127.0.0.1:`port` (a free one) to `host`:`targetPort`.
     public init(targetHost host: String, targetPort: Int, delay: ClosedRange<Duration>) throws(RedisServerError) {
@@ -76,6 +81,7 @@ public final class DelayProxy: Sendable {
                 if server >= 0 { close(server) }
                 continue
             }
+            accepted.add(1, ordering: .releasing)
             var one: Int32 = 1
             for fd in [client, server] { setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) }
             // Both directions share the two descriptors; the last of the four threads closes them.
