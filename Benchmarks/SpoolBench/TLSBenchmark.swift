@@ -20,7 +20,7 @@ struct TLSBenchmark: AsyncParsableCommand {
     var rounds = 2
 
     func run() async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
         let tls = RedisServer.Options.TLS(
             certificateFile: certificates.serverCertificate, keyFile: certificates.serverKey, caFile: certificates.caFile

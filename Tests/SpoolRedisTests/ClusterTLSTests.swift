@@ -9,7 +9,7 @@ import Testing
 struct ClusterTLSTests {
     @Test("rediss-cluster:// finds the TLS ports, sends every command over TLS, and fails closed with another CA")
     func tlsCluster() async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
         let tls = RedisServer.Options.TLS(
             certificateFile: certificates.serverCertificate, keyFile: certificates.serverKey, caFile: certificates.caFile

@@ -14,7 +14,7 @@ struct ShutdownWhileConnectingTests {
     @Test("shutdown during the connect or handshake fails a queued BLPOP 0 as shut down, and shutdown() returns",
           .timeLimit(.minutes(3)), arguments: [false, true])
     func blockingCommandNotSent(tls: Bool) async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
         let tlsOptions = RedisServer.Options.TLS(
             certificateFile: certificates.serverCertificate, keyFile: certificates.serverKey, caFile: certificates.caFile

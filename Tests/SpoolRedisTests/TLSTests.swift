@@ -14,7 +14,7 @@ struct TLSTests {
         requireClientCertificates: Bool = false,
         _ body: (RedisServer, TestCertificates) async throws -> Void
     ) async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
         let tls = RedisServer.Options.TLS(
             certificateFile: certificates[keyPath: certificate], keyFile: certificates.serverKey,
@@ -218,7 +218,7 @@ struct TLSTests {
     /// so no server is needed.
     @Test("each TLS file error names the option, the path and the reason")
     func fileErrorsNameTheFile() async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await TestCertificates.make()
         defer { certificates.remove() }
         let directory = certificates.directory
         let notPEM = directory + "/not-pem.txt"

@@ -112,6 +112,25 @@ struct ChildProcess: Sendable, Hashable {
         }
     }
 
+    /// Waits for the child to end without holding a thread: reaps it between short task
+    /// sleeps. After `limit` it is killed (SIGKILL) and reaped, and `nil` is returned.
+    ///
+    /// For a program run to its end from a test (a task): Foundation's `Process.waitUntilExit`
+    /// holds the calling thread, and what ends the wait runs on Dispatch's global queue, whose
+    /// threads are Swift's task pool (two on a 2-core machine). Two tests waiting at once
+    /// stalled every other test for seconds (`openssl` in ``TestCertificates``).
+    func wait(within limit: Duration) async -> Termination? {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if let ended = reapIfEnded() { return ended }
+            // a cancelled task's sleep ends at once: this still waits, briefly
+            if (try? await Task.sleep(for: .milliseconds(2))) == nil { usleep(2000) }
+        }
+        send(SIGKILL)
+        _ = reapBlocking()
+        return nil
+    }
+
     /// Reaps the child, blocking until it ends. Use only after SIGKILL.
     func reapBlocking() -> Termination {
         var status: Int32 = 0

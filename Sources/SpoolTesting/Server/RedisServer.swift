@@ -85,12 +85,9 @@ public final class RedisServer: Sendable {
         let executable = try Executables.redisServer()
         let layout = ServerLayout(directory: try makeTemporaryDirectory(), options: options)
         do {
-            let written = FileManager.default.createFile(
-                atPath: layout.configPath,
-                contents: Data(layout.configFile.utf8),
-                attributes: [.posixPermissions: 0o600]
-            )
-            guard written else {
+            // open and write, not FileManager.createFile: that writes atomically, with an
+            // fsync that held a task-pool thread for seconds on a loaded machine
+            guard Self.writeFile(layout.configPath, Array(layout.configFile.utf8), mode: 0o600) else {
                 throw RedisServerError(code: .launchFailed, message: "cannot write \(layout.configPath)")
             }
             var attempt = 1
@@ -219,6 +216,22 @@ public final class RedisServer: Sendable {
     }
 
     /// A fresh directory, short enough for a unix socket path (at most 107 bytes).
+    /// Creates (or truncates) the file at `path` with `mode` and writes `bytes`; `false` on
+    /// any failure.
+    private static func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t) -> Bool {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return false }
+            offset += written
+        }
+        return true
+    }
+
     private static func makeTemporaryDirectory() throws(RedisServerError) -> String {
         var base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         if base.utf8.count > 60 || base.isEmpty { base = "/tmp" }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 
 /// A throwaway PKI made with the `openssl` CLI in a temp directory: a CA, a server
@@ -25,11 +30,11 @@ public struct TestCertificates: Sendable {
     public var clientKey: String { directory + "/client.key" }
 
     /// Generates everything (EC P-256 keys, so it takes well under a second).
-    public static func make() throws -> TestCertificates {
+    public static func make() async throws -> TestCertificates {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spool-tls-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let certificates = TestCertificates(directory: directory)
-        try certificates.generate()
+        try await certificates.generate()
         return certificates
     }
 
@@ -38,48 +43,46 @@ public struct TestCertificates: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    private func generate() throws {
+    private func generate() async throws {
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         for ca in ["ca", "other-ca"] {
-            try openssl(["req", "-x509", "-new"] + ec + ["-keyout", "\(ca).key", "-out", "\(ca).crt", "-days", "2", "-subj", "/CN=Spool test \(ca)"])
+            try await openssl(["req", "-x509", "-new"] + ec + ["-keyout", path("\(ca).key"), "-out", path("\(ca).crt"), "-days", "2", "-subj", "/CN=Spool test \(ca)"])
         }
-        // clientAuth too: the nodes of a TLS cluster present it to each other on the cluster
-        // bus, where Redis always asks for a client certificate
         try write("server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n")
         try write("named.ext", "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n")
         try write("client.ext", "extendedKeyUsage=clientAuth\n")
-        try openssl(["req", "-new"] + ec + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"])
-        try openssl(["req", "-new"] + ec + ["-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=spool-client"])
-        let sign = ["x509", "-req", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"]
-        try openssl(sign + ["-in", "server.csr", "-out", "server.crt", "-days", "1", "-extfile", "server.ext"])
-        // valid from now, expired since yesterday
-        try openssl(sign + ["-in", "server.csr", "-out", "expired.crt", "-days", "-1", "-extfile", "server.ext"])
-        try openssl(sign + ["-in", "server.csr", "-out", "named.crt", "-days", "1", "-extfile", "named.ext"])
-        try openssl(sign + ["-in", "client.csr", "-out", "client.crt", "-days", "1", "-extfile", "client.ext"])
+        try await openssl(["req", "-new"] + ec + ["-keyout", path("server.key"), "-out", path("server.csr"), "-subj", "/CN=localhost"])
+        try await openssl(["req", "-new"] + ec + ["-keyout", path("client.key"), "-out", path("client.csr"), "-subj", "/CN=spool-client"])
+        let sign = ["x509", "-req", "-CA", path("ca.crt"), "-CAkey", path("ca.key"), "-CAcreateserial"]
+        try await openssl(sign + ["-in", path("server.csr"), "-out", path("server.crt"), "-days", "1", "-extfile", path("server.ext")])
+        try await openssl(sign + ["-in", path("server.csr"), "-out", path("expired.crt"), "-days", "-1", "-extfile", path("server.ext")])
+        try await openssl(sign + ["-in", path("server.csr"), "-out", path("named.crt"), "-days", "1", "-extfile", path("named.ext")])
+        try await openssl(sign + ["-in", path("client.csr"), "-out", path("client.crt"), "-days", "1", "-extfile", path("client.ext")])
     }
+
+    /// A file of the directory, by its full path (openssl runs in the test's directory).
+    private func path(_ name: String) -> String { directory + "/" + name }
 
     private func write(_ name: String, _ text: String) throws {
         try text.write(toFile: directory + "/" + name, atomically: false, encoding: .utf8)
     }
 
-    private func openssl(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        // a file, not a pipe: a child another test spawns meanwhile would inherit the pipe's
-        // write end, and reading to its end would wait for that child (see NetworkNamespace.run)
-        let errorsPath = directory + "/openssl.err"
-        _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
-        let errors = FileHandle(forWritingAtPath: errorsPath)
-        defer { try? errors?.close() }
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
+    /// Runs `openssl` to its end without holding a thread of the task pool (see
+    /// ``ChildProcess/wait(within:)``); its standard error goes to a file, not a pipe (a
+    /// child another test spawns meanwhile would inherit a pipe's write end, and reading to
+    /// its end would wait for that child, see `NetworkNamespace.run`).
+    private func openssl(_ arguments: [String]) async throws {
+        let errorsPath = path("openssl.err")
+        unlink(errorsPath)
+        let child = try ChildProcess.spawn(
+            executable: "/usr/bin/openssl", arguments: arguments, environment: ProcessInfo.processInfo.environment,
+            outputPath: "/dev/null", errorPath: errorsPath
+        )
+        let ended = await child.wait(within: .seconds(60))
         let text = String(decoding: FileManager.default.contents(atPath: errorsPath) ?? Data(), as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw RedisServerError(code: .launchFailed, message: "openssl \(arguments.joined(separator: " ")) failed: \(text)")
+        guard ended == .exited(0) else {
+            let how = ended.map { "\($0)" } ?? "ran longer than 60 s and was killed"
+            throw RedisServerError(code: .launchFailed, message: "openssl \(arguments.joined(separator: " ")) \(how): \(text)")
         }
     }
 }
