@@ -87,6 +87,9 @@ extension SpoolWorker {
         /// scarcer than latency (a CPU quota below a core).
         public var busyPoll: Duration
 
+        /// The longest ``busyPoll``: 10 ms.
+        public static var maxBusyPoll: Duration { .milliseconds(10) }
+
         /// Creates a configuration with the defaults.
         public init(prefix: String = QueueKeys.defaultPrefix) {
             self.prefix = prefix
@@ -216,7 +219,7 @@ extension SpoolWorker.Configuration {
             throw refuse("maxPayloadBytes (\(maxPayloadBytes)) must be 1...\(JobEnvelope.maxPayloadBytesLimit), or every job "
                 + "with a payload is dead-lettered as malformed; the default is \(JobEnvelope.defaultMaxPayloadBytes)")
         }
-        if busyPoll < .zero || busyPoll > .milliseconds(10) {
+        if busyPoll < .zero || busyPoll > Self.maxBusyPoll {
             throw refuse("busyPoll (\(busyPoll)) must be from 0 to 10 ms (longer only keeps a core busy while Redis is slow); "
                 + "the default is 100 µs")
         }

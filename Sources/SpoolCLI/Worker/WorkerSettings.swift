@@ -126,10 +126,13 @@ struct WorkerSettings: Sendable, Equatable {
 
     /// Refuses a busy poll the library would refuse (`SpoolWorker.Configuration.busyPoll`).
     static func checkBusyPoll(microseconds: Int) throws {
-        guard (0...10_000).contains(microseconds) else {
-            throw CLIError("busy poll must be 0...10000 microseconds (got \(microseconds)); 0 turns it off")
+        guard (0...maxBusyPollMicroseconds).contains(microseconds) else {
+            throw CLIError("busy poll must be 0...\(maxBusyPollMicroseconds) microseconds (got \(microseconds)); 0 turns it off")
         }
     }
+
+    /// The library's longest busy poll, in microseconds.
+    static var maxBusyPollMicroseconds: Int { Int(SpoolWorker.Configuration.maxBusyPoll / .microseconds(1)) }
 
     func validate() throws {
         guard !subscriptions.isEmpty else {

@@ -113,7 +113,8 @@ struct ChildProcess: Sendable, Hashable {
     }
 
     /// Waits for the child to end without holding a thread: reaps it between short task
-    /// sleeps. After `limit` it is killed (SIGKILL) and reaped, and `nil` is returned.
+    /// sleeps. After `limit`, or once the calling task is cancelled, it is killed (SIGKILL)
+    /// and reaped, and `nil` is returned.
     ///
     /// For a program run to its end from a test (a task): Foundation's `Process.waitUntilExit`
     /// holds the calling thread, and what ends the wait runs on Dispatch's global queue, whose
@@ -123,8 +124,7 @@ struct ChildProcess: Sendable, Hashable {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             if let ended = reapIfEnded() { return ended }
-            // a cancelled task's sleep ends at once: this still waits, briefly
-            if (try? await Task.sleep(for: .milliseconds(2))) == nil { usleep(2000) }
+            if (try? await Task.sleep(for: .milliseconds(2))) == nil { break }   // cancelled
         }
         send(SIGKILL)
         _ = reapBlocking()

@@ -30,7 +30,9 @@ extension RedisServer {
     /// - Throws: `RedisServerError` `.commandFailed` for an error reply, a refused `AUTH` or a
     ///   failed connection; `.timedOut` (for example, against a paused server).
     public func cli(arguments: [String], timeout: Duration = .seconds(10)) throws -> String {
-        let command = arguments.first ?? "(none)"
+        guard let command = arguments.first else {
+            throw RedisServerError(code: .commandFailed, message: "no command given")
+        }
         if command.hasPrefix("-") { return try redisCLI(arguments: arguments, timeout: timeout) }
         let probe = RedisProbe(endpoint: .tcp(host: host, port: port), password: options.password, timeout: timeout)
         let reply: RedisProbe.Reply

@@ -215,7 +215,6 @@ public final class RedisServer: Sendable {
         }
     }
 
-    /// A fresh directory, short enough for a unix socket path (at most 107 bytes).
     /// Creates (or truncates) the file at `path` with `mode` and writes `bytes`; `false` on
     /// any failure.
     private static func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t) -> Bool {
@@ -232,6 +231,7 @@ public final class RedisServer: Sendable {
         return true
     }
 
+    /// A fresh directory, short enough for a unix socket path (at most 107 bytes).
     private static func makeTemporaryDirectory() throws(RedisServerError) -> String {
         var base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         if base.utf8.count > 60 || base.isEmpty { base = "/tmp" }

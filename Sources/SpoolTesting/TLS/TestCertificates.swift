@@ -34,7 +34,12 @@ public struct TestCertificates: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spool-tls-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let certificates = TestCertificates(directory: directory)
-        try await certificates.generate()
+        do {
+            try await certificates.generate()
+        } catch {
+            certificates.remove()
+            throw error
+        }
         return certificates
     }
 
@@ -81,7 +86,7 @@ public struct TestCertificates: Sendable {
         let ended = await child.wait(within: .seconds(60))
         let text = String(decoding: FileManager.default.contents(atPath: errorsPath) ?? Data(), as: UTF8.self)
         guard ended == .exited(0) else {
-            let how = ended.map { "\($0)" } ?? "ran longer than 60 s and was killed"
+            let how = ended.map { "\($0)" } ?? "was killed: it ran longer than 60 s, or the test was cancelled"
             throw RedisServerError(code: .launchFailed, message: "openssl \(arguments.joined(separator: " ")) \(how): \(text)")
         }
     }

@@ -129,7 +129,9 @@ final class SpoolProcess: Sendable {
         var stdinPath: String?
         if let stdin {
             stdinPath = "\(directory)/spool-\(id).in"
-            _ = FileManager.default.createFile(atPath: stdinPath!, contents: Data(stdin))
+            // not FileManager.createFile: an atomic write, whose fsync held a task-pool thread
+            // for seconds on a loaded machine (docs/reliability.md, finding 41)
+            try Data(stdin).write(to: URL(fileURLWithPath: stdinPath!))
         }
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SPOOL_") }
         env.merge(environment) { _, new in new }
