@@ -151,7 +151,7 @@ struct WorkerLifecycleTests {
         try await withRedisServer { server in
             let fixture = try WorkerFixture(server: server)
             let record = try fixture.script("record.sh", "echo \"$SPOOL_QUEUE $SPOOL_GROUP $2\" >> \"$1/seen\"\n")
-            try """
+            let worker = try fixture.worker(config: """
                 grace_period: 1s
                 heartbeat_ttl: 3s
                 defaults:
@@ -164,8 +164,7 @@ struct WorkerLifecycleTests {
                   - queue: 2024
                     group: billing
                     exec: [\(record), \(fixture.directory), 0x1F]
-                """.write(toFile: "\(fixture.directory)/spool.yml", atomically: false, encoding: .utf8)
-            let worker = try SpoolProcess.start(["worker", "--redis", server.url, "--config", "spool.yml"], in: fixture.directory)
+                """)
             defer { worker.kill() }
             _ = try await fixture.enqueue("emails")
             _ = try await fixture.enqueue("2024")
@@ -198,19 +197,10 @@ struct WorkerLifecycleTests {
         ("defaults:\n  backoff_base: 10m\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "queue q: backoff base 600s is above backoff max 300s"),
     ])
     func aBadConfigFileIsOneLineAndExitsOne(yaml: String, expected: String) async throws {
-        let result = try await Self.workerWithConfig(yaml)
+        let result = try await workerWithConfig(yaml)
         #expect(result.status == 1)
         #expect(result.stderrLines.count == 1, "\(result.stderr)")
         #expect(result.stderr.contains(expected), "\(result.stderr)")
-    }
-
-    /// `spool worker --config spool.yml` with `yaml` as that file, in a directory of its own,
-    /// against a port where no Redis listens (the file is read before any connection).
-    private static func workerWithConfig(_ yaml: String) async throws -> RunResult {
-        let directory = try TempDirectory.make()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try yaml.write(toFile: "\(directory)/spool.yml", atomically: false, encoding: .utf8)
-        return try await SpoolProcess.run(["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml"], in: directory)
     }
 
     /// A config file can hold secrets (an `http` handler's URL with a token, an `exec` argument):
@@ -223,7 +213,7 @@ struct WorkerLifecycleTests {
         "subscriptions:\n  - queue: q\n    exec: [/bin/true, \"CANARY-7f3a\u{7}\"]\n",
     ])
     func aBadConfigFileNeverShowsItsText(yaml: String) async throws {
-        let result = try await Self.workerWithConfig(yaml)
+        let result = try await workerWithConfig(yaml)
         #expect(result.status == 1)
         #expect(result.stderr.contains("spool.yml: invalid YAML: "), "\(result.stderr)")
         #expect(!result.stderr.contains("CANARY") && !result.stdout.contains("CANARY"), "\(result.stderr)")

@@ -24,14 +24,13 @@ struct WorkerTuningTests {
             } else {
                 let defaults = source == "defaults" ? "defaults:\n  prefetch: 3\n" : ""
                 let own = source == "subscription" ? "    prefetch: 3\n" : ""
-                try """
+                worker = try fixture.worker(config: """
                     \(defaults)subscriptions:
                       - queue: work
                         exec: [\(gated), \(fixture.directory)]
                         concurrency: 1
 
-                    """.appending(own).write(toFile: "\(fixture.directory)/spool.yml", atomically: false, encoding: .utf8)
-                worker = try SpoolProcess.start(["worker", "--redis", server.url, "--config", "spool.yml"], in: fixture.directory)
+                    """ + own)
             }
             defer { worker.kill() }
             for _ in 0..<6 { _ = try await fixture.enqueue("work") }
@@ -57,14 +56,13 @@ struct WorkerTuningTests {
             let record = try fixture.script("record.sh", "echo \"$SPOOL_JOB_ID\" >> \"$1/finished\"\n")
             let worker: SpoolProcess
             if fromConfig {
-                try """
+                worker = try fixture.worker(config: """
                     dedicated_thread: true
                     busy_poll_us: 0
                     subscriptions:
                       - queue: work
                         exec: [\(record), \(fixture.directory)]
-                    """.write(toFile: "\(fixture.directory)/spool.yml", atomically: false, encoding: .utf8)
-                worker = try SpoolProcess.start(["worker", "--redis", server.url, "--config", "spool.yml"], in: fixture.directory)
+                    """)
             } else {
                 let flags = dedicated ? ["--dedicated-thread", "--busy-poll-us", "0"] : []
                 worker = try fixture.worker(queue: "work", flags, exec: [record, fixture.directory])
@@ -99,12 +97,8 @@ struct WorkerTuningTests {
 
     /// A flag's own value out of range is a usage error with a config file too.
     @Test func aBusyPollFlagOutOfRangeIsAUsageErrorWithAConfigFile() async throws {
-        let directory = try TempDirectory.make()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try "dedicated_thread: true\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n"
-            .write(toFile: "\(directory)/spool.yml", atomically: false, encoding: .utf8)
-        let run = try await SpoolProcess.run(
-            ["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml", "--busy-poll-us", "20000"], in: directory
+        let run = try await workerWithConfig(
+            "dedicated_thread: true\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", flags: ["--busy-poll-us", "20000"]
         )
         #expect(run.status == 64, "\(run.stderr)")
         #expect(run.stderrLines.count == 1 && run.stderr.contains("busy poll must be 0...10000 microseconds (got 20000)"), "\(run.stderr)")
@@ -117,10 +111,7 @@ struct WorkerTuningTests {
         ("dedicated_thread: sometimes\nsubscriptions:\n  - queue: q\n    exec: [/bin/true]\n", "dedicated_thread: expected true or false"),
     ])
     func badConfigKeys(yaml: String, expected: String) async throws {
-        let directory = try TempDirectory.make()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try yaml.write(toFile: "\(directory)/spool.yml", atomically: false, encoding: .utf8)
-        let run = try await SpoolProcess.run(["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml"], in: directory)
+        let run = try await workerWithConfig(yaml)
         #expect(run.status == 1, "\(run.stderr)")
         #expect(run.stderrLines.count == 1 && run.stderr.contains(expected), "\(run.stderr)")
     }

@@ -53,6 +53,8 @@ public struct TestCertificates: Sendable {
         for ca in ["ca", "other-ca"] {
             try await openssl(["req", "-x509", "-new"] + ec + ["-keyout", path("\(ca).key"), "-out", path("\(ca).crt"), "-days", "2", "-subj", "/CN=Spool test \(ca)"])
         }
+        // clientAuth too: the nodes of a TLS cluster present it to each other on the cluster
+        // bus, where Redis always asks for a client certificate
         try write("server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n")
         try write("named.ext", "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n")
         try write("client.ext", "extendedKeyUsage=clientAuth\n")
@@ -60,16 +62,18 @@ public struct TestCertificates: Sendable {
         try await openssl(["req", "-new"] + ec + ["-keyout", path("client.key"), "-out", path("client.csr"), "-subj", "/CN=spool-client"])
         let sign = ["x509", "-req", "-CA", path("ca.crt"), "-CAkey", path("ca.key"), "-CAcreateserial"]
         try await openssl(sign + ["-in", path("server.csr"), "-out", path("server.crt"), "-days", "1", "-extfile", path("server.ext")])
+        // valid from now, expired since yesterday
         try await openssl(sign + ["-in", path("server.csr"), "-out", path("expired.crt"), "-days", "-1", "-extfile", path("server.ext")])
         try await openssl(sign + ["-in", path("server.csr"), "-out", path("named.crt"), "-days", "1", "-extfile", path("named.ext")])
         try await openssl(sign + ["-in", path("client.csr"), "-out", path("client.crt"), "-days", "1", "-extfile", path("client.ext")])
     }
 
-    /// A file of the directory, by its full path (openssl runs in the test's directory).
+    /// A file of the directory, by its full path (openssl runs in the test process's own
+    /// working directory).
     private func path(_ name: String) -> String { directory + "/" + name }
 
     private func write(_ name: String, _ text: String) throws {
-        try text.write(toFile: directory + "/" + name, atomically: false, encoding: .utf8)
+        try text.write(toFile: path(name), atomically: false, encoding: .utf8)
     }
 
     /// Runs `openssl` to its end without holding a thread of the task pool (see

@@ -29,6 +29,13 @@ final class WorkerFixture: Sendable {
         )
     }
 
+    /// Writes `yaml` as `spool.yml` in the directory and starts `spool worker --redis URL
+    /// --config spool.yml` there.
+    func worker(config yaml: String) throws -> SpoolProcess {
+        try yaml.write(toFile: "\(directory)/spool.yml", atomically: false, encoding: .utf8)
+        return try SpoolProcess.start(["worker", "--redis", server.url, "--config", "spool.yml"], in: directory)
+    }
+
     /// Enqueues one job and returns its id.
     func enqueue(_ queue: String, _ flags: [String] = [], data: String = "{}") async throws -> String {
         let result = try await SpoolProcess.run(["enqueue", queue, "--redis", server.url, "--data", data] + flags, in: directory)
@@ -54,4 +61,14 @@ final class WorkerFixture: Sendable {
     func read(_ name: String) -> String {
         (try? String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8)) ?? ""
     }
+}
+
+/// `spool worker --config spool.yml <flags>` with `yaml` as that file, in a directory of its
+/// own, against a port where no Redis listens (the file and the flags are checked before any
+/// connection).
+func workerWithConfig(_ yaml: String, flags: [String] = []) async throws -> RunResult {
+    let directory = try TempDirectory.make()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    try yaml.write(toFile: "\(directory)/spool.yml", atomically: false, encoding: .utf8)
+    return try await SpoolProcess.run(["worker", "--redis", "redis://127.0.0.1:1", "--config", "spool.yml"] + flags, in: directory)
 }
