@@ -4,9 +4,9 @@ import SpoolRedis
 
 extension BenchContext {
     /// Push from one task (rate, latency per push), from 64 tasks, and in batches of 100 from one
-    /// task and from two.
+    /// task, from one on a thread of its own, and from two.
     func measurePush(ceilings: Ceilings?, into report: inout BenchReport) async throws {
-        print("push: one task, 64 tasks, batches of 100 (one task, two)")
+        print("push: one task, 64 tasks, batches of 100 (one task, one on its own thread, two tasks)")
         let producer = SpoolProducer(client: client, logger: logger)
         let queue = try QueueName("bench.push")
         try await flush()
@@ -56,6 +56,19 @@ extension BenchContext {
         // left between the two is the client's
         report.add("push, batches of 100, vs its own entries", batchRate, unit: "jobs/s", ceiling: ceilings?.entryPipelined.rate,
                    ceilingSource: "redis-benchmark -c 1 -P 100, XADD of a Tick entry")
+        try await flush()
+
+        // the same from a producer on a thread of its own (`SpoolProducer.withDedicatedThread`, its
+        // default busy poll): no connection thread, and no pool thread woken for each reply
+        let ownThreadRate = try await SpoolProducer.withDedicatedThread(client: client, logger: logger) { producer in
+            // its connection made and the queue registered before the clock starts, as the shared one's
+            try await producer.push(Tick(n: -1), to: queue)
+            return try await measureRate(count: jobs / 100 * 100) {
+                try await pushTicksInBatches(jobs: jobs, producer: producer, queue: queue)
+            }
+        }
+        report.add("push, batches of 100, own thread", ownThreadRate, unit: "jobs/s", ceiling: ceilings?.pipelined.rate,
+                   ceilingSource: "redis-benchmark XADD -c 1 -P 64", target: .atLeast(400_000))
         try await flush()
 
         // two tasks, so that one batch is encoded while Redis adds the other: one task's

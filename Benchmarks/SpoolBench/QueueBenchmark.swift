@@ -31,10 +31,10 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Flag(help: "Only measure processing; also prints the CPU time per job of this process (the worker) and of Redis, and this process's heap allocations per job.")
     var processOnly = false
 
-    @Flag(help: "Run the processing worker on a thread of its own (SpoolWorker.Configuration.dedicatedThread).")
+    @Flag(help: "Run the processing worker on a thread of its own (SpoolWorker.Configuration.dedicatedThread); with --batch-only, push from one (SpoolProducer.withDedicatedThread).")
     var dedicatedThread = false
 
-    @Option(help: "With --dedicated-thread: microseconds the worker's thread polls for replies before it sleeps (SpoolWorker.Configuration.busyPoll; default 100, 0 turns it off).")
+    @Option(help: "With --dedicated-thread: microseconds the worker's (or producer's) thread polls for replies before it sleeps (SpoolWorker.Configuration.busyPoll; default 100, 0 turns it off).")
     var busyPoll: Int?
 
     @Flag(help: "Each processed job's handler makes one tiny Redis write (INCR), as in the peers' comparison, instead of nothing.")
@@ -93,13 +93,26 @@ struct QueueBenchmark: AsyncParsableCommand {
             let cpuStart = ProcessStatus.cpuSeconds()
             let redisCPUStart = try await redisCPUSeconds(client)
             let allocationsStart = spool_bench_process_allocations()
-            let rate = try await measureRate(count: jobs / 100 * 100) {
-                try await pushTicksInBatches(jobs: jobs, tasks: batchTasks, producer: producer, queue: queue)
+            let busyPoll = self.busyPoll.map { Duration.microseconds($0) } ?? SpoolProducer.defaultBusyPoll
+            let batchTasks = self.batchTasks
+            let rate: Double
+            if dedicatedThread {
+                rate = try await SpoolProducer.withDedicatedThread(client: client, busyPoll: busyPoll, logger: logger) { producer in
+                    // its connection made and the queue registered before the clock starts, as the shared one's
+                    try await producer.push(Tick(n: -1), to: queue)
+                    return try await measureRate(count: jobs / 100 * 100) {
+                        try await pushTicksInBatches(jobs: jobs, tasks: batchTasks, producer: producer, queue: queue)
+                    }
+                }
+            } else {
+                rate = try await measureRate(count: jobs / 100 * 100) {
+                    try await pushTicksInBatches(jobs: jobs, tasks: batchTasks, producer: producer, queue: queue)
+                }
             }
             let allocations = Double(spool_bench_process_allocations() - allocationsStart) / Double(jobs / 100 * 100)
             let cpu = (ProcessStatus.cpuSeconds() - cpuStart) / Double(jobs / 100 * 100) * 1e6
             let redisCPU = (try await redisCPUSeconds(client) - redisCPUStart) / Double(jobs / 100 * 100) * 1e6
-            print(line("push, batches of 100\(batchTasks > 1 ? ", \(batchTasks) tasks" : "")", rate,
+            print(line("push, batches of 100\(batchTasks > 1 ? ", \(batchTasks) tasks" : "")\(dedicatedThread ? ", own thread" : "")", rate,
                        extra: "CPU/job: producer \(String(format: "%.2f", cpu)) µs, Redis \(String(format: "%.2f", redisCPU)) µs; allocations/job \(String(format: "%.1f", allocations))"))
             _ = try await client.send("DEL", QueueKeys(queue: queue).stream)
             await server.shutdown()
