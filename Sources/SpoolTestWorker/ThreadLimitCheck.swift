@@ -105,6 +105,27 @@ func threadLimitCheck(url: String) async -> Int32 {
         say("step 3: \(error)")
         return 1
     }
+
+    // 4. A producer asked for a thread of its own while none can be made pushes from the
+    //    shared pool: the limit is lifted as soon as it has said so.
+    do {
+        let queue = try QueueName("thread-limit")
+        let logger = Logger(label: "thread-limit") { _ in LineHandler(say: say, whenWarned: { _ = limitThreads(false) }) }
+        await wakeThePool()
+        guard limitThreads(true) else {
+            say("setup failed: setrlimit")
+            return 2
+        }
+        let pushed = try await SpoolProducer.withDedicatedThread(client: client, logger: logger) { producer in
+            _ = limitThreads(false)   // (lifted already, unless the producer never warned)
+            return try await producer.push(payload: Array("{}".utf8), type: "check", to: queue)
+        }
+        say("step 4: pushed \(pushed.isDuplicate ? "a duplicate" : "the job")")
+    } catch {
+        _ = limitThreads(false)
+        say("step 4: \(error)")
+        return 1
+    }
     client.shutdown()
     return 0
 }

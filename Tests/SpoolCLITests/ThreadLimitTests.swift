@@ -8,7 +8,7 @@ import Testing
 /// since the limit holds for the whole process.
 @Suite(.timeLimit(.minutes(2)))
 struct ThreadLimitTests {
-    @Test("a connection without a thread fails its commands in words and works once threads can start; a worker meant for a thread of its own runs on the shared pool")
+    @Test("a connection without a thread fails its commands in words and works once threads can start; a worker or producer meant for a thread of its own runs on the shared pool")
     func noThreadLeft() async throws {
         try await withRedisServer { server in
             let directory = try TempDirectory.make()
@@ -32,6 +32,8 @@ struct ThreadLimitTests {
             #expect(lines.contains("step 2: PONG"), "\(text)")
             #expect(lines.contains { $0.hasPrefix("log warning: the worker runs on the shared task pool: no thread of its own") }, "\(text)")
             #expect(lines.contains("step 3: the job ran"), "\(text)")
+            #expect(lines.contains { $0.hasPrefix("log warning: the producer runs on the shared task pool: no thread of its own") }, "\(text)")
+            #expect(lines.contains("step 4: pushed the job"), "\(text)")
         }
     }
 }
