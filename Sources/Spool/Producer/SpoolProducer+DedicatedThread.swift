@@ -16,7 +16,8 @@ extension SpoolProducer {
     ///
     /// ```swift
     /// try await SpoolProducer.withDedicatedThread(client: client, logger: logger) { producer in
-    ///     for chunk in orders.chunks(ofCount: 100) {
+    ///     for start in stride(from: 0, to: orders.count, by: 100) {
+    ///         let chunk = orders[start..<min(start + 100, orders.count)]
     ///         try await producer.push(chunk.map(ShipOrder.init), to: queue)
     ///     }
     /// }
@@ -32,13 +33,20 @@ extension SpoolProducer {
     /// from one task ran about 18% faster so, at 1.6 times the producer's CPU per job
     /// (docs/performance.md, "Stop 36").
     ///
-    /// The price is that of a worker's thread: code that blocks the thread (synchronous I/O,
-    /// a lock held long) delays every push on it. The producer must not be used once `body`
-    /// has returned: its connection is closed then, and a push fails (code `shutdown`). The
-    /// connection goes down with `client` too.
+    /// Call it from nonisolated code (a plain `async` function, a child task). A `body`
+    /// isolated to an actor (say, the main actor) runs on that actor, and each push goes to
+    /// the thread and back: no faster than a producer on the client.
     ///
-    /// On a Redis Cluster, and if no thread can be started (logged as a warning), `body` runs
-    /// as without this call, with `SpoolProducer(client: client, ...)`.
+    /// Each call starts a thread, opens a connection and registers the queues it pushes to
+    /// anew: wrap a whole run of pushes, not each batch. The price is that of a worker's
+    /// thread: code that blocks the thread (synchronous I/O, a lock held long) delays every
+    /// push on it. The producer must not be used once `body` has returned: its connection is
+    /// closed then, and a push fails (code `shutdown`). The connection goes down with `client`
+    /// too.
+    ///
+    /// On a Redis Cluster `body` runs with `SpoolProducer(client: client, ...)`, as without
+    /// this call (its nodes' connections have threads of their own), and so it does when no
+    /// thread can be started, which is logged as a warning.
     ///
     /// - Parameters:
     ///   - busyPoll: how long the thread, waiting for Redis's replies, polls its socket
@@ -49,44 +57,40 @@ extension SpoolProducer {
     ///     ``init(client:configuration:logger:metricsFactory:tracer:)``.
     /// - Throws: ``SpoolError`` (code `invalidArgument`) for a busy poll out of range, before
     ///   `body` runs; else what `body` throws.
-    public static func withDedicatedThread<Result>(
+    public static func withDedicatedThread<T>(
         client: RedisClient, configuration: Configuration = Configuration(), busyPoll: Duration = defaultBusyPoll,
         logger: Logger, metricsFactory: any MetricsFactory = MetricsSystem.factory,
         tracer: any Tracer = InstrumentationSystem.tracer,
         isolation: isolated (any Actor)? = #isolation,
-        _ body: (SpoolProducer) async throws -> Result
-    ) async throws -> Result {
+        _ body: (SpoolProducer) async throws -> T
+    ) async throws -> T {
         if busyPoll < .zero || busyPoll > SpoolWorker.Configuration.maxBusyPoll {
             throw SpoolError(
                 code: .invalidArgument,
-                message: "the producer's busyPoll (\(busyPoll)) must be from 0 to \(SpoolWorker.Configuration.maxBusyPoll) (longer "
-                    + "only keeps a core busy while Redis is slow); the default is \(defaultBusyPoll)"
+                message: "the producer's busyPoll (\(busyPoll)) must be from 0 to 10 ms (longer only keeps a core busy while "
+                    + "Redis is slow); the default is 250 µs"
             )
         }
         func producer(on client: RedisClient) -> SpoolProducer {
             SpoolProducer(client: client, configuration: configuration, logger: logger, metricsFactory: metricsFactory, tracer: tracer)
         }
-        let loop: ConnectionLoop
-        do {
-            loop = try ConnectionLoop(busyPoll: busyPoll)
-        } catch {
-            // the producer works as well on the shared pool, only with more thread wake-ups
-            logger.warning("the producer runs on the shared task pool: no thread of its own could be started (\(error.cause))")
+        // a cluster's nodes have connections with threads of their own: no thread to start
+        guard client.configuration.cluster == nil,
+            let ownThread = OwnThread(following: client, busyPoll: busyPoll, logger: logger, warning: { cause in
+                "the producer runs on the shared task pool: no thread of its own could be started (\(cause))"
+            })
+        else {
             return try await body(producer(on: client))
         }
-        guard let loopClient = RedisClient(following: client, loop: loop) else {
-            // a cluster: its nodes' connections have threads of their own
-            loop.shutdown()
+        // every task that prefers the loop has ended when this runs (structured), and it runs
+        // off the loop's thread: the function hops back to its own isolation first
+        defer { ownThread.close(following: client) }
+        guard let loopClient = ownThread.client else {
+            // (not expected: a single server's client always has a follower)
             return try await body(producer(on: client))
-        }
-        // every task that prefers the loop has ended when this returns (structured)
-        defer {
-            client.stopFollowing(loopClient)
-            loopClient.shutdown()
-            loop.shutdown()
         }
         let onLoop = producer(on: loopClient)
-        return try await withTaskExecutorPreference(loop, isolation: isolation) {
+        return try await withTaskExecutorPreference(ownThread.loop, isolation: isolation) {
             try await body(onLoop)
         }
     }

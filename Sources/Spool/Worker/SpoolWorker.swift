@@ -216,29 +216,17 @@ public struct SpoolWorker: Service, Sendable {
         }
         defer { ActiveConsumers.release(serving) }
         var runners: [SubscriptionRunner] = []
-        var executor: ConnectionLoop?
-        if configuration.dedicatedThread {
-            do {
-                executor = try ConnectionLoop(busyPoll: configuration.busyPoll)
-            } catch {
-                // the worker works as well on the shared pool, only with more thread wake-ups
-                logger.warning(
-                    "the worker runs on the shared task pool: no thread of its own (Configuration.dedicatedThread) could be started (\(error.cause))"
-                )
-            }
-        }
         // On its own thread, the worker sends through a connection of its own whose I/O that
-        // thread drives between the worker's tasks (a cluster: through `client`). It goes down
-        // with `client`, so a client shut down under the worker stops it as before.
-        let loopClient = executor.flatMap { RedisClient(following: client, loop: $0) }
-        // every task that prefers the executor has ended when the group returns
-        defer {
-            if let loopClient {
-                client.stopFollowing(loopClient)
-                loopClient.shutdown()
+        // thread drives between the worker's tasks (a cluster: through `client`).
+        let ownThread = configuration.dedicatedThread
+            ? OwnThread(following: client, busyPoll: configuration.busyPoll, logger: logger) { cause in
+                "the worker runs on the shared task pool: no thread of its own (Configuration.dedicatedThread) could be started (\(cause))"
             }
-            executor?.shutdown()
-        }
+            : nil
+        let executor = ownThread?.loop
+        let loopClient = ownThread?.client
+        // every task that prefers the executor has ended when the group returns
+        defer { ownThread?.close(following: client) }
         for key in order {
             runners.append(SubscriptionRunner(
                 client: loopClient ?? client, keys: try QueueKeys(queue: key.queue, prefix: configuration.prefix),

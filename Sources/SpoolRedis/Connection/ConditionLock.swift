@@ -75,8 +75,10 @@ package struct JoinableThread: ~Copyable {
         self.handle = try Self.spawn(name: name, body)
     }
 
-    /// Waits for the thread to finish.
+    /// Waits for the thread to finish. Not on that thread: it would wait for itself (`pthread_join`
+    /// refuses, and the thread would never be joined).
     package consuming func join() {
+        precondition(pthread_equal(handle, pthread_self()) == 0, "a thread cannot join itself")
         pthread_join(handle, nil)
     }
 
