@@ -2,7 +2,6 @@ import Logging
 import Spool
 import SpoolRedis
 import SpoolTesting
-import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -86,16 +85,70 @@ struct ProducerDedicatedThreadTests {
     func busyPollOutOfRange(busyPoll: Duration) async throws {
         let client = RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:1"))
         defer { client.shutdown() }
-        let ran = Atomic(false)
+        var ran = false
         let error = await #expect(throws: SpoolError.self) {
             try await SpoolProducer.withDedicatedThread(client: client, busyPoll: busyPoll, logger: .init(label: "spool.test")) { _ in
-                ran.store(true, ordering: .relaxed)
+                ran = true
             }
         }
         #expect(error?.code == .invalidArgument)
         #expect(error?.message.contains("busyPoll") == true)
-        let bodyRan = ran.load(ordering: .relaxed)
-        #expect(!bodyRan)
+        #expect(!ran)
+    }
+
+    @Test("the busy poll's bounds are accepted: no poll, and 10 ms", arguments: [Duration.zero, .milliseconds(10)])
+    func busyPollBounds(busyPoll: Duration) async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("own-thread-poll")
+            let (id, thread) = try await SpoolProducer.withDedicatedThread(
+                client: fixture.client, busyPoll: busyPoll, logger: fixture.logger
+            ) { producer in
+                (try await producer.push(Greeting(name: "polled"), to: queue).id, Self.currentThreadName())
+            }
+            #expect(thread == "spool-loop")
+            #expect(try await Self.storedIDs(fixture, queue) == [id])
+        }
+    }
+
+    @Test("tasks the body starts with async let and in a task group push from the producer's thread")
+    func childTasksRunThere() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("own-thread-children")
+            let threads = try await SpoolProducer.withDedicatedThread(client: fixture.client, logger: fixture.logger) { producer in
+                async let first: String = {
+                    try await producer.push(Greeting(name: "async let"), to: queue)
+                    return Self.currentThreadName()
+                }()
+                let grouped = try await withThrowingTaskGroup(of: String.self) { group in
+                    for index in 0..<4 {
+                        group.addTask {
+                            try await producer.push(Greeting(name: "child \(index)"), to: queue)
+                            return Self.currentThreadName()
+                        }
+                    }
+                    return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+                }
+                return grouped.union([try await first])
+            }
+            #expect(threads == ["spool-loop"])
+            #expect(try await Self.storedIDs(fixture, queue).count == 5)
+        }
+    }
+
+    @Test("a client shut down while the body runs fails the producer's next push as shut down")
+    func goesDownWithTheClient() async throws {
+        try await QueueFixture.with { fixture in
+            let queue = try QueueName("own-thread-client-down")
+            let client = RedisClient(configuration: try RedisConfiguration(url: fixture.url))
+            defer { client.shutdown() }
+            let error = try await SpoolProducer.withDedicatedThread(client: client, logger: fixture.logger) { producer in
+                try await producer.push(Greeting(name: "before"), to: queue)
+                client.shutdown()
+                return await #expect(throws: SpoolError.self) { try await producer.push(Greeting(name: "after"), to: queue) }
+            }
+            #expect(error?.code == .shutdown)
+            #expect(try await Self.storedIDs(fixture, queue).count == 1)
+        }
     }
 
     @Test("on a Redis Cluster the body runs with a producer on the client, and its pushes are stored")
