@@ -62,10 +62,7 @@ extension BenchContext {
         // default busy poll): no connection thread, and no pool thread woken for each reply
         let ownThreadRate = try await SpoolProducer.withDedicatedThread(client: client, logger: logger) { producer in
             // its connection made and the queue registered before the clock starts, as the shared one's
-            try await producer.push(Tick(n: -1), to: queue)
-            return try await measureRate(count: jobs / 100 * 100) {
-                try await pushTicksInBatches(jobs: jobs, producer: producer, queue: queue)
-            }
+            try await warmedBatchRate(jobs: jobs, producer: producer, queue: queue)
         }
         report.add("push, batches of 100, own thread", ownThreadRate, unit: "jobs/s", ceiling: ceilings?.pipelined.rate,
                    ceilingSource: "redis-benchmark XADD -c 1 -P 64", target: .atLeast(400_000))

@@ -34,7 +34,7 @@ struct QueueBenchmark: AsyncParsableCommand {
     @Flag(help: "Run the processing worker on a thread of its own (SpoolWorker.Configuration.dedicatedThread); with --batch-only, push from one (SpoolProducer.withDedicatedThread).")
     var dedicatedThread = false
 
-    @Option(help: "With --dedicated-thread: microseconds the worker's (or producer's) thread polls for replies before it sleeps (SpoolWorker.Configuration.busyPoll; default 100, 0 turns it off).")
+    @Option(help: "With --dedicated-thread: microseconds the worker's (or, with --batch-only, the producer's) thread polls for replies before it sleeps (SpoolWorker.Configuration.busyPoll, default 100; SpoolProducer.defaultBusyPoll, 250; 0 turns it off).")
     var busyPoll: Int?
 
     @Flag(help: "Each processed job's handler makes one tiny Redis write (INCR), as in the peers' comparison, instead of nothing.")
@@ -90,24 +90,25 @@ struct QueueBenchmark: AsyncParsableCommand {
         }
         if batchOnly {
             let queue = try QueueName("bench.push")
-            let cpuStart = ProcessStatus.cpuSeconds()
-            let redisCPUStart = try await redisCPUSeconds(client)
-            let allocationsStart = spool_bench_process_allocations()
             let busyPoll = self.busyPoll.map { Duration.microseconds($0) } ?? SpoolProducer.defaultBusyPoll
             let batchTasks = self.batchTasks
+            // both ways, the counters start once the producer's connection is open and the
+            // queue registered (and, on its own thread, once the thread runs)
+            var cpuStart = 0.0
+            var redisCPUStart = 0.0
+            var allocationsStart: UInt64 = 0
+            func clockStarts() async throws {
+                cpuStart = ProcessStatus.cpuSeconds()
+                redisCPUStart = try await redisCPUSeconds(client)
+                allocationsStart = spool_bench_process_allocations()
+            }
             let rate: Double
             if dedicatedThread {
                 rate = try await SpoolProducer.withDedicatedThread(client: client, busyPoll: busyPoll, logger: logger) { producer in
-                    // its connection made and the queue registered before the clock starts, as the shared one's
-                    try await producer.push(Tick(n: -1), to: queue)
-                    return try await measureRate(count: jobs / 100 * 100) {
-                        try await pushTicksInBatches(jobs: jobs, tasks: batchTasks, producer: producer, queue: queue)
-                    }
+                    try await warmedBatchRate(jobs: jobs, tasks: batchTasks, producer: producer, queue: queue, clockStarts: clockStarts)
                 }
             } else {
-                rate = try await measureRate(count: jobs / 100 * 100) {
-                    try await pushTicksInBatches(jobs: jobs, tasks: batchTasks, producer: producer, queue: queue)
-                }
+                rate = try await warmedBatchRate(jobs: jobs, tasks: batchTasks, producer: producer, queue: queue, clockStarts: clockStarts)
             }
             let allocations = Double(spool_bench_process_allocations() - allocationsStart) / Double(jobs / 100 * 100)
             let cpu = (ProcessStatus.cpuSeconds() - cpuStart) / Double(jobs / 100 * 100) * 1e6

@@ -28,3 +28,16 @@ func pushTicksInBatches(jobs: Int, tasks: Int = 1, producer: SpoolProducer, queu
         try await group.waitForAll()
     }
 }
+
+/// Pushes one tick, so that the producer's connection is open and the queue registered, then
+/// times `jobs` ticks in batches of 100 (``pushTicksInBatches(jobs:tasks:producer:queue:)``);
+/// `clockStarts` runs just before the clock starts (CPU and allocation counters).
+func warmedBatchRate(
+    jobs: Int, tasks: Int = 1, producer: SpoolProducer, queue: QueueName, clockStarts: () async throws -> Void = {}
+) async throws -> Double {
+    try await producer.push(Tick(n: -1), to: queue)
+    try await clockStarts()
+    return try await measureRate(count: jobs / 100 * 100) {
+        try await pushTicksInBatches(jobs: jobs, tasks: tasks, producer: producer, queue: queue)
+    }
+}
