@@ -85,11 +85,8 @@ extension SpoolProducer {
         // every task that prefers the loop has ended when this runs (structured), and it runs
         // off the loop's thread: the function hops back to its own isolation first
         defer { ownThread.close(following: client) }
-        guard let loopClient = ownThread.client else {
-            // (not expected: a single server's client always has a follower)
-            return try await body(producer(on: client))
-        }
-        let onLoop = producer(on: loopClient)
+        // (a single server's client always has a follower that the loop drives)
+        let onLoop = producer(on: ownThread.client ?? client)
         return try await withTaskExecutorPreference(ownThread.loop, isolation: isolation) {
             try await body(onLoop)
         }
