@@ -21,11 +21,6 @@ struct ProducerDedicatedThreadTests {
         return String(decoding: name.prefix(count).prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
     }
 
-    static func storedIDs(_ fixture: QueueFixture, _ queue: QueueName) async throws -> [JobID] {
-        let entries = try await fixture.redis("XRANGE", QueueKeys(queue: queue).stream, "-", "+").array ?? []
-        return try entries.map { try JobEnvelope.decode(fields: $0.array?[1].array?.compactMap(\.bytes) ?? []).id }
-    }
-
     static func clientCount(_ fixture: QueueFixture) async throws -> Int {
         (try await fixture.redis("CLIENT", "LIST").string ?? "").split(separator: "\n").count
     }
@@ -50,7 +45,7 @@ struct ProducerDedicatedThreadTests {
             }
             #expect(threads == ["spool-loop"])
             #expect(Self.currentThreadName() != "spool-loop")
-            #expect(try await Self.storedIDs(fixture, queue) == pushed)
+            #expect(try await fixture.storedJobIDs(queue) == pushed)
             #expect(pushed.count == 251)
 
             try await waitUntil("the producer's connection is closed") { try await Self.clientCount(fixture) == before }
@@ -59,7 +54,7 @@ struct ProducerDedicatedThreadTests {
             #expect(error?.code == .shutdown)
             #expect(error?.message.contains("shut down") == true, "\(error.map { "\($0)" } ?? "")")
             _ = try await fixture.producer.push(Greeting(name: "after"), to: queue)
-            #expect(try await Self.storedIDs(fixture, queue).count == 252)
+            #expect(try await fixture.storedJobIDs(queue).count == 252)
         }
     }
 
@@ -76,7 +71,7 @@ struct ProducerDedicatedThreadTests {
                     throw BodyFailure()
                 }
             }
-            #expect(try await Self.storedIDs(fixture, queue).count == 1)
+            #expect(try await fixture.storedJobIDs(queue).count == 1)
             try await waitUntil("the producer's connection is closed") { try await Self.clientCount(fixture) == before }
         }
     }
@@ -106,7 +101,7 @@ struct ProducerDedicatedThreadTests {
                 (try await producer.push(Greeting(name: "polled"), to: queue).id, Self.currentThreadName())
             }
             #expect(thread == "spool-loop")
-            #expect(try await Self.storedIDs(fixture, queue) == [id])
+            #expect(try await fixture.storedJobIDs(queue) == [id])
         }
     }
 
@@ -131,7 +126,7 @@ struct ProducerDedicatedThreadTests {
                 return grouped.union([try await first])
             }
             #expect(threads == ["spool-loop"])
-            #expect(try await Self.storedIDs(fixture, queue).count == 5)
+            #expect(try await fixture.storedJobIDs(queue).count == 5)
         }
     }
 
@@ -147,7 +142,7 @@ struct ProducerDedicatedThreadTests {
                 return await #expect(throws: SpoolError.self) { try await producer.push(Greeting(name: "after"), to: queue) }
             }
             #expect(error?.code == .shutdown)
-            #expect(try await Self.storedIDs(fixture, queue).count == 1)
+            #expect(try await fixture.storedJobIDs(queue).count == 1)
         }
     }
 
@@ -160,7 +155,7 @@ struct ProducerDedicatedThreadTests {
                 return (pushed, Self.currentThreadName())
             }
             #expect(thread != "spool-loop")
-            #expect(try await Self.storedIDs(fixture, queue) == pushed)
+            #expect(try await fixture.storedJobIDs(queue) == pushed)
         }
     }
 }

@@ -48,9 +48,7 @@ struct ProducerTests {
             let results = try await fixture.producer.push((0..<250).map { Greeting(name: "n\($0)") }, to: queue)
             #expect(results.count == 250)
             #expect(Set(results.map(\.id)).count == 250)
-            let entries = try await fixture.redis("XRANGE", QueueKeys(queue: queue).stream, "-", "+").array ?? []
-            let ids = try entries.map { try JobEnvelope.decode(fields: $0.array?[1].array?.compactMap(\.bytes) ?? []).id }
-            #expect(ids == results.map(\.id))
+            #expect(try await fixture.storedJobIDs(queue) == results.map(\.id))
         }
     }
 
@@ -64,9 +62,7 @@ struct ProducerTests {
             }
             let results = try await fixture.producer.push(envelopes, to: queue)
             #expect(results.map(\.id) == envelopes.map(\.id) && !results.contains(where: \.isDuplicate))
-            let entries = try await fixture.redis("XRANGE", QueueKeys(queue: queue).stream, "-", "+").array ?? []
-            let stored = try entries.map { try JobEnvelope.decode(fields: $0.array?[1].array?.compactMap(\.bytes) ?? []).id }
-            #expect(stored == envelopes.map(\.id))
+            #expect(try await fixture.storedJobIDs(queue) == envelopes.map(\.id))
         }
     }
 
@@ -196,9 +192,7 @@ struct ProducerTests {
             #expect(message.hasPrefix("push to queue partial stored 2 of 3 jobs; 1 failed (jobs 1, counted from 0"), "\(message)")
             #expect(!message.contains("\n"))
             // what the error says was stored is what the stream holds
-            let entries = try await fixture.redis("XRANGE", keys.stream, "-", "+").array ?? []
-            let stored = try entries.map { try JobEnvelope.decode(fields: $0.array?[1].array?.compactMap(\.bytes) ?? []).id }
-            #expect(stored == [envelopes[0].id, envelopes[2].id])
+            #expect(try await fixture.storedJobIDs(queue) == [envelopes[0].id, envelopes[2].id])
         }
     }
 

@@ -83,6 +83,12 @@ struct QueueFixture: Sendable {
     func redis(_ arguments: String...) async throws -> RESPValue {
         try await client.send(RedisCommand(arguments[0], Array(arguments.dropFirst())))
     }
+
+    /// The ids of the jobs in `queue`'s stream (default prefix), in stream order.
+    func storedJobIDs(_ queue: QueueName) async throws -> [JobID] {
+        let entries = try await redis("XRANGE", QueueKeys(queue: queue).stream, "-", "+").array ?? []
+        return try entries.map { try JobEnvelope.decode(fields: $0.array?[1].array?.compactMap(\.bytes) ?? []).id }
+    }
 }
 
 /// Runs `worker` while `body` runs, then shuts it down gracefully and waits for it.
